@@ -1,0 +1,131 @@
+//! The command line (clap): every subcommand, its flags and their help text.
+//!
+//! Flags given here override the configuration file; `apply_overrides` is the one place
+//! where that happens.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+
+/// One binary for a whole Open Cluster Management hub and its agent.
+#[derive(Debug, Parser)]
+#[command(
+    name = "multicluster-controlplane",
+    version,
+    about = "A lightweight Open Cluster Management hub: Kubernetes-compatible API server, \
+             embedded storage, PKI and hub controllers in one process",
+    long_about = None,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the hub: HTTPS API server, storage, PKI and hub controllers.
+    ///
+    /// On first start it creates a CA, a serving certificate and an admin kubeconfig under
+    /// `<dataDirectory>/cert`; later starts reuse them. It prints how to reach it once
+    /// `/readyz` is ready, and stops cleanly on SIGINT or SIGTERM.
+    Server(ConfigArgs),
+    /// Print the admin kubeconfig written by the server (`<dataDirectory>/cert/kube-aggregator.kubeconfig`).
+    Kubeconfig(KubeconfigArgs),
+    /// Back up the embedded store and the PKI into a new directory, while the server runs.
+    ///
+    /// Writes DIR/db (a consistent RocksDB checkpoint) and DIR/cert. To restore, stop the
+    /// server and put both back as `<dataDirectory>/db` and `<dataDirectory>/cert`.
+    Backup(BackupArgs),
+    /// Validate, evaluate or print the configuration contract.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print version information.
+    Version(VersionArgs),
+}
+
+/// Where the configuration comes from, and the flags that override it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConfigArgs {
+    /// Configuration file: Nickel (.ncl, imports allowed), JSON or YAML, such as the Go
+    /// project's ocmconfig.yaml. Without it, every setting has its default.
+    #[arg(long, short = 'c', value_name = "FILE", env = "MCP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (overrides `dataDirectory`): certificates, kubeconfigs, the store.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTPS port (overrides `apiserver.port`).
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Listen address (overrides `apiserver.bindAddress`), e.g. 127.0.0.1, 0.0.0.0 or ::.
+    #[arg(long, value_name = "ADDR")]
+    pub bind_address: Option<String>,
+}
+
+impl ConfigArgs {
+    /// Applies the command-line overrides on top of a loaded configuration.
+    pub fn apply_overrides(&self, config: &mut Config) {
+        if let Some(dir) = &self.data_dir {
+            config.data_directory = dir.clone();
+            config.resolve_relative_paths();
+        }
+        if let Some(port) = self.port {
+            config.apiserver.port = port;
+        }
+        if let Some(addr) = &self.bind_address {
+            config.apiserver.bind_address = addr.clone();
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Replace the server URL in the printed kubeconfig, e.g. https://hub.example.com:9443.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Directory to write the backup into; it must not exist or be empty.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a configuration file against the contract. Exits 0 when it is valid; otherwise
+    /// prints the Nickel diagnostic (file, line, field) and exits 1.
+    Check {
+        /// The file to check (.ncl, .json, .yaml or .yml).
+        file: PathBuf,
+    },
+    /// Print the fully evaluated configuration, every default filled in, as JSON.
+    Export {
+        /// The file to evaluate; without it, the defaults are printed.
+        file: Option<PathBuf>,
+    },
+    /// Print the Nickel contract (`config/schema.ncl`) that every configuration must satisfy.
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    pub output: VersionFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum VersionFormat {
+    /// `multicluster-controlplane <version> (Kubernetes API v1.x)`.
+    Text,
+    /// The same object `GET /version` returns.
+    Json,
+}

@@ -1,0 +1,13 @@
+//! multicluster-controlplane: a lightweight Open Cluster Management hub and agent.
+//!
+//! Start reading at `ARCHITECTURE.md`; the layers are `cli` → `config` → `pki` →
+//! `server` → `http`.
+
+pub mod backup;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod logging;
+pub mod pki;
+pub mod server;
+pub mod storage;

@@ -1,0 +1,354 @@
+//! The `server` command: loads the PKI, opens the data directory, serves HTTPS, reports
+//! readiness (`/readyz`, systemd `READY=1`), renews its serving certificate in place, and
+//! shuts down cleanly on SIGINT/SIGTERM.
+//!
+//! Storage and controllers plug in here as they are built: each registers a readiness
+//! check and flips it once it is up.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::config::{Config, EtcdMode};
+use crate::http::{self, PeerIdentity, health::Readiness, tls};
+use crate::pki::{Pki, PkiError};
+use crate::storage::etcd::{EtcdOptions, EtcdStore};
+use crate::storage::rocks::{MaintenanceConfig, RocksOptions, RocksStore};
+use crate::storage::{Store, StoreError, compactor};
+
+/// How long open connections (watches included) get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Slow or stuck TLS handshakes are dropped after this long.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "data directory {path} is in use by another multicluster-controlplane process \
+         (lock file {lock})"
+    )]
+    Locked { path: PathBuf, lock: PathBuf },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid bind address {0:?}: expected an IP address such as 0.0.0.0, 127.0.0.1 or ::")]
+    BadBindAddress(String),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+    #[error("storage: {0}")]
+    Storage(#[from] StoreError),
+    #[error("cannot read {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the control socket in {path}: {source}")]
+    Control {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs the hub until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> Result<(), ServerError> {
+    let data_dir = config.data_directory.clone();
+    let _lock = lock_data_dir(&data_dir)?;
+    let readiness = Readiness::default();
+    let data_check = readiness.register("data-directory");
+    data_check.set(true);
+    let storage_check = readiness.register("storage");
+    // Controllers register here and flip their check once up.
+    let controllers = readiness.register("poststarthook/start-controllers");
+
+    let (_store, rocks) = open_store(&config).await?;
+    storage_check.set(true);
+    crate::backup::serve(&data_dir, rocks).map_err(|source| ServerError::Control {
+        path: data_dir.clone(),
+        source,
+    })?;
+
+    let pki = Arc::new(tokio::task::block_in_place(|| Pki::ensure(&config))?);
+    let serving = pki.ensure_serving()?;
+    let cert = Arc::new(tls::SwappableCert::new(&serving)?);
+    let tls_config = tls::server_config(cert.clone(), pki.ca.cert_der())?;
+    let acceptor = TlsAcceptor::from(Arc::new(tls_config));
+
+    let ip: std::net::IpAddr = config
+        .apiserver
+        .bind_address
+        .parse()
+        .map_err(|_| ServerError::BadBindAddress(config.apiserver.bind_address.clone()))?;
+    let addr = SocketAddr::new(ip, config.apiserver.port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?;
+    tracing::info!(address = %local, "serving HTTPS");
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    spawn_renewal(pki.clone(), cert, &config, shutdown_rx.clone());
+
+    // No hub controllers exist yet; the controller manager is "started" once its (empty)
+    // set is running. Issues that add controllers start them before this line.
+    controllers.set(true);
+    announce_ready(&pki, local);
+
+    let shutdown_check = readiness.register("shutdown");
+    shutdown_check.set(true);
+    let router = http::router(readiness.clone());
+    let signals = tokio::spawn(wait_for_signal(shutdown_tx));
+    serve(listener, acceptor, router, shutdown_rx).await;
+    shutdown_check.set(false);
+    match signals.await {
+        Ok(Err(e)) => return Err(ServerError::Signals(e)),
+        Ok(Ok(())) | Err(_) => {}
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Opens the configured backend and starts its compaction (and, embedded, TTL expiry).
+/// Returns the embedded store separately, for backups.
+pub async fn open_store(
+    config: &Config,
+) -> Result<(Arc<dyn Store>, Option<Arc<RocksStore>>), ServerError> {
+    let storage = &config.storage;
+    let interval = Duration::from_secs(storage.compaction_interval_seconds);
+    let retention = Duration::from_secs(storage.history_retention_seconds);
+    match config.etcd.mode {
+        EtcdMode::Embed => {
+            let path = crate::backup::db_path(&config.data_directory);
+            let options = RocksOptions {
+                sync: storage.sync,
+                watch_queue_length: usize::try_from(storage.watch_queue_length)
+                    .unwrap_or(usize::MAX),
+                ..RocksOptions::default()
+            };
+            let store = tokio::task::spawn_blocking(move || RocksStore::open(&path, &options))
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+            store.start_maintenance(MaintenanceConfig {
+                compaction_interval: interval,
+                history_retention: retention,
+                ttl_check_interval: Duration::from_secs(1),
+            });
+            Ok((store.clone(), Some(store)))
+        }
+        EtcdMode::External => {
+            let etcd = &config.etcd;
+            let read = |file: &str| -> Result<Option<Vec<u8>>, ServerError> {
+                if file.is_empty() {
+                    return Ok(None);
+                }
+                std::fs::read(file)
+                    .map(Some)
+                    .map_err(|source| ServerError::ReadFile {
+                        path: PathBuf::from(file),
+                        source,
+                    })
+            };
+            let options = EtcdOptions {
+                endpoints: etcd.servers.clone(),
+                prefix: etcd.prefix.clone(),
+                ca_pem: read(&etcd.ca_file)?,
+                cert_pem: read(&etcd.cert_file)?,
+                key_pem: read(&etcd.key_file)?,
+            };
+            let store = Arc::new(EtcdStore::connect(&options).await?);
+            compactor::spawn(&store, interval, retention);
+            Ok((store, None))
+        }
+    }
+}
+
+/// Takes an exclusive lock on `<data>/lock` so two servers never share a data directory.
+fn lock_data_dir(dir: &Path) -> Result<File, ServerError> {
+    std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let lock = dir.join("lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(|source| ServerError::DataDir {
+            path: lock.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::Locked {
+            path: dir.to_path_buf(),
+            lock,
+        }),
+        Err(std::fs::TryLockError::Error(source)) => {
+            Err(ServerError::DataDir { path: lock, source })
+        }
+    }
+}
+
+/// Tells the user (stdout) and systemd (`READY=1`) that the hub is ready.
+fn announce_ready(pki: &Pki, local: SocketAddr) {
+    let kubeconfig = pki.layout.admin_kubeconfig();
+    println!(
+        "multicluster-controlplane is ready: listening on {local}, clients use {}\n  \
+         export KUBECONFIG={}\n  kubectl get --raw /readyz",
+        pki.server_url,
+        kubeconfig.display()
+    );
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready])
+    {
+        tracing::warn!(error = %e, "systemd readiness notification failed");
+    }
+}
+
+async fn wait_for_signal(shutdown: watch::Sender<bool>) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+    }
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    }
+    let _ = shutdown.send(true);
+    Ok(())
+}
+
+/// Accepts connections until shutdown, then waits (bounded) for open ones to finish.
+async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: axum::Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%remote, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let peer = PeerIdentity {
+                user: tls::identity_from_chain(tls.get_ref().1.peer_certificates()),
+                remote: Some(remote),
+            };
+            let service =
+                tower::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(peer.clone());
+                    router.clone().oneshot(request.map(axum::body::Body::new))
+                });
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let connection = builder.serve_connection_with_upgrades(
+                TokioIo::new(tls),
+                TowerToHyperService::new(service),
+            );
+            if let Err(e) = watcher.watch(connection.into_owned()).await {
+                tracing::debug!(%remote, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown grace period; closing them");
+    }
+}
+
+/// Periodically renews the serving certificate once it enters its renewal window, and swaps
+/// it into the TLS acceptor without a restart.
+fn spawn_renewal(
+    pki: Arc<Pki>,
+    cert: Arc<tls::SwappableCert>,
+    config: &Config,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let period = Duration::from_secs(config.pki.renew_check_interval_seconds.max(1));
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = shutdown.changed() => return,
+            }
+            if !pki.serving_due() {
+                continue;
+            }
+            let renewed = tokio::task::spawn_blocking({
+                let pki = pki.clone();
+                move || pki.renew_serving()
+            })
+            .await;
+            match renewed {
+                Ok(Ok(pair)) => match cert.swap(&pair) {
+                    Ok(()) => tracing::info!("serving certificate renewed"),
+                    Err(e) => tracing::error!(error = %e, "renewed serving certificate unusable"),
+                },
+                Ok(Err(e)) => tracing::error!(error = %e, "serving certificate renewal failed"),
+                Err(e) => tracing::error!(error = %e, "serving certificate renewal panicked"),
+            }
+        }
+    });
+}

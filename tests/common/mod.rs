@@ -1,0 +1,210 @@
+//! Helpers shared by the end-to-end tests: start the real binary on a free loopback port,
+//! wait for it to be ready, find real kubectl.
+#![allow(dead_code)]
+
+pub mod etcd;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_multicluster-controlplane")
+}
+
+/// Runs the binary to completion with `args`.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).output().expect("run binary")
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Real kubectl (1.35 or newer): `$KUBECTL`, else `kubectl` on PATH.
+pub fn kubectl() -> PathBuf {
+    let path = std::env::var_os("KUBECTL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("kubectl"));
+    let out = Command::new(&path)
+        .args(["version", "--client", "-o", "json"])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "kubectl not found at {}: {e}; run hack/test.sh, which installs it",
+                path.display()
+            )
+        });
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("kubectl version json");
+    let minor: u32 = v["clientVersion"]["minor"]
+        .as_str()
+        .unwrap_or("0")
+        .trim_end_matches('+')
+        .parse()
+        .unwrap_or(0);
+    assert!(
+        minor >= 35,
+        "kubectl at {} is too old (minor {minor}); set KUBECTL to kubectl >= 1.35 (hack/test.sh installs 1.37)",
+        path.display()
+    );
+    path
+}
+
+/// A running server; killed on drop.
+pub struct Hub {
+    pub child: Child,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub stdout_lines: mpsc::Receiver<String>,
+    pub stderr_lines: mpsc::Receiver<String>,
+}
+
+impl Hub {
+    /// Starts `server` with a fresh port on 127.0.0.1 and the given extra args.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Hub {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Hub {
+        let port = free_port();
+        let port_s = port.to_string();
+        let data = data_dir.to_str().expect("utf8 path");
+        let mut args = vec![
+            "server",
+            "--data-dir",
+            data,
+            "--port",
+            &port_s,
+            "--bind-address",
+            "127.0.0.1",
+        ];
+        args.extend_from_slice(extra);
+        let mut cmd = Command::new(bin());
+        cmd.args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn server");
+        let stdout_lines = pump(child.stdout.take().expect("stdout"));
+        let stderr_lines = pump(child.stderr.take().expect("stderr"));
+        Hub {
+            child,
+            port,
+            data_dir: data_dir.to_path_buf(),
+            stdout_lines,
+            stderr_lines,
+        }
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data_dir.join("cert/kube-aggregator.kubeconfig")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Waits until the server prints its ready line (it does so only after `/readyz` would
+    /// answer 200), or panics with its stderr if it exits or takes too long.
+    pub fn wait_ready(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(line) = self.stdout_lines.recv_timeout(Duration::from_millis(100))
+                && line.contains("is ready")
+            {
+                return line;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let err: Vec<String> = self.stderr_lines.try_iter().collect();
+                panic!(
+                    "server exited with {status} before ready:\n{}",
+                    err.join("\n")
+                );
+            }
+            assert!(Instant::now() < deadline, "server not ready within 60 s");
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        signal(&self.child, "TERM");
+        wait_exit(&mut self.child, Duration::from_secs(30))
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for a child to exit, killing it (and failing) after `timeout`.
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+fn pump<R: std::io::Read + Send + 'static>(r: R) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// An HTTPS client trusting the hub's CA, optionally presenting the admin certificate.
+pub fn client(data_dir: &Path, admin: bool) -> reqwest::blocking::Client {
+    let ca = std::fs::read(data_dir.join("cert/ca.crt")).expect("ca");
+    let mut b = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca pem"))
+        .timeout(Duration::from_secs(10));
+    if admin {
+        let mut pem = std::fs::read(data_dir.join("cert/admin.crt")).expect("crt");
+        pem.extend(std::fs::read(data_dir.join("cert/admin.key")).expect("key"));
+        b = b.identity(reqwest::Identity::from_pem(&pem).expect("identity"));
+    }
+    b.build().expect("client")
+}
+
+/// Runs kubectl with the hub's admin kubeconfig.
+pub fn kubectl_run(hub: &Hub, args: &[&str]) -> Output {
+    Command::new(kubectl())
+        .arg("--kubeconfig")
+        .arg(hub.kubeconfig())
+        .args(args)
+        .output()
+        .expect("run kubectl")
+}

@@ -1,0 +1,348 @@
+//! The `server` command end to end: PKI on disk, HTTPS, health, version, kubectl, restarts,
+//! CA handling, certificate renewal, signals and systemd readiness.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Hub, client, kubectl_run, run};
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pki")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn kubectl_reaches_version_and_readyz_without_warnings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut hub = Hub::start(dir.path(), &[]);
+    let ready_line = hub.wait_ready();
+    assert!(
+        ready_line.contains(&format!("https://127.0.0.1:{}", hub.port)),
+        "{ready_line}"
+    );
+
+    let out = kubectl_run(&hub, &["version", "-o", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.trim().is_empty(), "kubectl warned: {stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["serverVersion"]["major"], "1");
+
+    let out = kubectl_run(&hub, &["get", "--raw", "/readyz"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    assert!(String::from_utf8_lossy(&out.stderr).trim().is_empty());
+
+    let out = kubectl_run(&hub, &["get", "--raw", "/readyz?verbose"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("[+]ping ok") && text.contains("readyz check passed"),
+        "{text}"
+    );
+
+    // The admin kubeconfig printed by `kubeconfig` is the one on disk.
+    let printed = run(&[
+        "kubeconfig",
+        "--data-dir",
+        dir.path().to_str().expect("utf8"),
+    ]);
+    assert!(printed.status.success());
+    assert_eq!(
+        printed.stdout,
+        std::fs::read(hub.kubeconfig()).expect("kubeconfig")
+    );
+    let status = hub.terminate();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn anonymous_requests_reach_only_public_endpoints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut hub = Hub::start(dir.path(), &[]);
+    hub.wait_ready();
+    let anon = client(dir.path(), false);
+    for path in ["/healthz", "/livez", "/readyz", "/version", "/readyz/ping"] {
+        let r = anon.get(hub.url(path)).send().expect("send");
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let r = anon.get(hub.url("/api")).send().expect("send");
+    assert_eq!(r.status(), 401);
+    let s: serde_json::Value = r.json().expect("status json");
+    assert_eq!(s["kind"], "Status");
+    assert_eq!(s["reason"], "Unauthorized");
+    assert_eq!(s["code"], 401);
+
+    let admin = client(dir.path(), true);
+    let r = admin.get(hub.url("/no/such/path")).send().expect("send");
+    assert_eq!(r.status(), 404);
+    let s: serde_json::Value = r.json().expect("status json");
+    assert_eq!(s["reason"], "NotFound");
+    let r = admin
+        .get(hub.url("/readyz/no-such-check"))
+        .send()
+        .expect("send");
+    assert_eq!(r.status(), 404);
+}
+
+#[test]
+fn pki_files_are_private_and_restart_reuses_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut hub = Hub::start(dir.path(), &[]);
+    hub.wait_ready();
+    let cert = dir.path().join("cert");
+    for key in [
+        "ca.key",
+        "apiserver.key",
+        "admin.key",
+        "kube-aggregator.kubeconfig",
+    ] {
+        let mode = std::fs::metadata(cert.join(key))
+            .expect(key)
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{key}");
+    }
+    let snapshot = |name: &str| std::fs::read(cert.join(name)).expect(name);
+    let (ca, serving, admin) = (
+        snapshot("ca.crt"),
+        snapshot("apiserver.crt"),
+        snapshot("admin.crt"),
+    );
+    assert!(hub.terminate().success());
+
+    let mut hub = Hub::start(dir.path(), &[]);
+    hub.wait_ready();
+    assert_eq!(ca, snapshot("ca.crt"), "CA changed across restart");
+    assert_eq!(
+        serving,
+        snapshot("apiserver.crt"),
+        "serving cert changed across restart"
+    );
+    assert_eq!(
+        admin,
+        snapshot("admin.crt"),
+        "admin cert changed across restart"
+    );
+    // The old kubeconfig still works against the restarted server.
+    let out = kubectl_run(&hub, &["get", "--raw", "/version"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn second_server_on_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut hub = Hub::start(dir.path(), &[]);
+    hub.wait_ready();
+    let out = run(&[
+        "server",
+        "--data-dir",
+        dir.path().to_str().expect("utf8"),
+        "--port",
+        &common::free_port().to_string(),
+        "--bind-address",
+        "127.0.0.1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another"));
+}
+
+fn config_file(dir: &Path, body: &str) -> String {
+    let path = dir.join("hub.json");
+    std::fs::write(&path, body).expect("write config");
+    path.display().to_string()
+}
+
+#[test]
+fn user_ca_pair_is_used_and_mismatched_pair_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    // A Go/OpenSSL style CA: RSA key in PKCS#1.
+    let good = config_file(
+        dir.path(),
+        &format!(
+            r#"{{"apiserver": {{"caFile": "{}", "caKeyFile": "{}"}}}}"#,
+            fixture("rsa-ca.crt"),
+            fixture("rsa-pkcs1.key")
+        ),
+    );
+    let mut hub = Hub::start(&data, &["--config", &good]);
+    hub.wait_ready();
+    let out = kubectl_run(
+        &hub,
+        &[
+            "--certificate-authority",
+            &fixture("rsa-ca.crt"),
+            "get",
+            "--raw",
+            "/readyz",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !data.join("cert/ca.key").exists(),
+        "user CA key copied into the data dir"
+    );
+    drop(hub);
+
+    let bad = config_file(
+        dir.path(),
+        &format!(
+            r#"{{"apiserver": {{"caFile": "{}", "caKeyFile": "{}"}}}}"#,
+            fixture("rsa-ca.crt"),
+            fixture("ec-sec1.key")
+        ),
+    );
+    let out = run(&[
+        "server",
+        "--config",
+        &bad,
+        "--data-dir",
+        data.to_str().expect("utf8"),
+        "--port",
+        &common::free_port().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("does not belong to the CA certificate"),
+        "{err}"
+    );
+    assert!(err.contains("ec-sec1.key"), "{err}");
+}
+
+#[test]
+fn only_one_ca_file_means_self_generated_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let cfg = config_file(
+        dir.path(),
+        &format!(
+            r#"{{"apiserver": {{"caFile": "{}"}}}}"#,
+            fixture("rsa-ca.crt")
+        ),
+    );
+    let mut hub = Hub::start(&data, &["--config", &cfg]);
+    hub.wait_ready();
+    assert!(data.join("cert/ca.key").exists());
+    let ours = std::fs::read(data.join("cert/ca.crt")).expect("ca");
+    assert_ne!(ours, std::fs::read(fixture("rsa-ca.crt")).expect("fixture"));
+    let warned = hub
+        .stderr_lines
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap_or_default();
+    assert!(warned.contains("only one of apiserver.caFile"), "{warned}");
+}
+
+/// The serial number of the certificate the server presents right now.
+fn served_serial(port: u16) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("openssl s_client -connect 127.0.0.1:{port} </dev/null 2>/dev/null | openssl x509 -noout -serial"))
+        .output()
+        .expect("openssl");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn serving_certificate_is_renewed_without_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 60 s certificates renewed in their last 90 %, checked every second: the first check
+    // after start renews (the certificate is backdated 5 minutes).
+    let cfg = config_file(
+        dir.path(),
+        r#"{"pki": {"servingCertValiditySeconds": 60, "renewBeforeExpiryPercent": 90, "renewCheckIntervalSeconds": 1}}"#,
+    );
+    let mut hub = Hub::start(&dir.path().join("data"), &["--config", &cfg]);
+    hub.wait_ready();
+    let first = served_serial(hub.port);
+    assert!(first.starts_with("serial="), "{first}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = served_serial(hub.port);
+        if now != first && now.starts_with("serial=") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serving certificate never renewed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Same process, still serving kubectl with the renewed certificate.
+    assert!(hub.child.try_wait().expect("try_wait").is_none());
+    let out = kubectl_run(&hub, &["get", "--raw", "/readyz"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sigint_and_sigterm_stop_cleanly_and_systemd_is_notified() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    sock.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut hub = Hub::start_with_env(
+        &dir.path().join("data"),
+        &[],
+        &[("NOTIFY_SOCKET", sock_path.to_str().expect("utf8"))],
+    );
+    let mut buf = [0u8; 512];
+    let n = sock.recv(&mut buf).expect("READY=1 datagram");
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("READY=1"));
+    hub.wait_ready();
+    common::signal(&hub.child, "INT");
+    let n = sock.recv(&mut buf).expect("STOPPING=1 datagram");
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1"));
+    let status = common::wait_exit(&mut hub.child, Duration::from_secs(30));
+    assert!(status.success(), "SIGINT exit {status}");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_and_hold_no_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config_file(
+        dir.path(),
+        r#"{"logging": {"format": "json", "level": "trace"}}"#,
+    );
+    let mut hub = Hub::start(&dir.path().join("data"), &["--config", &cfg]);
+    hub.wait_ready();
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lines.iter().any(|l: &String| l.contains("serving HTTPS")) {
+        assert!(
+            Instant::now() < deadline,
+            "no 'serving HTTPS' log line: {lines:?}"
+        );
+        if let Ok(line) = hub.stderr_lines.recv_timeout(Duration::from_millis(100)) {
+            lines.push(line);
+        }
+    }
+    for line in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string(), "{line}");
+        assert!(
+            !line.contains("PRIVATE KEY"),
+            "key material in logs: {line}"
+        );
+    }
+}
