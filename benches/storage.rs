@@ -6,7 +6,6 @@
 //! Debian's etcd-server).
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::sync::Arc;

@@ -132,9 +132,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let signals = tokio::spawn(wait_for_signal(shutdown_tx));
     serve(listener, acceptor, router, shutdown_rx).await;
     shutdown_check.set(false);
-    match signals.await {
-        Ok(Err(e)) => return Err(ServerError::Signals(e)),
-        Ok(Ok(())) | Err(_) => {}
+    if let Ok(Err(e)) = signals.await {
+        return Err(ServerError::Signals(e));
     }
     tracing::info!("stopped");
     Ok(())

@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn hist_keys_sort_key_major_revision_ascending() {
-        let mut keys = vec![
+        let mut keys = [
             hist_key("/a/b", 300),
             hist_key("/a/b", 2),
             hist_key("/a/bc", 1),
