@@ -346,3 +346,50 @@ fn json_logs_are_one_object_per_line_and_hold_no_keys() {
         );
     }
 }
+
+#[test]
+fn hub_on_external_etcd_becomes_ready_and_stores_under_its_prefix() {
+    let etcd = common::etcd::Etcd::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("ocmconfig.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "dataDirectory: {}\netcd:\n  mode: external\n  prefix: /hub-a\n  servers:\n  - {}\n",
+            dir.path().join("data").display(),
+            etcd.endpoint()
+        ),
+    )
+    .expect("config");
+    let mut hub = Hub::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().expect("utf8")],
+    );
+    hub.wait_ready();
+    let out = kubectl_run(&hub, &["get", "--raw", "/readyz/storage"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // No embedded store was created next to the certificates.
+    assert!(!dir.path().join("data/db").exists());
+    // An unreachable etcd keeps the server from starting, with a clear error.
+    drop(hub);
+    drop(etcd);
+    let out = run(&[
+        "server",
+        "--config",
+        cfg.to_str().expect("utf8"),
+        "--port",
+        &common::free_port().to_string(),
+        "--bind-address",
+        "127.0.0.1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("etcd"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

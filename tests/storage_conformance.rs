@@ -647,3 +647,75 @@ async fn rocksdb_slow_watcher_is_cut_off_and_can_resume() {
         assert_eq!(next_event(&mut resumed).await.revision, rev);
     }
 }
+
+/// TLS with a client certificate, as configured by `etcd.caFile/certFile/keyFile`; a
+/// client without the certificate is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_over_tls_with_client_certificates() {
+    let etcd = tokio::task::spawn_blocking(Etcd::start_tls)
+        .await
+        .expect("start etcd");
+    let tls = etcd.tls.as_ref().expect("tls files");
+    let read = |p: &std::path::Path| Some(std::fs::read(p).expect("pem"));
+    let options = EtcdOptions {
+        endpoints: vec![etcd.endpoint()],
+        prefix: "/registry".into(),
+        ca_pem: read(&tls.ca),
+        cert_pem: read(&tls.client_cert),
+        key_pem: read(&tls.client_key),
+    };
+    // etcd may still be electing itself right after it starts listening.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let store = loop {
+        match EtcdStore::connect(&options).await {
+            Ok(s) => break s,
+            Err(e) if std::time::Instant::now() < deadline => {
+                eprintln!("retrying: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("TLS connect: {e}"),
+        }
+    };
+    crud_and_revisions(Arc::new(store)).await;
+    let without_cert = EtcdOptions {
+        cert_pem: None,
+        key_pem: None,
+        ..options.clone()
+    };
+    assert!(matches!(
+        EtcdStore::connect(&without_cert).await,
+        Err(StoreError::Unavailable(_))
+    ));
+}
+
+/// Several endpoints: a dead one in the list does not stop the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_with_a_dead_endpoint_in_the_list_still_works() {
+    let etcd = tokio::task::spawn_blocking(Etcd::start)
+        .await
+        .expect("start etcd");
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    let store = EtcdStore::connect(&EtcdOptions {
+        endpoints: vec![dead, etcd.endpoint()],
+        prefix: "/registry".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("connect with one live endpoint");
+    let store: Arc<dyn Store> = Arc::new(store);
+    for i in 0..20 {
+        store
+            .create(&format!("/t/ep/{i}"), b("v"), None)
+            .await
+            .expect("create");
+    }
+    assert_eq!(
+        store
+            .list("/t/ep/", ListOptions::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        20
+    );
+}

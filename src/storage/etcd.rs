@@ -80,14 +80,34 @@ fn map_err(e: etcd_client::Error, key: &str, revision: Revision) -> StoreError {
     }
 }
 
-async fn timed<T>(
-    fut: impl std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
-    key: &str,
-    revision: Revision,
-) -> Result<T> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, fut).await {
-        Ok(r) => r.map_err(|e| map_err(e, key, revision)),
-        Err(_) => Err(unavailable("request timed out")),
+/// True for errors raised before a request reached any etcd member (so retrying cannot
+/// apply it twice): the balancer picked an endpoint that refuses connections.
+fn not_sent(e: &etcd_client::Error) -> bool {
+    let text = e.to_string();
+    text.contains("tcp connect error") || text.contains("Connection refused")
+}
+
+/// Runs one etcd request with a deadline, retrying while no member could be reached, so a
+/// dead endpoint in the list or a restarting member does not fail the call.
+async fn call<T, F, Fut>(mut make: F, key: &str, revision: Revision) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+{
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    let mut backoff = Duration::from_millis(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, make()).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) if not_sent(&e) && Instant::now() + backoff < deadline => {
+                tracing::debug!(error = %e, "etcd endpoint unreachable; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+            }
+            Ok(Err(e)) => return Err(map_err(e, key, revision)),
+            Err(_) => return Err(unavailable("request timed out")),
+        }
     }
 }
 
@@ -145,6 +165,40 @@ impl EtcdStore {
         Ok(store)
     }
 
+    /// A range request (get or list), retried while no member is reachable.
+    async fn range(
+        &self,
+        key: Vec<u8>,
+        options: Option<GetOptions>,
+        context: &str,
+        revision: Revision,
+    ) -> Result<etcd_client::GetResponse> {
+        call(
+            || {
+                let mut kv = self.client.kv_client();
+                let (key, options) = (key.clone(), options.clone());
+                async move { kv.get(key, options).await }
+            },
+            context,
+            revision,
+        )
+        .await
+    }
+
+    /// A transaction, retried only while it cannot have reached a member.
+    async fn transaction(&self, txn: Txn, context: &str) -> Result<etcd_client::TxnResponse> {
+        call(
+            || {
+                let mut kv = self.client.kv_client();
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            },
+            context,
+            0,
+        )
+        .await
+    }
+
     fn full(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
@@ -170,7 +224,15 @@ impl EtcdStore {
             return Ok(*id);
         }
         // One extra second covers the reuse window.
-        let granted = timed(self.client.clone().lease_grant(secs + 1, None), "", 0).await?;
+        let granted = call(
+            || {
+                let mut c = self.client.clone();
+                async move { c.lease_grant(secs + 1, None).await }
+            },
+            "",
+            0,
+        )
+        .await?;
         if let Ok(mut leases) = self.leases.lock() {
             leases.insert(secs, (granted.id(), Instant::now()));
         }
@@ -213,24 +275,21 @@ impl EtcdStore {
 impl Store for EtcdStore {
     async fn current_revision(&self) -> Result<Revision> {
         let key = self.full(COMPACT_KEY);
-        let resp = timed(
-            self.client
-                .kv_client()
-                .get(key, Some(GetOptions::new().with_count_only())),
-            "",
-            0,
-        )
-        .await?;
+        let resp = self
+            .range(
+                key.into_bytes(),
+                Some(GetOptions::new().with_count_only()),
+                "",
+                0,
+            )
+            .await?;
         Ok(resp.header().map_or(0, |h| rev(h.revision())))
     }
 
     async fn compacted_revision(&self) -> Result<Revision> {
-        let resp = timed(
-            self.client.kv_client().get(self.full(COMPACT_KEY), None),
-            "",
-            0,
-        )
-        .await?;
+        let resp = self
+            .range(self.full(COMPACT_KEY).into_bytes(), None, "", 0)
+            .await?;
         Ok(resp
             .kvs()
             .first()
@@ -239,7 +298,9 @@ impl Store for EtcdStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        let resp = timed(self.client.kv_client().get(self.full(key), None), key, 0).await?;
+        let resp = self
+            .range(self.full(key).into_bytes(), None, key, 0)
+            .await?;
         Ok(resp.kvs().first().map(|kv| self.convert(kv)))
     }
 
@@ -265,12 +326,7 @@ impl Store for EtcdStore {
         if let Some(l) = limit {
             get = get.with_limit(i64::try_from(l).unwrap_or(i64::MAX));
         }
-        let resp = timed(
-            self.client.kv_client().get(start, Some(get)),
-            prefix,
-            revision,
-        )
-        .await;
+        let resp = self.range(start, Some(get), prefix, revision).await;
         let resp = match resp {
             Err(StoreError::Compacted { requested, .. }) => {
                 return Err(StoreError::Compacted {
@@ -319,7 +375,7 @@ impl Store for EtcdStore {
                 Some(self.put_options(ttl).await?),
             )])
             .or_else([TxnOp::get(full, None)]);
-        let resp = timed(self.client.kv_client().txn(txn), key, 0).await?;
+        let resp = self.transaction(txn, key).await?;
         if !resp.succeeded() {
             return Err(StoreError::AlreadyExists {
                 key: key.to_string(),
@@ -355,7 +411,7 @@ impl Store for EtcdStore {
                 Some(self.put_options(ttl).await?),
             )])
             .or_else([TxnOp::get(full, None)]);
-        let resp = timed(self.client.kv_client().txn(txn), key, 0).await?;
+        let resp = self.transaction(txn, key).await?;
         let revision = resp.header().map_or(0, |h| rev(h.revision()));
         if !resp.succeeded() {
             return Err(self.failed_compare(key, expected, resp.op_responses()));
@@ -389,7 +445,7 @@ impl Store for EtcdStore {
                 Some(DeleteOptions::new().with_prev_key()),
             )])
             .or_else([TxnOp::get(full, None)]);
-        let resp = timed(self.client.kv_client().txn(txn), key, 0).await?;
+        let resp = self.transaction(txn, key).await?;
         if !resp.succeeded() {
             return Err(self.failed_compare(key, expected.unwrap_or(0), resp.op_responses()));
         }
@@ -439,12 +495,9 @@ impl Store for EtcdStore {
             });
         }
         let marker = self.full(COMPACT_KEY);
-        let got = timed(
-            self.client.kv_client().get(marker.clone(), None),
-            COMPACT_KEY,
-            0,
-        )
-        .await?;
+        let got = self
+            .range(marker.clone().into_bytes(), None, COMPACT_KEY, 0)
+            .await?;
         let (version, previous) = got.kvs().first().map_or((0, 0), |kv| {
             (
                 kv.version(),
@@ -461,15 +514,21 @@ impl Store for EtcdStore {
         let txn = Txn::new()
             .when([Compare::version(marker.clone(), CompareOp::Equal, version)])
             .and_then([TxnOp::put(marker, revision.to_string(), None)]);
-        let resp = timed(self.client.kv_client().txn(txn), COMPACT_KEY, 0).await?;
+        let resp = self.transaction(txn, COMPACT_KEY).await?;
         if !resp.succeeded() {
             return Ok(());
         }
-        match timed(
-            self.client.kv_client().compact(
-                irev(revision),
-                Some(CompactionOptions::new().with_physical()),
-            ),
+        match call(
+            || {
+                let mut kv = self.client.kv_client();
+                async move {
+                    kv.compact(
+                        irev(revision),
+                        Some(CompactionOptions::new().with_physical()),
+                    )
+                    .await
+                }
+            },
             "",
             revision,
         )

@@ -11,7 +11,59 @@ pub struct Etcd {
     pub data_dir: PathBuf,
     pub client_port: u16,
     pub peer_port: u16,
+    /// With TLS: client connections need a certificate signed by this CA.
+    pub tls: Option<TlsFiles>,
     _tmp: Option<tempfile::TempDir>,
+}
+
+/// PEM files of an etcd with TLS: its CA, and a client certificate it trusts.
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+}
+
+impl TlsFiles {
+    /// A fresh CA, a serving certificate for 127.0.0.1 and a client certificate.
+    fn generate(dir: &Path) -> TlsFiles {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().expect("key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "etcd-test-ca");
+        let ca_cert = ca_params.self_signed(&ca_key).expect("ca");
+        let issuer = Issuer::new(ca_params, &ca_key);
+        let leaf = |names: Vec<String>, cn: &str| {
+            let key = KeyPair::generate().expect("key");
+            let mut params = CertificateParams::new(names).expect("params");
+            params.distinguished_name.push(DnType::CommonName, cn);
+            params.extended_key_usages = vec![
+                rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+                rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+            ];
+            let cert = params.signed_by(&key, &issuer).expect("sign");
+            (cert.pem(), key.serialize_pem())
+        };
+        let (server_pem, server_key_pem) =
+            leaf(vec!["127.0.0.1".into(), "localhost".into()], "etcd");
+        let (client_pem, client_key_pem) = leaf(vec![], "hub");
+        let write = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).expect("write pem");
+            p
+        };
+        TlsFiles {
+            ca: write("ca.crt", &ca_cert.pem()),
+            server_cert: write("server.crt", &server_pem),
+            server_key: write("server.key", &server_key_pem),
+            client_cert: write("client.crt", &client_pem),
+            client_key: write("client.key", &client_key_pem),
+        }
+    }
 }
 
 fn binary() -> String {
@@ -20,13 +72,24 @@ fn binary() -> String {
 
 impl Etcd {
     pub fn start() -> Etcd {
+        Self::start_with(false)
+    }
+
+    /// An etcd that serves clients over TLS and requires client certificates.
+    pub fn start_tls() -> Etcd {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Etcd {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = tmp.path().join("etcd");
+        let tls = tls.then(|| TlsFiles::generate(tmp.path()));
         let mut etcd = Etcd {
             child: None,
             data_dir,
             client_port: super::free_port(),
             peer_port: super::free_port(),
+            tls,
             _tmp: Some(tmp),
         };
         etcd.launch();
@@ -34,7 +97,8 @@ impl Etcd {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
     fn launch(&mut self) {
@@ -58,6 +122,12 @@ impl Etcd {
             .args(["--initial-cluster", &format!("test={peer}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if let Some(tls) = &self.tls {
+            cmd.arg("--cert-file").arg(&tls.server_cert);
+            cmd.arg("--key-file").arg(&tls.server_key);
+            cmd.arg("--trusted-ca-file").arg(&tls.ca);
+            cmd.arg("--client-cert-auth");
+        }
         // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the child
         // when this process dies, so no etcd outlives the tests.
         unsafe {
@@ -70,7 +140,11 @@ impl Etcd {
             panic!("cannot start etcd ({e}); run hack/test.sh, which installs it")
         });
         self.child = Some(child);
-        wait_healthy(&self.endpoint(), &self.data_dir);
+        if self.tls.is_some() {
+            wait_listening(self.client_port, &self.data_dir);
+        } else {
+            wait_healthy(&self.endpoint(), &self.data_dir);
+        }
     }
 
     /// Stops etcd (SIGTERM) and starts it again on the same ports and data.
@@ -95,6 +169,20 @@ impl Drop for Etcd {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// With TLS the health endpoint needs a client certificate; wait for the port instead
+/// (clients retry until etcd has elected itself).
+fn wait_listening(port: u16, dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "etcd in {} not listening within 60 s",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
