@@ -67,6 +67,7 @@ fn acknowledged_writes_survive_kill_9() {
             .args([
                 "--exact",
                 "durability_child",
+                "--ignored",
                 "--nocapture",
                 "--test-threads=1",
             ])
