@@ -78,6 +78,9 @@ pub enum ServerError {
 
 /// Runs the hub until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> Result<(), ServerError> {
+    // Handlers first: a signal that arrives during start-up must not kill the process
+    // with the default action.
+    let signals = Signals::install().map_err(ServerError::Signals)?;
     let data_dir = config.data_directory.clone();
     let _lock = lock_data_dir(&data_dir)?;
     let readiness = Readiness::default();
@@ -86,6 +89,9 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let storage_check = readiness.register("storage");
     // Controllers register here and flip their check once up.
     let controllers = readiness.register("poststarthook/start-controllers");
+    // Fails as soon as a stop signal arrives, so load balancers drain first.
+    let shutdown_check = readiness.register("shutdown");
+    shutdown_check.set(true);
 
     let (_store, rocks) = open_store(&config).await?;
     storage_check.set(true);
@@ -124,17 +130,12 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     // No hub controllers exist yet; the controller manager is "started" once its (empty)
     // set is running. Issues that add controllers start them before this line.
     controllers.set(true);
-    announce_ready(&pki, local);
-
-    let shutdown_check = readiness.register("shutdown");
-    shutdown_check.set(true);
     let router = http::router(readiness.clone());
-    let signals = tokio::spawn(wait_for_signal(shutdown_tx));
+    let signals = tokio::spawn(signals.wait(shutdown_tx));
+    announce_ready(&pki, local);
     serve(listener, acceptor, router, shutdown_rx).await;
     shutdown_check.set(false);
-    if let Ok(Err(e)) = signals.await {
-        return Err(ServerError::Signals(e));
-    }
+    let _ = signals.await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -237,19 +238,32 @@ fn announce_ready(pki: &Pki, local: SocketAddr) {
     }
 }
 
-async fn wait_for_signal(shutdown: watch::Sender<bool>) -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+/// SIGTERM and SIGINT, registered before anything else starts.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
-    if std::env::var_os("NOTIFY_SOCKET").is_some() {
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+
+    /// Waits for either signal, then tells systemd and the server to stop.
+    async fn wait(mut self, shutdown: watch::Sender<bool>) {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM received, shutting down"),
+            _ = self.int.recv() => tracing::info!("SIGINT received, shutting down"),
+        }
+        if std::env::var_os("NOTIFY_SOCKET").is_some() {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        }
+        let _ = shutdown.send(true);
     }
-    let _ = shutdown.send(true);
-    Ok(())
 }
 
 /// Accepts connections until shutdown, then waits (bounded) for open ones to finish.
