@@ -18,4 +18,13 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 log "cargo test"
-cargo test --locked -- --test-threads="${MCP_TEST_THREADS:-4}"
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+set +e
+cargo test --locked -- --test-threads="${MCP_TEST_THREADS:-4}" 2>&1 | tee "$results"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole suite, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$results"
+exit "$status"

@@ -21,7 +21,8 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::{Config, EtcdMode};
-use crate::http::{self, PeerIdentity, health::Readiness, tls};
+use crate::http::health::{Check, Readiness};
+use crate::http::{self, PeerIdentity, tls};
 use crate::pki::{Pki, PkiError};
 use crate::storage::etcd::{EtcdOptions, EtcdStore};
 use crate::storage::rocks::{MaintenanceConfig, RocksOptions, RocksStore};
@@ -131,10 +132,9 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     // set is running. Issues that add controllers start them before this line.
     controllers.set(true);
     let router = http::router(readiness.clone());
-    let signals = tokio::spawn(signals.wait(shutdown_tx));
+    let signals = tokio::spawn(signals.wait(shutdown_tx, shutdown_check));
     announce_ready(&pki, local);
     serve(listener, acceptor, router, shutdown_rx).await;
-    shutdown_check.set(false);
     let _ = signals.await;
     tracing::info!("stopped");
     Ok(())
@@ -254,11 +254,12 @@ impl Signals {
     }
 
     /// Waits for either signal, then tells systemd and the server to stop.
-    async fn wait(mut self, shutdown: watch::Sender<bool>) {
+    async fn wait(mut self, shutdown: watch::Sender<bool>, ready: Check) {
         tokio::select! {
             _ = self.term.recv() => tracing::info!("SIGTERM received, shutting down"),
             _ = self.int.recv() => tracing::info!("SIGINT received, shutting down"),
         }
+        ready.set(false);
         if std::env::var_os("NOTIFY_SOCKET").is_some() {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         }
