@@ -65,9 +65,17 @@ pub fn export_json(path: Option<&Path>) -> Result<String, ConfigError> {
     evaluate(program_text)
 }
 
+/// The contract's defaults, exported once (`config export > config/defaults.json`) so that
+/// starting without a config file does not pay for a Nickel evaluation.
+/// `tests::committed_defaults_match_the_contract` fails if the two ever differ.
+const DEFAULTS_JSON: &str = include_str!("../../config/defaults.json");
+
 /// Loads and validates a configuration file, or the defaults with `None`.
 pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-    let json = export_json(path)?;
+    let json = match path {
+        Some(_) => export_json(path)?,
+        None => DEFAULTS_JSON.to_string(),
+    };
     let mut config: Config = serde_json::from_str(&json).map_err(ConfigError::Mirror)?;
     config.resolve_relative_paths();
     Ok(config)
@@ -202,6 +210,17 @@ mod tests {
         let mut f = std::fs::File::create(&path).expect("create");
         f.write_all(text.as_bytes()).expect("write");
         path
+    }
+
+    #[test]
+    fn committed_defaults_match_the_contract() {
+        let evaluated: serde_json::Value =
+            serde_json::from_str(&export_json(None).expect("export")).expect("json");
+        let committed: serde_json::Value = serde_json::from_str(DEFAULTS_JSON).expect("json");
+        assert_eq!(
+            evaluated, committed,
+            "config/defaults.json is stale: regenerate it with `multicluster-controlplane config export > config/defaults.json`"
+        );
     }
 
     #[test]
