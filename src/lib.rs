@@ -3,11 +3,13 @@
 //! Start reading at `ARCHITECTURE.md`; the layers are `cli` → `config` → `pki` →
 //! `server` → `http`.
 
+pub mod api;
 pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod logging;
 pub mod pki;
+pub mod registry;
 pub mod server;
 pub mod storage;

@@ -1,0 +1,10 @@
+//! Kinds as data: the descriptor of every served resource type, and the table of built-in
+//! kinds. Discovery, OpenAPI, Table output, validation and RBAC resource names are all
+//! derived from these descriptors; adding a kind is adding a descriptor.
+//!
+//! This module holds no behaviour that touches storage or HTTP (see `registry`, `http`).
+
+pub mod builtin;
+pub mod kind;
+
+pub use kind::{Kind, PrinterColumn, Scope};

@@ -1,0 +1,360 @@
+//! The generic registry: Kubernetes object semantics over any kind, on top of the storage
+//! layer. Every kind goes through this one code path (kube-apiserver's generic `Store`):
+//! server-owned metadata, resourceVersion preconditions, generation, generateName,
+//! finalizers and deletionTimestamp, the status subresource, no-op writes.
+//!
+//! Objects are `serde_json::Value`s. In storage they carry no `resourceVersion`: it is
+//! the store's modification revision, added on every read. HTTP handlers and in-process
+//! controllers both call this layer, so validation and preconditions are the same for
+//! every writer.
+//!
+//! Not here yet (API-server issues): field/label selectors, watch translation, patches,
+//! server-side apply, schema validation and defaulting, admission.
+
+mod meta;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+
+use crate::api::Kind;
+use crate::http::status::{Cause, Status};
+use crate::storage::{KeyValue, ListOptions, Store, StoreError};
+
+pub use meta::{now_rfc3339, validate_name};
+
+/// Which part of an object a write may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The main resource: everything but `status` when the kind has a status subresource.
+    Main,
+    /// `/status`: only `status` (and nothing in `spec` or `metadata` but labels' peers).
+    Status,
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Deletion {
+    /// The object is gone; this was its last state.
+    Deleted(Value),
+    /// Finalizers remain: the object now carries `deletionTimestamp`.
+    Pending(Value),
+}
+
+/// One page of a list, as a `<Kind>List` object.
+pub type ListObject = Value;
+
+/// The registry over one store.
+#[derive(Clone)]
+pub struct Registry {
+    store: Arc<dyn Store>,
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>) -> Registry {
+        Registry { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Creates an object. `namespace` comes from the URL (ignored for cluster kinds).
+    pub async fn create(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        mut object: Value,
+    ) -> Result<Value, Status> {
+        let namespace = meta::check_namespace(kind, namespace, &object)?;
+        meta::check_type(kind, &object)?;
+        let generate = object
+            .pointer("/metadata/generateName")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let given = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if given.is_empty() && generate.as_deref().unwrap_or("").is_empty() {
+            return Err(Status::invalid(
+                kind,
+                "",
+                vec![Cause::required("metadata.name")],
+            ));
+        }
+        if let Some(ns) = namespace.as_deref() {
+            self.require_namespace(ns).await?;
+        }
+        meta::prepare_create(kind, &mut object, namespace.as_deref());
+        // A generated name collides rarely; retry a few times as kube-apiserver does.
+        for _ in 0..8 {
+            let name = match &generate {
+                Some(prefix) if given.is_empty() => meta::generate_name(prefix),
+                _ => given.clone(),
+            };
+            validate_name(kind, &name)?;
+            object["metadata"]["name"] = Value::String(name.clone());
+            let key = kind.storage_key(namespace.as_deref(), &name);
+            let bytes = encode(&object)?;
+            match self.store.create(&key, bytes, None).await {
+                Ok(kv) => return Ok(with_version(object, &kv)),
+                Err(StoreError::AlreadyExists { .. }) if generate.is_some() && given.is_empty() => {
+                    continue;
+                }
+                Err(e) => return Err(Status::from_store(e, kind, &name)),
+            }
+        }
+        Err(Status::already_exists(kind, &given))
+    }
+
+    /// Reads one object.
+    pub async fn get(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Value, Status> {
+        let key = kind.storage_key(namespace, name);
+        match self.store.get(&key).await {
+            Ok(Some(kv)) => decode(kind, &kv),
+            Ok(None) => Err(Status::not_found(kind, name)),
+            Err(e) => Err(Status::from_store(e, kind, name)),
+        }
+    }
+
+    /// Lists objects of one namespace (or all); `options` carries limit, continue and
+    /// revision. The list's resourceVersion is the snapshot revision.
+    pub async fn list(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        options: ListOptions,
+    ) -> Result<ListObject, Status> {
+        let prefix = kind.namespace_prefix(namespace);
+        let page = self
+            .store
+            .list(&prefix, options)
+            .await
+            .map_err(|e| Status::from_store(e, kind, ""))?;
+        let items = page
+            .items
+            .iter()
+            .map(|kv| decode(kind, kv))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut metadata = Map::new();
+        metadata.insert(
+            "resourceVersion".into(),
+            Value::String(page.revision.to_string()),
+        );
+        if let Some(token) = page.continue_token {
+            metadata.insert("continue".into(), Value::String(token));
+            if let Some(remaining) = page.remaining {
+                metadata.insert("remainingItemCount".into(), json!(remaining));
+            }
+        }
+        Ok(json!({
+            "apiVersion": kind.api_version(),
+            "kind": kind.list_kind(),
+            "metadata": metadata,
+            "items": items,
+        }))
+    }
+
+    /// Replaces an object (PUT). `metadata.resourceVersion`, when given, must be current;
+    /// custom resources must give it.
+    pub async fn update(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        object: Value,
+        target: Target,
+    ) -> Result<Value, Status> {
+        meta::check_type(kind, &object)?;
+        let body_name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or(name);
+        if body_name != name {
+            return Err(Status::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        let namespace = meta::check_namespace(kind, namespace, &object)?;
+        let expected = meta::resource_version(kind, name, &object)?;
+        if expected.is_none() && kind.custom && target == Target::Main {
+            return Err(Status::invalid(
+                kind,
+                name,
+                vec![Cause::invalid(
+                    "metadata.resourceVersion",
+                    "Invalid value: 0x0: must be specified for an update",
+                )],
+            ));
+        }
+        let key = kind.storage_key(namespace.as_deref(), name);
+        let current = match self.store.get(&key).await {
+            Ok(Some(kv)) => kv,
+            Ok(None) => return Err(Status::not_found(kind, name)),
+            Err(e) => return Err(Status::from_store(e, kind, name)),
+        };
+        if let Some(rv) = expected
+            && rv != current.mod_revision
+        {
+            return Err(Status::conflict(kind, name));
+        }
+        let old: Value = serde_json::from_slice(&current.value).map_err(|e| {
+            Status::internal(format!("stored {} {name} is not JSON: {e}", kind.kind))
+        })?;
+        let merged = meta::merge_update(kind, &old, object, target)?;
+        self.write(kind, name, &key, &current, merged).await
+    }
+
+    /// Deletes an object, or marks it for deletion while finalizers remain.
+    /// `precondition` is an expected resourceVersion.
+    pub async fn delete(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        precondition: Option<u64>,
+    ) -> Result<Deletion, Status> {
+        let key = kind.storage_key(namespace, name);
+        let current = match self.store.get(&key).await {
+            Ok(Some(kv)) => kv,
+            Ok(None) => return Err(Status::not_found(kind, name)),
+            Err(e) => return Err(Status::from_store(e, kind, name)),
+        };
+        if let Some(rv) = precondition
+            && rv != current.mod_revision
+        {
+            return Err(Status::conflict(kind, name));
+        }
+        let mut object: Value = serde_json::from_slice(&current.value).map_err(|e| {
+            Status::internal(format!("stored {} {name} is not JSON: {e}", kind.kind))
+        })?;
+        let has_finalizers = object
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
+        if has_finalizers {
+            if object.pointer("/metadata/deletionTimestamp").is_none() {
+                meta::mark_deleting(&mut object);
+                let updated = self.write(kind, name, &key, &current, object).await?;
+                return Ok(Deletion::Pending(updated));
+            }
+            return Ok(Deletion::Pending(decode(kind, &current)?));
+        }
+        match self.store.delete(&key, Some(current.mod_revision)).await {
+            Ok(deleted) => {
+                let mut last = decode(kind, &deleted.prev)?;
+                last["metadata"]["resourceVersion"] = Value::String(deleted.revision.to_string());
+                Ok(Deletion::Deleted(last))
+            }
+            Err(e) => Err(Status::from_store(e, kind, name)),
+        }
+    }
+
+    /// Stores `object` over `current` unless nothing changed; removes an object whose
+    /// deletion was pending once its last finalizer is gone.
+    async fn write(
+        &self,
+        kind: &Kind,
+        name: &str,
+        key: &str,
+        current: &KeyValue,
+        object: Value,
+    ) -> Result<Value, Status> {
+        let bytes = encode(&object)?;
+        if bytes == current.value {
+            // No-op writes are free: no new revision, no event.
+            return decode(kind, current);
+        }
+        let deleting = object.pointer("/metadata/deletionTimestamp").is_some();
+        let finalized = object
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(|f| f.is_empty());
+        if deleting && finalized {
+            return match self.store.delete(key, Some(current.mod_revision)).await {
+                Ok(deleted) => {
+                    let mut last = object;
+                    last["metadata"]["resourceVersion"] =
+                        Value::String(deleted.revision.to_string());
+                    Ok(last)
+                }
+                Err(e) => Err(Status::from_store(e, kind, name)),
+            };
+        }
+        match self
+            .store
+            .update(key, bytes, current.mod_revision, None)
+            .await
+        {
+            Ok(kv) => Ok(with_version(object, &kv)),
+            Err(e) => Err(Status::from_store(e, kind, name)),
+        }
+    }
+
+    async fn require_namespace(&self, namespace: &str) -> Result<(), Status> {
+        let Some(ns_kind) = crate::api::builtin::find("", "namespaces") else {
+            return Ok(());
+        };
+        let key = ns_kind.storage_key(None, namespace);
+        match self.store.get(&key).await {
+            Ok(Some(kv)) => {
+                let ns: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
+                if ns.pointer("/metadata/deletionTimestamp").is_some() {
+                    return Err(Status::new(
+                        axum::http::StatusCode::FORBIDDEN,
+                        "Forbidden",
+                        format!(
+                            "unable to create new content in namespace {namespace} because it is being terminated"
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            Ok(None) => Err(Status::not_found(ns_kind, namespace)),
+            Err(e) => Err(Status::from_store(e, ns_kind, namespace)),
+        }
+    }
+}
+
+/// Serialises an object for storage, without `resourceVersion`.
+fn encode(object: &Value) -> Result<Bytes, Status> {
+    let mut stored = object.clone();
+    if let Some(meta) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("resourceVersion");
+    }
+    serde_json::to_vec(&stored)
+        .map(Bytes::from)
+        .map_err(|e| Status::internal(format!("cannot encode object: {e}")))
+}
+
+/// Reads a stored object and adds its resourceVersion.
+fn decode(kind: &Kind, kv: &KeyValue) -> Result<Value, Status> {
+    let object: Value = serde_json::from_slice(&kv.value).map_err(|e| {
+        Status::internal(format!(
+            "stored {} at {} is not JSON: {e}",
+            kind.kind, kv.key
+        ))
+    })?;
+    Ok(with_version(object, kv))
+}
+
+fn with_version(mut object: Value, kv: &KeyValue) -> Value {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert(
+            "resourceVersion".into(),
+            Value::String(kv.mod_revision.to_string()),
+        );
+    }
+    object
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,365 @@
+//! Registry semantics against a real embedded store.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::{Deletion, Registry, Target};
+use crate::api::builtin::find;
+use crate::storage::ListOptions;
+use crate::storage::rocks::{RocksOptions, RocksStore};
+
+struct Env {
+    registry: Registry,
+    _dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RocksStore::open(&dir.path().join("db"), &RocksOptions::default()).expect("open");
+    let registry = Registry::new(store as Arc<dyn crate::storage::Store>);
+    let ns = find("", "namespaces").expect("ns kind");
+    registry
+        .create(ns, None, json!({"metadata": {"name": "default"}}))
+        .await
+        .expect("namespace");
+    Env {
+        registry,
+        _dir: dir,
+    }
+}
+
+fn rv(v: &Value) -> u64 {
+    v["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .parse()
+        .expect("number")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_fills_server_owned_metadata_and_get_returns_it() {
+    let e = env().await;
+    let cm = find("", "configmaps").expect("kind");
+    let created = e
+        .registry
+        .create(cm, Some("default"), json!({"metadata": {"name": "a", "uid": "mine", "resourceVersion": "7"}, "data": {"k": "v"}}))
+        .await
+        .expect("create");
+    assert_eq!(created["apiVersion"], "v1");
+    assert_eq!(created["kind"], "ConfigMap");
+    assert_eq!(created["metadata"]["namespace"], "default");
+    assert_eq!(created["metadata"]["generation"], 1);
+    assert_ne!(created["metadata"]["uid"], "mine");
+    assert!(
+        created["metadata"]["creationTimestamp"]
+            .as_str()
+            .expect("ts")
+            .ends_with('Z')
+    );
+    let got = e.registry.get(cm, Some("default"), "a").await.expect("get");
+    assert_eq!(got, created);
+    let dup = e
+        .registry
+        .create(cm, Some("default"), json!({"metadata": {"name": "a"}}))
+        .await
+        .expect_err("dup");
+    assert_eq!((dup.reason, dup.code), ("AlreadyExists", 409));
+    let missing_ns = e
+        .registry
+        .create(cm, Some("nope"), json!({"metadata": {"name": "a"}}))
+        .await
+        .expect_err("ns");
+    assert_eq!((missing_ns.reason, missing_ns.code), ("NotFound", 404));
+    assert_eq!(missing_ns.message, "namespaces \"nope\" not found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_names_and_mismatched_bodies_are_rejected() {
+    let e = env().await;
+    let cm = find("", "configmaps").expect("kind");
+    for bad in ["UPPER", "-lead", "trail-", "has space", ""] {
+        let err = e
+            .registry
+            .create(cm, Some("default"), json!({"metadata": {"name": bad}}))
+            .await
+            .expect_err(bad);
+        assert_eq!((err.reason, err.code), ("Invalid", 422), "{bad}");
+        let causes = &err.details.as_ref().expect("details").causes;
+        assert_eq!(causes[0].field, "metadata.name");
+    }
+    let err = e
+        .registry
+        .create(
+            cm,
+            Some("default"),
+            json!({"apiVersion": "v2", "metadata": {"name": "x"}}),
+        )
+        .await
+        .expect_err("apiVersion");
+    assert_eq!(err.code, 400);
+    let err = e
+        .registry
+        .create(
+            cm,
+            Some("default"),
+            json!({"metadata": {"name": "x", "namespace": "other"}}),
+        )
+        .await
+        .expect_err("ns");
+    assert_eq!(err.code, 400);
+    let err = e
+        .registry
+        .create(cm, Some("default"), json!([1, 2]))
+        .await
+        .expect_err("array");
+    assert_eq!(err.code, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_name_gives_unique_names() {
+    let e = env().await;
+    let cm = find("", "configmaps").expect("kind");
+    let mut names = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let c = e
+            .registry
+            .create(
+                cm,
+                Some("default"),
+                json!({"metadata": {"generateName": "gen-"}}),
+            )
+            .await
+            .expect("create");
+        let name = c["metadata"]["name"].as_str().expect("name").to_string();
+        assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+        assert!(names.insert(name));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_check_versions_bump_generation_and_noops_are_free() {
+    let e = env().await;
+    let mc = find("cluster.open-cluster-management.io", "managedclusters").expect("kind");
+    let c = e
+        .registry
+        .create(
+            mc,
+            None,
+            json!({"metadata": {"name": "c1"}, "spec": {"hubAcceptsClient": false}}),
+        )
+        .await
+        .expect("create");
+    // Custom resources need a resourceVersion on update.
+    let mut body = c.clone();
+    body["metadata"]
+        .as_object_mut()
+        .expect("meta")
+        .remove("resourceVersion");
+    let err = e
+        .registry
+        .update(mc, None, "c1", body, Target::Main)
+        .await
+        .expect_err("no rv");
+    assert_eq!((err.reason, err.code), ("Invalid", 422));
+    // A stale one conflicts.
+    let mut stale = c.clone();
+    stale["metadata"]["resourceVersion"] = json!((rv(&c) - 1).to_string());
+    assert_eq!(
+        e.registry
+            .update(mc, None, "c1", stale, Target::Main)
+            .await
+            .expect_err("stale")
+            .reason,
+        "Conflict"
+    );
+    // Same content: nothing written.
+    let same = e
+        .registry
+        .update(mc, None, "c1", c.clone(), Target::Main)
+        .await
+        .expect("noop");
+    assert_eq!(rv(&same), rv(&c));
+    // Labels only: new revision, same generation.
+    let mut labelled = c.clone();
+    labelled["metadata"]["labels"] = json!({"a": "b"});
+    let l = e
+        .registry
+        .update(mc, None, "c1", labelled, Target::Main)
+        .await
+        .expect("labels");
+    assert!(rv(&l) > rv(&c));
+    assert_eq!(l["metadata"]["generation"], 1);
+    // Spec change: generation + 1; status in a main write is ignored.
+    let mut spec = l.clone();
+    spec["spec"]["hubAcceptsClient"] = json!(true);
+    spec["status"] = json!({"version": {"kubernetes": "fake"}});
+    let s = e
+        .registry
+        .update(mc, None, "c1", spec, Target::Main)
+        .await
+        .expect("spec");
+    assert_eq!(s["metadata"]["generation"], 2);
+    assert!(s.get("status").is_none());
+    // Status write: only status changes, generation stays.
+    let mut st = s.clone();
+    st["status"] = json!({"version": {"kubernetes": "v1.36.0"}});
+    st["spec"]["hubAcceptsClient"] = json!(false);
+    let after = e
+        .registry
+        .update(mc, None, "c1", st, Target::Status)
+        .await
+        .expect("status");
+    assert_eq!(after["status"]["version"]["kubernetes"], "v1.36.0");
+    assert_eq!(after["spec"]["hubAcceptsClient"], true);
+    assert_eq!(after["metadata"]["generation"], 2);
+    assert_eq!(after["metadata"]["uid"], c["metadata"]["uid"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finalizers_hold_deletion_until_removed() {
+    let e = env().await;
+    let cm = find("", "configmaps").expect("kind");
+    e.registry
+        .create(
+            cm,
+            Some("default"),
+            json!({"metadata": {"name": "f", "finalizers": ["example.com/hold"]}}),
+        )
+        .await
+        .expect("create");
+    let pending = match e
+        .registry
+        .delete(cm, Some("default"), "f", None)
+        .await
+        .expect("delete")
+    {
+        Deletion::Pending(o) => o,
+        other => panic!("expected pending, got {other:?}"),
+    };
+    assert!(pending["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(pending["metadata"]["generation"], 2);
+    // New finalizers are refused now.
+    let mut more = pending.clone();
+    more["metadata"]["finalizers"] = json!(["example.com/hold", "example.com/other"]);
+    assert_eq!(
+        e.registry
+            .update(cm, Some("default"), "f", more, Target::Main)
+            .await
+            .expect_err("add")
+            .code,
+        422
+    );
+    // Removing the last finalizer removes the object.
+    let mut done = pending.clone();
+    done["metadata"]["finalizers"] = json!([]);
+    e.registry
+        .update(cm, Some("default"), "f", done, Target::Main)
+        .await
+        .expect("finalize");
+    assert_eq!(
+        e.registry
+            .get(cm, Some("default"), "f")
+            .await
+            .expect_err("gone")
+            .code,
+        404
+    );
+    // Plain delete, with a precondition.
+    let p = e
+        .registry
+        .create(cm, Some("default"), json!({"metadata": {"name": "p"}}))
+        .await
+        .expect("create");
+    assert_eq!(
+        e.registry
+            .delete(cm, Some("default"), "p", Some(rv(&p) + 5))
+            .await
+            .expect_err("precondition")
+            .reason,
+        "Conflict"
+    );
+    match e
+        .registry
+        .delete(cm, Some("default"), "p", Some(rv(&p)))
+        .await
+        .expect("delete")
+    {
+        Deletion::Deleted(last) => assert!(rv(&last) > rv(&p)),
+        other => panic!("expected deleted, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_are_per_namespace_paged_and_carry_the_snapshot_revision() {
+    let e = env().await;
+    let ns = find("", "namespaces").expect("kind");
+    e.registry
+        .create(ns, None, json!({"metadata": {"name": "other"}}))
+        .await
+        .expect("ns");
+    let cm = find("", "configmaps").expect("kind");
+    for i in 0..5 {
+        e.registry
+            .create(
+                cm,
+                Some("default"),
+                json!({"metadata": {"name": format!("d{i}")}}),
+            )
+            .await
+            .expect("create");
+    }
+    e.registry
+        .create(cm, Some("other"), json!({"metadata": {"name": "o"}}))
+        .await
+        .expect("create");
+    let all = e
+        .registry
+        .list(cm, None, ListOptions::default())
+        .await
+        .expect("list");
+    assert_eq!(all["kind"], "ConfigMapList");
+    assert_eq!(all["items"].as_array().expect("items").len(), 6);
+    assert!(all["items"][0]["apiVersion"] == "v1" && all["items"][0]["kind"] == "ConfigMap");
+    let one = e
+        .registry
+        .list(cm, Some("other"), ListOptions::default())
+        .await
+        .expect("list");
+    assert_eq!(one["items"].as_array().expect("items").len(), 1);
+    let page = e
+        .registry
+        .list(
+            cm,
+            Some("default"),
+            ListOptions {
+                limit: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("page");
+    assert_eq!(page["items"].as_array().expect("items").len(), 2);
+    let token = page["metadata"]["continue"]
+        .as_str()
+        .expect("continue")
+        .to_string();
+    let rest = e
+        .registry
+        .list(
+            cm,
+            Some("default"),
+            ListOptions {
+                limit: Some(10),
+                continue_token: Some(token),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("rest");
+    assert_eq!(rest["items"].as_array().expect("items").len(), 3);
+    assert_eq!(
+        rest["metadata"]["resourceVersion"],
+        page["metadata"]["resourceVersion"]
+    );
+}
