@@ -63,6 +63,8 @@ pub enum ServerError {
     Signals(#[source] std::io::Error),
     #[error("storage: {0}")]
     Storage(#[from] StoreError),
+    #[error("creating start-up objects failed: {0}")]
+    Bootstrap(String),
     #[error("cannot read {path}: {source}")]
     ReadFile {
         path: PathBuf,
@@ -94,7 +96,9 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let shutdown_check = readiness.register("shutdown");
     shutdown_check.set(true);
 
-    let (_store, rocks) = open_store(&config).await?;
+    let (store, rocks) = open_store(&config).await?;
+    let registry = crate::registry::Registry::new(store);
+    ensure_namespaces(&registry).await?;
     storage_check.set(true);
     crate::backup::serve(&data_dir, rocks).map_err(|source| ServerError::Control {
         path: data_dir.clone(),
@@ -131,7 +135,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     // No hub controllers exist yet; the controller manager is "started" once its (empty)
     // set is running. Issues that add controllers start them before this line.
     controllers.set(true);
-    let router = http::router(readiness.clone());
+    let router = http::router(readiness.clone(), registry.clone());
     let signals = tokio::spawn(signals.wait(shutdown_tx, shutdown_check));
     announce_ready(&pki, local);
     serve(listener, acceptor, router, shutdown_rx).await;
@@ -192,6 +196,22 @@ pub async fn open_store(
             Ok((store, None))
         }
     }
+}
+
+/// The namespaces every Kubernetes API server has.
+async fn ensure_namespaces(registry: &crate::registry::Registry) -> Result<(), ServerError> {
+    let Some(kind) = crate::api::builtin::find("", "namespaces") else {
+        return Ok(());
+    };
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let object = serde_json::json!({"metadata": {"name": name}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+        match registry.create(kind, None, object).await {
+            Ok(_) => tracing::debug!(namespace = name, "created namespace"),
+            Err(e) if e.reason == "AlreadyExists" => {}
+            Err(e) => return Err(ServerError::Bootstrap(e.to_string())),
+        }
+    }
+    Ok(())
 }
 
 /// Takes an exclusive lock on `<data>/lock` so two servers never share a data directory.

@@ -4,6 +4,7 @@
 //! Requests flow `tls` (handshake, peer identity) → `router` (axum) → handlers. The
 //! API handlers of later layers plug into [`router`]. This module does not touch storage.
 
+pub mod api;
 pub mod health;
 pub mod status;
 pub mod tls;
@@ -18,11 +19,18 @@ use axum::routing::get;
 pub use tls::PeerIdentity;
 
 /// The routes served on the API port.
-pub fn router(readiness: health::Readiness) -> Router {
+pub fn router(readiness: health::Readiness, registry: crate::registry::Registry) -> Router {
+    let resources = Router::new()
+        .route("/api", axum::routing::any(api::handle))
+        .route("/api/{*rest}", axum::routing::any(api::handle))
+        .route("/apis", axum::routing::any(api::handle))
+        .route("/apis/{*rest}", axum::routing::any(api::handle))
+        .with_state(registry);
     Router::new()
         .route("/version", get(version::handler))
         .route("/version/", get(version::handler))
         .merge(health::routes(readiness))
+        .merge(resources)
         .fallback(not_found)
         .layer(middleware::from_fn(require_identity))
 }

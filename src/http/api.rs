@@ -1,0 +1,372 @@
+//! The Kubernetes REST surface over the registry: discovery documents and the resource
+//! paths `/api/v1/...` and `/apis/<group>/<version>/...` for every kind, namespaced and
+//! cluster-scoped, with the `status` subresource.
+//!
+//! Path parsing follows kube-apiserver's request-info rules (`namespaces/<ns>/...`, with
+//! `status` and `finalize` as subresources of a namespace). Query parameters this server
+//! does not implement yet are refused with 400 rather than ignored, so no client gets a
+//! silently wrong answer.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::status::Status;
+use crate::api::{Kind, builtin};
+use crate::registry::{Deletion, Registry, Target};
+use crate::storage::ListOptions;
+
+/// Largest request body accepted, as kube-apiserver (3 MiB).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Group-versions served, in discovery order.
+fn group_versions() -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for k in builtin::KINDS {
+        if !out.contains(&(k.group, k.version)) {
+            out.push((k.group, k.version));
+        }
+    }
+    out
+}
+
+fn gv_string(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
+}
+
+/// `GET /api`.
+pub async fn core_versions() -> Json<Value> {
+    Json(
+        json!({"kind": "APIVersions", "apiVersion": "v1", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}]}),
+    )
+}
+
+/// `GET /apis`: every named group with its versions.
+pub async fn groups() -> Json<Value> {
+    let mut groups: Vec<Value> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (group, _) in group_versions() {
+        if group.is_empty() || seen.contains(&group) {
+            continue;
+        }
+        seen.push(group);
+        let versions: Vec<Value> = group_versions()
+            .into_iter()
+            .filter(|(g, _)| *g == group)
+            .map(|(g, v)| json!({"groupVersion": gv_string(g, v), "version": v}))
+            .collect();
+        let preferred = versions[0].clone();
+        groups.push(json!({"name": group, "versions": versions, "preferredVersion": preferred}));
+    }
+    Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+}
+
+/// `GET /api/v1` and `GET /apis/<group>/<version>`: the resources of one group-version.
+fn resource_list(group: &str, version: &str) -> Option<Value> {
+    let kinds: Vec<&Kind> = builtin::KINDS
+        .iter()
+        .filter(|k| k.group == group && k.version == version)
+        .collect();
+    if kinds.is_empty() {
+        return None;
+    }
+    let mut resources = Vec::new();
+    for k in kinds {
+        resources.push(json!({
+            "name": k.plural,
+            "singularName": k.singular,
+            "namespaced": k.namespaced(),
+            "kind": k.kind,
+            "verbs": ["create", "delete", "get", "list", "update"],
+            "shortNames": k.short_names,
+        }));
+        if k.status_subresource {
+            resources.push(json!({
+                "name": format!("{}/status", k.plural),
+                "singularName": "",
+                "namespaced": k.namespaced(),
+                "kind": k.kind,
+                "verbs": ["get", "update"],
+            }));
+        }
+    }
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv_string(group, version), "resources": resources}),
+    )
+}
+
+/// Where a resource request points.
+#[derive(Debug, PartialEq)]
+struct ResourcePath {
+    kind: &'static Kind,
+    namespace: Option<String>,
+    name: Option<String>,
+    subresource: Option<String>,
+}
+
+/// Parses the part of a path after `/api/v1/` or `/apis/<g>/<v>/`.
+fn parse(group: &str, version: &str, rest: &[&str]) -> Result<ResourcePath, Status> {
+    let mut parts = rest.to_vec();
+    let mut namespace = None;
+    if parts.first() == Some(&"namespaces") && parts.len() > 1 {
+        namespace = Some(parts[1].to_string());
+        if parts.len() > 2 && !matches!(parts[2], "status" | "finalize") {
+            parts.drain(..2);
+        } else {
+            // The namespace object itself (or its subresource).
+            namespace = None;
+        }
+    }
+    let not_found = || Status::not_found_path(&format!("/{}", rest.join("/")));
+    let plural = parts.first().ok_or_else(not_found)?;
+    let kind = builtin::KINDS
+        .iter()
+        .find(|k| k.group == group && k.version == version && k.plural == *plural)
+        .ok_or_else(not_found)?;
+    if namespace.is_some() && !kind.namespaced() {
+        return Err(not_found());
+    }
+    let target = ResourcePath {
+        kind,
+        namespace,
+        name: parts.get(1).map(|s| s.to_string()),
+        subresource: parts.get(2).map(|s| s.to_string()),
+    };
+    if parts.len() > 3
+        || target
+            .subresource
+            .as_deref()
+            .is_some_and(|s| s != "status" || !kind.status_subresource)
+    {
+        return Err(not_found());
+    }
+    Ok(target)
+}
+
+/// Handles every request under `/api/` and `/apis/`.
+pub async fn handle(
+    State(registry): State<Registry>,
+    Query(query): Query<HashMap<String, String>>,
+    request: Request,
+) -> Response {
+    match dispatch(&registry, &query, request).await {
+        Ok(response) => response,
+        Err(status) => status.into_response(),
+    }
+}
+
+async fn dispatch(
+    registry: &Registry,
+    query: &HashMap<String, String>,
+    request: Request,
+) -> Result<Response, Status> {
+    let path = request.uri().path().trim_end_matches('/').to_string();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let (group, version, rest) = match segments.as_slice() {
+        ["api"] => return Ok(core_versions().await.into_response()),
+        ["apis"] => return Ok(groups().await.into_response()),
+        ["api", v, rest @ ..] => ("", *v, rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        ["apis", g] => {
+            let versions: Vec<Value> = group_versions()
+                .into_iter()
+                .filter(|(gg, _)| gg == g)
+                .map(|(gg, v)| json!({"groupVersion": gv_string(gg, v), "version": v}))
+                .collect();
+            if versions.is_empty() {
+                return Err(Status::not_found_path(&path));
+            }
+            let preferred = versions[0].clone();
+            return Ok(Json(json!({"kind": "APIGroup", "apiVersion": "v1", "name": g, "versions": versions, "preferredVersion": preferred})).into_response());
+        }
+        _ => return Err(Status::not_found_path(&path)),
+    };
+    if rest.is_empty() {
+        return resource_list(group, version)
+            .map(|v| Json(v).into_response())
+            .ok_or_else(|| Status::not_found_path(&path));
+    }
+    let target = parse(group, version, rest)?;
+    for unsupported in [
+        "watch",
+        "labelSelector",
+        "fieldSelector",
+        "dryRun",
+        "sendInitialEvents",
+    ] {
+        if query
+            .get(unsupported)
+            .is_some_and(|v| !v.is_empty() && v != "false")
+        {
+            return Err(Status::bad_request(format!(
+                "the {unsupported} parameter is not supported by this server yet"
+            )));
+        }
+    }
+    let method = request.method().clone();
+    if matches!(method, Method::POST | Method::PUT) {
+        let content_type = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json");
+        let media = content_type.split(';').next().unwrap_or("").trim();
+        if media != "application/json" {
+            // Protobuf is not served; client-go retries such a request as JSON on 415.
+            return Err(Status::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaType",
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json (got {media})"
+                ),
+            ));
+        }
+    }
+    let body = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            Status::too_large(format!("the request body exceeds {MAX_BODY_BYTES} bytes"))
+        })?;
+    let kind = target.kind;
+    let ns = target.namespace.as_deref();
+    let sub = if target.subresource.is_some() {
+        Target::Status
+    } else {
+        Target::Main
+    };
+    match (method, target.name.as_deref()) {
+        (Method::GET, None) => {
+            let options = list_options(query)?;
+            Ok(Json(registry.list(kind, ns, options).await?).into_response())
+        }
+        (Method::POST, None) => {
+            let object = parse_body(&body)?;
+            let created = registry.create(kind, ns, object).await?;
+            Ok((StatusCode::CREATED, Json(created)).into_response())
+        }
+        (Method::GET, Some(name)) => Ok(Json(registry.get(kind, ns, name).await?).into_response()),
+        (Method::PUT, Some(name)) => {
+            let object = parse_body(&body)?;
+            Ok(Json(registry.update(kind, ns, name, object, sub).await?).into_response())
+        }
+        (Method::DELETE, Some(name)) if target.subresource.is_none() => {
+            let precondition = delete_precondition(&body)?;
+            match registry.delete(kind, ns, name, precondition).await? {
+                Deletion::Pending(object) => Ok((StatusCode::ACCEPTED, Json(object)).into_response()),
+                Deletion::Deleted(last) => Ok(Json(json!({
+                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                    "details": {"name": name, "group": kind.group, "kind": kind.plural, "uid": last.pointer("/metadata/uid")},
+                }))
+                .into_response()),
+            }
+        }
+        (method, _) => Err(Status::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("the server does not allow this method on the requested resource ({method})"),
+        )),
+    }
+}
+
+fn parse_body(body: &Bytes) -> Result<Value, Status> {
+    serde_json::from_slice(body)
+        .map_err(|e| Status::bad_request(format!("the request body is not valid JSON: {e}")))
+}
+
+/// `DeleteOptions.preconditions.resourceVersion`, when a body is sent.
+fn delete_precondition(body: &Bytes) -> Result<Option<u64>, Status> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let options = parse_body(body)?;
+    match options
+        .pointer("/preconditions/resourceVersion")
+        .and_then(Value::as_str)
+    {
+        Some(rv) => rv.parse().map(Some).map_err(|_| {
+            Status::bad_request(format!("invalid precondition resourceVersion {rv:?}"))
+        }),
+        None => Ok(None),
+    }
+}
+
+fn list_options(query: &HashMap<String, String>) -> Result<ListOptions, Status> {
+    let limit = match query.get("limit").filter(|l| !l.is_empty()) {
+        Some(l) => Some(
+            l.parse::<usize>()
+                .map_err(|_| Status::bad_request(format!("invalid limit {l:?}")))?,
+        ),
+        None => None,
+    };
+    let continue_token = query.get("continue").filter(|c| !c.is_empty()).cloned();
+    let revision = match (
+        query.get("resourceVersion").map(String::as_str),
+        query.get("resourceVersionMatch").map(String::as_str),
+    ) {
+        (None | Some("") | Some("0"), _) => None,
+        (Some(rv), Some("Exact")) => Some(
+            rv.parse::<u64>()
+                .map_err(|_| Status::bad_request(format!("invalid resourceVersion {rv:?}")))?,
+        ),
+        // NotOlderThan (the default for a set resourceVersion): the latest state qualifies.
+        (Some(rv), _) => {
+            rv.parse::<u64>()
+                .map_err(|_| Status::bad_request(format!("invalid resourceVersion {rv:?}")))?;
+            None
+        }
+    };
+    Ok(ListOptions {
+        revision,
+        limit,
+        continue_token,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_like_kube_apiserver() {
+        let t = parse("", "v1", &["namespaces", "ns1", "configmaps", "a"]).expect("cm");
+        assert_eq!(
+            (t.kind.plural, t.namespace.as_deref(), t.name.as_deref()),
+            ("configmaps", Some("ns1"), Some("a"))
+        );
+        let t = parse("", "v1", &["namespaces", "ns1"]).expect("ns");
+        assert_eq!(
+            (t.kind.plural, t.namespace, t.name.as_deref()),
+            ("namespaces", None, Some("ns1"))
+        );
+        let t = parse("", "v1", &["namespaces", "ns1", "status"]).expect("ns status");
+        assert_eq!(
+            (t.kind.plural, t.name.as_deref(), t.subresource.as_deref()),
+            ("namespaces", Some("ns1"), Some("status"))
+        );
+        let t = parse(
+            "cluster.open-cluster-management.io",
+            "v1",
+            &["managedclusters", "c1", "status"],
+        )
+        .expect("mc status");
+        assert_eq!(t.subresource.as_deref(), Some("status"));
+        assert!(
+            parse("", "v1", &["configmaps", "a", "status"]).is_err(),
+            "configmaps have no status subresource"
+        );
+        assert!(
+            parse("", "v1", &["namespaces", "ns1", "namespaces"]).is_err(),
+            "cluster kind under a namespace"
+        );
+        assert!(parse("", "v1", &["nosuch"]).is_err());
+    }
+}
