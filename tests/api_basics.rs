@@ -136,11 +136,39 @@ fn rest_semantics_over_http() {
     assert_eq!(list["kind"], "ConfigMapList");
     assert_eq!(list["items"].as_array().expect("items").len(), 1);
 
-    // What is not implemented yet is refused, never silently ignored.
+    // Selectors filter; unsupported field labels are refused as kube refuses them.
+    http.post(&base)
+        .json(&json!({"metadata": {"name": "labelled", "labels": {"tier": "web"}}}))
+        .send()
+        .expect("post");
+    let web: Value = http
+        .get(format!("{base}?labelSelector=tier%20in%20(web,db)"))
+        .send()
+        .expect("selector")
+        .json()
+        .expect("json");
+    assert_eq!(web["items"].as_array().expect("items").len(), 1);
+    assert_eq!(web["items"][0]["metadata"]["name"], "labelled");
+    let by_name: Value = http
+        .get(format!("{base}?fieldSelector=metadata.name%3Dc"))
+        .send()
+        .expect("selector")
+        .json()
+        .expect("json");
+    assert_eq!(by_name["items"].as_array().expect("items").len(), 1);
     let r = http
-        .get(format!("{base}?labelSelector=a%3Db"))
+        .get(format!("{base}?fieldSelector=spec.x%3D1"))
         .send()
         .expect("selector");
+    assert_eq!(r.status(), 400);
+    let s: Value = r.json().expect("status");
+    assert_eq!(s["message"], "field label not supported: spec.x");
+    // What is not implemented yet is refused, never silently ignored.
+    let r = http
+        .post(format!("{base}?dryRun=All"))
+        .json(&json!({"metadata": {"name": "d"}}))
+        .send()
+        .expect("dry run");
     assert_eq!(r.status(), 400);
     let r = http
         .post(&base)
@@ -194,5 +222,170 @@ fn rest_semantics_over_http() {
             .expect("anon")
             .status(),
         401
+    );
+}
+
+/// Reads watch events (one JSON object per line) from a streaming response.
+fn events(response: reqwest::blocking::Response) -> std::sync::mpsc::Receiver<Value> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(response).lines() {
+            let Ok(line) = line else { break };
+            let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                break;
+            };
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn next(rx: &std::sync::mpsc::Receiver<Value>) -> Value {
+    rx.recv_timeout(std::time::Duration::from_secs(30))
+        .expect("watch event within 30 s")
+}
+
+#[test]
+fn watch_streams_changes_bookmarks_and_initial_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut hub = Hub::start(dir.path(), &[]);
+    hub.wait_ready();
+    let http = client(dir.path(), true);
+    let base = hub.url("/apis/cluster.open-cluster-management.io/v1/managedclusters");
+    let list: Value = http.get(&base).send().expect("list").json().expect("json");
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .to_string();
+    let stream = events(
+        http.get(format!(
+            "{base}?watch=true&resourceVersion={rv}&labelSelector=env%3Ddev"
+        ))
+        .send()
+        .expect("watch"),
+    );
+
+    let created: Value = http
+        .post(&base)
+        .json(&json!({"metadata": {"name": "c1", "labels": {"env": "dev"}}}))
+        .send()
+        .expect("post")
+        .json()
+        .expect("json");
+    http.post(&base)
+        .json(&json!({"metadata": {"name": "other", "labels": {"env": "prod"}}}))
+        .send()
+        .expect("post");
+    let mut relabelled = created.clone();
+    relabelled["metadata"]["labels"]["env"] = json!("prod");
+    assert_eq!(
+        http.put(format!("{base}/c1"))
+            .json(&relabelled)
+            .send()
+            .expect("put")
+            .status(),
+        200
+    );
+    let e = next(&stream);
+    assert_eq!(
+        (e["type"].as_str(), e["object"]["metadata"]["name"].as_str()),
+        (Some("ADDED"), Some("c1"))
+    );
+    assert_eq!(e["object"]["kind"], "ManagedCluster");
+    // Leaving the selector is a DELETED event for this watcher; "other" never matched.
+    let e = next(&stream);
+    assert_eq!(
+        (e["type"].as_str(), e["object"]["metadata"]["name"].as_str()),
+        (Some("DELETED"), Some("c1"))
+    );
+
+    // sendInitialEvents: current objects, then the initial-events-end bookmark.
+    let initial = events(http.get(format!("{base}?watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&resourceVersion=")).send().expect("watch-list"));
+    let mut names = vec![
+        next(&initial)["object"]["metadata"]["name"]
+            .as_str()
+            .expect("name")
+            .to_string(),
+    ];
+    names.push(
+        next(&initial)["object"]["metadata"]["name"]
+            .as_str()
+            .expect("name")
+            .to_string(),
+    );
+    names.sort();
+    assert_eq!(names, ["c1", "other"]);
+    let b = next(&initial);
+    assert_eq!(b["type"], "BOOKMARK");
+    assert_eq!(
+        b["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+    assert_eq!(
+        b["object"]["apiVersion"],
+        "cluster.open-cluster-management.io/v1"
+    );
+    let r = http
+        .get(format!("{base}?watch=true&sendInitialEvents=true"))
+        .send()
+        .expect("bad watch-list");
+    assert_eq!(r.status(), 422);
+}
+
+#[test]
+fn watch_from_compacted_history_ends_with_an_in_stream_410() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("hub.json");
+    std::fs::write(
+        &cfg,
+        r#"{"storage": {"compactionIntervalSeconds": 1, "historyRetentionSeconds": 0}}"#,
+    )
+    .expect("config");
+    let mut hub = Hub::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().expect("utf8")],
+    );
+    hub.wait_ready();
+    let http = client(&dir.path().join("data"), true);
+    let base = hub.url("/api/v1/namespaces/default/configmaps");
+    for i in 0..5 {
+        http.post(&base)
+            .json(&json!({"metadata": {"name": format!("c{i}")}}))
+            .send()
+            .expect("post");
+    }
+    // Wait for the compactor to pass the first writes. A list at 2 failing means the
+    // compaction point is at least 3, so events after 1 are gone for a watch.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = http
+            .get(format!(
+                "{base}?resourceVersion=2&resourceVersionMatch=Exact"
+            ))
+            .send()
+            .expect("list");
+        if r.status() == 410 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "history never compacted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let r = http
+        .get(format!("{base}?watch=true&resourceVersion=1"))
+        .send()
+        .expect("watch");
+    assert_eq!(r.status(), 200, "a 410 must arrive inside the stream");
+    let stream = events(r);
+    let e = next(&stream);
+    assert_eq!(e["type"], "ERROR");
+    assert_eq!(
+        (e["object"]["code"].as_i64(), e["object"]["reason"].as_str()),
+        (Some(410), Some("Expired"))
     );
 }

@@ -18,7 +18,8 @@ use serde_json::{Value, json};
 
 use super::status::Status;
 use crate::api::{Kind, builtin};
-use crate::registry::{Deletion, Registry, Target};
+use crate::registry::selector::{FieldSelector, LabelSelector};
+use crate::registry::{Deletion, Filter, Registry, Target};
 use crate::storage::ListOptions;
 
 /// Largest request body accepted, as kube-apiserver (3 MiB).
@@ -196,22 +197,17 @@ async fn dispatch(
             .ok_or_else(|| Status::not_found_path(&path));
     }
     let target = parse(group, version, rest)?;
-    for unsupported in [
-        "watch",
-        "labelSelector",
-        "fieldSelector",
-        "dryRun",
-        "sendInitialEvents",
-    ] {
-        if query
-            .get(unsupported)
-            .is_some_and(|v| !v.is_empty() && v != "false")
-        {
-            return Err(Status::bad_request(format!(
-                "the {unsupported} parameter is not supported by this server yet"
-            )));
-        }
+    if query.get("dryRun").is_some_and(|v| !v.is_empty()) {
+        return Err(Status::bad_request(
+            "the dryRun parameter is not supported by this server yet",
+        ));
     }
+    let filter = Filter {
+        labels: LabelSelector::parse(query.get("labelSelector").map(String::as_str).unwrap_or(""))
+            .map_err(|e| Status::bad_request(format!("unable to parse requirement: {e}")))?,
+        fields: FieldSelector::parse(query.get("fieldSelector").map(String::as_str).unwrap_or(""))
+            .map_err(Status::bad_request)?,
+    };
     let method = request.method().clone();
     if matches!(method, Method::POST | Method::PUT) {
         let content_type = request
@@ -244,9 +240,12 @@ async fn dispatch(
         Target::Main
     };
     match (method, target.name.as_deref()) {
+        (Method::GET, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
+            super::watch::serve(registry, kind, ns, query, filter).await
+        }
         (Method::GET, None) => {
             let options = list_options(query)?;
-            Ok(Json(registry.list(kind, ns, options).await?).into_response())
+            Ok(Json(registry.list_filtered(kind, ns, options, &filter).await?).into_response())
         }
         (Method::POST, None) => {
             let object = parse_body(&body)?;

@@ -9,6 +9,7 @@ pub mod health;
 pub mod status;
 pub mod tls;
 pub mod version;
+pub mod watch;
 
 use axum::Router;
 use axum::extract::Request;

@@ -12,6 +12,8 @@
 //! server-side apply, schema validation and defaulting, admission.
 
 mod meta;
+pub mod selector;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -20,9 +22,11 @@ use serde_json::{Map, Value, json};
 
 use crate::api::Kind;
 use crate::http::status::{Cause, Status};
+use crate::storage::continuation::Continue;
 use crate::storage::{KeyValue, ListOptions, Store, StoreError};
 
 pub use meta::{now_rfc3339, validate_name};
+pub use watch::{Filter, WatchEvent};
 
 /// Which part of an object a write may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,25 +137,73 @@ impl Registry {
         namespace: Option<&str>,
         options: ListOptions,
     ) -> Result<ListObject, Status> {
-        let prefix = kind.namespace_prefix(namespace);
-        let page = self
-            .store
-            .list(&prefix, options)
+        self.list_filtered(kind, namespace, options, &Filter::default())
             .await
-            .map_err(|e| Status::from_store(e, kind, ""))?;
-        let items = page
-            .items
-            .iter()
-            .map(|kv| decode(kind, kv))
-            .collect::<Result<Vec<_>, _>>()?;
+    }
+
+    /// Lists the objects matching `filter`. With a limit, store pages are read until the
+    /// limit is filled with matching items, and the continue token resumes after the last
+    /// item examined.
+    pub async fn list_filtered(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        options: ListOptions,
+        filter: &Filter,
+    ) -> Result<ListObject, Status> {
+        let prefix = kind.namespace_prefix(namespace);
+        let limit = options.limit.filter(|l| *l > 0);
+        let filtering = !filter.labels.is_empty() || !filter.fields.is_empty();
+        let mut request = options;
+        if filtering {
+            request.limit = limit.map(|l| l.max(500));
+        }
+        let mut items = Vec::new();
+        let (revision, continue_token, remaining) = loop {
+            let page = self
+                .store
+                .list(&prefix, request.clone())
+                .await
+                .map_err(|e| Status::from_store(e, kind, ""))?;
+            let count = page.items.len();
+            let mut stopped_at = None;
+            for (i, kv) in page.items.iter().enumerate() {
+                let object = decode(kind, kv)?;
+                if !filtering || filter.matches(&object) {
+                    items.push(object);
+                }
+                let more_follow = i + 1 < count || page.continue_token.is_some();
+                if filtering && more_follow && limit.is_some_and(|l| items.len() >= l) {
+                    stopped_at = Some(kv.key.clone());
+                    break;
+                }
+            }
+            if let Some(last_key) = stopped_at {
+                let token = Continue {
+                    revision: page.revision,
+                    last_key,
+                }
+                .encode();
+                break (page.revision, Some(token), None);
+            }
+            if !filtering || page.continue_token.is_none() {
+                let remaining = if filtering { None } else { page.remaining };
+                break (page.revision, page.continue_token, remaining);
+            }
+            request = ListOptions {
+                revision: Some(page.revision),
+                limit: request.limit,
+                continue_token: page.continue_token,
+            };
+        };
         let mut metadata = Map::new();
         metadata.insert(
             "resourceVersion".into(),
-            Value::String(page.revision.to_string()),
+            Value::String(revision.to_string()),
         );
-        if let Some(token) = page.continue_token {
+        if let Some(token) = continue_token {
             metadata.insert("continue".into(), Value::String(token));
-            if let Some(remaining) = page.remaining {
+            if let Some(remaining) = remaining {
                 metadata.insert("remainingItemCount".into(), json!(remaining));
             }
         }

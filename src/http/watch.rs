@@ -1,0 +1,180 @@
+//! Watch over HTTP, as kube-apiserver streams it: one compact JSON event per line;
+//! initial `ADDED` events for `resourceVersion` "" or "0" and for `sendInitialEvents=true`
+//! (then a BOOKMARK annotated `k8s.io/initial-events-end`); periodic bookmarks when asked;
+//! `timeoutSeconds`; an in-stream `ERROR` event with a 410 `Status` when history is gone
+//! (HTTP status stays 200, which is what makes clients relist).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use super::status::Status;
+use crate::api::Kind;
+use crate::registry::{Filter, Registry, WatchEvent};
+use crate::storage::ListOptions;
+
+/// Bookmarks are sent this often when `allowWatchBookmarks` is set.
+const BOOKMARK_PERIOD: Duration = Duration::from_secs(60);
+/// Default lifetime of a watch without `timeoutSeconds` (kube picks 30 to 60 minutes).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+
+fn flag(query: &HashMap<String, String>, name: &str) -> bool {
+    query.get(name).is_some_and(|v| v == "true" || v == "1")
+}
+
+fn line(event: &WatchEvent) -> Bytes {
+    let mut bytes = serde_json::to_vec(&json!({"type": event.type_, "object": event.object}))
+        .unwrap_or_default();
+    bytes.push(b'\n');
+    Bytes::from(bytes)
+}
+
+fn bookmark(kind: &Kind, revision: u64, initial_end: bool) -> WatchEvent {
+    let mut metadata = json!({"resourceVersion": revision.to_string()});
+    if initial_end {
+        metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    WatchEvent {
+        type_: "BOOKMARK",
+        object: json!({"apiVersion": kind.api_version(), "kind": kind.kind, "metadata": metadata}),
+        revision,
+    }
+}
+
+fn error_event(status: &Status) -> WatchEvent {
+    WatchEvent {
+        type_: "ERROR",
+        object: serde_json::to_value(status).unwrap_or(Value::Null),
+        revision: 0,
+    }
+}
+
+/// Serves `?watch=true` on a collection.
+pub async fn serve(
+    registry: &Registry,
+    kind: &'static Kind,
+    namespace: Option<&str>,
+    query: &HashMap<String, String>,
+    filter: Filter,
+) -> Result<Response, Status> {
+    let rv = query
+        .get("resourceVersion")
+        .map(String::as_str)
+        .unwrap_or("");
+    let send_initial = flag(query, "sendInitialEvents");
+    let bookmarks = flag(query, "allowWatchBookmarks");
+    if send_initial
+        && (!bookmarks
+            || query.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan"))
+    {
+        return Err(Status::invalid(
+            kind,
+            "",
+            vec![crate::http::status::Cause::invalid(
+                "sendInitialEvents",
+                "Forbidden: sendInitialEvents requires allowWatchBookmarks=true and resourceVersionMatch=NotOlderThan",
+            )],
+        ));
+    }
+    let timeout = match query.get("timeoutSeconds").filter(|t| !t.is_empty()) {
+        Some(t) => Duration::from_secs(
+            t.parse()
+                .map_err(|_| Status::bad_request(format!("invalid timeoutSeconds {t:?}")))?,
+        ),
+        None => DEFAULT_TIMEOUT,
+    };
+    let legacy_initial = rv.is_empty() || rv == "0";
+    let mut initial: Vec<WatchEvent> = Vec::new();
+    let start = if send_initial || legacy_initial {
+        let list = registry
+            .list_filtered(kind, namespace, ListOptions::default(), &filter)
+            .await?;
+        let revision: u64 = list["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0);
+        for object in list["items"].as_array().cloned().unwrap_or_default() {
+            initial.push(WatchEvent {
+                type_: "ADDED",
+                object,
+                revision,
+            });
+        }
+        if send_initial {
+            initial.push(bookmark(kind, revision, true));
+        }
+        revision
+    } else {
+        rv.parse()
+            .map_err(|_| Status::bad_request(format!("invalid resourceVersion {rv:?}")))?
+    };
+    let events = match registry.watch(kind, namespace, start, filter).await {
+        Ok(events) => events.boxed(),
+        // History already gone: still a 200 stream, with one ERROR event.
+        Err(status) if status.code == 410 => futures::stream::iter([Err(status)]).boxed(),
+        Err(status) => return Err(status),
+    };
+    let body = event_stream(kind, initial, events, start, bookmarks, timeout);
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+fn event_stream(
+    kind: &'static Kind,
+    initial: Vec<WatchEvent>,
+    events: futures::stream::BoxStream<'static, Result<WatchEvent, Status>>,
+    start: u64,
+    bookmarks: bool,
+    timeout: Duration,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    struct State {
+        events: futures::stream::BoxStream<'static, Result<WatchEvent, Status>>,
+        last: u64,
+        deadline: tokio::time::Instant,
+        ticker: tokio::time::Interval,
+        done: bool,
+    }
+    let mut ticker = tokio::time::interval(BOOKMARK_PERIOD);
+    ticker.reset();
+    let state = State {
+        events,
+        last: start,
+        deadline: tokio::time::Instant::now() + timeout,
+        ticker,
+        done: false,
+    };
+    let initial = futures::stream::iter(initial.into_iter().map(|e| Ok(line(&e))));
+    let live = futures::stream::unfold(state, move |mut s| async move {
+        if s.done {
+            return None;
+        }
+        tokio::select! {
+            item = s.events.next() => match item {
+                Some(Ok(event)) => {
+                    s.last = s.last.max(event.revision);
+                    Some((Ok(line(&event)), s))
+                }
+                Some(Err(status)) => {
+                    s.done = true;
+                    Some((Ok(line(&error_event(&status))), s))
+                }
+                None => None,
+            },
+            _ = s.ticker.tick(), if bookmarks => {
+                let event = bookmark(kind, s.last, false);
+                Some((Ok(line(&event)), s))
+            }
+            _ = tokio::time::sleep_until(s.deadline) => None,
+        }
+    });
+    initial.chain(live)
+}

@@ -1,0 +1,247 @@
+//! Label and field selectors, parsed from their query-string form and evaluated on JSON
+//! objects.
+//!
+//! Label selectors follow kube's grammar: `k=v`, `k==v`, `k!=v`, `k in (a,b)`,
+//! `k notin (a,b)`, `k` (exists) and `!k` (does not exist), comma-separated (AND).
+//! Field selectors support `metadata.name` and `metadata.namespace` with `=`, `==`, `!=`
+//! on every kind; anything else is refused with kube's message.
+
+use serde_json::Value;
+
+/// One requirement of a label selector.
+#[derive(Debug, Clone, PartialEq)]
+enum LabelReq {
+    Equals(String, String),
+    NotEquals(String, String),
+    In(String, Vec<String>),
+    NotIn(String, Vec<String>),
+    Exists(String),
+    NotExists(String),
+}
+
+/// A parsed label selector (empty: matches everything).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LabelSelector(Vec<LabelReq>);
+
+/// A parsed field selector (empty: matches everything).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FieldSelector(Vec<(String, bool, String)>);
+
+/// Splits on commas that are not inside parentheses.
+fn split_top(text: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut depth = 0i32;
+    let mut current = String::new();
+    for c in text.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    parts.push(current);
+    parts
+        .into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+fn valid_key(key: &str) -> bool {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+    let prefix_ok = prefix.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 253
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
+    });
+    name_ok && prefix_ok
+}
+
+fn valid_value(value: &str) -> bool {
+    value.is_empty()
+        || (value.len() <= 63
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+}
+
+impl LabelSelector {
+    pub fn parse(text: &str) -> Result<LabelSelector, String> {
+        let mut reqs = Vec::new();
+        for part in split_top(text) {
+            let req = if let Some(key) = part.strip_prefix('!') {
+                LabelReq::NotExists(key.trim().to_string())
+            } else if let Some((key, values)) = part.split_once(" notin ") {
+                LabelReq::NotIn(key.trim().to_string(), set_values(values)?)
+            } else if let Some((key, values)) = part.split_once(" in ") {
+                LabelReq::In(key.trim().to_string(), set_values(values)?)
+            } else if let Some((key, value)) = part.split_once("!=") {
+                LabelReq::NotEquals(key.trim().to_string(), value.trim().to_string())
+            } else if let Some((key, value)) =
+                part.split_once("==").or_else(|| part.split_once('='))
+            {
+                LabelReq::Equals(key.trim().to_string(), value.trim().to_string())
+            } else {
+                LabelReq::Exists(part.trim().to_string())
+            };
+            let (key, values): (&str, Vec<&str>) = match &req {
+                LabelReq::Equals(k, v) | LabelReq::NotEquals(k, v) => (k, vec![v.as_str()]),
+                LabelReq::In(k, vs) | LabelReq::NotIn(k, vs) => {
+                    (k, vs.iter().map(String::as_str).collect())
+                }
+                LabelReq::Exists(k) | LabelReq::NotExists(k) => (k, vec![]),
+            };
+            if !valid_key(key) {
+                return Err(format!("invalid label key {key:?}"));
+            }
+            if let Some(bad) = values.iter().find(|v| !valid_value(v)) {
+                return Err(format!("invalid label value {bad:?}"));
+            }
+            reqs.push(req);
+        }
+        Ok(LabelSelector(reqs))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn matches(&self, object: &Value) -> bool {
+        let labels = object.pointer("/metadata/labels");
+        let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+        self.0.iter().all(|req| match req {
+            LabelReq::Equals(k, v) => get(k) == Some(v.as_str()),
+            LabelReq::NotEquals(k, v) => get(k) != Some(v.as_str()),
+            LabelReq::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
+            LabelReq::NotIn(k, vs) => get(k).is_none_or(|x| vs.iter().all(|v| v != x)),
+            LabelReq::Exists(k) => get(k).is_some(),
+            LabelReq::NotExists(k) => get(k).is_none(),
+        })
+    }
+}
+
+fn set_values(text: &str) -> Result<Vec<String>, String> {
+    let inner = text
+        .trim()
+        .strip_prefix('(')
+        .and_then(|t| t.strip_suffix(')'))
+        .ok_or_else(|| format!("expected a parenthesised set, got {text:?}"))?;
+    Ok(inner.split(',').map(|v| v.trim().to_string()).collect())
+}
+
+impl FieldSelector {
+    pub fn parse(text: &str) -> Result<FieldSelector, String> {
+        let mut reqs = Vec::new();
+        for part in split_top(text) {
+            let (field, equal, value) = if let Some((f, v)) = part.split_once("!=") {
+                (f, false, v)
+            } else if let Some((f, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+                (f, true, v)
+            } else {
+                return Err(format!(
+                    "invalid selector: '{part}'; can't understand '{part}'"
+                ));
+            };
+            let field = field.trim();
+            if !matches!(field, "metadata.name" | "metadata.namespace") {
+                return Err(format!("field label not supported: {field}"));
+            }
+            reqs.push((field.to_string(), equal, value.trim().to_string()));
+        }
+        Ok(FieldSelector(reqs))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn matches(&self, object: &Value) -> bool {
+        self.0.iter().all(|(field, equal, value)| {
+            let pointer = format!("/{}", field.replace('.', "/"));
+            let actual = object
+                .pointer(&pointer)
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            (actual == value) == *equal
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn label_selectors() {
+        let o =
+            json!({"metadata": {"labels": {"env": "dev", "tier": "web", "example.com/x": "1"}}});
+        for (sel, want) in [
+            ("env=dev", true),
+            ("env==dev,tier=web", true),
+            ("env!=dev", false),
+            ("env in (prod, dev)", true),
+            ("env notin (prod,dev)", false),
+            ("tier", true),
+            ("!tier", false),
+            ("!missing", true),
+            ("example.com/x=1", true),
+            ("env=dev,missing", false),
+            ("", true),
+        ] {
+            assert_eq!(
+                LabelSelector::parse(sel).expect(sel).matches(&o),
+                want,
+                "{sel}"
+            );
+        }
+        assert!(LabelSelector::parse("bad key=1").is_err());
+        assert!(LabelSelector::parse("k in a,b").is_err());
+    }
+
+    #[test]
+    fn field_selectors() {
+        let o = json!({"metadata": {"name": "a", "namespace": "ns"}});
+        assert!(
+            FieldSelector::parse("metadata.name=a")
+                .expect("p")
+                .matches(&o)
+        );
+        assert!(
+            !FieldSelector::parse("metadata.name!=a")
+                .expect("p")
+                .matches(&o)
+        );
+        assert!(
+            FieldSelector::parse("metadata.namespace==ns,metadata.name=a")
+                .expect("p")
+                .matches(&o)
+        );
+        assert_eq!(
+            FieldSelector::parse("spec.x=1").expect_err("unsupported"),
+            "field label not supported: spec.x"
+        );
+    }
+}

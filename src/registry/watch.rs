@@ -1,0 +1,112 @@
+//! Watches in Kubernetes terms: store events of one kind (and namespace) become
+//! `ADDED` / `MODIFIED` / `DELETED` events of decoded objects, with selector transitions
+//! (an object leaving a selector is `DELETED` for that watcher, one entering it `ADDED`).
+
+use futures::{Stream, StreamExt};
+use serde_json::Value;
+
+use super::selector::{FieldSelector, LabelSelector};
+use super::{Registry, decode};
+use crate::api::Kind;
+use crate::http::status::Status;
+use crate::storage::{Event, EventKind, Revision, StoreError};
+
+/// One event as a watcher sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchEvent {
+    /// `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR`.
+    pub type_: &'static str,
+    pub object: Value,
+    /// The store revision of the event (for bookmarks: the revision they mark).
+    pub revision: Revision,
+}
+
+/// Which objects a watcher wants.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+}
+
+impl Filter {
+    pub fn matches(&self, object: &Value) -> bool {
+        self.labels.matches(object) && self.fields.matches(object)
+    }
+}
+
+impl Registry {
+    /// Events of `kind` (in `namespace`, or all) after revision `after`. The stream ends
+    /// with an `Err` when it cannot continue (compacted history, cut off as too slow).
+    pub async fn watch(
+        &self,
+        kind: &'static Kind,
+        namespace: Option<&str>,
+        after: Revision,
+        filter: Filter,
+    ) -> Result<impl Stream<Item = Result<WatchEvent, Status>> + Send + 'static, Status> {
+        let prefix = kind.namespace_prefix(namespace);
+        let events = self
+            .store
+            .watch(&prefix, after)
+            .await
+            .map_err(|e| Status::from_store(e, kind, ""))?;
+        Ok(events.filter_map(move |item| {
+            let out = match item {
+                Ok(event) => translate(kind, &filter, &event).map(Ok),
+                Err(e) => Some(Err(store_error(kind, e))),
+            };
+            futures::future::ready(out)
+        }))
+    }
+}
+
+/// Watch-ending store errors become kube's 410 `Expired`, which makes every client relist.
+fn store_error(kind: &Kind, e: StoreError) -> Status {
+    match e {
+        StoreError::Compacted {
+            requested,
+            compacted,
+        } => Status::expired(format!(
+            "too old resource version: {requested} ({compacted})"
+        )),
+        StoreError::WatcherTooSlow { last_revision } => Status::expired(format!(
+            "the watch fell behind after resource version {last_revision}; relist"
+        )),
+        other => Status::from_store(other, kind, ""),
+    }
+}
+
+fn translate(kind: &Kind, filter: &Filter, event: &Event) -> Option<WatchEvent> {
+    let new = match decode(kind, &event.kv) {
+        Ok(v) => v,
+        Err(e) => {
+            return Some(WatchEvent {
+                type_: "ERROR",
+                object: serde_json::to_value(&e).unwrap_or(Value::Null),
+                revision: event.revision,
+            });
+        }
+    };
+    let old_matched = event
+        .prev
+        .as_ref()
+        .and_then(|p| decode(kind, p).ok())
+        .is_some_and(|o| filter.matches(&o));
+    let type_ = match event.kind {
+        EventKind::Delete if old_matched => "DELETED",
+        EventKind::Delete => return None,
+        EventKind::Put => match (old_matched, filter.matches(&new)) {
+            (false, true) => "ADDED",
+            (true, true) => "MODIFIED",
+            (true, false) => "DELETED",
+            (false, false) => return None,
+        },
+    };
+    let mut object = new;
+    object["metadata"]["resourceVersion"] = Value::String(event.revision.to_string());
+    Some(WatchEvent {
+        type_,
+        object,
+        revision: event.revision,
+    })
+}
