@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::status::Status;
 use crate::api::{Kind, builtin};
 use crate::registry::selector::{FieldSelector, LabelSelector};
-use crate::registry::{Deletion, Filter, Registry, Target};
+use crate::registry::{Deletion, Filter, Patch, Registry, Target};
 use crate::storage::ListOptions;
 
 /// Largest request body accepted, as kube-apiserver (3 MiB).
@@ -87,7 +87,7 @@ fn resource_list(group: &str, version: &str) -> Option<Value> {
             "singularName": k.singular,
             "namespaced": k.namespaced(),
             "kind": k.kind,
-            "verbs": ["create", "delete", "get", "list", "update"],
+            "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
             "shortNames": k.short_names,
         }));
         if k.status_subresource {
@@ -96,7 +96,7 @@ fn resource_list(group: &str, version: &str) -> Option<Value> {
                 "singularName": "",
                 "namespaced": k.namespaced(),
                 "kind": k.kind,
-                "verbs": ["get", "update"],
+                "verbs": ["get", "patch", "update"],
             }));
         }
     }
@@ -209,6 +209,24 @@ async fn dispatch(
             .map_err(Status::bad_request)?,
     };
     let method = request.method().clone();
+    let patch_type = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
+        .unwrap_or_default();
+    if method == Method::PATCH
+        && !matches!(
+            patch_type.as_str(),
+            "application/merge-patch+json" | "application/json-patch+json"
+        )
+    {
+        return Err(Status::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json",
+        ));
+    }
     if matches!(method, Method::POST | Method::PUT) {
         let content_type = request
             .headers()
@@ -256,6 +274,17 @@ async fn dispatch(
         (Method::PUT, Some(name)) => {
             let object = parse_body(&body)?;
             Ok(Json(registry.update(kind, ns, name, object, sub).await?).into_response())
+        }
+        (Method::PATCH, Some(name)) => {
+            let patch = if patch_type == "application/json-patch+json" {
+                Patch::Json(
+                    serde_json::from_slice(&body)
+                        .map_err(|e| Status::bad_request(format!("invalid JSON patch: {e}")))?,
+                )
+            } else {
+                Patch::Merge(parse_body(&body)?)
+            };
+            Ok(Json(registry.patch(kind, ns, name, &patch, sub).await?).into_response())
         }
         (Method::DELETE, Some(name)) if target.subresource.is_none() => {
             let precondition = delete_precondition(&body)?;

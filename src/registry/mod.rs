@@ -37,6 +37,15 @@ pub enum Target {
     Status,
 }
 
+/// A patch document, by content type.
+#[derive(Debug, Clone)]
+pub enum Patch {
+    /// `application/merge-patch+json`.
+    Merge(Value),
+    /// `application/json-patch+json`.
+    Json(json_patch::Patch),
+}
+
 /// What a delete did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Deletion {
@@ -263,6 +272,49 @@ impl Registry {
         })?;
         let merged = meta::merge_update(kind, &old, object, target)?;
         self.write(kind, name, &key, &current, merged).await
+    }
+
+    /// Applies a JSON merge patch (RFC 7386) or a JSON patch (RFC 6902) to the current
+    /// object and stores the result. Without a resourceVersion in the patch, a concurrent
+    /// write is retried on the fresh object (kube's GuaranteedUpdate loop).
+    pub async fn patch(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Patch,
+        target: Target,
+    ) -> Result<Value, Status> {
+        for _ in 0..16 {
+            let current = self.get(kind, namespace, name).await?;
+            let mut patched = current.clone();
+            match patch {
+                Patch::Merge(p) => json_patch::merge(&mut patched, p),
+                Patch::Json(p) => json_patch::patch(&mut patched, p).map_err(|e| {
+                    Status::new(
+                        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                        "Invalid",
+                        format!(
+                            "the server rejected our request due to an error in our request: {e}"
+                        ),
+                    )
+                })?,
+            }
+            let pinned = patched.pointer("/metadata/resourceVersion")
+                != current.pointer("/metadata/resourceVersion");
+            if patched
+                .pointer("/metadata/resourceVersion")
+                .is_none_or(Value::is_null)
+            {
+                patched["metadata"]["resourceVersion"] =
+                    current["metadata"]["resourceVersion"].clone();
+            }
+            match self.update(kind, namespace, name, patched, target).await {
+                Err(status) if status.reason == "Conflict" && !pinned => continue,
+                other => return other,
+            }
+        }
+        Err(Status::conflict(kind, name))
     }
 
     /// Deletes an object, or marks it for deletion while finalizers remain.
