@@ -65,9 +65,76 @@ fn kubectl_discovers_and_manages_ocm_objects() {
             .as_str()
             .is_some_and(|u| u.len() == 36)
     );
+    // Merge patches (label, annotate, patch --type merge) and JSON patches.
+    stdout(&kubectl_run(&hub, &["label", "mcl", "cluster1", "env=dev"]));
     stdout(&kubectl_run(
         &hub,
-        &["delete", "managedcluster", "cluster1"],
+        &["annotate", "mcl", "cluster1", "note=hi"],
+    ));
+    stdout(&kubectl_run(
+        &hub,
+        &[
+            "patch",
+            "mcl",
+            "cluster1",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"hubAcceptsClient":false}}"#,
+        ],
+    ));
+    stdout(&kubectl_run(
+        &hub,
+        &[
+            "patch",
+            "mcl",
+            "cluster1",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op":"add","path":"/metadata/labels/tier","value":"gold"}]"#,
+        ],
+    ));
+    let got: Value = serde_json::from_str(&stdout(&kubectl_run(
+        &hub,
+        &["get", "mcl", "cluster1", "-o", "json"],
+    )))
+    .expect("json");
+    assert_eq!(
+        got["metadata"]["labels"],
+        json!({"env": "dev", "tier": "gold"})
+    );
+    assert_eq!(got["metadata"]["annotations"]["note"], "hi");
+    assert_eq!(got["spec"]["hubAcceptsClient"], false);
+    assert_eq!(
+        got["metadata"]["generation"], 2,
+        "only the spec patch bumps generation"
+    );
+    assert!(
+        stdout(&kubectl_run(
+            &hub,
+            &["get", "mcl", "-l", "tier=gold", "-o", "name"]
+        ))
+        .contains("cluster1")
+    );
+    assert!(
+        stdout(&kubectl_run(
+            &hub,
+            &["get", "mcl", "-l", "tier=silver", "-o", "name"]
+        ))
+        .trim()
+        .is_empty()
+    );
+    // delete waits (a watch with a metadata.name field selector) until the object is gone.
+    stdout(&kubectl_run(
+        &hub,
+        &[
+            "delete",
+            "managedcluster",
+            "cluster1",
+            "--wait=true",
+            "--timeout=30s",
+        ],
     ));
     let out = kubectl_run(&hub, &["get", "managedcluster", "cluster1"]);
     assert!(!out.status.success());
