@@ -110,6 +110,26 @@ fn kubectl_discovers_and_manages_ocm_objects() {
         got["metadata"]["generation"], 2,
         "only the spec patch bumps generation"
     );
+    // Table output with the OCM printer columns.
+    let table = stdout(&kubectl_run(&hub, &["get", "managedclusters"]));
+    let header = table.lines().next().unwrap_or("");
+    for column in [
+        "NAME",
+        "HUB ACCEPTED",
+        "MANAGED CLUSTER URLS",
+        "JOINED",
+        "AVAILABLE",
+        "AGE",
+    ] {
+        assert!(header.contains(column), "{table}");
+    }
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|row| row.starts_with("cluster1") && row.contains("false")),
+        "{table}"
+    );
     assert!(
         stdout(&kubectl_run(
             &hub,

@@ -5,6 +5,7 @@
 //! This module holds no behaviour that touches storage or HTTP (see `registry`, `http`).
 
 pub mod builtin;
+pub mod jsonpath;
 pub mod kind;
 
 pub use kind::{Kind, PrinterColumn, Scope};

@@ -209,6 +209,7 @@ async fn dispatch(
             .map_err(Status::bad_request)?,
     };
     let method = request.method().clone();
+    let as_table = super::table::wants_table(request.headers());
     let patch_type = request
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -263,14 +264,39 @@ async fn dispatch(
         }
         (Method::GET, None) => {
             let options = list_options(query)?;
-            Ok(Json(registry.list_filtered(kind, ns, options, &filter).await?).into_response())
+            let list = registry.list_filtered(kind, ns, options, &filter).await?;
+            if as_table {
+                let items = list["items"].as_array().cloned().unwrap_or_default();
+                let table = super::table::table(
+                    kind,
+                    &items,
+                    list["metadata"].clone(),
+                    super::table::include(query),
+                );
+                return Ok(Json(table).into_response());
+            }
+            Ok(Json(list).into_response())
         }
         (Method::POST, None) => {
             let object = parse_body(&body)?;
             let created = registry.create(kind, ns, object).await?;
             Ok((StatusCode::CREATED, Json(created)).into_response())
         }
-        (Method::GET, Some(name)) => Ok(Json(registry.get(kind, ns, name).await?).into_response()),
+        (Method::GET, Some(name)) => {
+            let object = registry.get(kind, ns, name).await?;
+            if as_table {
+                let metadata =
+                    json!({"resourceVersion": object.pointer("/metadata/resourceVersion")});
+                let table = super::table::table(
+                    kind,
+                    std::slice::from_ref(&object),
+                    metadata,
+                    super::table::include(query),
+                );
+                return Ok(Json(table).into_response());
+            }
+            Ok(Json(object).into_response())
+        }
         (Method::PUT, Some(name)) => {
             let object = parse_body(&body)?;
             Ok(Json(registry.update(kind, ns, name, object, sub).await?).into_response())

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod health;
 pub mod status;
+pub mod table;
 pub mod tls;
 pub mod version;
 pub mod watch;

@@ -1,0 +1,208 @@
+//! `meta.k8s.io/v1` Table responses: what `kubectl get` asks for (`Accept:
+//! application/json;as=Table;g=meta.k8s.io;v=v1`), built from each kind's printer columns.
+
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::api::Kind;
+use crate::api::jsonpath::JsonPath;
+
+/// What each row carries besides its cells (`includeObject`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Include {
+    None,
+    Metadata,
+    Object,
+}
+
+/// True when the first acceptable media type of `Accept` is a v1 (or v1beta1) Table.
+pub fn wants_table(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    for entry in accept.split(',') {
+        let mut parts = entry.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("");
+        if media != "application/json" && media != "*/*" {
+            continue;
+        }
+        let params: Vec<(&str, &str)> = parts.filter_map(|p| p.split_once('=')).collect();
+        let get = |k: &str| params.iter().find(|(pk, _)| *pk == k).map(|(_, v)| *v);
+        return get("as") == Some("Table")
+            && get("g") == Some("meta.k8s.io")
+            && matches!(get("v"), Some("v1" | "v1beta1"));
+    }
+    false
+}
+
+pub fn include(query: &std::collections::HashMap<String, String>) -> Include {
+    match query.get("includeObject").map(String::as_str) {
+        Some("None") => Include::None,
+        Some("Object") => Include::Object,
+        _ => Include::Metadata,
+    }
+}
+
+/// A Table of `objects`, carrying the list's metadata (resourceVersion, continue).
+pub fn table(kind: &Kind, objects: &[Value], list_metadata: Value, include: Include) -> Value {
+    let age = crate::api::PrinterColumn {
+        name: "Age",
+        type_: "date",
+        json_path: ".metadata.creationTimestamp",
+        priority: 0,
+    };
+    let default_columns = [age];
+    let columns: &[crate::api::PrinterColumn] = if kind.printer_columns.is_empty() {
+        &default_columns
+    } else {
+        kind.printer_columns
+    };
+    let mut definitions = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
+    ];
+    for c in columns {
+        definitions.push(json!({"name": c.name, "type": if c.type_ == "date" { "string" } else { c.type_ }, "format": if c.type_ == "date" { "date" } else { "" }, "description": "", "priority": c.priority}));
+    }
+    let paths: Vec<Option<JsonPath>> = columns
+        .iter()
+        .map(|c| JsonPath::parse(c.json_path).ok())
+        .collect();
+    let now = time::OffsetDateTime::now_utc();
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|object| {
+            let mut cells = vec![object.pointer("/metadata/name").cloned().unwrap_or(Value::Null)];
+            for (c, path) in columns.iter().zip(&paths) {
+                let found: Vec<&Value> = path.as_ref().map(|p| p.find(object)).unwrap_or_default();
+                let cell = match (c.type_, found.as_slice()) {
+                    (_, []) => Value::Null,
+                    ("date", [Value::String(ts), ..]) => Value::String(age_since(ts, now)),
+                    (_, [single]) => (*single).clone(),
+                    (_, many) => Value::String(many.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect::<Vec<_>>().join(",")),
+                };
+                cells.push(cell);
+            }
+            let mut row = json!({"cells": cells});
+            match include {
+                Include::None => {}
+                Include::Metadata => {
+                    row["object"] = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object.get("metadata").cloned().unwrap_or(Value::Null)});
+                }
+                Include::Object => row["object"] = object.clone(),
+            }
+            row
+        })
+        .collect();
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_metadata, "columnDefinitions": definitions, "rows": rows})
+}
+
+/// kube's short human durations: `45s`, `5m30s`, `3h`, `2d4h`, `400d`.
+fn age_since(timestamp: &str, now: time::OffsetDateTime) -> String {
+    let Ok(then) =
+        time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339)
+    else {
+        return "<invalid>".into();
+    };
+    let secs = (now - then).whole_seconds().max(0);
+    let (m, h, d) = (secs / 60, secs / 3600, secs / 86400);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        _ if m < 10 => match secs % 60 {
+            0 => format!("{m}m"),
+            s => format!("{m}m{s}s"),
+        },
+        _ if h < 3 => format!("{m}m"),
+        _ if h < 8 => match m % 60 {
+            0 => format!("{h}h"),
+            mm => format!("{h}h{mm}m"),
+        },
+        _ if h < 48 => format!("{h}h"),
+        _ if h < 192 => match h % 24 {
+            0 => format!("{d}d"),
+            hh => format!("{d}d{hh}h"),
+        },
+        _ if d < 365 * 2 => format!("{d}d"),
+        _ => format!("{}y", d / 365),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_negotiation() {
+        let mut h = HeaderMap::new();
+        h.insert("accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json".parse().expect("hv"));
+        assert!(wants_table(&h));
+        h.insert("accept", "application/json".parse().expect("hv"));
+        assert!(!wants_table(&h));
+        h.insert(
+            "accept",
+            "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json"
+                .parse()
+                .expect("hv"),
+        );
+        assert!(
+            !wants_table(&h),
+            "protobuf tables are skipped; plain JSON comes next"
+        );
+    }
+
+    #[test]
+    fn ages() {
+        let now = time::OffsetDateTime::parse(
+            "2026-01-10T00:00:00Z",
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("now");
+        assert_eq!(age_since("2026-01-09T23:59:15Z", now), "45s");
+        assert_eq!(age_since("2026-01-09T23:54:30Z", now), "5m30s");
+        assert_eq!(age_since("2026-01-09T21:00:00Z", now), "3h");
+        assert_eq!(age_since("2026-01-07T20:00:00Z", now), "2d4h");
+    }
+
+    #[test]
+    fn managed_cluster_columns() {
+        let kind =
+            crate::api::builtin::find("cluster.open-cluster-management.io", "managedclusters")
+                .expect("kind");
+        let o = json!({"metadata": {"name": "c1", "creationTimestamp": "2026-01-01T00:00:00Z"}, "spec": {"hubAcceptsClient": true},
+            "status": {"conditions": [{"type": "ManagedClusterConditionAvailable", "status": "True"}]}});
+        let t = table(
+            kind,
+            &[o],
+            json!({"resourceVersion": "5"}),
+            Include::Metadata,
+        );
+        let names: Vec<&str> = t["columnDefinitions"]
+            .as_array()
+            .expect("defs")
+            .iter()
+            .filter_map(|d| d["name"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Name",
+                "Hub Accepted",
+                "Managed Cluster URLs",
+                "Joined",
+                "Available",
+                "Age"
+            ]
+        );
+        let cells = &t["rows"][0]["cells"];
+        assert_eq!(
+            (
+                cells[0].clone(),
+                cells[1].clone(),
+                cells[2].clone(),
+                cells[4].clone()
+            ),
+            (json!("c1"), json!(true), Value::Null, json!("True"))
+        );
+        assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+    }
+}
