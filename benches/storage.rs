@@ -133,8 +133,10 @@ async fn run(args: Args) {
     let fanouts: &[usize] = if args.big { &[1_000, 10_000] } else { &[1_000] };
     for &n in fanouts {
         for (name, store) in &backends {
-            let ms = fanout(store.clone(), n).await;
-            println!("{name:<8} {n:>6} watchers: {ms:>8.1} ms");
+            match fanout(store.clone(), n).await {
+                Ok(ms) => println!("{name:<8} {n:>6} watchers: {ms:>8.1} ms"),
+                Err(e) => println!("{name:<8} {n:>6} watchers: failed ({e})"),
+            }
         }
     }
 
@@ -219,12 +221,17 @@ async fn fill(store: Arc<dyn Store>, prefix: &str, n: usize) {
     }
 }
 
-async fn fanout(store: Arc<dyn Store>, watchers: usize) -> f64 {
+async fn fanout(store: Arc<dyn Store>, watchers: usize) -> Result<f64, String> {
     let prefix = format!("/bench/fan{watchers}/");
     let from = store.current_revision().await.expect("rev");
     let mut streams = Vec::new();
     for _ in 0..watchers {
-        streams.push(store.watch(&prefix, from).await.expect("watch"));
+        streams.push(
+            store
+                .watch(&prefix, from)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
     }
     let mut times = Vec::new();
     let mut streams_opt: Vec<_> = streams.into_iter().map(Some).collect();
@@ -233,7 +240,7 @@ async fn fanout(store: Arc<dyn Store>, watchers: usize) -> f64 {
         store
             .create(&format!("{prefix}{round}"), value(), None)
             .await
-            .expect("create");
+            .map_err(|e| e.to_string())?;
         let mut pending = Vec::new();
         for slot in streams_opt.iter_mut() {
             let mut s = slot.take().expect("stream");
@@ -249,7 +256,7 @@ async fn fanout(store: Arc<dyn Store>, watchers: usize) -> f64 {
         times.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(|a, b| a.total_cmp(b));
-    times[times.len() / 2]
+    Ok(times[times.len() / 2])
 }
 
 fn rss_mb(pid: u32) -> f64 {

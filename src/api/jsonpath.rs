@@ -85,7 +85,11 @@ impl JsonPath {
                             }
                             let matches = match v {
                                 Some(Value::String(s)) => s == want,
-                                Some(other) => *other == serde_json::from_str::<Value>(want).unwrap_or(Value::Null),
+                                Some(other) => {
+                                    *other
+                                        == serde_json::from_str::<Value>(want)
+                                            .unwrap_or(Value::Null)
+                                }
                                 None => false,
                             };
                             if matches {

@@ -30,6 +30,9 @@ use super::{
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// A broken watch keeps trying to reconnect for this long before it gives up.
 const WATCH_RECONNECT_LIMIT: Duration = Duration::from_secs(60);
+/// Largest etcd response accepted (a page of a big list, a batch of watch events);
+/// tonic's default of 4 MiB is smaller than one page of large objects.
+const MAX_RESPONSE_BYTES: usize = 512 << 20;
 /// Marker key (under the prefix) whose version serialises compactions across replicas.
 const COMPACT_KEY: &str = "/compact_rev_key";
 
@@ -175,7 +178,10 @@ impl EtcdStore {
     ) -> Result<etcd_client::GetResponse> {
         call(
             || {
-                let mut kv = self.client.kv_client();
+                let mut kv = self
+                    .client
+                    .kv_client()
+                    .max_decoding_message_size(MAX_RESPONSE_BYTES);
                 let (key, options) = (key.clone(), options.clone());
                 async move { kv.get(key, options).await }
             },
@@ -189,7 +195,10 @@ impl EtcdStore {
     async fn transaction(&self, txn: Txn, context: &str) -> Result<etcd_client::TxnResponse> {
         call(
             || {
-                let mut kv = self.client.kv_client();
+                let mut kv = self
+                    .client
+                    .kv_client()
+                    .max_decoding_message_size(MAX_RESPONSE_BYTES);
                 let txn = txn.clone();
                 async move { kv.txn(txn).await }
             },
@@ -520,7 +529,10 @@ impl Store for EtcdStore {
         }
         match call(
             || {
-                let mut kv = self.client.kv_client();
+                let mut kv = self
+                    .client
+                    .kv_client()
+                    .max_decoding_message_size(MAX_RESPONSE_BYTES);
                 async move {
                     kv.compact(
                         irev(revision),
@@ -574,6 +586,8 @@ impl WatchState {
                 .with_progress_notify();
             match self
                 .client
+                .watch_client()
+                .max_decoding_message_size(MAX_RESPONSE_BYTES)
                 .watch(self.full_prefix.clone(), Some(options))
                 .await
             {

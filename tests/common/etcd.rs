@@ -1,7 +1,7 @@
 //! A real etcd for tests: Debian's `etcd` (or `$ETCD`) on free loopback ports, with its
-//! own data directory, killed with the test process (PR_SET_PDEATHSIG) or on drop.
+//! own data directory, killed on drop. (Not PR_SET_PDEATHSIG: that fires when the
+//! spawning *thread* exits, and tests start etcd from short-lived blocking-pool threads.)
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -127,14 +127,6 @@ impl Etcd {
             cmd.arg("--key-file").arg(&tls.server_key);
             cmd.arg("--trusted-ca-file").arg(&tls.ca);
             cmd.arg("--client-cert-auth");
-        }
-        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the child
-        // when this process dies, so no etcd outlives the tests.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
         }
         let child = cmd.spawn().unwrap_or_else(|e| {
             panic!("cannot start etcd ({e}); run hack/test.sh, which installs it")
