@@ -33,20 +33,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Backup(args) => {
-            let config = match load(&args.config) {
-                Ok(c) => c,
+            let (config, runtime) = match prepare(&args.config, false) {
+                Ok(pair) => pair,
                 Err(code) => return code,
-            };
-            logging::init(config.logging.level, config.logging.format);
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
             };
             match runtime.block_on(backup::run(&config.data_directory, &args.to)) {
                 Ok(()) => {
@@ -116,21 +105,29 @@ fn load(args: &ConfigArgs) -> Result<Config, ExitCode> {
     Ok(config)
 }
 
-fn run_server(args: &ConfigArgs) -> ExitCode {
-    let config = match load(args) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+/// Loads the configuration, starts logging and builds the async runtime.
+fn prepare(
+    args: &ConfigArgs,
+    multi_thread: bool,
+) -> Result<(Config, tokio::runtime::Runtime), ExitCode> {
+    let config = load(args)?;
     logging::init(config.logging.level, config.logging.format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = builder.enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })?;
+    Ok((config, runtime))
+}
+
+fn run_server(args: &ConfigArgs) -> ExitCode {
+    let (config, runtime) = match prepare(args, true) {
+        Ok(pair) => pair,
+        Err(code) => return code,
     };
     match runtime.block_on(server::run(config)) {
         Ok(()) => ExitCode::SUCCESS,

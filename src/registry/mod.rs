@@ -257,16 +257,7 @@ impl Registry {
             ));
         }
         let key = kind.storage_key(namespace.as_deref(), name);
-        let current = match self.store.get(&key).await {
-            Ok(Some(kv)) => kv,
-            Ok(None) => return Err(Status::not_found(kind, name)),
-            Err(e) => return Err(Status::from_store(e, kind, name)),
-        };
-        if let Some(rv) = expected
-            && rv != current.mod_revision
-        {
-            return Err(Status::conflict(kind, name));
-        }
+        let current = self.current(kind, &key, name, expected).await?;
         let old: Value = serde_json::from_slice(&current.value).map_err(|e| {
             Status::internal(format!("stored {} {name} is not JSON: {e}", kind.kind))
         })?;
@@ -327,16 +318,7 @@ impl Registry {
         precondition: Option<u64>,
     ) -> Result<Deletion, Status> {
         let key = kind.storage_key(namespace, name);
-        let current = match self.store.get(&key).await {
-            Ok(Some(kv)) => kv,
-            Ok(None) => return Err(Status::not_found(kind, name)),
-            Err(e) => return Err(Status::from_store(e, kind, name)),
-        };
-        if let Some(rv) = precondition
-            && rv != current.mod_revision
-        {
-            return Err(Status::conflict(kind, name));
-        }
+        let current = self.current(kind, &key, name, precondition).await?;
         let mut object: Value = serde_json::from_slice(&current.value).map_err(|e| {
             Status::internal(format!("stored {} {name} is not JSON: {e}", kind.kind))
         })?;
@@ -400,6 +382,26 @@ impl Registry {
         {
             Ok(kv) => Ok(with_version(object, &kv)),
             Err(e) => Err(Status::from_store(e, kind, name)),
+        }
+    }
+
+    /// The stored object at `key`, which must exist and, when `expected` is given, be at
+    /// that resourceVersion.
+    async fn current(
+        &self,
+        kind: &Kind,
+        key: &str,
+        name: &str,
+        expected: Option<u64>,
+    ) -> Result<KeyValue, Status> {
+        let current = match self.store.get(key).await {
+            Ok(Some(kv)) => kv,
+            Ok(None) => return Err(Status::not_found(kind, name)),
+            Err(e) => return Err(Status::from_store(e, kind, name)),
+        };
+        match expected {
+            Some(rv) if rv != current.mod_revision => Err(Status::conflict(kind, name)),
+            _ => Ok(current),
         }
     }
 

@@ -118,6 +118,17 @@ fn rev(r: i64) -> Revision {
     u64::try_from(r).unwrap_or(0)
 }
 
+/// An etcd key-value as a store `KeyValue`, with the prefix taken off the key.
+fn convert(prefix: &str, kv: &etcd_client::KeyValue) -> KeyValue {
+    let key = String::from_utf8_lossy(kv.key());
+    KeyValue {
+        key: key.strip_prefix(prefix).unwrap_or(&key).to_string(),
+        value: Bytes::copy_from_slice(kv.value()),
+        create_revision: rev(kv.create_revision()),
+        mod_revision: rev(kv.mod_revision()),
+    }
+}
+
 fn irev(r: Revision) -> i64 {
     i64::try_from(r).unwrap_or(i64::MAX)
 }
@@ -213,13 +224,7 @@ impl EtcdStore {
     }
 
     fn convert(&self, kv: &etcd_client::KeyValue) -> KeyValue {
-        let key = String::from_utf8_lossy(kv.key());
-        KeyValue {
-            key: key.strip_prefix(&self.prefix).unwrap_or(&key).to_string(),
-            value: Bytes::copy_from_slice(kv.value()),
-            create_revision: rev(kv.create_revision()),
-            mod_revision: rev(kv.mod_revision()),
-        }
+        convert(&self.prefix, kv)
     }
 
     async fn lease_for(&self, ttl: Duration) -> Result<i64> {
@@ -566,13 +571,7 @@ struct WatchState {
 
 impl WatchState {
     fn convert(&self, kv: &etcd_client::KeyValue) -> KeyValue {
-        let key = String::from_utf8_lossy(kv.key());
-        KeyValue {
-            key: key.strip_prefix(&self.prefix).unwrap_or(&key).to_string(),
-            value: Bytes::copy_from_slice(kv.value()),
-            create_revision: rev(kv.create_revision()),
-            mod_revision: rev(kv.mod_revision()),
-        }
+        convert(&self.prefix, kv)
     }
 
     async fn connect(&mut self) -> Result<()> {
