@@ -43,16 +43,35 @@ fn kubectl_discovers_and_manages_ocm_objects() {
     );
     let manifest = dir.path().join("mc.yaml");
     std::fs::write(&manifest, "apiVersion: cluster.open-cluster-management.io/v1\nkind: ManagedCluster\nmetadata:\n  name: cluster1\nspec:\n  hubAcceptsClient: true\n").expect("write");
-    // OpenAPI arrives with the next API-server slice; until then kubectl cannot validate.
+    // kubectl validates through /openapi/v3 (it finds the fieldValidation parameter).
     stdout(&kubectl_run(
         &hub,
-        &[
-            "create",
-            "-f",
-            manifest.to_str().expect("utf8"),
-            "--validate=false",
-        ],
+        &["create", "-f", manifest.to_str().expect("utf8")],
     ));
+    // Client-side apply of a new object (its merge patches go through the same path).
+    let applied = dir.path().join("mc2.yaml");
+    std::fs::write(&applied, "apiVersion: cluster.open-cluster-management.io/v1\nkind: ManagedCluster\nmetadata:\n  name: cluster2\nspec:\n  hubAcceptsClient: false\n").expect("write");
+    let out = kubectl_run(&hub, &["apply", "-f", applied.to_str().expect("utf8")]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).trim().is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("cluster2 created"));
+    std::fs::write(&applied, "apiVersion: cluster.open-cluster-management.io/v1\nkind: ManagedCluster\nmetadata:\n  name: cluster2\nspec:\n  hubAcceptsClient: true\n").expect("write");
+    assert!(
+        stdout(&kubectl_run(
+            &hub,
+            &["apply", "-f", applied.to_str().expect("utf8")]
+        ))
+        .contains("cluster2 configured")
+    );
+    let c2: Value = serde_json::from_str(&stdout(&kubectl_run(
+        &hub,
+        &["get", "mcl", "cluster2", "-o", "json"],
+    )))
+    .expect("json");
+    assert_eq!(c2["spec"]["hubAcceptsClient"], true);
     let got: Value = serde_json::from_str(&stdout(&kubectl_run(
         &hub,
         &["get", "mcl", "cluster1", "-o", "json"],

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod health;
+pub mod openapi;
 pub mod status;
 pub mod table;
 pub mod tls;
@@ -31,6 +32,8 @@ pub fn router(readiness: health::Readiness, registry: crate::registry::Registry)
     Router::new()
         .route("/version", get(version::handler))
         .route("/version/", get(version::handler))
+        .route("/openapi/v3", get(openapi::index))
+        .route("/openapi/v3/{*gv}", get(openapi::document))
         .merge(health::routes(readiness))
         .merge(resources)
         .fallback(not_found)
