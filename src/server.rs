@@ -97,7 +97,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     shutdown_check.set(true);
 
     let (store, rocks) = open_store(&config).await?;
-    let registry = crate::registry::Registry::new(store);
+    let registry = crate::registry::Registry::new(store)
+        .with_event_ttl(Duration::from_secs(config.storage.event_ttl_seconds));
     ensure_namespaces(&registry).await?;
     storage_check.set(true);
     crate::backup::serve(&data_dir, rocks).map_err(|source| ServerError::Control {

@@ -62,11 +62,26 @@ pub type ListObject = Value;
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn Store>,
+    /// Time to live of core/v1 and events.k8s.io/v1 Events (renewed on every write).
+    event_ttl: Option<std::time::Duration>,
 }
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>) -> Registry {
-        Registry { store }
+        Registry {
+            store,
+            event_ttl: None,
+        }
+    }
+
+    /// Events expire this long after their last write, as kube-apiserver's `--event-ttl`.
+    pub fn with_event_ttl(mut self, ttl: std::time::Duration) -> Registry {
+        self.event_ttl = Some(ttl);
+        self
+    }
+
+    fn ttl(&self, kind: &Kind) -> Option<std::time::Duration> {
+        (kind.kind == "Event").then_some(self.event_ttl).flatten()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -112,7 +127,7 @@ impl Registry {
             object["metadata"]["name"] = Value::String(name.clone());
             let key = kind.storage_key(namespace.as_deref(), &name);
             let bytes = encode(&object)?;
-            match self.store.create(&key, bytes, None).await {
+            match self.store.create(&key, bytes, self.ttl(kind)).await {
                 Ok(kv) => return Ok(with_version(object, &kv)),
                 Err(StoreError::AlreadyExists { .. }) if generate.is_some() && given.is_empty() => {
                     continue;
@@ -377,7 +392,7 @@ impl Registry {
         }
         match self
             .store
-            .update(key, bytes, current.mod_revision, None)
+            .update(key, bytes, current.mod_revision, self.ttl(kind))
             .await
         {
             Ok(kv) => Ok(with_version(object, &kv)),

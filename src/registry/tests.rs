@@ -363,3 +363,40 @@ async fn lists_are_per_namespace_paged_and_carry_the_snapshot_revision() {
         page["metadata"]["resourceVersion"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_expire_after_their_ttl_and_other_kinds_do_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RocksStore::open(&dir.path().join("db"), &RocksOptions::default()).expect("open");
+    store.start_maintenance(crate::storage::rocks::MaintenanceConfig {
+        ttl_check_interval: std::time::Duration::from_millis(100),
+        ..Default::default()
+    });
+    let registry = Registry::new(store as Arc<dyn crate::storage::Store>)
+        .with_event_ttl(std::time::Duration::from_secs(1));
+    let ns = find("", "namespaces").expect("ns kind");
+    registry
+        .create(ns, None, json!({"metadata": {"name": "default"}}))
+        .await
+        .expect("namespace");
+    let ev = find("", "events").expect("events");
+    let cm = find("", "configmaps").expect("configmaps");
+    registry
+        .create(
+            ev,
+            Some("default"),
+            json!({"metadata": {"name": "e1"}, "reason": "Test"}),
+        )
+        .await
+        .expect("event");
+    registry
+        .create(cm, Some("default"), json!({"metadata": {"name": "keep"}}))
+        .await
+        .expect("configmap");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while registry.get(ev, Some("default"), "e1").await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "event never expired");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(registry.get(cm, Some("default"), "keep").await.is_ok());
+}
