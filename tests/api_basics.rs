@@ -320,6 +320,33 @@ fn rest_semantics_over_http() {
         http.get(format!("{base}/c")).send().expect("get").status(),
         404
     );
+    // deletecollection honours the selector.
+    for (name, tier) in [("x1", "tmp"), ("x2", "tmp"), ("x3", "keep")] {
+        http.post(&base)
+            .json(&json!({"metadata": {"name": name, "labels": {"tier": tier}}}))
+            .send()
+            .expect("post");
+    }
+    let gone: Value = http
+        .delete(format!("{base}?labelSelector=tier%3Dtmp"))
+        .send()
+        .expect("deletecollection")
+        .json()
+        .expect("json");
+    assert_eq!(gone["items"].as_array().expect("items").len(), 2);
+    let left: Value = http
+        .get(format!("{base}?labelSelector=tier"))
+        .send()
+        .expect("list")
+        .json()
+        .expect("json");
+    let names: Vec<&str> = left["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["labelled", "x3"]);
     // Unauthenticated clients still get 401 on resources.
     assert_eq!(
         client(dir.path(), false)

@@ -87,7 +87,7 @@ fn resource_list(group: &str, version: &str) -> Option<Value> {
             "singularName": k.singular,
             "namespaced": k.namespaced(),
             "kind": k.kind,
-            "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
             "shortNames": k.short_names,
         }));
         if k.status_subresource {
@@ -311,6 +311,26 @@ async fn dispatch(
                 Patch::Merge(parse_body(&body)?)
             };
             Ok(Json(registry.patch(kind, ns, name, &patch, sub).await?).into_response())
+        }
+        (Method::DELETE, None) => {
+            // deletecollection: every matching object, each through the normal delete.
+            let list = registry
+                .list_filtered(kind, ns, ListOptions::default(), &filter)
+                .await?;
+            let mut deleted = Vec::new();
+            for item in list["items"].as_array().cloned().unwrap_or_default() {
+                let name = item
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let item_ns = item.pointer("/metadata/namespace").and_then(Value::as_str);
+                match registry.delete(kind, item_ns, name, None).await {
+                    Ok(Deletion::Deleted(o) | Deletion::Pending(o)) => deleted.push(o),
+                    Err(status) if status.reason == "NotFound" => {}
+                    Err(status) => return Err(status),
+                }
+            }
+            Ok(Json(json!({"apiVersion": kind.api_version(), "kind": kind.list_kind(), "metadata": {}, "items": deleted})).into_response())
         }
         (Method::DELETE, Some(name)) if target.subresource.is_none() => {
             let precondition = delete_precondition(&body)?;
