@@ -320,6 +320,51 @@ fn rest_semantics_over_http() {
         http.get(format!("{base}/c")).send().expect("get").status(),
         404
     );
+    // PartialObjectMetadata for metadata-only clients.
+    let meta_accept =
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+    let partial: Value = http
+        .get(&base)
+        .header("Accept", meta_accept)
+        .send()
+        .expect("list")
+        .json()
+        .expect("json");
+    assert_eq!(partial["kind"], "PartialObjectMetadataList");
+    assert_eq!(partial["items"][0]["kind"], "PartialObjectMetadata");
+    assert!(partial["items"][0].get("data").is_none());
+    assert!(partial["items"][0]["metadata"]["uid"].is_string());
+    let one: Value = http
+        .get(format!("{base}/labelled"))
+        .header(
+            "Accept",
+            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+        )
+        .send()
+        .expect("get")
+        .json()
+        .expect("json");
+    assert_eq!(
+        (one["kind"].as_str(), one["metadata"]["name"].as_str()),
+        (Some("PartialObjectMetadata"), Some("labelled")),
+        "{one}"
+    );
+    let stream = events(
+        http.get(format!(
+            "{base}?watch=true&resourceVersion=0&timeoutSeconds=5"
+        ))
+        .header(
+            "Accept",
+            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+        )
+        .send()
+        .expect("watch"),
+    );
+    let e = next(&stream);
+    assert_eq!(
+        (e["type"].as_str(), e["object"]["kind"].as_str()),
+        (Some("ADDED"), Some("PartialObjectMetadata"))
+    );
     // deletecollection honours the selector.
     for (name, tier) in [("x1", "tmp"), ("x2", "tmp"), ("x3", "keep")] {
         http.post(&base)

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::status::Status;
+use super::table::Representation;
 use crate::api::{Kind, builtin};
 use crate::registry::selector::{FieldSelector, LabelSelector};
 use crate::registry::{Deletion, Filter, Patch, Registry, Target};
@@ -209,7 +210,7 @@ async fn dispatch(
             .map_err(Status::bad_request)?,
     };
     let method = request.method().clone();
-    let as_table = super::table::wants_table(request.headers());
+    let representation = super::table::negotiate(request.headers());
     let patch_type = request
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -260,22 +261,25 @@ async fn dispatch(
     };
     match (method, target.name.as_deref()) {
         (Method::GET, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
-            super::watch::serve(registry, kind, ns, query, filter).await
+            super::watch::serve(registry, kind, ns, query, filter, representation).await
         }
         (Method::GET, None) => {
             let options = list_options(query)?;
             let list = registry.list_filtered(kind, ns, options, &filter).await?;
-            if as_table {
-                let items = list["items"].as_array().cloned().unwrap_or_default();
-                let table = super::table::table(
-                    kind,
-                    &items,
-                    list["metadata"].clone(),
-                    super::table::include(query),
-                );
-                return Ok(Json(table).into_response());
-            }
-            Ok(Json(list).into_response())
+            Ok(Json(match representation {
+                Representation::Table => {
+                    let items = list["items"].as_array().cloned().unwrap_or_default();
+                    super::table::table(
+                        kind,
+                        &items,
+                        list["metadata"].clone(),
+                        super::table::include(query),
+                    )
+                }
+                Representation::Metadata => super::table::partial_list(&list),
+                Representation::Full => list,
+            })
+            .into_response())
         }
         (Method::POST, None) => {
             let object = parse_body(&body)?;
@@ -284,18 +288,21 @@ async fn dispatch(
         }
         (Method::GET, Some(name)) => {
             let object = registry.get(kind, ns, name).await?;
-            if as_table {
-                let metadata =
-                    json!({"resourceVersion": object.pointer("/metadata/resourceVersion")});
-                let table = super::table::table(
-                    kind,
-                    std::slice::from_ref(&object),
-                    metadata,
-                    super::table::include(query),
-                );
-                return Ok(Json(table).into_response());
-            }
-            Ok(Json(object).into_response())
+            Ok(Json(match representation {
+                Representation::Table => {
+                    let metadata =
+                        json!({"resourceVersion": object.pointer("/metadata/resourceVersion")});
+                    super::table::table(
+                        kind,
+                        std::slice::from_ref(&object),
+                        metadata,
+                        super::table::include(query),
+                    )
+                }
+                Representation::Metadata => super::table::partial(&object),
+                Representation::Full => object,
+            })
+            .into_response())
         }
         (Method::PUT, Some(name)) => {
             let object = parse_body(&body)?;

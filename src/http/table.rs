@@ -15,8 +15,19 @@ pub enum Include {
     Object,
 }
 
-/// True when the first acceptable media type of `Accept` is a v1 (or v1beta1) Table.
-pub fn wants_table(headers: &HeaderMap) -> bool {
+/// How the client wants objects represented (the first acceptable `Accept` entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Representation {
+    /// The objects themselves.
+    Full,
+    /// A `meta.k8s.io` Table (`kubectl get`).
+    Table,
+    /// `PartialObjectMetadata` (client-go metadata informers, kube-rs `metadata_watcher`).
+    Metadata,
+}
+
+/// Negotiates the representation from `Accept`; protobuf entries are skipped.
+pub fn negotiate(headers: &HeaderMap) -> Representation {
     let accept = headers
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -29,11 +40,31 @@ pub fn wants_table(headers: &HeaderMap) -> bool {
         }
         let params: Vec<(&str, &str)> = parts.filter_map(|p| p.split_once('=')).collect();
         let get = |k: &str| params.iter().find(|(pk, _)| *pk == k).map(|(_, v)| *v);
-        return get("as") == Some("Table")
-            && get("g") == Some("meta.k8s.io")
-            && matches!(get("v"), Some("v1" | "v1beta1"));
+        let meta_group =
+            get("g") == Some("meta.k8s.io") && matches!(get("v"), Some("v1" | "v1beta1"));
+        return match get("as") {
+            Some("Table") if meta_group => Representation::Table,
+            Some("PartialObjectMetadata" | "PartialObjectMetadataList") if meta_group => {
+                Representation::Metadata
+            }
+            _ => Representation::Full,
+        };
     }
-    false
+    Representation::Full
+}
+
+/// An object reduced to `PartialObjectMetadata`.
+pub fn partial(object: &Value) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object.get("metadata").cloned().unwrap_or(Value::Null)})
+}
+
+/// A list reduced to `PartialObjectMetadataList`.
+pub fn partial_list(list: &Value) -> Value {
+    let items: Vec<Value> = list["items"]
+        .as_array()
+        .map(|items| items.iter().map(partial).collect())
+        .unwrap_or_default();
+    json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list["metadata"].clone(), "items": items})
 }
 
 pub fn include(query: &std::collections::HashMap<String, String>) -> Include {
@@ -72,23 +103,35 @@ pub fn table(kind: &Kind, objects: &[Value], list_metadata: Value, include: Incl
     let rows: Vec<Value> = objects
         .iter()
         .map(|object| {
-            let mut cells = vec![object.pointer("/metadata/name").cloned().unwrap_or(Value::Null)];
+            let mut cells = vec![
+                object
+                    .pointer("/metadata/name")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            ];
             for (c, path) in columns.iter().zip(&paths) {
                 let found: Vec<&Value> = path.as_ref().map(|p| p.find(object)).unwrap_or_default();
                 let cell = match (c.type_, found.as_slice()) {
                     (_, []) => Value::Null,
                     ("date", [Value::String(ts), ..]) => Value::String(age_since(ts, now)),
                     (_, [single]) => (*single).clone(),
-                    (_, many) => Value::String(many.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect::<Vec<_>>().join(",")),
+                    (_, many) => Value::String(
+                        many.iter()
+                            .map(|v| {
+                                v.as_str()
+                                    .map(str::to_string)
+                                    .unwrap_or_else(|| v.to_string())
+                            })
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ),
                 };
                 cells.push(cell);
             }
             let mut row = json!({"cells": cells});
             match include {
                 Include::None => {}
-                Include::Metadata => {
-                    row["object"] = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object.get("metadata").cloned().unwrap_or(Value::Null)});
-                }
+                Include::Metadata => row["object"] = partial(object),
                 Include::Object => row["object"] = object.clone(),
             }
             row
@@ -133,20 +176,29 @@ mod tests {
 
     #[test]
     fn accept_negotiation() {
-        let mut h = HeaderMap::new();
-        h.insert("accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json".parse().expect("hv"));
-        assert!(wants_table(&h));
-        h.insert("accept", "application/json".parse().expect("hv"));
-        assert!(!wants_table(&h));
-        h.insert(
-            "accept",
-            "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json"
-                .parse()
-                .expect("hv"),
+        let with = |accept: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("accept", accept.parse().expect("hv"));
+            negotiate(&h)
+        };
+        assert_eq!(
+            with(
+                "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+            ),
+            Representation::Table
         );
-        assert!(
-            !wants_table(&h),
-            "protobuf tables are skipped; plain JSON comes next"
+        assert_eq!(with("application/json"), Representation::Full);
+        assert_eq!(
+            with(
+                "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json"
+            ),
+            Representation::Full
+        );
+        assert_eq!(
+            with(
+                "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+            ),
+            Representation::Metadata
         );
     }
 

@@ -61,6 +61,7 @@ pub async fn serve(
     namespace: Option<&str>,
     query: &HashMap<String, String>,
     filter: Filter,
+    representation: super::table::Representation,
 ) -> Result<Response, Status> {
     let rv = query
         .get("resourceVersion")
@@ -119,6 +120,16 @@ pub async fn serve(
         Err(status) if status.code == 410 => futures::stream::iter([Err(status)]).boxed(),
         Err(status) => return Err(status),
     };
+    // Metadata watchers (client-go metadata informers) get PartialObjectMetadata objects.
+    let metadata_only = representation == super::table::Representation::Metadata;
+    let reduce = move |mut e: WatchEvent| {
+        if metadata_only && matches!(e.type_, "ADDED" | "MODIFIED" | "DELETED") {
+            e.object = super::table::partial(&e.object);
+        }
+        e
+    };
+    let initial = initial.into_iter().map(reduce).collect();
+    let events = events.map(move |item| item.map(reduce)).boxed();
     let body = event_stream(kind, initial, events, start, bookmarks, timeout);
     Ok((
         StatusCode::OK,
