@@ -214,7 +214,7 @@ async fn run(hub: &common::Hub, dir: &std::path::Path, quick: bool) {
         println!(
             "created 100,000 ManagedClusters in {:.1} s; server RSS {:.1} MB",
             started.elapsed().as_secs_f64(),
-            rss_mb(hub.child.id())
+            common::rss_mb(hub.child.id())
         );
     }
 }
@@ -240,13 +240,4 @@ async fn fill(
     for t in tasks {
         t.await.expect("fill");
     }
-}
-
-fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -7,7 +7,9 @@
 //! from its `/health`), since the Go project embeds etcd and kube-apiserver and starts at
 //! least as slowly as etcd alone.
 
-use std::net::TcpListener;
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,7 +65,7 @@ fn main() {
     let rss_mb = rss.iter().sum::<f64>() / rss.len().max(1) as f64;
     println!("{:<34} {rss_mb:>8.1} MB", "idle RSS (1 s after ready)");
 
-    if let Some((mut etcd_times, etcd_rss)) = etcd_reference(scratch.path(), runs, &client) {
+    if let Some((mut etcd_times, etcd_rss)) = etcd_reference(scratch.path(), runs) {
         println!("\nreference: etcd (one member, fresh data dir), same machine, same invocation");
         report("etcd cold start", &mut etcd_times);
         println!("{:<34} {etcd_rss:>8.1} MB", "etcd idle RSS");
@@ -77,14 +79,6 @@ fn main() {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 /// Starts a hub, returns ms to the first 200 from /readyz and (optionally) its idle RSS.
 fn start_hub(
     bin: &str,
@@ -93,7 +87,7 @@ fn start_hub(
     measure_rss: bool,
     extra: &[&str],
 ) -> (f64, Option<f64>) {
-    let port = free_port().to_string();
+    let port = common::free_port().to_string();
     let mut cmd = Command::new(bin);
     cmd.args([
         "server",
@@ -114,7 +108,7 @@ fn start_hub(
     let elapsed = wait_200(&mut child, client, &url, started);
     let rss = measure_rss.then(|| {
         std::thread::sleep(Duration::from_secs(1));
-        rss_mb(child.id())
+        common::rss_mb(child.id())
     });
     stop(child);
     (elapsed, rss)
@@ -158,16 +152,6 @@ fn stop(mut child: Child) {
     }
 }
 
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
 fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.total_cmp(b));
@@ -187,11 +171,7 @@ fn report(name: &str, v: &mut [f64]) {
 }
 
 /// Cold starts of a one-member etcd to its first healthy `/health`, and its idle RSS.
-fn etcd_reference(
-    scratch: &Path,
-    runs: usize,
-    _client: &reqwest::blocking::Client,
-) -> Option<(Vec<f64>, f64)> {
+fn etcd_reference(scratch: &Path, runs: usize) -> Option<(Vec<f64>, f64)> {
     Command::new("etcd")
         .arg("--version")
         .output()
@@ -205,7 +185,7 @@ fn etcd_reference(
     let mut rss = 0.0;
     for i in 0..runs {
         let dir = scratch.join(format!("etcd-{i}"));
-        let (client_port, peer_port) = (free_port(), free_port());
+        let (client_port, peer_port) = (common::free_port(), common::free_port());
         let client_url = format!("http://127.0.0.1:{client_port}");
         let peer_url = format!("http://127.0.0.1:{peer_port}");
         let started = Instant::now();
@@ -246,7 +226,7 @@ fn etcd_reference(
         times.push(started.elapsed().as_secs_f64() * 1000.0);
         if i == 0 {
             std::thread::sleep(Duration::from_secs(1));
-            rss = rss_mb(child.id());
+            rss = common::rss_mb(child.id());
         }
         stop(child);
     }

@@ -145,12 +145,12 @@ async fn run(args: Args) {
     fill(etcd_store.clone(), "/bench/mem/", 100_000).await;
     println!(
         "rocksdb  (this process, store open) RSS: {:>7.1} MB",
-        rss_mb(std::process::id())
+        common::rss_mb(std::process::id())
     );
     if let Some(pid) = etcd_pid {
         println!(
             "etcd     (etcd process)             RSS: {:>7.1} MB",
-            rss_mb(pid)
+            common::rss_mb(pid)
         );
     }
     drop(etcd);
@@ -257,15 +257,6 @@ async fn fanout(store: Arc<dyn Store>, watchers: usize) -> Result<f64, String> {
     }
     times.sort_by(|a, b| a.total_cmp(b));
     Ok(times[times.len() / 2])
-}
-
-fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// The pid of the etcd listening on `port` (found through /proc, no extra tools).

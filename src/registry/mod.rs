@@ -84,10 +84,6 @@ impl Registry {
         (kind.kind == "Event").then_some(self.event_ttl).flatten()
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     /// Creates an object. `namespace` comes from the URL (ignored for cluster kinds).
     pub async fn create(
         &self,

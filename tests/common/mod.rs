@@ -208,3 +208,13 @@ pub fn kubectl_run(hub: &Hub, args: &[&str]) -> Output {
         .output()
         .expect("run kubectl")
 }
+
+/// Resident memory of a process, in MB (from /proc).
+pub fn rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}

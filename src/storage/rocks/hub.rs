@@ -82,9 +82,4 @@ impl Hub {
             self.published.store(event.revision, Ordering::Release);
         }
     }
-
-    /// Number of live watchers (for tests and metrics).
-    pub fn watchers(&self) -> usize {
-        self.slots.lock().map(|s| s.len()).unwrap_or(0)
-    }
 }

@@ -263,11 +263,6 @@ impl RocksStore {
             .map_err(|e| StoreError::Unavailable(format!("checkpoint into {}: {e}", dir.display())))
     }
 
-    /// Number of live watchers.
-    pub fn watcher_count(&self) -> usize {
-        self.shared.hub.watchers()
-    }
-
     async fn submit(&self, key: &str, value: Bytes, op: writer::Op) -> Result<writer::Outcome> {
         let (reply, rx) = oneshot::channel();
         let request = writer::Request {
