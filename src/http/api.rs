@@ -54,22 +54,38 @@ pub async fn core_versions() -> Json<Value> {
 
 /// `GET /apis`: every named group with its versions.
 pub async fn groups() -> Json<Value> {
-    let mut groups: Vec<Value> = Vec::new();
-    let mut seen: Vec<&str> = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
     for (group, _) in group_versions() {
-        if group.is_empty() || seen.contains(&group) {
-            continue;
+        if !group.is_empty() && !names.contains(&group) {
+            names.push(group);
         }
-        seen.push(group);
-        let versions: Vec<Value> = group_versions()
-            .into_iter()
-            .filter(|(g, _)| *g == group)
-            .map(|(g, v)| json!({"groupVersion": gv_string(g, v), "version": v}))
-            .collect();
-        let preferred = versions[0].clone();
-        groups.push(json!({"name": group, "versions": versions, "preferredVersion": preferred}));
     }
+    let groups: Vec<Value> = names
+        .into_iter()
+        .filter_map(api_group)
+        .map(|mut g| {
+            // Items of an APIGroupList carry no kind/apiVersion of their own.
+            if let Some(map) = g.as_object_mut() {
+                map.remove("kind");
+                map.remove("apiVersion");
+            }
+            g
+        })
+        .collect();
     Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+}
+
+/// The `APIGroup` document of one named group, or `None` if it is not served.
+fn api_group(group: &str) -> Option<Value> {
+    let versions: Vec<Value> = group_versions()
+        .into_iter()
+        .filter(|(g, _)| *g == group)
+        .map(|(g, v)| json!({"groupVersion": gv_string(g, v), "version": v}))
+        .collect();
+    let preferred = versions.first()?.clone();
+    Some(
+        json!({"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions, "preferredVersion": preferred}),
+    )
 }
 
 /// `GET /api/v1` and `GET /apis/<group>/<version>`: the resources of one group-version.
@@ -179,16 +195,9 @@ async fn dispatch(
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         ["apis", g] => {
-            let versions: Vec<Value> = group_versions()
-                .into_iter()
-                .filter(|(gg, _)| gg == g)
-                .map(|(gg, v)| json!({"groupVersion": gv_string(gg, v), "version": v}))
-                .collect();
-            if versions.is_empty() {
-                return Err(Status::not_found_path(&path));
-            }
-            let preferred = versions[0].clone();
-            return Ok(Json(json!({"kind": "APIGroup", "apiVersion": "v1", "name": g, "versions": versions, "preferredVersion": preferred})).into_response());
+            return api_group(g)
+                .map(|v| Json(v).into_response())
+                .ok_or_else(|| Status::not_found_path(&path));
         }
         _ => return Err(Status::not_found_path(&path)),
     };
