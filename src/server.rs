@@ -201,12 +201,12 @@ pub async fn open_store(
 
 /// The namespaces every Kubernetes API server has.
 async fn ensure_namespaces(registry: &crate::registry::Registry) -> Result<(), ServerError> {
-    let Some(kind) = crate::api::builtin::find("", "namespaces") else {
+    let Some(kind) = registry.catalog().find_resource("", "namespaces") else {
         return Ok(());
     };
     for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let object = serde_json::json!({"metadata": {"name": name}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
-        match registry.create(kind, None, object).await {
+        match registry.create(&kind, None, object).await {
             Ok(_) => tracing::debug!(namespace = name, "created namespace"),
             Err(e) if e.reason == "AlreadyExists" => {}
             Err(e) => return Err(ServerError::Bootstrap(e.to_string())),

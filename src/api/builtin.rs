@@ -3,19 +3,37 @@
 
 use super::kind::{Kind, PrinterColumn, Scope};
 
-const AGE: PrinterColumn = PrinterColumn {
+/// A row of the static table below; `kinds()` turns rows into owned `Kind`s.
+struct Spec {
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    short_names: &'static [&'static str],
+    scope: Scope,
+    status_subresource: bool,
+    printer_columns: &'static [Col],
+    custom: bool,
+}
+
+struct Col {
+    name: &'static str,
+    type_: &'static str,
+    json_path: &'static str,
+}
+
+const AGE: Col = Col {
     name: "Age",
     type_: "date",
     json_path: ".metadata.creationTimestamp",
-    priority: 0,
 };
 
-const fn col(name: &'static str, type_: &'static str, json_path: &'static str) -> PrinterColumn {
-    PrinterColumn {
+const fn col(name: &'static str, type_: &'static str, json_path: &'static str) -> Col {
+    Col {
         name,
         type_,
         json_path,
-        priority: 0,
     }
 }
 
@@ -29,10 +47,10 @@ const fn kind(
     short_names: &'static [&'static str],
     scope: Scope,
     status_subresource: bool,
-    printer_columns: &'static [PrinterColumn],
+    printer_columns: &'static [Col],
     custom: bool,
-) -> Kind {
-    Kind {
+) -> Spec {
+    Spec {
         group,
         version,
         kind,
@@ -53,7 +71,7 @@ const WORK: &str = "work.open-cluster-management.io";
 const ADDON: &str = "addon.open-cluster-management.io";
 
 /// Every built-in kind.
-pub static KINDS: &[Kind] = &[
+static TABLE: &[Spec] = &[
     // core/v1
     kind(
         "",
@@ -457,11 +475,33 @@ pub static KINDS: &[Kind] = &[
     ),
 ];
 
-/// The kind served as `group`/`plural` (core group: `""`).
-pub fn find(group: &str, plural: &str) -> Option<&'static Kind> {
-    KINDS
+/// Every built-in kind, as owned descriptors.
+pub fn kinds() -> Vec<Kind> {
+    TABLE
         .iter()
-        .find(|k| k.group == group && k.plural == plural)
+        .map(|s| Kind {
+            group: s.group.into(),
+            version: s.version.into(),
+            kind: s.kind.into(),
+            plural: s.plural.into(),
+            singular: s.singular.into(),
+            short_names: s.short_names.iter().map(|n| n.to_string()).collect(),
+            scope: s.scope,
+            status_subresource: s.status_subresource,
+            printer_columns: s
+                .printer_columns
+                .iter()
+                .map(|c| PrinterColumn {
+                    name: c.name.into(),
+                    type_: c.type_.into(),
+                    json_path: c.json_path.into(),
+                    priority: 0,
+                    description: String::new(),
+                })
+                .collect(),
+            custom: s.custom,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -471,7 +511,7 @@ mod tests {
     #[test]
     fn resources_are_unique_and_names_consistent() {
         let mut seen = std::collections::HashSet::new();
-        for k in KINDS {
+        for k in TABLE {
             assert!(
                 seen.insert((k.group, k.plural)),
                 "duplicate {}/{}",
@@ -482,7 +522,7 @@ mod tests {
             assert_eq!(k.singular, k.kind.to_lowercase());
         }
         assert_eq!(
-            KINDS
+            TABLE
                 .iter()
                 .filter(|k| k.group.ends_with("open-cluster-management.io"))
                 .count(),

@@ -10,29 +10,31 @@ pub enum Scope {
 /// One column of `kubectl get` output (`additionalPrinterColumns`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrinterColumn {
-    pub name: &'static str,
+    pub name: String,
     /// OpenAPI type of the cell: `string`, `integer`, `boolean`, `date`, ...
-    pub type_: &'static str,
-    pub json_path: &'static str,
+    pub type_: String,
+    pub json_path: String,
     /// Shown only with `-o wide` when greater than zero.
     pub priority: u32,
+    pub description: String,
 }
 
-/// A served resource type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A served resource type. Built-in kinds come from `builtin`, OCM kinds from their CRDs
+/// (`ocm`); the catalog holds them behind `Arc`s, so handlers keep one for a whole request.
+#[derive(Debug, Clone)]
 pub struct Kind {
     /// API group; empty for the core group.
-    pub group: &'static str,
-    /// The served (and storage) version.
-    pub version: &'static str,
-    pub kind: &'static str,
-    pub plural: &'static str,
-    pub singular: &'static str,
-    pub short_names: &'static [&'static str],
+    pub group: String,
+    /// The served version; objects are stored at the same key whatever the version.
+    pub version: String,
+    pub kind: String,
+    pub plural: String,
+    pub singular: String,
+    pub short_names: Vec<String>,
     pub scope: Scope,
     /// Whether `/status` is a separate subresource (then main writes cannot change status).
     pub status_subresource: bool,
-    pub printer_columns: &'static [PrinterColumn],
+    pub printer_columns: Vec<PrinterColumn>,
     /// Custom resources need `metadata.resourceVersion` on update; most built-ins do not.
     pub custom: bool,
 }
@@ -60,6 +62,19 @@ impl Kind {
         }
     }
 
+    /// Whether `<name>/<subresource>` is served: `status` where declared, a
+    /// CertificateSigningRequest's `approval`, a Namespace's `finalize`.
+    pub fn has_subresource(&self, subresource: &str) -> bool {
+        match subresource {
+            "status" => self.status_subresource,
+            "approval" => {
+                self.group == "certificates.k8s.io" && self.kind == "CertificateSigningRequest"
+            }
+            "finalize" => self.group.is_empty() && self.kind == "Namespace",
+            _ => false,
+        }
+    }
+
     pub fn namespaced(&self) -> bool {
         self.scope == Scope::Namespaced
     }
@@ -69,7 +84,7 @@ impl Kind {
         let group = if self.group.is_empty() {
             "core"
         } else {
-            self.group
+            &self.group
         };
         format!("/{group}/{}/", self.plural)
     }
@@ -94,17 +109,19 @@ impl Kind {
 
 #[cfg(test)]
 mod tests {
-    use crate::api::builtin;
+    use crate::api::Catalog;
 
     #[test]
     fn names_and_keys() {
-        let cm = builtin::find("", "configmaps").expect("configmaps");
+        let catalog = Catalog::builtin();
+        let cm = catalog.find_resource("", "configmaps").expect("configmaps");
         assert_eq!(cm.api_version(), "v1");
         assert_eq!(cm.qualified_resource(), "configmaps");
         assert_eq!(cm.storage_key(Some("ns1"), "a"), "/core/configmaps/ns1/a");
         assert_eq!(cm.namespace_prefix(None), "/core/configmaps/");
-        let mc =
-            builtin::find("cluster.open-cluster-management.io", "managedclusters").expect("mc");
+        let mc = catalog
+            .find_resource("cluster.open-cluster-management.io", "managedclusters")
+            .expect("mc");
         assert_eq!(mc.api_version(), "cluster.open-cluster-management.io/v1");
         assert_eq!(
             mc.storage_key(None, "c1"),

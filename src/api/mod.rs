@@ -5,7 +5,9 @@
 //! This module holds no behaviour that touches storage or HTTP (see `registry`, `http`).
 
 pub mod builtin;
+pub mod catalog;
 pub mod jsonpath;
 pub mod kind;
 
+pub use catalog::Catalog;
 pub use kind::{Kind, PrinterColumn, Scope};

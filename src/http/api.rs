@@ -8,6 +8,7 @@
 //! silently wrong answer.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -18,24 +19,13 @@ use serde_json::{Value, json};
 
 use super::status::Status;
 use super::table::Representation;
-use crate::api::{Kind, builtin};
+use crate::api::{Catalog, Kind};
 use crate::registry::selector::{FieldSelector, LabelSelector};
 use crate::registry::{Deletion, Filter, Patch, Registry, Target};
 use crate::storage::ListOptions;
 
 /// Largest request body accepted, as kube-apiserver (3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
-
-/// Group-versions served, in discovery order.
-fn group_versions() -> Vec<(&'static str, &'static str)> {
-    let mut out: Vec<(&str, &str)> = Vec::new();
-    for k in builtin::KINDS {
-        if !out.contains(&(k.group, k.version)) {
-            out.push((k.group, k.version));
-        }
-    }
-    out
-}
 
 fn gv_string(group: &str, version: &str) -> String {
     if group.is_empty() {
@@ -46,23 +36,23 @@ fn gv_string(group: &str, version: &str) -> String {
 }
 
 /// `GET /api`.
-pub async fn core_versions() -> Json<Value> {
+fn core_versions() -> Json<Value> {
     Json(
         json!({"kind": "APIVersions", "apiVersion": "v1", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}]}),
     )
 }
 
 /// `GET /apis`: every named group with its versions.
-pub async fn groups() -> Json<Value> {
-    let mut names: Vec<&str> = Vec::new();
-    for (group, _) in group_versions() {
+fn groups(catalog: &Catalog) -> Json<Value> {
+    let mut names: Vec<String> = Vec::new();
+    for (group, _) in catalog.group_versions() {
         if !group.is_empty() && !names.contains(&group) {
             names.push(group);
         }
     }
     let groups: Vec<Value> = names
-        .into_iter()
-        .filter_map(api_group)
+        .iter()
+        .filter_map(|g| api_group(catalog, g))
         .map(|mut g| {
             // Items of an APIGroupList carry no kind/apiVersion of their own.
             if let Some(map) = g.as_object_mut() {
@@ -76,11 +66,12 @@ pub async fn groups() -> Json<Value> {
 }
 
 /// The `APIGroup` document of one named group, or `None` if it is not served.
-fn api_group(group: &str) -> Option<Value> {
-    let versions: Vec<Value> = group_versions()
+fn api_group(catalog: &Catalog, group: &str) -> Option<Value> {
+    let versions: Vec<Value> = catalog
+        .group_versions()
         .into_iter()
-        .filter(|(g, _)| *g == group)
-        .map(|(g, v)| json!({"groupVersion": gv_string(g, v), "version": v}))
+        .filter(|(g, _)| g == group)
+        .map(|(g, v)| json!({"groupVersion": gv_string(&g, &v), "version": v}))
         .collect();
     let preferred = versions.first()?.clone();
     Some(
@@ -89,8 +80,9 @@ fn api_group(group: &str) -> Option<Value> {
 }
 
 /// `GET /api/v1` and `GET /apis/<group>/<version>`: the resources of one group-version.
-fn resource_list(group: &str, version: &str) -> Option<Value> {
-    let kinds: Vec<&Kind> = builtin::KINDS
+fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Option<Value> {
+    let all = catalog.kinds();
+    let kinds: Vec<&Arc<Kind>> = all
         .iter()
         .filter(|k| k.group == group && k.version == version)
         .collect();
@@ -123,16 +115,21 @@ fn resource_list(group: &str, version: &str) -> Option<Value> {
 }
 
 /// Where a resource request points.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct ResourcePath {
-    kind: &'static Kind,
+    kind: Arc<Kind>,
     namespace: Option<String>,
     name: Option<String>,
     subresource: Option<String>,
 }
 
 /// Parses the part of a path after `/api/v1/` or `/apis/<g>/<v>/`.
-fn parse(group: &str, version: &str, rest: &[&str]) -> Result<ResourcePath, Status> {
+fn parse(
+    catalog: &Catalog,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+) -> Result<ResourcePath, Status> {
     let mut parts = rest.to_vec();
     let mut namespace = None;
     if parts.first() == Some(&"namespaces") && parts.len() > 1 {
@@ -146,10 +143,7 @@ fn parse(group: &str, version: &str, rest: &[&str]) -> Result<ResourcePath, Stat
     }
     let not_found = || Status::not_found_path(&format!("/{}", rest.join("/")));
     let plural = parts.first().ok_or_else(not_found)?;
-    let kind = builtin::KINDS
-        .iter()
-        .find(|k| k.group == group && k.version == version && k.plural == *plural)
-        .ok_or_else(not_found)?;
+    let kind = catalog.find(group, version, plural).ok_or_else(not_found)?;
     if namespace.is_some() && !kind.namespaced() {
         return Err(not_found());
     }
@@ -163,7 +157,7 @@ fn parse(group: &str, version: &str, rest: &[&str]) -> Result<ResourcePath, Stat
         || target
             .subresource
             .as_deref()
-            .is_some_and(|s| s != "status" || !kind.status_subresource)
+            .is_some_and(|s| !target.kind.has_subresource(s))
     {
         return Err(not_found());
     }
@@ -190,23 +184,23 @@ async fn dispatch(
     let path = request.uri().path().trim_end_matches('/').to_string();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (group, version, rest) = match segments.as_slice() {
-        ["api"] => return Ok(core_versions().await.into_response()),
-        ["apis"] => return Ok(groups().await.into_response()),
+        ["api"] => return Ok(core_versions().into_response()),
+        ["apis"] => return Ok(groups(registry.catalog()).into_response()),
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         ["apis", g] => {
-            return api_group(g)
+            return api_group(registry.catalog(), g)
                 .map(|v| Json(v).into_response())
                 .ok_or_else(|| Status::not_found_path(&path));
         }
         _ => return Err(Status::not_found_path(&path)),
     };
     if rest.is_empty() {
-        return resource_list(group, version)
+        return resource_list(registry.catalog(), group, version)
             .map(|v| Json(v).into_response())
             .ok_or_else(|| Status::not_found_path(&path));
     }
-    let target = parse(group, version, rest)?;
+    let target = parse(registry.catalog(), group, version, rest)?;
     if query.get("dryRun").is_some_and(|v| !v.is_empty()) {
         return Err(Status::bad_request(
             "the dryRun parameter is not supported by this server yet",
@@ -261,16 +255,25 @@ async fn dispatch(
         .map_err(|_| {
             Status::too_large(format!("the request body exceeds {MAX_BODY_BYTES} bytes"))
         })?;
-    let kind = target.kind;
+    let kind = &*target.kind;
     let ns = target.namespace.as_deref();
-    let sub = if target.subresource.is_some() {
-        Target::Status
-    } else {
-        Target::Main
+    let sub = match target.subresource.as_deref() {
+        None => Target::Main,
+        Some("approval") => Target::Approval,
+        Some("finalize") => Target::Finalize,
+        Some(_) => Target::Status,
     };
     match (method, target.name.as_deref()) {
         (Method::GET, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
-            super::watch::serve(registry, kind, ns, query, filter, representation).await
+            super::watch::serve(
+                registry,
+                target.kind.clone(),
+                ns,
+                query,
+                filter,
+                representation,
+            )
+            .await
         }
         (Method::GET, None) => {
             let options = list_options(query)?;
@@ -427,19 +430,29 @@ mod tests {
 
     #[test]
     fn paths_resolve_like_kube_apiserver() {
+        let c = Catalog::builtin();
+        let parse = |g: &str, v: &str, rest: &[&str]| parse(&c, g, v, rest);
         let t = parse("", "v1", &["namespaces", "ns1", "configmaps", "a"]).expect("cm");
         assert_eq!(
-            (t.kind.plural, t.namespace.as_deref(), t.name.as_deref()),
+            (
+                t.kind.plural.as_str(),
+                t.namespace.as_deref(),
+                t.name.as_deref()
+            ),
             ("configmaps", Some("ns1"), Some("a"))
         );
         let t = parse("", "v1", &["namespaces", "ns1"]).expect("ns");
         assert_eq!(
-            (t.kind.plural, t.namespace, t.name.as_deref()),
+            (t.kind.plural.as_str(), t.namespace, t.name.as_deref()),
             ("namespaces", None, Some("ns1"))
         );
         let t = parse("", "v1", &["namespaces", "ns1", "status"]).expect("ns status");
         assert_eq!(
-            (t.kind.plural, t.name.as_deref(), t.subresource.as_deref()),
+            (
+                t.kind.plural.as_str(),
+                t.name.as_deref(),
+                t.subresource.as_deref()
+            ),
             ("namespaces", Some("ns1"), Some("status"))
         );
         let t = parse(

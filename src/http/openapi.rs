@@ -6,12 +6,13 @@
 //! their structural schemas; `kubectl explain` needs those and is not served yet.
 
 use axum::Json;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::status::Status;
-use crate::api::{Kind, builtin};
+use crate::api::Kind;
+use crate::registry::Registry;
 
 fn gv_path(group: &str, version: &str) -> String {
     if group.is_empty() {
@@ -32,10 +33,10 @@ fn schema_name(kind: &Kind) -> String {
 }
 
 /// `GET /openapi/v3`.
-pub async fn index() -> Json<Value> {
+pub async fn index(State(registry): State<Registry>) -> Json<Value> {
     let mut paths = Map::new();
-    for k in builtin::KINDS {
-        let path = gv_path(k.group, k.version);
+    for k in registry.catalog().kinds().iter() {
+        let path = gv_path(&k.group, &k.version);
         paths
             .entry(path.clone())
             .or_insert_with(|| json!({"serverRelativeURL": format!("/openapi/v3/{path}")}));
@@ -44,10 +45,12 @@ pub async fn index() -> Json<Value> {
 }
 
 /// `GET /openapi/v3/{*gv}`.
-pub async fn document(Path(gv): Path<String>) -> Response {
-    let kinds: Vec<&Kind> = builtin::KINDS
+pub async fn document(State(registry): State<Registry>, Path(gv): Path<String>) -> Response {
+    let all = registry.catalog().kinds();
+    let kinds: Vec<&Kind> = all
         .iter()
-        .filter(|k| gv_path(k.group, k.version) == gv)
+        .map(|k| &**k)
+        .filter(|k| gv_path(&k.group, &k.version) == gv)
         .collect();
     if kinds.is_empty() {
         return Status::not_found_path(&format!("/openapi/v3/{gv}")).into_response();
@@ -72,7 +75,7 @@ pub async fn document(Path(gv): Path<String>) -> Response {
                 "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": reference}}}},
             })
         };
-        let base = format!("/{}", gv_path(k.group, k.version));
+        let base = format!("/{}", gv_path(&k.group, &k.version));
         let collection = if k.namespaced() {
             format!("{base}/namespaces/{{namespace}}/{}", k.plural)
         } else {

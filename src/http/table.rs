@@ -78,26 +78,27 @@ pub fn include(query: &std::collections::HashMap<String, String>) -> Include {
 /// A Table of `objects`, carrying the list's metadata (resourceVersion, continue).
 pub fn table(kind: &Kind, objects: &[Value], list_metadata: Value, include: Include) -> Value {
     let age = crate::api::PrinterColumn {
-        name: "Age",
-        type_: "date",
-        json_path: ".metadata.creationTimestamp",
+        name: "Age".into(),
+        type_: "date".into(),
+        json_path: ".metadata.creationTimestamp".into(),
         priority: 0,
+        description: String::new(),
     };
     let default_columns = [age];
     let columns: &[crate::api::PrinterColumn] = if kind.printer_columns.is_empty() {
         &default_columns
     } else {
-        kind.printer_columns
+        &kind.printer_columns
     };
     let mut definitions = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
     ];
     for c in columns {
-        definitions.push(json!({"name": c.name, "type": if c.type_ == "date" { "string" } else { c.type_ }, "format": if c.type_ == "date" { "date" } else { "" }, "description": "", "priority": c.priority}));
+        definitions.push(json!({"name": c.name, "type": if c.type_ == "date" { "string" } else { &c.type_ }, "format": if c.type_ == "date" { "date" } else { "" }, "description": c.description, "priority": c.priority}));
     }
     let paths: Vec<Option<JsonPath>> = columns
         .iter()
-        .map(|c| JsonPath::parse(c.json_path).ok())
+        .map(|c| JsonPath::parse(&c.json_path).ok())
         .collect();
     let now = time::OffsetDateTime::now_utc();
     let rows: Vec<Value> = objects
@@ -111,7 +112,7 @@ pub fn table(kind: &Kind, objects: &[Value], list_metadata: Value, include: Incl
             ];
             for (c, path) in columns.iter().zip(&paths) {
                 let found: Vec<&Value> = path.as_ref().map(|p| p.find(object)).unwrap_or_default();
-                let cell = match (c.type_, found.as_slice()) {
+                let cell = match (c.type_.as_str(), found.as_slice()) {
                     (_, []) => Value::Null,
                     ("date", [Value::String(ts), ..]) => Value::String(age_since(ts, now)),
                     (_, [single]) => (*single).clone(),
@@ -217,13 +218,13 @@ mod tests {
 
     #[test]
     fn managed_cluster_columns() {
-        let kind =
-            crate::api::builtin::find("cluster.open-cluster-management.io", "managedclusters")
-                .expect("kind");
+        let kind = crate::api::Catalog::builtin()
+            .find_resource("cluster.open-cluster-management.io", "managedclusters")
+            .expect("kind");
         let o = json!({"metadata": {"name": "c1", "creationTimestamp": "2026-01-01T00:00:00Z"}, "spec": {"hubAcceptsClient": true},
             "status": {"conditions": [{"type": "ManagedClusterConditionAvailable", "status": "True"}]}});
         let t = table(
-            kind,
+            &kind,
             &[o],
             json!({"resourceVersion": "5"}),
             Include::Metadata,

@@ -5,6 +5,7 @@
 //! (HTTP status stays 200, which is what makes clients relist).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -57,7 +58,7 @@ fn error_event(status: &Status) -> WatchEvent {
 /// Serves `?watch=true` on a collection.
 pub async fn serve(
     registry: &Registry,
-    kind: &'static Kind,
+    kind: Arc<Kind>,
     namespace: Option<&str>,
     query: &HashMap<String, String>,
     filter: Filter,
@@ -74,7 +75,7 @@ pub async fn serve(
             || query.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan"))
     {
         return Err(Status::invalid(
-            kind,
+            &kind,
             "",
             vec![crate::http::status::Cause::invalid(
                 "sendInitialEvents",
@@ -93,7 +94,7 @@ pub async fn serve(
     let mut initial: Vec<WatchEvent> = Vec::new();
     let start = if send_initial || legacy_initial {
         let list = registry
-            .list_filtered(kind, namespace, ListOptions::default(), &filter)
+            .list_filtered(&kind, namespace, ListOptions::default(), &filter)
             .await?;
         let revision: u64 = list["metadata"]["resourceVersion"]
             .as_str()
@@ -107,14 +108,14 @@ pub async fn serve(
             });
         }
         if send_initial {
-            initial.push(bookmark(kind, revision, true));
+            initial.push(bookmark(&kind, revision, true));
         }
         revision
     } else {
         rv.parse()
             .map_err(|_| Status::bad_request(format!("invalid resourceVersion {rv:?}")))?
     };
-    let events = match registry.watch(kind, namespace, start, filter).await {
+    let events = match registry.watch(kind.clone(), namespace, start, filter).await {
         Ok(events) => events.boxed(),
         // History already gone: still a 200 stream, with one ERROR event.
         Err(status) if status.code == 410 => futures::stream::iter([Err(status)]).boxed(),
@@ -140,7 +141,7 @@ pub async fn serve(
 }
 
 fn event_stream(
-    kind: &'static Kind,
+    kind: Arc<Kind>,
     initial: Vec<WatchEvent>,
     events: futures::stream::BoxStream<'static, Result<WatchEvent, Status>>,
     start: u64,
@@ -164,27 +165,30 @@ fn event_stream(
         done: false,
     };
     let initial = futures::stream::iter(initial.into_iter().map(|e| Ok(line(&e))));
-    let live = futures::stream::unfold(state, move |mut s| async move {
-        if s.done {
-            return None;
-        }
-        tokio::select! {
-            item = s.events.next() => match item {
-                Some(Ok(event)) => {
-                    s.last = s.last.max(event.revision);
+    let live = futures::stream::unfold(state, move |mut s| {
+        let kind = kind.clone();
+        async move {
+            if s.done {
+                return None;
+            }
+            tokio::select! {
+                item = s.events.next() => match item {
+                    Some(Ok(event)) => {
+                        s.last = s.last.max(event.revision);
+                        Some((Ok(line(&event)), s))
+                    }
+                    Some(Err(status)) => {
+                        s.done = true;
+                        Some((Ok(line(&error_event(&status))), s))
+                    }
+                    None => None,
+                },
+                _ = s.ticker.tick(), if bookmarks => {
+                    let event = bookmark(&kind, s.last, false);
                     Some((Ok(line(&event)), s))
                 }
-                Some(Err(status)) => {
-                    s.done = true;
-                    Some((Ok(line(&error_event(&status))), s))
-                }
-                None => None,
-            },
-            _ = s.ticker.tick(), if bookmarks => {
-                let event = bookmark(kind, s.last, false);
-                Some((Ok(line(&event)), s))
+                _ = tokio::time::sleep_until(s.deadline) => None,
             }
-            _ = tokio::time::sleep_until(s.deadline) => None,
         }
     });
     initial.chain(live)

@@ -172,29 +172,13 @@ pub fn merge_update(kind: &Kind, old: &Value, new: Value, target: Target) -> Res
         .unwrap_or("")
         .to_string();
     let mut merged = match target {
-        Target::Status if kind.status_subresource => {
-            let mut m = old.clone();
-            match new.get("status") {
-                Some(status) => m["status"] = status.clone(),
-                None => {
-                    if let Some(map) = m.as_object_mut() {
-                        map.remove("status");
-                    }
-                }
-            }
-            m
-        }
+        Target::Status if kind.status_subresource => with_part(old, &new, "/status"),
+        Target::Approval => with_part(old, &new, "/status/conditions"),
+        Target::Finalize => with_part(old, &new, "/spec/finalizers"),
         _ => {
             let mut m = new;
             if kind.status_subresource {
-                match old.get("status") {
-                    Some(status) => m["status"] = status.clone(),
-                    None => {
-                        if let Some(map) = m.as_object_mut() {
-                            map.remove("status");
-                        }
-                    }
-                }
+                m = with_part(&m, old, "/status");
             }
             m
         }
@@ -265,6 +249,32 @@ pub fn merge_update(kind: &Kind, old: &Value, new: Value, target: Target) -> Res
     };
     merged["metadata"]["generation"] = Value::from(bumped);
     Ok(merged)
+}
+
+/// `base` with the part at `pointer` (two levels at most) taken from `from`, or removed
+/// when `from` has none.
+fn with_part(base: &Value, from: &Value, pointer: &str) -> Value {
+    let mut out = base.clone();
+    let Some((parent, field)) = pointer.rsplit_once('/') else {
+        return out;
+    };
+    let part = from.pointer(pointer).cloned();
+    if part.is_some()
+        && !out.pointer(parent).is_some_and(Value::is_object)
+        && let Some(map) = out.as_object_mut()
+    {
+        map.insert(
+            parent.trim_start_matches('/').to_string(),
+            Value::Object(Map::new()),
+        );
+    }
+    if let Some(Value::Object(map)) = out.pointer_mut(parent) {
+        match part {
+            Some(part) => map.insert(field.to_string(), part),
+            None => map.remove(field),
+        };
+    }
+    out
 }
 
 /// True when anything outside `metadata` (and outside `status`, for kinds whose status is

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
-use crate::api::Kind;
+use crate::api::{Catalog, Kind};
 use crate::http::status::{Cause, Status};
 use crate::storage::continuation::Continue;
 use crate::storage::{KeyValue, ListOptions, Store, StoreError};
@@ -35,6 +35,10 @@ pub enum Target {
     Main,
     /// `/status`: only `status` (and nothing in `spec` or `metadata` but labels' peers).
     Status,
+    /// A CertificateSigningRequest's `/approval`: only `status.conditions`.
+    Approval,
+    /// A Namespace's `/finalize`: only `spec.finalizers`.
+    Finalize,
 }
 
 /// A patch document, by content type.
@@ -62,6 +66,7 @@ pub type ListObject = Value;
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn Store>,
+    catalog: Catalog,
     /// Time to live of core/v1 and events.k8s.io/v1 Events (renewed on every write).
     event_ttl: Option<std::time::Duration>,
 }
@@ -70,8 +75,14 @@ impl Registry {
     pub fn new(store: Arc<dyn Store>) -> Registry {
         Registry {
             store,
+            catalog: Catalog::builtin(),
             event_ttl: None,
         }
+    }
+
+    /// The kinds this registry serves.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// Events expire this long after their last write, as kube-apiserver's `--event-ttl`.
@@ -417,7 +428,7 @@ impl Registry {
     }
 
     async fn require_namespace(&self, namespace: &str) -> Result<(), Status> {
-        let Some(ns_kind) = crate::api::builtin::find("", "namespaces") else {
+        let Some(ns_kind) = self.catalog.find_resource("", "namespaces") else {
             return Ok(());
         };
         let key = ns_kind.storage_key(None, namespace);
@@ -435,8 +446,8 @@ impl Registry {
                 }
                 Ok(())
             }
-            Ok(None) => Err(Status::not_found(ns_kind, namespace)),
-            Err(e) => Err(Status::from_store(e, ns_kind, namespace)),
+            Ok(None) => Err(Status::not_found(&ns_kind, namespace)),
+            Err(e) => Err(Status::from_store(e, &ns_kind, namespace)),
         }
     }
 }

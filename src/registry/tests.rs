@@ -5,9 +5,15 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{Deletion, Registry, Target};
-use crate::api::builtin::find;
+use crate::api::{Catalog, Kind};
 use crate::storage::ListOptions;
 use crate::storage::rocks::{RocksOptions, RocksStore};
+
+/// A built-in kind with a `'static` lifetime (leaked: tests only).
+fn find(group: &str, plural: &str) -> Option<&'static Kind> {
+    let kind = Catalog::builtin().find_resource(group, plural)?;
+    Some(Box::leak(Box::new((*kind).clone())))
+}
 
 struct Env {
     registry: Registry,

@@ -2,6 +2,8 @@
 //! `ADDED` / `MODIFIED` / `DELETED` events of decoded objects, with selector transitions
 //! (an object leaving a selector is `DELETED` for that watcher, one entering it `ADDED`).
 
+use std::sync::Arc;
+
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 
@@ -39,7 +41,7 @@ impl Registry {
     /// with an `Err` when it cannot continue (compacted history, cut off as too slow).
     pub async fn watch(
         &self,
-        kind: &'static Kind,
+        kind: Arc<Kind>,
         namespace: Option<&str>,
         after: Revision,
         filter: Filter,
@@ -49,11 +51,11 @@ impl Registry {
             .store
             .watch(&prefix, after)
             .await
-            .map_err(|e| Status::from_store(e, kind, ""))?;
+            .map_err(|e| Status::from_store(e, &kind, ""))?;
         Ok(events.filter_map(move |item| {
             let out = match item {
-                Ok(event) => translate(kind, &filter, &event).map(Ok),
-                Err(e) => Some(Err(store_error(kind, e))),
+                Ok(event) => translate(&kind, &filter, &event).map(Ok),
+                Err(e) => Some(Err(store_error(&kind, e))),
             };
             futures::future::ready(out)
         }))
