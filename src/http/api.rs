@@ -27,93 +27,6 @@ use crate::storage::ListOptions;
 /// Largest request body accepted, as kube-apiserver (3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
-fn gv_string(group: &str, version: &str) -> String {
-    if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    }
-}
-
-/// `GET /api`.
-fn core_versions() -> Json<Value> {
-    Json(
-        json!({"kind": "APIVersions", "apiVersion": "v1", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}]}),
-    )
-}
-
-/// `GET /apis`: every named group with its versions.
-fn groups(catalog: &Catalog) -> Json<Value> {
-    let mut names: Vec<String> = Vec::new();
-    for (group, _) in catalog.group_versions() {
-        if !group.is_empty() && !names.contains(&group) {
-            names.push(group);
-        }
-    }
-    let groups: Vec<Value> = names
-        .iter()
-        .filter_map(|g| api_group(catalog, g))
-        .map(|mut g| {
-            // Items of an APIGroupList carry no kind/apiVersion of their own.
-            if let Some(map) = g.as_object_mut() {
-                map.remove("kind");
-                map.remove("apiVersion");
-            }
-            g
-        })
-        .collect();
-    Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
-}
-
-/// The `APIGroup` document of one named group, or `None` if it is not served.
-fn api_group(catalog: &Catalog, group: &str) -> Option<Value> {
-    let versions: Vec<Value> = catalog
-        .group_versions()
-        .into_iter()
-        .filter(|(g, _)| g == group)
-        .map(|(g, v)| json!({"groupVersion": gv_string(&g, &v), "version": v}))
-        .collect();
-    let preferred = versions.first()?.clone();
-    Some(
-        json!({"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions, "preferredVersion": preferred}),
-    )
-}
-
-/// `GET /api/v1` and `GET /apis/<group>/<version>`: the resources of one group-version.
-fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Option<Value> {
-    let all = catalog.kinds();
-    let kinds: Vec<&Arc<Kind>> = all
-        .iter()
-        .filter(|k| k.group == group && k.version == version)
-        .collect();
-    if kinds.is_empty() {
-        return None;
-    }
-    let mut resources = Vec::new();
-    for k in kinds {
-        resources.push(json!({
-            "name": k.plural,
-            "singularName": k.singular,
-            "namespaced": k.namespaced(),
-            "kind": k.kind,
-            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
-            "shortNames": k.short_names,
-        }));
-        if k.status_subresource {
-            resources.push(json!({
-                "name": format!("{}/status", k.plural),
-                "singularName": "",
-                "namespaced": k.namespaced(),
-                "kind": k.kind,
-                "verbs": ["get", "patch", "update"],
-            }));
-        }
-    }
-    Some(
-        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv_string(group, version), "resources": resources}),
-    )
-}
-
 /// Where a resource request points.
 #[derive(Debug)]
 struct ResourcePath {
@@ -184,22 +97,10 @@ async fn dispatch(
     let path = request.uri().path().trim_end_matches('/').to_string();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (group, version, rest) = match segments.as_slice() {
-        ["api"] => return Ok(core_versions().into_response()),
-        ["apis"] => return Ok(groups(registry.catalog()).into_response()),
-        ["api", v, rest @ ..] => ("", *v, rest),
-        ["apis", g, v, rest @ ..] => (*g, *v, rest),
-        ["apis", g] => {
-            return api_group(registry.catalog(), g)
-                .map(|v| Json(v).into_response())
-                .ok_or_else(|| Status::not_found_path(&path));
-        }
-        _ => return Err(Status::not_found_path(&path)),
+        ["api", v, rest @ ..] if !rest.is_empty() => ("", *v, rest),
+        ["apis", g, v, rest @ ..] if !rest.is_empty() => (*g, *v, rest),
+        _ => return super::discovery::serve(registry.catalog(), &segments, request.headers()),
     };
-    if rest.is_empty() {
-        return resource_list(registry.catalog(), group, version)
-            .map(|v| Json(v).into_response())
-            .ok_or_else(|| Status::not_found_path(&path));
-    }
     let target = parse(registry.catalog(), group, version, rest)?;
     if query.get("dryRun").is_some_and(|v| !v.is_empty()) {
         return Err(Status::bad_request(
@@ -289,7 +190,7 @@ async fn dispatch(
                     )
                 }
                 Representation::Metadata => super::table::partial_list(&list),
-                Representation::Full => list,
+                Representation::Full | Representation::Discovery => list,
             })
             .into_response())
         }
@@ -312,7 +213,7 @@ async fn dispatch(
                     )
                 }
                 Representation::Metadata => super::table::partial(&object),
-                Representation::Full => object,
+                Representation::Full | Representation::Discovery => object,
             })
             .into_response())
         }

@@ -5,6 +5,7 @@
 //! API handlers of later layers plug into [`router`]. This module does not touch storage.
 
 pub mod api;
+pub mod discovery;
 pub mod health;
 pub mod openapi;
 pub mod status;

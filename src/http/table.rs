@@ -24,6 +24,9 @@ pub enum Representation {
     Table,
     /// `PartialObjectMetadata` (client-go metadata informers, kube-rs `metadata_watcher`).
     Metadata,
+    /// Aggregated discovery, `apidiscovery.k8s.io/v2` `APIGroupDiscoveryList` (only
+    /// meaningful on `/api` and `/apis`).
+    Discovery,
 }
 
 /// Negotiates the representation from `Accept`; protobuf entries are skipped.
@@ -47,6 +50,13 @@ pub fn negotiate(headers: &HeaderMap) -> Representation {
             Some("PartialObjectMetadata" | "PartialObjectMetadataList") if meta_group => {
                 Representation::Metadata
             }
+            Some("APIGroupDiscoveryList")
+                if get("g") == Some("apidiscovery.k8s.io") && get("v") == Some("v2") =>
+            {
+                Representation::Discovery
+            }
+            // Older aggregated-discovery versions: skip to the client's next choice.
+            Some("APIGroupDiscoveryList") => continue,
             _ => Representation::Full,
         };
     }

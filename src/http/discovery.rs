@@ -1,0 +1,305 @@
+//! API discovery: the legacy documents (`/api`, `/apis`, `/apis/<group>`, and the
+//! `APIResourceList` of each group-version) and aggregated discovery
+//! (`apidiscovery.k8s.io/v2`), which kubectl, client-go and kube-rs ask for first.
+//!
+//! Aggregated discovery is recognised by clients from the response `Content-Type`, not the
+//! body, and cached by kubectl through `ETag`/`If-None-Match`. Everything is computed from
+//! the catalog on each request, so a kind added at run time is discoverable at once.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::status::Status;
+use super::table::{Representation, negotiate};
+use crate::api::{Catalog, Kind};
+
+/// The media type clients match to recognise an aggregated answer.
+const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+const VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// Answers a discovery path (`segments` of `/api`, `/apis`, `/apis/<g>`, `/api/<v>`,
+/// `/apis/<g>/<v>`); anything else is 404.
+pub fn serve(
+    catalog: &Catalog,
+    segments: &[&str],
+    headers: &HeaderMap,
+) -> Result<Response, Status> {
+    let aggregated = negotiate(headers) == Representation::Discovery;
+    let not_found = || Status::not_found_path(&format!("/{}", segments.join("/")));
+    let body = match segments {
+        ["api"] if aggregated => {
+            return Ok(aggregated_response(aggregated_list(catalog, true), headers));
+        }
+        ["apis"] if aggregated => {
+            return Ok(aggregated_response(
+                aggregated_list(catalog, false),
+                headers,
+            ));
+        }
+        ["api"] => json!({
+            "kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}],
+        }),
+        ["apis"] => groups(catalog),
+        ["apis", group] => api_group(catalog, group).ok_or_else(not_found)?,
+        ["api", version] => resource_list(catalog, "", version).ok_or_else(not_found)?,
+        ["apis", group, version] => resource_list(catalog, group, version).ok_or_else(not_found)?,
+        _ => return Err(not_found()),
+    };
+    Ok(Json(body).into_response())
+}
+
+fn gv_string(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
+}
+
+/// Named groups in discovery order.
+fn group_names(catalog: &Catalog) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (group, _) in catalog.group_versions() {
+        if !group.is_empty() && !names.contains(&group) {
+            names.push(group);
+        }
+    }
+    names
+}
+
+/// `GET /apis`: every named group with its versions.
+fn groups(catalog: &Catalog) -> Value {
+    let groups: Vec<Value> = group_names(catalog)
+        .iter()
+        .filter_map(|g| api_group(catalog, g))
+        .map(|mut g| {
+            // Items of an APIGroupList carry no kind/apiVersion of their own.
+            if let Some(map) = g.as_object_mut() {
+                map.remove("kind");
+                map.remove("apiVersion");
+            }
+            g
+        })
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// The `APIGroup` document of one named group, or `None` if it is not served.
+fn api_group(catalog: &Catalog, group: &str) -> Option<Value> {
+    let versions: Vec<Value> = catalog
+        .group_versions()
+        .into_iter()
+        .filter(|(g, _)| g == group)
+        .map(|(g, v)| json!({"groupVersion": gv_string(&g, &v), "version": v}))
+        .collect();
+    let preferred = versions.first()?.clone();
+    Some(
+        json!({"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions, "preferredVersion": preferred}),
+    )
+}
+
+/// Subresources of a kind with their verbs, as discovery lists them.
+fn subresources(kind: &Kind) -> Vec<(&'static str, &'static [&'static str])> {
+    const GET_UPDATE: &[&str] = &["get", "patch", "update"];
+    [
+        ("status", GET_UPDATE),
+        ("approval", GET_UPDATE),
+        ("finalize", &["update"][..]),
+    ]
+    .into_iter()
+    .filter(|(name, _)| kind.has_subresource(name))
+    .collect()
+}
+
+fn kinds_of(catalog: &Catalog, group: &str, version: &str) -> Vec<Arc<Kind>> {
+    catalog
+        .kinds()
+        .iter()
+        .filter(|k| k.group == group && k.version == version)
+        .cloned()
+        .collect()
+}
+
+/// `GET /api/v1` and `GET /apis/<group>/<version>`: the resources of one group-version.
+fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Option<Value> {
+    let kinds = kinds_of(catalog, group, version);
+    if kinds.is_empty() {
+        return None;
+    }
+    let mut resources = Vec::new();
+    for k in &kinds {
+        resources.push(json!({
+            "name": k.plural,
+            "singularName": k.singular,
+            "namespaced": k.namespaced(),
+            "kind": k.kind,
+            "verbs": VERBS,
+            "shortNames": k.short_names,
+        }));
+        for (sub, verbs) in subresources(k) {
+            resources.push(json!({
+                "name": format!("{}/{sub}", k.plural),
+                "singularName": "",
+                "namespaced": k.namespaced(),
+                "kind": k.kind,
+                "verbs": verbs,
+            }));
+        }
+    }
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv_string(group, version), "resources": resources}),
+    )
+}
+
+/// The aggregated document: the core group alone (`/api`) or every named group (`/apis`).
+fn aggregated_list(catalog: &Catalog, core: bool) -> Value {
+    let names = if core {
+        vec![String::new()]
+    } else {
+        group_names(catalog)
+    };
+    let items: Vec<Value> = names
+        .iter()
+        .map(|group| {
+            let versions: Vec<Value> = catalog
+                .group_versions()
+                .into_iter()
+                .filter(|(g, _)| g == group)
+                .map(|(g, v)| {
+                    let resources: Vec<Value> = kinds_of(catalog, &g, &v)
+                        .iter()
+                        .map(|k| aggregated_resource(k))
+                        .collect();
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            json!({"metadata": {"name": group}, "versions": versions})
+        })
+        .collect();
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}
+
+fn aggregated_resource(kind: &Kind) -> Value {
+    let response_kind = json!({"group": kind.group, "version": kind.version, "kind": kind.kind});
+    let subresources: Vec<Value> = subresources(kind)
+        .into_iter()
+        .map(|(sub, verbs)| json!({"subresource": sub, "responseKind": response_kind, "verbs": verbs}))
+        .collect();
+    let mut resource = json!({
+        "resource": kind.plural,
+        "responseKind": response_kind,
+        "scope": if kind.namespaced() { "Namespaced" } else { "Cluster" },
+        "singularResource": kind.singular,
+        "verbs": VERBS,
+    });
+    if !kind.short_names.is_empty() {
+        resource["shortNames"] = json!(kind.short_names);
+    }
+    if !subresources.is_empty() {
+        resource["subresources"] = Value::Array(subresources);
+    }
+    resource
+}
+
+/// The aggregated body with its media type, an `ETag` of its content, and `304` when the
+/// client already holds it.
+fn aggregated_response(body: Value, headers: &HeaderMap) -> Response {
+    let bytes = body.to_string();
+    let etag = format!("\"{:X}\"", Sha256::digest(bytes.as_bytes()));
+    let cached = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag);
+    let status = if cached {
+        StatusCode::NOT_MODIFIED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = if cached {
+        status.into_response()
+    } else {
+        (status, bytes).into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(AGGREGATED));
+    h.insert(header::VARY, HeaderValue::from_static("Accept"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public"));
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_static(value));
+        h
+    }
+
+    #[test]
+    fn aggregated_documents_split_core_and_groups() {
+        let c = Catalog::builtin();
+        let core = aggregated_list(&c, true);
+        assert_eq!(core["items"].as_array().map(Vec::len), Some(1));
+        assert_eq!(core["items"][0]["metadata"]["name"], "");
+        let groups = aggregated_list(&c, false);
+        let mc = groups["items"]
+            .as_array()
+            .and_then(|items| {
+                items
+                    .iter()
+                    .find(|i| i["metadata"]["name"] == "cluster.open-cluster-management.io")
+            })
+            .expect("cluster group");
+        let resources = mc["versions"][0]["resources"]
+            .as_array()
+            .expect("resources");
+        let managed = resources
+            .iter()
+            .find(|r| r["resource"] == "managedclusters")
+            .expect("managedclusters");
+        assert_eq!(managed["scope"], "Cluster");
+        assert_eq!(managed["subresources"][0]["subresource"], "status");
+    }
+
+    #[test]
+    fn media_type_and_etag() {
+        let c = Catalog::builtin();
+        let h = accept(
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+        );
+        let r = serve(&c, &["apis"], &h).expect("apis");
+        assert_eq!(r.headers()[header::CONTENT_TYPE], AGGREGATED);
+        let etag = r.headers()[header::ETAG].clone();
+        let mut h2 = h.clone();
+        h2.insert(header::IF_NONE_MATCH, etag);
+        let r2 = serve(&c, &["apis"], &h2).expect("apis again");
+        assert_eq!(r2.status(), StatusCode::NOT_MODIFIED);
+        // v2beta1 alone is skipped: the legacy document answers.
+        let old = accept(
+            "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json",
+        );
+        let r3 = serve(&c, &["apis"], &old).expect("legacy");
+        assert_eq!(r3.headers()[header::CONTENT_TYPE], "application/json");
+    }
+}
