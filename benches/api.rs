@@ -1,6 +1,8 @@
 //! API benchmark: the real server over HTTPS with the admin client certificate.
 //! Single-object create / get / update latency and throughput at 1, 16 and 128 concurrent
-//! clients; a list of 10k objects; the server's RSS holding 100k ManagedClusters.
+//! clients; a list of 10k objects; watch fan-out of one update stream to 1 and 1,000
+//! watchers (the single watcher is the reference); the server's RSS holding 100k
+//! ManagedClusters.
 //! Reference in the same run: the same creates against the storage layer alone
 //! (RocksDB through the `Store` trait, in process), so the ratio is the API's overhead.
 //!
@@ -207,6 +209,8 @@ async fn run(hub: &common::Hub, dir: &std::path::Path, quick: bool) {
         pct(&mut times, 0.5)
     );
 
+    watch_fan_out(hub, dir).await;
+
     if !quick {
         let mcl = hub.url("/apis/cluster.open-cluster-management.io/v1/managedclusters");
         let started = Instant::now();
@@ -240,4 +244,130 @@ async fn fill(
     for t in tasks {
         t.await.expect("fill");
     }
+}
+
+/// Delivery latency of 100 updates (written one after another) to `watchers` watch
+/// connections: for each update, the time until the last watcher has it. Returns (p50,
+/// p99) in ms.
+async fn fan_out_once(
+    hub: &common::Hub,
+    dir: &std::path::Path,
+    watchers: usize,
+    round: usize,
+) -> (f64, f64, f64) {
+    const UPDATES: usize = 100;
+    let http = client(&dir.join("hub"));
+    let base = hub.url("/api/v1/namespaces/default/configmaps");
+    let name = format!("fanout-{round}");
+    let created: Value = http
+        .post(&base)
+        .json(&json!({"metadata": {"name": name}, "data": {"seq": "0"}}))
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let rv = created["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .to_string();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
+    // HTTP/1.1 clients, one connection per watch (a handful of clients share the pool).
+    let clients: Vec<reqwest::Client> = (0..8)
+        .map(|_| {
+            let ca = std::fs::read(dir.join("hub/cert/ca.crt")).expect("ca");
+            let mut pem = std::fs::read(dir.join("hub/cert/admin.crt")).expect("crt");
+            pem.extend(std::fs::read(dir.join("hub/cert/admin.key")).expect("key"));
+            reqwest::Client::builder()
+                .use_rustls_tls()
+                .http1_only()
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca"))
+                .identity(reqwest::Identity::from_pem(&pem).expect("identity"))
+                .build()
+                .expect("client")
+        })
+        .collect();
+    let url = format!(
+        "{base}?watch=true&resourceVersion={rv}&fieldSelector=metadata.name%3D{name}&timeoutSeconds=120"
+    );
+    let mut tasks = Vec::new();
+    for w in 0..watchers {
+        let response = clients[w % clients.len()]
+            .get(&url)
+            .send()
+            .await
+            .expect("watch");
+        assert!(response.status().is_success());
+        let tx = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            use futures::StreamExt;
+            let mut stream = response.bytes_stream();
+            let mut buffer = Vec::new();
+            let mut seen = 0;
+            while seen < UPDATES {
+                let Some(Ok(chunk)) = stream.next().await else {
+                    break;
+                };
+                buffer.extend_from_slice(&chunk);
+                while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buffer.drain(..=end).collect();
+                    let event: Value = serde_json::from_slice(&line).expect("event");
+                    if let Some(seq) = event["object"]["data"]["seq"]
+                        .as_str()
+                        .and_then(|s| s.parse::<usize>().ok())
+                        .filter(|s| *s > 0)
+                    {
+                        let _ = tx.send((seq, Instant::now()));
+                        seen += 1;
+                    }
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let rss = common::rss_mb(hub.child.id());
+    let mut sent = Vec::with_capacity(UPDATES + 1);
+    sent.push(Instant::now());
+    let mut current = created;
+    for seq in 1..=UPDATES {
+        current["data"]["seq"] = json!(seq.to_string());
+        sent.push(Instant::now());
+        current = http
+            .put(format!("{base}/{name}"))
+            .json(&current)
+            .send()
+            .await
+            .expect("put")
+            .json()
+            .await
+            .expect("json");
+    }
+    let mut last = vec![sent[0]; UPDATES + 1];
+    let mut count = 0;
+    while let Some((seq, at)) = rx.recv().await {
+        if at > last[seq] {
+            last[seq] = at;
+        }
+        count += 1;
+    }
+    assert_eq!(count, UPDATES * watchers, "every watcher saw every update");
+    for t in tasks {
+        t.await.expect("watcher");
+    }
+    let mut lat: Vec<f64> = (1..=UPDATES)
+        .map(|s| (last[s] - sent[s]).as_secs_f64() * 1000.0)
+        .collect();
+    (pct(&mut lat, 0.5), pct(&mut lat, 0.99), rss)
+}
+
+async fn watch_fan_out(hub: &common::Hub, dir: &std::path::Path) {
+    let (r50, r99, rss_one) = fan_out_once(hub, dir, 1, 0).await;
+    println!("watch fan-out, 1 watcher (reference): delivery p50 {r50:.2} ms, p99 {r99:.2} ms");
+    let (p50, p99, rss) = fan_out_once(hub, dir, 1_000, 1).await;
+    println!(
+        "watch fan-out, 1,000 watchers: last delivery p50 {p50:.2} ms, p99 {p99:.2} ms ({:.1}x the single watcher at p50); server RSS {rss:.1} MB with them open ({rss_one:.1} MB with one)",
+        p50 / r50.max(0.001)
+    );
 }

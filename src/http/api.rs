@@ -133,24 +133,11 @@ async fn dispatch(
             "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json",
         ));
     }
-    if matches!(method, Method::POST | Method::PUT) {
-        let content_type = request
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/json");
-        let media = content_type.split(';').next().unwrap_or("").trim();
-        if media != "application/json" {
-            // Protobuf is not served; client-go retries such a request as JSON on 415.
-            return Err(Status::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UnsupportedMediaType",
-                format!(
-                    "the body of the request was in an unknown format - accepted media types include: application/json (got {media})"
-                ),
-            ));
-        }
-    }
+    let media = if method == Method::PATCH {
+        String::new()
+    } else {
+        patch_type.clone()
+    };
     let body = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
         .await
         .map_err(|_| {
@@ -195,7 +182,7 @@ async fn dispatch(
             .into_response())
         }
         (Method::POST, None) => {
-            let object = parse_body(&body)?;
+            let object = decode_body(&media, &body)?;
             let created = registry.create(kind, ns, object).await?;
             Ok((StatusCode::CREATED, Json(created)).into_response())
         }
@@ -218,7 +205,7 @@ async fn dispatch(
             .into_response())
         }
         (Method::PUT, Some(name)) => {
-            let object = parse_body(&body)?;
+            let object = decode_body(&media, &body)?;
             Ok(Json(registry.update(kind, ns, name, object, sub).await?).into_response())
         }
         (Method::PATCH, Some(name)) => {
@@ -267,6 +254,23 @@ async fn dispatch(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
             format!("the server does not allow this method on the requested resource ({method})"),
+        )),
+    }
+}
+
+/// The object in a POST or PUT body, by its media type: JSON (also when none is given),
+/// YAML, or Kubernetes protobuf for built-in kinds.
+fn decode_body(media: &str, body: &Bytes) -> Result<Value, Status> {
+    match media {
+        "" | "application/json" => parse_body(body),
+        "application/yaml" => serde_yaml::from_slice(body)
+            .map_err(|e| Status::bad_request(format!("the request body is not valid YAML: {e}"))),
+        other => Err(Status::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {other})"
+            ),
         )),
     }
 }
