@@ -199,14 +199,21 @@ pub fn client(data_dir: &Path, admin: bool) -> reqwest::blocking::Client {
     b.build().expect("client")
 }
 
+/// kubectl with the hub's admin kubeconfig and a discovery cache of its own (ports are
+/// reused between tests; a shared cache could describe another hub).
+pub fn kubectl_cmd(hub: &Hub, args: &[&str]) -> Command {
+    let mut cmd = Command::new(kubectl());
+    cmd.arg("--kubeconfig")
+        .arg(hub.kubeconfig())
+        .arg("--cache-dir")
+        .arg(hub.data_dir.join("kubectl-cache"))
+        .args(args);
+    cmd
+}
+
 /// Runs kubectl with the hub's admin kubeconfig.
 pub fn kubectl_run(hub: &Hub, args: &[&str]) -> Output {
-    Command::new(kubectl())
-        .arg("--kubeconfig")
-        .arg(hub.kubeconfig())
-        .args(args)
-        .output()
-        .expect("run kubectl")
+    kubectl_cmd(hub, args).output().expect("run kubectl")
 }
 
 /// Resident memory of a process, in MB (from /proc).
