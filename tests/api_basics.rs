@@ -282,6 +282,13 @@ fn rest_semantics_over_http() {
         .body(vec![0x6b, 0x38, 0x73, 0x00])
         .send()
         .expect("proto");
+    assert_eq!(r.status(), 400, "an empty protobuf envelope");
+    let r = http
+        .post(&base)
+        .header("Content-Type", "application/cbor")
+        .body(vec![0xa0])
+        .send()
+        .expect("cbor");
     assert_eq!(r.status(), 415);
     let r = http
         .post(&base)

@@ -140,3 +140,113 @@ fn describe_wait_and_watch() {
         "{table}"
     );
 }
+
+/// kubectl sends core kinds as protobuf; they arrive whole.
+#[test]
+fn core_kinds_from_kubectl_protobuf() {
+    let (_dir, hub) = start();
+    quiet(&hub, &["create", "namespace", "team-a"]);
+    quiet(
+        &hub,
+        &[
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            "team-a",
+            "--from-literal=mode=fast",
+            "--from-literal=level=3",
+        ],
+    );
+    quiet(
+        &hub,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "-n",
+            "team-a",
+            "--from-literal=password=s3cr3t",
+        ],
+    );
+    quiet(&hub, &["create", "serviceaccount", "robot", "-n", "team-a"]);
+    quiet(
+        &hub,
+        &[
+            "create",
+            "clusterrole",
+            "reader",
+            "--verb=get,list",
+            "--resource=configmaps",
+        ],
+    );
+    quiet(
+        &hub,
+        &[
+            "create",
+            "rolebinding",
+            "robot-reads",
+            "-n",
+            "team-a",
+            "--clusterrole=reader",
+            "--serviceaccount=team-a:robot",
+        ],
+    );
+    let cm = quiet(
+        &hub,
+        &[
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            "team-a",
+            "-o",
+            "jsonpath={.data.mode}/{.data.level}",
+        ],
+    );
+    assert_eq!(cm, "fast/3");
+    let secret = quiet(
+        &hub,
+        &[
+            "get",
+            "secret",
+            "creds",
+            "-n",
+            "team-a",
+            "-o",
+            "jsonpath={.type}/{.data.password}",
+        ],
+    );
+    assert_eq!(secret, "Opaque/czNjcjN0");
+    let binding = quiet(
+        &hub,
+        &[
+            "get",
+            "rolebinding",
+            "robot-reads",
+            "-n",
+            "team-a",
+            "-o",
+            "jsonpath={.roleRef.kind}/{.roleRef.name}/{.subjects[0].kind}/{.subjects[0].name}",
+        ],
+    );
+    assert_eq!(binding, "ClusterRole/reader/ServiceAccount/robot");
+    let role = quiet(
+        &hub,
+        &[
+            "get",
+            "clusterrole",
+            "reader",
+            "-o",
+            "jsonpath={.rules[0].verbs}",
+        ],
+    );
+    assert_eq!(role, r#"["get","list"]"#);
+    quiet(&hub, &["delete", "configmap", "settings", "-n", "team-a"]);
+    assert!(
+        !kubectl_run(&hub, &["get", "configmap", "settings", "-n", "team-a"])
+            .status
+            .success()
+    );
+}

@@ -500,6 +500,7 @@ pub fn kinds() -> Vec<Kind> {
                 })
                 .collect(),
             custom: s.custom,
+            schema: Default::default(),
         })
         .collect()
 }

@@ -1,5 +1,9 @@
 //! The kind descriptor: everything the generic code paths need to know about a resource.
 
+use std::sync::{Arc, OnceLock};
+
+use serde_json::Value;
+
 /// Whether objects live in a namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -37,9 +41,19 @@ pub struct Kind {
     pub printer_columns: Vec<PrinterColumn>,
     /// Custom resources need `metadata.resourceVersion` on update; most built-ins do not.
     pub custom: bool,
+    /// The OpenAPI v3 schema of an object: given (CRD kinds) or generated on first use
+    /// (built-in kinds, from `k8s-openapi`).
+    pub schema: Arc<OnceLock<Option<Arc<Value>>>>,
 }
 
 impl Kind {
+    /// The object schema, if the kind has one.
+    pub fn openapi_schema(&self) -> Option<Arc<Value>> {
+        self.schema
+            .get_or_init(|| super::openapi_schema::builtin(&self.group, &self.kind).map(Arc::new))
+            .clone()
+    }
+
     /// `group/version`, or just `version` for the core group.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {

@@ -8,6 +8,7 @@ pub mod builtin;
 pub mod catalog;
 pub mod jsonpath;
 pub mod kind;
+pub mod openapi_schema;
 
 pub use catalog::Catalog;
 pub use kind::{Kind, PrinterColumn, Scope};

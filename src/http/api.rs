@@ -240,7 +240,7 @@ async fn dispatch(
             Ok(Json(json!({"apiVersion": kind.api_version(), "kind": kind.list_kind(), "metadata": {}, "items": deleted})).into_response())
         }
         (Method::DELETE, Some(name)) if target.subresource.is_none() => {
-            let precondition = delete_precondition(&body)?;
+            let precondition = delete_precondition(&media, &body)?;
             match registry.delete(kind, ns, name, precondition).await? {
                 Deletion::Pending(object) => Ok((StatusCode::ACCEPTED, Json(object)).into_response()),
                 Deletion::Deleted(last) => Ok(Json(json!({
@@ -265,11 +265,18 @@ fn decode_body(media: &str, body: &Bytes) -> Result<Value, Status> {
         "" | "application/json" => parse_body(body),
         "application/yaml" => serde_yaml::from_slice(body)
             .map_err(|e| Status::bad_request(format!("the request body is not valid YAML: {e}"))),
+        "application/vnd.kubernetes.protobuf" => {
+            super::protobuf::decode_object(body).map_err(|e| {
+                Status::bad_request(format!(
+                    "the request body is not a valid protobuf object: {e}"
+                ))
+            })
+        }
         other => Err(Status::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {other})"
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {other})"
             ),
         )),
     }
@@ -281,11 +288,11 @@ fn parse_body(body: &Bytes) -> Result<Value, Status> {
 }
 
 /// `DeleteOptions.preconditions.resourceVersion`, when a body is sent.
-fn delete_precondition(body: &Bytes) -> Result<Option<u64>, Status> {
+fn delete_precondition(media: &str, body: &Bytes) -> Result<Option<u64>, Status> {
     if body.is_empty() {
         return Ok(None);
     }
-    let options = parse_body(body)?;
+    let options = decode_body(media, body)?;
     match options
         .pointer("/preconditions/resourceVersion")
         .and_then(Value::as_str)

@@ -8,6 +8,7 @@ pub mod api;
 pub mod discovery;
 pub mod health;
 pub mod openapi;
+pub mod protobuf;
 pub mod status;
 pub mod table;
 pub mod tls;
@@ -31,6 +32,7 @@ pub fn router(readiness: health::Readiness, registry: crate::registry::Registry)
         .route("/apis/{*rest}", axum::routing::any(api::handle))
         .route("/openapi/v3", get(openapi::index))
         .route("/openapi/v3/{*gv}", get(openapi::document))
+        .route("/openapi/v2", get(openapi::v2))
         .with_state(registry);
     Router::new()
         .route("/version", get(version::handler))

@@ -13,6 +13,7 @@
 
 mod meta;
 pub mod selector;
+mod strategy;
 pub mod watch;
 
 use std::sync::Arc;
@@ -124,6 +125,7 @@ impl Registry {
             self.require_namespace(ns).await?;
         }
         meta::prepare_create(kind, &mut object, namespace.as_deref());
+        strategy::defaults(kind, &mut object, true);
         // A generated name collides rarely; retry a few times as kube-apiserver does.
         for _ in 0..8 {
             let name = match &generate {
@@ -283,7 +285,8 @@ impl Registry {
         let old: Value = serde_json::from_slice(&current.value).map_err(|e| {
             Status::internal(format!("stored {} {name} is not JSON: {e}", kind.kind))
         })?;
-        let merged = meta::merge_update(kind, &old, object, target)?;
+        let mut merged = meta::merge_update(kind, &old, object, target)?;
+        strategy::defaults(kind, &mut merged, false);
         self.write(kind, name, &key, &current, merged).await
     }
 
