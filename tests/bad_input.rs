@@ -1,0 +1,485 @@
+//! The bad-input list: every malformed or invalid request gets the Status kube-apiserver
+//! gives (code, reason, and the field at fault), and nothing is written.
+
+mod common;
+
+use common::{Hub, client};
+use serde_json::{Value, json};
+
+struct Case {
+    what: &'static str,
+    method: &'static str,
+    path: &'static str,
+    content_type: &'static str,
+    body: Vec<u8>,
+    code: u16,
+    reason: &'static str,
+    /// A cause field the Status must name, or a fragment its message must contain.
+    expect: Expect,
+}
+
+enum Expect {
+    Field(&'static str),
+    Message(&'static str),
+    Nothing,
+}
+
+fn case(
+    what: &'static str,
+    method: &'static str,
+    path: &'static str,
+    content_type: &'static str,
+    body: impl Into<Vec<u8>>,
+    code: u16,
+    reason: &'static str,
+    expect: Expect,
+) -> Case {
+    Case {
+        what,
+        method,
+        path,
+        content_type,
+        body: body.into(),
+        code,
+        reason,
+        expect,
+    }
+}
+
+const CM: &str = "/api/v1/namespaces/default/configmaps";
+const MC: &str = "/apis/cluster.open-cluster-management.io/v1/managedclusters";
+const JSON: &str = "application/json";
+
+fn cases() -> Vec<Case> {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let huge =
+        json!({"metadata": {"name": "huge"}, "data": {"k": "x".repeat(3 * 1024 * 1024 + 1)}});
+    use Expect::*;
+    vec![
+        case(
+            "malformed JSON",
+            "POST",
+            CM,
+            JSON,
+            "{not json",
+            400,
+            "BadRequest",
+            Nothing,
+        ),
+        case(
+            "truncated JSON",
+            "POST",
+            CM,
+            JSON,
+            r#"{"metadata": {"name": "a""#,
+            400,
+            "BadRequest",
+            Nothing,
+        ),
+        case(
+            "nesting beyond any limit",
+            "POST",
+            CM,
+            JSON,
+            deep,
+            400,
+            "BadRequest",
+            Nothing,
+        ),
+        case(
+            "not an object",
+            "POST",
+            CM,
+            JSON,
+            "[1, 2]",
+            400,
+            "BadRequest",
+            Nothing,
+        ),
+        case(
+            "not UTF-8",
+            "POST",
+            CM,
+            JSON,
+            vec![b'{', 0xff, 0xfe, b'}'],
+            400,
+            "BadRequest",
+            Nothing,
+        ),
+        case(
+            "malformed YAML",
+            "POST",
+            CM,
+            "application/yaml",
+            "metadata: [name: a\n  - x",
+            400,
+            "BadRequest",
+            Nothing,
+        ),
+        case(
+            "garbage protobuf",
+            "POST",
+            CM,
+            "application/vnd.kubernetes.protobuf",
+            vec![0x6b, 0x38, 0x73, 0x00, 0x0a, 0xff, 0xff],
+            400,
+            "BadRequest",
+            Nothing,
+        ),
+        case(
+            "unsupported media type",
+            "POST",
+            CM,
+            "text/plain",
+            "name=a",
+            415,
+            "UnsupportedMediaType",
+            Nothing,
+        ),
+        case(
+            "unknown patch type",
+            "PATCH",
+            "/api/v1/namespaces/default/configmaps/a",
+            "application/x-patch",
+            "{}",
+            415,
+            "UnsupportedMediaType",
+            Nothing,
+        ),
+        case(
+            "wrong kind",
+            "POST",
+            CM,
+            JSON,
+            r#"{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a"}}"#,
+            400,
+            "BadRequest",
+            Message("Secret"),
+        ),
+        case(
+            "wrong apiVersion",
+            "POST",
+            CM,
+            JSON,
+            r#"{"apiVersion": "v2", "kind": "ConfigMap", "metadata": {"name": "a"}}"#,
+            400,
+            "BadRequest",
+            Message("v2"),
+        ),
+        case(
+            "metadata not an object",
+            "POST",
+            CM,
+            JSON,
+            r#"{"metadata": "a"}"#,
+            400,
+            "BadRequest",
+            Nothing,
+        ),
+        case(
+            "no name",
+            "POST",
+            CM,
+            JSON,
+            r#"{"metadata": {}}"#,
+            422,
+            "Invalid",
+            Field("metadata.name"),
+        ),
+        case(
+            "invalid name",
+            "POST",
+            CM,
+            JSON,
+            r#"{"metadata": {"name": "Bad_Name"}}"#,
+            422,
+            "Invalid",
+            Field("metadata.name"),
+        ),
+        case(
+            "name too long",
+            "POST",
+            CM,
+            JSON,
+            format!(r#"{{"metadata": {{"name": "{}"}}}}"#, "a".repeat(254)),
+            422,
+            "Invalid",
+            Field("metadata.name"),
+        ),
+        case(
+            "namespace name with a dot",
+            "POST",
+            "/api/v1/namespaces",
+            JSON,
+            r#"{"metadata": {"name": "a.b"}}"#,
+            422,
+            "Invalid",
+            Field("metadata.name"),
+        ),
+        case(
+            "namespace mismatch",
+            "POST",
+            CM,
+            JSON,
+            r#"{"metadata": {"name": "a", "namespace": "other"}}"#,
+            400,
+            "BadRequest",
+            Message("namespace"),
+        ),
+        case(
+            "missing namespace",
+            "POST",
+            "/api/v1/namespaces/nosuch/configmaps",
+            JSON,
+            r#"{"metadata": {"name": "a"}}"#,
+            404,
+            "NotFound",
+            Message("nosuch"),
+        ),
+        case(
+            "invalid label selector",
+            "GET",
+            "/api/v1/namespaces/default/configmaps?labelSelector=a%20in%20(",
+            "",
+            "",
+            400,
+            "BadRequest",
+            Nothing,
+        ),
+        case(
+            "invalid field selector",
+            "GET",
+            "/api/v1/namespaces/default/configmaps?fieldSelector=metadata.name",
+            "",
+            "",
+            400,
+            "BadRequest",
+            Nothing,
+        ),
+        case(
+            "unsupported field selector",
+            "GET",
+            "/api/v1/namespaces/default/configmaps?fieldSelector=spec.x%3Dy",
+            "",
+            "",
+            400,
+            "BadRequest",
+            Message("field label not supported"),
+        ),
+        case(
+            "invalid limit",
+            "GET",
+            "/api/v1/namespaces/default/configmaps?limit=x",
+            "",
+            "",
+            400,
+            "BadRequest",
+            Nothing,
+        ),
+        case(
+            "invalid continue token",
+            "GET",
+            "/api/v1/namespaces/default/configmaps?limit=1&continue=zzz",
+            "",
+            "",
+            400,
+            "BadRequest",
+            Nothing,
+        ),
+        case(
+            "oversize body",
+            "POST",
+            CM,
+            JSON,
+            huge.to_string(),
+            413,
+            "RequestEntityTooLarge",
+            Nothing,
+        ),
+        case(
+            "unknown resource",
+            "GET",
+            "/api/v1/nosuchthings",
+            "",
+            "",
+            404,
+            "NotFound",
+            Nothing,
+        ),
+        case(
+            "unknown subresource",
+            "GET",
+            "/api/v1/namespaces/default/configmaps/a/status",
+            "",
+            "",
+            404,
+            "NotFound",
+            Nothing,
+        ),
+        case(
+            "custom resource update without resourceVersion",
+            "PUT",
+            "/apis/cluster.open-cluster-management.io/v1/managedclusters/existing",
+            JSON,
+            r#"{"metadata": {"name": "existing"}, "spec": {"hubAcceptsClient": false}}"#,
+            422,
+            "Invalid",
+            Field("metadata.resourceVersion"),
+        ),
+        case(
+            "URL and body names differ",
+            "PUT",
+            "/api/v1/namespaces/default/configmaps/a",
+            JSON,
+            r#"{"metadata": {"name": "b"}}"#,
+            400,
+            "BadRequest",
+            Nothing,
+        ),
+        case(
+            "invalid JSON patch",
+            "PATCH",
+            "/apis/cluster.open-cluster-management.io/v1/managedclusters/existing",
+            "application/json-patch+json",
+            r#"[{"op": "frobnicate"}]"#,
+            400,
+            "BadRequest",
+            Nothing,
+        ),
+        case(
+            "JSON patch test failure",
+            "PATCH",
+            "/apis/cluster.open-cluster-management.io/v1/managedclusters/existing",
+            "application/json-patch+json",
+            r#"[{"op": "test", "path": "/spec/hubAcceptsClient", "value": false}]"#,
+            422,
+            "Invalid",
+            Nothing,
+        ),
+        case(
+            "bad resourceVersion precondition",
+            "PUT",
+            "/apis/cluster.open-cluster-management.io/v1/managedclusters/existing",
+            JSON,
+            r#"{"metadata": {"name": "existing", "resourceVersion": "abc"}, "spec": {"hubAcceptsClient": false}}"#,
+            422,
+            "Invalid",
+            Field("metadata.resourceVersion"),
+        ),
+        case(
+            "invalid URL encoding",
+            "GET",
+            "/api/v1/namespaces/default/configmaps?labelSelector=%ZZ",
+            "",
+            "",
+            400,
+            "BadRequest",
+            Nothing,
+        ),
+        case(
+            "invalid resourceVersion on list",
+            "GET",
+            "/api/v1/namespaces/default/configmaps?resourceVersion=abc",
+            "",
+            "",
+            400,
+            "BadRequest",
+            Nothing,
+        ),
+    ]
+}
+
+#[test]
+fn bad_input_gets_kube_errors_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut hub = Hub::start(dir.path(), &[]);
+    hub.wait_ready();
+    let http = client(dir.path(), true);
+    let existing = http
+        .post(hub.url(MC))
+        .json(&json!({"metadata": {"name": "existing"}, "spec": {"hubAcceptsClient": true}}))
+        .send()
+        .expect("create");
+    assert_eq!(existing.status(), 201);
+    let before: Value = http
+        .get(hub.url(MC))
+        .send()
+        .expect("get")
+        .json()
+        .expect("json");
+
+    for c in cases() {
+        let method = reqwest::Method::from_bytes(c.method.as_bytes()).expect("method");
+        let mut request = http.request(method, hub.url(c.path));
+        if !c.content_type.is_empty() {
+            request = request.header("Content-Type", c.content_type).body(c.body);
+        }
+        let response = request.send().unwrap_or_else(|e| panic!("{}: {e}", c.what));
+        let code = response.status().as_u16();
+        let text = response.text().expect("body");
+        let status: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: not a Status ({e}): {text}", c.what));
+        assert_eq!(
+            (
+                code,
+                status["kind"].as_str(),
+                status["reason"].as_str(),
+                status["code"].as_u64()
+            ),
+            (c.code, Some("Status"), Some(c.reason), Some(c.code as u64)),
+            "{}: {text}",
+            c.what
+        );
+        match c.expect {
+            Expect::Field(field) => {
+                let causes = status["details"]["causes"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                assert!(
+                    causes.iter().any(|cause| cause["field"] == field),
+                    "{}: no cause at {field}: {text}",
+                    c.what
+                );
+            }
+            Expect::Message(fragment) => assert!(
+                status["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(fragment)),
+                "{}: message lacks {fragment:?}: {text}",
+                c.what
+            ),
+            Expect::Nothing => {}
+        }
+    }
+
+    // Nothing was written: no ConfigMaps or Namespaces appeared, the cluster is unchanged.
+    let cms: Value = http
+        .get(hub.url(CM))
+        .send()
+        .expect("list")
+        .json()
+        .expect("json");
+    assert_eq!(cms["items"].as_array().map(Vec::len), Some(0), "{cms}");
+    let ns: Value = http
+        .get(hub.url("/api/v1/namespaces/a.b"))
+        .send()
+        .expect("get")
+        .json()
+        .expect("json");
+    assert_eq!(ns["reason"], "NotFound");
+    let after: Value = http
+        .get(hub.url(MC))
+        .send()
+        .expect("get")
+        .json()
+        .expect("json");
+    assert_eq!(before["items"], after["items"]);
+    assert_eq!(
+        http.get(hub.url("/readyz"))
+            .send()
+            .expect("readyz")
+            .status(),
+        200
+    );
+}
