@@ -24,6 +24,7 @@ enum Expect {
     Nothing,
 }
 
+#[allow(clippy::too_many_arguments)] // a table row constructor
 fn case(
     what: &'static str,
     method: &'static str,

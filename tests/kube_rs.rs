@@ -129,3 +129,102 @@ async fn typed_and_dynamic_apis_watchers_and_reflectors() {
     // Stopping the server waits for the process: not on an async worker.
     tokio::task::block_in_place(move || drop(hub));
 }
+
+/// A kube-rs `Controller`: every labelled ConfigMap gets an owned Secret mirroring its
+/// data, kept in step as the ConfigMap changes (watches of both kinds drive it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_reconciles_owned_objects() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::runtime::controller::{Action, Controller};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = tokio::task::block_in_place(|| {
+        let mut hub = Hub::start(dir.path(), &[]);
+        hub.wait_ready();
+        hub
+    });
+    let client = client(&hub).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+
+    async fn reconcile(
+        cm: Arc<ConfigMap>,
+        secrets: Arc<Api<Secret>>,
+    ) -> Result<Action, kube::Error> {
+        let name = cm.metadata.name.clone().unwrap_or_default();
+        let data: serde_json::Map<String, serde_json::Value> = cm
+            .data
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, json!(v)))
+            .collect();
+        let owner = json!({"apiVersion": "v1", "kind": "ConfigMap", "name": name,
+            "uid": cm.metadata.uid, "controller": true});
+        let mirror = format!("{name}-mirror");
+        let body =
+            json!({"metadata": {"name": mirror, "ownerReferences": [owner]}, "stringData": data});
+        match secrets.get_opt(&mirror).await? {
+            None => {
+                let secret: Secret =
+                    serde_json::from_value(body).map_err(kube::Error::SerdeError)?;
+                secrets.create(&PostParams::default(), &secret).await?;
+            }
+            Some(_) => {
+                secrets
+                    .patch(&mirror, &PatchParams::default(), &Patch::Merge(&body))
+                    .await?;
+            }
+        }
+        Ok(Action::await_change())
+    }
+
+    let controller = Controller::new(cms.clone(), watcher::Config::default().labels("app=ctl"))
+        .owns(secrets.clone(), watcher::Config::default())
+        .run(
+            reconcile,
+            |_, _, _| Action::requeue(Duration::from_millis(200)),
+            Arc::new(secrets.clone()),
+        )
+        .for_each(|_| async {});
+    let running = tokio::spawn(controller);
+
+    let cm: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "ctl", "labels": {"app": "ctl"}}, "data": {"colour": "blue"}}),
+    )
+    .expect("cm");
+    cms.create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
+    let mirrored = |want: &'static str| {
+        let secrets = secrets.clone();
+        async move {
+            for _ in 0..300 {
+                if let Ok(Some(s)) = secrets.get_opt("ctl-mirror").await
+                    && s.data
+                        .as_ref()
+                        .and_then(|d| d.get("colour"))
+                        .map(|v| v.0.as_slice())
+                        == Some(want.as_bytes())
+                {
+                    return s;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("the controller never mirrored colour={want}");
+        }
+    };
+    let first = mirrored("blue").await;
+    let owners = first.metadata.owner_references.unwrap_or_default();
+    assert_eq!(owners.first().map(|o| o.kind.as_str()), Some("ConfigMap"));
+    cms.patch(
+        "ctl",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"colour": "green"}})),
+    )
+    .await
+    .expect("patch");
+    mirrored("green").await;
+    running.abort();
+}

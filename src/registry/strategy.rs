@@ -12,6 +12,9 @@ pub fn defaults(kind: &Kind, object: &mut Value, creating: bool) {
     if kind.custom {
         return;
     }
+    if kind.group.is_empty() && kind.kind == "Secret" {
+        fold_string_data(object);
+    }
     match (kind.group.as_str(), kind.kind.as_str()) {
         ("", "Secret")
             if object
@@ -40,6 +43,24 @@ pub fn defaults(kind: &Kind, object: &mut Value, creating: bool) {
     }
 }
 
+/// A Secret's write-only `stringData` is folded into `data` (base64), its entries winning,
+/// and never stored, as kube's conversion does.
+fn fold_string_data(object: &mut Value) {
+    use base64::Engine;
+    let Some(Value::Object(strings)) = object.as_object_mut().and_then(|o| o.remove("stringData"))
+    else {
+        return;
+    };
+    if !object.get("data").is_some_and(Value::is_object) {
+        object["data"] = json!({});
+    }
+    for (key, value) in strings {
+        let text = value.as_str().unwrap_or_default();
+        object["data"][key] =
+            Value::String(base64::engine::general_purpose::STANDARD.encode(text.as_bytes()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +73,10 @@ mod tests {
         let mut s = json!({"metadata": {"name": "a"}});
         defaults(&secret, &mut s, true);
         assert_eq!(s["type"], "Opaque");
+        let mut folded = json!({"data": {"a": "eA==", "b": "eQ=="}, "stringData": {"b": "z"}});
+        defaults(&secret, &mut folded, false);
+        assert_eq!(folded["data"], json!({"a": "eA==", "b": "eg=="}));
+        assert!(folded.get("stringData").is_none());
         let mut typed = json!({"type": "kubernetes.io/tls"});
         defaults(&secret, &mut typed, false);
         assert_eq!(typed["type"], "kubernetes.io/tls");
