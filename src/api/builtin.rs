@@ -482,6 +482,7 @@ pub fn kinds() -> Vec<Kind> {
         .map(|s| Kind {
             group: s.group.into(),
             version: s.version.into(),
+            storage_version: s.version.into(),
             kind: s.kind.into(),
             plural: s.plural.into(),
             singular: s.singular.into(),

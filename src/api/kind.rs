@@ -31,6 +31,9 @@ pub struct Kind {
     pub group: String,
     /// The served version; objects are stored at the same key whatever the version.
     pub version: String,
+    /// The version objects are stored as; other served versions relabel `apiVersion` on
+    /// the way in and out (CRD conversion strategy `None`).
+    pub storage_version: String,
     pub kind: String,
     pub plural: String,
     pub singular: String,
@@ -60,6 +63,15 @@ impl Kind {
             self.version.to_string()
         } else {
             format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// `group/storage_version`, what stored objects carry.
+    pub fn storage_api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.storage_version.clone()
+        } else {
+            format!("{}/{}", self.group, self.storage_version)
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod builtin;
 pub mod catalog;
+pub mod crd;
 pub mod jsonpath;
 pub mod kind;
 pub mod openapi_schema;

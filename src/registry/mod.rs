@@ -135,7 +135,7 @@ impl Registry {
             validate_name(kind, &name)?;
             object["metadata"]["name"] = Value::String(name.clone());
             let key = kind.storage_key(namespace.as_deref(), &name);
-            let bytes = encode(&object)?;
+            let bytes = encode(kind, &object)?;
             match self.store.create(&key, bytes, self.ttl(kind)).await {
                 Ok(kv) => return Ok(with_version(object, &kv)),
                 Err(StoreError::AlreadyExists { .. }) if generate.is_some() && given.is_empty() => {
@@ -379,7 +379,7 @@ impl Registry {
         current: &KeyValue,
         object: Value,
     ) -> Result<Value, Status> {
-        let bytes = encode(&object)?;
+        let bytes = encode(kind, &object)?;
         if bytes == current.value {
             // No-op writes are free: no new revision, no event.
             return decode(kind, current);
@@ -456,8 +456,11 @@ impl Registry {
 }
 
 /// Serialises an object for storage, without `resourceVersion`.
-fn encode(object: &Value) -> Result<Bytes, Status> {
+fn encode(kind: &Kind, object: &Value) -> Result<Bytes, Status> {
     let mut stored = object.clone();
+    if kind.version != kind.storage_version {
+        stored["apiVersion"] = Value::String(kind.storage_api_version());
+    }
     if let Some(meta) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
     }
@@ -474,7 +477,15 @@ fn decode(kind: &Kind, kv: &KeyValue) -> Result<Value, Status> {
             kind.kind, kv.key
         ))
     })?;
-    Ok(with_version(object, kv))
+    Ok(with_version(served(kind, object), kv))
+}
+
+/// A stored object relabelled with the version it is read through.
+fn served(kind: &Kind, mut object: Value) -> Value {
+    if kind.version != kind.storage_version {
+        object["apiVersion"] = Value::String(kind.api_version());
+    }
+    object
 }
 
 fn with_version(mut object: Value, kv: &KeyValue) -> Value {

@@ -1,0 +1,130 @@
+//! Kinds from CustomResourceDefinitions: one `Kind` per served version, in kube's version
+//! priority (GA before beta before alpha, higher numbers first), so discovery's preferred
+//! version is the one kube-apiserver would prefer. The built-in OCM kinds come through
+//! here from their generated CRDs, and so will CRDs created at run time.
+
+use std::cmp::Ordering;
+use std::sync::{Arc, OnceLock};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+
+use super::{Kind, PrinterColumn, Scope};
+
+/// Every served version of `crd` as a kind, preferred first.
+pub fn kinds(crd: &CustomResourceDefinition) -> Vec<Kind> {
+    let spec = &crd.spec;
+    let names = &spec.names;
+    let storage = spec
+        .versions
+        .iter()
+        .find(|v| v.storage)
+        .map(|v| v.name.clone())
+        .unwrap_or_default();
+    let mut versions: Vec<_> = spec.versions.iter().filter(|v| v.served).collect();
+    versions.sort_by(|a, b| version_priority(&a.name, &b.name));
+    versions
+        .into_iter()
+        .map(|v| {
+            let schema = OnceLock::new();
+            let _ = schema.set(
+                v.schema
+                    .as_ref()
+                    .and_then(|s| s.open_api_v3_schema.as_ref())
+                    .and_then(|s| serde_json::to_value(s).ok())
+                    .map(Arc::new),
+            );
+            Kind {
+                group: spec.group.clone(),
+                version: v.name.clone(),
+                storage_version: storage.clone(),
+                kind: names.kind.clone(),
+                plural: names.plural.clone(),
+                singular: names
+                    .singular
+                    .clone()
+                    .unwrap_or_else(|| names.kind.to_lowercase()),
+                short_names: names.short_names.clone().unwrap_or_default(),
+                scope: if spec.scope == "Namespaced" {
+                    Scope::Namespaced
+                } else {
+                    Scope::Cluster
+                },
+                status_subresource: v.subresources.as_ref().is_some_and(|s| s.status.is_some()),
+                printer_columns: v
+                    .additional_printer_columns
+                    .iter()
+                    .flatten()
+                    .map(|c| PrinterColumn {
+                        name: c.name.clone(),
+                        type_: c.type_.clone(),
+                        json_path: c.json_path.clone(),
+                        priority: c.priority.unwrap_or(0).max(0) as u32,
+                        description: c.description.clone().unwrap_or_default(),
+                    })
+                    .collect(),
+                custom: true,
+                schema: Arc::new(schema),
+            }
+        })
+        .collect()
+}
+
+/// Kube's version ordering: `v<major>` before `v<major>beta<minor>` before
+/// `v<major>alpha<minor>`, higher numbers first; other names last, alphabetically.
+pub fn version_priority(a: &str, b: &str) -> Ordering {
+    fn parse(v: &str) -> Option<(u8, u64, u64)> {
+        let rest = v.strip_prefix('v')?;
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let major: u64 = rest.get(..digits)?.parse().ok()?;
+        let tail = rest.get(digits..)?;
+        let (level, minor) = if tail.is_empty() {
+            (2, 0)
+        } else if let Some(n) = tail.strip_prefix("beta") {
+            (1, n.parse().ok()?)
+        } else if let Some(n) = tail.strip_prefix("alpha") {
+            (0, n.parse().ok()?)
+        } else {
+            return None;
+        };
+        Some((level, major, minor))
+    }
+    match (parse(a), parse(b)) {
+        (Some(x), Some(y)) => y.cmp(&x),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => a.cmp(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_sort_as_kube_sorts_them() {
+        let mut v = vec![
+            "v1alpha1",
+            "foo",
+            "v1beta2",
+            "v2",
+            "v1",
+            "v1beta1",
+            "v10alpha1",
+            "v1alpha2",
+        ];
+        v.sort_by(|a, b| version_priority(a, b));
+        assert_eq!(
+            v,
+            [
+                "v2",
+                "v1",
+                "v1beta2",
+                "v1beta1",
+                "v10alpha1",
+                "v1alpha2",
+                "v1alpha1",
+                "foo"
+            ]
+        );
+    }
+}

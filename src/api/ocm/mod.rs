@@ -1,0 +1,187 @@
+//! The Open Cluster Management API kinds as Rust types, shared by the hub and the agent,
+//! and the CustomResourceDefinitions (with structural OpenAPI v3 schemas) generated from them.
+//!
+//! The schemas follow the latest upstream `open-cluster-management-io/api` CRDs: field names,
+//! required fields, enums, patterns, limits, defaults, list types and printer columns. One
+//! module per API group; [`crds`] returns all fourteen CRDs.
+
+pub mod addon;
+pub mod cluster;
+mod schema;
+pub mod work;
+
+pub use addon::*;
+pub use cluster::*;
+pub use schema::DEFAULT_ADDON_INSTALL_NAMESPACE;
+pub use work::*;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+
+/// The CRDs of every OCM kind the hub serves: seven cluster, three work and four add-on kinds.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    let mut all = cluster::crds();
+    all.extend(work::crds());
+    all.extend(addon::crds());
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn fourteen_distinct_kinds() {
+        let crds = crds();
+        let mut names: Vec<_> = crds
+            .iter()
+            .filter_map(|c| c.metadata.name.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 14);
+        for crd in &crds {
+            assert_eq!(crd.spec.versions.len(), 1, "{:?}", crd.metadata.name);
+            let version = &crd.spec.versions[0];
+            assert!(version.served && version.storage);
+            assert_eq!(
+                crd.spec.names.list_kind.as_deref(),
+                Some(format!("{}List", crd.spec.names.kind).as_str())
+            );
+            assert_eq!(crd.spec.preserve_unknown_fields, Some(false));
+            assert!(crd.spec.group.ends_with(".open-cluster-management.io"));
+        }
+    }
+
+    /// Structural-schema rules kube-apiserver enforces, plus what upstream never uses.
+    fn check_structural(path: &str, node: &Value, problems: &mut Vec<String>) {
+        let Some(obj) = node.as_object() else {
+            problems.push(format!("{path}: not an object"));
+            return;
+        };
+        let flag = |k: &str| obj.get(k) == Some(&Value::Bool(true));
+        let int_or_string = flag("x-kubernetes-int-or-string");
+        if obj.get("type").is_none()
+            && !int_or_string
+            && !flag("x-kubernetes-preserve-unknown-fields")
+        {
+            problems.push(format!("{path}: no type"));
+        }
+        for banned in [
+            "$ref",
+            "allOf",
+            "oneOf",
+            "not",
+            "title",
+            "$schema",
+            "definitions",
+            "uniqueItems",
+        ] {
+            if obj.contains_key(banned) {
+                problems.push(format!("{path}: has {banned}"));
+            }
+        }
+        if obj.get("additionalProperties") == Some(&Value::Bool(false)) {
+            problems.push(format!("{path}: additionalProperties false"));
+        }
+        if obj.contains_key("additionalProperties") && obj.contains_key("properties") {
+            problems.push(format!("{path}: both properties and additionalProperties"));
+        }
+        if obj.contains_key("nullable") && !path.ends_with(".timeAdded") {
+            problems.push(format!("{path}: nullable"));
+        }
+        if let Some(Value::Array(values)) = obj.get("enum")
+            && values.iter().any(Value::is_null)
+        {
+            problems.push(format!("{path}: null in enum"));
+        }
+        if let Some(any_of) = obj.get("anyOf") {
+            let expected = serde_json::json!([{"type": "integer"}, {"type": "string"}]);
+            if !int_or_string || any_of != &expected {
+                problems.push(format!("{path}: anyOf outside int-or-string"));
+            }
+        }
+        if obj.get("type") == Some(&Value::String("array".into())) && obj.get("items").is_none() {
+            problems.push(format!("{path}: array without items"));
+        }
+        if let Some(Value::Object(props)) = obj.get("properties") {
+            for (name, child) in props {
+                check_structural(&format!("{path}.{name}"), child, problems);
+            }
+        }
+        if let Some(items) = obj.get("items") {
+            check_structural(&format!("{path}[]"), items, problems);
+        }
+        if let Some(additional) = obj.get("additionalProperties").filter(|a| a.is_object()) {
+            check_structural(&format!("{path}{{}}"), additional, problems);
+        }
+    }
+
+    #[test]
+    fn every_schema_is_structural() {
+        let mut problems = Vec::new();
+        for crd in crds() {
+            let kind = crd.spec.names.kind.clone();
+            let value = serde_json::to_value(&crd).expect("CRD serializes");
+            let root = &value["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+            assert_eq!(root["type"], "object", "{kind}");
+            assert_eq!(
+                root["properties"]["metadata"],
+                serde_json::json!({"type": "object"}),
+                "{kind}"
+            );
+            assert_eq!(root["properties"]["apiVersion"]["type"], "string", "{kind}");
+            assert_eq!(root["properties"]["kind"]["type"], "string", "{kind}");
+            check_structural(&kind, root, &mut problems);
+            // The CRD survives a JSON round trip through the k8s-openapi type.
+            let again: CustomResourceDefinition =
+                serde_json::from_value(value.clone()).expect("CRD deserializes");
+            assert_eq!(serde_json::to_value(&again).expect("CRD serializes"), value);
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    #[test]
+    fn preserve_unknown_fields_only_on_embedded_manifests() {
+        fn walk(path: &str, node: &Value, found: &mut Vec<String>) {
+            if let Some(obj) = node.as_object() {
+                if obj.contains_key("x-kubernetes-preserve-unknown-fields") {
+                    found.push(path.to_string());
+                    assert_eq!(
+                        obj.get("type"),
+                        Some(&Value::String("object".into())),
+                        "{path}"
+                    );
+                    assert_eq!(
+                        obj.get("x-kubernetes-embedded-resource"),
+                        Some(&Value::Bool(true)),
+                        "{path}"
+                    );
+                }
+                for (key, child) in obj {
+                    if key != "default" && key != "enum" {
+                        walk(&format!("{path}.{key}"), child, found);
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        for crd in crds() {
+            let value = serde_json::to_value(&crd).expect("CRD serializes");
+            walk(
+                &crd.spec.names.kind,
+                &value["spec"]["versions"][0]["schema"]["openAPIV3Schema"],
+                &mut found,
+            );
+        }
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "AddOnTemplate.properties.spec.properties.agentSpec.properties.workload.properties.manifests.items",
+                "ManifestWork.properties.spec.properties.workload.properties.manifests.items",
+                "ManifestWorkReplicaSet.properties.spec.properties.manifestWorkTemplate.properties.workload.properties.manifests.items",
+            ]
+        );
+    }
+}
