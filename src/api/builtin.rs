@@ -66,10 +66,6 @@ const fn kind(
 
 use Scope::{Cluster, Namespaced};
 
-const CLUSTER: &str = "cluster.open-cluster-management.io";
-const WORK: &str = "work.open-cluster-management.io";
-const ADDON: &str = "addon.open-cluster-management.io";
-
 /// Every built-in kind.
 static TABLE: &[Spec] = &[
     // core/v1
@@ -221,262 +217,19 @@ static TABLE: &[Spec] = &[
         &[col("Role", "string", ".roleRef.name"), AGE],
         false,
     ),
-    // cluster.open-cluster-management.io
-    kind(
-        CLUSTER,
-        "v1",
-        "ManagedCluster",
-        "managedclusters",
-        "managedcluster",
-        &["mcl", "mcls"],
-        Cluster,
-        true,
-        &[
-            col("Hub Accepted", "boolean", ".spec.hubAcceptsClient"),
-            col(
-                "Managed Cluster URLs",
-                "string",
-                ".spec.managedClusterClientConfigs[*].url",
-            ),
-            col(
-                "Joined",
-                "string",
-                ".status.conditions[?(@.type==\"ManagedClusterJoined\")].status",
-            ),
-            col(
-                "Available",
-                "string",
-                ".status.conditions[?(@.type==\"ManagedClusterConditionAvailable\")].status",
-            ),
-            AGE,
-        ],
-        true,
-    ),
-    kind(
-        CLUSTER,
-        "v1beta2",
-        "ManagedClusterSet",
-        "managedclustersets",
-        "managedclusterset",
-        &["mclset", "mclsets"],
-        Cluster,
-        true,
-        &[
-            col(
-                "Empty",
-                "string",
-                ".status.conditions[?(@.type==\"ClusterSetEmpty\")].status",
-            ),
-            AGE,
-        ],
-        true,
-    ),
-    kind(
-        CLUSTER,
-        "v1beta2",
-        "ManagedClusterSetBinding",
-        "managedclustersetbindings",
-        "managedclustersetbinding",
-        &["mclsetbinding", "mclsetbindings"],
-        Namespaced,
-        true,
-        &[],
-        true,
-    ),
-    kind(
-        CLUSTER,
-        "v1beta1",
-        "Placement",
-        "placements",
-        "placement",
-        &[],
-        Namespaced,
-        true,
-        &[
-            col(
-                "Succeeded",
-                "string",
-                ".status.conditions[?(@.type==\"PlacementSatisfied\")].status",
-            ),
-            col(
-                "Reason",
-                "string",
-                ".status.conditions[?(@.type==\"PlacementSatisfied\")].reason",
-            ),
-            col(
-                "SelectedClusters",
-                "integer",
-                ".status.numberOfSelectedClusters",
-            ),
-        ],
-        true,
-    ),
-    kind(
-        CLUSTER,
-        "v1beta1",
-        "PlacementDecision",
-        "placementdecisions",
-        "placementdecision",
-        &[],
-        Namespaced,
-        true,
-        &[],
-        true,
-    ),
-    kind(
-        CLUSTER,
-        "v1alpha1",
-        "AddOnPlacementScore",
-        "addonplacementscores",
-        "addonplacementscore",
-        &[],
-        Namespaced,
-        true,
-        &[],
-        true,
-    ),
-    kind(
-        CLUSTER,
-        "v1alpha1",
-        "ClusterClaim",
-        "clusterclaims",
-        "clusterclaim",
-        &[],
-        Cluster,
-        false,
-        &[],
-        true,
-    ),
-    // work.open-cluster-management.io
-    kind(
-        WORK,
-        "v1",
-        "ManifestWork",
-        "manifestworks",
-        "manifestwork",
-        &[],
-        Namespaced,
-        true,
-        &[],
-        true,
-    ),
-    kind(
-        WORK,
-        "v1",
-        "AppliedManifestWork",
-        "appliedmanifestworks",
-        "appliedmanifestwork",
-        &[],
-        Cluster,
-        true,
-        &[],
-        true,
-    ),
-    kind(
-        WORK,
-        "v1alpha1",
-        "ManifestWorkReplicaSet",
-        "manifestworkreplicasets",
-        "manifestworkreplicaset",
-        &["mwrs"],
-        Namespaced,
-        true,
-        &[
-            col(
-                "Placement",
-                "string",
-                ".status.conditions[?(@.type==\"PlacementVerified\")].reason",
-            ),
-            col(
-                "Found",
-                "string",
-                ".status.conditions[?(@.type==\"PlacementVerified\")].status",
-            ),
-            col(
-                "ManifestWorks",
-                "string",
-                ".status.conditions[?(@.type==\"ManifestworkApplied\")].reason",
-            ),
-            col(
-                "Applied",
-                "string",
-                ".status.conditions[?(@.type==\"ManifestworkApplied\")].status",
-            ),
-        ],
-        true,
-    ),
-    // addon.open-cluster-management.io
-    kind(
-        ADDON,
-        "v1alpha1",
-        "ClusterManagementAddOn",
-        "clustermanagementaddons",
-        "clustermanagementaddon",
-        &["cma", "cmas"],
-        Cluster,
-        true,
-        &[
-            col("DISPLAY NAME", "string", ".spec.addOnMeta.displayName"),
-            col("CRD NAME", "string", ".spec.addOnConfiguration.crdName"),
-        ],
-        true,
-    ),
-    kind(
-        ADDON,
-        "v1alpha1",
-        "ManagedClusterAddOn",
-        "managedclusteraddons",
-        "managedclusteraddon",
-        &["mca", "mcas"],
-        Namespaced,
-        true,
-        &[
-            col(
-                "Available",
-                "string",
-                ".status.conditions[?(@.type==\"Available\")].status",
-            ),
-            col(
-                "Degraded",
-                "string",
-                ".status.conditions[?(@.type==\"Degraded\")].status",
-            ),
-            col(
-                "Progressing",
-                "string",
-                ".status.conditions[?(@.type==\"Progressing\")].status",
-            ),
-        ],
-        true,
-    ),
-    kind(
-        ADDON,
-        "v1alpha1",
-        "AddOnDeploymentConfig",
-        "addondeploymentconfigs",
-        "addondeploymentconfig",
-        &[],
-        Namespaced,
-        false,
-        &[],
-        true,
-    ),
-    kind(
-        ADDON,
-        "v1alpha1",
-        "AddOnTemplate",
-        "addontemplates",
-        "addontemplate",
-        &[],
-        Cluster,
-        false,
-        &[col("ADDON NAME", "string", ".spec.addonName")],
-        true,
-    ),
 ];
 
-/// Every built-in kind, as owned descriptors.
+/// Every built-in kind: the Kubernetes kinds of the table above, then the OCM kinds from
+/// their generated CRDs.
 pub fn kinds() -> Vec<Kind> {
+    let mut kinds = kubernetes_kinds();
+    for crd in super::ocm::crds() {
+        kinds.extend(super::crd::kinds(&crd));
+    }
+    kinds
+}
+
+fn kubernetes_kinds() -> Vec<Kind> {
     TABLE
         .iter()
         .map(|s| Kind {
@@ -524,7 +277,7 @@ mod tests {
             assert_eq!(k.singular, k.kind.to_lowercase());
         }
         assert_eq!(
-            TABLE
+            kinds()
                 .iter()
                 .filter(|k| k.group.ends_with("open-cluster-management.io"))
                 .count(),

@@ -88,6 +88,41 @@ impl Kind {
         }
     }
 
+    /// The path (dotted) of a field selector label this kind supports besides
+    /// `metadata.name` and `metadata.namespace`, as kube-apiserver's per-kind field sets.
+    pub fn field_path(&self, field: &str) -> Option<String> {
+        const EVENT: &[&str] = &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "type",
+        ];
+        let path = match (self.group.as_str(), self.kind.as_str(), field) {
+            ("", "Secret", "type") => field,
+            ("", "Namespace", "status.phase") => field,
+            ("certificates.k8s.io", "CertificateSigningRequest", "spec.signerName") => field,
+            ("", "Event", "source") => "source.component",
+            ("", "Event", f) if EVENT.contains(&f) => f,
+            // events.k8s.io serves the same labels over its renamed fields.
+            ("events.k8s.io", "Event", "source") => "deprecatedSource.component",
+            ("events.k8s.io", "Event", "reason" | "type" | "reportingComponent") => match field {
+                "reportingComponent" => "reportingController",
+                f => f,
+            },
+            ("events.k8s.io", "Event", f) if EVENT.contains(&f) => {
+                return Some(f.replacen("involvedObject.", "regarding.", 1));
+            }
+            _ => return None,
+        };
+        Some(path.to_string())
+    }
+
     /// Whether `<name>/<subresource>` is served: `status` where declared, a
     /// CertificateSigningRequest's `approval`, a Namespace's `finalize`.
     pub fn has_subresource(&self, subresource: &str) -> bool {

@@ -9,7 +9,9 @@ pub mod catalog;
 pub mod crd;
 pub mod jsonpath;
 pub mod kind;
+pub mod ocm;
 pub mod openapi_schema;
+pub mod schema;
 
 pub use catalog::Catalog;
 pub use kind::{Kind, PrinterColumn, Scope};

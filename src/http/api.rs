@@ -110,8 +110,11 @@ async fn dispatch(
     let filter = Filter {
         labels: LabelSelector::parse(query.get("labelSelector").map(String::as_str).unwrap_or(""))
             .map_err(|e| Status::bad_request(format!("unable to parse requirement: {e}")))?,
-        fields: FieldSelector::parse(query.get("fieldSelector").map(String::as_str).unwrap_or(""))
-            .map_err(Status::bad_request)?,
+        fields: FieldSelector::parse_for(
+            query.get("fieldSelector").map(String::as_str).unwrap_or(""),
+            &target.kind,
+        )
+        .map_err(Status::bad_request)?,
     };
     let method = request.method().clone();
     let representation = super::table::negotiate(request.headers());

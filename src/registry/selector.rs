@@ -152,7 +152,19 @@ fn set_values(text: &str) -> Result<Vec<String>, String> {
 }
 
 impl FieldSelector {
-    pub fn parse(text: &str) -> Result<FieldSelector, String> {
+    /// Parses `text` for objects of `kind`: `metadata.name`, `metadata.namespace` and the
+    /// kind's own selectable fields (`Kind::field_path`).
+    pub fn parse_for(text: &str, kind: &crate::api::Kind) -> Result<FieldSelector, String> {
+        let mut selector = FieldSelector::parse(text, |f| kind.field_path(f))?;
+        selector.0.sort();
+        Ok(selector)
+    }
+
+    /// Parses `text`; `path` maps a selectable field to its path in the object.
+    pub fn parse(
+        text: &str,
+        path: impl Fn(&str) -> Option<String>,
+    ) -> Result<FieldSelector, String> {
         let mut reqs = Vec::new();
         for part in split_top(text) {
             let (field, equal, value) = if let Some((f, v)) = part.split_once("!=") {
@@ -165,10 +177,13 @@ impl FieldSelector {
                 ));
             };
             let field = field.trim();
-            if !matches!(field, "metadata.name" | "metadata.namespace") {
-                return Err(format!("field label not supported: {field}"));
-            }
-            reqs.push((field.to_string(), equal, value.trim().to_string()));
+            let path = match field {
+                "metadata.name" | "metadata.namespace" => field.to_string(),
+                other => {
+                    path(other).ok_or_else(|| format!("field label not supported: {field}"))?
+                }
+            };
+            reqs.push((path, equal, value.trim().to_string()));
         }
         Ok(FieldSelector(reqs))
     }
@@ -180,11 +195,12 @@ impl FieldSelector {
     pub fn matches(&self, object: &Value) -> bool {
         self.0.iter().all(|(field, equal, value)| {
             let pointer = format!("/{}", field.replace('.', "/"));
-            let actual = object
-                .pointer(&pointer)
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            (actual == value) == *equal
+            let actual = match object.pointer(&pointer) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            (actual == *value) == *equal
         })
     }
 }
@@ -225,22 +241,22 @@ mod tests {
     fn field_selectors() {
         let o = json!({"metadata": {"name": "a", "namespace": "ns"}});
         assert!(
-            FieldSelector::parse("metadata.name=a")
+            FieldSelector::parse("metadata.name=a", |_| None)
                 .expect("p")
                 .matches(&o)
         );
         assert!(
-            !FieldSelector::parse("metadata.name!=a")
+            !FieldSelector::parse("metadata.name!=a", |_| None)
                 .expect("p")
                 .matches(&o)
         );
         assert!(
-            FieldSelector::parse("metadata.namespace==ns,metadata.name=a")
+            FieldSelector::parse("metadata.namespace==ns,metadata.name=a", |_| None)
                 .expect("p")
                 .matches(&o)
         );
         assert_eq!(
-            FieldSelector::parse("spec.x=1").expect_err("unsupported"),
+            FieldSelector::parse("spec.x=1", |_| None).expect_err("unsupported"),
             "field label not supported: spec.x"
         );
     }
