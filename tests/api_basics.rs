@@ -269,13 +269,35 @@ fn rest_semantics_over_http() {
     assert_eq!(r.status(), 400);
     let s: Value = r.json().expect("status");
     assert_eq!(s["message"], "field label not supported: spec.x");
-    // What is not implemented yet is refused, never silently ignored.
+    // A dry run answers as the write would, and writes nothing.
     let r = http
         .post(format!("{base}?dryRun=All"))
         .json(&json!({"metadata": {"name": "d"}}))
         .send()
         .expect("dry run");
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 201);
+    let dry: Value = r.json().expect("json");
+    assert_eq!(dry["metadata"]["name"], "d");
+    assert!(dry["metadata"]["uid"].is_string());
+    assert_eq!(
+        http.get(format!("{base}/d")).send().expect("get").status(),
+        404
+    );
+    let r = http
+        .delete(format!("{base}/c?dryRun=All"))
+        .send()
+        .expect("dry delete");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        http.get(format!("{base}/c")).send().expect("get").status(),
+        200
+    );
+    let r = http
+        .post(format!("{base}?dryRun=Some"))
+        .json(&json!({"metadata": {"name": "d"}}))
+        .send()
+        .expect("bad dry run");
+    assert_eq!(r.status(), 422);
     let r = http
         .post(&base)
         .header("Content-Type", "application/vnd.kubernetes.protobuf")

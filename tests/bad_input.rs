@@ -378,6 +378,96 @@ fn cases() -> Vec<Case> {
             Nothing,
         ),
         case(
+            "unknown field, strict",
+            "POST",
+            "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
+            JSON,
+            r#"{"metadata": {"name": "a"}, "dat": {"k": "v"}}"#,
+            400,
+            "BadRequest",
+            Message("strict decoding error: unknown field \"dat\""),
+        ),
+        case(
+            "unknown spec field of a custom resource, strict",
+            "POST",
+            "/apis/cluster.open-cluster-management.io/v1/managedclusters?fieldValidation=Strict",
+            JSON,
+            r#"{"metadata": {"name": "c2"}, "spec": {"hubAcceptsClient": true, "colour": "red"}}"#,
+            400,
+            "BadRequest",
+            Message("unknown field \"spec.colour\""),
+        ),
+        case(
+            "unknown field in a strict patch",
+            "PATCH",
+            "/apis/cluster.open-cluster-management.io/v1/managedclusters/existing?fieldValidation=Strict",
+            "application/merge-patch+json",
+            r#"{"spec": {"colour": "red"}}"#,
+            422,
+            "Invalid",
+            Field("patch"),
+        ),
+        case(
+            "unsupported fieldValidation",
+            "POST",
+            "/api/v1/namespaces/default/configmaps?fieldValidation=Loud",
+            JSON,
+            r#"{"metadata": {"name": "a"}}"#,
+            422,
+            "Invalid",
+            Message("fieldValidation"),
+        ),
+        case(
+            "wrong type in a built-in kind",
+            "POST",
+            CM,
+            JSON,
+            r#"{"metadata": {"name": "a"}, "data": {"k": 1}}"#,
+            400,
+            "BadRequest",
+            Message("data.k"),
+        ),
+        case(
+            "enum violation",
+            "POST",
+            MC,
+            JSON,
+            r#"{"metadata": {"name": "c3"}, "spec": {"taints": [{"key": "k", "effect": "Sometimes", "timeAdded": null}]}}"#,
+            422,
+            "Invalid",
+            Field("spec.taints[0].effect"),
+        ),
+        case(
+            "wrong type in a custom resource",
+            "POST",
+            MC,
+            JSON,
+            r#"{"metadata": {"name": "c4"}, "spec": {"leaseDurationSeconds": "long"}}"#,
+            422,
+            "Invalid",
+            Field("spec.leaseDurationSeconds"),
+        ),
+        case(
+            "embedded manifest without kind",
+            "POST",
+            "/apis/work.open-cluster-management.io/v1/namespaces/default/manifestworks",
+            JSON,
+            r#"{"metadata": {"name": "w"}, "spec": {"workload": {"manifests": [{"apiVersion": "v1", "metadata": {"name": "x"}}]}}}"#,
+            422,
+            "Invalid",
+            Field("spec.workload.manifests[0].kind"),
+        ),
+        case(
+            "invalid update of a custom resource",
+            "PATCH",
+            "/apis/cluster.open-cluster-management.io/v1/managedclusters/existing",
+            "application/merge-patch+json",
+            r#"{"spec": {"leaseDurationSeconds": "long"}}"#,
+            422,
+            "Invalid",
+            Field("spec.leaseDurationSeconds"),
+        ),
+        case(
             "invalid resourceVersion on list",
             "GET",
             "/api/v1/namespaces/default/configmaps?resourceVersion=abc",
@@ -452,6 +542,34 @@ fn bad_input_gets_kube_errors_and_writes_nothing() {
             ),
             Expect::Nothing => {}
         }
+    }
+
+    // Unknown fields are dropped with a warning by default, silently with Ignore.
+    let r = http
+        .post(hub.url(CM))
+        .json(&json!({"metadata": {"name": "warned"}, "dat": {"k": "v"}}))
+        .send()
+        .expect("warn");
+    assert_eq!(r.status(), 201);
+    let warning = r
+        .headers()
+        .get("warning")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    assert_eq!(warning.as_deref(), Some(r#"299 - "unknown field \"dat\"""#));
+    let stored: Value = r.json().expect("json");
+    assert!(stored.get("dat").is_none(), "{stored}");
+    let r = http
+        .post(hub.url("/api/v1/namespaces/default/configmaps?fieldValidation=Ignore"))
+        .json(&json!({"metadata": {"name": "ignored"}, "dat": {"k": "v"}}))
+        .send()
+        .expect("ignore");
+    assert_eq!(r.status(), 201);
+    assert!(r.headers().get("warning").is_none());
+    for name in ["warned", "ignored"] {
+        http.delete(hub.url(&format!("{CM}/{name}")))
+            .send()
+            .expect("delete");
     }
 
     // Nothing was written: no ConfigMaps or Namespaces appeared, the cluster is unchanged.

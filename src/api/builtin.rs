@@ -255,6 +255,7 @@ fn kubernetes_kinds() -> Vec<Kind> {
                 .collect(),
             custom: s.custom,
             schema: Default::default(),
+            compiled: Default::default(),
         })
         .collect()
 }

@@ -64,6 +64,7 @@ pub fn kinds(crd: &CustomResourceDefinition) -> Vec<Kind> {
                     .collect(),
                 custom: true,
                 schema: Arc::new(schema),
+                compiled: Default::default(),
             }
         })
         .collect()

@@ -47,9 +47,34 @@ pub struct Kind {
     /// The OpenAPI v3 schema of an object: given (CRD kinds) or generated on first use
     /// (built-in kinds, from `k8s-openapi`).
     pub schema: Arc<OnceLock<Option<Arc<Value>>>>,
+    /// The schema compiled for admission, on first use.
+    pub compiled: Arc<OnceLock<Option<Arc<super::schema::Structural>>>>,
 }
 
 impl Kind {
+    /// The compiled schema (pruning, defaulting, validation), if the kind has one that
+    /// compiles; a built-in schema that does not is logged and skipped.
+    pub fn structural(&self) -> Option<Arc<super::schema::Structural>> {
+        self.compiled
+            .get_or_init(|| {
+                let mut schema = (*self.openapi_schema()?).clone();
+                if !self.custom {
+                    // Built-in schemas spell out ObjectMeta, which admission handles on its
+                    // own; the structural rules allow nothing there but name/generateName.
+                    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+                        props.remove("metadata");
+                    }
+                }
+                super::schema::Structural::compile(&schema)
+                    .inspect_err(|e| {
+                        tracing::warn!(kind = %self.kind, group = %self.group, error = %e, "schema does not compile; objects are not validated")
+                    })
+                    .ok()
+                    .map(Arc::new)
+            })
+            .clone()
+    }
+
     /// The object schema, if the kind has one.
     pub fn openapi_schema(&self) -> Option<Arc<Value>> {
         self.schema

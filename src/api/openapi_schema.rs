@@ -84,6 +84,9 @@ mod tests {
             assert_structural(&k.kind, &schema);
         }
         eprintln!("generated in {:?}", t.elapsed());
+        for k in crate::api::builtin::kinds() {
+            assert!(k.structural().is_some(), "{} schema compiles", k.kind);
+        }
         let cm = builtin("", "ConfigMap").expect("cm");
         assert_eq!(cm["properties"]["data"]["type"], "object");
         assert_eq!(cm["properties"]["metadata"]["type"], "object");

@@ -21,7 +21,9 @@ use super::status::Status;
 use super::table::Representation;
 use crate::api::{Catalog, Kind};
 use crate::registry::selector::{FieldSelector, LabelSelector};
-use crate::registry::{Deletion, Filter, Patch, Registry, Target};
+use crate::registry::{
+    Deletion, Filter, Op, Patch, Registry, Target, WriteOptions, parse_field_validation,
+};
 use crate::storage::ListOptions;
 
 /// Largest request body accepted, as kube-apiserver (3 MiB).
@@ -102,11 +104,7 @@ async fn dispatch(
         _ => return super::discovery::serve(registry.catalog(), &segments, request.headers()),
     };
     let target = parse(registry.catalog(), group, version, rest)?;
-    if query.get("dryRun").is_some_and(|v| !v.is_empty()) {
-        return Err(Status::bad_request(
-            "the dryRun parameter is not supported by this server yet",
-        ));
-    }
+    let options = write_options(query)?;
     let filter = Filter {
         labels: LabelSelector::parse(query.get("labelSelector").map(String::as_str).unwrap_or(""))
             .map_err(|e| Status::bad_request(format!("unable to parse requirement: {e}")))?,
@@ -186,8 +184,11 @@ async fn dispatch(
         }
         (Method::POST, None) => {
             let object = decode_body(&media, &body)?;
-            let created = registry.create(kind, ns, object).await?;
-            Ok((StatusCode::CREATED, Json(created)).into_response())
+            let created = registry.create_with(kind, ns, object, &options).await?;
+            Ok(with_warnings(
+                (StatusCode::CREATED, Json(created.object)).into_response(),
+                &created.warnings,
+            ))
         }
         (Method::GET, Some(name)) => {
             let object = registry.get(kind, ns, name).await?;
@@ -209,7 +210,13 @@ async fn dispatch(
         }
         (Method::PUT, Some(name)) => {
             let object = decode_body(&media, &body)?;
-            Ok(Json(registry.update(kind, ns, name, object, sub).await?).into_response())
+            let updated = registry
+                .update_with(kind, ns, name, object, sub, &options, Op::Body)
+                .await?;
+            Ok(with_warnings(
+                Json(updated.object).into_response(),
+                &updated.warnings,
+            ))
         }
         (Method::PATCH, Some(name)) => {
             let patch = if patch_type == "application/json-patch+json" {
@@ -220,7 +227,13 @@ async fn dispatch(
             } else {
                 Patch::Merge(parse_body(&body)?)
             };
-            Ok(Json(registry.patch(kind, ns, name, &patch, sub).await?).into_response())
+            let patched = registry
+                .patch_with(kind, ns, name, &patch, sub, &options)
+                .await?;
+            Ok(with_warnings(
+                Json(patched.object).into_response(),
+                &patched.warnings,
+            ))
         }
         (Method::DELETE, None) => {
             // deletecollection: every matching object, each through the normal delete.
@@ -234,7 +247,10 @@ async fn dispatch(
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 let item_ns = item.pointer("/metadata/namespace").and_then(Value::as_str);
-                match registry.delete(kind, item_ns, name, None).await {
+                match registry
+                    .delete_with(kind, item_ns, name, None, options.dry_run)
+                    .await
+                {
                     Ok(Deletion::Deleted(o) | Deletion::Pending(o)) => deleted.push(o),
                     Err(status) if status.reason == "NotFound" => {}
                     Err(status) => return Err(status),
@@ -244,7 +260,10 @@ async fn dispatch(
         }
         (Method::DELETE, Some(name)) if target.subresource.is_none() => {
             let precondition = delete_precondition(&media, &body)?;
-            match registry.delete(kind, ns, name, precondition).await? {
+            match registry
+                .delete_with(kind, ns, name, precondition, options.dry_run)
+                .await?
+            {
                 Deletion::Pending(object) => Ok((StatusCode::ACCEPTED, Json(object)).into_response()),
                 Deletion::Deleted(last) => Ok(Json(json!({
                     "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
@@ -259,6 +278,44 @@ async fn dispatch(
             format!("the server does not allow this method on the requested resource ({method})"),
         )),
     }
+}
+
+/// `dryRun` and `fieldValidation`, as kube-apiserver parses them.
+fn write_options(query: &HashMap<String, String>) -> Result<WriteOptions, Status> {
+    let dry_run = match query.get("dryRun").map(String::as_str) {
+        None | Some("") => false,
+        Some("All") => true,
+        Some(other) => {
+            return Err(Status::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid",
+                format!("dryRun: Unsupported value: \"{other}\": supported values: \"All\""),
+            ));
+        }
+    };
+    let field_validation = parse_field_validation(
+        query
+            .get("fieldValidation")
+            .map(String::as_str)
+            .unwrap_or(""),
+    )?;
+    Ok(WriteOptions {
+        field_validation,
+        dry_run,
+    })
+}
+
+/// Adds one `Warning: 299 - "<text>"` header per warning, as kube-apiserver does.
+fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for warning in warnings {
+        let escaped = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(value) = axum::http::HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            response
+                .headers_mut()
+                .append(axum::http::header::WARNING, value);
+        }
+    }
+    response
 }
 
 /// The object in a POST or PUT body, by its media type: JSON (also when none is given),

@@ -11,6 +11,7 @@
 //! Not here yet (API-server issues): field/label selectors, watch translation, patches,
 //! server-side apply, schema validation and defaulting, admission.
 
+mod admission;
 mod meta;
 pub mod selector;
 mod strategy;
@@ -26,6 +27,7 @@ use crate::http::status::{Cause, Status};
 use crate::storage::continuation::Continue;
 use crate::storage::{KeyValue, ListOptions, Store, StoreError};
 
+pub use admission::{Op, WriteOptions, parse_field_validation};
 pub use meta::{now_rfc3339, validate_name};
 pub use watch::{Filter, WatchEvent};
 
@@ -58,6 +60,14 @@ pub enum Deletion {
     Deleted(Value),
     /// Finalizers remain: the object now carries `deletionTimestamp`.
     Pending(Value),
+}
+
+/// What a write returns: the object as stored (or as it would be, for a dry run) and the
+/// `Warning` texts for the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub object: Value,
+    pub warnings: Vec<String>,
 }
 
 /// One page of a list, as a `<Kind>List` object.
@@ -101,8 +111,21 @@ impl Registry {
         &self,
         kind: &Kind,
         namespace: Option<&str>,
-        mut object: Value,
+        object: Value,
     ) -> Result<Value, Status> {
+        self.create_with(kind, namespace, object, &WriteOptions::default())
+            .await
+            .map(|w| w.object)
+    }
+
+    /// [`Registry::create`] with options, returning warnings too.
+    pub async fn create_with(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        mut object: Value,
+        options: &WriteOptions,
+    ) -> Result<Written, Status> {
         let namespace = meta::check_namespace(kind, namespace, &object)?;
         meta::check_type(kind, &object)?;
         let generate = object
@@ -126,6 +149,7 @@ impl Registry {
         }
         meta::prepare_create(kind, &mut object, namespace.as_deref());
         strategy::defaults(kind, &mut object, true);
+        let warnings = admission::admit(kind, &given, &mut object, None, options, Op::Body)?;
         // A generated name collides rarely; retry a few times as kube-apiserver does.
         for _ in 0..8 {
             let name = match &generate {
@@ -136,8 +160,20 @@ impl Registry {
             object["metadata"]["name"] = Value::String(name.clone());
             let key = kind.storage_key(namespace.as_deref(), &name);
             let bytes = encode(kind, &object)?;
+            if options.dry_run {
+                return match self.store.get(&key).await {
+                    Ok(None) => Ok(Written { object, warnings }),
+                    Ok(Some(_)) => Err(Status::already_exists(kind, &name)),
+                    Err(e) => Err(Status::from_store(e, kind, &name)),
+                };
+            }
             match self.store.create(&key, bytes, self.ttl(kind)).await {
-                Ok(kv) => return Ok(with_version(object, &kv)),
+                Ok(kv) => {
+                    return Ok(Written {
+                        object: with_version(object, &kv),
+                        warnings,
+                    });
+                }
                 Err(StoreError::AlreadyExists { .. }) if generate.is_some() && given.is_empty() => {
                     continue;
                 }
@@ -258,6 +294,24 @@ impl Registry {
         object: Value,
         target: Target,
     ) -> Result<Value, Status> {
+        let options = WriteOptions::default();
+        self.update_with(kind, namespace, name, object, target, &options, Op::Body)
+            .await
+            .map(|w| w.object)
+    }
+
+    /// [`Registry::update`] with options, returning warnings too.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_with(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        object: Value,
+        target: Target,
+        options: &WriteOptions,
+        op: Op,
+    ) -> Result<Written, Status> {
         meta::check_type(kind, &object)?;
         let body_name = object
             .pointer("/metadata/name")
@@ -287,7 +341,15 @@ impl Registry {
         })?;
         let mut merged = meta::merge_update(kind, &old, object, target)?;
         strategy::defaults(kind, &mut merged, false);
-        self.write(kind, name, &key, &current, merged).await
+        let warnings = admission::admit(kind, name, &mut merged, Some(&old), options, op)?;
+        if options.dry_run {
+            return Ok(Written {
+                object: with_version(served(kind, merged), &current),
+                warnings,
+            });
+        }
+        let object = self.write(kind, name, &key, &current, merged).await?;
+        Ok(Written { object, warnings })
     }
 
     /// Applies a JSON merge patch (RFC 7386) or a JSON patch (RFC 6902) to the current
@@ -301,6 +363,28 @@ impl Registry {
         patch: &Patch,
         target: Target,
     ) -> Result<Value, Status> {
+        self.patch_with(
+            kind,
+            namespace,
+            name,
+            patch,
+            target,
+            &WriteOptions::default(),
+        )
+        .await
+        .map(|w| w.object)
+    }
+
+    /// [`Registry::patch`] with options, returning warnings too.
+    pub async fn patch_with(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Patch,
+        target: Target,
+        options: &WriteOptions,
+    ) -> Result<Written, Status> {
         for _ in 0..16 {
             let current = self.get(kind, namespace, name).await?;
             let mut patched = current.clone();
@@ -325,7 +409,10 @@ impl Registry {
                 patched["metadata"]["resourceVersion"] =
                     current["metadata"]["resourceVersion"].clone();
             }
-            match self.update(kind, namespace, name, patched, target).await {
+            match self
+                .update_with(kind, namespace, name, patched, target, options, Op::Patch)
+                .await
+            {
                 Err(status) if status.reason == "Conflict" && !pinned => continue,
                 other => return other,
             }
@@ -342,6 +429,19 @@ impl Registry {
         name: &str,
         precondition: Option<u64>,
     ) -> Result<Deletion, Status> {
+        self.delete_with(kind, namespace, name, precondition, false)
+            .await
+    }
+
+    /// [`Registry::delete`], or with `dry_run` only what it would do.
+    pub async fn delete_with(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        precondition: Option<u64>,
+        dry_run: bool,
+    ) -> Result<Deletion, Status> {
         let key = kind.storage_key(namespace, name);
         let current = self.current(kind, &key, name, precondition).await?;
         let mut object: Value = serde_json::from_slice(&current.value).map_err(|e| {
@@ -351,6 +451,17 @@ impl Registry {
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_some_and(|f| !f.is_empty());
+        if dry_run {
+            let current = decode(kind, &current)?;
+            if !has_finalizers {
+                return Ok(Deletion::Deleted(current));
+            }
+            let mut pending = current;
+            if pending.pointer("/metadata/deletionTimestamp").is_none() {
+                meta::mark_deleting(&mut pending);
+            }
+            return Ok(Deletion::Pending(pending));
+        }
         if has_finalizers {
             if object.pointer("/metadata/deletionTimestamp").is_none() {
                 meta::mark_deleting(&mut object);
