@@ -250,3 +250,78 @@ fn core_kinds_from_kubectl_protobuf() {
             .success()
     );
 }
+
+/// `kubectl explain` walks the published schemas; kubectl's own field validation (strict
+/// by default) is delegated to the server, which names the unknown field.
+#[test]
+fn explain_and_server_side_field_validation() {
+    let (dir, hub) = start();
+    let spec = quiet(&hub, &["explain", "managedclusters.spec"]);
+    for field in [
+        "hubAcceptsClient",
+        "leaseDurationSeconds",
+        "managedClusterClientConfigs",
+        "taints",
+    ] {
+        assert!(spec.contains(field), "{field} missing:\n{spec}");
+    }
+    let taint = quiet(&hub, &["explain", "managedclusters.spec.taints.effect"]);
+    assert!(
+        taint.contains("<string>") && taint.contains("NoSelect"),
+        "{taint}"
+    );
+    let work = quiet(&hub, &["explain", "manifestworks.spec.workload.manifests"]);
+    assert!(work.contains("manifests"), "{work}");
+    let meta = quiet(&hub, &["explain", "placements.metadata.labels"]);
+    assert!(meta.contains("map[string]string"), "{meta}");
+    let cm = quiet(&hub, &["explain", "configmaps.data"]);
+    assert!(cm.contains("map[string]string"), "{cm}");
+
+    let file = dir.path().join("typo.yaml");
+    std::fs::write(
+        &file,
+        CLUSTER.replace(
+            "hubAcceptsClient: true",
+            "hubAcceptsClient: true\n  hubAcceptsClients: true",
+        ),
+    )
+    .expect("write");
+    let out = kubectl_run(&hub, &["apply", "-f", file.to_str().expect("utf8")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a typo must fail strict validation");
+    assert!(
+        stderr.contains("unknown field \"spec.hubAcceptsClients\""),
+        "{stderr}"
+    );
+    let out = kubectl_run(
+        &hub,
+        &[
+            "apply",
+            "--validate=warn",
+            "-f",
+            file.to_str().expect("utf8"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field \"spec.hubAcceptsClients\"")
+    );
+    let stored = quiet(
+        &hub,
+        &[
+            "get",
+            "managedcluster",
+            "cluster1",
+            "-o",
+            "jsonpath={.spec}",
+        ],
+    );
+    assert!(
+        !stored.contains("hubAcceptsClients") && stored.contains("\"leaseDurationSeconds\":60"),
+        "{stored}"
+    );
+}

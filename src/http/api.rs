@@ -154,6 +154,7 @@ async fn dispatch(
     };
     match (method, target.name.as_deref()) {
         (Method::GET, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
+            validate_list_options(query, true)?;
             super::watch::serve(
                 registry,
                 target.kind.clone(),
@@ -165,7 +166,11 @@ async fn dispatch(
             .await
         }
         (Method::GET, None) => {
+            validate_list_options(query, false)?;
             let options = list_options(query)?;
+            if let Some(rv) = not_older_than(query)? {
+                registry.wait_for_revision(rv).await?;
+            }
             let list = registry.list_filtered(kind, ns, options, &filter).await?;
             Ok(Json(match representation {
                 Representation::Table => {
@@ -361,6 +366,89 @@ fn delete_precondition(media: &str, body: &Bytes) -> Result<Option<u64>, Status>
             Status::bad_request(format!("invalid precondition resourceVersion {rv:?}"))
         }),
         None => Ok(None),
+    }
+}
+
+/// kube's `ValidateListOptions`: the resourceVersion/resourceVersionMatch combinations
+/// a list or watch may use (422 on the `ListOptions` kind), and resourceVersion with
+/// `continue` (400).
+pub fn validate_list_options(query: &HashMap<String, String>, watch: bool) -> Result<(), Status> {
+    let rv = query
+        .get("resourceVersion")
+        .map(String::as_str)
+        .unwrap_or("");
+    let rv_match = query
+        .get("resourceVersionMatch")
+        .map(String::as_str)
+        .unwrap_or("");
+    let send_initial = query.contains_key("sendInitialEvents");
+    let forbidden = |message: String| {
+        let mut status = Status::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            format!("ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: {message}"),
+        );
+        status.details = Some(Box::new(super::status::Details {
+            group: "meta.k8s.io".into(),
+            kind: "ListOptions".into(),
+            causes: vec![super::status::Cause {
+                reason: if message.starts_with("Unsupported") {
+                    "FieldValueNotSupported"
+                } else {
+                    "FieldValueForbidden"
+                },
+                message: message.clone(),
+                field: "resourceVersionMatch".into(),
+            }],
+            ..Default::default()
+        }));
+        Err(status)
+    };
+    match rv_match {
+        "" => {}
+        "Exact" | "NotOlderThan" => {
+            if watch && !send_initial {
+                return forbidden("Forbidden: resourceVersionMatch is forbidden for watch".into());
+            }
+            if rv.is_empty() && !send_initial {
+                return forbidden(
+                    "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided".into(),
+                );
+            }
+            if rv_match == "Exact" && rv == "0" {
+                return forbidden(
+                    "Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"".into(),
+                );
+            }
+        }
+        other => {
+            return forbidden(format!(
+                "Unsupported value: \"{other}\": supported values: \"Exact\", \"NotOlderThan\", \"\""
+            ));
+        }
+    }
+    if !watch && query.get("continue").is_some_and(|c| !c.is_empty()) && !rv.is_empty() && rv != "0"
+    {
+        return Err(Status::bad_request(
+            "specifying resource version is not allowed when using continue",
+        ));
+    }
+    Ok(())
+}
+
+/// The revision a list must not be older than (an explicit resourceVersion other than
+/// "0" without `Exact`).
+fn not_older_than(query: &HashMap<String, String>) -> Result<Option<u64>, Status> {
+    match (
+        query.get("resourceVersion").map(String::as_str),
+        query.get("resourceVersionMatch").map(String::as_str),
+    ) {
+        (None | Some("") | Some("0"), _) | (_, Some("Exact")) => Ok(None),
+        (Some(_), _) if query.get("continue").is_some_and(|c| !c.is_empty()) => Ok(None),
+        (Some(rv), _) => rv
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| Status::bad_request(format!("invalid resourceVersion {rv:?}"))),
     }
 }
 

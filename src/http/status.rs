@@ -48,6 +48,13 @@ pub struct Details {
     pub kind: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub causes: Vec<Cause>,
+    /// Sent as `Retry-After` too.
+    #[serde(rename = "retryAfterSeconds", skip_serializing_if = "is_zero")]
+    pub retry_after_seconds: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One field-level problem.
@@ -91,7 +98,7 @@ impl Status {
             name: name.to_string(),
             group: kind.group.to_string(),
             kind: kind.plural.to_string(),
-            causes: Vec::new(),
+            ..Details::default()
         }));
         self
     }
@@ -202,6 +209,24 @@ impl Status {
         Status::new(StatusCode::GATEWAY_TIMEOUT, "Timeout", message)
     }
 
+    /// A resourceVersion newer than the store's, after waiting for it: kube's 504 with the
+    /// `ResourceVersionTooLarge` cause, which clients treat like 410 and relist.
+    pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
+        let mut status = Status::timeout(format!(
+            "Too large resource version: {requested}, current: {current}"
+        ));
+        status.details = Some(Box::new(Details {
+            causes: vec![Cause {
+                reason: "ResourceVersionTooLarge",
+                message: "Too large resource version".into(),
+                field: String::new(),
+            }],
+            retry_after_seconds: 1,
+            ..Details::default()
+        }));
+        status
+    }
+
     /// Maps a storage error about `kind`/`name` to what kube-apiserver answers.
     pub fn from_store(error: StoreError, kind: &Kind, name: &str) -> Self {
         match error {
@@ -214,9 +239,9 @@ impl Status {
             } => Status::expired(format!(
                 "too old resource version: {requested} ({compacted})"
             )),
-            StoreError::FutureRevision { requested, current } => Status::timeout(format!(
-                "Too large resource version: {requested}, current: {current}"
-            )),
+            StoreError::FutureRevision { requested, current } => {
+                Status::too_large_resource_version(requested, current)
+            }
             StoreError::TooLarge { size, limit, .. } => Status::too_large(format!(
                 "object of {size} bytes exceeds the {limit}-byte limit"
             )),
@@ -248,6 +273,17 @@ impl std::error::Error for Status {}
 
 impl IntoResponse for Status {
     fn into_response(self) -> Response {
-        (self.status_code(), axum::Json(self)).into_response()
+        let retry = self
+            .details
+            .as_ref()
+            .map(|d| d.retry_after_seconds)
+            .filter(|s| *s > 0);
+        let mut response = (self.status_code(), axum::Json(self)).into_response();
+        if let Some(seconds) = retry {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

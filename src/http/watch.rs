@@ -112,8 +112,11 @@ pub async fn serve(
         }
         revision
     } else {
-        rv.parse()
-            .map_err(|_| Status::bad_request(format!("invalid resourceVersion {rv:?}")))?
+        let revision = rv
+            .parse()
+            .map_err(|_| Status::bad_request(format!("invalid resourceVersion {rv:?}")))?;
+        registry.wait_for_revision(revision).await?;
+        revision
     };
     let events = match registry.watch(kind.clone(), namespace, start, filter).await {
         Ok(events) => events.boxed(),

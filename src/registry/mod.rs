@@ -210,6 +210,26 @@ impl Registry {
             .await
     }
 
+    /// Waits (up to 3 s, as kube-apiserver) until the store has reached `revision`; a
+    /// revision still ahead is kube's 504 `ResourceVersionTooLarge`.
+    pub async fn wait_for_revision(&self, revision: u64) -> Result<(), Status> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            let current = self
+                .store
+                .current_revision()
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+            if current >= revision {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Status::too_large_resource_version(revision, current));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Lists the objects matching `filter`. With a limit, store pages are read until the
     /// limit is filled with matching items, and the continue token resumes after the last
     /// item examined.
