@@ -109,7 +109,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let pki = Arc::new(tokio::task::block_in_place(|| Pki::ensure(&config))?);
     let serving = pki.ensure_serving()?;
     let cert = Arc::new(tls::SwappableCert::new(&serving)?);
-    let tls_config = tls::server_config(cert.clone(), pki.ca.cert_der())?;
+    let (tls_config, client_certs) = tls::server_config(cert.clone(), pki.ca.cert_der())?;
     let acceptor = TlsAcceptor::from(Arc::new(tls_config));
 
     let ip: std::net::IpAddr = config
@@ -139,7 +139,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let router = http::router(readiness.clone(), registry.clone());
     let signals = tokio::spawn(signals.wait(shutdown_tx, shutdown_check));
     announce_ready(&pki, local);
-    serve(listener, acceptor, router, shutdown_rx).await;
+    serve(listener, acceptor, client_certs, router, shutdown_rx).await;
     let _ = signals.await;
     tracing::info!("stopped");
     Ok(())
@@ -292,6 +292,7 @@ impl Signals {
 async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
+    client_certs: Arc<tls::ClientCerts>,
     router: axum::Router,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -311,6 +312,7 @@ async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
+        let client_certs = client_certs.clone();
         let router = router.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
@@ -326,7 +328,7 @@ async fn serve(
                 }
             };
             let peer = PeerIdentity {
-                user: tls::identity_from_chain(tls.get_ref().1.peer_certificates()),
+                cert: client_certs.verify(tls.get_ref().1.peer_certificates()),
                 remote: Some(remote),
             };
             let service =

@@ -57,7 +57,7 @@ async fn require_identity(request: Request, next: Next) -> Response {
     let authenticated = request
         .extensions()
         .get::<PeerIdentity>()
-        .is_some_and(|p| p.user.is_some());
+        .is_some_and(|p| matches!(p.cert, tls::CertStatus::Valid(_)));
     if authenticated || is_public(request.uri().path()) {
         next.run(request).await
     } else {

@@ -8,9 +8,12 @@
 use std::sync::{Arc, RwLock};
 
 use rustls::RootCertStore;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime, pem::PemObject};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::pki::CertAndKey;
@@ -65,34 +68,119 @@ fn certified_key(pair: &CertAndKey) -> Result<CertifiedKey, TlsError> {
     Ok(CertifiedKey::new(chain, signing))
 }
 
-/// The rustls server configuration: h2 and http/1.1, optional client certificates.
+/// Client certificates: any chain is let through the handshake (the client still proves it
+/// holds the key), and verified against the hub CA per connection afterwards, so a bad
+/// certificate gets kube's HTTP 401 instead of a TLS alert the client cannot explain.
+#[derive(Debug)]
+pub struct ClientCerts {
+    inner: Arc<dyn ClientCertVerifier>,
+}
+
+impl ClientCerts {
+    /// The verdict on a connection's certificate chain.
+    pub fn verify(&self, chain: Option<&[CertificateDer<'_>]>) -> CertStatus {
+        let Some((leaf, intermediates)) = chain.and_then(|c| c.split_first()) else {
+            return CertStatus::None;
+        };
+        if let Err(e) = self
+            .inner
+            .verify_client_cert(leaf, intermediates, UnixTime::now())
+        {
+            return CertStatus::Invalid(e.to_string());
+        }
+        match identity_from_chain(chain) {
+            Some(user) => CertStatus::Valid(user),
+            None => CertStatus::Invalid("the certificate has no common name".into()),
+        }
+    }
+}
+
+impl ClientCertVerifier for ClientCerts {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// What a connection's client certificate says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CertStatus {
+    /// No certificate: authentication falls to tokens or anonymous.
+    #[default]
+    None,
+    /// Signed by the hub CA and current.
+    Valid(UserInfo),
+    /// Presented but not acceptable (wrong CA, expired, not yet valid, ...): 401.
+    Invalid(String),
+}
+
+/// The rustls server configuration (h2 and http/1.1, optional client certificates) and
+/// the verifier to judge each connection's certificate with.
 pub fn server_config(
     cert: Arc<SwappableCert>,
     client_ca_der: &[u8],
-) -> Result<rustls::ServerConfig, TlsError> {
+) -> Result<(rustls::ServerConfig, Arc<ClientCerts>), TlsError> {
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from(client_ca_der.to_vec()))
         .map_err(|e| TlsError::ClientCa(e.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+    let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .allow_unauthenticated()
         .build()
         .map_err(|e| TlsError::ClientCa(e.to_string()))?;
+    let verifier = Arc::new(ClientCerts { inner });
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Certificate(e.to_string()))?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(verifier.clone())
         .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(config)
+    Ok((config, verifier))
 }
 
 /// Who is on the other end of a connection, as far as TLS can tell.
 #[derive(Debug, Clone, Default)]
 pub struct PeerIdentity {
-    /// From a verified client certificate: `None` for anonymous connections.
-    pub user: Option<UserInfo>,
+    pub cert: CertStatus,
     pub remote: Option<std::net::SocketAddr>,
 }
 
@@ -103,7 +191,7 @@ pub struct UserInfo {
     pub groups: Vec<String>,
 }
 
-/// Reads CN and O of a client certificate chain already verified by rustls.
+/// Reads CN and O of a client certificate chain (verified by the caller).
 pub fn identity_from_chain(chain: Option<&[CertificateDer<'_>]>) -> Option<UserInfo> {
     let leaf = chain?.first()?;
     let (_, x509) = X509Certificate::from_der(leaf.as_ref()).ok()?;
