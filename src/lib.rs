@@ -4,6 +4,7 @@
 //! `server` → `http`.
 
 pub mod api;
+pub mod auth;
 pub mod backup;
 pub mod cli;
 pub mod config;

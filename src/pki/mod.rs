@@ -9,7 +9,7 @@
 //! This module only produces and checks files and key material; the TLS listener that
 //! serves the certificate, and its renewal loop, live in `http::tls`.
 
-mod files;
+pub(crate) mod files;
 mod keys;
 
 use std::net::IpAddr;

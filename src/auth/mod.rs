@@ -1,0 +1,7 @@
+//! Authentication and authorization: who a request comes from (client certificates,
+//! bootstrap tokens, service-account tokens, anonymous; impersonation) and whether RBAC
+//! lets it through.
+
+pub mod authn;
+pub mod token;
+pub mod user;

@@ -1,0 +1,40 @@
+//! The authenticated user every request carries: name, uid, groups and extra, as kube's
+//! `user.Info`.
+
+use std::collections::BTreeMap;
+
+/// The user a request is made as (after impersonation, when any).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserInfo {
+    pub name: String,
+    pub uid: String,
+    pub groups: Vec<String>,
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+pub const ANONYMOUS: &str = "system:anonymous";
+pub const AUTHENTICATED: &str = "system:authenticated";
+pub const UNAUTHENTICATED: &str = "system:unauthenticated";
+pub const MASTERS: &str = "system:masters";
+
+impl UserInfo {
+    pub fn anonymous() -> UserInfo {
+        UserInfo {
+            name: ANONYMOUS.into(),
+            groups: vec![UNAUTHENTICATED.into()],
+            ..UserInfo::default()
+        }
+    }
+
+    /// Adds `system:authenticated`, as every authenticator's result gets it.
+    pub fn authenticated(mut self) -> UserInfo {
+        if !self.groups.iter().any(|g| g == AUTHENTICATED) {
+            self.groups.push(AUTHENTICATED.into());
+        }
+        self
+    }
+
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+}
