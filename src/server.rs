@@ -84,6 +84,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     // Handlers first: a signal that arrives during start-up must not kill the process
     // with the default action.
     let signals = Signals::install().map_err(ServerError::Signals)?;
+    crate::api::ocm::prepare();
     let data_dir = config.data_directory.clone();
     let _lock = lock_data_dir(&data_dir)?;
     let readiness = Readiness::default();
@@ -100,6 +101,10 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let registry = crate::registry::Registry::new(store)
         .with_event_ttl(Duration::from_secs(config.storage.event_ttl_seconds));
     ensure_namespaces(&registry).await?;
+    registry
+        .ensure_builtin_crds()
+        .await
+        .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
     storage_check.set(true);
     crate::backup::serve(&data_dir, rocks).map_err(|source| ServerError::Control {
         path: data_dir.clone(),

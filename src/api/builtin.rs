@@ -154,6 +154,18 @@ static TABLE: &[Spec] = &[
         false,
     ),
     kind(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        "customresourcedefinition",
+        &["crd", "crds"],
+        Cluster,
+        true,
+        &[col("Created At", "date", ".metadata.creationTimestamp")],
+        false,
+    ),
+    kind(
         "certificates.k8s.io",
         "v1",
         "CertificateSigningRequest",
@@ -220,16 +232,17 @@ static TABLE: &[Spec] = &[
 ];
 
 /// Every built-in kind: the Kubernetes kinds of the table above, then the OCM kinds from
-/// their generated CRDs.
+/// their generated CRDs (a hub also stores those CRDs, and serves them from there).
 pub fn kinds() -> Vec<Kind> {
     let mut kinds = kubernetes_kinds();
     for crd in super::ocm::crds() {
-        kinds.extend(super::crd::kinds(&crd));
+        kinds.extend(super::crd::kinds(crd));
     }
     kinds
 }
 
-fn kubernetes_kinds() -> Vec<Kind> {
+/// The Kubernetes kinds alone.
+pub fn kubernetes_kinds() -> Vec<Kind> {
     TABLE
         .iter()
         .map(|s| Kind {

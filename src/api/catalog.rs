@@ -26,6 +26,15 @@ impl Catalog {
         }
     }
 
+    /// Replaces every kind at once (readers see the old or the new list, never a mix).
+    pub fn replace(&self, kinds: Vec<Kind>) {
+        let kinds = Arc::new(kinds.into_iter().map(Arc::new).collect());
+        match self.kinds.write() {
+            Ok(mut guard) => *guard = kinds,
+            Err(poisoned) => *poisoned.into_inner() = kinds,
+        }
+    }
+
     /// Every kind, as of now.
     pub fn kinds(&self) -> Arc<Vec<Arc<Kind>>> {
         match self.kinds.read() {

@@ -35,6 +35,7 @@ pub fn builtin(group: &str, kind: &str) -> Option<Value> {
         ("certificates.k8s.io", "CertificateSigningRequest") => {
             structural::<certificates::v1::CertificateSigningRequest>()
         }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => crd_schema(),
         ("rbac.authorization.k8s.io", "Role") => structural::<rbac::v1::Role>(),
         ("rbac.authorization.k8s.io", "ClusterRole") => structural::<rbac::v1::ClusterRole>(),
         ("rbac.authorization.k8s.io", "RoleBinding") => structural::<rbac::v1::RoleBinding>(),
@@ -43,6 +44,23 @@ pub fn builtin(group: &str, kind: &str) -> Option<Value> {
         }
         _ => return None,
     })
+}
+
+/// The CRD schema. JSONSchemaProps is recursive, so it cannot be inlined: the
+/// `openAPIV3Schema` node is kept open (the CRD handler checks it with the schema engine).
+fn crd_schema() -> Value {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let mut schema = structural::<CustomResourceDefinition>();
+    if let Some(node) = schema
+        .pointer_mut("/properties/spec/properties/versions/items/properties/schema/properties")
+        && let Some(map) = node.as_object_mut()
+    {
+        map.insert(
+            "openAPIV3Schema".into(),
+            serde_json::json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+        );
+    }
+    schema
 }
 
 #[cfg(test)]

@@ -3,5 +3,8 @@
 //! lets it through.
 
 pub mod authn;
+pub mod policy;
+pub mod rbac;
+pub mod request;
 pub mod token;
 pub mod user;

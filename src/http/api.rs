@@ -307,6 +307,7 @@ fn write_options(query: &HashMap<String, String>) -> Result<WriteOptions, Status
     Ok(WriteOptions {
         field_validation,
         dry_run,
+        ..WriteOptions::default()
     })
 }
 

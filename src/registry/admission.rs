@@ -20,6 +20,8 @@ pub struct WriteOptions {
     pub field_validation: FieldValidation,
     /// `dryRun=All`: everything but the write itself.
     pub dry_run: bool,
+    /// A CRD write leaves the catalog alone; the caller rebuilds it once after a batch.
+    pub(crate) defer_crd_sync: bool,
 }
 
 /// Which request shape a write came as; strict-decoding errors differ between them.
@@ -155,7 +157,7 @@ mod tests {
     fn strict() -> WriteOptions {
         WriteOptions {
             field_validation: FieldValidation::Strict,
-            dry_run: false,
+            ..WriteOptions::default()
         }
     }
 

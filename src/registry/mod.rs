@@ -12,8 +12,10 @@
 //! server-side apply, schema validation and defaulting, admission.
 
 mod admission;
+pub mod crds;
 mod meta;
 pub mod selector;
+pub mod ssa;
 mod strategy;
 pub mod watch;
 
@@ -150,6 +152,10 @@ impl Registry {
         meta::prepare_create(kind, &mut object, namespace.as_deref());
         strategy::defaults(kind, &mut object, true);
         let warnings = admission::admit(kind, &given, &mut object, None, options, Op::Body)?;
+        let is_crd = crds::is_crd(kind);
+        if is_crd {
+            crds::prepare(kind, &mut object, true)?;
+        }
         // A generated name collides rarely; retry a few times as kube-apiserver does.
         for _ in 0..8 {
             let name = match &generate {
@@ -169,6 +175,9 @@ impl Registry {
             }
             match self.store.create(&key, bytes, self.ttl(kind)).await {
                 Ok(kv) => {
+                    if is_crd && !options.defer_crd_sync {
+                        Box::pin(self.sync_crds()).await?;
+                    }
                     return Ok(Written {
                         object: with_version(object, &kv),
                         warnings,
@@ -362,6 +371,9 @@ impl Registry {
         let mut merged = meta::merge_update(kind, &old, object, target)?;
         strategy::defaults(kind, &mut merged, false);
         let warnings = admission::admit(kind, name, &mut merged, Some(&old), options, op)?;
+        if crds::is_crd(kind) {
+            crds::prepare(kind, &mut merged, false)?;
+        }
         if options.dry_run {
             return Ok(Written {
                 object: with_version(served(kind, merged), &current),
@@ -369,6 +381,9 @@ impl Registry {
             });
         }
         let object = self.write(kind, name, &key, &current, merged).await?;
+        if crds::is_crd(kind) && !options.defer_crd_sync {
+            Box::pin(self.sync_crds()).await?;
+        }
         Ok(Written { object, warnings })
     }
 
@@ -453,8 +468,29 @@ impl Registry {
             .await
     }
 
-    /// [`Registry::delete`], or with `dry_run` only what it would do.
+    /// [`Registry::delete`], or with `dry_run` only what it would do. Deleting a CRD
+    /// deletes its objects before it returns.
     pub async fn delete_with(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        precondition: Option<u64>,
+        dry_run: bool,
+    ) -> Result<Deletion, Status> {
+        let deletion = self
+            .delete_object(kind, namespace, name, precondition, dry_run)
+            .await?;
+        if !dry_run
+            && crds::is_crd(kind)
+            && let Deletion::Pending(crd) = &deletion
+        {
+            Box::pin(self.finish_crd_deletion(crd)).await?;
+        }
+        Ok(deletion)
+    }
+
+    async fn delete_object(
         &self,
         kind: &Kind,
         namespace: Option<&str>,

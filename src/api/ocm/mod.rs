@@ -18,11 +18,24 @@ pub use work::*;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
 /// The CRDs of every OCM kind the hub serves: seven cluster, three work and four add-on kinds.
-pub fn crds() -> Vec<CustomResourceDefinition> {
-    let mut all = cluster::crds();
-    all.extend(work::crds());
-    all.extend(addon::crds());
-    all
+///
+/// Generating them takes milliseconds, so it happens once per process; the server starts it
+/// on a thread of its own at start-up ([`prepare`]) to overlap with PKI and storage.
+pub fn crds() -> &'static [CustomResourceDefinition] {
+    static CRDS: std::sync::OnceLock<Vec<CustomResourceDefinition>> = std::sync::OnceLock::new();
+    CRDS.get_or_init(|| {
+        let mut all = cluster::crds();
+        all.extend(work::crds());
+        all.extend(addon::crds());
+        all
+    })
+}
+
+/// Starts generating the CRDs in the background.
+pub fn prepare() {
+    std::thread::spawn(|| {
+        crds();
+    });
 }
 
 #[cfg(test)]
@@ -40,7 +53,7 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), 14);
-        for crd in &crds {
+        for crd in crds {
             assert_eq!(crd.spec.versions.len(), 1, "{:?}", crd.metadata.name);
             let version = &crd.spec.versions[0];
             assert!(version.served && version.storage);
@@ -122,7 +135,7 @@ mod tests {
         let mut problems = Vec::new();
         for crd in crds() {
             let kind = crd.spec.names.kind.clone();
-            let value = serde_json::to_value(&crd).expect("CRD serializes");
+            let value = serde_json::to_value(crd).expect("CRD serializes");
             let root = &value["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
             assert_eq!(root["type"], "object", "{kind}");
             assert_eq!(
@@ -167,7 +180,7 @@ mod tests {
         }
         let mut found = Vec::new();
         for crd in crds() {
-            let value = serde_json::to_value(&crd).expect("CRD serializes");
+            let value = serde_json::to_value(crd).expect("CRD serializes");
             walk(
                 &crd.spec.names.kind,
                 &value["spec"]["versions"][0]["schema"]["openAPIV3Schema"],

@@ -389,7 +389,7 @@ pub(crate) mod testutil {
     /// The finalized CRD of `kind`, as JSON.
     pub fn crd(kind: &str) -> Value {
         let found = super::super::crds()
-            .into_iter()
+            .iter()
             .find(|c| c.spec.names.kind == kind);
         serde_json::to_value(found.expect("kind has a CRD")).expect("CRD serializes")
     }

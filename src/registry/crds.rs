@@ -1,0 +1,291 @@
+//! CustomResourceDefinitions at run time: what the registry does around a CRD write.
+//!
+//! - Before a CRD is stored it is checked (name, group, scope, one storage version, every
+//!   version's schema structural) and its status filled (`NamesAccepted`, `Established`,
+//!   `acceptedNames`, `storedVersions`); a new CRD gets kube's cleanup finalizer.
+//! - After any CRD write the catalog is rebuilt from the stored CRDs, so the new kind is
+//!   served (discovery, OpenAPI, REST) before the write returns.
+//! - Deleting a CRD deletes every object of it, then lets the CRD go.
+
+use serde_json::{Value, json};
+
+use super::{Registry, Target, meta};
+use crate::api::{Kind, builtin, crd};
+use crate::http::status::{Cause, Status};
+use crate::storage::ListOptions;
+
+/// The finalizer kube puts on every CRD until its objects are gone.
+pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
+
+pub fn is_crd(kind: &Kind) -> bool {
+    kind.group == "apiextensions.k8s.io" && kind.kind == "CustomResourceDefinition"
+}
+
+/// Checks a CRD about to be stored and fills what the server owns.
+pub fn prepare(kind: &Kind, object: &mut Value, creating: bool) -> Result<(), Status> {
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let mut causes = Vec::new();
+    let text = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let group = text("/spec/group");
+    let plural = text("/spec/names/plural");
+    let kind_name = text("/spec/names/kind");
+    if !group.contains('.') {
+        causes.push(Cause::invalid(
+            "spec.group",
+            format!("Invalid value: \"{group}\": should be a domain with at least one dot"),
+        ));
+    }
+    if plural.is_empty() {
+        causes.push(Cause::required("spec.names.plural"));
+    }
+    if kind_name.is_empty() {
+        causes.push(Cause::required("spec.names.kind"));
+    }
+    if name != format!("{plural}.{group}") {
+        causes.push(Cause::invalid(
+            "metadata.name",
+            format!("Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"),
+        ));
+    }
+    if !matches!(text("/spec/scope").as_str(), "Namespaced" | "Cluster") {
+        causes.push(Cause {
+            reason: "FieldValueNotSupported",
+            message: format!(
+                "Unsupported value: \"{}\": supported values: \"Cluster\", \"Namespaced\"",
+                text("/spec/scope")
+            ),
+            field: "spec.scope".into(),
+        });
+    }
+    let versions = object
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if versions.is_empty() {
+        causes.push(Cause::required("spec.versions"));
+    }
+    let storage: Vec<String> = versions
+        .iter()
+        .filter(|v| v["storage"] == true)
+        .filter_map(|v| v["name"].as_str().map(str::to_string))
+        .collect();
+    if !versions.is_empty() && storage.len() != 1 {
+        causes.push(Cause::invalid(
+            "spec.versions",
+            "Invalid value: \"...\": must have exactly one version marked as storage version",
+        ));
+    }
+    for (i, version) in versions.iter().enumerate() {
+        let Some(schema) = version.pointer("/schema/openAPIV3Schema") else {
+            causes.push(Cause::required(format!(
+                "spec.versions[{i}].schema.openAPIV3Schema"
+            )));
+            continue;
+        };
+        if let Err(e) = crate::api::schema::Structural::compile(schema) {
+            causes.push(Cause::invalid(
+                format!("spec.versions[{i}].schema.openAPIV3Schema"),
+                e.to_string(),
+            ));
+        }
+    }
+    if !causes.is_empty() {
+        return Err(Status::invalid(kind, &name, causes));
+    }
+    if creating {
+        let finalizers = object["metadata"]
+            .as_object_mut()
+            .map(|m| m.entry("finalizers").or_insert_with(|| json!([])));
+        if let Some(Value::Array(list)) = finalizers
+            && !list.iter().any(|f| f == CLEANUP_FINALIZER)
+        {
+            list.push(json!(CLEANUP_FINALIZER));
+        }
+    }
+    let mut names = object
+        .pointer("/spec/names")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    names["singular"] = json!(
+        names["singular"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| kind_name.to_lowercase())
+    );
+    names["listKind"] = json!(
+        names["listKind"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{kind_name}List"))
+    );
+    object["spec"]["names"] = names.clone();
+    let mut stored: Vec<Value> = object
+        .pointer("/status/storedVersions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for v in &storage {
+        if !stored.iter().any(|s| s == v) {
+            stored.push(json!(v));
+        }
+    }
+    let now = meta::now_rfc3339();
+    let since = |kind: &str| {
+        object
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| c.iter().find(|c| c["type"] == kind))
+            .and_then(|c| c["lastTransitionTime"].as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| now.clone())
+    };
+    object["status"] = json!({
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+             "message": "no conflicts found", "lastTransitionTime": since("NamesAccepted")},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+             "message": "the initial names have been accepted", "lastTransitionTime": since("Established")},
+        ],
+        "acceptedNames": names,
+        "storedVersions": stored,
+    });
+    Ok(())
+}
+
+impl Registry {
+    /// Rebuilds the catalog: the Kubernetes kinds plus every stored CRD's kinds.
+    pub async fn sync_crds(&self) -> Result<(), Status> {
+        let Some(crd_kind) = self
+            .catalog
+            .find_resource("apiextensions.k8s.io", "customresourcedefinitions")
+        else {
+            return Ok(());
+        };
+        let list = self.list(&crd_kind, None, ListOptions::default()).await?;
+        let mut kinds = builtin::kubernetes_kinds();
+        for item in list["items"].as_array().into_iter().flatten() {
+            match serde_json::from_value(item.clone()) {
+                Ok(crd) => kinds.extend(crd::kinds(&crd)),
+                Err(e) => {
+                    let name = item
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    tracing::warn!(crd = name, error = %e, "stored CRD is unreadable; its kinds are not served");
+                }
+            }
+        }
+        self.catalog.replace(kinds);
+        Ok(())
+    }
+
+    /// A CRD marked for deletion: delete its objects, then release the CRD.
+    pub(super) async fn finish_crd_deletion(&self, crd: &Value) -> Result<(), Status> {
+        let group = crd
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let plural = crd
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if let Some(kind) = self.catalog.find_resource(group, plural) {
+            let list = self.list(&kind, None, ListOptions::default()).await?;
+            for item in list["items"].as_array().into_iter().flatten() {
+                let name = item
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let ns = item.pointer("/metadata/namespace").and_then(Value::as_str);
+                // Objects with finalizers of their own are released too: the kind is going.
+                let mut released = item.clone();
+                if let Some(meta) = released["metadata"].as_object_mut() {
+                    meta.remove("finalizers");
+                }
+                let _ = self.update(&kind, ns, name, released, Target::Main).await;
+                match self.delete(&kind, ns, name, None).await {
+                    Ok(_) => {}
+                    Err(s) if s.reason == "NotFound" => {}
+                    Err(s) => return Err(s),
+                }
+            }
+        }
+        let Some(crd_kind) = self
+            .catalog
+            .find_resource("apiextensions.k8s.io", "customresourcedefinitions")
+        else {
+            return Ok(());
+        };
+        let name = crd
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let mut released = self.get(&crd_kind, None, name).await?;
+        if let Some(Value::Array(list)) = released.pointer_mut("/metadata/finalizers") {
+            list.retain(|f| f != CLEANUP_FINALIZER);
+        }
+        match self
+            .update(&crd_kind, None, name, released, Target::Main)
+            .await
+        {
+            Ok(_) => {}
+            Err(s) if s.reason == "NotFound" => {}
+            Err(s) => return Err(s),
+        }
+        self.sync_crds().await
+    }
+
+    /// The OCM CRDs every hub has: created when missing, updated when this version's
+    /// differ; then the catalog is built from storage.
+    pub async fn ensure_builtin_crds(&self) -> Result<(), Status> {
+        let Some(crd_kind) = self
+            .catalog
+            .find_resource("apiextensions.k8s.io", "customresourcedefinitions")
+        else {
+            return Ok(());
+        };
+        let quiet = super::WriteOptions {
+            defer_crd_sync: true,
+            ..super::WriteOptions::default()
+        };
+        for crd in crate::api::ocm::crds() {
+            let mut wanted = serde_json::to_value(crd)
+                .map_err(|e| Status::internal(format!("cannot encode a built-in CRD: {e}")))?;
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            match self.get(&crd_kind, None, &name).await {
+                Ok(current) if current.get("spec") == wanted.get("spec") => {}
+                Ok(current) => {
+                    wanted["metadata"] = current["metadata"].clone();
+                    self.update_with(
+                        &crd_kind,
+                        None,
+                        &name,
+                        wanted,
+                        Target::Main,
+                        &quiet,
+                        super::Op::Body,
+                    )
+                    .await?;
+                }
+                Err(s) if s.reason == "NotFound" => {
+                    self.create_with(&crd_kind, None, wanted, &quiet).await?;
+                }
+                Err(s) => return Err(s),
+            }
+        }
+        self.sync_crds().await
+    }
+}
