@@ -105,6 +105,13 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         .ensure_builtin_crds()
         .await
         .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
+    let authz = crate::auth::authz::Authorizer::new();
+    crate::auth::authz::seed_policy(&registry)
+        .await
+        .map_err(|e| ServerError::Bootstrap(e.message))?;
+    crate::auth::authz::start_sync(&registry, &authz)
+        .await
+        .map_err(|e| ServerError::Bootstrap(e.message))?;
     storage_check.set(true);
     crate::backup::serve(&data_dir, rocks).map_err(|source| ServerError::Control {
         path: data_dir.clone(),
@@ -141,7 +148,13 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     // No hub controllers exist yet; the controller manager is "started" once its (empty)
     // set is running. Issues that add controllers start them before this line.
     controllers.set(true);
-    let router = http::router(readiness.clone(), registry.clone());
+    let signer = crate::auth::token::TokenSigner::load_or_create(&data_dir.join("cert"))
+        .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
+    let auth = http::auth::AuthServices {
+        authn: crate::auth::authn::Authenticator::new(registry.clone(), Arc::new(signer)),
+        authz,
+    };
+    let router = http::router(readiness.clone(), registry.clone(), auth);
     let signals = tokio::spawn(signals.wait(shutdown_tx, shutdown_check));
     announce_ready(&pki, local);
     serve(listener, acceptor, client_certs, router, shutdown_rx).await;

@@ -421,14 +421,13 @@ fn rest_semantics_over_http() {
         .filter_map(|i| i["metadata"]["name"].as_str())
         .collect();
     assert_eq!(names, ["labelled", "x3"]);
-    // Unauthenticated clients still get 401 on resources.
+    // Anonymous clients are system:anonymous, whom RBAC does not let list ConfigMaps.
+    let r = client(dir.path(), false).get(&base).send().expect("anon");
+    assert_eq!(r.status(), 403);
+    let s: Value = r.json().expect("status");
     assert_eq!(
-        client(dir.path(), false)
-            .get(&base)
-            .send()
-            .expect("anon")
-            .status(),
-        401
+        s["message"],
+        "configmaps is forbidden: User \"system:anonymous\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"default\""
     );
 }
 

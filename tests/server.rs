@@ -67,11 +67,26 @@ fn anonymous_requests_reach_only_public_endpoints() {
     let mut hub = Hub::start(dir.path(), &[]);
     hub.wait_ready();
     let anon = client(dir.path(), false);
-    for path in ["/healthz", "/livez", "/readyz", "/version", "/readyz/ping"] {
+    for path in ["/healthz", "/livez", "/readyz", "/version"] {
         let r = anon.get(hub.url(path)).send().expect("send");
         assert_eq!(r.status(), 200, "{path}");
     }
-    let r = anon.get(hub.url("/api")).send().expect("send");
+    // Everything else is RBAC's call; system:anonymous holds only public-info-viewer.
+    for path in ["/api", "/readyz/ping", "/api/v1/namespaces"] {
+        let r = anon.get(hub.url(path)).send().expect("send");
+        assert_eq!(r.status(), 403, "{path}");
+        let s: serde_json::Value = r.json().expect("status json");
+        assert_eq!(
+            (s["kind"].as_str(), s["reason"].as_str()),
+            (Some("Status"), Some("Forbidden"))
+        );
+    }
+    // A presented credential that does not authenticate is 401, never anonymous.
+    let r = anon
+        .get(hub.url("/healthz"))
+        .bearer_auth("abcdef.0123456789abcdef")
+        .send()
+        .expect("send");
     assert_eq!(r.status(), 401);
     let s: serde_json::Value = r.json().expect("status json");
     assert_eq!(s["kind"], "Status");

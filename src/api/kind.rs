@@ -64,6 +64,9 @@ impl Kind {
                     if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
                         props.remove("metadata");
                     }
+                    // Their list semantics serve patches and apply; kube does not hold
+                    // built-in objects to the CRD rules for them (e.g. required map keys).
+                    strip_list_semantics(&mut schema);
                 }
                 super::schema::Structural::compile(&schema)
                     .inspect_err(|e| {
@@ -190,6 +193,26 @@ impl Kind {
             (Scope::Namespaced, Some(ns)) => format!("{}{ns}/{name}", self.storage_prefix()),
             _ => format!("{}{name}", self.storage_prefix()),
         }
+    }
+}
+
+/// Removes list and map merge extensions from a schema, recursively.
+fn strip_list_semantics(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            for key in [
+                "x-kubernetes-list-type",
+                "x-kubernetes-list-map-keys",
+                "x-kubernetes-map-type",
+                "x-kubernetes-patch-merge-key",
+                "x-kubernetes-patch-strategy",
+            ] {
+                map.remove(key);
+            }
+            map.values_mut().for_each(strip_list_semantics);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_list_semantics),
+        _ => {}
     }
 }
 

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod crd;
 pub mod jsonpath;
 pub mod kind;
+pub mod list_semantics;
 pub mod ocm;
 pub mod openapi_schema;
 pub mod schema;

@@ -23,6 +23,13 @@ pub fn structural<T: JsonSchema>() -> Value {
 
 /// The schema of a built-in kind, by group and kind; `None` for kinds not built in.
 pub fn builtin(group: &str, kind: &str) -> Option<Value> {
+    let mut schema = generated(group, kind)?;
+    super::list_semantics::annotate_builtin(group, kind, &mut schema);
+    Some(schema)
+}
+
+/// The schema as `k8s-openapi` describes the type, before list semantics are added.
+fn generated(group: &str, kind: &str) -> Option<Value> {
     use k8s_openapi::api::{certificates, coordination, core, events, rbac};
     Some(match (group, kind) {
         ("", "Namespace") => structural::<core::v1::Namespace>(),

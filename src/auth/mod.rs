@@ -3,6 +3,8 @@
 //! lets it through.
 
 pub mod authn;
+pub mod authz;
+pub mod impersonation;
 pub mod policy;
 pub mod rbac;
 pub mod request;

@@ -94,35 +94,6 @@ fn single_name(selector: &str) -> Option<String> {
         .then(|| value.trim().to_string())
 }
 
-/// kube's 403 text for a denied request.
-pub fn forbidden_message(a: &Attributes) -> String {
-    if !a.resource_request {
-        return format!(
-            "forbidden: User \"{}\" cannot {} path \"{}\"",
-            a.user.name, a.verb, a.path
-        );
-    }
-    let resource = if a.subresource.is_empty() {
-        a.resource.clone()
-    } else {
-        format!("{}/{}", a.resource, a.subresource)
-    };
-    let subject = if a.name.is_empty() {
-        resource.clone()
-    } else {
-        format!("{resource} \"{}\"", a.name)
-    };
-    let scope = if a.namespace.is_empty() {
-        "at the cluster scope".to_string()
-    } else {
-        format!("in the namespace \"{}\"", a.namespace)
-    };
-    format!(
-        "{subject} is forbidden: User \"{}\" cannot {} resource \"{resource}\" in API group \"{}\" {scope}",
-        a.user.name, a.verb, a.api_group
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,15 +152,5 @@ mod tests {
         let a = attrs(Method::GET, "/apis", &[]);
         assert!(!a.resource_request);
         assert_eq!(a.verb, "get");
-        assert_eq!(
-            forbidden_message(&Attributes {
-                user: UserInfo {
-                    name: "u".into(),
-                    ..Default::default()
-                },
-                ..attrs(Method::GET, "/api/v1/namespaces/ns1/secrets/s", &[])
-            }),
-            "secrets \"s\" is forbidden: User \"u\" cannot get resource \"secrets\" in API group \"\" in the namespace \"ns1\""
-        );
     }
 }

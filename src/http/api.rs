@@ -122,18 +122,11 @@ async fn dispatch(
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
         .unwrap_or_default();
-    if method == Method::PATCH
-        && !matches!(
-            patch_type.as_str(),
-            "application/merge-patch+json" | "application/json-patch+json"
-        )
-    {
-        return Err(Status::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaType",
-            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json",
-        ));
+    if method == Method::PATCH {
+        check_patch_type(&target.kind, &patch_type)?;
     }
+    let mut options = options;
+    options.field_manager = field_manager(query, request.headers());
     let media = if method == Method::PATCH {
         String::new()
     } else {
@@ -224,13 +217,22 @@ async fn dispatch(
             ))
         }
         (Method::PATCH, Some(name)) => {
-            let patch = if patch_type == "application/json-patch+json" {
-                Patch::Json(
+            let patch = match patch_type.as_str() {
+                "application/json-patch+json" => Patch::Json(
                     serde_json::from_slice(&body)
                         .map_err(|e| Status::bad_request(format!("invalid JSON patch: {e}")))?,
-                )
-            } else {
-                Patch::Merge(parse_body(&body)?)
+                ),
+                "application/strategic-merge-patch+json" => Patch::Strategic(parse_body(&body)?),
+                "application/apply-patch+yaml" if !query.contains_key("fieldManager") => {
+                    return Err(Status::bad_request(
+                        "PATCH, application/apply-patch+yaml requests require the fieldManager parameter",
+                    ));
+                }
+                "application/apply-patch+yaml" => Patch::Apply {
+                    config: decode_body("application/yaml", &body)?,
+                    force: query.get("force").is_some_and(|f| f == "true"),
+                },
+                _ => Patch::Merge(parse_body(&body)?),
             };
             let patched = registry
                 .patch_with(kind, ns, name, &patch, sub, &options)
@@ -283,6 +285,48 @@ async fn dispatch(
             format!("the server does not allow this method on the requested resource ({method})"),
         )),
     }
+}
+
+/// The patch types a kind accepts: strategic merge only for built-in kinds, as kube.
+fn check_patch_type(kind: &Kind, patch_type: &str) -> Result<(), Status> {
+    let strategic = !kind.custom;
+    let ok = match patch_type {
+        "application/merge-patch+json" | "application/json-patch+json" | "application/apply-patch+yaml" => true,
+        "application/strategic-merge-patch+json" => strategic,
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let mut accepted = vec![
+        "application/json-patch+json",
+        "application/merge-patch+json",
+        "application/apply-patch+yaml",
+    ];
+    if strategic {
+        accepted.push("application/strategic-merge-patch+json");
+    }
+    Err(Status::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UnsupportedMediaType",
+        format!(
+            "the body of the request was in an unknown format - accepted media types include: {}",
+            accepted.join(", ")
+        ),
+    ))
+}
+
+/// The writer recorded in managedFields: `fieldManager`, else the User-Agent's product
+/// name, as kube-apiserver derives it.
+fn field_manager(query: &HashMap<String, String>, headers: &axum::http::HeaderMap) -> Option<String> {
+    if let Some(manager) = query.get("fieldManager").filter(|m| !m.is_empty()) {
+        return Some(manager.clone());
+    }
+    let agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown");
+    Some(agent.split('/').next().unwrap_or(agent).chars().take(128).collect())
 }
 
 /// `dryRun` and `fieldValidation`, as kube-apiserver parses them.

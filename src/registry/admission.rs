@@ -15,11 +15,14 @@ use crate::api::schema::{FieldErrorKind, FieldValidation, Rejection, Structural}
 use crate::http::status::{Cause, Status};
 
 /// How a write is carried out.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteOptions {
     pub field_validation: FieldValidation,
     /// `dryRun=All`: everything but the write itself.
     pub dry_run: bool,
+    /// Who is writing (`fieldManager`, else derived from the User-Agent): their changes
+    /// are recorded in `metadata.managedFields`. `None` records nothing.
+    pub field_manager: Option<String>,
     /// A CRD write leaves the catalog alone; the caller rebuilds it once after a batch.
     pub(crate) defer_crd_sync: bool,
 }
@@ -37,9 +40,15 @@ pub enum Op {
 fn object_meta() -> Option<&'static Structural> {
     static META: OnceLock<Option<Structural>> = OnceLock::new();
     META.get_or_init(|| {
-        let schema = crate::api::openapi_schema::structural::<
+        let mut schema = crate::api::openapi_schema::structural::<
             k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
         >();
+        // FieldsV1 is an open JSON document (`f:`/`k:`/`v:` keys).
+        if let Some(fields) =
+            schema.pointer_mut("/properties/managedFields/items/properties/fieldsV1")
+        {
+            *fields = serde_json::json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+        }
         Structural::compile(&schema)
             .inspect_err(|e| tracing::warn!(error = %e, "ObjectMeta schema does not compile"))
             .ok()

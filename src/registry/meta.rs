@@ -19,6 +19,9 @@ pub fn now_rfc3339() -> String {
 /// Names are DNS subdomains (lowercase alphanumerics, `-` and `.`, at most 253
 /// characters, starting and ending alphanumeric); namespaces are DNS labels.
 pub fn validate_name(kind: &Kind, name: &str) -> Result<(), Status> {
+    if kind.group == "rbac.authorization.k8s.io" {
+        return validate_path_segment(kind, name);
+    }
     let label_like = kind.plural == "namespaces";
     let max = if label_like { 63 } else { 253 };
     let ok_char = |c: char| {
@@ -46,6 +49,31 @@ pub fn validate_name(kind: &Kind, name: &str) -> Result<(), Status> {
             format!("Invalid value: \"{name}\": {rule}"),
         )],
     ))
+}
+
+/// RBAC names only need to be usable as a URL path segment (kube's
+/// `ValidatePathSegmentName`), so `system:aggregate-to-admin` is valid.
+fn validate_path_segment(kind: &Kind, name: &str) -> Result<(), Status> {
+    let problem = if name == "." || name == ".." {
+        Some(format!("may not be '{name}'"))
+    } else if name.contains('/') {
+        Some("may not contain '/'".to_string())
+    } else if name.contains('%') {
+        Some("may not contain '%'".to_string())
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(p) => Err(Status::invalid(
+            kind,
+            name,
+            vec![Cause::invalid(
+                "metadata.name",
+                format!("Invalid value: \"{name}\": {p}"),
+            )],
+        )),
+    }
 }
 
 /// `apiVersion` and `kind` in the body, when present, must name this kind; the body

@@ -15,6 +15,7 @@ mod admission;
 pub mod crds;
 mod meta;
 pub mod selector;
+pub mod smp;
 pub mod ssa;
 mod strategy;
 pub mod watch;
@@ -53,6 +54,10 @@ pub enum Patch {
     Merge(Value),
     /// `application/json-patch+json`.
     Json(json_patch::Patch),
+    /// `application/strategic-merge-patch+json` (built-in kinds only).
+    Strategic(Value),
+    /// `application/apply-patch+yaml`: server-side apply of this configuration.
+    Apply { config: Value, force: bool },
 }
 
 /// What a delete did.
@@ -156,6 +161,7 @@ impl Registry {
         if is_crd {
             crds::prepare(kind, &mut object, true)?;
         }
+        track(kind, None, &mut object, Target::Main, options);
         // A generated name collides rarely; retry a few times as kube-apiserver does.
         for _ in 0..8 {
             let name = match &generate {
@@ -374,6 +380,7 @@ impl Registry {
         if crds::is_crd(kind) {
             crds::prepare(kind, &mut merged, false)?;
         }
+        track(kind, Some(&old), &mut merged, target, options);
         if options.dry_run {
             return Ok(Written {
                 object: with_version(served(kind, merged), &current),
@@ -420,10 +427,29 @@ impl Registry {
         target: Target,
         options: &WriteOptions,
     ) -> Result<Written, Status> {
+        if let Patch::Apply { config, force } = patch {
+            return self
+                .apply(kind, namespace, name, config, *force, target, options)
+                .await;
+        }
         for _ in 0..16 {
             let current = self.get(kind, namespace, name).await?;
             let mut patched = current.clone();
             match patch {
+                Patch::Apply { .. } => return Err(Status::internal("apply reached the patch loop")),
+                Patch::Strategic(p) => {
+                    let schema = kind.openapi_schema().unwrap_or_default();
+                    patched = smp::apply(&current, p, &schema).map_err(|e| {
+                        let code = axum::http::StatusCode::from_u16(e.status_code())
+                            .unwrap_or(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+                        let reason = match e.status_code() {
+                            400 => "BadRequest",
+                            422 => "Invalid",
+                            _ => "InternalError",
+                        };
+                        Status::new(code, reason, e.to_string())
+                    })?;
+                }
                 Patch::Merge(p) => json_patch::merge(&mut patched, p),
                 Patch::Json(p) => json_patch::patch(&mut patched, p).map_err(|e| {
                     Status::new(
@@ -446,6 +472,75 @@ impl Registry {
             }
             match self
                 .update_with(kind, namespace, name, patched, target, options, Op::Patch)
+                .await
+            {
+                Err(status) if status.reason == "Conflict" && !pinned => continue,
+                other => return other,
+            }
+        }
+        Err(Status::conflict(kind, name))
+    }
+
+    /// Server-side apply: `config` merged into the live object (or creating it) with
+    /// field ownership; conflicts are 409 unless `force`.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        config: &Value,
+        force: bool,
+        target: Target,
+        options: &WriteOptions,
+    ) -> Result<Written, Status> {
+        let manager_name = options
+            .field_manager
+            .clone()
+            .filter(|m| !m.is_empty())
+            .ok_or_else(|| {
+                Status::bad_request("PATCH, application/apply-patch+yaml requests must set the fieldManager parameter")
+            })?;
+        if config.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
+            return Err(Status::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                config.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+            )));
+        }
+        let schema = kind.openapi_schema().unwrap_or_default();
+        let api_version = kind.api_version();
+        let ty = ssa::TypeInfo {
+            api_version: &api_version,
+            kind: &kind.kind,
+            schema: &schema,
+            status_subresource: kind.status_subresource,
+        };
+        let manager = ssa::Manager {
+            name: &manager_name,
+            subresource: if target == Target::Status { "status" } else { "" },
+        };
+        // The applied result already carries its managedFields.
+        let untracked = WriteOptions {
+            field_manager: None,
+            ..options.clone()
+        };
+        for _ in 0..16 {
+            let current = match self.get(kind, namespace, name).await {
+                Ok(current) => Some(current),
+                Err(s) if s.reason == "NotFound" && target == Target::Main => None,
+                Err(s) => return Err(s),
+            };
+            let mut applied = ssa::apply(current.as_ref(), config, &ty, &manager, force, &meta::now_rfc3339())
+                .map_err(|e| apply_error(kind, name, e))?;
+            let Some(current) = current else {
+                return self.create_with(kind, namespace, applied, &untracked).await;
+            };
+            let pinned = config.pointer("/metadata/resourceVersion").is_some();
+            if !pinned {
+                applied["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
+            }
+            match self
+                .update_with(kind, namespace, name, applied, target, &untracked, Op::Patch)
                 .await
             {
                 Err(status) if status.reason == "Conflict" && !pinned => continue,
@@ -619,6 +714,57 @@ impl Registry {
             Ok(None) => Err(Status::not_found(&ns_kind, namespace)),
             Err(e) => Err(Status::from_store(e, &ns_kind, namespace)),
         }
+    }
+}
+
+/// Records the writer's changes in `metadata.managedFields` (operation `Update`).
+fn track(kind: &Kind, old: Option<&Value>, new: &mut Value, target: Target, options: &WriteOptions) {
+    let Some(manager) = options.field_manager.as_deref() else {
+        return;
+    };
+    let schema = kind.openapi_schema().unwrap_or_default();
+    let api_version = kind.api_version();
+    let ty = ssa::TypeInfo {
+        api_version: &api_version,
+        kind: &kind.kind,
+        schema: &schema,
+        status_subresource: kind.status_subresource,
+    };
+    let manager = ssa::Manager {
+        name: manager,
+        subresource: if target == Target::Status { "status" } else { "" },
+    };
+    if let Err(e) = ssa::track_update(old, new, &ty, &manager, &meta::now_rfc3339()) {
+        tracing::debug!(kind = %kind.kind, error = ?e, "managedFields not updated");
+    }
+}
+
+/// kube's answers to a failed apply.
+fn apply_error(kind: &Kind, name: &str, e: ssa::ApplyError) -> Status {
+    use axum::http::StatusCode;
+    match e {
+        ssa::ApplyError::Conflicts(conflicts) => {
+            let message = ssa::ApplyError::Conflicts(conflicts.clone()).conflict_message();
+            let mut status = Status::new(StatusCode::CONFLICT, "Conflict", message);
+            status.details = Some(Box::new(crate::http::status::Details {
+                name: name.to_string(),
+                group: kind.group.clone(),
+                kind: kind.plural.clone(),
+                causes: conflicts
+                    .iter()
+                    .map(|c| Cause {
+                        reason: "FieldManagerConflict",
+                        message: c.cause_message(),
+                        field: c.path.clone(),
+                    })
+                    .collect(),
+                ..Default::default()
+            }));
+            status
+        }
+        ssa::ApplyError::BadRequest(m) => Status::bad_request(m),
+        ssa::ApplyError::Invalid(m) => Status::internal(format!("failed to create typed patch object: {m}")),
+        ssa::ApplyError::Internal(m) => Status::internal(m),
     }
 }
 
