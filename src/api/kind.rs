@@ -151,6 +151,15 @@ impl Kind {
         Some(path.to_string())
     }
 
+    /// The review APIs (TokenReview, SubjectAccessReview, ...): `create` only, answered
+    /// from the request and never stored.
+    pub fn create_only(&self) -> bool {
+        matches!(
+            self.group.as_str(),
+            "authentication.k8s.io" | "authorization.k8s.io"
+        )
+    }
+
     /// Whether `<name>/<subresource>` is served: `status` where declared, a
     /// CertificateSigningRequest's `approval`, a Namespace's `finalize`.
     pub fn has_subresource(&self, subresource: &str) -> bool {
@@ -160,6 +169,7 @@ impl Kind {
                 self.group == "certificates.k8s.io" && self.kind == "CertificateSigningRequest"
             }
             "finalize" => self.group.is_empty() && self.kind == "Namespace",
+            "token" => self.group.is_empty() && self.kind == "ServiceAccount",
             _ => false,
         }
     }

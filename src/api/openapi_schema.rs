@@ -43,6 +43,24 @@ fn generated(group: &str, kind: &str) -> Option<Value> {
             structural::<certificates::v1::CertificateSigningRequest>()
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => crd_schema(),
+        ("authentication.k8s.io", "TokenReview") => {
+            structural::<k8s_openapi::api::authentication::v1::TokenReview>()
+        }
+        ("authentication.k8s.io", "SelfSubjectReview") => {
+            structural::<k8s_openapi::api::authentication::v1::SelfSubjectReview>()
+        }
+        ("authorization.k8s.io", "SubjectAccessReview") => {
+            structural::<k8s_openapi::api::authorization::v1::SubjectAccessReview>()
+        }
+        ("authorization.k8s.io", "SelfSubjectAccessReview") => {
+            structural::<k8s_openapi::api::authorization::v1::SelfSubjectAccessReview>()
+        }
+        ("authorization.k8s.io", "SelfSubjectRulesReview") => {
+            structural::<k8s_openapi::api::authorization::v1::SelfSubjectRulesReview>()
+        }
+        ("authorization.k8s.io", "LocalSubjectAccessReview") => {
+            structural::<k8s_openapi::api::authorization::v1::LocalSubjectAccessReview>()
+        }
         ("rbac.authorization.k8s.io", "Role") => structural::<rbac::v1::Role>(),
         ("rbac.authorization.k8s.io", "ClusterRole") => structural::<rbac::v1::ClusterRole>(),
         ("rbac.authorization.k8s.io", "RoleBinding") => structural::<rbac::v1::RoleBinding>(),

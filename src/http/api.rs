@@ -17,9 +17,11 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::auth::AuthServices;
 use super::status::Status;
 use super::table::Representation;
 use crate::api::{Catalog, Kind};
+use crate::auth::user::UserInfo;
 use crate::registry::selector::{FieldSelector, LabelSelector};
 use crate::registry::{
     Deletion, Filter, Op, Patch, Registry, Target, WriteOptions, parse_field_validation,
@@ -132,6 +134,12 @@ async fn dispatch(
     } else {
         patch_type.clone()
     };
+    let user = request
+        .extensions()
+        .get::<super::auth::RequestUser>()
+        .map(|u| u.0.clone())
+        .unwrap_or_else(UserInfo::anonymous);
+    let auth = request.extensions().get::<AuthServices>().cloned();
     let body = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
         .await
         .map_err(|_| {
@@ -145,6 +153,27 @@ async fn dispatch(
         Some("finalize") => Target::Finalize,
         Some(_) => Target::Status,
     };
+    if kind.create_only() || target.subresource.as_deref() == Some("token") {
+        let auth = auth.ok_or_else(|| Status::internal("authentication is not set up"))?;
+        return match (
+            &method,
+            target.name.as_deref(),
+            target.subresource.as_deref(),
+        ) {
+            (&Method::POST, None, None) => {
+                super::review::review(kind, ns, decode_body(&media, &body)?, &user, &auth).await
+            }
+            (&Method::POST, Some(name), Some("token")) => {
+                let request = decode_body(&media, &body)?;
+                super::review::token_request(registry, kind, ns.unwrap_or(""), name, request, &auth)
+                    .await
+            }
+            _ => Err(method_not_allowed(&method)),
+        };
+    }
+    let rbac = auth
+        .as_ref()
+        .filter(|_| kind.group == "rbac.authorization.k8s.io");
     match (method, target.name.as_deref()) {
         (Method::GET, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
             validate_list_options(query, true)?;
@@ -181,8 +210,15 @@ async fn dispatch(
             .into_response())
         }
         (Method::POST, None) => {
-            let object = decode_body(&media, &body)?;
+            let mut object = decode_body(&media, &body)?;
+            if kind.group == "certificates.k8s.io" {
+                set_requester(&mut object, &user);
+            }
+            if let Some(auth) = rbac {
+                check_rbac_write(auth, kind, ns, &object, None, &user)?;
+            }
             let created = registry.create_with(kind, ns, object, &options).await?;
+            observe_rbac(rbac, kind, &created.object, false, &options);
             Ok(with_warnings(
                 (StatusCode::CREATED, Json(created.object)).into_response(),
                 &created.warnings,
@@ -208,9 +244,14 @@ async fn dispatch(
         }
         (Method::PUT, Some(name)) => {
             let object = decode_body(&media, &body)?;
+            if let Some(auth) = rbac {
+                let old = registry.get(kind, ns, name).await.ok();
+                check_rbac_write(auth, kind, ns, &object, old.as_ref(), &user)?;
+            }
             let updated = registry
                 .update_with(kind, ns, name, object, sub, &options, Op::Body)
                 .await?;
+            observe_rbac(rbac, kind, &updated.object, false, &options);
             Ok(with_warnings(
                 Json(updated.object).into_response(),
                 &updated.warnings,
@@ -234,9 +275,22 @@ async fn dispatch(
                 },
                 _ => Patch::Merge(parse_body(&body)?),
             };
+            if let Some(auth) = rbac {
+                // The escalation check needs the result: compute it first without writing.
+                let trial = WriteOptions {
+                    dry_run: true,
+                    ..options.clone()
+                };
+                let old = registry.get(kind, ns, name).await.ok();
+                let result = registry
+                    .patch_with(kind, ns, name, &patch, sub, &trial)
+                    .await?;
+                check_rbac_write(auth, kind, ns, &result.object, old.as_ref(), &user)?;
+            }
             let patched = registry
                 .patch_with(kind, ns, name, &patch, sub, &options)
                 .await?;
+            observe_rbac(rbac, kind, &patched.object, false, &options);
             Ok(with_warnings(
                 Json(patched.object).into_response(),
                 &patched.warnings,
@@ -267,10 +321,13 @@ async fn dispatch(
         }
         (Method::DELETE, Some(name)) if target.subresource.is_none() => {
             let precondition = delete_precondition(&media, &body)?;
-            match registry
+            let deletion = registry
                 .delete_with(kind, ns, name, precondition, options.dry_run)
-                .await?
-            {
+                .await?;
+            if let Deletion::Deleted(last) = &deletion {
+                observe_rbac(rbac, kind, last, true, &options);
+            }
+            match deletion {
                 Deletion::Pending(object) => Ok((StatusCode::ACCEPTED, Json(object)).into_response()),
                 Deletion::Deleted(last) => Ok(Json(json!({
                     "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
@@ -279,11 +336,82 @@ async fn dispatch(
                 .into_response()),
             }
         }
-        (method, _) => Err(Status::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            format!("the server does not allow this method on the requested resource ({method})"),
-        )),
+        (method, _) => Err(method_not_allowed(&method)),
+    }
+}
+
+fn method_not_allowed(method: &Method) -> Status {
+    Status::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        format!("the server does not allow this method on the requested resource ({method})"),
+    )
+}
+
+/// A CertificateSigningRequest records who asked for it (kube's CSR strategy): the
+/// requester's name, uid, groups and extra replace whatever the body claims.
+fn set_requester(csr: &mut Value, user: &UserInfo) {
+    if !csr.get("spec").is_some_and(Value::is_object) {
+        csr["spec"] = json!({});
+    }
+    csr["spec"]["username"] = json!(user.name);
+    csr["spec"]["uid"] = json!(user.uid);
+    csr["spec"]["groups"] = json!(user.groups);
+    csr["spec"]["extra"] = json!(user.extra);
+}
+
+/// RBAC's escalation prevention on role and binding writes.
+fn check_rbac_write(
+    auth: &AuthServices,
+    kind: &Kind,
+    namespace: Option<&str>,
+    new: &Value,
+    old: Option<&Value>,
+    user: &UserInfo,
+) -> Result<(), Status> {
+    let index = auth.authz.index();
+    let ns = namespace.unwrap_or("");
+    let name = new
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let result = match kind.kind.as_str() {
+        "Role" | "ClusterRole" => index.check_role_write(user, &kind.plural, ns, new, old),
+        _ => {
+            let Some(role_ref) = new
+                .get("roleRef")
+                .and_then(crate::auth::rbac::RoleRef::from_value)
+            else {
+                return Ok(()); // schema validation reports the missing roleRef
+            };
+            let gc_only =
+                old.is_some_and(|o| crate::auth::rbac::is_only_mutating_gc_fields(new, o));
+            index.check_binding_write(user, &role_ref, ns, gc_only)
+        }
+    };
+    result.map_err(|e| {
+        let code = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::FORBIDDEN);
+        let reason = match e.status_code() {
+            403 => "Forbidden",
+            404 => "NotFound",
+            _ => "BadRequest",
+        };
+        Status::new(code, reason, e.message_for(&kind.plural, name))
+    })
+}
+
+/// Applies an RBAC write to the authorizer at once (its watch follows too).
+fn observe_rbac(
+    rbac: Option<&AuthServices>,
+    kind: &Kind,
+    object: &Value,
+    deleted: bool,
+    options: &WriteOptions,
+) {
+    if let Some(auth) = rbac
+        && !options.dry_run
+    {
+        auth.authz.observe(&kind.kind, object, deleted);
     }
 }
 
@@ -291,7 +419,9 @@ async fn dispatch(
 fn check_patch_type(kind: &Kind, patch_type: &str) -> Result<(), Status> {
     let strategic = !kind.custom;
     let ok = match patch_type {
-        "application/merge-patch+json" | "application/json-patch+json" | "application/apply-patch+yaml" => true,
+        "application/merge-patch+json"
+        | "application/json-patch+json"
+        | "application/apply-patch+yaml" => true,
         "application/strategic-merge-patch+json" => strategic,
         _ => false,
     };
@@ -318,7 +448,10 @@ fn check_patch_type(kind: &Kind, patch_type: &str) -> Result<(), Status> {
 
 /// The writer recorded in managedFields: `fieldManager`, else the User-Agent's product
 /// name, as kube-apiserver derives it.
-fn field_manager(query: &HashMap<String, String>, headers: &axum::http::HeaderMap) -> Option<String> {
+fn field_manager(
+    query: &HashMap<String, String>,
+    headers: &axum::http::HeaderMap,
+) -> Option<String> {
     if let Some(manager) = query.get("fieldManager").filter(|m| !m.is_empty()) {
         return Some(manager.clone());
     }
@@ -326,7 +459,15 @@ fn field_manager(query: &HashMap<String, String>, headers: &axum::http::HeaderMa
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("unknown");
-    Some(agent.split('/').next().unwrap_or(agent).chars().take(128).collect())
+    Some(
+        agent
+            .split('/')
+            .next()
+            .unwrap_or(agent)
+            .chars()
+            .take(128)
+            .collect(),
+    )
 }
 
 /// `dryRun` and `fieldValidation`, as kube-apiserver parses them.

@@ -114,6 +114,15 @@ fn api_group(catalog: &Catalog, group: &str) -> Option<Value> {
     )
 }
 
+/// The verbs of a kind's main resource.
+fn verbs(kind: &Kind) -> &'static [&'static str] {
+    if kind.create_only() {
+        &["create"]
+    } else {
+        &VERBS
+    }
+}
+
 /// Subresources of a kind with their verbs, as discovery lists them.
 fn subresources(kind: &Kind) -> Vec<(&'static str, &'static [&'static str])> {
     const GET_UPDATE: &[&str] = &["get", "patch", "update"];
@@ -121,6 +130,7 @@ fn subresources(kind: &Kind) -> Vec<(&'static str, &'static [&'static str])> {
         ("status", GET_UPDATE),
         ("approval", GET_UPDATE),
         ("finalize", &["update"][..]),
+        ("token", &["create"][..]),
     ]
     .into_iter()
     .filter(|(name, _)| kind.has_subresource(name))
@@ -149,7 +159,7 @@ fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Option<Value>
             "singularName": k.singular,
             "namespaced": k.namespaced(),
             "kind": k.kind,
-            "verbs": VERBS,
+            "verbs": verbs(k),
             "shortNames": k.short_names,
         }));
         for (sub, verbs) in subresources(k) {
@@ -206,7 +216,7 @@ fn aggregated_resource(kind: &Kind) -> Value {
         "responseKind": response_kind,
         "scope": if kind.namespaced() { "Namespaced" } else { "Cluster" },
         "singularResource": kind.singular,
-        "verbs": VERBS,
+        "verbs": verbs(kind),
     });
     if !kind.short_names.is_empty() {
         resource["shortNames"] = json!(kind.short_names);

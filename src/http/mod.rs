@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod health;
 pub mod openapi;
 pub mod protobuf;
+pub mod review;
 pub mod status;
 pub mod table;
 pub mod tls;

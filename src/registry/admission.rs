@@ -47,7 +47,8 @@ fn object_meta() -> Option<&'static Structural> {
         if let Some(fields) =
             schema.pointer_mut("/properties/managedFields/items/properties/fieldsV1")
         {
-            *fields = serde_json::json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+            *fields =
+                serde_json::json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
         }
         Structural::compile(&schema)
             .inspect_err(|e| tracing::warn!(error = %e, "ObjectMeta schema does not compile"))

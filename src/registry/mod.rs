@@ -436,7 +436,9 @@ impl Registry {
             let current = self.get(kind, namespace, name).await?;
             let mut patched = current.clone();
             match patch {
-                Patch::Apply { .. } => return Err(Status::internal("apply reached the patch loop")),
+                Patch::Apply { .. } => {
+                    return Err(Status::internal("apply reached the patch loop"));
+                }
                 Patch::Strategic(p) => {
                     let schema = kind.openapi_schema().unwrap_or_default();
                     patched = smp::apply(&current, p, &schema).map_err(|e| {
@@ -504,7 +506,10 @@ impl Registry {
         if config.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
             return Err(Status::bad_request(format!(
                 "the name of the object ({}) does not match the name on the URL ({name})",
-                config.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+                config
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
             )));
         }
         let schema = kind.openapi_schema().unwrap_or_default();
@@ -517,7 +522,11 @@ impl Registry {
         };
         let manager = ssa::Manager {
             name: &manager_name,
-            subresource: if target == Target::Status { "status" } else { "" },
+            subresource: if target == Target::Status {
+                "status"
+            } else {
+                ""
+            },
         };
         // The applied result already carries its managedFields.
         let untracked = WriteOptions {
@@ -530,17 +539,33 @@ impl Registry {
                 Err(s) if s.reason == "NotFound" && target == Target::Main => None,
                 Err(s) => return Err(s),
             };
-            let mut applied = ssa::apply(current.as_ref(), config, &ty, &manager, force, &meta::now_rfc3339())
-                .map_err(|e| apply_error(kind, name, e))?;
+            let mut applied = ssa::apply(
+                current.as_ref(),
+                config,
+                &ty,
+                &manager,
+                force,
+                &meta::now_rfc3339(),
+            )
+            .map_err(|e| apply_error(kind, name, e))?;
             let Some(current) = current else {
                 return self.create_with(kind, namespace, applied, &untracked).await;
             };
             let pinned = config.pointer("/metadata/resourceVersion").is_some();
             if !pinned {
-                applied["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
+                applied["metadata"]["resourceVersion"] =
+                    current["metadata"]["resourceVersion"].clone();
             }
             match self
-                .update_with(kind, namespace, name, applied, target, &untracked, Op::Patch)
+                .update_with(
+                    kind,
+                    namespace,
+                    name,
+                    applied,
+                    target,
+                    &untracked,
+                    Op::Patch,
+                )
                 .await
             {
                 Err(status) if status.reason == "Conflict" && !pinned => continue,
@@ -718,7 +743,13 @@ impl Registry {
 }
 
 /// Records the writer's changes in `metadata.managedFields` (operation `Update`).
-fn track(kind: &Kind, old: Option<&Value>, new: &mut Value, target: Target, options: &WriteOptions) {
+fn track(
+    kind: &Kind,
+    old: Option<&Value>,
+    new: &mut Value,
+    target: Target,
+    options: &WriteOptions,
+) {
     let Some(manager) = options.field_manager.as_deref() else {
         return;
     };
@@ -732,7 +763,11 @@ fn track(kind: &Kind, old: Option<&Value>, new: &mut Value, target: Target, opti
     };
     let manager = ssa::Manager {
         name: manager,
-        subresource: if target == Target::Status { "status" } else { "" },
+        subresource: if target == Target::Status {
+            "status"
+        } else {
+            ""
+        },
     };
     if let Err(e) = ssa::track_update(old, new, &ty, &manager, &meta::now_rfc3339()) {
         tracing::debug!(kind = %kind.kind, error = ?e, "managedFields not updated");
@@ -763,7 +798,9 @@ fn apply_error(kind: &Kind, name: &str, e: ssa::ApplyError) -> Status {
             status
         }
         ssa::ApplyError::BadRequest(m) => Status::bad_request(m),
-        ssa::ApplyError::Invalid(m) => Status::internal(format!("failed to create typed patch object: {m}")),
+        ssa::ApplyError::Invalid(m) => {
+            Status::internal(format!("failed to create typed patch object: {m}"))
+        }
         ssa::ApplyError::Internal(m) => Status::internal(m),
     }
 }

@@ -1,0 +1,7 @@
+#![no_main]
+
+// The body is shared with the corpus replay test (tests/fuzz_corpus.rs).
+#[path = "../../tests/fuzz_cases/decode_protobuf.rs"]
+mod body;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));
