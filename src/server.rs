@@ -109,6 +109,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     crate::auth::authz::seed_policy(&registry)
         .await
         .map_err(|e| ServerError::Bootstrap(e.message))?;
+    registry.spawn_garbage_collector();
     crate::auth::authz::start_sync(&registry, &authz)
         .await
         .map_err(|e| ServerError::Bootstrap(e.message))?;

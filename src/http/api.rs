@@ -24,7 +24,8 @@ use crate::api::{Catalog, Kind};
 use crate::auth::user::UserInfo;
 use crate::registry::selector::{FieldSelector, LabelSelector};
 use crate::registry::{
-    Deletion, Filter, Op, Patch, Registry, Target, WriteOptions, parse_field_validation,
+    DeleteOptions, Deletion, Filter, Op, Patch, Propagation, Registry, Target, WriteOptions,
+    parse_field_validation,
 };
 use crate::storage::ListOptions;
 
@@ -298,6 +299,7 @@ async fn dispatch(
         }
         (Method::DELETE, None) => {
             // deletecollection: every matching object, each through the normal delete.
+            let delete_options = delete_options(&media, &body)?;
             let list = registry
                 .list_filtered(kind, ns, ListOptions::default(), &filter)
                 .await?;
@@ -308,8 +310,12 @@ async fn dispatch(
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 let item_ns = item.pointer("/metadata/namespace").and_then(Value::as_str);
+                let item_options = DeleteOptions {
+                    dry_run: options.dry_run,
+                    ..delete_options.clone()
+                };
                 match registry
-                    .delete_with(kind, item_ns, name, None, options.dry_run)
+                    .delete_with(kind, item_ns, name, &item_options)
                     .await
                 {
                     Ok(Deletion::Deleted(o) | Deletion::Pending(o)) => deleted.push(o),
@@ -320,9 +326,10 @@ async fn dispatch(
             Ok(Json(json!({"apiVersion": kind.api_version(), "kind": kind.list_kind(), "metadata": {}, "items": deleted})).into_response())
         }
         (Method::DELETE, Some(name)) if target.subresource.is_none() => {
-            let precondition = delete_precondition(&media, &body)?;
+            let mut delete_options = delete_options(&media, &body)?;
+            delete_options.dry_run = options.dry_run;
             let deletion = registry
-                .delete_with(kind, ns, name, precondition, options.dry_run)
+                .delete_with(kind, ns, name, &delete_options)
                 .await?;
             if let Deletion::Deleted(last) = &deletion {
                 observe_rbac(rbac, kind, last, true, &options);
@@ -538,21 +545,29 @@ fn parse_body(body: &Bytes) -> Result<Value, Status> {
         .map_err(|e| Status::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
-/// `DeleteOptions.preconditions.resourceVersion`, when a body is sent.
-fn delete_precondition(media: &str, body: &Bytes) -> Result<Option<u64>, Status> {
+/// The `DeleteOptions` body, when one is sent: the resourceVersion precondition and the
+/// propagation policy.
+fn delete_options(media: &str, body: &Bytes) -> Result<DeleteOptions, Status> {
     if body.is_empty() {
-        return Ok(None);
+        return Ok(DeleteOptions::default());
     }
     let options = decode_body(media, body)?;
-    match options
+    let precondition = match options
         .pointer("/preconditions/resourceVersion")
         .and_then(Value::as_str)
     {
-        Some(rv) => rv.parse().map(Some).map_err(|_| {
+        Some(rv) => Some(rv.parse().map_err(|_| {
             Status::bad_request(format!("invalid precondition resourceVersion {rv:?}"))
-        }),
-        None => Ok(None),
-    }
+        })?),
+        None => None,
+    };
+    let propagation = Propagation::from_options(&options)
+        .map_err(|m| Status::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", m))?;
+    Ok(DeleteOptions {
+        precondition,
+        propagation,
+        dry_run: false,
+    })
 }
 
 /// kube's `ValidateListOptions`: the resourceVersion/resourceVersionMatch combinations

@@ -13,6 +13,7 @@
 
 mod admission;
 pub mod crds;
+pub mod gc;
 mod meta;
 pub mod selector;
 pub mod smp;
@@ -31,6 +32,7 @@ use crate::storage::continuation::Continue;
 use crate::storage::{KeyValue, ListOptions, Store, StoreError};
 
 pub use admission::{Op, WriteOptions, parse_field_validation};
+pub use gc::{DeleteOptions, Propagation};
 pub use meta::{now_rfc3339, validate_name};
 pub use watch::{Filter, WatchEvent};
 
@@ -584,8 +586,11 @@ impl Registry {
         name: &str,
         precondition: Option<u64>,
     ) -> Result<Deletion, Status> {
-        self.delete_with(kind, namespace, name, precondition, false)
-            .await
+        let options = DeleteOptions {
+            precondition,
+            ..DeleteOptions::default()
+        };
+        self.delete_with(kind, namespace, name, &options).await
     }
 
     /// [`Registry::delete`], or with `dry_run` only what it would do. Deleting a CRD
@@ -595,11 +600,18 @@ impl Registry {
         kind: &Kind,
         namespace: Option<&str>,
         name: &str,
-        precondition: Option<u64>,
-        dry_run: bool,
+        options: &DeleteOptions,
     ) -> Result<Deletion, Status> {
+        let dry_run = options.dry_run;
         let deletion = self
-            .delete_object(kind, namespace, name, precondition, dry_run)
+            .delete_object(
+                kind,
+                namespace,
+                name,
+                options.precondition,
+                dry_run,
+                options.propagation,
+            )
             .await?;
         if !dry_run
             && crds::is_crd(kind)
@@ -617,16 +629,15 @@ impl Registry {
         name: &str,
         precondition: Option<u64>,
         dry_run: bool,
+        propagation: gc::Propagation,
     ) -> Result<Deletion, Status> {
         let key = kind.storage_key(namespace, name);
         let current = self.current(kind, &key, name, precondition).await?;
         let mut object: Value = serde_json::from_slice(&current.value).map_err(|e| {
             Status::internal(format!("stored {} {name} is not JSON: {e}", kind.kind))
         })?;
-        let has_finalizers = object
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .is_some_and(|f| !f.is_empty());
+        gc::add_policy_finalizer(&mut object, propagation);
+        let has_finalizers = held(kind, &object);
         if dry_run {
             let current = decode(kind, &current)?;
             if !has_finalizers {
@@ -672,10 +683,7 @@ impl Registry {
             return decode(kind, current);
         }
         let deleting = object.pointer("/metadata/deletionTimestamp").is_some();
-        let finalized = object
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .is_none_or(|f| f.is_empty());
+        let finalized = !held(kind, &object);
         if deleting && finalized {
             return match self.store.delete(key, Some(current.mod_revision)).await {
                 Ok(deleted) => {
@@ -772,6 +780,20 @@ fn track(
     if let Err(e) = ssa::track_update(old, new, &ty, &manager, &meta::now_rfc3339()) {
         tracing::debug!(kind = %kind.kind, error = ?e, "managedFields not updated");
     }
+}
+
+/// Whether anything still holds a deleting object: `metadata.finalizers`, or for a
+/// Namespace its `spec.finalizers` (emptied by the namespace controller through
+/// `/finalize`).
+fn held(kind: &Kind, object: &Value) -> bool {
+    let non_empty = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty())
+    };
+    non_empty("/metadata/finalizers")
+        || (kind.group.is_empty() && kind.kind == "Namespace" && non_empty("/spec/finalizers"))
 }
 
 /// kube's answers to a failed apply.
