@@ -131,7 +131,8 @@ async fn typed_and_dynamic_apis_watchers_and_reflectors() {
 }
 
 /// A kube-rs `Controller`: every labelled ConfigMap gets an owned Secret mirroring its
-/// data, kept in step as the ConfigMap changes (watches of both kinds drive it).
+/// data through `Patch::Apply` (server-side apply), kept in step as the ConfigMap changes
+/// (watches of both kinds drive it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_reconciles_owned_objects() {
     use k8s_openapi::api::core::v1::Secret;
@@ -163,20 +164,16 @@ async fn controller_reconciles_owned_objects() {
         let owner = json!({"apiVersion": "v1", "kind": "ConfigMap", "name": name,
             "uid": cm.metadata.uid, "controller": true});
         let mirror = format!("{name}-mirror");
-        let body =
-            json!({"metadata": {"name": mirror, "ownerReferences": [owner]}, "stringData": data});
-        match secrets.get_opt(&mirror).await? {
-            None => {
-                let secret: Secret =
-                    serde_json::from_value(body).map_err(kube::Error::SerdeError)?;
-                secrets.create(&PostParams::default(), &secret).await?;
-            }
-            Some(_) => {
-                secrets
-                    .patch(&mirror, &PatchParams::default(), &Patch::Merge(&body))
-                    .await?;
-            }
-        }
+        // Server-side apply creates or updates the Secret in one call.
+        let body = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": mirror, "ownerReferences": [owner]}, "stringData": data});
+        secrets
+            .patch(
+                &mirror,
+                &PatchParams::apply("mirror-controller").force(),
+                &Patch::Apply(&body),
+            )
+            .await?;
         Ok(Action::await_change())
     }
 
@@ -216,6 +213,18 @@ async fn controller_reconciles_owned_objects() {
         }
     };
     let first = mirrored("blue").await;
+    let managers: Vec<String> = first
+        .metadata
+        .managed_fields
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        managers.iter().any(|m| m == "mirror-controller"),
+        "{managers:?}"
+    );
     let owners = first.metadata.owner_references.unwrap_or_default();
     assert_eq!(owners.first().map(|o| o.kind.as_str()), Some("ConfigMap"));
     cms.patch(
