@@ -13,8 +13,11 @@ pub fn init(level: LogLevel, format: LogFormat) {
             level.as_directive()
         ))
     });
+    use std::io::IsTerminal;
+    // Colours only on a terminal: journald and log files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
