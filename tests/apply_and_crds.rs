@@ -13,8 +13,8 @@ fn start() -> (tempfile::TempDir, Hub) {
     (dir, hub)
 }
 
-/// Runs kubectl with `stdin`, asserts success, returns (stdout, stderr).
-fn ok(hub: &Hub, args: &[&str], stdin: &str) -> (String, String) {
+/// Runs kubectl with `stdin`.
+fn run(hub: &Hub, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = kubectl_cmd(hub, args)
         .stdin(std::process::Stdio::piped())
@@ -28,7 +28,12 @@ fn ok(hub: &Hub, args: &[&str], stdin: &str) -> (String, String) {
         .expect("stdin")
         .write_all(stdin.as_bytes())
         .expect("write");
-    let out = child.wait_with_output().expect("output");
+    child.wait_with_output().expect("output")
+}
+
+/// Runs kubectl with `stdin`, asserts success, returns (stdout, stderr).
+fn ok(hub: &Hub, args: &[&str], stdin: &str) -> (String, String) {
+    let out = run(hub, args, stdin);
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -104,25 +109,11 @@ fn client_side_apply_edit_and_server_side_apply() {
     );
     let theirs =
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  b: '20'\n  c: '3'\n";
-    let conflict = {
-        use std::io::Write;
-        let mut child = kubectl_cmd(
-            &hub,
-            &["apply", "--server-side", "--field-manager=beta", "-f", "-"],
-        )
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("kubectl");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(theirs.as_bytes())
-            .expect("write");
-        child.wait_with_output().expect("output")
-    };
+    let conflict = run(
+        &hub,
+        &["apply", "--server-side", "--field-manager=beta", "-f", "-"],
+        theirs,
+    );
     assert!(!conflict.status.success());
     let stderr = String::from_utf8_lossy(&conflict.stderr);
     assert!(

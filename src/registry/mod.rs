@@ -514,21 +514,9 @@ impl Registry {
                     .unwrap_or("")
             )));
         }
-        let schema = kind.openapi_schema().unwrap_or_default();
-        let api_version = kind.api_version();
-        let ty = ssa::TypeInfo {
-            api_version: &api_version,
-            kind: &kind.kind,
-            schema: &schema,
-            status_subresource: kind.status_subresource,
-        };
         let manager = ssa::Manager {
             name: &manager_name,
-            subresource: if target == Target::Status {
-                "status"
-            } else {
-                ""
-            },
+            subresource: subresource_name(target),
         };
         // The applied result already carries its managedFields.
         let untracked = WriteOptions {
@@ -541,14 +529,16 @@ impl Registry {
                 Err(s) if s.reason == "NotFound" && target == Target::Main => None,
                 Err(s) => return Err(s),
             };
-            let mut applied = ssa::apply(
-                current.as_ref(),
-                config,
-                &ty,
-                &manager,
-                force,
-                &meta::now_rfc3339(),
-            )
+            let mut applied = with_type_info(kind, |ty| {
+                ssa::apply(
+                    current.as_ref(),
+                    config,
+                    ty,
+                    &manager,
+                    force,
+                    &meta::now_rfc3339(),
+                )
+            })
             .map_err(|e| apply_error(kind, name, e))?;
             let Some(current) = current else {
                 return self.create_with(kind, namespace, applied, &untracked).await;
@@ -750,6 +740,27 @@ impl Registry {
     }
 }
 
+/// Runs `f` with the server-side-apply view of `kind` (its schema and version).
+fn with_type_info<R>(kind: &Kind, f: impl FnOnce(&ssa::TypeInfo) -> R) -> R {
+    let schema = kind.openapi_schema().unwrap_or_default();
+    let api_version = kind.api_version();
+    f(&ssa::TypeInfo {
+        api_version: &api_version,
+        kind: &kind.kind,
+        schema: &schema,
+        status_subresource: kind.status_subresource,
+    })
+}
+
+/// The managedFields subresource of a write target.
+fn subresource_name(target: Target) -> &'static str {
+    if target == Target::Status {
+        "status"
+    } else {
+        ""
+    }
+}
+
 /// Records the writer's changes in `metadata.managedFields` (operation `Update`).
 fn track(
     kind: &Kind,
@@ -761,23 +772,14 @@ fn track(
     let Some(manager) = options.field_manager.as_deref() else {
         return;
     };
-    let schema = kind.openapi_schema().unwrap_or_default();
-    let api_version = kind.api_version();
-    let ty = ssa::TypeInfo {
-        api_version: &api_version,
-        kind: &kind.kind,
-        schema: &schema,
-        status_subresource: kind.status_subresource,
-    };
     let manager = ssa::Manager {
         name: manager,
-        subresource: if target == Target::Status {
-            "status"
-        } else {
-            ""
-        },
+        subresource: subresource_name(target),
     };
-    if let Err(e) = ssa::track_update(old, new, &ty, &manager, &meta::now_rfc3339()) {
+    let result = with_type_info(kind, |ty| {
+        ssa::track_update(old, new, ty, &manager, &meta::now_rfc3339())
+    });
+    if let Err(e) = result {
         tracing::debug!(kind = %kind.kind, error = ?e, "managedFields not updated");
     }
 }
