@@ -410,6 +410,15 @@ impl Compiler {
         if !ctx.nested {
             self.structural_rules(m, path, ctx, &n);
         }
+        if !n.cel_rules.is_empty() && (!ctx.nested || ctx.allow_cel) {
+            let target = match shape {
+                Some((s, _)) if ctx.nested => s,
+                _ => &n,
+            };
+            let (rules, errors) = super::cel::compile_rules(&n.cel_rules, path, target);
+            self.errors.extend(errors);
+            n.cel = rules;
+        }
         n
     }
 

@@ -16,7 +16,7 @@
 //!   from storage: [`Structural::default`].
 //! * **Validation** (`registry/customresource/strategy.go`): the OpenAPI schema validator,
 //!   then embedded-resource checks, then `x-kubernetes-list-type` set/map uniqueness, then
-//!   CEL rules (not implemented yet, see [`Structural::validate`]): [`Structural::validate`].
+//!   CEL rules (`x-kubernetes-validations`, module `cel`): [`Structural::validate`].
 //!   Updates ratchet (`CRDValidationRatcheting`, default on): schema errors on values equal
 //!   to the stored ones are dropped: [`Structural::validate_update`].
 //! * [`Structural::admit`] (create) and [`Structural::admit_update`] run the three in that
@@ -51,13 +51,17 @@
 //! when no branch of `anyOf`/`oneOf` matches, the reported branch is picked by an
 //! approximation of kube-openapi's match count; embedded `metadata` is pruned but not
 //! re-encoded (kube round-trips it through `ObjectMeta`, which also drops empty fields);
-//! CEL rules (`x-kubernetes-validations`) are kept but not evaluated.
+//! CEL rules (`x-kubernetes-validations`) run on `cel-interpreter`; its module doc lists
+//! what of kube's CEL environment is missing.
 
+mod cel;
 mod compile;
 mod golang;
 mod prune;
 mod validate;
 
+#[cfg(test)]
+mod cel_tests;
 #[cfg(test)]
 mod tests;
 
@@ -395,8 +399,29 @@ impl Structural {
         let mut errors = validate::schema_errors(&self.root, object, old, None);
         errors.extend(validate::embedded_errors(&self.root, object));
         errors.extend(validate::list_errors(&self.root, object));
-        // CEL (`x-kubernetes-validations`, kept in `Node::cel_rules`) belongs here: kube
-        // evaluates it last and only when the errors above contain no type errors.
+        // CEL rules run last (`strategy.go`), and not at all when a blocking error (kube's
+        // `hasBlockingErr`: unsupported, required, too long, too many, wrong type) exists;
+        // then kube adds one error saying so.
+        if self.has_cel_rules() {
+            if errors.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    FieldErrorKind::NotSupported
+                        | FieldErrorKind::Required
+                        | FieldErrorKind::TooLong
+                        | FieldErrorKind::TooMany
+                        | FieldErrorKind::TypeInvalid
+                )
+            }) {
+                errors.push(FieldError::invalid(
+                    "<nil>",
+                    &Value::Null,
+                    "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+                ));
+            } else {
+                errors.extend(cel::validate(&self.root, object, old));
+            }
+        }
         errors
     }
 
@@ -446,9 +471,10 @@ impl Structural {
         })
     }
 
-    /// Whether any node carries `x-kubernetes-validations` (which are not evaluated yet).
+    /// Whether any node carries `x-kubernetes-validations` (evaluated by [`Structural::validate`]).
     pub fn has_cel_rules(&self) -> bool {
-        self.root.any(&|n| !n.cel_rules.is_empty())
+        self.root
+            .any(&|n| !n.cel.is_empty() || n.checks.all_of.iter().any(|a| !a.cel.is_empty()))
     }
 }
 
@@ -538,8 +564,10 @@ pub(crate) struct Node {
     pub list_type: Option<ListType>,
     pub list_map_keys: Vec<String>,
     pub checks: Checks,
-    /// `x-kubernetes-validations`, kept verbatim for a CEL evaluator.
+    /// `x-kubernetes-validations`, kept verbatim.
     pub cel_rules: Vec<Value>,
+    /// The compiled `x-kubernetes-validations`.
+    pub cel: Vec<cel::Rule>,
 }
 
 impl Node {
