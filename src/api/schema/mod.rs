@@ -56,7 +56,7 @@
 
 mod cel;
 mod compile;
-mod golang;
+pub(crate) mod golang;
 mod prune;
 mod validate;
 
