@@ -261,31 +261,38 @@ impl Registry {
             defer_crd_sync: true,
             ..super::WriteOptions::default()
         };
-        for crd in crate::api::ocm::crds() {
+        let quiet = &quiet;
+        let crd_kind = &crd_kind;
+        // Independent objects: written concurrently, so a first start pays one group
+        // commit instead of one fsync per CRD.
+        let writes = crate::api::ocm::crds().iter().map(|crd| async move {
             let mut wanted = serde_json::to_value(crd)
                 .map_err(|e| Status::internal(format!("cannot encode a built-in CRD: {e}")))?;
             let name = crd.metadata.name.clone().unwrap_or_default();
-            match self.get(&crd_kind, None, &name).await {
-                Ok(current) if current.get("spec") == wanted.get("spec") => {}
+            match self.get(crd_kind, None, &name).await {
+                Ok(current) if current.get("spec") == wanted.get("spec") => Ok(()),
                 Ok(current) => {
                     wanted["metadata"] = current["metadata"].clone();
                     self.update_with(
-                        &crd_kind,
+                        crd_kind,
                         None,
                         &name,
                         wanted,
                         Target::Main,
-                        &quiet,
+                        quiet,
                         super::Op::Body,
                     )
-                    .await?;
+                    .await
+                    .map(|_| ())
                 }
-                Err(s) if s.reason == "NotFound" => {
-                    self.create_with(&crd_kind, None, wanted, &quiet).await?;
-                }
-                Err(s) => return Err(s),
+                Err(s) if s.reason == "NotFound" => self
+                    .create_with(crd_kind, None, wanted, quiet)
+                    .await
+                    .map(|_| ()),
+                Err(s) => Err(s),
             }
-        }
+        });
+        futures::future::try_join_all(writes).await?;
         self.sync_crds().await
     }
 }
