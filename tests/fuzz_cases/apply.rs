@@ -114,7 +114,8 @@ pub fn run(data: &[u8]) {
     if result.is_err() && new.get("metadata").is_some_and(Value::is_object) {
         assert_eq!(
             new.pointer("/metadata/managedFields"),
-            live.as_ref().and_then(|l| l.pointer("/metadata/managedFields")),
+            live.as_ref()
+                .and_then(|l| l.pointer("/metadata/managedFields")),
             "a failed track_update did not restore the old managedFields"
         );
     }
@@ -133,10 +134,19 @@ fn check_identity(object: &Value, ty: &TypeInfo, live: Option<&Value>, applied: 
         Some(ty.kind),
         "apply lost kind: {object}"
     );
-    let name = |v: &Value| v.pointer("/metadata/name").and_then(Value::as_str).map(str::to_owned);
-    let expected = name(applied).or_else(|| live.and_then(name));
-    if expected.is_some() {
-        assert_eq!(name(object), expected, "apply lost metadata.name: {object}");
+    let name = |v: &Value| v.pointer("/metadata/name").cloned();
+    // The applied name wins; without one (and with mergeable metadata) the live one stays.
+    let expected = match applied.get("metadata") {
+        Some(Value::Object(meta)) if meta.contains_key("name") => name(applied),
+        Some(Value::Object(_)) | None => live.and_then(name).filter(Value::is_string),
+        Some(_) => return,
+    };
+    if let Some(expected) = expected {
+        assert_eq!(
+            name(object).as_ref(),
+            Some(&expected),
+            "apply lost metadata.name: {object}"
+        );
     }
 }
 
@@ -144,6 +154,9 @@ fn without_managed_fields(object: &Value) -> Value {
     let mut copy = object.clone();
     if let Some(meta) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
+        if meta.is_empty() {
+            copy.as_object_mut().map(|o| o.remove("metadata"));
+        }
     }
     copy
 }

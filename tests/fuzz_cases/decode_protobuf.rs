@@ -25,5 +25,8 @@ pub fn run(data: &[u8]) {
     // What the rest of the server does with it: the JSON text must round-trip.
     let text = serde_json::to_vec(&object).expect("a decoded object serializes");
     let back: Value = serde_json::from_slice(&text).expect("its JSON parses back");
-    assert_eq!(back, object, "the decoded object does not round-trip as JSON");
+    assert_eq!(
+        back, object,
+        "the decoded object does not round-trip as JSON"
+    );
 }

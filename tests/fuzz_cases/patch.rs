@@ -63,7 +63,10 @@ pub fn run(data: &[u8]) {
     if let Ok(ops) = serde_json::from_value::<json_patch::Patch>(patch.clone()) {
         let mut patched = original.clone();
         if json_patch::patch(&mut patched, &ops).is_err() {
-            assert_eq!(patched, original, "a failed JSON patch left a partial object");
+            assert_eq!(
+                patched, original,
+                "a failed JSON patch left a partial object"
+            );
         }
     }
 
@@ -74,7 +77,10 @@ pub fn run(data: &[u8]) {
                 assert!(result.is_object(), "strategic merge patch gave {result}");
             }
             if patch.as_object().is_some_and(|p| p.is_empty()) || patch.is_null() {
-                assert_eq!(result, original, "an empty strategic patch changed the object");
+                assert_eq!(
+                    result, original,
+                    "an empty strategic patch changed the object"
+                );
             }
         }
         Err(e) => {

@@ -317,7 +317,10 @@ impl FieldSet {
         if include_self && !self.is_empty() {
             out.insert(".".to_string(), Value::Object(Map::new()));
         }
-        for pe in self.members.iter().chain(self.children.keys()) {
+        // A member that also has children is emitted once (with its children), not
+        // twice: visiting it twice made this exponential in the nesting depth.
+        let children_only = self.children.keys().filter(|pe| !self.members.contains(*pe));
+        for pe in self.members.iter().chain(children_only) {
             let key = pe.serialize();
             let value = match self.children.get(pe) {
                 Some(child) => child.emit_value(self.members.contains(pe)),
