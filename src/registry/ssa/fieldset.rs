@@ -319,7 +319,10 @@ impl FieldSet {
         }
         // A member that also has children is emitted once (with its children), not
         // twice: visiting it twice made this exponential in the nesting depth.
-        let children_only = self.children.keys().filter(|pe| !self.members.contains(*pe));
+        let children_only = self
+            .children
+            .keys()
+            .filter(|pe| !self.members.contains(*pe));
         for pe in self.members.iter().chain(children_only) {
             let key = pe.serialize();
             let value = match self.children.get(pe) {
