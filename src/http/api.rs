@@ -88,9 +88,16 @@ pub async fn handle(
     Query(query): Query<HashMap<String, String>>,
     request: Request,
 ) -> Response {
-    match dispatch(&registry, &query, request).await {
-        Ok(response) => response,
-        Err(status) => status.into_response(),
+    use futures::FutureExt;
+    // A bug must cost one request a 500, not the connection (and never the server).
+    let guarded = std::panic::AssertUnwindSafe(dispatch(&registry, &query, request));
+    match guarded.catch_unwind().await {
+        Ok(Ok(response)) => response,
+        Ok(Err(status)) => status.into_response(),
+        Err(_) => {
+            tracing::error!("a request handler panicked; answered 500");
+            Status::internal("the server hit a bug while handling this request").into_response()
+        }
     }
 }
 

@@ -455,7 +455,9 @@ impl Registry {
                     })?;
                 }
                 Patch::Merge(p) => json_patch::merge(&mut patched, p),
-                Patch::Json(p) => json_patch::patch(&mut patched, p).map_err(|e| {
+                // `patch_unsafe` on a copy that is dropped on error: the crate's undoing
+                // `patch` can panic when a `move` fails half-way.
+                Patch::Json(p) => json_patch::patch_unsafe(&mut patched, p).map_err(|e| {
                     Status::new(
                         axum::http::StatusCode::UNPROCESSABLE_ENTITY,
                         "Invalid",
@@ -464,6 +466,17 @@ impl Registry {
                         ),
                     )
                 })?,
+            }
+            if !patched.is_object()
+                || patched
+                    .get("metadata")
+                    .is_some_and(|m| !m.is_object() && !m.is_null())
+            {
+                return Err(Status::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "Invalid",
+                    "the patched object is not a valid object: it must be a JSON object whose metadata is an object",
+                ));
             }
             let pinned = patched.pointer("/metadata/resourceVersion")
                 != current.pointer("/metadata/resourceVersion");

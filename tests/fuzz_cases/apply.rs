@@ -84,7 +84,14 @@ pub fn run(data: &[u8]) {
             // Applying the same configuration again changes nothing and conflicts
             // with nobody: the manager owns every field it applied.
             match ssa::apply(Some(&object), &applied, &ty, &manager, false, LATER) {
-                Ok(again) => assert_eq!(again, object, "re-applying changed the object"),
+                Ok(again) => {
+                    assert_eq!(
+                        without_times(&again),
+                        without_times(&object),
+                        "re-applying changed the object"
+                    );
+                    assert_eq!(again, object, "re-applying moved a managedFields time");
+                }
                 Err(ApplyError::Conflicts(c)) => panic!("re-applying conflicts: {c:?}"),
                 Err(e) => panic!("re-applying failed: {e}"),
             }
@@ -106,11 +113,15 @@ pub fn run(data: &[u8]) {
     json_patch::merge(&mut new, &applied);
     let before = without_managed_fields(&new);
     let result = ssa::track_update(live.as_ref(), &mut new, &ty, &manager, NOW);
-    assert_eq!(
-        without_managed_fields(&new),
-        before,
-        "track_update changed more than metadata.managedFields"
-    );
+    // Only for objects the server could store: a scalar `metadata` is replaced by one
+    // holding managedFields (admission rejects such objects anyway).
+    if before.get("metadata").is_none_or(Value::is_object) {
+        assert_eq!(
+            without_managed_fields(&new),
+            before,
+            "track_update changed more than metadata.managedFields"
+        );
+    }
     if result.is_err() && new.get("metadata").is_some_and(Value::is_object) {
         assert_eq!(
             new.pointer("/metadata/managedFields"),
@@ -148,6 +159,17 @@ fn check_identity(object: &Value, ty: &TypeInfo, live: Option<&Value>, applied: 
             "apply lost metadata.name: {object}"
         );
     }
+}
+
+/// `object` without the `time` of its managedFields entries.
+fn without_times(object: &Value) -> Value {
+    let mut copy = object.clone();
+    if let Some(Value::Array(entries)) = copy.pointer_mut("/metadata/managedFields") {
+        for entry in entries.iter_mut().filter_map(Value::as_object_mut) {
+            entry.remove("time");
+        }
+    }
+    copy
 }
 
 fn without_managed_fields(object: &Value) -> Value {
