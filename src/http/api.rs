@@ -201,6 +201,15 @@ async fn dispatch(
             if let Some(rv) = not_older_than(query)? {
                 registry.wait_for_revision(rv).await?;
             }
+            let unfiltered = filter.labels.is_empty() && filter.fields.is_empty();
+            if unfiltered && representation == Representation::Full {
+                let bytes = registry.list_json(kind, ns, options).await?;
+                return Ok((
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    bytes,
+                )
+                    .into_response());
+            }
             let list = registry.list_filtered(kind, ns, options, &filter).await?;
             Ok(Json(match representation {
                 Representation::Table => {

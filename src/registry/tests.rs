@@ -406,3 +406,63 @@ async fn events_expire_after_their_ttl_and_other_kinds_do_not() {
     }
     assert!(registry.get(cm, Some("default"), "keep").await.is_ok());
 }
+
+#[test]
+fn resource_versions_are_spliced_into_stored_bytes() {
+    let stored = br#"{"apiVersion":"v1","data":{"metadata":"{\"x\":1}","k":"v"},"kind":"ConfigMap","metadata":{"name":"a","uid":"u"},"spec":{"metadata":{}}}"#;
+    let out = super::splice_resource_version(stored, 42).expect("spliced");
+    let v: Value = serde_json::from_slice(&out).expect("still JSON");
+    assert_eq!(v["metadata"]["resourceVersion"], "42");
+    assert_eq!(v["metadata"]["name"], "a");
+    assert!(v["spec"]["metadata"].get("resourceVersion").is_none());
+    assert_eq!(v["data"]["metadata"], "{\"x\":1}");
+    let empty =
+        super::splice_resource_version(br#"{"kind":"X","metadata":{}}"#, 7).expect("spliced");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&empty).expect("json")["metadata"],
+        json!({"resourceVersion": "7"})
+    );
+    assert!(super::splice_resource_version(br#"{"kind":"X"}"#, 7).is_none());
+    assert!(super::splice_resource_version(b"not json", 7).is_none());
+}
+
+#[tokio::test]
+async fn list_json_matches_list() {
+    let env = env().await;
+    let cm = find("", "configmaps").expect("kind");
+    for i in 0..5 {
+        env.registry
+            .create(cm, Some("default"), json!({"metadata": {"name": format!("c{i}"), "labels": {"n": i.to_string()}}, "data": {"k": "v"}}))
+            .await
+            .expect("create");
+    }
+    let slow = env
+        .registry
+        .list(cm, Some("default"), ListOptions::default())
+        .await
+        .expect("list");
+    let fast: Value = serde_json::from_slice(
+        &env.registry
+            .list_json(cm, Some("default"), ListOptions::default())
+            .await
+            .expect("list_json"),
+    )
+    .expect("json");
+    assert_eq!(slow, fast);
+    let paged: Value = serde_json::from_slice(
+        &env.registry
+            .list_json(
+                cm,
+                Some("default"),
+                ListOptions {
+                    limit: Some(2),
+                    ..ListOptions::default()
+                },
+            )
+            .await
+            .expect("page"),
+    )
+    .expect("json");
+    assert_eq!(paged["items"].as_array().map(Vec::len), Some(2));
+    assert!(paged["metadata"]["continue"].is_string(), "{paged}");
+}
