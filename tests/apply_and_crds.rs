@@ -243,3 +243,68 @@ spec:
     assert!(!gone.status.success());
     assert!(!get(&hub, &["api-resources"]).contains("widgets"));
 }
+
+/// Several served versions with one storage version: an object written through either
+/// version is read through both, each answer in its own apiVersion.
+#[test]
+fn custom_resources_in_several_versions() {
+    let (_dir, hub) = start();
+    let crd = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: dials.example.com
+spec:
+  group: example.com
+  scope: Cluster
+  names: {plural: dials, singular: dial, kind: Dial}
+  versions:
+  - name: v1beta1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, properties: {spec: {type: object, properties: {level: {type: integer}}}}}}
+  - name: v1
+    served: true
+    storage: false
+    schema: {openAPIV3Schema: {type: object, properties: {spec: {type: object, properties: {level: {type: integer}}}}}}
+";
+    ok(&hub, &["apply", "-f", "-"], crd);
+    ok(
+        &hub,
+        &["apply", "-f", "-"],
+        "apiVersion: example.com/v1\nkind: Dial\nmetadata: {name: d1}\nspec: {level: 4}\n",
+    );
+    // kubectl prefers v1 (kube's version priority); the object is readable through both.
+    assert_eq!(
+        get(
+            &hub,
+            &["get", "dials", "d1", "-o", "jsonpath={.apiVersion}"]
+        ),
+        "example.com/v1"
+    );
+    assert_eq!(
+        get(
+            &hub,
+            &[
+                "get",
+                "dials.v1beta1.example.com",
+                "d1",
+                "-o",
+                "jsonpath={.apiVersion} {.spec.level}"
+            ]
+        ),
+        "example.com/v1beta1 4"
+    );
+    assert_eq!(
+        get(
+            &hub,
+            &[
+                "get",
+                "crd",
+                "dials.example.com",
+                "-o",
+                "jsonpath={.status.storedVersions}"
+            ]
+        ),
+        r#"["v1beta1"]"#
+    );
+}
