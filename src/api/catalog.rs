@@ -16,11 +16,7 @@ pub struct Catalog {
 impl Catalog {
     /// The kinds every hub serves.
     pub fn builtin() -> Catalog {
-        Catalog::with(builtin::kinds())
-    }
-
-    pub fn with(kinds: Vec<Kind>) -> Catalog {
-        let kinds = kinds.into_iter().map(Arc::new).collect();
+        let kinds = builtin::kinds().into_iter().map(Arc::new).collect();
         Catalog {
             kinds: Arc::new(RwLock::new(Arc::new(kinds))),
         }

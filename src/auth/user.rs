@@ -15,7 +15,6 @@ pub struct UserInfo {
 pub const ANONYMOUS: &str = "system:anonymous";
 pub const AUTHENTICATED: &str = "system:authenticated";
 pub const UNAUTHENTICATED: &str = "system:unauthenticated";
-pub const MASTERS: &str = "system:masters";
 
 impl UserInfo {
     pub fn anonymous() -> UserInfo {
@@ -32,9 +31,5 @@ impl UserInfo {
             self.groups.push(AUTHENTICATED.into());
         }
         self
-    }
-
-    pub fn in_group(&self, group: &str) -> bool {
-        self.groups.iter().any(|g| g == group)
     }
 }
