@@ -1658,10 +1658,7 @@ fn aggregate_errors(errors: &[String]) -> String {
     }
 }
 
-/// Go's `%q` of a string.
-pub(crate) fn go_quote(s: &str) -> String {
-    crate::api::schema::golang::quote(s)
-}
+use crate::api::schema::golang::quote as go_quote;
 
 /// Go's `%q` of a `[]string`: `["a" "b"]`.
 pub(crate) fn go_quote_list(items: &[String]) -> String {

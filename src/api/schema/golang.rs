@@ -195,7 +195,8 @@ fn json_float(f: f64) -> String {
     }
 }
 
-fn json_string(s: &str, out: &mut String) {
+/// Go's `encoding/json` string encoding (HTML-safe escapes included).
+pub(crate) fn json_string(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {
         match c {
