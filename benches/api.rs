@@ -32,16 +32,7 @@ fn main() {
 }
 
 fn client(data: &std::path::Path) -> reqwest::Client {
-    let ca = std::fs::read(data.join("cert/ca.crt")).expect("ca");
-    let mut pem = std::fs::read(data.join("cert/admin.crt")).expect("crt");
-    pem.extend(std::fs::read(data.join("cert/admin.key")).expect("key"));
-    reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca"))
-        .identity(reqwest::Identity::from_pem(&pem).expect("identity"))
-        .build()
-        .expect("client")
+    common::async_client(data, true, false)
 }
 
 fn pct(v: &mut [f64], q: f64) -> f64 {
@@ -275,19 +266,7 @@ async fn fan_out_once(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
     // HTTP/1.1 clients, one connection per watch (a handful of clients share the pool).
     let clients: Vec<reqwest::Client> = (0..8)
-        .map(|_| {
-            let ca = std::fs::read(dir.join("hub/cert/ca.crt")).expect("ca");
-            let mut pem = std::fs::read(dir.join("hub/cert/admin.crt")).expect("crt");
-            pem.extend(std::fs::read(dir.join("hub/cert/admin.key")).expect("key"));
-            reqwest::Client::builder()
-                .use_rustls_tls()
-                .http1_only()
-                .tls_built_in_root_certs(false)
-                .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca"))
-                .identity(reqwest::Identity::from_pem(&pem).expect("identity"))
-                .build()
-                .expect("client")
-        })
+        .map(|_| common::async_client(&dir.join("hub"), true, true))
         .collect();
     let url = format!(
         "{base}?watch=true&resourceVersion={rv}&fieldSelector=metadata.name%3D{name}&timeoutSeconds=120"

@@ -33,17 +33,7 @@ fn main() {
 }
 
 fn tls(data: &std::path::Path, admin: bool) -> reqwest::Client {
-    let ca = std::fs::read(data.join("cert/ca.crt")).expect("ca");
-    let mut b = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca"));
-    if admin {
-        let mut pem = std::fs::read(data.join("cert/admin.crt")).expect("crt");
-        pem.extend(std::fs::read(data.join("cert/admin.key")).expect("key"));
-        b = b.identity(reqwest::Identity::from_pem(&pem).expect("identity"));
-    }
-    b.build().expect("client")
+    common::async_client(data, admin, false)
 }
 
 async fn post(http: &reqwest::Client, url: &str, body: Value) -> Value {

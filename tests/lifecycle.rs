@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Hub, client, kubectl_run};
+use common::{Hub, client, kubectl_run, wait_until};
 use serde_json::{Value, json};
 
 fn start() -> (tempfile::TempDir, Hub, reqwest::blocking::Client) {
@@ -32,14 +32,6 @@ fn owner_ref(owner: &Value, block: bool) -> Value {
 
 fn exists(hub: &Hub, http: &reqwest::blocking::Client, path: &str) -> bool {
     http.get(hub.url(path)).send().expect("get").status() == 200
-}
-
-fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn kubectl_ok(hub: &Hub, args: &[&str]) {

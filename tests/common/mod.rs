@@ -184,6 +184,34 @@ fn pump<R: std::io::Read + Send + 'static>(r: R) -> mpsc::Receiver<String> {
 }
 
 /// An HTTPS client trusting the hub's CA, optionally presenting the admin certificate.
+/// An async client trusting the hub CA, with the admin certificate when `admin`; the
+/// benchmarks use it (`http1` forces one connection per in-flight request).
+pub fn async_client(data_dir: &Path, admin: bool, http1: bool) -> reqwest::Client {
+    let ca = std::fs::read(data_dir.join("cert/ca.crt")).expect("ca");
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca pem"));
+    if http1 {
+        b = b.http1_only();
+    }
+    if admin {
+        let mut pem = std::fs::read(data_dir.join("cert/admin.crt")).expect("crt");
+        pem.extend(std::fs::read(data_dir.join("cert/admin.key")).expect("key"));
+        b = b.identity(reqwest::Identity::from_pem(&pem).expect("identity"));
+    }
+    b.build().expect("client")
+}
+
+/// Polls `check` every 50 ms until it holds; fails the test after 30 s naming `what`.
+pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn client(data_dir: &Path, admin: bool) -> reqwest::blocking::Client {
     let ca = std::fs::read(data_dir.join("cert/ca.crt")).expect("ca");
     let mut b = reqwest::blocking::Client::builder()
