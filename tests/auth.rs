@@ -2358,3 +2358,110 @@ fn review_apis_over_http() {
     // Tokens travelled in request bodies here; none of them may be printed.
     assert_no_leaks(&mut hub, &[world.bootstrap_token.clone(), token], "alice");
 }
+
+/// RBAC escalation prevention through every write verb: a namespace `admin` may bind
+/// and write roles it holds, but not grant what it does not hold (kube's 403 naming the
+/// missing rules), neither by POST, PUT nor PATCH.
+#[test]
+fn role_and_binding_writes_cannot_escalate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut hub = Hub::start(dir.path(), &[]);
+    hub.wait_ready();
+    let admin = client(dir.path(), true);
+    let post = |path: &str, body: serde_json::Value| {
+        admin
+            .post(hub.url(path))
+            .json(&body)
+            .send()
+            .expect("post")
+            .status()
+    };
+    assert!(post("/api/v1/namespaces", json!({"metadata": {"name": "esc"}})).is_success());
+    let rbac = "/apis/rbac.authorization.k8s.io/v1/namespaces/esc";
+    assert!(post(&format!("{rbac}/rolebindings"), json!({"metadata": {"name": "alice-admin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+        "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"}]})).is_success());
+    let as_alice =
+        |method: reqwest::Method, path: &str, content_type: &str, body: serde_json::Value| {
+            admin
+                .request(method, hub.url(path))
+                .header("Impersonate-User", "alice")
+                .header("Content-Type", content_type)
+                .body(body.to_string())
+                .send()
+                .expect("request")
+        };
+    let binding = |name: &str, role: &str| {
+        json!({"metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "bob"}]})
+    };
+    let json_ct = "application/json";
+    // Binding a role alice holds is fine; binding cluster-admin is an escalation.
+    let ok = as_alice(
+        reqwest::Method::POST,
+        &format!("{rbac}/rolebindings"),
+        json_ct,
+        binding("bob-view", "view"),
+    );
+    assert_eq!(ok.status(), 201);
+    let denied = as_alice(
+        reqwest::Method::POST,
+        &format!("{rbac}/rolebindings"),
+        json_ct,
+        binding("bob-root", "cluster-admin"),
+    );
+    assert_eq!(denied.status(), 403);
+    let status: serde_json::Value = denied.json().expect("status");
+    assert!(
+        status["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("attempting to grant RBAC permissions not currently held")),
+        "{status}"
+    );
+    // A Role within alice's rights is fine; widening it by PUT or PATCH is not.
+    let role = json!({"metadata": {"name": "reader"}, "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]});
+    assert_eq!(
+        as_alice(
+            reqwest::Method::POST,
+            &format!("{rbac}/roles"),
+            json_ct,
+            role
+        )
+        .status(),
+        201
+    );
+    let wide = json!({"rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]});
+    let patched = as_alice(
+        reqwest::Method::PATCH,
+        &format!("{rbac}/roles/reader"),
+        "application/merge-patch+json",
+        wide.clone(),
+    );
+    assert_eq!(patched.status(), 403);
+    let mut replaced: serde_json::Value = admin
+        .get(hub.url(&format!("{rbac}/roles/reader")))
+        .send()
+        .expect("get")
+        .json()
+        .expect("json");
+    replaced["rules"] = wide["rules"].clone();
+    assert_eq!(
+        as_alice(
+            reqwest::Method::PUT,
+            &format!("{rbac}/roles/reader"),
+            json_ct,
+            replaced
+        )
+        .status(),
+        403
+    );
+    // Nothing was widened.
+    let stored: serde_json::Value = admin
+        .get(hub.url(&format!("{rbac}/roles/reader")))
+        .send()
+        .expect("get")
+        .json()
+        .expect("json");
+    assert_eq!(stored["rules"][0]["resources"], json!(["configmaps"]));
+}
