@@ -24,8 +24,8 @@ use crate::api::{Catalog, Kind};
 use crate::auth::user::UserInfo;
 use crate::registry::selector::{FieldSelector, LabelSelector};
 use crate::registry::{
-    DeleteOptions, Deletion, Filter, Op, Patch, Propagation, Registry, Target, WriteOptions,
-    parse_field_validation,
+    DeleteOptions, Deletion, Filter, Op, Patch, Propagation, Registry, Target, WriteGuard,
+    WriteOptions, parse_field_validation,
 };
 use crate::storage::ListOptions;
 
@@ -182,6 +182,13 @@ async fn dispatch(
     let rbac = auth
         .as_ref()
         .filter(|_| kind.group == "rbac.authorization.k8s.io");
+    if let Some(auth) = rbac {
+        // Escalation prevention runs in the registry, on the object actually stored.
+        let (auth, user, namespace) = (auth.clone(), user.clone(), ns.map(str::to_string));
+        options.guard = Some(WriteGuard(std::sync::Arc::new(move |kind, new, old| {
+            check_rbac_write(&auth, kind, namespace.as_deref(), new, old, &user)
+        })));
+    }
     match (method, target.name.as_deref()) {
         (Method::GET, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
             validate_list_options(query, true)?;
@@ -231,9 +238,6 @@ async fn dispatch(
             if kind.group == "certificates.k8s.io" {
                 set_requester(&mut object, &user);
             }
-            if let Some(auth) = rbac {
-                check_rbac_write(auth, kind, ns, &object, None, &user)?;
-            }
             let created = registry.create_with(kind, ns, object, &options).await?;
             observe_rbac(rbac, kind, &created.object, false, &options);
             Ok(with_warnings(
@@ -261,10 +265,6 @@ async fn dispatch(
         }
         (Method::PUT, Some(name)) => {
             let object = decode_body(&media, &body)?;
-            if let Some(auth) = rbac {
-                let old = registry.get(kind, ns, name).await.ok();
-                check_rbac_write(auth, kind, ns, &object, old.as_ref(), &user)?;
-            }
             let updated = registry
                 .update_with(kind, ns, name, object, sub, &options, Op::Body)
                 .await?;
@@ -292,18 +292,6 @@ async fn dispatch(
                 },
                 _ => Patch::Merge(parse_body(&body)?),
             };
-            if let Some(auth) = rbac {
-                // The escalation check needs the result: compute it first without writing.
-                let trial = WriteOptions {
-                    dry_run: true,
-                    ..options.clone()
-                };
-                let old = registry.get(kind, ns, name).await.ok();
-                let result = registry
-                    .patch_with(kind, ns, name, &patch, sub, &trial)
-                    .await?;
-                check_rbac_write(auth, kind, ns, &result.object, old.as_ref(), &user)?;
-            }
             let patched = registry
                 .patch_with(kind, ns, name, &patch, sub, &options)
                 .await?;

@@ -25,7 +25,37 @@ pub struct WriteOptions {
     pub field_manager: Option<String>,
     /// A CRD write leaves the catalog alone; the caller rebuilds it once after a batch.
     pub(crate) defer_crd_sync: bool,
+    /// A last check on the object about to be stored (and the stored one, on updates),
+    /// after patches are applied and admission ran: RBAC's escalation prevention.
+    pub guard: Option<WriteGuard>,
 }
+
+/// The check a [`WriteOptions::guard`] runs: `(kind, new, old)`.
+pub type GuardFn = dyn Fn(&Kind, &Value, Option<&Value>) -> Result<(), Status> + Send + Sync;
+
+/// A shared write check; equal when it is the same check.
+#[derive(Clone)]
+pub struct WriteGuard(pub std::sync::Arc<GuardFn>);
+
+impl WriteGuard {
+    pub fn check(&self, kind: &Kind, new: &Value, old: Option<&Value>) -> Result<(), Status> {
+        (self.0)(kind, new, old)
+    }
+}
+
+impl std::fmt::Debug for WriteGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteGuard")
+    }
+}
+
+impl PartialEq for WriteGuard {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for WriteGuard {}
 
 /// Which request shape a write came as; strict-decoding errors differ between them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

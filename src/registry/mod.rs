@@ -31,7 +31,7 @@ use crate::http::status::{Cause, Status};
 use crate::storage::continuation::Continue;
 use crate::storage::{KeyValue, ListOptions, Store, StoreError};
 
-pub use admission::{Op, WriteOptions, parse_field_validation};
+pub use admission::{Op, WriteGuard, WriteOptions, parse_field_validation};
 pub use gc::{DeleteOptions, Propagation};
 pub use meta::{now_rfc3339, validate_name};
 pub use watch::{Filter, WatchEvent};
@@ -162,6 +162,9 @@ impl Registry {
         let is_crd = crds::is_crd(kind);
         if is_crd {
             crds::prepare(kind, &mut object, true)?;
+        }
+        if let Some(guard) = &options.guard {
+            guard.check(kind, &object, None)?;
         }
         track(kind, None, &mut object, Target::Main, options);
         // A generated name collides rarely; retry a few times as kube-apiserver does.
@@ -431,6 +434,9 @@ impl Registry {
         let warnings = admission::admit(kind, name, &mut merged, Some(&old), options, op)?;
         if crds::is_crd(kind) {
             crds::prepare(kind, &mut merged, false)?;
+        }
+        if let Some(guard) = &options.guard {
+            guard.check(kind, &merged, Some(&old))?;
         }
         track(kind, Some(&old), &mut merged, target, options);
         if options.dry_run {
