@@ -39,6 +39,15 @@ pub enum Command {
     /// Writes DIR/db (a consistent RocksDB checkpoint) and DIR/cert. To restore, stop the
     /// server and put both back as `<dataDirectory>/db` and `<dataDirectory>/cert`.
     Backup(BackupArgs),
+    /// Bootstrap tokens that managed clusters join with (through the running hub's API).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Accept managed clusters: approve their pending join CSRs and set `hubAcceptsClient`
+    /// (what `clusteradm accept --clusters` does).
+    Accept(AcceptArgs),
+    /// Run the managed-cluster agent: join a hub, then keep the cluster's status and lease
+    /// current and its certificate fresh.
+    Agent(AgentArgs),
     /// Validate, evaluate or print the configuration contract.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -128,4 +137,103 @@ pub enum VersionFormat {
     Text,
     /// The same object `GET /version` returns.
     Json,
+}
+
+/// How an admin command reaches the hub.
+#[derive(Debug, Args, Clone)]
+pub struct HubAccess {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Admin kubeconfig of the hub; default: the one the server wrote in its data directory.
+    #[arg(long, value_name = "FILE", env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a bootstrap token and print it with ready-to-run join commands.
+    Create(TokenCreateArgs),
+    /// List bootstrap tokens.
+    List(HubAccess),
+    /// Delete a bootstrap token by id.
+    Delete {
+        #[command(flatten)]
+        access: HubAccess,
+        /// The token id (the part before the dot), or the whole token.
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    #[command(flatten)]
+    pub access: HubAccess,
+    /// Lifetime, such as 24h, 90m or 7d; 0 never expires. Expired tokens are deleted.
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    pub ttl: String,
+    /// A note stored with the token.
+    #[arg(long, default_value = "joins managed clusters to this hub")]
+    pub description: String,
+    /// Hub URL to print in the join commands, when agents reach the hub by another name
+    /// than the admin kubeconfig uses.
+    #[arg(long, value_name = "URL")]
+    pub hub_url: Option<String>,
+    /// Print only the token.
+    #[arg(long)]
+    pub print_token_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AcceptArgs {
+    #[command(flatten)]
+    pub access: HubAccess,
+    /// Names of the clusters to accept.
+    #[arg(required = true, value_name = "CLUSTER")]
+    pub clusters: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Configuration file (its `agent` section; flags override it).
+    #[arg(long, short = 'c', value_name = "FILE", env = "MCP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Name of the managed cluster (overrides `agent.clusterName`).
+    #[arg(long, value_name = "NAME")]
+    pub cluster_name: Option<String>,
+    /// Bootstrap kubeconfig holding the hub URL, CA and a bootstrap token.
+    #[arg(long, value_name = "FILE", conflicts_with = "hub_url")]
+    pub bootstrap_kubeconfig: Option<PathBuf>,
+    /// Hub URL (instead of a bootstrap kubeconfig; needs a token and the CA).
+    #[arg(long, value_name = "URL")]
+    pub hub_url: Option<String>,
+    /// Bootstrap token `<id>.<secret>`.
+    #[arg(long, value_name = "TOKEN", env = "MCP_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// File holding the bootstrap token.
+    #[arg(long, value_name = "FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+    /// The hub CA certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub hub_ca_file: Option<PathBuf>,
+    /// Pin of the hub CA public key, `sha256:<hex>` (printed by `token create`); the CA is
+    /// then read from the hub's `kube-public/cluster-info` and checked against it.
+    #[arg(long, value_name = "HASH")]
+    pub hub_ca_hash: Option<String>,
+    /// Kubeconfig of the managed cluster (overrides `agent.managedKubeconfig`); without
+    /// it, the in-cluster configuration or `KUBECONFIG`.
+    #[arg(long, value_name = "FILE")]
+    pub managed_kubeconfig: Option<PathBuf>,
+    /// Directory for the agent's key, certificate and hub kubeconfig (overrides
+    /// `agent.hubKubeconfigDir`).
+    #[arg(long, value_name = "DIR")]
+    pub hub_kubeconfig_dir: Option<PathBuf>,
+    /// Lease renewal period in seconds (overrides `agent.leaseDurationSeconds`).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease_duration_seconds: Option<u64>,
+    /// Status resync period in seconds (overrides `agent.statusSyncSeconds`).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub status_sync_seconds: Option<u64>,
+    /// Requested lifetime of the client certificate (at least 600; the hub may cap it).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(600..))]
+    pub client_cert_expiration_seconds: Option<u64>,
 }

@@ -3,12 +3,15 @@
 //! Start reading at `ARCHITECTURE.md`; the layers are `cli` → `config` → `pki` →
 //! `server` → `http`.
 
+pub mod admin;
+pub mod agent;
 pub mod api;
 pub mod auth;
 pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod hub;
 pub mod logging;
 pub mod pki;
 pub mod registry;

@@ -3,9 +3,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use multicluster_controlplane::cli::{Cli, Command, ConfigArgs, ConfigCommand, VersionFormat};
+use multicluster_controlplane::cli::{
+    AgentArgs, Cli, Command, ConfigArgs, ConfigCommand, HubAccess, TokenCommand, VersionFormat,
+};
 use multicluster_controlplane::config::{self, Config};
-use multicluster_controlplane::{backup, http, logging, pki, server};
+use multicluster_controlplane::{admin, agent, backup, http, logging, pki, server};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -48,6 +50,22 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Token(cmd) => run_token(cmd),
+        Command::Accept(args) => admin_command(&args.access, async |hub| {
+            for cluster in &args.clusters {
+                let outcome = admin::accept(&hub, cluster).await?;
+                for csr in &outcome.approved_csrs {
+                    println!("CSR {csr} approved");
+                }
+                if outcome.accepted {
+                    println!("managed cluster {cluster} accepted (hubAcceptsClient: true)");
+                } else {
+                    println!("managed cluster {cluster}: CSR approved; the cluster will be accepted once its agent creates it (run accept again)");
+                }
+            }
+            Ok(())
+        }),
+        Command::Agent(args) => run_agent(&args),
         Command::Config(ConfigCommand::Check { file }) => match config::load(Some(&file)) {
             Ok(_) => {
                 println!("{}: ok", file.display());
@@ -153,4 +171,192 @@ fn replace_server(kubeconfig: &str, server: Option<&str>) -> String {
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"
+}
+
+/// Runs an admin command against the hub the admin kubeconfig points at.
+fn admin_command(
+    access: &HubAccess,
+    body: impl AsyncFnOnce(agent::rest::Rest) -> Result<(), admin::AdminError>,
+) -> ExitCode {
+    let (config, runtime) = match prepare(&access.config, false) {
+        Ok(pair) => pair,
+        Err(code) => return code,
+    };
+    let kubeconfig = access
+        .kubeconfig
+        .clone()
+        .unwrap_or_else(|| pki::Layout::new(&config.data_directory).admin_kubeconfig());
+    let outcome = runtime.block_on(async {
+        let hub = admin::connect(&kubeconfig).await?;
+        body(hub).await
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_token(cmd: TokenCommand) -> ExitCode {
+    match cmd {
+        TokenCommand::Create(args) => {
+            let ttl = match admin::parse_ttl(&args.ttl) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: --ttl: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            admin_command(&args.access, async |hub| {
+                let created = admin::create_token(&hub, ttl, &args.description).await?;
+                if args.print_token_only {
+                    println!("{}", created.token);
+                    return Ok(());
+                }
+                let (server, ca) = hub_endpoint(&hub, args.hub_url.as_deref()).await?;
+                let ca_hash = agent::hubconfig::ca_hash(&ca)
+                    .map_err(|e| admin::AdminError::Invalid(e.to_string()))?;
+                let (ours, clusteradm) = admin::join_commands(&server, &created.token, &ca_hash);
+                println!("token: {}", created.token);
+                println!(
+                    "expires: {}",
+                    created.expiration.as_deref().unwrap_or("never")
+                );
+                println!("\njoin a cluster with this agent:\n  {ours}");
+                println!("\nor with the Go agent:\n  {clusteradm}");
+                Ok(())
+            })
+        }
+        TokenCommand::List(access) => admin_command(&access, async |hub| {
+            let rows = admin::list_tokens(&hub).await?;
+            println!("{:<8} {:<22} {:<40} DESCRIPTION", "ID", "EXPIRES", "GROUPS");
+            for r in rows {
+                println!("{:<8} {:<22} {:<40} {}", r.id, r.expires, r.groups, r.description);
+            }
+            Ok(())
+        }),
+        TokenCommand::Delete { access, id } => admin_command(&access, async |hub| {
+            admin::delete_token(&hub, &id).await?;
+            println!("bootstrap token {id} deleted");
+            Ok(())
+        }),
+    }
+}
+
+/// The hub URL and CA agents should use: from `kube-public/cluster-info`.
+async fn hub_endpoint(
+    hub: &agent::rest::Rest,
+    url: Option<&str>,
+) -> Result<(String, String), admin::AdminError> {
+    let info = hub
+        .get("/api/v1/namespaces/kube-public/configmaps/cluster-info")
+        .await?;
+    let text = info
+        .pointer("/data/kubeconfig")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let doc: serde_json::Value = serde_yaml::from_str(text)
+        .map_err(|e| admin::AdminError::Invalid(format!("cluster-info: {e}")))?;
+    let cluster = doc.pointer("/clusters/0/cluster").cloned().unwrap_or_default();
+    let server = url
+        .map(str::to_string)
+        .or_else(|| cluster.get("server").and_then(serde_json::Value::as_str).map(str::to_string))
+        .unwrap_or_default();
+    use base64::Engine;
+    let ca = cluster
+        .get("certificate-authority-data")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| admin::AdminError::Invalid("cluster-info has no CA".into()))?;
+    Ok((server, ca))
+}
+
+fn run_agent(args: &AgentArgs) -> ExitCode {
+    let config_args = ConfigArgs {
+        config: args.config.clone(),
+        ..ConfigArgs::default()
+    };
+    let (config, runtime) = match prepare(&config_args, true) {
+        Ok(pair) => pair,
+        Err(code) => return code,
+    };
+    let options = match agent_options(args, &config.agent) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(agent::run(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "agent failed");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The agent's options: flags over the configuration's `agent` section.
+fn agent_options(
+    args: &AgentArgs,
+    file: &config::Agent,
+) -> Result<agent::AgentOptions, String> {
+    let path = |p: &str| (!p.is_empty()).then(|| std::path::PathBuf::from(p));
+    let cluster_name = args
+        .cluster_name
+        .clone()
+        .or_else(|| (!file.cluster_name.is_empty()).then(|| file.cluster_name.clone()))
+        .ok_or("--cluster-name (or agent.clusterName) is required")?;
+    let bootstrap = match (&args.bootstrap_kubeconfig, &args.hub_url) {
+        (Some(k), _) => agent::Bootstrap::Kubeconfig(k.clone()),
+        (None, Some(server)) => {
+            let token = match (&args.token, &args.token_file) {
+                (Some(t), _) => t.clone(),
+                (None, Some(f)) => std::fs::read_to_string(f)
+                    .map_err(|e| format!("--token-file {}: {e}", f.display()))?
+                    .trim()
+                    .to_string(),
+                _ => return Err("--hub-url needs --token or --token-file".into()),
+            };
+            agent::Bootstrap::Url {
+                server: server.clone(),
+                token,
+                ca_file: args.hub_ca_file.clone(),
+                ca_hash: args.hub_ca_hash.clone(),
+            }
+        }
+        (None, None) => match path(&file.bootstrap_kubeconfig) {
+            Some(k) => agent::Bootstrap::Kubeconfig(k),
+            None => {
+                return Err(
+                    "give --bootstrap-kubeconfig (or agent.bootstrapKubeconfig), or --hub-url with a token"
+                        .into(),
+                );
+            }
+        },
+    };
+    let hub_kubeconfig_dir = args
+        .hub_kubeconfig_dir
+        .clone()
+        .or_else(|| path(&file.hub_kubeconfig_dir))
+        .ok_or("--hub-kubeconfig-dir (or agent.hubKubeconfigDir) is required")?;
+    Ok(agent::AgentOptions {
+        cluster_name,
+        bootstrap,
+        managed_kubeconfig: args
+            .managed_kubeconfig
+            .clone()
+            .or_else(|| path(&file.managed_kubeconfig)),
+        hub_kubeconfig_dir,
+        lease_duration_seconds: args
+            .lease_duration_seconds
+            .unwrap_or(file.lease_duration_seconds),
+        status_sync_seconds: args.status_sync_seconds.unwrap_or(file.status_sync_seconds),
+        client_cert_expiration_seconds: args.client_cert_expiration_seconds,
+        rotate_fraction: 0.8,
+    })
 }

@@ -99,7 +99,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
 
     let (store, rocks) = open_store(&config).await?;
     let registry = crate::registry::Registry::new(store)
-        .with_event_ttl(Duration::from_secs(config.storage.event_ttl_seconds));
+        .with_event_ttl(Duration::from_secs(config.storage.event_ttl_seconds))
+        .with_mutator(crate::hub::mutator(&config));
     ensure_namespaces(&registry).await?;
     registry
         .ensure_builtin_crds()
@@ -146,8 +147,9 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     spawn_renewal(pki.clone(), cert, &config, shutdown_rx.clone());
 
-    // No hub controllers exist yet; the controller manager is "started" once its (empty)
-    // set is running. Issues that add controllers start them before this line.
+    crate::hub::start(&registry, &authz, &pki, &config)
+        .await
+        .map_err(|e| ServerError::Bootstrap(e.message))?;
     controllers.set(true);
     let signer = crate::auth::token::TokenSigner::load_or_create(&data_dir.join("cert"))
         .map_err(|e| ServerError::Bootstrap(e.to_string()))?;

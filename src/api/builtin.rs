@@ -105,6 +105,19 @@ static TABLE: &[Spec] = &[
         &[AGE],
         false,
     ),
+    // Nodes are stored only: nothing here runs pods. Agents read them for capacity.
+    kind(
+        "",
+        "v1",
+        "Node",
+        "nodes",
+        "node",
+        &["no"],
+        Cluster,
+        true,
+        &[AGE],
+        false,
+    ),
     kind(
         "",
         "v1",

@@ -35,6 +35,7 @@ fn generated(group: &str, kind: &str) -> Option<Value> {
         ("", "Namespace") => structural::<core::v1::Namespace>(),
         ("", "Secret") => structural::<core::v1::Secret>(),
         ("", "ConfigMap") => structural::<core::v1::ConfigMap>(),
+        ("", "Node") => structural::<core::v1::Node>(),
         ("", "ServiceAccount") => structural::<core::v1::ServiceAccount>(),
         ("", "Event") => structural::<core::v1::Event>(),
         ("events.k8s.io", "Event") => structural::<events::v1::Event>(),

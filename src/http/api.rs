@@ -189,6 +189,15 @@ async fn dispatch(
             check_rbac_write(&auth, kind, namespace.as_deref(), new, old, &user)
         })));
     }
+    if let Some(auth) = auth
+        .as_ref()
+        .filter(|_| crate::hub::admission::validates(kind))
+    {
+        let (authz, user) = (auth.authz.clone(), user.clone());
+        options.guard = Some(WriteGuard(std::sync::Arc::new(move |kind, new, old| {
+            crate::hub::admission::validate(&authz, &user, kind, new, old)
+        })));
+    }
     match (method, target.name.as_deref()) {
         (Method::GET, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
             validate_list_options(query, true)?;

@@ -10,7 +10,8 @@
 //! serves the certificate, and its renewal loop, live in `http::tls`.
 
 pub(crate) mod files;
-mod keys;
+pub mod der;
+pub mod keys;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -93,6 +94,68 @@ impl CertificateAuthority {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         })
+    }
+
+    /// Issues a client certificate for a verified certificate request: the subject is the
+    /// request's, copied byte for byte (`subject_der`, a DER Name), the key its
+    /// `spki_der`, the lifetime `lifetime`, the usages `usages` (kube's names). Returns
+    /// the certificate followed by the CA certificate, as PEM.
+    pub fn sign_request(
+        &self,
+        spki_der: &[u8],
+        subject_der: &[u8],
+        lifetime: Duration,
+        usages: &[&str],
+    ) -> Result<String, PkiError> {
+        let bad = |reason: &str| PkiError::BadCertificate {
+            path: PathBuf::from("<certificate request>"),
+            reason: reason.to_string(),
+        };
+        let public_key = rcgen::SubjectPublicKeyInfo::from_der(spki_der)?;
+        let mut params = leaf_params("placeholder", &[], lifetime);
+        params.key_usages = usages
+            .iter()
+            .filter_map(|u| match *u {
+                "digital signature" => Some(KeyUsagePurpose::DigitalSignature),
+                "key encipherment" => Some(KeyUsagePurpose::KeyEncipherment),
+                _ => None,
+            })
+            .collect();
+        params.extended_key_usages = usages
+            .iter()
+            .filter_map(|u| (*u == "client auth").then_some(ExtendedKeyUsagePurpose::ClientAuth))
+            .collect();
+        let draft = params.signed_by(&public_key, &self.issuer()?)?;
+        let draft = draft.der().to_vec();
+        // Swap the placeholder subject for the request's and sign again.
+        let (_, parsed) = X509Certificate::from_der(&draft).map_err(|e| bad(&e.to_string()))?;
+        let tbs = parsed.tbs_certificate.as_ref();
+        let subject = parsed.tbs_certificate.subject.as_raw();
+        let (tbs_at, subject_at) = (
+            der::offset_in(&draft, tbs).ok_or_else(|| bad("TBS outside the certificate"))?,
+            der::offset_in(tbs, subject).ok_or_else(|| bad("subject outside the TBS"))?,
+        );
+        let (tbs_header, _) = der::header(tbs).ok_or_else(|| bad("TBS header"))?;
+        let mut content = tbs[tbs_header..subject_at].to_vec();
+        content.extend_from_slice(subject_der);
+        content.extend_from_slice(&tbs[subject_at + subject.len()..]);
+        let new_tbs = der::tlv(0x30, &content);
+        let after_tbs = &draft[tbs_at + tbs.len()..];
+        let (alg_header, alg_len) = der::header(after_tbs).ok_or_else(|| bad("algorithm"))?;
+        let algorithm = &after_tbs[..alg_header + alg_len];
+        use rcgen::SigningKey;
+        let signature = self.key.sign(&new_tbs)?;
+        let mut bits = vec![0u8];
+        bits.extend(signature);
+        let mut outer = new_tbs;
+        outer.extend_from_slice(algorithm);
+        outer.extend(der::tlv(0x03, &bits));
+        let cert = der::tlv(0x30, &outer);
+        let (_, check) = X509Certificate::from_der(&cert).map_err(|e| bad(&e.to_string()))?;
+        if !self.signed(&check) || check.tbs_certificate.subject.as_raw() != subject_der {
+            return Err(bad("the issued certificate does not verify"));
+        }
+        Ok(format!("{}{}", pem_encode("CERTIFICATE", &cert), self.cert_pem))
     }
 
     /// True when `cert_der` was signed by this CA.
@@ -480,14 +543,26 @@ pub fn client_params(user: &str, groups: &[&str], lifetime: Duration) -> Certifi
     params
 }
 
-fn leaf_params(cn: &str, orgs: &[&str], lifetime: Duration) -> CertificateParams {
-    let mut params = CertificateParams::default();
+/// A subject with common name `cn` and one `O` per group. rcgen keeps one value per
+/// attribute type, so a second `O` is written under the same OID as a custom type; more
+/// than two groups do not fit.
+pub fn subject(cn: &str, orgs: &[&str]) -> DistinguishedName {
+    const ORGANIZATION: [u64; 4] = [2, 5, 4, 10];
     let mut dn = DistinguishedName::new();
-    for o in orgs {
-        dn.push(DnType::OrganizationName, *o);
+    for (i, o) in orgs.iter().take(2).enumerate() {
+        let ty = match i {
+            0 => DnType::OrganizationName,
+            _ => DnType::CustomDnType(ORGANIZATION.to_vec()),
+        };
+        dn.push(ty, *o);
     }
     dn.push(DnType::CommonName, cn);
-    params.distinguished_name = dn;
+    dn
+}
+
+fn leaf_params(cn: &str, orgs: &[&str], lifetime: Duration) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = subject(cn, orgs);
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::minutes(5);
     params.not_after = now + lifetime;
@@ -620,4 +695,17 @@ mod tests {
         c.apiserver.external_hostname = "fd00::5".into();
         assert_eq!(server_url(&c), "https://[fd00::5]:9443");
     }
+}
+
+/// PEM text of one DER block.
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }

@@ -89,7 +89,12 @@ pub struct Registry {
     catalog: Catalog,
     /// Time to live of core/v1 and events.k8s.io/v1 Events (renewed on every write).
     event_ttl: Option<std::time::Duration>,
+    /// Mutating admission beyond kube's built-in strategies (the OCM kinds').
+    mutator: Option<Arc<MutateFn>>,
 }
+
+/// A mutating admission step: `(kind, object, old)` on main-resource writes.
+pub type MutateFn = dyn Fn(&Kind, &mut Value, Option<&Value>) -> Result<(), Status> + Send + Sync;
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>) -> Registry {
@@ -97,7 +102,15 @@ impl Registry {
             store,
             catalog: Catalog::builtin(),
             event_ttl: None,
+            mutator: None,
         }
+    }
+
+    /// Adds a mutating admission step, run after the built-in defaults on every write of
+    /// a main resource.
+    pub fn with_mutator(mut self, mutator: Arc<MutateFn>) -> Registry {
+        self.mutator = Some(mutator);
+        self
     }
 
     /// The kinds this registry serves.
@@ -158,6 +171,9 @@ impl Registry {
         }
         meta::prepare_create(kind, &mut object, namespace.as_deref());
         strategy::defaults(kind, &mut object, true);
+        if let Some(mutate) = &self.mutator {
+            mutate(kind, &mut object, None)?;
+        }
         let warnings = admission::admit(kind, &given, &mut object, None, options, Op::Body)?;
         let is_crd = crds::is_crd(kind);
         if is_crd {
@@ -431,6 +447,9 @@ impl Registry {
         })?;
         let mut merged = meta::merge_update(kind, &old, object, target)?;
         strategy::defaults(kind, &mut merged, false);
+        if let (Some(mutate), Target::Main) = (&self.mutator, target) {
+            mutate(kind, &mut merged, Some(&old))?;
+        }
         let warnings = admission::admit(kind, name, &mut merged, Some(&old), options, op)?;
         if crds::is_crd(kind) {
             crds::prepare(kind, &mut merged, false)?;

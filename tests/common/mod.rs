@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod etcd;
+pub mod netns;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

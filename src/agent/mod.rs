@@ -1,0 +1,327 @@
+//! The `agent` command: the registration half of the combined OCM agent.
+//!
+//! It joins its managed cluster to a hub (ManagedCluster, then a CSR for a client
+//! certificate whose key never leaves this process), and once accepted keeps the cluster's
+//! status and lease current, rotates its certificate at 80 % of its lifetime, and goes
+//! back to bootstrap when the hub rejects its credentials. Every hub call is retried after
+//! an outage; nothing needs an operator after a hub or agent restart.
+//!
+//! Start reading at [`run`]; `register` is the join, `status` the reporting, `hubconfig`
+//! the credentials on disk.
+
+pub mod hubconfig;
+pub mod quantity;
+pub mod register;
+pub mod rest;
+pub mod status;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use hubconfig::{CredDir, Credential, Endpoint, Issued};
+use rest::{Rest, RestError};
+
+/// Why the agent cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// A setting or file is wrong; retrying does not help.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The hub said no or could not be used; the agent retries.
+    #[error("hub: {0}")]
+    Hub(String),
+    /// The hub rejected the credentials (401).
+    #[error("the hub rejected the agent's credentials")]
+    Unauthorized,
+}
+
+impl AgentError {
+    fn from_rest(e: RestError) -> AgentError {
+        if e.is(401) { AgentError::Unauthorized } else { AgentError::Hub(e.to_string()) }
+    }
+}
+
+/// Where the hub is, for bootstrap.
+#[derive(Debug, Clone)]
+pub enum Bootstrap {
+    /// A bootstrap kubeconfig (server, CA, token).
+    Kubeconfig(PathBuf),
+    /// A hub URL, a token, and the CA from a file or pinned by hash.
+    Url { server: String, token: String, ca_file: Option<PathBuf>, ca_hash: Option<String> },
+}
+
+/// Everything the agent runs with.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    pub cluster_name: String,
+    pub bootstrap: Bootstrap,
+    /// The managed cluster's kubeconfig; `None`: in-cluster or `KUBECONFIG`.
+    pub managed_kubeconfig: Option<PathBuf>,
+    pub hub_kubeconfig_dir: PathBuf,
+    pub lease_duration_seconds: u64,
+    pub status_sync_seconds: u64,
+    /// Requested lifetime of the client certificate (the hub may cap it).
+    pub client_cert_expiration_seconds: Option<u64>,
+    /// Rotate the certificate once this fraction of its lifetime has passed.
+    pub rotate_fraction: f64,
+}
+
+/// How a connected session ended.
+enum Exit {
+    /// The credentials were rejected: bootstrap again.
+    Rejected,
+}
+
+/// Runs the agent until the process is stopped.
+pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
+    if !crate::hub::admission::is_dns_label(&options.cluster_name) {
+        return Err(AgentError::Config(format!(
+            "cluster name {:?} must be a lowercase RFC 1123 label (it names a namespace on the hub)",
+            options.cluster_name
+        )));
+    }
+    let managed = Rest::new(managed_client(options.managed_kubeconfig.as_deref()).await?);
+    let creds = CredDir::new(options.hub_kubeconfig_dir.clone());
+    let agent = creds.agent_id()?;
+    let cluster = options.cluster_name.clone();
+    let identity = register::identity(&cluster, &agent);
+    let (endpoint, token) = bootstrap_endpoint(&options.bootstrap).await?;
+    tracing::info!(cluster, agent, hub = endpoint.server, "agent starting");
+    let mut backoff = Backoff::default();
+    loop {
+        let issued = match creds.load(&endpoint, &identity) {
+            Some(issued) => issued,
+            None => match join(&options, &endpoint, &token, &creds, &agent).await {
+                Ok(issued) => issued,
+                Err(AgentError::Config(e)) => return Err(AgentError::Config(e)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "joining the hub failed; retrying");
+                    backoff.wait().await;
+                    continue;
+                }
+            },
+        };
+        backoff.reset();
+        match connected(&options, &endpoint, &creds, &agent, issued, &managed).await? {
+            Exit::Rejected => {
+                tracing::warn!("the hub rejected the agent's certificate; bootstrapping again");
+                creds.clear();
+            }
+        }
+    }
+}
+
+/// The bootstrap endpoint and token.
+async fn bootstrap_endpoint(bootstrap: &Bootstrap) -> Result<(Endpoint, String), AgentError> {
+    match bootstrap {
+        Bootstrap::Kubeconfig(path) => hubconfig::from_kubeconfig(path),
+        Bootstrap::Url { server, token, ca_file, ca_hash } => {
+            let mut backoff = Backoff::default();
+            loop {
+                match hubconfig::discover_ca(server, ca_file.as_deref(), ca_hash.as_deref()).await {
+                    Ok(ca_pem) => return Ok((Endpoint { server: server.clone(), ca_pem }, token.clone())),
+                    Err(AgentError::Hub(e)) => {
+                        tracing::warn!(error = %e, "cannot read the hub CA yet; retrying");
+                        backoff.wait().await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+}
+
+/// The managed cluster's client: a kubeconfig path, else in-cluster or `KUBECONFIG`.
+async fn managed_client(path: Option<&std::path::Path>) -> Result<kube::Client, AgentError> {
+    let config = match path {
+        Some(p) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(p)
+                .map_err(|e| AgentError::Config(format!("managed cluster kubeconfig {}: {e}", p.display())))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| AgentError::Config(format!("managed cluster kubeconfig {}: {e}", p.display())))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| AgentError::Config(format!("no managed cluster configuration (in-cluster or KUBECONFIG): {e}")))?,
+    };
+    kube::Client::try_from(config).map_err(|e| AgentError::Config(format!("managed cluster client: {e}")))
+}
+
+/// Bootstrap: ensure the ManagedCluster, then obtain and store a certificate.
+async fn join(options: &AgentOptions, endpoint: &Endpoint, token: &str, creds: &CredDir, agent: &str) -> Result<Issued, AgentError> {
+    let cluster = &options.cluster_name;
+    let hub = Rest::new(hubconfig::client(endpoint, &Credential::Token(token.to_string()))?);
+    register::ensure_cluster(&hub, cluster, options.lease_duration_seconds, &[])
+        .await
+        .map_err(AgentError::from_rest)?;
+    let (key, request) = register::new_request(cluster, agent)?;
+    let chain = register::request_certificate(&hub, cluster, &request, options.client_cert_expiration_seconds).await?;
+    creds.store(endpoint, cluster, agent, &chain, &key.serialize_pem())?;
+    creds
+        .load(endpoint, &register::identity(cluster, agent))
+        .ok_or_else(|| AgentError::Hub("the issued certificate does not match the request".into()))
+}
+
+/// Rotation with the current certificate: the hub approves renewals by the cluster's own
+/// identity automatically.
+async fn rotate(hub: &Rest, options: &AgentOptions, endpoint: &Endpoint, creds: &CredDir, agent: &str) -> Result<Issued, AgentError> {
+    let cluster = &options.cluster_name;
+    let (key, request) = register::new_request(cluster, agent)?;
+    let chain = register::request_certificate(hub, cluster, &request, options.client_cert_expiration_seconds).await?;
+    creds.store(endpoint, cluster, agent, &chain, &key.serialize_pem())?;
+    let issued = creds
+        .load(endpoint, &register::identity(cluster, agent))
+        .ok_or_else(|| AgentError::Hub("the rotated certificate does not match the request".into()))?;
+    let message = format!(
+        "client certificate rotated starting from {} to {}",
+        rfc3339(issued.not_before),
+        rfc3339(issued.not_after)
+    );
+    let rotated = Rest::new(hubconfig::client(endpoint, &issued.credential())?);
+    let path = format!("{}/{cluster}", register::CLUSTERS);
+    if let Ok(mut current) = rotated.get(&path).await {
+        crate::hub::objects::set_condition(&mut current, "ClusterCertificateRotated", "True", "ClientCertificateUpdated", &message);
+        if let Err(e) = rotated.put(&format!("{path}/status"), &current).await {
+            tracing::debug!(error = %e, "recording the rotation");
+        }
+    }
+    tracing::info!(%message, "certificate rotated");
+    Ok(issued)
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// The agent's life with a certificate: lease, status, rotation, until rejected.
+async fn connected(options: &AgentOptions, endpoint: &Endpoint, creds: &CredDir, agent: &str, mut issued: Issued, managed: &Rest) -> Result<Exit, AgentError> {
+    let cluster = options.cluster_name.clone();
+    let mut hub = Rest::new(hubconfig::client(endpoint, &issued.credential())?);
+    let (changed_tx, mut changed) = tokio::sync::mpsc::channel::<()>(1);
+    let mut watcher = tokio::spawn(watch_cluster(hub.clone(), cluster.clone(), changed_tx.clone()));
+    let status_period = Duration::from_secs(options.status_sync_seconds.max(1));
+    let mut lease_period = Duration::from_secs(options.lease_duration_seconds.max(1));
+    let mut next_status = tokio::time::Instant::now();
+    let mut next_lease = tokio::time::Instant::now();
+    let mut accepted = false;
+    let mut rejections = 0u32;
+    let outcome = loop {
+        let rotate_at = issued.rotate_at(options.rotate_fraction);
+        let until_rotation = (rotate_at - time::OffsetDateTime::now_utc()).max(time::Duration::ZERO).unsigned_abs();
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_status) => {}
+            _ = tokio::time::sleep_until(next_lease), if accepted => {}
+            Some(()) = changed.recv() => {}
+            _ = tokio::time::sleep(until_rotation) => {
+                match rotate(&hub, options, endpoint, creds, agent).await {
+                    Ok(new) => {
+                        issued = new;
+                        hub = Rest::new(hubconfig::client(endpoint, &issued.credential())?);
+                        watcher.abort();
+                        watcher = tokio::spawn(watch_cluster(hub.clone(), cluster.clone(), changed_tx.clone()));
+                    }
+                    Err(AgentError::Unauthorized) => break Exit::Rejected,
+                    Err(AgentError::Config(e)) => return Err(AgentError::Config(e)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "certificate rotation failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                }
+                continue;
+            }
+        }
+        let now = tokio::time::Instant::now();
+        // Status: on schedule and whenever the ManagedCluster changed.
+        let observed = status::observe(managed).await;
+        match status::report(&hub, &cluster, &observed).await {
+            Ok(current) => {
+                rejections = 0;
+                accepted = crate::hub::objects::condition_status(&current, crate::hub::cluster::HUB_ACCEPTED) == Some("True");
+                let seconds = crate::hub::cluster::lease_seconds(&current);
+                lease_period = Duration::from_secs(seconds);
+            }
+            Err(e) if e.is(401) => {
+                rejections += 1;
+                if rejections >= 3 {
+                    break Exit::Rejected;
+                }
+            }
+            Err(e) if e.is(403) => {
+                if accepted {
+                    tracing::warn!("the hub denied this cluster; waiting to be accepted again");
+                }
+                accepted = false;
+            }
+            Err(e) if e.is(409) => {
+                let _ = changed_tx.try_send(());
+            }
+            Err(e) => tracing::debug!(error = %e, "status report failed; the hub may be unreachable"),
+        }
+        if now >= next_status {
+            next_status = now + status_period;
+        }
+        if accepted && now >= next_lease {
+            match status::renew_lease(&hub, &cluster).await {
+                Ok(()) => tracing::debug!(cluster, "lease renewed"),
+                Err(e) if e.is(401) => {
+                    rejections += 1;
+                }
+                Err(e) => tracing::debug!(error = %e, "lease renewal failed"),
+            }
+            next_lease = now + jitter(lease_period);
+        }
+    };
+    watcher.abort();
+    Ok(outcome)
+}
+
+/// The lease period with ±10 % jitter, so many agents do not renew in lockstep.
+fn jitter(period: Duration) -> Duration {
+    let factor = 0.9 + rand::random::<f64>() * 0.2;
+    period.mul_f64(factor)
+}
+
+/// Signals `changed` on every change of the cluster's ManagedCluster.
+async fn watch_cluster(hub: Rest, cluster: String, changed: tokio::sync::mpsc::Sender<()>) {
+    let path = format!(
+        "{}?watch=1&fieldSelector={}&timeoutSeconds=300",
+        register::CLUSTERS,
+        rest::query(&format!("metadata.name={cluster}"))
+    );
+    loop {
+        match hub.watch(&path).await {
+            Ok(events) => {
+                let mut events = Box::pin(events);
+                while let Some(event) = events.next().await {
+                    match event {
+                        Ok((kind, _)) if kind != "BOOKMARK" => {
+                            let _ = changed.try_send(());
+                        }
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "watching the ManagedCluster"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Exponential backoff from 0.5 s to 30 s.
+#[derive(Default)]
+struct Backoff(u32);
+
+impl Backoff {
+    async fn wait(&mut self) {
+        let delay = Duration::from_millis(500u64 << self.0.min(6)).min(Duration::from_secs(30));
+        self.0 = self.0.saturating_add(1);
+        tokio::time::sleep(delay).await;
+    }
+    fn reset(&mut self) {
+        self.0 = 0;
+    }
+}

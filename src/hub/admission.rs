@@ -1,0 +1,213 @@
+//! Admission for OCM kinds, as the Go project's webhooks do it. Mutation (run by the
+//! registry on every main-resource write of a ManagedCluster): taints get `timeAdded` from
+//! the server and clients may not set it; new clusters join the `default` cluster set.
+//! Validation (run on the final object with the requester, see `http::api`): accepting a
+//! cluster needs `managedclusters/accept`, moving it between sets needs
+//! `managedclustersets/join` on both, client-config URLs are https, and a
+//! ManagedClusterSetBinding names its set and needs `managedclustersets/bind`.
+
+use serde_json::{Value, json};
+
+use crate::api::Kind;
+use crate::auth::authz::Authorizer;
+use crate::auth::request::Attributes;
+use crate::auth::user::UserInfo;
+use crate::http::status::{Cause, Status};
+
+/// The label naming a cluster's ManagedClusterSet.
+pub const CLUSTERSET_LABEL: &str = "cluster.open-cluster-management.io/clusterset";
+const CLUSTER_GROUP: &str = "cluster.open-cluster-management.io";
+
+fn is_managed_cluster(kind: &Kind) -> bool {
+    kind.group == CLUSTER_GROUP && kind.kind == "ManagedCluster"
+}
+
+/// True for kinds whose writes [`validate`] checks.
+pub fn validates(kind: &Kind) -> bool {
+    kind.group == CLUSTER_GROUP
+        && matches!(kind.kind.as_str(), "ManagedCluster" | "ManagedClusterSetBinding")
+}
+
+/// A lowercase RFC 1123 label: what a namespace name must be.
+pub fn is_dns_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+fn label<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
+    object.pointer("/metadata/labels")?.get(key)?.as_str()
+}
+
+/// Mutating admission of a ManagedCluster write (`old` on updates).
+pub fn mutate(kind: &Kind, object: &mut Value, old: Option<&Value>, default_set: bool) -> Result<(), Status> {
+    if !is_managed_cluster(kind) {
+        return Ok(());
+    }
+    let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let now = crate::registry::now_rfc3339();
+    let old_taints: Vec<Value> = old
+        .and_then(|o| o.pointer("/spec/taints"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let same_taint = |a: &Value, b: &Value| {
+        ["key", "value", "effect"].iter().all(|f| a.get(*f) == b.get(*f))
+    };
+    if let Some(taints) = object.pointer_mut("/spec/taints").and_then(Value::as_array_mut) {
+        for (i, taint) in taints.iter_mut().enumerate() {
+            let previous = old_taints.iter().find(|t| same_taint(t, taint));
+            let given = taint.get("timeAdded").filter(|t| !t.is_null()).cloned();
+            match previous {
+                Some(prev) => {
+                    let kept = prev.get("timeAdded").cloned().unwrap_or(Value::Null);
+                    if given.is_some() && given.as_ref() != Some(&kept) && old.is_some() {
+                        return Err(Status::invalid(kind, &name, vec![Cause::invalid(
+                            format!("spec.taints[{i}].timeAdded"),
+                            "It is not allowed to set TimeAdded of Taint: it is set by the server",
+                        )]));
+                    }
+                    taint["timeAdded"] = kept;
+                }
+                None => {
+                    if given.is_some() && old.is_some() {
+                        return Err(Status::invalid(kind, &name, vec![Cause::invalid(
+                            format!("spec.taints[{i}].timeAdded"),
+                            "It is not allowed to set TimeAdded of Taint: it is set by the server",
+                        )]));
+                    }
+                    taint["timeAdded"] = json!(now);
+                }
+            }
+        }
+    }
+    if default_set && label(object, CLUSTERSET_LABEL).is_none_or(str::is_empty) {
+        if !object.get("metadata").is_some_and(Value::is_object) {
+            object["metadata"] = json!({});
+        }
+        if !object["metadata"].get("labels").is_some_and(Value::is_object) {
+            object["metadata"]["labels"] = json!({});
+        }
+        object["metadata"]["labels"][CLUSTERSET_LABEL] = json!("default");
+    }
+    Ok(())
+}
+
+fn allowed(authz: &Authorizer, user: &UserInfo, group: &str, resource: &str, sub: &str, verb: &str, name: &str) -> bool {
+    authz
+        .authorize(&Attributes {
+            user: user.clone(),
+            verb: verb.into(),
+            api_group: group.into(),
+            resource: resource.into(),
+            subresource: sub.into(),
+            name: name.into(),
+            resource_request: true,
+            ..Attributes::default()
+        })
+        .allowed
+}
+
+fn forbidden(message: String) -> Status {
+    Status::new(axum::http::StatusCode::FORBIDDEN, "Forbidden", message)
+}
+
+/// Validating admission of a write of `kind` by `user` (`old` on updates).
+pub fn validate(authz: &Authorizer, user: &UserInfo, kind: &Kind, new: &Value, old: Option<&Value>) -> Result<(), Status> {
+    let name = new.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    match kind.kind.as_str() {
+        "ManagedCluster" => {
+            if !is_dns_label(name) {
+                return Err(Status::invalid(kind, name, vec![Cause::invalid(
+                    "metadata.name",
+                    format!("Invalid value: {name:?}: a ManagedCluster name must be a valid namespace name (a lowercase RFC 1123 label)"),
+                )]));
+            }
+            let configs = new.pointer("/spec/managedClusterClientConfigs").and_then(Value::as_array);
+            for (i, config) in configs.into_iter().flatten().enumerate() {
+                let url = config.get("url").and_then(Value::as_str).unwrap_or("");
+                if !url.is_empty() && !url.starts_with("https://") {
+                    return Err(Status::invalid(kind, name, vec![Cause::invalid(
+                        format!("spec.managedClusterClientConfigs[{i}].url"),
+                        format!("Invalid value: {url:?}: url must be https"),
+                    )]));
+                }
+            }
+            let accepts = |o: &Value| o.pointer("/spec/hubAcceptsClient").and_then(Value::as_bool) == Some(true);
+            let was = old.is_some_and(accepts);
+            if accepts(new) != was
+                && !allowed(authz, user, "register.open-cluster-management.io", "managedclusters", "accept", "update", name)
+            {
+                return Err(forbidden(format!(
+                    "user {:?} cannot update the HubAcceptsClient field of managed cluster {name:?}: it needs \"update\" on managedclusters/accept in group register.open-cluster-management.io",
+                    user.name
+                )));
+            }
+            let before = old.and_then(|o| label(o, CLUSTERSET_LABEL)).unwrap_or("");
+            let after = label(new, CLUSTERSET_LABEL).unwrap_or("");
+            if before != after {
+                for set in [before, after].into_iter().filter(|s| !s.is_empty()) {
+                    if !allowed(authz, user, CLUSTER_GROUP, "managedclustersets", "join", "create", set) {
+                        return Err(forbidden(format!(
+                            "user {:?} cannot add/remove a ManagedCluster to/from ManagedClusterSet {set:?}: it needs \"create\" on managedclustersets/join",
+                            user.name
+                        )));
+                    }
+                }
+            }
+            Ok(())
+        }
+        "ManagedClusterSetBinding" => {
+            let set = new.pointer("/spec/clusterSet").and_then(Value::as_str).unwrap_or("");
+            if set != name {
+                return Err(Status::invalid(kind, name, vec![Cause::invalid(
+                    "spec.clusterSet",
+                    format!("Invalid value: {set:?}: the name of a ManagedClusterSetBinding must match its spec.clusterSet"),
+                )]));
+            }
+            if old.is_none() && !allowed(authz, user, CLUSTER_GROUP, "managedclustersets", "bind", "create", set) {
+                return Err(forbidden(format!(
+                    "user {:?} is not allowed to bind cluster set {set:?}: it needs \"create\" on managedclustersets/bind",
+                    user.name
+                )));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mc_kind() -> Kind {
+        crate::api::builtin::kinds()
+            .into_iter()
+            .find(|k| k.kind == "ManagedCluster")
+            .expect("ManagedCluster kind")
+    }
+
+    #[test]
+    fn taints_get_server_time_and_clients_cannot_set_it() {
+        let kind = mc_kind();
+        let mut new = json!({"metadata": {"name": "c1"}, "spec": {"taints": [{"key": "k", "effect": "NoSelect"}]}});
+        mutate(&kind, &mut new, None, true).expect("create");
+        assert!(new.pointer("/spec/taints/0/timeAdded").and_then(Value::as_str).is_some());
+        assert_eq!(label(&new, CLUSTERSET_LABEL), Some("default"));
+        let old = new.clone();
+        let mut forged = old.clone();
+        forged["spec"]["taints"][0]["timeAdded"] = json!("2000-01-01T00:00:00Z");
+        assert!(mutate(&kind, &mut forged, Some(&old), true).is_err());
+        let mut added = old.clone();
+        added["spec"]["taints"] = json!([{"key": "k", "effect": "NoSelect"}, {"key": "x", "effect": "NoSelect", "timeAdded": "2000-01-01T00:00:00Z"}]);
+        assert!(mutate(&kind, &mut added, Some(&old), true).is_err());
+        let mut kept = old.clone();
+        kept["spec"]["taints"][0]["timeAdded"] = Value::Null;
+        mutate(&kind, &mut kept, Some(&old), false).expect("kept");
+        assert_eq!(kept["spec"]["taints"][0]["timeAdded"], old["spec"]["taints"][0]["timeAdded"]);
+    }
+}

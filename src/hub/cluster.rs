@@ -1,0 +1,426 @@
+//! The ManagedCluster controller: what the hub does for each cluster.
+//!
+//! - Every live cluster carries the cleanup finalizer.
+//! - Accepted (`hubAcceptsClient: true`): the cluster namespace, the per-cluster
+//!   ClusterRole/ClusterRoleBinding and registration/work RoleBindings (OCM's names and
+//!   rules), the shared registration and work ClusterRoles, the `managed-cluster-lease`,
+//!   and `HubAcceptedManagedCluster=True`.
+//! - Lease health: `ManagedClusterConditionAvailable=Unknown` once the lease is older than
+//!   5 × `leaseDurationSeconds`; `ManagedClusterConditionClockSynced` on each renewal;
+//!   the `unreachable`/`unavailable` taints follow the Available condition.
+//! - Denied after being accepted: the RoleBindings go, the ClusterRole is reduced to
+//!   reading the cluster's own ManagedCluster, `HubAcceptedManagedCluster=False`.
+//! - Deleted: its ManifestWorks and add-ons are deleted (and waited for), then its RBAC and
+//!   its namespace, then the finalizer is removed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::bootstrap::CLUSTER_LABEL;
+use super::controller::{self, Queue, Requeue};
+use super::objects::{Objects, condition_status, now_micro, parse_time, set_condition};
+use crate::api::Kind;
+use crate::http::status::Status;
+use crate::registry::{Filter, Target};
+
+pub const FINALIZER: &str = "cluster.open-cluster-management.io/api-resource-cleanup";
+pub const WORK_FINALIZER: &str = "cluster.open-cluster-management.io/manifest-work-cleanup";
+pub const LEASE: &str = "managed-cluster-lease";
+pub const HUB_ACCEPTED: &str = "HubAcceptedManagedCluster";
+pub const JOINED: &str = "ManagedClusterJoined";
+pub const AVAILABLE: &str = "ManagedClusterConditionAvailable";
+pub const CLOCK_SYNCED: &str = "ManagedClusterConditionClockSynced";
+pub const UNREACHABLE_TAINT: &str = "cluster.open-cluster-management.io/unreachable";
+pub const UNAVAILABLE_TAINT: &str = "cluster.open-cluster-management.io/unavailable";
+const REGISTRATION_ROLE: &str = "open-cluster-management:managedcluster:registration";
+const WORK_ROLE: &str = "open-cluster-management:managedcluster:work";
+const DEFAULT_LEASE_SECONDS: u64 = 60;
+const LEASE_GRACE_TIMES: u64 = 5;
+const RBAC: &str = "rbac.authorization.k8s.io";
+
+/// The name of the per-cluster ClusterRole and ClusterRoleBinding.
+pub fn cluster_role_name(cluster: &str) -> String {
+    format!("open-cluster-management:managedcluster:{cluster}")
+}
+
+fn subjects(cluster: &str) -> Value {
+    json!([
+        {"apiGroup": RBAC, "kind": "Group", "name": format!("system:open-cluster-management:{cluster}")},
+        {"apiGroup": RBAC, "kind": "Group", "name": format!("open-cluster-management:{cluster}")},
+    ])
+}
+
+/// The per-cluster ClusterRole: full (accepted) or reduced to reading its own cluster.
+fn cluster_role(cluster: &str, accepted: bool) -> Value {
+    let mut rules = vec![json!({"apiGroups": ["cluster.open-cluster-management.io"], "resources": ["managedclusters"],
+        "resourceNames": [cluster], "verbs": ["get", "list", "watch"]})];
+    if accepted {
+        rules = vec![
+            json!({"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"], "verbs": ["create", "get", "list", "watch"]}),
+            json!({"apiGroups": ["register.open-cluster-management.io"], "resources": ["managedclusters/clientcertificates"], "verbs": ["renew"]}),
+            json!({"apiGroups": ["cluster.open-cluster-management.io"], "resources": ["managedclusters"], "resourceNames": [cluster], "verbs": ["get", "list", "update", "watch"]}),
+            json!({"apiGroups": ["cluster.open-cluster-management.io"], "resources": ["managedclusters/status"], "resourceNames": [cluster], "verbs": ["patch", "update"]}),
+        ];
+    }
+    json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": cluster_role_name(cluster), "labels": {CLUSTER_LABEL: cluster}},
+        "rules": rules})
+}
+
+fn shared_roles() -> [Value; 2] {
+    [
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": REGISTRATION_ROLE, "labels": {CLUSTER_LABEL: ""}},
+            "rules": [
+                {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "list", "watch", "update"]},
+                {"apiGroups": ["addon.open-cluster-management.io"], "resources": ["managedclusteraddons"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": ["addon.open-cluster-management.io"], "resources": ["managedclusteraddons/status"], "verbs": ["patch", "update"]},
+                {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch", "update"]},
+            ]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": WORK_ROLE, "labels": {CLUSTER_LABEL: ""}},
+            "rules": [
+                {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch", "update"]},
+                {"apiGroups": ["work.open-cluster-management.io"], "resources": ["manifestworks"], "verbs": ["get", "list", "watch", "update", "patch"]},
+                {"apiGroups": ["work.open-cluster-management.io"], "resources": ["manifestworks/status"], "verbs": ["patch", "update"]},
+            ]}),
+    ]
+}
+
+fn role_binding(cluster: &str, suffix: &str, role: &str, finalizer: Option<&str>) -> Value {
+    let mut rb = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": format!("{}:{suffix}", cluster_role_name(cluster)), "namespace": cluster,
+            "labels": {CLUSTER_LABEL: cluster}},
+        "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
+        "subjects": subjects(cluster)});
+    if let Some(f) = finalizer {
+        rb["metadata"]["finalizers"] = json!([f]);
+    }
+    rb
+}
+
+/// Kinds the controller touches, resolved once.
+struct Kinds {
+    clusters: Arc<Kind>,
+    namespaces: Arc<Kind>,
+    leases: Arc<Kind>,
+    cluster_roles: Arc<Kind>,
+    cluster_bindings: Arc<Kind>,
+    bindings: Arc<Kind>,
+    works: Option<Arc<Kind>>,
+    addons: Option<Arc<Kind>>,
+}
+
+/// The controller.
+pub struct ClusterController {
+    objects: Objects,
+    kinds: Kinds,
+    /// The last lease renewal seen per cluster (clock-sync checks run on changes only).
+    renewals: Mutex<HashMap<String, String>>,
+}
+
+impl ClusterController {
+    pub fn new(objects: Objects) -> Result<ClusterController, Status> {
+        let kinds = Kinds {
+            clusters: objects.kind("cluster.open-cluster-management.io", "managedclusters")?,
+            namespaces: objects.kind("", "namespaces")?,
+            leases: objects.kind("coordination.k8s.io", "leases")?,
+            cluster_roles: objects.kind(RBAC, "clusterroles")?,
+            cluster_bindings: objects.kind(RBAC, "clusterrolebindings")?,
+            bindings: objects.kind(RBAC, "rolebindings")?,
+            works: objects.kind("work.open-cluster-management.io", "manifestworks").ok(),
+            addons: objects.kind("addon.open-cluster-management.io", "managedclusteraddons").ok(),
+        };
+        Ok(ClusterController { objects, kinds, renewals: Mutex::default() })
+    }
+
+    /// Starts the controller: ManagedClusters and their leases feed it.
+    pub async fn start(self, workers: usize) -> Result<(), Status> {
+        let queue = Queue::default();
+        let registry = self.objects.registry.clone();
+        let (clusters, leases) = (self.kinds.clusters.clone(), self.kinds.leases.clone());
+        let this = Arc::new(self);
+        controller::run(
+            "managedcluster",
+            queue.clone(),
+            workers,
+            Arc::new(move |name: String| {
+                let this = this.clone();
+                Box::pin(async move { this.reconcile(&name).await })
+            }),
+        );
+        controller::feed(&registry, clusters, None, Filter::default(), queue.clone(), controller::by_name()).await?;
+        let only_cluster_leases = Filter {
+            fields: crate::registry::selector::FieldSelector::parse_for(&format!("metadata.name={LEASE}"), &leases)
+                .map_err(Status::bad_request)?,
+            ..Filter::default()
+        };
+        controller::feed(
+            &registry,
+            leases,
+            None,
+            only_cluster_leases,
+            queue,
+            Arc::new(|o: &Value| {
+                o.pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .map(|n| vec![n.to_string()])
+                    .unwrap_or_default()
+            }),
+        )
+        .await
+    }
+
+    async fn reconcile(&self, name: &str) -> Result<Requeue, Status> {
+        let k = &self.kinds;
+        let Some(mut cluster) = self.objects.get(&k.clusters, None, name).await? else {
+            if let Ok(mut r) = self.renewals.lock() {
+                r.remove(name);
+            }
+            return Ok(None);
+        };
+        if cluster.pointer("/metadata/deletionTimestamp").is_some() {
+            return self.clean_up(cluster, name).await;
+        }
+        let finalizers = cluster.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+        if !finalizers.iter().any(|f| f == FINALIZER) {
+            let mut all = finalizers;
+            all.push(json!(FINALIZER));
+            cluster["metadata"]["finalizers"] = Value::Array(all);
+            cluster = self.objects.update(&k.clusters, None, cluster, Target::Main).await?;
+        }
+        let accepted = cluster.pointer("/spec/hubAcceptsClient").and_then(Value::as_bool) == Some(true);
+        let before = cluster.clone();
+        if !accepted {
+            if condition_status(&cluster, HUB_ACCEPTED) == Some("True") {
+                self.revoke(name).await?;
+                set_condition(&mut cluster, HUB_ACCEPTED, "False", "HubClusterAdminDenied", "Denied by hub cluster admin");
+            }
+            if cluster != before {
+                self.objects.update(&k.clusters, None, cluster, Target::Status).await?;
+            }
+            return Ok(None);
+        }
+        let mut requeue = None;
+        match self.grant(&cluster, name).await {
+            Ok(()) => {
+                set_condition(&mut cluster, HUB_ACCEPTED, "True", "HubClusterAdminAccepted", "Accepted by hub cluster admin");
+                requeue = self.lease_health(&mut cluster, name).await?;
+            }
+            Err(e) => {
+                set_condition(&mut cluster, HUB_ACCEPTED, "False", "Error", &e.message);
+                requeue = requeue.or(Some(Duration::from_secs(5)));
+            }
+        }
+        if cluster != before {
+            cluster = self.objects.update(&k.clusters, None, cluster, Target::Status).await?;
+        }
+        self.taints(cluster).await?;
+        Ok(requeue)
+    }
+
+    /// Namespace, RBAC and lease of an accepted cluster.
+    async fn grant(&self, cluster: &Value, name: &str) -> Result<(), Status> {
+        let k = &self.kinds;
+        let ns = self
+            .objects
+            .ensure(&k.namespaces, None, json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "labels": {CLUSTER_LABEL: name}}}), &[])
+            .await?;
+        if ns.pointer("/metadata/deletionTimestamp").is_some() {
+            return Err(Status::new(
+                axum::http::StatusCode::CONFLICT,
+                "Conflict",
+                format!("namespace {name} is terminating; the cluster is accepted once it is gone"),
+            ));
+        }
+        for role in shared_roles() {
+            self.objects.ensure(&k.cluster_roles, None, role, &["rules"]).await?;
+        }
+        self.objects.ensure(&k.cluster_roles, None, cluster_role(name, true), &["rules"]).await?;
+        self.objects
+            .ensure(&k.cluster_bindings, None, json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": cluster_role_name(name), "labels": {CLUSTER_LABEL: name}},
+                "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": cluster_role_name(name)},
+                "subjects": subjects(name)}), &["subjects", "roleRef"])
+            .await?;
+        self.objects
+            .ensure(&k.bindings, Some(name), role_binding(name, "registration", REGISTRATION_ROLE, None), &["subjects", "roleRef"])
+            .await?;
+        self.objects
+            .ensure(&k.bindings, Some(name), role_binding(name, "work", WORK_ROLE, Some(WORK_FINALIZER)), &["subjects", "roleRef"])
+            .await?;
+        if self.objects.get(&k.leases, Some(name), LEASE).await?.is_none() {
+            let seconds = lease_seconds(cluster);
+            let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": LEASE, "namespace": name, "labels": {CLUSTER_LABEL: name}},
+                "spec": {"holderIdentity": LEASE, "leaseDurationSeconds": seconds, "renewTime": now_micro()}});
+            match self.objects.registry.create(&k.leases, Some(name), lease).await {
+                Ok(_) => {}
+                Err(e) if e.reason == "AlreadyExists" => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Availability from the lease age, clock sync from each new renewal. Returns when to
+    /// look again.
+    async fn lease_health(&self, cluster: &mut Value, name: &str) -> Result<Requeue, Status> {
+        let Some(lease) = self.objects.get(&self.kinds.leases, Some(name), LEASE).await? else {
+            return Ok(Some(Duration::from_secs(1)));
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let renew_text = lease.pointer("/spec/renewTime").and_then(Value::as_str).unwrap_or("").to_string();
+        let renewed = parse_time(&renew_text).unwrap_or(now);
+        let period = lease_seconds(cluster);
+        let grace = time::Duration::seconds((period * LEASE_GRACE_TIMES) as i64);
+        let deadline = renewed + grace;
+        if now >= deadline {
+            if condition_status(cluster, AVAILABLE) != Some("Unknown") {
+                tracing::info!(cluster = name, "lease not renewed in time; cluster availability unknown");
+            }
+            set_condition(cluster, AVAILABLE, "Unknown", "ManagedClusterLeaseUpdateStopped",
+                "Registration agent stopped updating its lease.");
+        }
+        // A renewal seen change (not the first value seen: that may be the hub's own).
+        let renewed_now = self
+            .renewals
+            .lock()
+            .map(|mut r| {
+                r.insert(name.to_string(), renew_text.clone())
+                    .is_some_and(|previous| previous != renew_text)
+            })
+            .unwrap_or(false);
+        if renewed_now {
+            let skew = (now - renewed).abs();
+            if skew <= time::Duration::seconds(period.max(DEFAULT_LEASE_SECONDS) as i64) {
+                set_condition(cluster, CLOCK_SYNCED, "True", "ManagedClusterClockSynced",
+                    "The clock of the managed cluster is synced with the hub.");
+            } else {
+                set_condition(cluster, CLOCK_SYNCED, "False", "ManagedClusterClockOutOfSync",
+                    "The clock of hub and agent is out of sync. This may cause the Unknown status and affect agent functionalities.");
+            }
+        }
+        let left = deadline - now;
+        Ok(Some(if left > time::Duration::ZERO { left.unsigned_abs() + Duration::from_millis(100) } else { grace.unsigned_abs() }))
+    }
+
+    /// The unreachable/unavailable taints follow the Available condition.
+    async fn taints(&self, mut cluster: Value) -> Result<(), Status> {
+        let (want, drop) = match condition_status(&cluster, AVAILABLE) {
+            Some("True") => (None, [UNREACHABLE_TAINT, UNAVAILABLE_TAINT]),
+            Some("False") => (Some(UNAVAILABLE_TAINT), [UNREACHABLE_TAINT, UNREACHABLE_TAINT]),
+            _ => (Some(UNREACHABLE_TAINT), [UNAVAILABLE_TAINT, UNAVAILABLE_TAINT]),
+        };
+        let taints: Vec<Value> = cluster.pointer("/spec/taints").and_then(Value::as_array).cloned().unwrap_or_default();
+        let key = |t: &Value| t.get("key").and_then(Value::as_str).unwrap_or("").to_string();
+        let mut next: Vec<Value> = taints.iter().filter(|t| !drop.contains(&key(t).as_str())).cloned().collect();
+        if let Some(w) = want
+            && !next.iter().any(|t| key(t) == w)
+        {
+            next.push(json!({"key": w, "effect": "NoSelect"}));
+        }
+        if next == taints {
+            return Ok(());
+        }
+        if !cluster.get("spec").is_some_and(Value::is_object) {
+            cluster["spec"] = json!({});
+        }
+        if next.is_empty() {
+            if let Some(spec) = cluster["spec"].as_object_mut() {
+                spec.remove("taints");
+            }
+        } else {
+            cluster["spec"]["taints"] = Value::Array(next);
+        }
+        self.objects.update(&self.kinds.clusters, None, cluster, Target::Main).await.map(|_| ())
+    }
+
+    /// Access of a denied cluster: the RoleBindings go; the ClusterRole only reads the
+    /// cluster's own ManagedCluster.
+    async fn revoke(&self, name: &str) -> Result<(), Status> {
+        let k = &self.kinds;
+        if self.objects.get(&k.cluster_roles, None, &cluster_role_name(name)).await?.is_some() {
+            self.objects.ensure(&k.cluster_roles, None, cluster_role(name, false), &["rules"]).await?;
+        }
+        self.objects.delete(&k.bindings, Some(name), &format!("{}:registration", cluster_role_name(name))).await?;
+        self.delete_work_binding(name).await?;
+        tracing::info!(cluster = name, "cluster denied; access revoked");
+        Ok(())
+    }
+
+    async fn delete_work_binding(&self, name: &str) -> Result<(), Status> {
+        let k = &self.kinds;
+        let rb_name = format!("{}:work", cluster_role_name(name));
+        if let Some(mut rb) = self.objects.get(&k.bindings, Some(name), &rb_name).await? {
+            if rb.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty()) {
+                rb["metadata"]["finalizers"] = json!([]);
+                self.objects.update(&k.bindings, Some(name), rb, Target::Main).await?;
+            }
+            self.objects.delete(&k.bindings, Some(name), &rb_name).await?;
+        }
+        Ok(())
+    }
+
+    /// A deleted cluster: its works and add-ons, then RBAC and namespace, then the finalizer.
+    async fn clean_up(&self, mut cluster: Value, name: &str) -> Result<Requeue, Status> {
+        let k = &self.kinds;
+        let finalizers: Vec<Value> = cluster.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+        if !finalizers.iter().any(|f| f == FINALIZER) {
+            return Ok(None);
+        }
+        let mut remaining = 0;
+        for kind in [&k.addons, &k.works].into_iter().flatten() {
+            for item in self.objects.list(kind, Some(name)).await? {
+                remaining += 1;
+                if item.pointer("/metadata/deletionTimestamp").is_none()
+                    && let Some(n) = item.pointer("/metadata/name").and_then(Value::as_str)
+                {
+                    self.objects.delete(kind, Some(name), n).await?;
+                }
+            }
+        }
+        if remaining > 0 {
+            let before = cluster.clone();
+            set_condition(&mut cluster, "Deleting", "False", "ResourceRemaining",
+                &format!("There are still {remaining} ManifestWorks and add-ons being deleted in namespace {name}"));
+            if cluster != before {
+                self.objects.update(&k.clusters, None, cluster, Target::Status).await?;
+            }
+            return Ok(Some(Duration::from_secs(1)));
+        }
+        self.delete_work_binding(name).await?;
+        self.objects.delete(&k.bindings, Some(name), &format!("{}:registration", cluster_role_name(name))).await?;
+        self.objects.delete(&k.cluster_bindings, None, &cluster_role_name(name)).await?;
+        self.objects.delete(&k.cluster_roles, None, &cluster_role_name(name)).await?;
+        if let Some(ns) = self.objects.get(&k.namespaces, None, name).await?
+            && ns.pointer(&format!("/metadata/labels/{}", CLUSTER_LABEL.replace('/', "~1"))).and_then(Value::as_str) == Some(name)
+        {
+            self.objects.delete(&k.namespaces, None, name).await?;
+        }
+        let others = self.objects.list(&k.clusters, None).await?.len();
+        if others <= 1 {
+            for role in [REGISTRATION_ROLE, WORK_ROLE] {
+                self.objects.delete(&k.cluster_roles, None, role).await?;
+            }
+        }
+        let kept: Vec<Value> = finalizers.into_iter().filter(|f| f != FINALIZER).collect();
+        cluster["metadata"]["finalizers"] = Value::Array(kept);
+        self.objects.update(&k.clusters, None, cluster, Target::Main).await?;
+        tracing::info!(cluster = name, "cluster removed; its namespace and access are cleaned up");
+        Ok(None)
+    }
+}
+
+/// The lease period of a cluster (`spec.leaseDurationSeconds`, 60 when unset or 0).
+pub fn lease_seconds(cluster: &Value) -> u64 {
+    cluster
+        .pointer("/spec/leaseDurationSeconds")
+        .and_then(Value::as_u64)
+        .filter(|s| *s > 0)
+        .unwrap_or(DEFAULT_LEASE_SECONDS)
+}

@@ -1,0 +1,278 @@
+//! The controller machinery every hub controller runs on: a keyed work queue (a key is
+//! never reconciled twice at once, and a key added while it is being reconciled runs again
+//! afterwards), workers that call a reconcile function, and feeds that list-and-watch one
+//! kind and turn each change into queue keys.
+//!
+//! Reconcilers read the current state from the registry every time, so a lost event costs
+//! at most one resync period, never correctness.
+
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::api::Kind;
+use crate::http::status::Status;
+use crate::registry::{Filter, Registry};
+use crate::storage::ListOptions;
+
+/// What a reconcile asks for next: nothing, or another run after a delay.
+pub type Requeue = Option<Duration>;
+
+/// A reconcile function: `key → future of the outcome`.
+pub type ReconcileFn =
+    Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<Requeue, Status>> + Send>> + Send + Sync>;
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<String>,
+    queued: HashSet<String>,
+    active: HashSet<String>,
+    dirty: HashSet<String>,
+}
+
+/// A deduplicating queue of keys.
+#[derive(Clone, Default)]
+pub struct Queue {
+    state: Arc<Mutex<State>>,
+    notify: Arc<Notify>,
+}
+
+impl Queue {
+    /// Adds a key unless it is already waiting; a key being reconciled runs once more.
+    pub fn add(&self, key: impl Into<String>) {
+        let key = key.into();
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if state.active.contains(&key) {
+            state.dirty.insert(key);
+            return;
+        }
+        if state.queued.insert(key.clone()) {
+            state.queue.push_back(key);
+            drop(state);
+            self.notify.notify_one();
+        }
+    }
+
+    /// Adds a key after `delay`.
+    pub fn add_after(&self, key: impl Into<String>, delay: Duration) {
+        let (queue, key) = (self.clone(), key.into());
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            queue.add(key);
+        });
+    }
+
+    /// Number of keys waiting (not counting those being reconciled).
+    pub fn len(&self) -> usize {
+        self.state.lock().map(|s| s.queue.len()).unwrap_or(0)
+    }
+
+    /// True when no key is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    async fn next(&self) -> String {
+        loop {
+            let notified = self.notify.notified();
+            if let Ok(mut state) = self.state.lock()
+                && let Some(key) = state.queue.pop_front()
+            {
+                state.queued.remove(&key);
+                state.active.insert(key.clone());
+                if !state.queue.is_empty() {
+                    self.notify.notify_one();
+                }
+                return key;
+            }
+            notified.await;
+        }
+    }
+
+    fn done(&self, key: &str) {
+        let again = match self.state.lock() {
+            Ok(mut state) => {
+                state.active.remove(key);
+                state.dirty.remove(key)
+            }
+            Err(_) => false,
+        };
+        if again {
+            self.add(key.to_string());
+        }
+    }
+}
+
+/// Starts `workers` tasks reconciling keys from `queue`. Errors are logged and retried with
+/// a growing delay (per key, capped at 30 s).
+pub fn run(name: &'static str, queue: Queue, workers: usize, reconcile: ReconcileFn) {
+    let failures: Arc<Mutex<std::collections::HashMap<String, u32>>> = Arc::default();
+    for _ in 0..workers.max(1) {
+        let (queue, reconcile, failures) = (queue.clone(), reconcile.clone(), failures.clone());
+        tokio::spawn(async move {
+            loop {
+                let key = queue.next().await;
+                let outcome = reconcile(key.clone()).await;
+                queue.done(&key);
+                match outcome {
+                    Ok(requeue) => {
+                        if let Ok(mut f) = failures.lock() {
+                            f.remove(&key);
+                        }
+                        if let Some(delay) = requeue {
+                            queue.add_after(key, delay);
+                        }
+                    }
+                    Err(e) => {
+                        let attempt = failures
+                            .lock()
+                            .map(|mut f| {
+                                let n = f.entry(key.clone()).or_insert(0);
+                                *n = n.saturating_add(1);
+                                *n
+                            })
+                            .unwrap_or(1);
+                        let delay = Duration::from_millis(
+                            (100u64 << attempt.min(9)).min(30_000),
+                        );
+                        if e.reason == "Conflict" {
+                            tracing::debug!(controller = name, key, "conflict; retrying");
+                        } else {
+                            tracing::warn!(controller = name, key, error = %e.message, "reconcile failed; retrying");
+                        }
+                        queue.add_after(key, delay);
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Maps an object of a watched kind to the queue keys it affects.
+pub type KeysOf = Arc<dyn Fn(&Value) -> Vec<String> + Send + Sync>;
+
+/// Lists and watches `kind` (in `namespace`, or everywhere) and adds the keys of every
+/// object seen to `queue`, forever; a broken watch relists. Returns once the first list
+/// has been queued, so a controller's initial state is known when start-up finishes.
+pub async fn feed(
+    registry: &Registry,
+    kind: Arc<Kind>,
+    namespace: Option<String>,
+    filter: Filter,
+    queue: Queue,
+    keys_of: KeysOf,
+) -> Result<(), Status> {
+    let revision = list_into(registry, &kind, namespace.as_deref(), &filter, &queue, &keys_of).await?;
+    let registry = registry.clone();
+    tokio::spawn(async move {
+        let mut revision = revision;
+        loop {
+            match registry
+                .watch(kind.clone(), namespace.as_deref(), revision, filter.clone())
+                .await
+            {
+                Ok(mut events) => {
+                    while let Some(event) = events.next().await {
+                        match event {
+                            Ok(event) => {
+                                revision = revision.max(event.revision);
+                                for key in keys_of(&event.object) {
+                                    queue.add(key);
+                                }
+                            }
+                            Err(e) => {
+                                tracing::debug!(kind = %kind.kind, error = %e.message, "watch ended; relisting");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!(kind = %kind.kind, error = %e.message, "watch failed"),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            match list_into(&registry, &kind, namespace.as_deref(), &filter, &queue, &keys_of).await {
+                Ok(r) => revision = r,
+                Err(e) => tracing::warn!(kind = %kind.kind, error = %e.message, "relist failed"),
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Lists every page and queues the keys; returns the list's revision.
+async fn list_into(
+    registry: &Registry,
+    kind: &Kind,
+    namespace: Option<&str>,
+    filter: &Filter,
+    queue: &Queue,
+    keys_of: &KeysOf,
+) -> Result<u64, Status> {
+    let list = registry
+        .list_filtered(kind, namespace, ListOptions::default(), filter)
+        .await?;
+    if let Some(items) = list.get("items").and_then(Value::as_array) {
+        for item in items {
+            for key in keys_of(item) {
+                queue.add(key);
+            }
+        }
+    }
+    Ok(list
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(0))
+}
+
+/// The key of an object: its name (cluster-scoped kinds).
+pub fn by_name() -> KeysOf {
+    Arc::new(|o: &Value| {
+        o.pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .map(|n| vec![n.to_string()])
+            .unwrap_or_default()
+    })
+}
+
+/// The key of an object: `namespace/name`.
+pub fn by_namespaced_name() -> KeysOf {
+    Arc::new(|o: &Value| {
+        let text = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or("");
+        let name = text("/metadata/name");
+        if name.is_empty() {
+            return Vec::new();
+        }
+        vec![format!("{}/{}", text("/metadata/namespace"), name)]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn queue_dedupes_and_reruns_keys_added_while_active() {
+        let q = Queue::default();
+        q.add("a");
+        q.add("a");
+        q.add("b");
+        assert_eq!(q.len(), 2);
+        let first = q.next().await;
+        assert_eq!(first, "a");
+        q.add("a"); // while active: marked dirty, not queued twice
+        assert_eq!(q.len(), 1);
+        q.done("a");
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.next().await, "b");
+        assert_eq!(q.next().await, "a");
+    }
+}

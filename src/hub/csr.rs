@@ -1,0 +1,431 @@
+//! CertificateSigningRequests on the hub: approval of OCM agent CSRs (renewals by the
+//! cluster's current identity always; first CSRs of listed bootstrap users when
+//! `ManagedClusterAutoApproval` is on), signing of approved `kube-apiserver-client` CSRs
+//! with the hub CA, and cleanup of old CSRs (kube's csrcleaner periods).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use x509_parser::prelude::FromDer;
+
+use super::bootstrap::CLUSTER_LABEL;
+use super::controller::{self, Queue, Requeue};
+use super::objects::{Objects, parse_time};
+use crate::auth::authz::Authorizer;
+use crate::auth::request::Attributes;
+use crate::auth::user::UserInfo;
+use crate::http::status::Status;
+use crate::registry::{Filter, Patch, Target};
+
+pub const CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client";
+const LEGACY_SIGNER: &str = "kubernetes.io/legacy-unknown";
+/// The group every OCM agent certificate carries besides its cluster's.
+pub const MANAGED_CLUSTERS_GROUP: &str = "system:open-cluster-management:managed-clusters";
+/// The subject prefix of OCM agent identities: `<prefix><cluster>:<agent>`.
+pub const IDENTITY_PREFIX: &str = "system:open-cluster-management:";
+const ALLOWED_USAGES: [&str; 3] = ["client auth", "digital signature", "key encipherment"];
+const MIN_EXPIRATION: u64 = 600;
+const APPROVED_TTL: Duration = Duration::from_secs(3600);
+const PENDING_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// What the CSR controller needs.
+pub struct CsrController {
+    pub objects: Objects,
+    pub pki: Arc<crate::pki::Pki>,
+    pub authorizer: Authorizer,
+    /// Upper bound on issued certificates' lifetime.
+    pub max_expiration: Duration,
+    /// Bootstrap users whose clusters are accepted and approved automatically (empty when
+    /// `ManagedClusterAutoApproval` is off).
+    pub auto_approve_users: Vec<String>,
+}
+
+/// A verified certificate request: its subject (common name, organisations, and the DER
+/// Name) and its public key (DER SubjectPublicKeyInfo).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subject {
+    pub common_name: String,
+    pub organizations: Vec<String>,
+    pub subject_der: Vec<u8>,
+    pub spki_der: Vec<u8>,
+}
+
+/// Reads and verifies a PEM certificate request.
+pub fn request_subject(pem_text: &str) -> Result<Subject, String> {
+    let der = pem::parse_request(pem_text)?;
+    let (_, request) = x509_parser::certification_request::X509CertificationRequest::from_der(&der)
+        .map_err(|e| format!("the request is not a valid PKCS#10 certificate request: {e}"))?;
+    request
+        .verify_signature()
+        .map_err(|_| "the request's signature does not verify".to_string())?;
+    let info = &request.certification_request_info;
+    let subject = &info.subject;
+    let text = |a: &x509_parser::x509::AttributeTypeAndValue<'_>| a.as_str().unwrap_or("").to_string();
+    Ok(Subject {
+        common_name: subject.iter_common_name().next().map(text).unwrap_or_default(),
+        organizations: subject.iter_organization().map(text).collect(),
+        subject_der: subject.as_raw().to_vec(),
+        spki_der: info.subject_pki.raw.to_vec(),
+    })
+}
+
+mod pem {
+    use base64::Engine;
+
+    /// The DER of the first `CERTIFICATE REQUEST` block.
+    pub fn parse_request(text: &str) -> Result<Vec<u8>, String> {
+        let begin = "-----BEGIN CERTIFICATE REQUEST-----";
+        let end = "-----END CERTIFICATE REQUEST-----";
+        let start = text.find(begin).ok_or("no CERTIFICATE REQUEST PEM block")? + begin.len();
+        let stop = text[start..].find(end).ok_or("unterminated PEM block")? + start;
+        let body: String = text[start..stop].split_whitespace().collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|e| format!("PEM body is not base64: {e}"))
+    }
+}
+
+/// The cluster an OCM agent CSR is for, when it follows OCM's rules: the cluster label,
+/// the client signer, O = the cluster's group (plus the common group), CN =
+/// `system:open-cluster-management:<cluster>:<agent>`, client usages only.
+pub fn ocm_cluster(csr: &Value, subject: &Subject) -> Result<String, String> {
+    let cluster = csr
+        .pointer(&format!("/metadata/labels/{}", CLUSTER_LABEL.replace('/', "~1")))
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| format!("the CSR has no {CLUSTER_LABEL} label"))?;
+    let signer = csr.pointer("/spec/signerName").and_then(Value::as_str).unwrap_or("");
+    if signer != CLIENT_SIGNER {
+        return Err(format!("signerName must be {CLIENT_SIGNER}, not {signer:?}"));
+    }
+    let group = format!("{IDENTITY_PREFIX}{cluster}");
+    let others: Vec<&String> = subject
+        .organizations
+        .iter()
+        .filter(|o| o.as_str() != MANAGED_CLUSTERS_GROUP)
+        .collect();
+    if others.len() != 1 || *others[0] != group {
+        return Err(format!(
+            "the subject's organizations must be [{group:?}, {MANAGED_CLUSTERS_GROUP:?}], not {:?}",
+            subject.organizations
+        ));
+    }
+    let agent = subject
+        .common_name
+        .strip_prefix(&format!("{group}:"))
+        .filter(|a| !a.is_empty() && !a.contains(':'))
+        .ok_or_else(|| {
+            format!(
+                "the subject's common name must be {group}:<agent>, not {:?}",
+                subject.common_name
+            )
+        })?;
+    let _ = agent;
+    check_usages(csr)?;
+    Ok(cluster.to_string())
+}
+
+fn usages(csr: &Value) -> Vec<String> {
+    csr.pointer("/spec/usages")
+        .and_then(Value::as_array)
+        .map(|u| u.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn check_usages(csr: &Value) -> Result<(), String> {
+    let usages = usages(csr);
+    if let Some(bad) = usages.iter().find(|u| !ALLOWED_USAGES.contains(&u.as_str())) {
+        return Err(format!(
+            "usage {bad:?} is not allowed for {CLIENT_SIGNER}; allowed: client auth, digital signature, key encipherment"
+        ));
+    }
+    if !usages.iter().any(|u| u == "client auth") {
+        return Err("usages must include \"client auth\"".into());
+    }
+    Ok(())
+}
+
+/// `Approved`, `Denied` or `Failed` present with status True.
+fn has_condition(csr: &Value, type_: &str) -> bool {
+    csr.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("type").and_then(Value::as_str) == Some(type_)
+                    && c.get("status").and_then(Value::as_str).unwrap_or("True") == "True"
+            })
+        })
+}
+
+fn condition_time(csr: &Value, type_: &str) -> Option<time::OffsetDateTime> {
+    let c = csr
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))?;
+    c.get("lastUpdateTime")
+        .or_else(|| c.get("lastTransitionTime"))
+        .and_then(Value::as_str)
+        .and_then(parse_time)
+}
+
+fn decode_b64(text: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// The request PEM of a CSR.
+fn request_pem(csr: &Value) -> Result<String, String> {
+    csr.pointer("/spec/request")
+        .and_then(Value::as_str)
+        .and_then(decode_b64)
+        .ok_or_else(|| "spec.request is not base64-encoded PEM".to_string())
+}
+
+impl CsrController {
+    /// Starts the controller on every CSR.
+    pub async fn start(self) -> Result<(), Status> {
+        let kind = self.objects.kind("certificates.k8s.io", "certificatesigningrequests")?;
+        let queue = Queue::default();
+        let registry = self.objects.registry.clone();
+        let this = Arc::new(self);
+        controller::run(
+            "csr",
+            queue.clone(),
+            2,
+            Arc::new(move |name: String| {
+                let this = this.clone();
+                Box::pin(async move { this.reconcile(&name).await })
+            }),
+        );
+        controller::feed(&registry, kind, None, Filter::default(), queue, controller::by_name()).await
+    }
+
+    async fn reconcile(&self, name: &str) -> Result<Requeue, Status> {
+        let kind = self.objects.kind("certificates.k8s.io", "certificatesigningrequests")?;
+        let Some(mut csr) = self.objects.get(&kind, None, name).await? else {
+            return Ok(None);
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let approved = has_condition(&csr, "Approved");
+        let denied = has_condition(&csr, "Denied");
+        if !approved && !denied {
+            if let Some(reason) = self.auto_approval(&csr).await? {
+                csr = self.approve(&kind, csr, reason).await?;
+            } else {
+                let created = csr
+                    .pointer("/metadata/creationTimestamp")
+                    .and_then(Value::as_str)
+                    .and_then(parse_time)
+                    .unwrap_or(now);
+                let age = (now - created).unsigned_abs();
+                if age >= PENDING_TTL {
+                    tracing::info!(csr = name, "deleting CSR pending for 24 h");
+                    self.objects.delete(&kind, None, name).await?;
+                    return Ok(None);
+                }
+                return Ok(Some(PENDING_TTL - age));
+            }
+        }
+        let approved = has_condition(&csr, "Approved");
+        let failed = has_condition(&csr, "Failed");
+        let issued = csr
+            .pointer("/status/certificate")
+            .and_then(Value::as_str)
+            .is_some_and(|c| !c.is_empty());
+        if approved && !denied && !failed && !issued {
+            let signer = csr.pointer("/spec/signerName").and_then(Value::as_str).unwrap_or("");
+            if signer == CLIENT_SIGNER || signer == LEGACY_SIGNER {
+                csr = self.sign(&kind, csr).await?;
+            }
+        }
+        // Cleanup: decided CSRs after an hour, issued ones once their certificate expired.
+        let decided = condition_time(&csr, "Approved").or_else(|| condition_time(&csr, "Denied"));
+        let mut next = decided.map(|t| (t + APPROVED_TTL) - now);
+        if let Some(expiry) = issued_expiry(&csr) {
+            let left = expiry - now;
+            next = Some(next.map_or(left, |n| n.min(left)));
+        }
+        match next {
+            Some(left) if left <= time::Duration::ZERO => {
+                tracing::debug!(csr = name, "deleting old CSR");
+                self.objects.delete(&kind, None, name).await?;
+                Ok(None)
+            }
+            Some(left) => Ok(Some(left.unsigned_abs() + Duration::from_secs(1))),
+            None => Ok(None),
+        }
+    }
+
+    /// Why a pending CSR is approved automatically, if it is.
+    async fn auto_approval(&self, csr: &Value) -> Result<Option<&'static str>, Status> {
+        let Ok(pem) = request_pem(csr) else {
+            return Ok(None);
+        };
+        let Ok(subject) = request_subject(&pem) else {
+            return Ok(None);
+        };
+        let Ok(cluster) = ocm_cluster(csr, &subject) else {
+            return Ok(None);
+        };
+        let username = csr.pointer("/spec/username").and_then(Value::as_str).unwrap_or("");
+        if username == subject.common_name {
+            let groups = csr
+                .pointer("/spec/groups")
+                .and_then(Value::as_array)
+                .map(|g| g.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default();
+            let attrs = Attributes {
+                user: UserInfo { name: username.into(), groups, ..UserInfo::default() },
+                verb: "renew".into(),
+                api_group: "register.open-cluster-management.io".into(),
+                resource: "managedclusters".into(),
+                subresource: "clientcertificates".into(),
+                name: cluster.clone(),
+                resource_request: true,
+                ..Attributes::default()
+            };
+            if self.authorizer.authorize(&attrs).allowed {
+                return Ok(Some("AutoApprovedByHubCSRApprovingController"));
+            }
+            return Ok(None);
+        }
+        if self.auto_approve_users.iter().any(|u| u == username) {
+            let clusters = self.objects.kind("cluster.open-cluster-management.io", "managedclusters")?;
+            let accept = Patch::Merge(json!({"spec": {"hubAcceptsClient": true}}));
+            self.objects
+                .registry
+                .patch(&clusters, None, &cluster, &accept, Target::Main)
+                .await?;
+            tracing::info!(cluster, user = username, "cluster accepted automatically");
+            return Ok(Some("AutoApprovedByHubCSRApprovingController"));
+        }
+        Ok(None)
+    }
+
+    async fn approve(&self, kind: &crate::api::Kind, mut csr: Value, reason: &str) -> Result<Value, Status> {
+        let now = crate::registry::now_rfc3339();
+        let condition = json!({"type": "Approved", "status": "True", "reason": reason,
+            "message": "Auto approving Managed cluster agent certificate after SubjectAccessReview.",
+            "lastUpdateTime": now, "lastTransitionTime": now});
+        append_condition(&mut csr, condition);
+        let name = csr.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        tracing::info!(csr = name, reason, "CSR approved");
+        self.objects.update(kind, None, csr, Target::Approval).await
+    }
+
+    /// Issues the certificate, or records why not (`Failed`).
+    async fn sign(&self, kind: &crate::api::Kind, mut csr: Value) -> Result<Value, Status> {
+        let name = csr.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        let outcome = (|| -> Result<String, String> {
+            let pem = request_pem(&csr)?;
+            let subject = request_subject(&pem)?;
+            check_usages(&csr)?;
+            if subject.organizations.iter().any(|o| o == "system:masters") {
+                return Err("use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed".into());
+            }
+            if csr.pointer(&format!("/metadata/labels/{}", CLUSTER_LABEL.replace('/', "~1"))).is_some() {
+                ocm_cluster(&csr, &subject)?;
+            }
+            let requested = csr.pointer("/spec/expirationSeconds").and_then(Value::as_u64);
+            let max = self.max_expiration.as_secs();
+            let seconds = requested.map_or(max, |r| r.max(MIN_EXPIRATION).min(max));
+            let usages = usages(&csr);
+            let usages: Vec<&str> = usages.iter().map(String::as_str).collect();
+            self.pki
+                .ca
+                .sign_request(&subject.spki_der, &subject.subject_der, time::Duration::seconds(seconds as i64), &usages)
+                .map_err(|e| format!("signing failed: {e}"))
+        })();
+        match outcome {
+            Ok(chain) => {
+                use base64::Engine;
+                csr["status"]["certificate"] =
+                    json!(base64::engine::general_purpose::STANDARD.encode(chain.as_bytes()));
+                tracing::info!(csr = name, "CSR signed");
+            }
+            Err(message) => {
+                let now = crate::registry::now_rfc3339();
+                append_condition(
+                    &mut csr,
+                    json!({"type": "Failed", "status": "True", "reason": "SignerValidationFailure",
+                        "message": message, "lastUpdateTime": now, "lastTransitionTime": now}),
+                );
+                tracing::warn!(csr = name, reason = %message, "CSR refused");
+            }
+        }
+        self.objects.update(kind, None, csr, Target::Status).await
+    }
+}
+
+fn append_condition(csr: &mut Value, condition: Value) {
+    if !csr.get("status").is_some_and(Value::is_object) {
+        csr["status"] = json!({});
+    }
+    match csr["status"].get_mut("conditions").and_then(Value::as_array_mut) {
+        Some(list) => list.push(condition),
+        None => csr["status"]["conditions"] = json!([condition]),
+    }
+}
+
+/// When the issued certificate of a CSR expires.
+fn issued_expiry(csr: &Value) -> Option<time::OffsetDateTime> {
+    let pem = decode_b64(csr.pointer("/status/certificate")?.as_str()?)?;
+    let der = crate::pki::keys::first_cert_der(&pem).ok()?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der).ok()?;
+    time::OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(cn: &str, orgs: &[&str]) -> String {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name = crate::pki::subject(cn, orgs);
+        params.serialize_request(&key).expect("csr").pem().expect("pem")
+    }
+
+    fn csr(pem: &str, cluster: &str, usages: &[&str]) -> Value {
+        use base64::Engine;
+        json!({"metadata": {"name": "x", "labels": {CLUSTER_LABEL: cluster}},
+            "spec": {"signerName": CLIENT_SIGNER, "usages": usages,
+                "request": base64::engine::general_purpose::STANDARD.encode(pem)}})
+    }
+
+    #[test]
+    fn ocm_rules() {
+        let good = request(
+            "system:open-cluster-management:c1:agent1",
+            &["system:open-cluster-management:c1", MANAGED_CLUSTERS_GROUP],
+        );
+        let subject = request_subject(&good).expect("subject");
+        assert_eq!(subject.common_name, "system:open-cluster-management:c1:agent1");
+        let usages = ["digital signature", "key encipherment", "client auth"];
+        assert_eq!(ocm_cluster(&csr(&good, "c1", &usages), &subject).as_deref(), Ok("c1"));
+        // Label for another cluster.
+        assert!(ocm_cluster(&csr(&good, "c2", &usages), &subject).is_err());
+        // Server auth is not a client usage.
+        let err = ocm_cluster(&csr(&good, "c1", &["server auth", "client auth"]), &subject)
+            .expect_err("server auth");
+        assert!(err.contains("server auth"), "{err}");
+        // An extra group (such as system:masters) is refused.
+        let greedy = request(
+            "system:open-cluster-management:c1:a",
+            &["system:open-cluster-management:c1", "system:masters"],
+        );
+        let s = request_subject(&greedy).expect("subject");
+        assert!(ocm_cluster(&csr(&greedy, "c1", &usages), &s).is_err());
+        // A CN of another cluster.
+        let other = request(
+            "system:open-cluster-management:c2:a",
+            &["system:open-cluster-management:c1"],
+        );
+        let s = request_subject(&other).expect("subject");
+        assert!(ocm_cluster(&csr(&other, "c1", &usages), &s).is_err());
+        assert!(request_subject("garbage").is_err());
+    }
+}

@@ -1,0 +1,49 @@
+//! The hub controllers of OCM registration: start-up objects, CSR approval and signing,
+//! the ManagedCluster controller (acceptance, RBAC, lease health, taints, cleanup),
+//! bootstrap-token expiry, and the admission rules of the OCM kinds.
+
+pub mod admission;
+pub mod bootstrap;
+pub mod cluster;
+pub mod controller;
+pub mod csr;
+pub mod objects;
+pub mod tokens;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::authz::Authorizer;
+use crate::config::Config;
+use crate::http::status::Status;
+use crate::pki::Pki;
+use crate::registry::Registry;
+
+/// The registry's mutating admission for the OCM kinds, per the configuration.
+pub fn mutator(config: &Config) -> Arc<crate::registry::MutateFn> {
+    let default_set = config.controllers.feature_gates.default_cluster_set;
+    Arc::new(move |kind, object, old| admission::mutate(kind, object, old, default_set))
+}
+
+/// Creates the start-up objects and starts every hub controller.
+pub async fn start(registry: &Registry, authorizer: &Authorizer, pki: &Arc<Pki>, config: &Config) -> Result<(), Status> {
+    let objects = objects::Objects::new(registry.clone());
+    let gates = &config.controllers.feature_gates;
+    bootstrap::ensure(&objects, &pki.server_url, &pki.ca.cert_pem, gates.default_cluster_set).await?;
+    bootstrap::start(&objects, pki.ca.cert_pem.clone(), gates.default_cluster_set).await?;
+    tokens::start_cleaner(&objects).await?;
+    csr::CsrController {
+        objects: objects.clone(),
+        pki: pki.clone(),
+        authorizer: authorizer.clone(),
+        max_expiration: Duration::from_secs(config.controllers.max_cert_expiration_seconds),
+        auto_approve_users: if gates.managed_cluster_auto_approval {
+            config.controllers.auto_approval_bootstrap_users.clone()
+        } else {
+            Vec::new()
+        },
+    }
+    .start()
+    .await?;
+    cluster::ClusterController::new(objects)?.start(4).await
+}
