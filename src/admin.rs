@@ -69,12 +69,19 @@ pub struct CreatedToken {
     pub expiration: Option<String>,
 }
 
-/// Creates a bootstrap token valid for `ttl` (forever with `None`).
-pub async fn create_token(hub: &Rest, ttl: Option<Duration>, description: &str) -> Result<CreatedToken, AdminError> {
-    let (id, secret) = tokens::generate();
+/// Creates a bootstrap token valid for `ttl` (forever with `None`): `token` when given
+/// (`[a-z0-9]{6}.[a-z0-9]{16}`), else a random one.
+pub async fn create_token(hub: &Rest, token: Option<&str>, ttl: Option<Duration>, description: &str) -> Result<CreatedToken, AdminError> {
+    let (id, secret) = match token {
+        Some(t) => tokens::parse(t).ok_or_else(|| {
+            AdminError::Invalid(format!("token {t:?} does not have the form [a-z0-9]{{6}}.[a-z0-9]{{16}}"))
+        })?,
+        None => tokens::generate(),
+    };
     let expiration = ttl.map(|t| {
         let at = time::OffsetDateTime::now_utc() + t;
-        at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+        let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+        at.format(&format).unwrap_or_default()
     });
     let body = tokens::secret(&id, &secret, expiration.as_deref(), description);
     hub.post(SECRETS, &body).await?;

@@ -168,6 +168,9 @@ pub enum TokenCommand {
 pub struct TokenCreateArgs {
     #[command(flatten)]
     pub access: HubAccess,
+    /// The token to create, `[a-z0-9]{6}.[a-z0-9]{16}`; random when omitted.
+    #[arg(value_name = "TOKEN")]
+    pub token: Option<String>,
     /// Lifetime, such as 24h, 90m or 7d; 0 never expires. Expired tokens are deleted.
     #[arg(long, default_value = "24h", value_name = "DURATION")]
     pub ttl: String,

@@ -210,7 +210,7 @@ fn run_token(cmd: TokenCommand) -> ExitCode {
                 }
             };
             admin_command(&args.access, async |hub| {
-                let created = admin::create_token(&hub, ttl, &args.description).await?;
+                let created = admin::create_token(&hub, args.token.as_deref(), ttl, &args.description).await?;
                 if args.print_token_only {
                     println!("{}", created.token);
                     return Ok(());

@@ -199,10 +199,18 @@ impl ClusterController {
                 self.revoke(name).await?;
                 set_condition(&mut cluster, HUB_ACCEPTED, "False", "HubClusterAdminDenied", "Denied by hub cluster admin");
             }
+            // A denied cluster stops renewing: its lease still ages it to Unknown.
+            let requeue = match condition_status(&cluster, HUB_ACCEPTED) {
+                Some(_) => self.lease_health(&mut cluster, name).await?,
+                None => None,
+            };
             if cluster != before {
-                self.objects.update(&k.clusters, None, cluster, Target::Status).await?;
+                cluster = self.objects.update(&k.clusters, None, cluster, Target::Status).await?;
             }
-            return Ok(None);
+            if requeue.is_some() {
+                self.taints(cluster).await?;
+            }
+            return Ok(requeue);
         }
         let mut requeue = None;
         match self.grant(&cluster, name).await {
@@ -271,7 +279,7 @@ impl ClusterController {
     /// look again.
     async fn lease_health(&self, cluster: &mut Value, name: &str) -> Result<Requeue, Status> {
         let Some(lease) = self.objects.get(&self.kinds.leases, Some(name), LEASE).await? else {
-            return Ok(Some(Duration::from_secs(1)));
+            return Ok(None);
         };
         let now = time::OffsetDateTime::now_utc();
         let renew_text = lease.pointer("/spec/renewTime").and_then(Value::as_str).unwrap_or("").to_string();

@@ -28,6 +28,13 @@ pub fn generate() -> (String, String) {
     (pick(6), pick(16))
 }
 
+/// Splits a token `<id>.<secret>` when it has the bootstrap-token form.
+pub fn parse(token: &str) -> Option<(String, String)> {
+    let (id, secret) = token.split_once('.')?;
+    let ok = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    (ok(id, 6) && ok(secret, 16)).then(|| (id.to_string(), secret.to_string()))
+}
+
 /// The Secret of a bootstrap token for joining clusters; `expiration` is RFC 3339.
 pub fn secret(id: &str, token_secret: &str, expiration: Option<&str>, description: &str) -> Value {
     let mut string_data = json!({

@@ -113,6 +113,9 @@ impl CertificateAuthority {
         };
         let public_key = rcgen::SubjectPublicKeyInfo::from_der(spki_der)?;
         let mut params = leaf_params("placeholder", &[], lifetime);
+        // Backdated for clock skew, but never by much of a short lifetime: agents rotate
+        // at a fraction of notAfter − notBefore.
+        params.not_before = OffsetDateTime::now_utc() - (lifetime / 10_i32).min(Duration::minutes(5));
         params.key_usages = usages
             .iter()
             .filter_map(|u| match *u {

@@ -4,6 +4,7 @@
 
 pub mod etcd;
 pub mod netns;
+pub mod ocm;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -73,7 +74,11 @@ impl Hub {
     }
 
     pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Hub {
-        let port = free_port();
+        Self::start_on(data_dir, free_port(), extra, env)
+    }
+
+    /// Starts `server` on a given loopback port (a restart keeps its address).
+    pub fn start_on(data_dir: &Path, port: u16, extra: &[&str], env: &[(&str, &str)]) -> Hub {
         let port_s = port.to_string();
         let data = data_dir.to_str().expect("utf8 path");
         let mut args = vec![
@@ -171,7 +176,7 @@ pub fn signal(child: &Child, sig: &str) {
     assert!(status.success());
 }
 
-fn pump<R: std::io::Read + Send + 'static>(r: R) -> mpsc::Receiver<String> {
+pub fn pump<R: std::io::Read + Send + 'static>(r: R) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(r).lines() {

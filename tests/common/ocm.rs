@@ -1,0 +1,177 @@
+//! OCM test scaffolding: a stand-in managed cluster (a second instance of the server: it
+//! stores Nodes, Namespaces, Leases and the OCM CRDs but runs nothing), agents run as real
+//! `agent` processes, bootstrap tokens minted with the real `token` command, and JSON
+//! reads of ManagedClusters and their conditions.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+use super::{Hub, bin, client, pump};
+
+/// A bootstrap token and the pin of the hub CA, from `token create`.
+pub struct Token {
+    pub token: String,
+    pub ca_hash: String,
+}
+
+/// Mints a token with `token create` (`token` fixed when given).
+pub fn create_token(hub: &Hub, token: Option<&str>, ttl: &str) -> Token {
+    let data = hub.data_dir.to_str().expect("utf8");
+    let mut args = vec!["token", "create", "--data-dir", data, "--ttl", ttl];
+    if let Some(t) = token {
+        args.push(t);
+    }
+    let out = Command::new(bin()).args(&args).output().expect("token create");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
+    let token = text
+        .lines()
+        .find_map(|l| l.strip_prefix("token: "))
+        .expect("token line")
+        .to_string();
+    let ca_hash = text
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .expect("ca hash")
+        .to_string();
+    Token { token, ca_hash }
+}
+
+/// Starts a stand-in managed cluster with one Node of the given capacity.
+pub fn start_spoke(dir: &Path, cpu: &str, memory: &str) -> Hub {
+    let mut spoke = Hub::start(dir, &[]);
+    spoke.wait_ready();
+    let http = client(dir, true);
+    let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"},
+        "status": {"capacity": {"cpu": cpu, "memory": memory, "pods": "110"},
+                   "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"}}});
+    let r = http.post(spoke.url("/api/v1/nodes")).json(&node).send().expect("create node");
+    assert!(r.status().is_success(), "node: {}", r.text().unwrap_or_default());
+    spoke
+}
+
+/// A running `agent` process; killed on drop.
+pub struct Agent {
+    pub child: Child,
+    pub dir: PathBuf,
+    args: Vec<String>,
+    pub stderr_lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Agent {
+    /// Starts an agent for `cluster` joining `hub_url` with `token`; the managed cluster is
+    /// `spoke`; credentials live in `dir`.
+    pub fn start(cluster: &str, hub_url: &str, token: &Token, spoke: &Hub, dir: &Path, extra: &[&str]) -> Agent {
+        let mut args: Vec<String> = [
+            "agent",
+            "--cluster-name",
+            cluster,
+            "--hub-url",
+            hub_url,
+            "--token",
+            &token.token,
+            "--hub-ca-hash",
+            &token.ca_hash,
+            "--hub-kubeconfig-dir",
+            dir.to_str().expect("utf8"),
+            "--managed-kubeconfig",
+            spoke.kubeconfig().to_str().expect("utf8"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::spawn(args, dir)
+    }
+
+    fn spawn(args: Vec<String>, dir: &Path) -> Agent {
+        let mut child = Command::new(bin())
+            .args(&args)
+            .env("RUST_LOG", "info,kube_client=error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn agent");
+        let stderr_lines = pump(child.stderr.take().expect("stderr"));
+        Agent { child, dir: dir.to_path_buf(), args, stderr_lines }
+    }
+
+    /// Kills the process (SIGKILL) and starts it again with the same arguments.
+    pub fn restart(&mut self) {
+        self.kill();
+        *self = Self::spawn(self.args.clone(), &self.dir);
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The log lines printed so far.
+    pub fn log(&self) -> Vec<String> {
+        self.stderr_lines.try_iter().collect()
+    }
+
+    /// A client authenticating with the agent's issued certificate.
+    pub fn hub_client(&self, hub: &Hub) -> reqwest::blocking::Client {
+        let ca = std::fs::read(hub.data_dir.join("cert/ca.crt")).expect("ca");
+        let mut pem = std::fs::read(self.dir.join("tls.crt")).expect("agent crt");
+        pem.extend(std::fs::read(self.dir.join("tls.key")).expect("agent key"));
+        reqwest::blocking::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca pem"))
+            .identity(reqwest::Identity::from_pem(&pem).expect("identity"))
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("client")
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// GET as admin, `None` on 404.
+pub fn get(hub: &Hub, path: &str) -> Option<Value> {
+    let r = client(&hub.data_dir, true).get(hub.url(path)).send().ok()?;
+    if r.status() == 404 {
+        return None;
+    }
+    assert!(r.status().is_success(), "GET {path}: {}", r.status());
+    r.json().ok()
+}
+
+pub fn cluster_path(name: &str) -> String {
+    format!("/apis/cluster.open-cluster-management.io/v1/managedclusters/{name}")
+}
+
+/// `(status, reason)` of a ManagedCluster condition.
+pub fn condition(cluster: &Value, type_: &str) -> Option<(String, String)> {
+    let c = cluster
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)?;
+    Some((c["status"].as_str()?.to_string(), c["reason"].as_str()?.to_string()))
+}
+
+/// True when the cluster's condition has `status`.
+pub fn has_condition(hub: &Hub, cluster: &str, type_: &str, status: &str) -> bool {
+    get(hub, &cluster_path(cluster))
+        .and_then(|c| condition(&c, type_))
+        .is_some_and(|(s, _)| s == status)
+}
+
+/// Runs `accept` for `cluster`; returns its output.
+pub fn accept(hub: &Hub, cluster: &str) -> String {
+    let out = Command::new(bin())
+        .args(["accept", "--data-dir", hub.data_dir.to_str().expect("utf8"), cluster])
+        .output()
+        .expect("accept");
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
