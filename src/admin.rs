@@ -25,12 +25,18 @@ pub enum AdminError {
 
 /// A client from a kubeconfig file.
 pub async fn connect(kubeconfig: &Path) -> Result<Rest, AdminError> {
-    let err = |message: String| AdminError::Kubeconfig { path: kubeconfig.display().to_string(), message };
+    let err = |message: String| AdminError::Kubeconfig {
+        path: kubeconfig.display().to_string(),
+        message,
+    };
     let file = kube::config::Kubeconfig::read_from(kubeconfig).map_err(|e| err(e.to_string()))?;
-    let config = kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
-        .await
-        .map_err(|e| err(e.to_string()))?;
-    Ok(Rest::new(kube::Client::try_from(config).map_err(|e| err(e.to_string()))?))
+    let config =
+        kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+            .await
+            .map_err(|e| err(e.to_string()))?;
+    Ok(Rest::new(
+        kube::Client::try_from(config).map_err(|e| err(e.to_string()))?,
+    ))
 }
 
 /// Parses a duration like `24h`, `90m`, `3600s`, `1h30m` or `0` (never expires).
@@ -45,7 +51,9 @@ pub fn parse_ttl(text: &str) -> Result<Option<Duration>, String> {
             number.push(c);
             continue;
         }
-        let n: u64 = number.parse().map_err(|_| format!("invalid duration {text:?}"))?;
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("invalid duration {text:?}"))?;
         number.clear();
         total += n * match c {
             's' => 1,
@@ -56,7 +64,9 @@ pub fn parse_ttl(text: &str) -> Result<Option<Duration>, String> {
         };
     }
     if !number.is_empty() {
-        return Err(format!("invalid duration {text:?}: a unit (s, m, h, d) is missing"));
+        return Err(format!(
+            "invalid duration {text:?}: a unit (s, m, h, d) is missing"
+        ));
     }
     Ok(Some(Duration::from_secs(total)))
 }
@@ -71,21 +81,32 @@ pub struct CreatedToken {
 
 /// Creates a bootstrap token valid for `ttl` (forever with `None`): `token` when given
 /// (`[a-z0-9]{6}.[a-z0-9]{16}`), else a random one.
-pub async fn create_token(hub: &Rest, token: Option<&str>, ttl: Option<Duration>, description: &str) -> Result<CreatedToken, AdminError> {
+pub async fn create_token(
+    hub: &Rest,
+    token: Option<&str>,
+    ttl: Option<Duration>,
+    description: &str,
+) -> Result<CreatedToken, AdminError> {
     let (id, secret) = match token {
         Some(t) => tokens::parse(t).ok_or_else(|| {
-            AdminError::Invalid(format!("token {t:?} does not have the form [a-z0-9]{{6}}.[a-z0-9]{{16}}"))
+            AdminError::Invalid(format!(
+                "token {t:?} does not have the form [a-z0-9]{{6}}.[a-z0-9]{{16}}"
+            ))
         })?,
         None => tokens::generate(),
     };
     let expiration = ttl.map(|t| {
         let at = time::OffsetDateTime::now_utc() + t;
-        let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+        let format =
+            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
         at.format(&format).unwrap_or_default()
     });
     let body = tokens::secret(&id, &secret, expiration.as_deref(), description);
     hub.post(SECRETS, &body).await?;
-    Ok(CreatedToken { token: format!("{id}.{secret}"), expiration })
+    Ok(CreatedToken {
+        token: format!("{id}.{secret}"),
+        expiration,
+    })
 }
 
 /// One row of `token list`.
@@ -99,7 +120,12 @@ pub struct TokenRow {
 /// The bootstrap tokens on the hub.
 pub async fn list_tokens(hub: &Rest) -> Result<Vec<TokenRow>, AdminError> {
     use base64::Engine;
-    let list = hub.get(&format!("{SECRETS}?fieldSelector={}", query(&format!("type={TOKEN_TYPE}")))).await?;
+    let list = hub
+        .get(&format!(
+            "{SECRETS}?fieldSelector={}",
+            query(&format!("type={TOKEN_TYPE}"))
+        ))
+        .await?;
     let field = |s: &Value, k: &str| -> String {
         s.pointer(&format!("/data/{k}"))
             .and_then(Value::as_str)
@@ -114,7 +140,9 @@ pub async fn list_tokens(hub: &Rest) -> Result<Vec<TokenRow>, AdminError> {
         .flatten()
         .map(|s| TokenRow {
             id: field(s, "token-id"),
-            expires: Some(field(s, "expiration")).filter(|e| !e.is_empty()).unwrap_or_else(|| "<never>".into()),
+            expires: Some(field(s, "expiration"))
+                .filter(|e| !e.is_empty())
+                .unwrap_or_else(|| "<never>".into()),
             groups: field(s, "auth-extra-groups"),
             description: field(s, "description"),
         })
@@ -126,7 +154,9 @@ pub async fn delete_token(hub: &Rest, id: &str) -> Result<(), AdminError> {
     let id = id.split('.').next().unwrap_or(id);
     let path = format!("{SECRETS}/bootstrap-token-{id}");
     if hub.get_opt(&path).await?.is_none() {
-        return Err(AdminError::Invalid(format!("bootstrap token {id:?} not found")));
+        return Err(AdminError::Invalid(format!(
+            "bootstrap token {id:?} not found"
+        )));
     }
     hub.delete(&path).await?;
     Ok(())
@@ -138,7 +168,9 @@ pub fn join_commands(server: &str, token: &str, ca_hash: &str) -> (String, Strin
         format!(
             "multicluster-controlplane agent --cluster-name <cluster-name> --hub-url {server} \\\n    --token {token} --hub-ca-hash {ca_hash} \\\n    --hub-kubeconfig-dir <dir> [--managed-kubeconfig <file>]"
         ),
-        format!("clusteradm join --singleton --hub-token {token} --hub-apiserver {server} --cluster-name <cluster-name>"),
+        format!(
+            "clusteradm join --singleton --hub-token {token} --hub-apiserver {server} --cluster-name <cluster-name>"
+        ),
     )
 }
 
@@ -159,13 +191,38 @@ pub async fn accept(hub: &Rest, cluster: &str) -> Result<Accepted, AdminError> {
             query(&format!("{CLUSTER_LABEL}={cluster}"))
         ))
         .await?;
-    for csr in csrs.get("items").and_then(Value::as_array).into_iter().flatten() {
-        let name = csr.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-        let user = csr.pointer("/spec/username").and_then(Value::as_str).unwrap_or("");
-        let groups: Vec<&str> = csr.pointer("/spec/groups").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
-        let decided = csr.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|cs| {
-            cs.iter().any(|c| matches!(c.get("type").and_then(Value::as_str), Some("Approved" | "Denied")))
-        });
+    for csr in csrs
+        .get("items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = csr
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let user = csr
+            .pointer("/spec/username")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let groups: Vec<&str> = csr
+            .pointer("/spec/groups")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let decided = csr
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    matches!(
+                        c.get("type").and_then(Value::as_str),
+                        Some("Approved" | "Denied")
+                    )
+                })
+            });
         if decided || !user.starts_with("system:bootstrap:") || !groups.contains(&BOOTSTRAP_GROUP) {
             continue;
         }
@@ -173,7 +230,10 @@ pub async fn accept(hub: &Rest, cluster: &str) -> Result<Accepted, AdminError> {
         let now = crate::registry::now_rfc3339();
         let condition = json!({"type": "Approved", "status": "True", "reason": "AutoApprovedByMulticlusterControlplane",
             "message": "Approved by multicluster-controlplane accept", "lastUpdateTime": now, "lastTransitionTime": now});
-        match approved["status"].get_mut("conditions").and_then(Value::as_array_mut) {
+        match approved["status"]
+            .get_mut("conditions")
+            .and_then(Value::as_array_mut)
+        {
             Some(list) => list.push(condition),
             None => {
                 if !approved.get("status").is_some_and(Value::is_object) {
@@ -182,15 +242,23 @@ pub async fn accept(hub: &Rest, cluster: &str) -> Result<Accepted, AdminError> {
                 approved["status"]["conditions"] = json!([condition]);
             }
         }
-        hub.put(&format!("/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}/approval"), &approved)
-            .await?;
+        hub.put(
+            &format!("/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}/approval"),
+            &approved,
+        )
+        .await?;
         outcome.approved_csrs.push(name.to_string());
     }
     let path = format!("/apis/cluster.open-cluster-management.io/v1/managedclusters/{cluster}");
     match hub.get_opt(&path).await? {
         Some(mc) => {
-            if mc.pointer("/spec/hubAcceptsClient").and_then(Value::as_bool) != Some(true) {
-                hub.merge_patch(&path, &json!({"spec": {"hubAcceptsClient": true}})).await?;
+            if mc
+                .pointer("/spec/hubAcceptsClient")
+                .and_then(Value::as_bool)
+                != Some(true)
+            {
+                hub.merge_patch(&path, &json!({"spec": {"hubAcceptsClient": true}}))
+                    .await?;
             }
             outcome.accepted = true;
         }

@@ -210,7 +210,12 @@ pub struct AgentArgs {
     #[arg(long, value_name = "URL")]
     pub hub_url: Option<String>,
     /// Bootstrap token `<id>.<secret>`.
-    #[arg(long, value_name = "TOKEN", env = "MCP_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "MCP_BOOTSTRAP_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
     /// File holding the bootstrap token.
     #[arg(long, value_name = "FILE", conflicts_with = "token")]

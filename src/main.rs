@@ -60,7 +60,9 @@ fn main() -> ExitCode {
                 if outcome.accepted {
                     println!("managed cluster {cluster} accepted (hubAcceptsClient: true)");
                 } else {
-                    println!("managed cluster {cluster}: CSR approved; the cluster will be accepted once its agent creates it (run accept again)");
+                    println!(
+                        "managed cluster {cluster}: CSR approved; the cluster will be accepted once its agent creates it (run accept again)"
+                    );
                 }
             }
             Ok(())
@@ -210,7 +212,9 @@ fn run_token(cmd: TokenCommand) -> ExitCode {
                 }
             };
             admin_command(&args.access, async |hub| {
-                let created = admin::create_token(&hub, args.token.as_deref(), ttl, &args.description).await?;
+                let created =
+                    admin::create_token(&hub, args.token.as_deref(), ttl, &args.description)
+                        .await?;
                 if args.print_token_only {
                     println!("{}", created.token);
                     return Ok(());
@@ -233,7 +237,10 @@ fn run_token(cmd: TokenCommand) -> ExitCode {
             let rows = admin::list_tokens(&hub).await?;
             println!("{:<8} {:<22} {:<40} DESCRIPTION", "ID", "EXPIRES", "GROUPS");
             for r in rows {
-                println!("{:<8} {:<22} {:<40} {}", r.id, r.expires, r.groups, r.description);
+                println!(
+                    "{:<8} {:<22} {:<40} {}",
+                    r.id, r.expires, r.groups, r.description
+                );
             }
             Ok(())
         }),
@@ -259,10 +266,18 @@ async fn hub_endpoint(
         .unwrap_or("");
     let doc: serde_json::Value = serde_yaml::from_str(text)
         .map_err(|e| admin::AdminError::Invalid(format!("cluster-info: {e}")))?;
-    let cluster = doc.pointer("/clusters/0/cluster").cloned().unwrap_or_default();
+    let cluster = doc
+        .pointer("/clusters/0/cluster")
+        .cloned()
+        .unwrap_or_default();
     let server = url
         .map(str::to_string)
-        .or_else(|| cluster.get("server").and_then(serde_json::Value::as_str).map(str::to_string))
+        .or_else(|| {
+            cluster
+                .get("server")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        })
         .unwrap_or_default();
     use base64::Engine;
     let ca = cluster
@@ -301,10 +316,7 @@ fn run_agent(args: &AgentArgs) -> ExitCode {
 }
 
 /// The agent's options: flags over the configuration's `agent` section.
-fn agent_options(
-    args: &AgentArgs,
-    file: &config::Agent,
-) -> Result<agent::AgentOptions, String> {
+fn agent_options(args: &AgentArgs, file: &config::Agent) -> Result<agent::AgentOptions, String> {
     let path = |p: &str| (!p.is_empty()).then(|| std::path::PathBuf::from(p));
     let cluster_name = args
         .cluster_name

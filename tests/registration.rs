@@ -24,7 +24,12 @@ fn hub_with(dir: &Path, config: Option<Value>) -> Hub {
 }
 
 fn fast(extra: &[&'static str]) -> Vec<&'static str> {
-    let mut v = vec!["--lease-duration-seconds", "1", "--status-sync-seconds", "1"];
+    let mut v = vec![
+        "--lease-duration-seconds",
+        "1",
+        "--status-sync-seconds",
+        "1",
+    ];
     v.extend_from_slice(extra);
     v
 }
@@ -44,7 +49,11 @@ fn taint_keys(cluster: &Value) -> Vec<String> {
     cluster
         .pointer("/spec/taints")
         .and_then(Value::as_array)
-        .map(|t| t.iter().filter_map(|t| t["key"].as_str().map(str::to_string)).collect())
+        .map(|t| {
+            t.iter()
+                .filter_map(|t| t["key"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -64,23 +73,64 @@ fn join_accept_report_expire_recover_restart_remove() {
         .get(hub.url("/api/v1/namespaces/kube-public/configmaps/cluster-info"))
         .send()
         .expect("cluster-info");
-    assert_eq!(info.status(), 200, "cluster-info must be readable anonymously");
+    assert_eq!(
+        info.status(),
+        200,
+        "cluster-info must be readable anonymously"
+    );
     let info: Value = info.json().expect("json");
-    assert!(info["data"]["kubeconfig"].as_str().unwrap_or("").contains(&format!(":{}", hub.port)));
-    let secrets = anonymous.get(hub.url("/api/v1/namespaces/kube-public/configmaps")).send().expect("list");
-    assert_eq!(secrets.status(), 403, "anonymous may read cluster-info only");
+    assert!(
+        info["data"]["kubeconfig"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!(":{}", hub.port))
+    );
+    let secrets = anonymous
+        .get(hub.url("/api/v1/namespaces/kube-public/configmaps"))
+        .send()
+        .expect("list");
+    assert_eq!(
+        secrets.status(),
+        403,
+        "anonymous may read cluster-info only"
+    );
     for set in ["default", "global"] {
-        assert!(get(&hub, &format!("/apis/cluster.open-cluster-management.io/v1beta2/managedclustersets/{set}")).is_some());
+        assert!(
+            get(
+                &hub,
+                &format!(
+                    "/apis/cluster.open-cluster-management.io/v1beta2/managedclustersets/{set}"
+                )
+            )
+            .is_some()
+        );
     }
-    let role = get(&hub, "/apis/rbac.authorization.k8s.io/v1/clusterroles/open-cluster-management:bootstrap").expect("bootstrap role");
-    assert!(role.to_string().contains("\"watch\""), "bootstrap role needs watch on managedclusters: {role}");
+    let role = get(
+        &hub,
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles/open-cluster-management:bootstrap",
+    )
+    .expect("bootstrap role");
+    assert!(
+        role.to_string().contains("\"watch\""),
+        "bootstrap role needs watch on managedclusters: {role}"
+    );
     wait_until("kube-root-ca.crt is in default", || {
-        get(&hub, "/api/v1/namespaces/default/configmaps/kube-root-ca.crt").is_some()
+        get(
+            &hub,
+            "/api/v1/namespaces/default/configmaps/kube-root-ca.crt",
+        )
+        .is_some()
     });
 
     // A claim the hub should see and one it should not.
     let spoke_http = client(&spoke.data_dir, true);
-    for (name, labels) in [("id.k8s.io", json!({})), ("local.secret", json!({"open-cluster-management.io/spoke-only": ""}))] {
+    for (name, labels) in [
+        ("id.k8s.io", json!({})),
+        (
+            "local.secret",
+            json!({"open-cluster-management.io/spoke-only": ""}),
+        ),
+    ] {
         let claim = json!({"apiVersion": "cluster.open-cluster-management.io/v1alpha1", "kind": "ClusterClaim",
             "metadata": {"name": name, "labels": labels}, "spec": {"value": "claim-value"}});
         let r = spoke_http
@@ -88,7 +138,11 @@ fn join_accept_report_expire_recover_restart_remove() {
             .json(&claim)
             .send()
             .expect("claim");
-        assert!(r.status().is_success(), "claim: {}", r.text().unwrap_or_default());
+        assert!(
+            r.status().is_success(),
+            "claim: {}",
+            r.text().unwrap_or_default()
+        );
     }
 
     let token = ocm::create_token(&hub, None, "1h");
@@ -99,70 +153,142 @@ fn join_accept_report_expire_recover_restart_remove() {
     });
     let mc = get(&hub, &cluster_path("c1")).expect("mc");
     assert_eq!(mc["spec"]["hubAcceptsClient"], false);
-    assert_eq!(mc["metadata"]["labels"]["cluster.open-cluster-management.io/clusterset"], "default");
+    assert_eq!(
+        mc["metadata"]["labels"]["cluster.open-cluster-management.io/clusterset"],
+        "default"
+    );
     let csr = &csrs_for(&hub, "c1")[0];
     let id = token.token.split('.').next().expect("id");
     assert_eq!(csr["spec"]["username"], format!("system:bootstrap:{id}"));
-    assert!(csr.pointer("/status/certificate").is_none(), "nothing is issued before acceptance");
+    assert!(
+        csr.pointer("/status/certificate").is_none(),
+        "nothing is issued before acceptance"
+    );
 
     let out = ocm::accept(&hub, "c1");
     assert!(out.contains("accepted"), "{out}");
-    wait_until("c1 is Available", || has_condition(&hub, "c1", "ManagedClusterConditionAvailable", "True"));
+    wait_until("c1 is Available", || {
+        has_condition(&hub, "c1", "ManagedClusterConditionAvailable", "True")
+    });
     let mc = get(&hub, &cluster_path("c1")).expect("mc");
-    assert_eq!(condition(&mc, "HubAcceptedManagedCluster"), Some(("True".into(), "HubClusterAdminAccepted".into())));
-    assert_eq!(condition(&mc, "ManagedClusterJoined"), Some(("True".into(), "ManagedClusterJoined".into())));
+    assert_eq!(
+        condition(&mc, "HubAcceptedManagedCluster"),
+        Some(("True".into(), "HubClusterAdminAccepted".into()))
+    );
+    assert_eq!(
+        condition(&mc, "ManagedClusterJoined"),
+        Some(("True".into(), "ManagedClusterJoined".into()))
+    );
     assert_eq!(mc["status"]["capacity"]["cpu"], "4");
     assert_eq!(mc["status"]["capacity"]["memory"], "8Gi");
     assert_eq!(mc["status"]["allocatable"]["pods"], "110");
-    assert!(mc["status"]["version"]["kubernetes"].as_str().is_some_and(|v| v.starts_with('v')));
-    assert_eq!(mc["status"]["clusterClaims"], json!([{"name": "id.k8s.io", "value": "claim-value"}]));
+    assert!(
+        mc["status"]["version"]["kubernetes"]
+            .as_str()
+            .is_some_and(|v| v.starts_with('v'))
+    );
+    assert_eq!(
+        mc["status"]["clusterClaims"],
+        json!([{"name": "id.k8s.io", "value": "claim-value"}])
+    );
     wait_until("the unreachable taint is removed", || {
         get(&hub, &cluster_path("c1")).is_some_and(|c| taint_keys(&c).is_empty())
     });
     let mc = get(&hub, &cluster_path("c1")).expect("mc");
-    assert!(mc["metadata"]["finalizers"].to_string().contains("api-resource-cleanup"));
+    assert!(
+        mc["metadata"]["finalizers"]
+            .to_string()
+            .contains("api-resource-cleanup")
+    );
 
     // What the hub made for the accepted cluster.
     let ns = get(&hub, "/api/v1/namespaces/c1").expect("cluster namespace");
-    assert_eq!(ns["metadata"]["labels"]["open-cluster-management.io/cluster-name"], "c1");
+    assert_eq!(
+        ns["metadata"]["labels"]["open-cluster-management.io/cluster-name"],
+        "c1"
+    );
     let rbac = "/apis/rbac.authorization.k8s.io/v1";
-    let cr = get(&hub, &format!("{rbac}/clusterroles/open-cluster-management:managedcluster:c1")).expect("cluster role");
+    let cr = get(
+        &hub,
+        &format!("{rbac}/clusterroles/open-cluster-management:managedcluster:c1"),
+    )
+    .expect("cluster role");
     assert!(cr.to_string().contains("clientcertificates"));
-    assert!(get(&hub, &format!("{rbac}/clusterrolebindings/open-cluster-management:managedcluster:c1")).is_some());
+    assert!(
+        get(
+            &hub,
+            &format!("{rbac}/clusterrolebindings/open-cluster-management:managedcluster:c1")
+        )
+        .is_some()
+    );
     assert!(get(&hub, &format!("{rbac}/namespaces/c1/rolebindings/open-cluster-management:managedcluster:c1:registration")).is_some());
-    let work = get(&hub, &format!("{rbac}/namespaces/c1/rolebindings/open-cluster-management:managedcluster:c1:work")).expect("work rb");
-    assert_eq!(work["metadata"]["finalizers"], json!(["cluster.open-cluster-management.io/manifest-work-cleanup"]));
-    wait_until("kube-root-ca.crt is in c1", || get(&hub, "/api/v1/namespaces/c1/configmaps/kube-root-ca.crt").is_some());
+    let work = get(
+        &hub,
+        &format!(
+            "{rbac}/namespaces/c1/rolebindings/open-cluster-management:managedcluster:c1:work"
+        ),
+    )
+    .expect("work rb");
+    assert_eq!(
+        work["metadata"]["finalizers"],
+        json!(["cluster.open-cluster-management.io/manifest-work-cleanup"])
+    );
+    wait_until("kube-root-ca.crt is in c1", || {
+        get(&hub, "/api/v1/namespaces/c1/configmaps/kube-root-ca.crt").is_some()
+    });
     let lease_path = "/apis/coordination.k8s.io/v1/namespaces/c1/leases/managed-cluster-lease";
-    let renewed = |hub: &Hub| get(hub, lease_path).and_then(|l| l["spec"]["renewTime"].as_str().map(str::to_string));
+    let renewed = |hub: &Hub| {
+        get(hub, lease_path).and_then(|l| l["spec"]["renewTime"].as_str().map(str::to_string))
+    };
     let first = renewed(&hub);
     wait_until("the agent renews its lease", || renewed(&hub) != first);
 
     // Credentials on disk: private, and the key never left the agent.
     use std::os::unix::fs::PermissionsExt;
     for f in ["tls.key", "kubeconfig", "tls.crt"] {
-        let mode = std::fs::metadata(agent_dir.join(f)).expect(f).permissions().mode() & 0o777;
+        let mode = std::fs::metadata(agent_dir.join(f))
+            .expect(f)
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{f} mode {mode:o}");
     }
     let key = std::fs::read_to_string(agent_dir.join("tls.key")).expect("key");
-    let all_csrs = get(&hub, "/apis/certificates.k8s.io/v1/certificatesigningrequests").expect("csrs").to_string();
-    assert!(!all_csrs.contains(key.lines().nth(1).unwrap_or("?")), "private key material on the hub");
+    let all_csrs = get(
+        &hub,
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+    )
+    .expect("csrs")
+    .to_string();
+    assert!(
+        !all_csrs.contains(key.lines().nth(1).unwrap_or("?")),
+        "private key material on the hub"
+    );
 
     // The agent stops: Unknown after 5 × 1 s, with the unreachable taint.
     agent.kill();
-    wait_until("c1 becomes Unknown", || has_condition(&hub, "c1", "ManagedClusterConditionAvailable", "Unknown"));
+    wait_until("c1 becomes Unknown", || {
+        has_condition(&hub, "c1", "ManagedClusterConditionAvailable", "Unknown")
+    });
     let mc = get(&hub, &cluster_path("c1")).expect("mc");
     assert_eq!(
         condition(&mc, "ManagedClusterConditionAvailable").map(|c| c.1),
         Some("ManagedClusterLeaseUpdateStopped".into())
     );
     wait_until("the unreachable taint is set", || {
-        get(&hub, &cluster_path("c1")).is_some_and(|c| taint_keys(&c) == ["cluster.open-cluster-management.io/unreachable"])
+        get(&hub, &cluster_path("c1"))
+            .is_some_and(|c| taint_keys(&c) == ["cluster.open-cluster-management.io/unreachable"])
     });
     let csr_count = csrs_for(&hub, "c1").len();
     agent.restart();
-    wait_until("c1 is Available again", || has_condition(&hub, "c1", "ManagedClusterConditionAvailable", "True"));
-    assert_eq!(csrs_for(&hub, "c1").len(), csr_count, "a restarted agent reuses its credentials");
+    wait_until("c1 is Available again", || {
+        has_condition(&hub, "c1", "ManagedClusterConditionAvailable", "True")
+    });
+    assert_eq!(
+        csrs_for(&hub, "c1").len(),
+        csr_count,
+        "a restarted agent reuses its credentials"
+    );
     wait_until("the taint is removed again", || {
         get(&hub, &cluster_path("c1")).is_some_and(|c| taint_keys(&c).is_empty())
     });
@@ -173,7 +299,9 @@ fn join_accept_report_expire_recover_restart_remove() {
     let mut hub = Hub::start_on(&dir.path().join("hub"), port, &[], &[]);
     hub.wait_ready();
     let before = renewed(&hub);
-    wait_until("the lease is renewed after the hub restart", || renewed(&hub) != before);
+    wait_until("the lease is renewed after the hub restart", || {
+        renewed(&hub) != before
+    });
     // The restart may have outlasted 5 leases (Unknown); the agent's next report heals it.
     wait_until("c1 is Available after the hub restart", || {
         has_condition(&hub, "c1", "ManagedClusterConditionAvailable", "True")
@@ -190,13 +318,38 @@ fn join_accept_report_expire_recover_restart_remove() {
         .send()
         .expect("work");
     assert!(r.status().is_success(), "{}", r.text().unwrap_or_default());
-    let r = admin.delete(hub.url(&cluster_path("c1"))).send().expect("delete");
+    let r = admin
+        .delete(hub.url(&cluster_path("c1")))
+        .send()
+        .expect("delete");
     assert!(r.status().is_success());
-    wait_until("the ManagedCluster is gone", || get(&hub, &cluster_path("c1")).is_none());
-    assert!(get(&hub, "/apis/work.open-cluster-management.io/v1/namespaces/c1/manifestworks/w1").is_none());
-    assert!(get(&hub, &format!("{rbac}/clusterroles/open-cluster-management:managedcluster:c1")).is_none());
-    assert!(get(&hub, &format!("{rbac}/clusterrolebindings/open-cluster-management:managedcluster:c1")).is_none());
-    wait_until("the cluster namespace is gone", || get(&hub, "/api/v1/namespaces/c1").is_none());
+    wait_until("the ManagedCluster is gone", || {
+        get(&hub, &cluster_path("c1")).is_none()
+    });
+    assert!(
+        get(
+            &hub,
+            "/apis/work.open-cluster-management.io/v1/namespaces/c1/manifestworks/w1"
+        )
+        .is_none()
+    );
+    assert!(
+        get(
+            &hub,
+            &format!("{rbac}/clusterroles/open-cluster-management:managedcluster:c1")
+        )
+        .is_none()
+    );
+    assert!(
+        get(
+            &hub,
+            &format!("{rbac}/clusterrolebindings/open-cluster-management:managedcluster:c1")
+        )
+        .is_none()
+    );
+    wait_until("the cluster namespace is gone", || {
+        get(&hub, "/api/v1/namespaces/c1").is_none()
+    });
 }
 
 #[test]
@@ -205,8 +358,22 @@ fn credentials_are_isolated_and_denial_revokes_access() {
     let hub = hub_with(dir.path(), None);
     let spoke = ocm::start_spoke(&dir.path().join("spoke"), "2", "4Gi");
     let token = ocm::create_token(&hub, None, "1h");
-    let a = Agent::start("c1", &hub.url(""), &token, &spoke, &dir.path().join("a1"), &fast(&[]));
-    let b = Agent::start("c2", &hub.url(""), &token, &spoke, &dir.path().join("a2"), &fast(&[]));
+    let a = Agent::start(
+        "c1",
+        &hub.url(""),
+        &token,
+        &spoke,
+        &dir.path().join("a1"),
+        &fast(&[]),
+    );
+    let b = Agent::start(
+        "c2",
+        &hub.url(""),
+        &token,
+        &spoke,
+        &dir.path().join("a2"),
+        &fast(&[]),
+    );
     wait_until("both clusters exist", || {
         get(&hub, &cluster_path("c1")).is_some() && get(&hub, &cluster_path("c2")).is_some()
     });
@@ -219,25 +386,54 @@ fn credentials_are_isolated_and_denial_revokes_access() {
     });
     let c1 = a.hub_client(&hub);
     let code = |r: reqwest::blocking::RequestBuilder| r.send().expect("request").status().as_u16();
-    let lease = |c: &str| format!("/apis/coordination.k8s.io/v1/namespaces/{c}/leases/managed-cluster-lease");
+    let lease = |c: &str| {
+        format!("/apis/coordination.k8s.io/v1/namespaces/{c}/leases/managed-cluster-lease")
+    };
     assert_eq!(code(c1.get(hub.url(&cluster_path("c1")))), 200);
-    assert_eq!(code(c1.get(hub.url(&cluster_path("c2")))), 403, "another cluster's ManagedCluster");
-    assert_eq!(code(c1.get(hub.url("/apis/cluster.open-cluster-management.io/v1/managedclusters"))), 403);
+    assert_eq!(
+        code(c1.get(hub.url(&cluster_path("c2")))),
+        403,
+        "another cluster's ManagedCluster"
+    );
+    assert_eq!(
+        code(c1.get(hub.url("/apis/cluster.open-cluster-management.io/v1/managedclusters"))),
+        403
+    );
     assert_eq!(
         code(c1.get(hub.url("/apis/cluster.open-cluster-management.io/v1/managedclusters?fieldSelector=metadata.name%3Dc1"))),
         200,
         "a list of its own cluster by name is allowed"
     );
     assert_eq!(code(c1.get(hub.url(&lease("c1")))), 200);
-    assert_eq!(code(c1.get(hub.url(&lease("c2")))), 403, "another cluster's namespace");
-    assert_eq!(code(c1.get(hub.url("/api/v1/namespaces/c2/configmaps"))), 403);
-    assert_eq!(code(c1.get(hub.url("/api/v1/namespaces/kube-system/secrets"))), 403);
+    assert_eq!(
+        code(c1.get(hub.url(&lease("c2")))),
+        403,
+        "another cluster's namespace"
+    );
+    assert_eq!(
+        code(c1.get(hub.url("/api/v1/namespaces/c2/configmaps"))),
+        403
+    );
+    assert_eq!(
+        code(c1.get(hub.url("/api/v1/namespaces/kube-system/secrets"))),
+        403
+    );
     assert_eq!(code(c1.get(hub.url("/api/v1/namespaces/c1/secrets"))), 403);
     let mc2 = get(&hub, &cluster_path("c2")).expect("c2");
-    assert_eq!(code(c1.put(hub.url(&format!("{}/status", cluster_path("c2")))).json(&mc2)), 403);
+    assert_eq!(
+        code(
+            c1.put(hub.url(&format!("{}/status", cluster_path("c2"))))
+                .json(&mc2)
+        ),
+        403
+    );
     let mut mc1 = get(&hub, &cluster_path("c1")).expect("c1");
     mc1["metadata"]["labels"]["cluster.open-cluster-management.io/clusterset"] = json!("other");
-    assert_eq!(code(c1.put(hub.url(&cluster_path("c1"))).json(&mc1)), 403, "joining another set");
+    assert_eq!(
+        code(c1.put(hub.url(&cluster_path("c1"))).json(&mc1)),
+        403,
+        "joining another set"
+    );
 
     // A bootstrap token can only do what joining needs.
     let bearer = reqwest::blocking::Client::builder()
@@ -245,20 +441,57 @@ fn credentials_are_isolated_and_denial_revokes_access() {
         .build()
         .expect("client");
     let with = |r: reqwest::blocking::RequestBuilder| r.bearer_auth(&token.token);
-    assert_eq!(code(with(bearer.get(hub.url("/api/v1/namespaces/kube-public/configmaps/cluster-info")))), 200);
-    assert_eq!(code(with(bearer.get(hub.url("/api/v1/namespaces/kube-system/secrets")))), 403);
+    assert_eq!(
+        code(with(bearer.get(hub.url(
+            "/api/v1/namespaces/kube-public/configmaps/cluster-info"
+        )))),
+        200
+    );
+    assert_eq!(
+        code(with(
+            bearer.get(hub.url("/api/v1/namespaces/kube-system/secrets"))
+        )),
+        403
+    );
     assert_eq!(code(with(bearer.get(hub.url(&lease("c1"))))), 403);
-    assert_eq!(code(with(bearer.put(hub.url(&format!("{}/status", cluster_path("c2")))).json(&mc2))), 403);
+    assert_eq!(
+        code(with(
+            bearer
+                .put(hub.url(&format!("{}/status", cluster_path("c2"))))
+                .json(&mc2)
+        )),
+        403
+    );
     assert_eq!(code(with(bearer.delete(hub.url(&cluster_path("c2"))))), 403);
     let sneaky = json!({"apiVersion": "cluster.open-cluster-management.io/v1", "kind": "ManagedCluster",
         "metadata": {"name": "sneaky"}, "spec": {"hubAcceptsClient": true}});
-    let r = with(bearer.post(hub.url("/apis/cluster.open-cluster-management.io/v1/managedclusters")).json(&sneaky))
-        .send()
-        .expect("create");
-    assert_eq!(r.status(), 403, "a bootstrap user cannot accept its own cluster");
-    assert!(r.text().unwrap_or_default().contains("managedclusters/accept"));
-    let csr = get(&hub, "/apis/certificates.k8s.io/v1/certificatesigningrequests").expect("csrs")["items"][0].clone();
-    let approval = format!("/apis/certificates.k8s.io/v1/certificatesigningrequests/{}/approval", csr["metadata"]["name"].as_str().unwrap_or(""));
+    let r = with(
+        bearer
+            .post(hub.url("/apis/cluster.open-cluster-management.io/v1/managedclusters"))
+            .json(&sneaky),
+    )
+    .send()
+    .expect("create");
+    assert_eq!(
+        r.status(),
+        403,
+        "a bootstrap user cannot accept its own cluster"
+    );
+    assert!(
+        r.text()
+            .unwrap_or_default()
+            .contains("managedclusters/accept")
+    );
+    let csr = get(
+        &hub,
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+    )
+    .expect("csrs")["items"][0]
+        .clone();
+    let approval = format!(
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests/{}/approval",
+        csr["metadata"]["name"].as_str().unwrap_or("")
+    );
     assert_eq!(code(with(bearer.put(hub.url(&approval)).json(&csr))), 403);
     assert_eq!(code(c1.put(hub.url(&approval)).json(&csr)), 403);
 
@@ -270,26 +503,42 @@ fn credentials_are_isolated_and_denial_revokes_access() {
         .send()
         .expect("deny");
     assert!(r.status().is_success());
-    wait_until("c1's lease access is revoked", || code(c1.get(hub.url(&lease("c1")))) == 403);
+    wait_until("c1's lease access is revoked", || {
+        code(c1.get(hub.url(&lease("c1")))) == 403
+    });
     let mc = get(&hub, &cluster_path("c1")).expect("c1");
-    assert_eq!(condition(&mc, "HubAcceptedManagedCluster"), Some(("False".into(), "HubClusterAdminDenied".into())));
-    assert_eq!(code(c1.get(hub.url(&cluster_path("c1")))), 200, "a denied cluster still sees its own ManagedCluster");
+    assert_eq!(
+        condition(&mc, "HubAcceptedManagedCluster"),
+        Some(("False".into(), "HubClusterAdminDenied".into()))
+    );
+    assert_eq!(
+        code(c1.get(hub.url(&cluster_path("c1")))),
+        200,
+        "a denied cluster still sees its own ManagedCluster"
+    );
     assert_eq!(code(b.hub_client(&hub).get(hub.url(&lease("c2")))), 200);
-    wait_until("c1 becomes Unknown", || has_condition(&hub, "c1", "ManagedClusterConditionAvailable", "Unknown"));
+    wait_until("c1 becomes Unknown", || {
+        has_condition(&hub, "c1", "ManagedClusterConditionAvailable", "Unknown")
+    });
     drop(a);
 }
 
 #[test]
 fn rotation_then_rejected_credentials_fall_back_to_bootstrap() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let hub = hub_with(dir.path(), Some(json!({"controllers": {"maxCertExpirationSeconds": 15}})));
+    let hub = hub_with(
+        dir.path(),
+        Some(json!({"controllers": {"maxCertExpirationSeconds": 15}})),
+    );
     let spoke = ocm::start_spoke(&dir.path().join("spoke"), "1", "1Gi");
     let token = ocm::create_token(&hub, None, "1h");
     let agent_dir = dir.path().join("agent");
     let mut agent = Agent::start("c1", &hub.url(""), &token, &spoke, &agent_dir, &fast(&[]));
     wait_until("c1 exists", || get(&hub, &cluster_path("c1")).is_some());
     ocm::accept(&hub, "c1");
-    wait_until("c1 is Available", || has_condition(&hub, "c1", "ManagedClusterConditionAvailable", "True"));
+    wait_until("c1 is Available", || {
+        has_condition(&hub, "c1", "ManagedClusterConditionAvailable", "True")
+    });
     let first = std::fs::read_to_string(agent_dir.join("tls.crt")).expect("crt");
     wait_until("the certificate is rotated", || {
         std::fs::read_to_string(agent_dir.join("tls.crt")).is_ok_and(|c| c != first)
@@ -301,36 +550,58 @@ fn rotation_then_rejected_credentials_fall_back_to_bootstrap() {
     });
     let renewal = csrs_for(&hub, "c1")
         .into_iter()
-        .find(|c| c["spec"]["username"].as_str().is_some_and(|u| u.starts_with("system:open-cluster-management:c1:")))
+        .find(|c| {
+            c["spec"]["username"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("system:open-cluster-management:c1:"))
+        })
         .expect("a renewal CSR made with the agent's own identity");
-    assert!(renewal.to_string().contains("AutoApprovedByHubCSRApprovingController"));
+    assert!(
+        renewal
+            .to_string()
+            .contains("AutoApprovedByHubCSRApprovingController")
+    );
 
     // Credentials the hub does not accept: the agent bootstraps again.
     agent.kill();
     let key = rcgen::KeyPair::generate().expect("key");
     let cn = common_name(&std::fs::read_to_string(agent_dir.join("tls.crt")).expect("crt"));
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
     let forged = params.self_signed(&key).expect("self-signed");
     std::fs::write(agent_dir.join("tls.crt"), forged.pem()).expect("write");
     std::fs::write(agent_dir.join("tls.key"), key.serialize_pem()).expect("write");
     let before = csrs_for(&hub, "c1").len();
     agent.restart();
-    wait_until("a new bootstrap CSR", || csrs_for(&hub, "c1").len() > before);
+    wait_until("a new bootstrap CSR", || {
+        csrs_for(&hub, "c1").len() > before
+    });
     ocm::accept(&hub, "c1");
     wait_until("the agent holds a hub-issued certificate again", || {
-        std::fs::read_to_string(agent_dir.join("tls.crt")).is_ok_and(|c| c != forged.pem() && c.contains("BEGIN CERTIFICATE"))
+        std::fs::read_to_string(agent_dir.join("tls.crt"))
+            .is_ok_and(|c| c != forged.pem() && c.contains("BEGIN CERTIFICATE"))
     });
     let lease = "/apis/coordination.k8s.io/v1/namespaces/c1/leases/managed-cluster-lease";
-    let renewed = |hub: &Hub| get(hub, lease).and_then(|l| l["spec"]["renewTime"].as_str().map(str::to_string));
+    let renewed = |hub: &Hub| {
+        get(hub, lease).and_then(|l| l["spec"]["renewTime"].as_str().map(str::to_string))
+    };
     let now = renewed(&hub);
-    wait_until("the lease is renewed with the new certificate", || renewed(&hub) != now);
+    wait_until("the lease is renewed with the new certificate", || {
+        renewed(&hub) != now
+    });
 }
 
 fn common_name(pem: &str) -> String {
     let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).expect("pem");
     let cert = block.parse_x509().expect("x509");
-    cert.subject().iter_common_name().next().and_then(|c| c.as_str().ok()).expect("cn").to_string()
+    cert.subject()
+        .iter_common_name()
+        .next()
+        .and_then(|c| c.as_str().ok())
+        .expect("cn")
+        .to_string()
 }
 
 #[test]
@@ -338,23 +609,45 @@ fn auto_approval_tokens_and_admission() {
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = hub_with(
         dir.path(),
-        Some(json!({"controllers": {"featureGates": {"ManagedClusterAutoApproval": true},
-            "autoApprovalBootstrapUsers": ["system:bootstrap:abcdef"]}})),
+        Some(
+            json!({"controllers": {"featureGates": {"ManagedClusterAutoApproval": true},
+            "autoApprovalBootstrapUsers": ["system:bootstrap:abcdef"]}}),
+        ),
     );
     let spoke = ocm::start_spoke(&dir.path().join("spoke"), "1", "1Gi");
     let token = ocm::create_token(&hub, Some("abcdef.0123456789abcdef"), "1h");
     assert_eq!(token.token, "abcdef.0123456789abcdef");
-    let _agent = Agent::start("auto", &hub.url(""), &token, &spoke, &dir.path().join("agent"), &fast(&[]));
-    wait_until("the listed bootstrap user's cluster is accepted and Available", || {
-        has_condition(&hub, "auto", "ManagedClusterConditionAvailable", "True")
-    });
+    let _agent = Agent::start(
+        "auto",
+        &hub.url(""),
+        &token,
+        &spoke,
+        &dir.path().join("agent"),
+        &fast(&[]),
+    );
+    wait_until(
+        "the listed bootstrap user's cluster is accepted and Available",
+        || has_condition(&hub, "auto", "ManagedClusterConditionAvailable", "True"),
+    );
     // Another token's cluster waits for an admin.
     let other = ocm::create_token(&hub, None, "1h");
-    let _manual = Agent::start("manual", &hub.url(""), &other, &spoke, &dir.path().join("agent2"), &fast(&[]));
-    wait_until("the other cluster exists with a CSR", || !csrs_for(&hub, "manual").is_empty());
+    let _manual = Agent::start(
+        "manual",
+        &hub.url(""),
+        &other,
+        &spoke,
+        &dir.path().join("agent2"),
+        &fast(&[]),
+    );
+    wait_until("the other cluster exists with a CSR", || {
+        !csrs_for(&hub, "manual").is_empty()
+    });
     std::thread::sleep(std::time::Duration::from_millis(500));
     let csr = &csrs_for(&hub, "manual")[0];
-    assert!(csr.pointer("/status/conditions").is_none(), "not auto-approved: {csr}");
+    assert!(
+        csr.pointer("/status/conditions").is_none(),
+        "not auto-approved: {csr}"
+    );
 
     // Tokens: listed, expire and are cleaned up, deleted by id.
     let short = ocm::create_token(&hub, None, "2s");
@@ -362,15 +655,30 @@ fn auto_approval_tokens_and_admission() {
     let list = common::run(&["token", "list", "--data-dir", data]);
     let listed = String::from_utf8_lossy(&list.stdout).to_string();
     let short_id = short.token.split('.').next().expect("id").to_string();
-    assert!(listed.contains(&short_id) && listed.contains("abcdef"), "{listed}");
-    let secret = get(&hub, &format!("/api/v1/namespaces/kube-system/secrets/bootstrap-token-{short_id}")).expect("secret");
+    assert!(
+        listed.contains(&short_id) && listed.contains("abcdef"),
+        "{listed}"
+    );
+    let secret = get(
+        &hub,
+        &format!("/api/v1/namespaces/kube-system/secrets/bootstrap-token-{short_id}"),
+    )
+    .expect("secret");
     assert_eq!(secret["metadata"]["labels"]["app"], "cluster-manager");
     assert_eq!(secret["type"], "bootstrap.kubernetes.io/token");
     wait_until("the expired token is deleted", || {
-        get(&hub, &format!("/api/v1/namespaces/kube-system/secrets/bootstrap-token-{short_id}")).is_none()
+        get(
+            &hub,
+            &format!("/api/v1/namespaces/kube-system/secrets/bootstrap-token-{short_id}"),
+        )
+        .is_none()
     });
     let out = common::run(&["token", "delete", "--data-dir", data, &other.token]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = common::run(&["token", "delete", "--data-dir", data, "zzzzzz"]);
     assert!(!out.status.success(), "deleting an unknown token fails");
 
@@ -378,17 +686,38 @@ fn auto_approval_tokens_and_admission() {
     let admin = client(&hub.data_dir, true);
     let clusters = hub.url("/apis/cluster.open-cluster-management.io/v1/managedclusters");
     let mut mc = get(&hub, &cluster_path("auto")).expect("auto");
-    mc["spec"]["taints"] = json!([{"key": "k", "effect": "NoSelect", "timeAdded": "2001-01-01T00:00:00Z"}]);
-    let r = admin.put(hub.url(&cluster_path("auto"))).json(&mc).send().expect("put");
+    mc["spec"]["taints"] =
+        json!([{"key": "k", "effect": "NoSelect", "timeAdded": "2001-01-01T00:00:00Z"}]);
+    let r = admin
+        .put(hub.url(&cluster_path("auto")))
+        .json(&mc)
+        .send()
+        .expect("put");
     assert_eq!(r.status(), 422);
-    assert!(r.text().unwrap_or_default().contains("spec.taints[0].timeAdded"));
+    assert!(
+        r.text()
+            .unwrap_or_default()
+            .contains("spec.taints[0].timeAdded")
+    );
     let bad_url = json!({"apiVersion": "cluster.open-cluster-management.io/v1", "kind": "ManagedCluster",
         "metadata": {"name": "x1"}, "spec": {"managedClusterClientConfigs": [{"url": "http://plain"}]}});
     let r = admin.post(&clusters).json(&bad_url).send().expect("post");
     assert_eq!(r.status(), 422);
-    assert!(r.text().unwrap_or_default().contains("managedClusterClientConfigs[0].url"));
+    assert!(
+        r.text()
+            .unwrap_or_default()
+            .contains("managedClusterClientConfigs[0].url")
+    );
     let dotted = json!({"apiVersion": "cluster.open-cluster-management.io/v1", "kind": "ManagedCluster", "metadata": {"name": "a.b"}});
-    assert_eq!(admin.post(&clusters).json(&dotted).send().expect("post").status(), 422);
+    assert_eq!(
+        admin
+            .post(&clusters)
+            .json(&dotted)
+            .send()
+            .expect("post")
+            .status(),
+        422
+    );
     let binding = json!({"apiVersion": "cluster.open-cluster-management.io/v1beta2", "kind": "ManagedClusterSetBinding",
         "metadata": {"name": "default", "namespace": "default"}, "spec": {"clusterSet": "global"}});
     let r = admin
@@ -399,16 +728,24 @@ fn auto_approval_tokens_and_admission() {
     assert_eq!(r.status(), 422);
     // A user who may edit clusters but not accept them.
     for (path, body) in [
-        ("/apis/rbac.authorization.k8s.io/v1/clusterroles", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": {"name": "cluster-editor"}, "rules": [{"apiGroups": ["cluster.open-cluster-management.io"], "resources": ["managedclusters"], "verbs": ["*"]}]})),
-        ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        (
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "cluster-editor"}, "rules": [{"apiGroups": ["cluster.open-cluster-management.io"], "resources": ["managedclusters"], "verbs": ["*"]}]}),
+        ),
+        (
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
             "metadata": {"name": "alice"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-editor"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]})),
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]}),
+        ),
     ] {
         let r = admin.post(hub.url(path)).json(&body).send().expect("rbac");
         assert!(r.status().is_success(), "{}", r.text().unwrap_or_default());
     }
-    let as_alice = |r: reqwest::blocking::RequestBuilder| r.header("Impersonate-User", "alice").send().expect("alice");
+    let as_alice = |r: reqwest::blocking::RequestBuilder| {
+        r.header("Impersonate-User", "alice").send().expect("alice")
+    };
     let accept = as_alice(
         admin
             .patch(hub.url(&cluster_path("manual")))
@@ -423,7 +760,12 @@ fn auto_approval_tokens_and_admission() {
             .body(r#"{"metadata":{"labels":{"cluster.open-cluster-management.io/clusterset":"global"}}}"#),
     );
     assert_eq!(moved.status(), 403);
-    assert!(moved.text().unwrap_or_default().contains("managedclustersets/join"));
+    assert!(
+        moved
+            .text()
+            .unwrap_or_default()
+            .contains("managedclustersets/join")
+    );
     let labelled = as_alice(
         admin
             .patch(hub.url(&cluster_path("manual")))

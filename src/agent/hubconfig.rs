@@ -58,12 +58,19 @@ fn pem_certs(pem: &str) -> Result<Vec<Vec<u8>>, AgentError> {
         let Some(end) = rest[body_start..].find("-----END CERTIFICATE-----") else {
             break;
         };
-        let body: String = rest[body_start..body_start + end].split_whitespace().collect();
-        out.push(B64.decode(body).map_err(|e| AgentError::Config(format!("CA bundle: {e}")))?);
+        let body: String = rest[body_start..body_start + end]
+            .split_whitespace()
+            .collect();
+        out.push(
+            B64.decode(body)
+                .map_err(|e| AgentError::Config(format!("CA bundle: {e}")))?,
+        );
         rest = &rest[body_start + end..];
     }
     if out.is_empty() {
-        return Err(AgentError::Config("the hub CA bundle holds no certificate".into()));
+        return Err(AgentError::Config(
+            "the hub CA bundle holds no certificate".into(),
+        ));
     }
     Ok(out)
 }
@@ -71,18 +78,30 @@ fn pem_certs(pem: &str) -> Result<Vec<Vec<u8>>, AgentError> {
 /// `sha256:<hex>` of a certificate's SubjectPublicKeyInfo: kubeadm's CA pin format.
 pub fn ca_hash(ca_pem: &str) -> Result<String, AgentError> {
     let der = pem_certs(ca_pem)?.remove(0);
-    let (_, cert) = X509Certificate::from_der(&der).map_err(|e| AgentError::Config(format!("CA certificate: {e}")))?;
+    let (_, cert) = X509Certificate::from_der(&der)
+        .map_err(|e| AgentError::Config(format!("CA certificate: {e}")))?;
     use sha2::Digest;
     let digest = sha2::Sha256::digest(cert.tbs_certificate.subject_pki.raw);
-    Ok(format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+    Ok(format!(
+        "sha256:{}",
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ))
 }
 
 /// Reads the current context's cluster and token from a bootstrap kubeconfig.
 pub fn from_kubeconfig(path: &Path) -> Result<(Endpoint, String), AgentError> {
-    let text = std::fs::read_to_string(path).map_err(|e| AgentError::Config(format!("{}: {e}", path.display())))?;
-    let doc: Value = serde_yaml::from_str(&text).map_err(|e| AgentError::Config(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| AgentError::Config(format!("{}: {e}", path.display())))?;
+    let doc: Value = serde_yaml::from_str(&text)
+        .map_err(|e| AgentError::Config(format!("{}: {e}", path.display())))?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let current = doc.get("current-context").and_then(Value::as_str).unwrap_or("");
+    let current = doc
+        .get("current-context")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let named = |list: &str, name: &str, field: &str| -> Option<Value> {
         let items = doc.get(list)?.as_array()?;
         let item = items
@@ -94,66 +113,113 @@ pub fn from_kubeconfig(path: &Path) -> Result<(Endpoint, String), AgentError> {
     let context = named("contexts", current, "context").unwrap_or(Value::Null);
     let cluster_name = context.get("cluster").and_then(Value::as_str).unwrap_or("");
     let user_name = context.get("user").and_then(Value::as_str).unwrap_or("");
-    let cluster = named("clusters", cluster_name, "cluster")
-        .ok_or_else(|| AgentError::Config(format!("{}: no cluster for the current context", path.display())))?;
+    let cluster = named("clusters", cluster_name, "cluster").ok_or_else(|| {
+        AgentError::Config(format!(
+            "{}: no cluster for the current context",
+            path.display()
+        ))
+    })?;
     let user = named("users", user_name, "user").unwrap_or(Value::Null);
-    let server = cluster.get("server").and_then(Value::as_str).unwrap_or("").to_string();
+    let server = cluster
+        .get("server")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let read = |file: &str| -> Result<String, AgentError> {
         let p = base.join(file);
         std::fs::read_to_string(&p).map_err(|e| AgentError::Config(format!("{}: {e}", p.display())))
     };
     let ca_pem = match (
-        cluster.get("certificate-authority-data").and_then(Value::as_str),
+        cluster
+            .get("certificate-authority-data")
+            .and_then(Value::as_str),
         cluster.get("certificate-authority").and_then(Value::as_str),
     ) {
-        (Some(data), _) => String::from_utf8(B64.decode(data).map_err(|e| AgentError::Config(format!("certificate-authority-data: {e}")))?)
-            .map_err(|e| AgentError::Config(format!("certificate-authority-data: {e}")))?,
+        (Some(data), _) => String::from_utf8(
+            B64.decode(data)
+                .map_err(|e| AgentError::Config(format!("certificate-authority-data: {e}")))?,
+        )
+        .map_err(|e| AgentError::Config(format!("certificate-authority-data: {e}")))?,
         (None, Some(file)) => read(file)?,
-        _ => return Err(AgentError::Config(format!("{}: the hub CA is missing (certificate-authority-data)", path.display()))),
+        _ => {
+            return Err(AgentError::Config(format!(
+                "{}: the hub CA is missing (certificate-authority-data)",
+                path.display()
+            )));
+        }
     };
-    let token = match (user.get("token").and_then(Value::as_str), user.get("tokenFile").and_then(Value::as_str)) {
+    let token = match (
+        user.get("token").and_then(Value::as_str),
+        user.get("tokenFile").and_then(Value::as_str),
+    ) {
         (Some(t), _) => t.to_string(),
         (None, Some(f)) => read(f)?.trim().to_string(),
-        _ => return Err(AgentError::Config(format!("{}: the bootstrap user has no token", path.display()))),
+        _ => {
+            return Err(AgentError::Config(format!(
+                "{}: the bootstrap user has no token",
+                path.display()
+            )));
+        }
     };
     if server.is_empty() {
-        return Err(AgentError::Config(format!("{}: the cluster has no server", path.display())));
+        return Err(AgentError::Config(format!(
+            "{}: the cluster has no server",
+            path.display()
+        )));
     }
     Ok((Endpoint { server, ca_pem }, token))
 }
 
 /// The hub CA for `server`: read from `ca_file`, or fetched from `kube-public/cluster-info`
 /// and accepted only when its public key matches `ca_hash`.
-pub async fn discover_ca(server: &str, ca_file: Option<&Path>, ca_hash_pin: Option<&str>) -> Result<String, AgentError> {
+pub async fn discover_ca(
+    server: &str,
+    ca_file: Option<&Path>,
+    ca_hash_pin: Option<&str>,
+) -> Result<String, AgentError> {
     if let Some(file) = ca_file {
-        return std::fs::read_to_string(file).map_err(|e| AgentError::Config(format!("{}: {e}", file.display())));
+        return std::fs::read_to_string(file)
+            .map_err(|e| AgentError::Config(format!("{}: {e}", file.display())));
     }
     let Some(pin) = ca_hash_pin else {
         return Err(AgentError::Config(
             "give the hub CA with --hub-ca-file or pin it with --hub-ca-hash sha256:<hex> (printed by `token create`)".into(),
         ));
     };
-    let uri: http::Uri = server.parse().map_err(|e| AgentError::Config(format!("hub URL {server:?}: {e}")))?;
+    let uri: http::Uri = server
+        .parse()
+        .map_err(|e| AgentError::Config(format!("hub URL {server:?}: {e}")))?;
     let mut config = kube::Config::new(uri);
     // Unverified on purpose: what comes back is trusted only if it matches the pin.
     config.accept_invalid_certs = true;
     config.connect_timeout = Some(std::time::Duration::from_secs(5));
-    let rest = super::rest::Rest::new(kube::Client::try_from(config).map_err(|e| AgentError::Config(e.to_string()))?);
+    let rest = super::rest::Rest::new(
+        kube::Client::try_from(config).map_err(|e| AgentError::Config(e.to_string()))?,
+    );
     let info = rest
         .get("/api/v1/namespaces/kube-public/configmaps/cluster-info")
         .await
         .map_err(|e| AgentError::Hub(format!("reading kube-public/cluster-info: {e}")))?;
-    let kubeconfig = info.pointer("/data/kubeconfig").and_then(Value::as_str).unwrap_or("");
-    let doc: Value = serde_yaml::from_str(kubeconfig).map_err(|e| AgentError::Hub(format!("cluster-info: {e}")))?;
+    let kubeconfig = info
+        .pointer("/data/kubeconfig")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let doc: Value = serde_yaml::from_str(kubeconfig)
+        .map_err(|e| AgentError::Hub(format!("cluster-info: {e}")))?;
     let data = doc
         .pointer("/clusters/0/cluster/certificate-authority-data")
         .and_then(Value::as_str)
         .ok_or_else(|| AgentError::Hub("cluster-info has no CA".into()))?;
-    let ca = String::from_utf8(B64.decode(data).map_err(|e| AgentError::Hub(e.to_string()))?)
-        .map_err(|e| AgentError::Hub(e.to_string()))?;
+    let ca = String::from_utf8(
+        B64.decode(data)
+            .map_err(|e| AgentError::Hub(e.to_string()))?,
+    )
+    .map_err(|e| AgentError::Hub(e.to_string()))?;
     let actual = ca_hash(&ca)?;
     if !actual.eq_ignore_ascii_case(pin.trim()) {
-        return Err(AgentError::Hub(format!("the hub CA's hash {actual} does not match the pinned {pin}")));
+        return Err(AgentError::Hub(format!(
+            "the hub CA's hash {actual} does not match the pinned {pin}"
+        )));
     }
     Ok(ca)
 }
@@ -180,14 +246,20 @@ impl Issued {
         self.not_before + life * fraction
     }
     pub fn credential(&self) -> Credential {
-        Credential::Cert { cert_pem: self.cert_pem.clone(), key_pem: self.key_pem.clone() }
+        Credential::Cert {
+            cert_pem: self.cert_pem.clone(),
+            key_pem: self.key_pem.clone(),
+        }
     }
 }
 
 /// Validity window and subject of the first certificate of a PEM chain.
-pub fn cert_info(cert_pem: &str) -> Result<(String, time::OffsetDateTime, time::OffsetDateTime), AgentError> {
+pub fn cert_info(
+    cert_pem: &str,
+) -> Result<(String, time::OffsetDateTime, time::OffsetDateTime), AgentError> {
     let der = pem_certs(cert_pem)?.remove(0);
-    let (_, cert) = X509Certificate::from_der(&der).map_err(|e| AgentError::Config(format!("certificate: {e}")))?;
+    let (_, cert) = X509Certificate::from_der(&der)
+        .map_err(|e| AgentError::Config(format!("certificate: {e}")))?;
     let cn = cert
         .subject()
         .iter_common_name()
@@ -195,8 +267,14 @@ pub fn cert_info(cert_pem: &str) -> Result<(String, time::OffsetDateTime, time::
         .and_then(|a| a.as_str().ok())
         .unwrap_or("")
         .to_string();
-    let t = |ts: i64| time::OffsetDateTime::from_unix_timestamp(ts).map_err(|e| AgentError::Config(e.to_string()));
-    Ok((cn, t(cert.validity().not_before.timestamp())?, t(cert.validity().not_after.timestamp())?))
+    let t = |ts: i64| {
+        time::OffsetDateTime::from_unix_timestamp(ts).map_err(|e| AgentError::Config(e.to_string()))
+    };
+    Ok((
+        cn,
+        t(cert.validity().not_before.timestamp())?,
+        t(cert.validity().not_after.timestamp())?,
+    ))
 }
 
 impl CredDir {
@@ -210,7 +288,11 @@ impl CredDir {
 
     /// The agent id kept in `agent-name`, created on first use (5 random characters).
     pub fn agent_id(&self) -> Result<String, AgentError> {
-        if let Some(id) = self.read("agent-name").map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
+        if let Some(id) = self
+            .read("agent-name")
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+        {
             return Ok(id);
         }
         let (id, _) = crate::hub::tokens::generate();
@@ -222,13 +304,21 @@ impl CredDir {
     /// The issued credentials, when present, unexpired, for `identity`, matching their key
     /// and issued for `endpoint` (the hub kubeconfig names the same server and CA).
     pub fn load(&self, endpoint: &Endpoint, identity: &str) -> Option<Issued> {
-        let (cert_pem, key_pem, kubeconfig) = (self.read("tls.crt")?, self.read("tls.key")?, self.read("kubeconfig")?);
+        let (cert_pem, key_pem, kubeconfig) = (
+            self.read("tls.crt")?,
+            self.read("tls.key")?,
+            self.read("kubeconfig")?,
+        );
         let doc: Value = serde_yaml::from_str(&kubeconfig).ok()?;
         let cluster = doc.pointer("/clusters/0/cluster")?;
-        let ca = cluster.get("certificate-authority-data").and_then(Value::as_str)
+        let ca = cluster
+            .get("certificate-authority-data")
+            .and_then(Value::as_str)
             .and_then(|d| B64.decode(d).ok())
             .and_then(|b| String::from_utf8(b).ok())?;
-        if cluster.get("server").and_then(Value::as_str) != Some(endpoint.server.as_str()) || ca != endpoint.ca_pem {
+        if cluster.get("server").and_then(Value::as_str) != Some(endpoint.server.as_str())
+            || ca != endpoint.ca_pem
+        {
             tracing::info!("hub credentials are for another hub endpoint; bootstrapping again");
             return None;
         }
@@ -242,11 +332,23 @@ impl CredDir {
         if !crate::pki::keys::spki_matches(&cert, &key) {
             return None;
         }
-        Some(Issued { cert_pem, key_pem, not_before, not_after })
+        Some(Issued {
+            cert_pem,
+            key_pem,
+            not_before,
+            not_after,
+        })
     }
 
     /// Writes key, certificate and hub kubeconfig (each replaced atomically, 0600).
-    pub fn store(&self, endpoint: &Endpoint, cluster: &str, agent: &str, cert_pem: &str, key_pem: &str) -> Result<(), AgentError> {
+    pub fn store(
+        &self,
+        endpoint: &Endpoint,
+        cluster: &str,
+        agent: &str,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Result<(), AgentError> {
         let kubeconfig = json!({
             "apiVersion": "v1", "kind": "Config",
             "clusters": [{"name": "default-cluster", "cluster": {"server": endpoint.server,
@@ -255,7 +357,8 @@ impl CredDir {
             "contexts": [{"name": "default-context", "context": {"cluster": "default-cluster", "user": "default-auth", "namespace": "configuration"}}],
             "current-context": "default-context",
         });
-        let kubeconfig = serde_yaml::to_string(&kubeconfig).map_err(|e| AgentError::Config(e.to_string()))?;
+        let kubeconfig =
+            serde_yaml::to_string(&kubeconfig).map_err(|e| AgentError::Config(e.to_string()))?;
         // Key and certificate first: a crash before the kubeconfig leaves a mismatch that
         // `load` rejects, never a kubeconfig pointing at a half-written pair.
         self.write_files(&[

@@ -39,7 +39,11 @@ pub enum AgentError {
 
 impl AgentError {
     fn from_rest(e: RestError) -> AgentError {
-        if e.is(401) { AgentError::Unauthorized } else { AgentError::Hub(e.to_string()) }
+        if e.is(401) {
+            AgentError::Unauthorized
+        } else {
+            AgentError::Hub(e.to_string())
+        }
     }
 }
 
@@ -49,7 +53,12 @@ pub enum Bootstrap {
     /// A bootstrap kubeconfig (server, CA, token).
     Kubeconfig(PathBuf),
     /// A hub URL, a token, and the CA from a file or pinned by hash.
-    Url { server: String, token: String, ca_file: Option<PathBuf>, ca_hash: Option<String> },
+    Url {
+        server: String,
+        token: String,
+        ca_file: Option<PathBuf>,
+        ca_hash: Option<String>,
+    },
 }
 
 /// Everything the agent runs with.
@@ -117,11 +126,24 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
 async fn bootstrap_endpoint(bootstrap: &Bootstrap) -> Result<(Endpoint, String), AgentError> {
     match bootstrap {
         Bootstrap::Kubeconfig(path) => hubconfig::from_kubeconfig(path),
-        Bootstrap::Url { server, token, ca_file, ca_hash } => {
+        Bootstrap::Url {
+            server,
+            token,
+            ca_file,
+            ca_hash,
+        } => {
             let mut backoff = Backoff::default();
             loop {
                 match hubconfig::discover_ca(server, ca_file.as_deref(), ca_hash.as_deref()).await {
-                    Ok(ca_pem) => return Ok((Endpoint { server: server.clone(), ca_pem }, token.clone())),
+                    Ok(ca_pem) => {
+                        return Ok((
+                            Endpoint {
+                                server: server.clone(),
+                                ca_pem,
+                            },
+                            token.clone(),
+                        ));
+                    }
                     Err(AgentError::Hub(e)) => {
                         tracing::warn!(error = %e, "cannot read the hub CA yet; retrying");
                         backoff.wait().await;
@@ -137,28 +159,52 @@ async fn bootstrap_endpoint(bootstrap: &Bootstrap) -> Result<(Endpoint, String),
 async fn managed_client(path: Option<&std::path::Path>) -> Result<kube::Client, AgentError> {
     let config = match path {
         Some(p) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(p)
-                .map_err(|e| AgentError::Config(format!("managed cluster kubeconfig {}: {e}", p.display())))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
-                .await
-                .map_err(|e| AgentError::Config(format!("managed cluster kubeconfig {}: {e}", p.display())))?
-        }
-        None => kube::Config::infer()
+            let kubeconfig = kube::config::Kubeconfig::read_from(p).map_err(|e| {
+                AgentError::Config(format!("managed cluster kubeconfig {}: {e}", p.display()))
+            })?;
+            kube::Config::from_custom_kubeconfig(
+                kubeconfig,
+                &kube::config::KubeConfigOptions::default(),
+            )
             .await
-            .map_err(|e| AgentError::Config(format!("no managed cluster configuration (in-cluster or KUBECONFIG): {e}")))?,
+            .map_err(|e| {
+                AgentError::Config(format!("managed cluster kubeconfig {}: {e}", p.display()))
+            })?
+        }
+        None => kube::Config::infer().await.map_err(|e| {
+            AgentError::Config(format!(
+                "no managed cluster configuration (in-cluster or KUBECONFIG): {e}"
+            ))
+        })?,
     };
-    kube::Client::try_from(config).map_err(|e| AgentError::Config(format!("managed cluster client: {e}")))
+    kube::Client::try_from(config)
+        .map_err(|e| AgentError::Config(format!("managed cluster client: {e}")))
 }
 
 /// Bootstrap: ensure the ManagedCluster, then obtain and store a certificate.
-async fn join(options: &AgentOptions, endpoint: &Endpoint, token: &str, creds: &CredDir, agent: &str) -> Result<Issued, AgentError> {
+async fn join(
+    options: &AgentOptions,
+    endpoint: &Endpoint,
+    token: &str,
+    creds: &CredDir,
+    agent: &str,
+) -> Result<Issued, AgentError> {
     let cluster = &options.cluster_name;
-    let hub = Rest::new(hubconfig::client(endpoint, &Credential::Token(token.to_string()))?);
+    let hub = Rest::new(hubconfig::client(
+        endpoint,
+        &Credential::Token(token.to_string()),
+    )?);
     register::ensure_cluster(&hub, cluster, options.lease_duration_seconds, &[])
         .await
         .map_err(AgentError::from_rest)?;
     let (key, request) = register::new_request(cluster, agent)?;
-    let chain = register::request_certificate(&hub, cluster, &request, options.client_cert_expiration_seconds).await?;
+    let chain = register::request_certificate(
+        &hub,
+        cluster,
+        &request,
+        options.client_cert_expiration_seconds,
+    )
+    .await?;
     creds.store(endpoint, cluster, agent, &chain, &key.serialize_pem())?;
     creds
         .load(endpoint, &register::identity(cluster, agent))
@@ -167,14 +213,28 @@ async fn join(options: &AgentOptions, endpoint: &Endpoint, token: &str, creds: &
 
 /// Rotation with the current certificate: the hub approves renewals by the cluster's own
 /// identity automatically.
-async fn rotate(hub: &Rest, options: &AgentOptions, endpoint: &Endpoint, creds: &CredDir, agent: &str) -> Result<Issued, AgentError> {
+async fn rotate(
+    hub: &Rest,
+    options: &AgentOptions,
+    endpoint: &Endpoint,
+    creds: &CredDir,
+    agent: &str,
+) -> Result<Issued, AgentError> {
     let cluster = &options.cluster_name;
     let (key, request) = register::new_request(cluster, agent)?;
-    let chain = register::request_certificate(hub, cluster, &request, options.client_cert_expiration_seconds).await?;
+    let chain = register::request_certificate(
+        hub,
+        cluster,
+        &request,
+        options.client_cert_expiration_seconds,
+    )
+    .await?;
     creds.store(endpoint, cluster, agent, &chain, &key.serialize_pem())?;
     let issued = creds
         .load(endpoint, &register::identity(cluster, agent))
-        .ok_or_else(|| AgentError::Hub("the rotated certificate does not match the request".into()))?;
+        .ok_or_else(|| {
+            AgentError::Hub("the rotated certificate does not match the request".into())
+        })?;
     let message = format!(
         "client certificate rotated starting from {} to {}",
         rfc3339(issued.not_before),
@@ -183,7 +243,13 @@ async fn rotate(hub: &Rest, options: &AgentOptions, endpoint: &Endpoint, creds: 
     let rotated = Rest::new(hubconfig::client(endpoint, &issued.credential())?);
     let path = format!("{}/{cluster}", register::CLUSTERS);
     if let Ok(mut current) = rotated.get(&path).await {
-        crate::hub::objects::set_condition(&mut current, "ClusterCertificateRotated", "True", "ClientCertificateUpdated", &message);
+        crate::hub::objects::set_condition(
+            &mut current,
+            "ClusterCertificateRotated",
+            "True",
+            "ClientCertificateUpdated",
+            &message,
+        );
         if let Err(e) = rotated.put(&format!("{path}/status"), &current).await {
             tracing::debug!(error = %e, "recording the rotation");
         }
@@ -193,15 +259,27 @@ async fn rotate(hub: &Rest, options: &AgentOptions, endpoint: &Endpoint, creds: 
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// The agent's life with a certificate: lease, status, rotation, until rejected.
-async fn connected(options: &AgentOptions, endpoint: &Endpoint, creds: &CredDir, agent: &str, mut issued: Issued, managed: &Rest) -> Result<Exit, AgentError> {
+async fn connected(
+    options: &AgentOptions,
+    endpoint: &Endpoint,
+    creds: &CredDir,
+    agent: &str,
+    mut issued: Issued,
+    managed: &Rest,
+) -> Result<Exit, AgentError> {
     let cluster = options.cluster_name.clone();
     let mut hub = Rest::new(hubconfig::client(endpoint, &issued.credential())?);
     let (changed_tx, mut changed) = tokio::sync::mpsc::channel::<()>(1);
-    let mut watcher = tokio::spawn(watch_cluster(hub.clone(), cluster.clone(), changed_tx.clone()));
+    let mut watcher = tokio::spawn(watch_cluster(
+        hub.clone(),
+        cluster.clone(),
+        changed_tx.clone(),
+    ));
     let status_period = Duration::from_secs(options.status_sync_seconds.max(1));
     let mut lease_period = Duration::from_secs(options.lease_duration_seconds.max(1));
     let mut next_status = tokio::time::Instant::now();
@@ -210,7 +288,9 @@ async fn connected(options: &AgentOptions, endpoint: &Endpoint, creds: &CredDir,
     let mut rejections = 0u32;
     let outcome = loop {
         let rotate_at = issued.rotate_at(options.rotate_fraction);
-        let until_rotation = (rotate_at - time::OffsetDateTime::now_utc()).max(time::Duration::ZERO).unsigned_abs();
+        let until_rotation = (rotate_at - time::OffsetDateTime::now_utc())
+            .max(time::Duration::ZERO)
+            .unsigned_abs();
         tokio::select! {
             _ = tokio::time::sleep_until(next_status) => {}
             _ = tokio::time::sleep_until(next_lease), if accepted => {}
@@ -239,7 +319,10 @@ async fn connected(options: &AgentOptions, endpoint: &Endpoint, creds: &CredDir,
         match status::report(&hub, &cluster, &observed).await {
             Ok(current) => {
                 rejections = 0;
-                accepted = crate::hub::objects::condition_status(&current, crate::hub::cluster::HUB_ACCEPTED) == Some("True");
+                accepted = crate::hub::objects::condition_status(
+                    &current,
+                    crate::hub::cluster::HUB_ACCEPTED,
+                ) == Some("True");
                 let seconds = crate::hub::cluster::lease_seconds(&current);
                 lease_period = Duration::from_secs(seconds);
             }
@@ -258,7 +341,9 @@ async fn connected(options: &AgentOptions, endpoint: &Endpoint, creds: &CredDir,
             Err(e) if e.is(409) => {
                 let _ = changed_tx.try_send(());
             }
-            Err(e) => tracing::debug!(error = %e, "status report failed; the hub may be unreachable"),
+            Err(e) => {
+                tracing::debug!(error = %e, "status report failed; the hub may be unreachable")
+            }
         }
         if now >= next_status {
             next_status = now + status_period;

@@ -11,7 +11,8 @@ pub struct Quantity {
 /// Parses a quantity; `None` for malformed text.
 pub fn parse(text: &str) -> Option<Quantity> {
     let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
         .unwrap_or(text.len());
     let (number, suffix) = text.split_at(split);
     let (mantissa, exp10, binary_mult): (&str, i32, i128) = match suffix {
@@ -53,7 +54,10 @@ pub fn parse(text: &str) -> Option<Quantity> {
         value /= 10;
         shift += 1;
     }
-    Some(Quantity { milli: if negative { -value } else { value }, binary: binary_mult > 1 })
+    Some(Quantity {
+        milli: if negative { -value } else { value },
+        binary: binary_mult > 1,
+    })
 }
 
 /// Prints a quantity: whole units when exact (in Ki/Mi/Gi when written in binary and
@@ -64,7 +68,14 @@ pub fn format(q: Quantity) -> String {
     }
     let units = q.milli / 1000;
     if q.binary && units != 0 {
-        for (suffix, size) in [("Ei", 1i128 << 60), ("Pi", 1 << 50), ("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)] {
+        for (suffix, size) in [
+            ("Ei", 1i128 << 60),
+            ("Pi", 1 << 50),
+            ("Ti", 1 << 40),
+            ("Gi", 1 << 30),
+            ("Mi", 1 << 20),
+            ("Ki", 1 << 10),
+        ] {
             if units % size == 0 {
                 return format!("{}{suffix}", units / size);
             }
@@ -75,7 +86,10 @@ pub fn format(q: Quantity) -> String {
 
 /// Adds quantities; a binary one makes the sum print in binary.
 pub fn add(a: Quantity, b: Quantity) -> Quantity {
-    Quantity { milli: a.milli.saturating_add(b.milli), binary: a.binary || b.binary }
+    Quantity {
+        milli: a.milli.saturating_add(b.milli),
+        binary: a.binary || b.binary,
+    }
 }
 
 #[cfg(test)]
@@ -84,7 +98,15 @@ mod tests {
 
     #[test]
     fn parses_and_sums() {
-        let sum = |xs: &[&str]| format(xs.iter().map(|x| parse(x).expect(x)).fold(Quantity { milli: 0, binary: false }, add));
+        let sum = |xs: &[&str]| {
+            format(xs.iter().map(|x| parse(x).expect(x)).fold(
+                Quantity {
+                    milli: 0,
+                    binary: false,
+                },
+                add,
+            ))
+        };
         assert_eq!(sum(&["4", "2"]), "6");
         assert_eq!(sum(&["500m", "1"]), "1500m");
         assert_eq!(sum(&["16Gi", "16Gi"]), "32Gi");

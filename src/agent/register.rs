@@ -24,7 +24,12 @@ pub fn identity(cluster: &str, agent: &str) -> String {
 /// Creates the ManagedCluster when it does not exist (not accepted: the hub admin or
 /// auto-approval accepts it). Rejected credentials are reported, absent permission is not
 /// an error (a cluster that already joined may no longer read with bootstrap rights).
-pub async fn ensure_cluster(hub: &Rest, cluster: &str, lease_seconds: u64, annotations: &[(String, String)]) -> Result<(), RestError> {
+pub async fn ensure_cluster(
+    hub: &Rest,
+    cluster: &str,
+    lease_seconds: u64,
+    annotations: &[(String, String)],
+) -> Result<(), RestError> {
     match hub.get(&format!("{CLUSTERS}/{cluster}")).await {
         Ok(_) => return Ok(()),
         Err(e) if e.is(404) => {}
@@ -54,10 +59,12 @@ pub async fn ensure_cluster(hub: &Rest, cluster: &str, lease_seconds: u64, annot
 
 /// A fresh key and the PEM certificate request for `cluster`/`agent` with OCM's subject.
 pub fn new_request(cluster: &str, agent: &str) -> Result<(rcgen::KeyPair, String), AgentError> {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| AgentError::Config(e.to_string()))?;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .map_err(|e| AgentError::Config(e.to_string()))?;
     let mut params = rcgen::CertificateParams::default();
     let group = format!("{IDENTITY_PREFIX}{cluster}");
-    params.distinguished_name = crate::pki::subject(&identity(cluster, agent), &[&group, MANAGED_CLUSTERS_GROUP]);
+    params.distinguished_name =
+        crate::pki::subject(&identity(cluster, agent), &[&group, MANAGED_CLUSTERS_GROUP]);
     let pem = params
         .serialize_request(&key)
         .and_then(|r| r.pem())
@@ -67,7 +74,12 @@ pub fn new_request(cluster: &str, agent: &str) -> Result<(rcgen::KeyPair, String
 
 /// Creates the CSR and waits until it is issued; returns the certificate chain (PEM).
 /// A denied or failed CSR is an error naming why.
-pub async fn request_certificate(hub: &Rest, cluster: &str, request_pem: &str, expiration_seconds: Option<u64>) -> Result<String, AgentError> {
+pub async fn request_certificate(
+    hub: &Rest,
+    cluster: &str,
+    request_pem: &str,
+    expiration_seconds: Option<u64>,
+) -> Result<String, AgentError> {
     let mut spec = json!({"signerName": CLIENT_SIGNER,
         "usages": ["digital signature", "key encipherment", "client auth"],
         "request": base64::engine::general_purpose::STANDARD.encode(request_pem)});
@@ -78,15 +90,26 @@ pub async fn request_certificate(hub: &Rest, cluster: &str, request_pem: &str, e
         "metadata": {"generateName": format!("{cluster}-"), "labels": {CLUSTER_LABEL: cluster}},
         "spec": spec});
     let created = hub.post(CSRS, &csr).await.map_err(AgentError::from_rest)?;
-    let name = created.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-    tracing::info!(csr = name, "created CertificateSigningRequest; waiting for approval");
+    let name = created
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    tracing::info!(
+        csr = name,
+        "created CertificateSigningRequest; waiting for approval"
+    );
     let mut object = created;
     loop {
         if let Some(outcome) = issued(&object)? {
             tracing::info!(csr = name, "certificate issued");
             return Ok(outcome);
         }
-        let rv = object.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("0").to_string();
+        let rv = object
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("0")
+            .to_string();
         let path = format!(
             "{CSRS}?watch=1&fieldSelector={}&resourceVersion={rv}&timeoutSeconds=60&allowWatchBookmarks=true",
             query(&format!("metadata.name={name}"))
@@ -104,7 +127,9 @@ pub async fn request_certificate(hub: &Rest, cluster: &str, request_pem: &str, e
                             }
                         }
                         Ok((kind, _)) if kind == "DELETED" => {
-                            return Err(AgentError::Hub(format!("CSR {name} was deleted before it was issued")));
+                            return Err(AgentError::Hub(format!(
+                                "CSR {name} was deleted before it was issued"
+                            )));
                         }
                         Ok(_) => {}
                         Err(e) => {
@@ -123,7 +148,11 @@ pub async fn request_certificate(hub: &Rest, cluster: &str, request_pem: &str, e
         // Re-read: the watch may have ended between events.
         match hub.get(&format!("{CSRS}/{name}")).await {
             Ok(o) => object = o,
-            Err(e) if e.is(404) => return Err(AgentError::Hub(format!("CSR {name} was deleted before it was issued"))),
+            Err(e) if e.is(404) => {
+                return Err(AgentError::Hub(format!(
+                    "CSR {name} was deleted before it was issued"
+                )));
+            }
             Err(e) if e.is(401) => return Err(AgentError::Unauthorized),
             Err(e) => tracing::debug!(error = %e, "reading CSR"),
         }
@@ -132,16 +161,27 @@ pub async fn request_certificate(hub: &Rest, cluster: &str, request_pem: &str, e
 
 /// The issued chain, `None` while pending, an error once denied or failed.
 fn issued(csr: &Value) -> Result<Option<String>, AgentError> {
-    let conditions = csr.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let conditions = csr
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for c in &conditions {
         let t = c.get("type").and_then(Value::as_str).unwrap_or("");
         if t == "Denied" || t == "Failed" {
             let reason = c.get("reason").and_then(Value::as_str).unwrap_or("");
             let message = c.get("message").and_then(Value::as_str).unwrap_or("");
-            return Err(AgentError::Hub(format!("the CSR was {}: {reason} {message}", t.to_lowercase())));
+            return Err(AgentError::Hub(format!(
+                "the CSR was {}: {reason} {message}",
+                t.to_lowercase()
+            )));
         }
     }
-    let Some(cert) = csr.pointer("/status/certificate").and_then(Value::as_str).filter(|c| !c.is_empty()) else {
+    let Some(cert) = csr
+        .pointer("/status/certificate")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+    else {
         return Ok(None);
     };
     let bytes = base64::engine::general_purpose::STANDARD

@@ -51,7 +51,12 @@ pub struct Rest {
     pub client: kube::Client,
 }
 
-fn request(method: http::Method, path: &str, content_type: &str, body: Option<&Value>) -> Result<http::Request<Vec<u8>>, RestError> {
+fn request(
+    method: http::Method,
+    path: &str,
+    content_type: &str,
+    body: Option<&Value>,
+) -> Result<http::Request<Vec<u8>>, RestError> {
     let bytes = match body {
         Some(b) => serde_json::to_vec(b).map_err(|e| RestError::Transport(e.to_string()))?,
         None => Vec::new(),
@@ -71,7 +76,10 @@ impl Rest {
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, RestError> {
-        Ok(self.client.request(request(http::Method::GET, path, "application/json", None)?).await?)
+        Ok(self
+            .client
+            .request(request(http::Method::GET, path, "application/json", None)?)
+            .await?)
     }
 
     /// GET that maps 404 to `None`.
@@ -84,22 +92,52 @@ impl Rest {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, RestError> {
-        Ok(self.client.request(request(http::Method::POST, path, "application/json", Some(body))?).await?)
+        Ok(self
+            .client
+            .request(request(
+                http::Method::POST,
+                path,
+                "application/json",
+                Some(body),
+            )?)
+            .await?)
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Result<Value, RestError> {
-        Ok(self.client.request(request(http::Method::PUT, path, "application/json", Some(body))?).await?)
+        Ok(self
+            .client
+            .request(request(
+                http::Method::PUT,
+                path,
+                "application/json",
+                Some(body),
+            )?)
+            .await?)
     }
 
     pub async fn merge_patch(&self, path: &str, body: &Value) -> Result<Value, RestError> {
         Ok(self
             .client
-            .request(request(http::Method::PATCH, path, "application/merge-patch+json", Some(body))?)
+            .request(request(
+                http::Method::PATCH,
+                path,
+                "application/merge-patch+json",
+                Some(body),
+            )?)
             .await?)
     }
 
     pub async fn delete(&self, path: &str) -> Result<(), RestError> {
-        match self.client.request_text(request(http::Method::DELETE, path, "application/json", None)?).await {
+        match self
+            .client
+            .request_text(request(
+                http::Method::DELETE,
+                path,
+                "application/json",
+                None,
+            )?)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => match RestError::from(e) {
                 e if e.is(404) => Ok(()),
@@ -110,11 +148,17 @@ impl Rest {
 
     /// Plain-text GET (health endpoints).
     pub async fn text(&self, path: &str) -> Result<String, RestError> {
-        Ok(self.client.request_text(request(http::Method::GET, path, "application/json", None)?).await?)
+        Ok(self
+            .client
+            .request_text(request(http::Method::GET, path, "application/json", None)?)
+            .await?)
     }
 
     /// A watch (`path` must carry `watch=1` and its selectors): events as `(type, object)`.
-    pub async fn watch(&self, path: &str) -> Result<impl Stream<Item = Result<(String, Value), RestError>> + use<>, RestError> {
+    pub async fn watch(
+        &self,
+        path: &str,
+    ) -> Result<impl Stream<Item = Result<(String, Value), RestError>> + use<>, RestError> {
         let events = self
             .client
             .request_events::<Value>(request(http::Method::GET, path, "application/json", None)?)
@@ -124,7 +168,11 @@ impl Rest {
             Ok(kube::api::WatchEvent::Modified(o)) => Ok(("MODIFIED".to_string(), o)),
             Ok(kube::api::WatchEvent::Deleted(o)) => Ok(("DELETED".to_string(), o)),
             Ok(kube::api::WatchEvent::Bookmark(_)) => Ok(("BOOKMARK".to_string(), Value::Null)),
-            Ok(kube::api::WatchEvent::Error(s)) => Err(RestError::Api { code: s.code, reason: s.reason, message: s.message }),
+            Ok(kube::api::WatchEvent::Error(s)) => Err(RestError::Api {
+                code: s.code,
+                reason: s.reason,
+                message: s.message,
+            }),
             Err(e) => Err(RestError::from(e)),
         }))
     }

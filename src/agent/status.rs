@@ -41,7 +41,11 @@ pub async fn observe(managed: &Rest) -> Observed {
     }
     let mut observed = Observed {
         available: match &health {
-            Ok(_) => ("True".into(), "ManagedClusterAvailable".into(), "Managed cluster is available".into()),
+            Ok(_) => (
+                "True".into(),
+                "ManagedClusterAvailable".into(),
+                "Managed cluster is available".into(),
+            ),
             Err(e) => (
                 "False".into(),
                 "ManagedClusterKubeAPIServerUnavailable".into(),
@@ -56,30 +60,57 @@ pub async fn observe(managed: &Rest) -> Observed {
     if health.is_err() {
         return observed;
     }
-    observed.version = managed.client.apiserver_version().await.ok().map(|v| v.git_version);
+    observed.version = managed
+        .client
+        .apiserver_version()
+        .await
+        .ok()
+        .map(|v| v.git_version);
     if let Ok(nodes) = managed.get("/api/v1/nodes").await {
-        let items = nodes.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
-        let unschedulable = |n: &Value| n.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true);
+        let items = nodes
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let unschedulable =
+            |n: &Value| n.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true);
         observed.capacity = sum(items.iter().map(|n| n.pointer("/status/capacity")));
-        observed.allocatable = sum(items.iter().filter(|n| !unschedulable(n)).map(|n| n.pointer("/status/allocatable")));
+        observed.allocatable = sum(items
+            .iter()
+            .filter(|n| !unschedulable(n))
+            .map(|n| n.pointer("/status/allocatable")));
     }
-    if let Ok(Some(list)) = managed.get_opt("/apis/cluster.open-cluster-management.io/v1alpha1/clusterclaims").await {
+    if let Ok(Some(list)) = managed
+        .get_opt("/apis/cluster.open-cluster-management.io/v1alpha1/clusterclaims")
+        .await
+    {
         let mut claims: Vec<(String, String)> = list
             .get("items")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter(|c| c.pointer(&format!("/metadata/labels/{}", SPOKE_ONLY.replace('/', "~1"))).is_none())
+            .filter(|c| {
+                c.pointer(&format!(
+                    "/metadata/labels/{}",
+                    SPOKE_ONLY.replace('/', "~1")
+                ))
+                .is_none()
+            })
             .filter_map(|c| {
                 Some((
                     c.pointer("/metadata/name")?.as_str()?.to_string(),
-                    c.pointer("/spec/value").and_then(Value::as_str).unwrap_or("").to_string(),
+                    c.pointer("/spec/value")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
                 ))
             })
             .collect();
         claims.sort();
         // Reserved claims (`*.open-cluster-management.io`) first, then at most 20 custom ones.
-        let (reserved, custom): (Vec<_>, Vec<_>) = claims.into_iter().partition(|(n, _)| n.ends_with(".open-cluster-management.io"));
+        let (reserved, custom): (Vec<_>, Vec<_>) = claims
+            .into_iter()
+            .partition(|(n, _)| n.ends_with(".open-cluster-management.io"));
         observed.claims = reserved
             .into_iter()
             .chain(custom.into_iter().take(MAX_CUSTOM_CLAIMS))
@@ -94,12 +125,18 @@ fn sum<'a>(lists: impl Iterator<Item = Option<&'a Value>>) -> serde_json::Map<St
     for list in lists.flatten().filter_map(Value::as_object) {
         for (name, value) in list {
             if let Some(q) = value.as_str().and_then(quantity::parse) {
-                let entry = totals.entry(name.clone()).or_insert(quantity::Quantity { milli: 0, binary: false });
+                let entry = totals.entry(name.clone()).or_insert(quantity::Quantity {
+                    milli: 0,
+                    binary: false,
+                });
                 *entry = quantity::add(*entry, q);
             }
         }
     }
-    totals.into_iter().map(|(k, q)| (k, json!(quantity::format(q)))).collect()
+    totals
+        .into_iter()
+        .map(|(k, q)| (k, json!(quantity::format(q))))
+        .collect()
 }
 
 /// Writes the observed state into the cluster's status when it changed. Returns the
@@ -111,7 +148,13 @@ pub async fn report(hub: &Rest, cluster: &str, observed: &Observed) -> Result<Va
         return Ok(current);
     }
     let mut next = current.clone();
-    set_condition(&mut next, JOINED, "True", "ManagedClusterJoined", "Managed cluster joined");
+    set_condition(
+        &mut next,
+        JOINED,
+        "True",
+        "ManagedClusterJoined",
+        "Managed cluster joined",
+    );
     let (status, reason, message) = &observed.available;
     set_condition(&mut next, AVAILABLE, status, reason, message);
     if let Some(v) = &observed.version {
@@ -119,7 +162,10 @@ pub async fn report(hub: &Rest, cluster: &str, observed: &Observed) -> Result<Va
     }
     if status == "True" {
         // Keep resource names other reporters added; ours are replaced.
-        for (field, values) in [("capacity", &observed.capacity), ("allocatable", &observed.allocatable)] {
+        for (field, values) in [
+            ("capacity", &observed.capacity),
+            ("allocatable", &observed.allocatable),
+        ] {
             if !next["status"].get(field).is_some_and(Value::is_object) {
                 next["status"][field] = json!({});
             }

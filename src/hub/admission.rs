@@ -25,7 +25,10 @@ fn is_managed_cluster(kind: &Kind) -> bool {
 /// True for kinds whose writes [`validate`] checks.
 pub fn validates(kind: &Kind) -> bool {
     kind.group == CLUSTER_GROUP
-        && matches!(kind.kind.as_str(), "ManagedCluster" | "ManagedClusterSetBinding")
+        && matches!(
+            kind.kind.as_str(),
+            "ManagedCluster" | "ManagedClusterSetBinding"
+        )
 }
 
 /// A lowercase RFC 1123 label: what a namespace name must be.
@@ -33,7 +36,9 @@ pub fn is_dns_label(name: &str) -> bool {
     let bytes = name.as_bytes();
     !bytes.is_empty()
         && bytes.len() <= 63
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
         && bytes[0] != b'-'
         && bytes[bytes.len() - 1] != b'-'
 }
@@ -43,11 +48,20 @@ fn label<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// Mutating admission of a ManagedCluster write (`old` on updates).
-pub fn mutate(kind: &Kind, object: &mut Value, old: Option<&Value>, default_set: bool) -> Result<(), Status> {
+pub fn mutate(
+    kind: &Kind,
+    object: &mut Value,
+    old: Option<&Value>,
+    default_set: bool,
+) -> Result<(), Status> {
     if !is_managed_cluster(kind) {
         return Ok(());
     }
-    let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let now = crate::registry::now_rfc3339();
     let old_taints: Vec<Value> = old
         .and_then(|o| o.pointer("/spec/taints"))
@@ -55,9 +69,14 @@ pub fn mutate(kind: &Kind, object: &mut Value, old: Option<&Value>, default_set:
         .cloned()
         .unwrap_or_default();
     let same_taint = |a: &Value, b: &Value| {
-        ["key", "value", "effect"].iter().all(|f| a.get(*f) == b.get(*f))
+        ["key", "value", "effect"]
+            .iter()
+            .all(|f| a.get(*f) == b.get(*f))
     };
-    if let Some(taints) = object.pointer_mut("/spec/taints").and_then(Value::as_array_mut) {
+    if let Some(taints) = object
+        .pointer_mut("/spec/taints")
+        .and_then(Value::as_array_mut)
+    {
         for (i, taint) in taints.iter_mut().enumerate() {
             let previous = old_taints.iter().find(|t| same_taint(t, taint));
             let given = taint.get("timeAdded").filter(|t| !t.is_null()).cloned();
@@ -65,19 +84,27 @@ pub fn mutate(kind: &Kind, object: &mut Value, old: Option<&Value>, default_set:
                 Some(prev) => {
                     let kept = prev.get("timeAdded").cloned().unwrap_or(Value::Null);
                     if given.is_some() && given.as_ref() != Some(&kept) && old.is_some() {
-                        return Err(Status::invalid(kind, &name, vec![Cause::invalid(
-                            format!("spec.taints[{i}].timeAdded"),
-                            "It is not allowed to set TimeAdded of Taint: it is set by the server",
-                        )]));
+                        return Err(Status::invalid(
+                            kind,
+                            &name,
+                            vec![Cause::invalid(
+                                format!("spec.taints[{i}].timeAdded"),
+                                "It is not allowed to set TimeAdded of Taint: it is set by the server",
+                            )],
+                        ));
                     }
                     taint["timeAdded"] = kept;
                 }
                 None => {
                     if given.is_some() && old.is_some() {
-                        return Err(Status::invalid(kind, &name, vec![Cause::invalid(
-                            format!("spec.taints[{i}].timeAdded"),
-                            "It is not allowed to set TimeAdded of Taint: it is set by the server",
-                        )]));
+                        return Err(Status::invalid(
+                            kind,
+                            &name,
+                            vec![Cause::invalid(
+                                format!("spec.taints[{i}].timeAdded"),
+                                "It is not allowed to set TimeAdded of Taint: it is set by the server",
+                            )],
+                        ));
                     }
                     taint["timeAdded"] = json!(now);
                 }
@@ -88,7 +115,10 @@ pub fn mutate(kind: &Kind, object: &mut Value, old: Option<&Value>, default_set:
         if !object.get("metadata").is_some_and(Value::is_object) {
             object["metadata"] = json!({});
         }
-        if !object["metadata"].get("labels").is_some_and(Value::is_object) {
+        if !object["metadata"]
+            .get("labels")
+            .is_some_and(Value::is_object)
+        {
             object["metadata"]["labels"] = json!({});
         }
         object["metadata"]["labels"][CLUSTERSET_LABEL] = json!("default");
@@ -96,7 +126,15 @@ pub fn mutate(kind: &Kind, object: &mut Value, old: Option<&Value>, default_set:
     Ok(())
 }
 
-fn allowed(authz: &Authorizer, user: &UserInfo, group: &str, resource: &str, sub: &str, verb: &str, name: &str) -> bool {
+fn allowed(
+    authz: &Authorizer,
+    user: &UserInfo,
+    group: &str,
+    resource: &str,
+    sub: &str,
+    verb: &str,
+    name: &str,
+) -> bool {
     authz
         .authorize(&Attributes {
             user: user.clone(),
@@ -116,30 +154,61 @@ fn forbidden(message: String) -> Status {
 }
 
 /// Validating admission of a write of `kind` by `user` (`old` on updates).
-pub fn validate(authz: &Authorizer, user: &UserInfo, kind: &Kind, new: &Value, old: Option<&Value>) -> Result<(), Status> {
-    let name = new.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+pub fn validate(
+    authz: &Authorizer,
+    user: &UserInfo,
+    kind: &Kind,
+    new: &Value,
+    old: Option<&Value>,
+) -> Result<(), Status> {
+    let name = new
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     match kind.kind.as_str() {
         "ManagedCluster" => {
             if !is_dns_label(name) {
-                return Err(Status::invalid(kind, name, vec![Cause::invalid(
-                    "metadata.name",
-                    format!("Invalid value: {name:?}: a ManagedCluster name must be a valid namespace name (a lowercase RFC 1123 label)"),
-                )]));
+                return Err(Status::invalid(
+                    kind,
+                    name,
+                    vec![Cause::invalid(
+                        "metadata.name",
+                        format!(
+                            "Invalid value: {name:?}: a ManagedCluster name must be a valid namespace name (a lowercase RFC 1123 label)"
+                        ),
+                    )],
+                ));
             }
-            let configs = new.pointer("/spec/managedClusterClientConfigs").and_then(Value::as_array);
+            let configs = new
+                .pointer("/spec/managedClusterClientConfigs")
+                .and_then(Value::as_array);
             for (i, config) in configs.into_iter().flatten().enumerate() {
                 let url = config.get("url").and_then(Value::as_str).unwrap_or("");
                 if !url.is_empty() && !url.starts_with("https://") {
-                    return Err(Status::invalid(kind, name, vec![Cause::invalid(
-                        format!("spec.managedClusterClientConfigs[{i}].url"),
-                        format!("Invalid value: {url:?}: url must be https"),
-                    )]));
+                    return Err(Status::invalid(
+                        kind,
+                        name,
+                        vec![Cause::invalid(
+                            format!("spec.managedClusterClientConfigs[{i}].url"),
+                            format!("Invalid value: {url:?}: url must be https"),
+                        )],
+                    ));
                 }
             }
-            let accepts = |o: &Value| o.pointer("/spec/hubAcceptsClient").and_then(Value::as_bool) == Some(true);
+            let accepts = |o: &Value| {
+                o.pointer("/spec/hubAcceptsClient").and_then(Value::as_bool) == Some(true)
+            };
             let was = old.is_some_and(accepts);
             if accepts(new) != was
-                && !allowed(authz, user, "register.open-cluster-management.io", "managedclusters", "accept", "update", name)
+                && !allowed(
+                    authz,
+                    user,
+                    "register.open-cluster-management.io",
+                    "managedclusters",
+                    "accept",
+                    "update",
+                    name,
+                )
             {
                 return Err(forbidden(format!(
                     "user {:?} cannot update the HubAcceptsClient field of managed cluster {name:?}: it needs \"update\" on managedclusters/accept in group register.open-cluster-management.io",
@@ -150,7 +219,15 @@ pub fn validate(authz: &Authorizer, user: &UserInfo, kind: &Kind, new: &Value, o
             let after = label(new, CLUSTERSET_LABEL).unwrap_or("");
             if before != after {
                 for set in [before, after].into_iter().filter(|s| !s.is_empty()) {
-                    if !allowed(authz, user, CLUSTER_GROUP, "managedclustersets", "join", "create", set) {
+                    if !allowed(
+                        authz,
+                        user,
+                        CLUSTER_GROUP,
+                        "managedclustersets",
+                        "join",
+                        "create",
+                        set,
+                    ) {
                         return Err(forbidden(format!(
                             "user {:?} cannot add/remove a ManagedCluster to/from ManagedClusterSet {set:?}: it needs \"create\" on managedclustersets/join",
                             user.name
@@ -161,14 +238,33 @@ pub fn validate(authz: &Authorizer, user: &UserInfo, kind: &Kind, new: &Value, o
             Ok(())
         }
         "ManagedClusterSetBinding" => {
-            let set = new.pointer("/spec/clusterSet").and_then(Value::as_str).unwrap_or("");
+            let set = new
+                .pointer("/spec/clusterSet")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if set != name {
-                return Err(Status::invalid(kind, name, vec![Cause::invalid(
-                    "spec.clusterSet",
-                    format!("Invalid value: {set:?}: the name of a ManagedClusterSetBinding must match its spec.clusterSet"),
-                )]));
+                return Err(Status::invalid(
+                    kind,
+                    name,
+                    vec![Cause::invalid(
+                        "spec.clusterSet",
+                        format!(
+                            "Invalid value: {set:?}: the name of a ManagedClusterSetBinding must match its spec.clusterSet"
+                        ),
+                    )],
+                ));
             }
-            if old.is_none() && !allowed(authz, user, CLUSTER_GROUP, "managedclustersets", "bind", "create", set) {
+            if old.is_none()
+                && !allowed(
+                    authz,
+                    user,
+                    CLUSTER_GROUP,
+                    "managedclustersets",
+                    "bind",
+                    "create",
+                    set,
+                )
+            {
                 return Err(forbidden(format!(
                     "user {:?} is not allowed to bind cluster set {set:?}: it needs \"create\" on managedclustersets/bind",
                     user.name
@@ -196,7 +292,11 @@ mod tests {
         let kind = mc_kind();
         let mut new = json!({"metadata": {"name": "c1"}, "spec": {"taints": [{"key": "k", "effect": "NoSelect"}]}});
         mutate(&kind, &mut new, None, true).expect("create");
-        assert!(new.pointer("/spec/taints/0/timeAdded").and_then(Value::as_str).is_some());
+        assert!(
+            new.pointer("/spec/taints/0/timeAdded")
+                .and_then(Value::as_str)
+                .is_some()
+        );
         assert_eq!(label(&new, CLUSTERSET_LABEL), Some("default"));
         let old = new.clone();
         let mut forged = old.clone();
@@ -208,6 +308,9 @@ mod tests {
         let mut kept = old.clone();
         kept["spec"]["taints"][0]["timeAdded"] = Value::Null;
         mutate(&kind, &mut kept, Some(&old), false).expect("kept");
-        assert_eq!(kept["spec"]["taints"][0]["timeAdded"], old["spec"]["taints"][0]["timeAdded"]);
+        assert_eq!(
+            kept["spec"]["taints"][0]["timeAdded"],
+            old["spec"]["taints"][0]["timeAdded"]
+        );
     }
 }

@@ -37,7 +37,12 @@ pub fn cluster_info_kubeconfig(server: &str, ca_pem: &str) -> String {
 }
 
 /// Creates (or brings back in shape) the start-up objects.
-pub async fn ensure(objects: &Objects, server: &str, ca_pem: &str, default_sets: bool) -> Result<(), Status> {
+pub async fn ensure(
+    objects: &Objects,
+    server: &str,
+    ca_pem: &str,
+    default_sets: bool,
+) -> Result<(), Status> {
     let cm = objects.kind("", "configmaps")?;
     objects
         .ensure(
@@ -121,7 +126,9 @@ pub async fn ensure(objects: &Objects, server: &str, ca_pem: &str, default_sets:
 /// The spec the hub keeps on its default cluster sets.
 fn default_set_spec(name: &str) -> Value {
     match name {
-        "global" => json!({"clusterSelector": {"selectorType": "LabelSelector", "labelSelector": {}}}),
+        "global" => {
+            json!({"clusterSelector": {"selectorType": "LabelSelector", "labelSelector": {}}})
+        }
         _ => json!({"clusterSelector": {"selectorType": "ExclusiveClusterSetLabel"}}),
     }
 }
@@ -142,8 +149,15 @@ pub async fn start(objects: &Objects, ca_pem: String, default_sets: bool) -> Res
             Box::pin(async move { publish_root_ca(&o, &ns, &ca).await.map(|_| None) })
         }),
     );
-    controller::feed(&objects.registry, namespaces, None, Filter::default(), queue.clone(), controller::by_name())
-        .await?;
+    controller::feed(
+        &objects.registry,
+        namespaces,
+        None,
+        Filter::default(),
+        queue.clone(),
+        controller::by_name(),
+    )
+    .await?;
     let only_root_ca = Filter {
         fields: FieldSelector::parse(&format!("metadata.name={ROOT_CA}"), |_| None)
             .map_err(Status::bad_request)?,
@@ -183,10 +197,12 @@ pub async fn start(objects: &Objects, ca_pem: String, default_sets: bool) -> Res
             None,
             Filter::default(),
             queue,
-            Arc::new(|o: &Value| match o.pointer("/metadata/name").and_then(Value::as_str) {
-                Some(n @ ("default" | "global")) => vec![n.to_string()],
-                _ => Vec::new(),
-            }),
+            Arc::new(
+                |o: &Value| match o.pointer("/metadata/name").and_then(Value::as_str) {
+                    Some(n @ ("default" | "global")) => vec![n.to_string()],
+                    _ => Vec::new(),
+                },
+            ),
         )
         .await?;
     }
@@ -206,7 +222,10 @@ async fn publish_root_ca(objects: &Objects, namespace: &str, ca_pem: &str) -> Re
         "metadata": {"name": ROOT_CA, "namespace": namespace,
             "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}},
         "data": {"ca.crt": ca_pem}});
-    match objects.ensure(&cm, Some(namespace), desired, &["data"]).await {
+    match objects
+        .ensure(&cm, Some(namespace), desired, &["data"])
+        .await
+    {
         Ok(_) => Ok(()),
         // The namespace began terminating meanwhile.
         Err(e) if e.reason == "Forbidden" || e.reason == "NotFound" => Ok(()),
@@ -214,7 +233,11 @@ async fn publish_root_ca(objects: &Objects, namespace: &str, ca_pem: &str) -> Re
     }
 }
 
-async fn keep_default_set(objects: &Objects, kind: &crate::api::Kind, name: &str) -> Result<(), Status> {
+async fn keep_default_set(
+    objects: &Objects,
+    kind: &crate::api::Kind,
+    name: &str,
+) -> Result<(), Status> {
     let Some(mut set) = objects.get(kind, None, name).await? else {
         // Deleted: bring it back.
         let set = json!({"apiVersion": "cluster.open-cluster-management.io/v1beta2",
@@ -225,7 +248,11 @@ async fn keep_default_set(objects: &Objects, kind: &crate::api::Kind, name: &str
             Err(e) => Err(e),
         };
     };
-    if set.pointer(&format!("/metadata/annotations/{}", AUTOUPDATE.replace('/', "~1")))
+    if set
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            AUTOUPDATE.replace('/', "~1")
+        ))
         .and_then(Value::as_str)
         == Some("false")
         || set.pointer("/metadata/deletionTimestamp").is_some()
@@ -237,5 +264,8 @@ async fn keep_default_set(objects: &Objects, kind: &crate::api::Kind, name: &str
         return Ok(());
     }
     set["spec"] = want;
-    objects.update(kind, None, set, crate::registry::Target::Main).await.map(|_| ())
+    objects
+        .update(kind, None, set, crate::registry::Target::Main)
+        .await
+        .map(|_| ())
 }

@@ -55,8 +55,10 @@ fn subjects(cluster: &str) -> Value {
 
 /// The per-cluster ClusterRole: full (accepted) or reduced to reading its own cluster.
 fn cluster_role(cluster: &str, accepted: bool) -> Value {
-    let mut rules = vec![json!({"apiGroups": ["cluster.open-cluster-management.io"], "resources": ["managedclusters"],
-        "resourceNames": [cluster], "verbs": ["get", "list", "watch"]})];
+    let mut rules = vec![
+        json!({"apiGroups": ["cluster.open-cluster-management.io"], "resources": ["managedclusters"],
+        "resourceNames": [cluster], "verbs": ["get", "list", "watch"]}),
+    ];
     if accepted {
         rules = vec![
             json!({"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"], "verbs": ["create", "get", "list", "watch"]}),
@@ -73,20 +75,20 @@ fn cluster_role(cluster: &str, accepted: bool) -> Value {
 fn shared_roles() -> [Value; 2] {
     [
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": {"name": REGISTRATION_ROLE, "labels": {CLUSTER_LABEL: ""}},
-            "rules": [
-                {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "list", "watch", "update"]},
-                {"apiGroups": ["addon.open-cluster-management.io"], "resources": ["managedclusteraddons"], "verbs": ["get", "list", "watch"]},
-                {"apiGroups": ["addon.open-cluster-management.io"], "resources": ["managedclusteraddons/status"], "verbs": ["patch", "update"]},
-                {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch", "update"]},
-            ]}),
+        "metadata": {"name": REGISTRATION_ROLE, "labels": {CLUSTER_LABEL: ""}},
+        "rules": [
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "list", "watch", "update"]},
+            {"apiGroups": ["addon.open-cluster-management.io"], "resources": ["managedclusteraddons"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["addon.open-cluster-management.io"], "resources": ["managedclusteraddons/status"], "verbs": ["patch", "update"]},
+            {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch", "update"]},
+        ]}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": {"name": WORK_ROLE, "labels": {CLUSTER_LABEL: ""}},
-            "rules": [
-                {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch", "update"]},
-                {"apiGroups": ["work.open-cluster-management.io"], "resources": ["manifestworks"], "verbs": ["get", "list", "watch", "update", "patch"]},
-                {"apiGroups": ["work.open-cluster-management.io"], "resources": ["manifestworks/status"], "verbs": ["patch", "update"]},
-            ]}),
+        "metadata": {"name": WORK_ROLE, "labels": {CLUSTER_LABEL: ""}},
+        "rules": [
+            {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch", "update"]},
+            {"apiGroups": ["work.open-cluster-management.io"], "resources": ["manifestworks"], "verbs": ["get", "list", "watch", "update", "patch"]},
+            {"apiGroups": ["work.open-cluster-management.io"], "resources": ["manifestworks/status"], "verbs": ["patch", "update"]},
+        ]}),
     ]
 }
 
@@ -131,10 +133,18 @@ impl ClusterController {
             cluster_roles: objects.kind(RBAC, "clusterroles")?,
             cluster_bindings: objects.kind(RBAC, "clusterrolebindings")?,
             bindings: objects.kind(RBAC, "rolebindings")?,
-            works: objects.kind("work.open-cluster-management.io", "manifestworks").ok(),
-            addons: objects.kind("addon.open-cluster-management.io", "managedclusteraddons").ok(),
+            works: objects
+                .kind("work.open-cluster-management.io", "manifestworks")
+                .ok(),
+            addons: objects
+                .kind("addon.open-cluster-management.io", "managedclusteraddons")
+                .ok(),
         };
-        Ok(ClusterController { objects, kinds, renewals: Mutex::default() })
+        Ok(ClusterController {
+            objects,
+            kinds,
+            renewals: Mutex::default(),
+        })
     }
 
     /// Starts the controller: ManagedClusters and their leases feed it.
@@ -152,10 +162,21 @@ impl ClusterController {
                 Box::pin(async move { this.reconcile(&name).await })
             }),
         );
-        controller::feed(&registry, clusters, None, Filter::default(), queue.clone(), controller::by_name()).await?;
+        controller::feed(
+            &registry,
+            clusters,
+            None,
+            Filter::default(),
+            queue.clone(),
+            controller::by_name(),
+        )
+        .await?;
         let only_cluster_leases = Filter {
-            fields: crate::registry::selector::FieldSelector::parse_for(&format!("metadata.name={LEASE}"), &leases)
-                .map_err(Status::bad_request)?,
+            fields: crate::registry::selector::FieldSelector::parse_for(
+                &format!("metadata.name={LEASE}"),
+                &leases,
+            )
+            .map_err(Status::bad_request)?,
             ..Filter::default()
         };
         controller::feed(
@@ -185,19 +206,35 @@ impl ClusterController {
         if cluster.pointer("/metadata/deletionTimestamp").is_some() {
             return self.clean_up(cluster, name).await;
         }
-        let finalizers = cluster.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+        let finalizers = cluster
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         if !finalizers.iter().any(|f| f == FINALIZER) {
             let mut all = finalizers;
             all.push(json!(FINALIZER));
             cluster["metadata"]["finalizers"] = Value::Array(all);
-            cluster = self.objects.update(&k.clusters, None, cluster, Target::Main).await?;
+            cluster = self
+                .objects
+                .update(&k.clusters, None, cluster, Target::Main)
+                .await?;
         }
-        let accepted = cluster.pointer("/spec/hubAcceptsClient").and_then(Value::as_bool) == Some(true);
+        let accepted = cluster
+            .pointer("/spec/hubAcceptsClient")
+            .and_then(Value::as_bool)
+            == Some(true);
         let before = cluster.clone();
         if !accepted {
             if condition_status(&cluster, HUB_ACCEPTED) == Some("True") {
                 self.revoke(name).await?;
-                set_condition(&mut cluster, HUB_ACCEPTED, "False", "HubClusterAdminDenied", "Denied by hub cluster admin");
+                set_condition(
+                    &mut cluster,
+                    HUB_ACCEPTED,
+                    "False",
+                    "HubClusterAdminDenied",
+                    "Denied by hub cluster admin",
+                );
             }
             // A denied cluster stops renewing: its lease still ages it to Unknown.
             let requeue = match condition_status(&cluster, HUB_ACCEPTED) {
@@ -205,7 +242,10 @@ impl ClusterController {
                 None => None,
             };
             if cluster != before {
-                cluster = self.objects.update(&k.clusters, None, cluster, Target::Status).await?;
+                cluster = self
+                    .objects
+                    .update(&k.clusters, None, cluster, Target::Status)
+                    .await?;
             }
             if requeue.is_some() {
                 self.taints(cluster).await?;
@@ -215,7 +255,13 @@ impl ClusterController {
         let mut requeue = None;
         match self.grant(&cluster, name).await {
             Ok(()) => {
-                set_condition(&mut cluster, HUB_ACCEPTED, "True", "HubClusterAdminAccepted", "Accepted by hub cluster admin");
+                set_condition(
+                    &mut cluster,
+                    HUB_ACCEPTED,
+                    "True",
+                    "HubClusterAdminAccepted",
+                    "Accepted by hub cluster admin",
+                );
                 requeue = self.lease_health(&mut cluster, name).await?;
             }
             Err(e) => {
@@ -224,7 +270,10 @@ impl ClusterController {
             }
         }
         if cluster != before {
-            cluster = self.objects.update(&k.clusters, None, cluster, Target::Status).await?;
+            cluster = self
+                .objects
+                .update(&k.clusters, None, cluster, Target::Status)
+                .await?;
         }
         self.taints(cluster).await?;
         Ok(requeue)
@@ -235,8 +284,13 @@ impl ClusterController {
         let k = &self.kinds;
         let ns = self
             .objects
-            .ensure(&k.namespaces, None, json!({"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": name, "labels": {CLUSTER_LABEL: name}}}), &[])
+            .ensure(
+                &k.namespaces,
+                None,
+                json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "labels": {CLUSTER_LABEL: name}}}),
+                &[],
+            )
             .await?;
         if ns.pointer("/metadata/deletionTimestamp").is_some() {
             return Err(Status::new(
@@ -246,9 +300,13 @@ impl ClusterController {
             ));
         }
         for role in shared_roles() {
-            self.objects.ensure(&k.cluster_roles, None, role, &["rules"]).await?;
+            self.objects
+                .ensure(&k.cluster_roles, None, role, &["rules"])
+                .await?;
         }
-        self.objects.ensure(&k.cluster_roles, None, cluster_role(name, true), &["rules"]).await?;
+        self.objects
+            .ensure(&k.cluster_roles, None, cluster_role(name, true), &["rules"])
+            .await?;
         self.objects
             .ensure(&k.cluster_bindings, None, json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                 "metadata": {"name": cluster_role_name(name), "labels": {CLUSTER_LABEL: name}},
@@ -256,17 +314,37 @@ impl ClusterController {
                 "subjects": subjects(name)}), &["subjects", "roleRef"])
             .await?;
         self.objects
-            .ensure(&k.bindings, Some(name), role_binding(name, "registration", REGISTRATION_ROLE, None), &["subjects", "roleRef"])
+            .ensure(
+                &k.bindings,
+                Some(name),
+                role_binding(name, "registration", REGISTRATION_ROLE, None),
+                &["subjects", "roleRef"],
+            )
             .await?;
         self.objects
-            .ensure(&k.bindings, Some(name), role_binding(name, "work", WORK_ROLE, Some(WORK_FINALIZER)), &["subjects", "roleRef"])
+            .ensure(
+                &k.bindings,
+                Some(name),
+                role_binding(name, "work", WORK_ROLE, Some(WORK_FINALIZER)),
+                &["subjects", "roleRef"],
+            )
             .await?;
-        if self.objects.get(&k.leases, Some(name), LEASE).await?.is_none() {
+        if self
+            .objects
+            .get(&k.leases, Some(name), LEASE)
+            .await?
+            .is_none()
+        {
             let seconds = lease_seconds(cluster);
             let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                 "metadata": {"name": LEASE, "namespace": name, "labels": {CLUSTER_LABEL: name}},
                 "spec": {"holderIdentity": LEASE, "leaseDurationSeconds": seconds, "renewTime": now_micro()}});
-            match self.objects.registry.create(&k.leases, Some(name), lease).await {
+            match self
+                .objects
+                .registry
+                .create(&k.leases, Some(name), lease)
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if e.reason == "AlreadyExists" => {}
                 Err(e) => return Err(e),
@@ -278,21 +356,37 @@ impl ClusterController {
     /// Availability from the lease age, clock sync from each new renewal. Returns when to
     /// look again.
     async fn lease_health(&self, cluster: &mut Value, name: &str) -> Result<Requeue, Status> {
-        let Some(lease) = self.objects.get(&self.kinds.leases, Some(name), LEASE).await? else {
+        let Some(lease) = self
+            .objects
+            .get(&self.kinds.leases, Some(name), LEASE)
+            .await?
+        else {
             return Ok(None);
         };
         let now = time::OffsetDateTime::now_utc();
-        let renew_text = lease.pointer("/spec/renewTime").and_then(Value::as_str).unwrap_or("").to_string();
+        let renew_text = lease
+            .pointer("/spec/renewTime")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let renewed = parse_time(&renew_text).unwrap_or(now);
         let period = lease_seconds(cluster);
         let grace = time::Duration::seconds((period * LEASE_GRACE_TIMES) as i64);
         let deadline = renewed + grace;
         if now >= deadline {
             if condition_status(cluster, AVAILABLE) != Some("Unknown") {
-                tracing::info!(cluster = name, "lease not renewed in time; cluster availability unknown");
+                tracing::info!(
+                    cluster = name,
+                    "lease not renewed in time; cluster availability unknown"
+                );
             }
-            set_condition(cluster, AVAILABLE, "Unknown", "ManagedClusterLeaseUpdateStopped",
-                "Registration agent stopped updating its lease.");
+            set_condition(
+                cluster,
+                AVAILABLE,
+                "Unknown",
+                "ManagedClusterLeaseUpdateStopped",
+                "Registration agent stopped updating its lease.",
+            );
         }
         // A renewal seen change (not the first value seen: that may be the hub's own).
         let renewed_now = self
@@ -306,27 +400,60 @@ impl ClusterController {
         if renewed_now {
             let skew = (now - renewed).abs();
             if skew <= time::Duration::seconds(period.max(DEFAULT_LEASE_SECONDS) as i64) {
-                set_condition(cluster, CLOCK_SYNCED, "True", "ManagedClusterClockSynced",
-                    "The clock of the managed cluster is synced with the hub.");
+                set_condition(
+                    cluster,
+                    CLOCK_SYNCED,
+                    "True",
+                    "ManagedClusterClockSynced",
+                    "The clock of the managed cluster is synced with the hub.",
+                );
             } else {
-                set_condition(cluster, CLOCK_SYNCED, "False", "ManagedClusterClockOutOfSync",
-                    "The clock of hub and agent is out of sync. This may cause the Unknown status and affect agent functionalities.");
+                set_condition(
+                    cluster,
+                    CLOCK_SYNCED,
+                    "False",
+                    "ManagedClusterClockOutOfSync",
+                    "The clock of hub and agent is out of sync. This may cause the Unknown status and affect agent functionalities.",
+                );
             }
         }
         let left = deadline - now;
-        Ok(Some(if left > time::Duration::ZERO { left.unsigned_abs() + Duration::from_millis(100) } else { grace.unsigned_abs() }))
+        Ok(Some(if left > time::Duration::ZERO {
+            left.unsigned_abs() + Duration::from_millis(100)
+        } else {
+            grace.unsigned_abs()
+        }))
     }
 
     /// The unreachable/unavailable taints follow the Available condition.
     async fn taints(&self, mut cluster: Value) -> Result<(), Status> {
         let (want, drop) = match condition_status(&cluster, AVAILABLE) {
             Some("True") => (None, [UNREACHABLE_TAINT, UNAVAILABLE_TAINT]),
-            Some("False") => (Some(UNAVAILABLE_TAINT), [UNREACHABLE_TAINT, UNREACHABLE_TAINT]),
-            _ => (Some(UNREACHABLE_TAINT), [UNAVAILABLE_TAINT, UNAVAILABLE_TAINT]),
+            Some("False") => (
+                Some(UNAVAILABLE_TAINT),
+                [UNREACHABLE_TAINT, UNREACHABLE_TAINT],
+            ),
+            _ => (
+                Some(UNREACHABLE_TAINT),
+                [UNAVAILABLE_TAINT, UNAVAILABLE_TAINT],
+            ),
         };
-        let taints: Vec<Value> = cluster.pointer("/spec/taints").and_then(Value::as_array).cloned().unwrap_or_default();
-        let key = |t: &Value| t.get("key").and_then(Value::as_str).unwrap_or("").to_string();
-        let mut next: Vec<Value> = taints.iter().filter(|t| !drop.contains(&key(t).as_str())).cloned().collect();
+        let taints: Vec<Value> = cluster
+            .pointer("/spec/taints")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let key = |t: &Value| {
+            t.get("key")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let mut next: Vec<Value> = taints
+            .iter()
+            .filter(|t| !drop.contains(&key(t).as_str()))
+            .cloned()
+            .collect();
         if let Some(w) = want
             && !next.iter().any(|t| key(t) == w)
         {
@@ -345,17 +472,38 @@ impl ClusterController {
         } else {
             cluster["spec"]["taints"] = Value::Array(next);
         }
-        self.objects.update(&self.kinds.clusters, None, cluster, Target::Main).await.map(|_| ())
+        self.objects
+            .update(&self.kinds.clusters, None, cluster, Target::Main)
+            .await
+            .map(|_| ())
     }
 
     /// Access of a denied cluster: the RoleBindings go; the ClusterRole only reads the
     /// cluster's own ManagedCluster.
     async fn revoke(&self, name: &str) -> Result<(), Status> {
         let k = &self.kinds;
-        if self.objects.get(&k.cluster_roles, None, &cluster_role_name(name)).await?.is_some() {
-            self.objects.ensure(&k.cluster_roles, None, cluster_role(name, false), &["rules"]).await?;
+        if self
+            .objects
+            .get(&k.cluster_roles, None, &cluster_role_name(name))
+            .await?
+            .is_some()
+        {
+            self.objects
+                .ensure(
+                    &k.cluster_roles,
+                    None,
+                    cluster_role(name, false),
+                    &["rules"],
+                )
+                .await?;
         }
-        self.objects.delete(&k.bindings, Some(name), &format!("{}:registration", cluster_role_name(name))).await?;
+        self.objects
+            .delete(
+                &k.bindings,
+                Some(name),
+                &format!("{}:registration", cluster_role_name(name)),
+            )
+            .await?;
         self.delete_work_binding(name).await?;
         tracing::info!(cluster = name, "cluster denied; access revoked");
         Ok(())
@@ -365,11 +513,19 @@ impl ClusterController {
         let k = &self.kinds;
         let rb_name = format!("{}:work", cluster_role_name(name));
         if let Some(mut rb) = self.objects.get(&k.bindings, Some(name), &rb_name).await? {
-            if rb.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty()) {
+            if rb
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty())
+            {
                 rb["metadata"]["finalizers"] = json!([]);
-                self.objects.update(&k.bindings, Some(name), rb, Target::Main).await?;
+                self.objects
+                    .update(&k.bindings, Some(name), rb, Target::Main)
+                    .await?;
             }
-            self.objects.delete(&k.bindings, Some(name), &rb_name).await?;
+            self.objects
+                .delete(&k.bindings, Some(name), &rb_name)
+                .await?;
         }
         Ok(())
     }
@@ -377,7 +533,11 @@ impl ClusterController {
     /// A deleted cluster: its works and add-ons, then RBAC and namespace, then the finalizer.
     async fn clean_up(&self, mut cluster: Value, name: &str) -> Result<Requeue, Status> {
         let k = &self.kinds;
-        let finalizers: Vec<Value> = cluster.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+        let finalizers: Vec<Value> = cluster
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         if !finalizers.iter().any(|f| f == FINALIZER) {
             return Ok(None);
         }
@@ -394,19 +554,44 @@ impl ClusterController {
         }
         if remaining > 0 {
             let before = cluster.clone();
-            set_condition(&mut cluster, "Deleting", "False", "ResourceRemaining",
-                &format!("There are still {remaining} ManifestWorks and add-ons being deleted in namespace {name}"));
+            set_condition(
+                &mut cluster,
+                "Deleting",
+                "False",
+                "ResourceRemaining",
+                &format!(
+                    "There are still {remaining} ManifestWorks and add-ons being deleted in namespace {name}"
+                ),
+            );
             if cluster != before {
-                self.objects.update(&k.clusters, None, cluster, Target::Status).await?;
+                self.objects
+                    .update(&k.clusters, None, cluster, Target::Status)
+                    .await?;
             }
             return Ok(Some(Duration::from_secs(1)));
         }
         self.delete_work_binding(name).await?;
-        self.objects.delete(&k.bindings, Some(name), &format!("{}:registration", cluster_role_name(name))).await?;
-        self.objects.delete(&k.cluster_bindings, None, &cluster_role_name(name)).await?;
-        self.objects.delete(&k.cluster_roles, None, &cluster_role_name(name)).await?;
+        self.objects
+            .delete(
+                &k.bindings,
+                Some(name),
+                &format!("{}:registration", cluster_role_name(name)),
+            )
+            .await?;
+        self.objects
+            .delete(&k.cluster_bindings, None, &cluster_role_name(name))
+            .await?;
+        self.objects
+            .delete(&k.cluster_roles, None, &cluster_role_name(name))
+            .await?;
         if let Some(ns) = self.objects.get(&k.namespaces, None, name).await?
-            && ns.pointer(&format!("/metadata/labels/{}", CLUSTER_LABEL.replace('/', "~1"))).and_then(Value::as_str) == Some(name)
+            && ns
+                .pointer(&format!(
+                    "/metadata/labels/{}",
+                    CLUSTER_LABEL.replace('/', "~1")
+                ))
+                .and_then(Value::as_str)
+                == Some(name)
         {
             self.objects.delete(&k.namespaces, None, name).await?;
         }
@@ -418,8 +603,13 @@ impl ClusterController {
         }
         let kept: Vec<Value> = finalizers.into_iter().filter(|f| f != FINALIZER).collect();
         cluster["metadata"]["finalizers"] = Value::Array(kept);
-        self.objects.update(&k.clusters, None, cluster, Target::Main).await?;
-        tracing::info!(cluster = name, "cluster removed; its namespace and access are cleaned up");
+        self.objects
+            .update(&k.clusters, None, cluster, Target::Main)
+            .await?;
+        tracing::info!(
+            cluster = name,
+            "cluster removed; its namespace and access are cleaned up"
+        );
         Ok(None)
     }
 }

@@ -25,8 +25,9 @@ use crate::storage::ListOptions;
 pub type Requeue = Option<Duration>;
 
 /// A reconcile function: `key → future of the outcome`.
-pub type ReconcileFn =
-    Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<Requeue, Status>> + Send>> + Send + Sync>;
+pub type ReconcileFn = Arc<
+    dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<Requeue, Status>> + Send>> + Send + Sync,
+>;
 
 #[derive(Default)]
 struct State {
@@ -140,9 +141,7 @@ pub fn run(name: &'static str, queue: Queue, workers: usize, reconcile: Reconcil
                                 *n
                             })
                             .unwrap_or(1);
-                        let delay = Duration::from_millis(
-                            (100u64 << attempt.min(9)).min(30_000),
-                        );
+                        let delay = Duration::from_millis((100u64 << attempt.min(9)).min(30_000));
                         if e.reason == "Conflict" {
                             tracing::debug!(controller = name, key, "conflict; retrying");
                         } else {
@@ -170,7 +169,15 @@ pub async fn feed(
     queue: Queue,
     keys_of: KeysOf,
 ) -> Result<(), Status> {
-    let revision = list_into(registry, &kind, namespace.as_deref(), &filter, &queue, &keys_of).await?;
+    let revision = list_into(
+        registry,
+        &kind,
+        namespace.as_deref(),
+        &filter,
+        &queue,
+        &keys_of,
+    )
+    .await?;
     let registry = registry.clone();
     tokio::spawn(async move {
         let mut revision = revision;
@@ -198,7 +205,16 @@ pub async fn feed(
                 Err(e) => tracing::debug!(kind = %kind.kind, error = %e.message, "watch failed"),
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
-            match list_into(&registry, &kind, namespace.as_deref(), &filter, &queue, &keys_of).await {
+            match list_into(
+                &registry,
+                &kind,
+                namespace.as_deref(),
+                &filter,
+                &queue,
+                &keys_of,
+            )
+            .await
+            {
                 Ok(r) => revision = r,
                 Err(e) => tracing::warn!(kind = %kind.kind, error = %e.message, "relist failed"),
             }

@@ -61,9 +61,14 @@ pub fn request_subject(pem_text: &str) -> Result<Subject, String> {
         .map_err(|_| "the request's signature does not verify".to_string())?;
     let info = &request.certification_request_info;
     let subject = &info.subject;
-    let text = |a: &x509_parser::x509::AttributeTypeAndValue<'_>| a.as_str().unwrap_or("").to_string();
+    let text =
+        |a: &x509_parser::x509::AttributeTypeAndValue<'_>| a.as_str().unwrap_or("").to_string();
     Ok(Subject {
-        common_name: subject.iter_common_name().next().map(text).unwrap_or_default(),
+        common_name: subject
+            .iter_common_name()
+            .next()
+            .map(text)
+            .unwrap_or_default(),
         organizations: subject.iter_organization().map(text).collect(),
         subject_der: subject.as_raw().to_vec(),
         spki_der: info.subject_pki.raw.to_vec(),
@@ -91,13 +96,21 @@ mod pem {
 /// `system:open-cluster-management:<cluster>:<agent>`, client usages only.
 pub fn ocm_cluster(csr: &Value, subject: &Subject) -> Result<String, String> {
     let cluster = csr
-        .pointer(&format!("/metadata/labels/{}", CLUSTER_LABEL.replace('/', "~1")))
+        .pointer(&format!(
+            "/metadata/labels/{}",
+            CLUSTER_LABEL.replace('/', "~1")
+        ))
         .and_then(Value::as_str)
         .filter(|c| !c.is_empty())
         .ok_or_else(|| format!("the CSR has no {CLUSTER_LABEL} label"))?;
-    let signer = csr.pointer("/spec/signerName").and_then(Value::as_str).unwrap_or("");
+    let signer = csr
+        .pointer("/spec/signerName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if signer != CLIENT_SIGNER {
-        return Err(format!("signerName must be {CLIENT_SIGNER}, not {signer:?}"));
+        return Err(format!(
+            "signerName must be {CLIENT_SIGNER}, not {signer:?}"
+        ));
     }
     let group = format!("{IDENTITY_PREFIX}{cluster}");
     let others: Vec<&String> = subject
@@ -129,13 +142,21 @@ pub fn ocm_cluster(csr: &Value, subject: &Subject) -> Result<String, String> {
 fn usages(csr: &Value) -> Vec<String> {
     csr.pointer("/spec/usages")
         .and_then(Value::as_array)
-        .map(|u| u.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|u| {
+            u.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn check_usages(csr: &Value) -> Result<(), String> {
     let usages = usages(csr);
-    if let Some(bad) = usages.iter().find(|u| !ALLOWED_USAGES.contains(&u.as_str())) {
+    if let Some(bad) = usages
+        .iter()
+        .find(|u| !ALLOWED_USAGES.contains(&u.as_str()))
+    {
         return Err(format!(
             "usage {bad:?} is not allowed for {CLIENT_SIGNER}; allowed: client auth, digital signature, key encipherment"
         ));
@@ -172,7 +193,9 @@ fn condition_time(csr: &Value, type_: &str) -> Option<time::OffsetDateTime> {
 
 fn decode_b64(text: &str) -> Option<String> {
     use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
     String::from_utf8(bytes).ok()
 }
 
@@ -187,7 +210,9 @@ fn request_pem(csr: &Value) -> Result<String, String> {
 impl CsrController {
     /// Starts the controller on every CSR.
     pub async fn start(self) -> Result<(), Status> {
-        let kind = self.objects.kind("certificates.k8s.io", "certificatesigningrequests")?;
+        let kind = self
+            .objects
+            .kind("certificates.k8s.io", "certificatesigningrequests")?;
         let queue = Queue::default();
         let registry = self.objects.registry.clone();
         let this = Arc::new(self);
@@ -200,11 +225,21 @@ impl CsrController {
                 Box::pin(async move { this.reconcile(&name).await })
             }),
         );
-        controller::feed(&registry, kind, None, Filter::default(), queue, controller::by_name()).await
+        controller::feed(
+            &registry,
+            kind,
+            None,
+            Filter::default(),
+            queue,
+            controller::by_name(),
+        )
+        .await
     }
 
     async fn reconcile(&self, name: &str) -> Result<Requeue, Status> {
-        let kind = self.objects.kind("certificates.k8s.io", "certificatesigningrequests")?;
+        let kind = self
+            .objects
+            .kind("certificates.k8s.io", "certificatesigningrequests")?;
         let Some(mut csr) = self.objects.get(&kind, None, name).await? else {
             return Ok(None);
         };
@@ -236,7 +271,10 @@ impl CsrController {
             .and_then(Value::as_str)
             .is_some_and(|c| !c.is_empty());
         if approved && !denied && !failed && !issued {
-            let signer = csr.pointer("/spec/signerName").and_then(Value::as_str).unwrap_or("");
+            let signer = csr
+                .pointer("/spec/signerName")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if signer == CLIENT_SIGNER || signer == LEGACY_SIGNER {
                 csr = self.sign(&kind, csr).await?;
             }
@@ -270,15 +308,27 @@ impl CsrController {
         let Ok(cluster) = ocm_cluster(csr, &subject) else {
             return Ok(None);
         };
-        let username = csr.pointer("/spec/username").and_then(Value::as_str).unwrap_or("");
+        let username = csr
+            .pointer("/spec/username")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if username == subject.common_name {
             let groups = csr
                 .pointer("/spec/groups")
                 .and_then(Value::as_array)
-                .map(|g| g.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .map(|g| {
+                    g.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default();
             let attrs = Attributes {
-                user: UserInfo { name: username.into(), groups, ..UserInfo::default() },
+                user: UserInfo {
+                    name: username.into(),
+                    groups,
+                    ..UserInfo::default()
+                },
                 verb: "renew".into(),
                 api_group: "register.open-cluster-management.io".into(),
                 resource: "managedclusters".into(),
@@ -293,7 +343,9 @@ impl CsrController {
             return Ok(None);
         }
         if self.auto_approve_users.iter().any(|u| u == username) {
-            let clusters = self.objects.kind("cluster.open-cluster-management.io", "managedclusters")?;
+            let clusters = self
+                .objects
+                .kind("cluster.open-cluster-management.io", "managedclusters")?;
             let accept = Patch::Merge(json!({"spec": {"hubAcceptsClient": true}}));
             self.objects
                 .registry
@@ -305,20 +357,33 @@ impl CsrController {
         Ok(None)
     }
 
-    async fn approve(&self, kind: &crate::api::Kind, mut csr: Value, reason: &str) -> Result<Value, Status> {
+    async fn approve(
+        &self,
+        kind: &crate::api::Kind,
+        mut csr: Value,
+        reason: &str,
+    ) -> Result<Value, Status> {
         let now = crate::registry::now_rfc3339();
         let condition = json!({"type": "Approved", "status": "True", "reason": reason,
             "message": "Auto approving Managed cluster agent certificate after SubjectAccessReview.",
             "lastUpdateTime": now, "lastTransitionTime": now});
         append_condition(&mut csr, condition);
-        let name = csr.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = csr
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         tracing::info!(csr = name, reason, "CSR approved");
         self.objects.update(kind, None, csr, Target::Approval).await
     }
 
     /// Issues the certificate, or records why not (`Failed`).
     async fn sign(&self, kind: &crate::api::Kind, mut csr: Value) -> Result<Value, Status> {
-        let name = csr.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = csr
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let outcome = (|| -> Result<String, String> {
             let pem = request_pem(&csr)?;
             let subject = request_subject(&pem)?;
@@ -326,17 +391,30 @@ impl CsrController {
             if subject.organizations.iter().any(|o| o == "system:masters") {
                 return Err("use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed".into());
             }
-            if csr.pointer(&format!("/metadata/labels/{}", CLUSTER_LABEL.replace('/', "~1"))).is_some() {
+            if csr
+                .pointer(&format!(
+                    "/metadata/labels/{}",
+                    CLUSTER_LABEL.replace('/', "~1")
+                ))
+                .is_some()
+            {
                 ocm_cluster(&csr, &subject)?;
             }
-            let requested = csr.pointer("/spec/expirationSeconds").and_then(Value::as_u64);
+            let requested = csr
+                .pointer("/spec/expirationSeconds")
+                .and_then(Value::as_u64);
             let max = self.max_expiration.as_secs();
             let seconds = requested.map_or(max, |r| r.max(MIN_EXPIRATION).min(max));
             let usages = usages(&csr);
             let usages: Vec<&str> = usages.iter().map(String::as_str).collect();
             self.pki
                 .ca
-                .sign_request(&subject.spki_der, &subject.subject_der, time::Duration::seconds(seconds as i64), &usages)
+                .sign_request(
+                    &subject.spki_der,
+                    &subject.subject_der,
+                    time::Duration::seconds(seconds as i64),
+                    &usages,
+                )
                 .map_err(|e| format!("signing failed: {e}"))
         })();
         match outcome {
@@ -364,7 +442,10 @@ fn append_condition(csr: &mut Value, condition: Value) {
     if !csr.get("status").is_some_and(Value::is_object) {
         csr["status"] = json!({});
     }
-    match csr["status"].get_mut("conditions").and_then(Value::as_array_mut) {
+    match csr["status"]
+        .get_mut("conditions")
+        .and_then(Value::as_array_mut)
+    {
         Some(list) => list.push(condition),
         None => csr["status"]["conditions"] = json!([condition]),
     }
@@ -386,7 +467,11 @@ mod tests {
         let key = rcgen::KeyPair::generate().expect("key");
         let mut params = rcgen::CertificateParams::default();
         params.distinguished_name = crate::pki::subject(cn, orgs);
-        params.serialize_request(&key).expect("csr").pem().expect("pem")
+        params
+            .serialize_request(&key)
+            .expect("csr")
+            .pem()
+            .expect("pem")
     }
 
     fn csr(pem: &str, cluster: &str, usages: &[&str]) -> Value {
@@ -403,9 +488,15 @@ mod tests {
             &["system:open-cluster-management:c1", MANAGED_CLUSTERS_GROUP],
         );
         let subject = request_subject(&good).expect("subject");
-        assert_eq!(subject.common_name, "system:open-cluster-management:c1:agent1");
+        assert_eq!(
+            subject.common_name,
+            "system:open-cluster-management:c1:agent1"
+        );
         let usages = ["digital signature", "key encipherment", "client auth"];
-        assert_eq!(ocm_cluster(&csr(&good, "c1", &usages), &subject).as_deref(), Ok("c1"));
+        assert_eq!(
+            ocm_cluster(&csr(&good, "c1", &usages), &subject).as_deref(),
+            Ok("c1")
+        );
         // Label for another cluster.
         assert!(ocm_cluster(&csr(&good, "c2", &usages), &subject).is_err());
         // Server auth is not a client usage.

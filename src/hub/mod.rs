@@ -26,10 +26,21 @@ pub fn mutator(config: &Config) -> Arc<crate::registry::MutateFn> {
 }
 
 /// Creates the start-up objects and starts every hub controller.
-pub async fn start(registry: &Registry, authorizer: &Authorizer, pki: &Arc<Pki>, config: &Config) -> Result<(), Status> {
+pub async fn start(
+    registry: &Registry,
+    authorizer: &Authorizer,
+    pki: &Arc<Pki>,
+    config: &Config,
+) -> Result<(), Status> {
     let objects = objects::Objects::new(registry.clone());
     let gates = &config.controllers.feature_gates;
-    bootstrap::ensure(&objects, &pki.server_url, &pki.ca.cert_pem, gates.default_cluster_set).await?;
+    bootstrap::ensure(
+        &objects,
+        &pki.server_url,
+        &pki.ca.cert_pem,
+        gates.default_cluster_set,
+    )
+    .await?;
     bootstrap::start(&objects, pki.ca.cert_pem.clone(), gates.default_cluster_set).await?;
     tokens::start_cleaner(&objects).await?;
     csr::CsrController {

@@ -61,7 +61,9 @@ impl Objects {
             Some(c) => c,
             None => match self.registry.create(kind, namespace, desired.clone()).await {
                 Ok(created) => return Ok(created),
-                Err(e) if e.reason == "AlreadyExists" => self.registry.get(kind, namespace, &name).await?,
+                Err(e) if e.reason == "AlreadyExists" => {
+                    self.registry.get(kind, namespace, &name).await?
+                }
                 Err(e) => return Err(e),
             },
         };
@@ -78,7 +80,10 @@ impl Objects {
                 }
             }
         }
-        if let Some(labels) = desired.pointer("/metadata/labels").and_then(Value::as_object) {
+        if let Some(labels) = desired
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+        {
             for (k, v) in labels {
                 if next.pointer("/metadata/labels").and_then(|l| l.get(k)) != Some(v) {
                     if !next["metadata"].get("labels").is_some_and(Value::is_object) {
@@ -108,13 +113,26 @@ impl Objects {
             .unwrap_or_default()
             .to_string();
         self.registry
-            .update_with(kind, namespace, &name, object, target, &WriteOptions::default(), Op::Body)
+            .update_with(
+                kind,
+                namespace,
+                &name,
+                object,
+                target,
+                &WriteOptions::default(),
+                Op::Body,
+            )
             .await
             .map(|w| w.object)
     }
 
     /// Deletes an object; absence is success.
-    pub async fn delete(&self, kind: &Kind, namespace: Option<&str>, name: &str) -> Result<(), Status> {
+    pub async fn delete(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(), Status> {
         match self.registry.delete(kind, namespace, name, None).await {
             Ok(Deletion::Deleted(_) | Deletion::Pending(_)) => Ok(()),
             Err(e) if e.reason == "NotFound" => Ok(()),
@@ -147,7 +165,10 @@ pub fn set_condition(
     if !object.get("status").is_some_and(Value::is_object) {
         object["status"] = json!({});
     }
-    if !object["status"].get("conditions").is_some_and(Value::is_array) {
+    if !object["status"]
+        .get("conditions")
+        .is_some_and(Value::is_array)
+    {
         object["status"]["conditions"] = json!([]);
     }
     let generation = object.pointer("/metadata/generation").cloned();
@@ -155,7 +176,10 @@ pub fn set_condition(
         return false;
     };
     let now = crate::registry::now_rfc3339();
-    match conditions.iter_mut().find(|c| c.get("type").and_then(Value::as_str) == Some(type_)) {
+    match conditions
+        .iter_mut()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
+    {
         Some(existing) => {
             let same = |k: &str, v: &str| existing.get(k).and_then(Value::as_str) == Some(v);
             if same("status", status) && same("reason", reason) && same("message", message) {
@@ -203,7 +227,8 @@ pub fn now_micro() -> String {
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
     );
-    now.format(&format).unwrap_or_else(|_| crate::registry::now_rfc3339())
+    now.format(&format)
+        .unwrap_or_else(|_| crate::registry::now_rfc3339())
 }
 
 #[cfg(test)]

@@ -23,7 +23,9 @@ pub fn generate() -> (String, String) {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     let mut pick = |n: usize| -> String {
-        (0..n).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+        (0..n)
+            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+            .collect()
     };
     (pick(6), pick(16))
 }
@@ -31,7 +33,11 @@ pub fn generate() -> (String, String) {
 /// Splits a token `<id>.<secret>` when it has the bootstrap-token form.
 pub fn parse(token: &str) -> Option<(String, String)> {
     let (id, secret) = token.split_once('.')?;
-    let ok = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let ok = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
     (ok(id, 6) && ok(secret, 16)).then(|| (id.to_string(), secret.to_string()))
 }
 
@@ -57,7 +63,9 @@ pub fn secret(id: &str, token_secret: &str, expiration: Option<&str>, descriptio
 pub fn expiration(secret: &Value) -> Option<time::OffsetDateTime> {
     use base64::Engine;
     let encoded = secret.pointer("/data/expiration")?.as_str()?;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
     parse_time(std::str::from_utf8(&bytes).ok()?)
 }
 
@@ -76,11 +84,22 @@ pub async fn start_cleaner(objects: &Objects) -> Result<(), Status> {
         }),
     );
     let tokens = Filter {
-        fields: crate::registry::selector::FieldSelector::parse_for(&format!("type={TOKEN_TYPE}"), &secrets)
-            .map_err(Status::bad_request)?,
+        fields: crate::registry::selector::FieldSelector::parse_for(
+            &format!("type={TOKEN_TYPE}"),
+            &secrets,
+        )
+        .map_err(Status::bad_request)?,
         ..Filter::default()
     };
-    controller::feed(&objects.registry, secrets, Some(TOKEN_NAMESPACE.into()), tokens, queue, controller::by_name()).await
+    controller::feed(
+        &objects.registry,
+        secrets,
+        Some(TOKEN_NAMESPACE.into()),
+        tokens,
+        queue,
+        controller::by_name(),
+    )
+    .await
 }
 
 async fn clean(objects: &Objects, kind: &crate::api::Kind, name: &str) -> Result<Requeue, Status> {

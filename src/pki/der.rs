@@ -13,7 +13,9 @@ pub fn header(bytes: &[u8]) -> Option<(usize, usize)> {
     if n == 0 || n > 4 || bytes.len() < 2 + n {
         return None;
     }
-    let len = bytes[2..2 + n].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+    let len = bytes[2..2 + n]
+        .iter()
+        .fold(0usize, |acc, b| (acc << 8) | *b as usize);
     Some((2 + n, len))
 }
 
@@ -22,7 +24,11 @@ pub fn length(len: usize) -> Vec<u8> {
     if len < 0x80 {
         return vec![len as u8];
     }
-    let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
+    let bytes: Vec<u8> = len
+        .to_be_bytes()
+        .into_iter()
+        .skip_while(|b| *b == 0)
+        .collect();
     let mut out = vec![0x80 | bytes.len() as u8];
     out.extend(bytes);
     out

@@ -9,8 +9,8 @@
 //! This module only produces and checks files and key material; the TLS listener that
 //! serves the certificate, and its renewal loop, live in `http::tls`.
 
-pub(crate) mod files;
 pub mod der;
+pub(crate) mod files;
 pub mod keys;
 
 use std::net::IpAddr;
@@ -115,7 +115,8 @@ impl CertificateAuthority {
         let mut params = leaf_params("placeholder", &[], lifetime);
         // Backdated for clock skew, but never by much of a short lifetime: agents rotate
         // at a fraction of notAfter − notBefore.
-        params.not_before = OffsetDateTime::now_utc() - (lifetime / 10_i32).min(Duration::minutes(5));
+        params.not_before =
+            OffsetDateTime::now_utc() - (lifetime / 10_i32).min(Duration::minutes(5));
         params.key_usages = usages
             .iter()
             .filter_map(|u| match *u {
@@ -158,7 +159,11 @@ impl CertificateAuthority {
         if !self.signed(&check) || check.tbs_certificate.subject.as_raw() != subject_der {
             return Err(bad("the issued certificate does not verify"));
         }
-        Ok(format!("{}{}", pem_encode("CERTIFICATE", &cert), self.cert_pem))
+        Ok(format!(
+            "{}{}",
+            pem_encode("CERTIFICATE", &cert),
+            self.cert_pem
+        ))
     }
 
     /// True when `cert_der` was signed by this CA.
@@ -609,6 +614,19 @@ pub fn kubeconfig(server: &str, ca_pem: &str, client: &CertAndKey) -> String {
     serde_yaml::to_string(&doc).unwrap_or_default()
 }
 
+/// PEM text of one DER block.
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -698,17 +716,4 @@ mod tests {
         c.apiserver.external_hostname = "fd00::5".into();
         assert_eq!(server_url(&c), "https://[fd00::5]:9443");
     }
-}
-
-/// PEM text of one DER block.
-pub fn pem_encode(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
 }

@@ -38,16 +38,14 @@
 //! ```
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::{Hub, bin};
+use super::{Hub, bin, pump};
 
 /// Hosts of [`Lab::new`].
 pub const DEFAULT_HOSTS: &[&str] = &["hub", "a", "b"];
@@ -455,18 +453,4 @@ impl Hub {
 /// `https://<host ip>:<port><path>` of a hub started with [`Hub::start_in`] on `host`.
 pub fn hub_url(hub: &Hub, host: &Host, path: &str) -> String {
     format!("https://{}:{}{path}", host.ip(), hub.port)
-}
-
-/// Lines of `r`, read on a thread of their own (the same as `common::pump`, private there).
-fn pump<R: std::io::Read + Send + 'static>(r: R) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }

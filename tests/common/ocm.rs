@@ -16,16 +16,41 @@ pub struct Token {
     pub ca_hash: String,
 }
 
+/// The binary with `args`, inside network namespace `ns` when given.
+pub fn command(ns: Option<&str>, args: &[&str]) -> Command {
+    match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, bin()]).args(args);
+            c
+        }
+        None => {
+            let mut c = Command::new(bin());
+            c.args(args);
+            c
+        }
+    }
+}
+
 /// Mints a token with `token create` (`token` fixed when given).
 pub fn create_token(hub: &Hub, token: Option<&str>, ttl: &str) -> Token {
+    create_token_in(None, hub, token, ttl)
+}
+
+/// [`create_token`] run inside network namespace `ns`.
+pub fn create_token_in(ns: Option<&str>, hub: &Hub, token: Option<&str>, ttl: &str) -> Token {
     let data = hub.data_dir.to_str().expect("utf8");
     let mut args = vec!["token", "create", "--data-dir", data, "--ttl", ttl];
     if let Some(t) = token {
         args.push(t);
     }
-    let out = Command::new(bin()).args(&args).output().expect("token create");
+    let out = command(ns, &args).output().expect("token create");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "token create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = text
         .lines()
         .find_map(|l| l.strip_prefix("token: "))
@@ -47,8 +72,16 @@ pub fn start_spoke(dir: &Path, cpu: &str, memory: &str) -> Hub {
     let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"},
         "status": {"capacity": {"cpu": cpu, "memory": memory, "pods": "110"},
                    "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"}}});
-    let r = http.post(spoke.url("/api/v1/nodes")).json(&node).send().expect("create node");
-    assert!(r.status().is_success(), "node: {}", r.text().unwrap_or_default());
+    let r = http
+        .post(spoke.url("/api/v1/nodes"))
+        .json(&node)
+        .send()
+        .expect("create node");
+    assert!(
+        r.status().is_success(),
+        "node: {}",
+        r.text().unwrap_or_default()
+    );
     spoke
 }
 
@@ -56,6 +89,7 @@ pub fn start_spoke(dir: &Path, cpu: &str, memory: &str) -> Hub {
 pub struct Agent {
     pub child: Child,
     pub dir: PathBuf,
+    program: String,
     args: Vec<String>,
     pub stderr_lines: std::sync::mpsc::Receiver<String>,
 }
@@ -63,7 +97,27 @@ pub struct Agent {
 impl Agent {
     /// Starts an agent for `cluster` joining `hub_url` with `token`; the managed cluster is
     /// `spoke`; credentials live in `dir`.
-    pub fn start(cluster: &str, hub_url: &str, token: &Token, spoke: &Hub, dir: &Path, extra: &[&str]) -> Agent {
+    pub fn start(
+        cluster: &str,
+        hub_url: &str,
+        token: &Token,
+        spoke: &Hub,
+        dir: &Path,
+        extra: &[&str],
+    ) -> Agent {
+        Self::start_in(None, cluster, hub_url, token, spoke, dir, extra)
+    }
+
+    /// [`Agent::start`] inside a network namespace (`ns`), when given.
+    pub fn start_in(
+        ns: Option<&str>,
+        cluster: &str,
+        hub_url: &str,
+        token: &Token,
+        spoke: &Hub,
+        dir: &Path,
+        extra: &[&str],
+    ) -> Agent {
         let mut args: Vec<String> = [
             "agent",
             "--cluster-name",
@@ -83,11 +137,19 @@ impl Agent {
         .map(|s| s.to_string())
         .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
-        Self::spawn(args, dir)
+        if let Some(ns) = ns {
+            let mut wrapped: Vec<String> = ["netns", "exec", ns, bin()]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            wrapped.extend(args);
+            return Self::spawn("ip", wrapped, dir);
+        }
+        Self::spawn(bin(), args, dir)
     }
 
-    fn spawn(args: Vec<String>, dir: &Path) -> Agent {
-        let mut child = Command::new(bin())
+    fn spawn(program: &str, args: Vec<String>, dir: &Path) -> Agent {
+        let mut child = Command::new(program)
             .args(&args)
             .env("RUST_LOG", "info,kube_client=error")
             .stdout(Stdio::null())
@@ -95,13 +157,19 @@ impl Agent {
             .spawn()
             .expect("spawn agent");
         let stderr_lines = pump(child.stderr.take().expect("stderr"));
-        Agent { child, dir: dir.to_path_buf(), args, stderr_lines }
+        Agent {
+            child,
+            dir: dir.to_path_buf(),
+            program: program.to_string(),
+            args,
+            stderr_lines,
+        }
     }
 
     /// Kills the process (SIGKILL) and starts it again with the same arguments.
     pub fn restart(&mut self) {
         self.kill();
-        *self = Self::spawn(self.args.clone(), &self.dir);
+        *self = Self::spawn(&self.program.clone(), self.args.clone(), &self.dir.clone());
     }
 
     pub fn kill(&mut self) {
@@ -157,7 +225,10 @@ pub fn condition(cluster: &Value, type_: &str) -> Option<(String, String)> {
         .as_array()?
         .iter()
         .find(|c| c["type"] == type_)?;
-    Some((c["status"].as_str()?.to_string(), c["reason"].as_str()?.to_string()))
+    Some((
+        c["status"].as_str()?.to_string(),
+        c["reason"].as_str()?.to_string(),
+    ))
 }
 
 /// True when the cluster's condition has `status`.
@@ -169,9 +240,25 @@ pub fn has_condition(hub: &Hub, cluster: &str, type_: &str, status: &str) -> boo
 
 /// Runs `accept` for `cluster`; returns its output.
 pub fn accept(hub: &Hub, cluster: &str) -> String {
-    let out = Command::new(bin())
-        .args(["accept", "--data-dir", hub.data_dir.to_str().expect("utf8"), cluster])
-        .output()
-        .expect("accept");
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    accept_in(None, hub, cluster)
+}
+
+/// [`accept`] run inside network namespace `ns`.
+pub fn accept_in(ns: Option<&str>, hub: &Hub, cluster: &str) -> String {
+    let out = command(
+        ns,
+        &[
+            "accept",
+            "--data-dir",
+            hub.data_dir.to_str().expect("utf8"),
+            cluster,
+        ],
+    )
+    .output()
+    .expect("accept");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
