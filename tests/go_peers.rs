@@ -1,0 +1,183 @@
+//! Wire compatibility with the real OCM tools written in Go (installed by
+//! `hack/install-go-peers.sh`): `clusteradm get token --use-bootstrap-token` and
+//! `clusteradm accept` against our hub, and the Go singleton klusterlet agent
+//! (`registration-operator agent`) joining our hub and becoming Available. A second
+//! instance of our server stands in for the managed cluster's API (storage only).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::ocm::{self, cluster_path, condition, get, has_condition};
+use common::{Hub, client, free_port, wait_until};
+use serde_json::json;
+
+/// A Go peer binary: `$<ENV>`, else the install script's tools directory.
+fn tool(env: &str, name: &str) -> PathBuf {
+    let path = std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        home.join(".cache/multicluster-controlplane/tools/bin")
+            .join(name)
+    });
+    assert!(
+        path.exists(),
+        "{name} not found at {}; run hack/install-go-peers.sh (or set {env})",
+        path.display()
+    );
+    path
+}
+
+fn clusteradm(hub: &Hub, args: &[&str]) -> String {
+    let out = Command::new(tool("CLUSTERADM", "clusteradm"))
+        .arg("--kubeconfig")
+        .arg(hub.kubeconfig())
+        .args(args)
+        .output()
+        .expect("clusteradm");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "clusteradm {args:?} failed:\n{text}");
+    text
+}
+
+/// The kubeconfig `clusteradm join` would build: hub URL and CA, bootstrap token.
+fn bootstrap_kubeconfig(hub: &Hub, token: &str, path: &Path) {
+    use base64::Engine;
+    let ca = std::fs::read(hub.data_dir.join("cert/ca.crt")).expect("ca");
+    let doc = json!({"apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "hub", "cluster": {"server": hub.url(""),
+            "certificate-authority-data": base64::engine::general_purpose::STANDARD.encode(ca)}}],
+        "users": [{"name": "bootstrap", "user": {"token": token}}],
+        "contexts": [{"name": "bootstrap", "context": {"cluster": "hub", "user": "bootstrap", "namespace": "default"}}],
+        "current-context": "bootstrap"});
+    std::fs::write(path, serde_yaml::to_string(&doc).expect("yaml")).expect("write");
+}
+
+#[test]
+fn clusteradm_and_the_go_agent_work_with_our_hub() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut hub = Hub::start(&dir.path().join("hub"), &[]);
+    hub.wait_ready();
+    let spoke = ocm::start_spoke(&dir.path().join("spoke"), "8", "32Gi");
+    // The Go agent keeps its Secrets in this namespace of the managed cluster.
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "open-cluster-management-agent"}});
+    let r = client(&spoke.data_dir, true)
+        .post(spoke.url("/api/v1/namespaces"))
+        .json(&ns)
+        .send()
+        .expect("ns");
+    assert!(r.status().is_success());
+
+    let token = ocm::create_token(&hub, None, "1h");
+    let printed = clusteradm(&hub, &["get", "token", "--use-bootstrap-token"]);
+    assert!(
+        printed.contains(&format!("token={}", token.token)),
+        "clusteradm get token printed:\n{printed}"
+    );
+
+    let work_dir = dir.path().join("go-agent");
+    std::fs::create_dir_all(&work_dir).expect("dir");
+    let bootstrap = work_dir.join("bootstrap.kubeconfig");
+    bootstrap_kubeconfig(&hub, &token.token, &bootstrap);
+    let hub_dir = work_dir.join("hub-kubeconfig");
+    std::fs::create_dir_all(&hub_dir).expect("dir");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut agent = Command::new(tool("OCM_AGENT", "registration-operator"))
+        .args([
+            "agent",
+            "--cluster-name",
+            "goc",
+            "--agent-id",
+            "goagent",
+            "--disable-leader-election",
+        ])
+        .arg("--bootstrap-kubeconfig")
+        .arg(&bootstrap)
+        .arg("--hub-kubeconfig-dir")
+        .arg(&hub_dir)
+        .arg("--workload-source-config")
+        .arg(hub_dir.join("kubeconfig"))
+        .arg("--kubeconfig")
+        .arg(spoke.kubeconfig())
+        .arg("--spoke-kubeconfig")
+        .arg(spoke.kubeconfig())
+        .args([
+            "--listen",
+            &listen,
+            "--namespace",
+            "open-cluster-management-agent",
+            "--cluster-healthcheck-period",
+            "2s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(work_dir.join("agent.log")).expect("log"))
+        .spawn()
+        .expect("start the Go agent");
+    let log = || std::fs::read_to_string(work_dir.join("agent.log")).unwrap_or_default();
+
+    let mut waited = || {
+        if let Ok(Some(status)) = agent.try_wait() {
+            panic!("the Go agent exited with {status}:\n{}", log());
+        }
+    };
+    wait_until("the Go agent registered goc and made a CSR", || {
+        waited();
+        get(&hub, &cluster_path("goc")).is_some()
+            && get(
+                &hub,
+                "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+            )
+            .is_some_and(|l| l["items"].as_array().is_some_and(|i| !i.is_empty()))
+    });
+    let accepted = clusteradm(&hub, &["accept", "--clusters", "goc"]);
+    assert!(accepted.contains("goc"), "{accepted}");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_until("the Go agent's cluster is Available", || {
+            has_condition(&hub, "goc", "ManagedClusterConditionAvailable", "True")
+        });
+    }));
+    if result.is_err() {
+        let _ = agent.kill();
+        panic!(
+            "goc never became Available; Go agent log:\n{}\ncluster: {:?}",
+            log(),
+            get(&hub, &cluster_path("goc"))
+        );
+    }
+    let mc = get(&hub, &cluster_path("goc")).expect("goc");
+    assert_eq!(
+        condition(&mc, "ManagedClusterJoined"),
+        Some(("True".into(), "ManagedClusterJoined".into()))
+    );
+    assert_eq!(mc["status"]["capacity"]["cpu"], "8");
+    // The Go agent's certificate came from our signer and works for its lease.
+    let lease = "/apis/coordination.k8s.io/v1/namespaces/goc/leases/managed-cluster-lease";
+    let renewed =
+        || get(&hub, lease).and_then(|l| l["spec"]["renewTime"].as_str().map(str::to_string));
+    assert!(renewed().is_some());
+    assert!(
+        hub_dir.join("tls.crt").exists(),
+        "the Go agent wrote its issued certificate"
+    );
+    let _ = agent.kill();
+    let _ = agent.wait();
+    // Nothing the agent asked of our hub failed. (The stand-in has no
+    // `kube-system/extension-apiserver-authentication`, which only the agent's own
+    // metrics endpoint wants.)
+    let errors: Vec<String> = log()
+        .lines()
+        .filter(|l| l.starts_with('E') && !l.contains("extension-apiserver-authentication"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the Go agent logged errors:\n{}",
+        errors.join("\n")
+    );
+}
