@@ -122,6 +122,9 @@ pub struct ClusterController {
     kinds: Kinds,
     /// The last lease renewal seen per cluster (clock-sync checks run on changes only).
     renewals: Mutex<HashMap<String, String>>,
+    /// Clusters whose namespace, RBAC and lease were made, by ManagedCluster generation:
+    /// a lease renewal does not redo them.
+    granted: Mutex<HashMap<String, i64>>,
 }
 
 impl ClusterController {
@@ -144,6 +147,7 @@ impl ClusterController {
             objects,
             kinds,
             renewals: Mutex::default(),
+            granted: Mutex::default(),
         })
     }
 
@@ -198,12 +202,11 @@ impl ClusterController {
     async fn reconcile(&self, name: &str) -> Result<Requeue, Status> {
         let k = &self.kinds;
         let Some(mut cluster) = self.objects.get(&k.clusters, None, name).await? else {
-            if let Ok(mut r) = self.renewals.lock() {
-                r.remove(name);
-            }
+            self.forget(name);
             return Ok(None);
         };
         if cluster.pointer("/metadata/deletionTimestamp").is_some() {
+            self.forget(name);
             return self.clean_up(cluster, name).await;
         }
         let finalizers = cluster
@@ -227,6 +230,7 @@ impl ClusterController {
         let before = cluster.clone();
         if !accepted {
             if condition_status(&cluster, HUB_ACCEPTED) == Some("True") {
+                self.forget(name);
                 self.revoke(name).await?;
                 set_condition(
                     &mut cluster,
@@ -253,8 +257,23 @@ impl ClusterController {
             return Ok(requeue);
         }
         let mut requeue = None;
-        match self.grant(&cluster, name).await {
+        let generation = cluster
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        let done = self
+            .granted
+            .lock()
+            .is_ok_and(|g| g.get(name) == Some(&generation));
+        let granted = match done {
+            true => Ok(()),
+            false => self.grant(&cluster, name).await,
+        };
+        match granted {
             Ok(()) => {
+                if let Ok(mut g) = self.granted.lock() {
+                    g.insert(name.to_string(), generation);
+                }
                 set_condition(
                     &mut cluster,
                     HUB_ACCEPTED,
@@ -277,6 +296,15 @@ impl ClusterController {
         }
         self.taints(cluster).await?;
         Ok(requeue)
+    }
+
+    fn forget(&self, name: &str) {
+        if let Ok(mut r) = self.renewals.lock() {
+            r.remove(name);
+        }
+        if let Ok(mut g) = self.granted.lock() {
+            g.remove(name);
+        }
     }
 
     /// Namespace, RBAC and lease of an accepted cluster.
