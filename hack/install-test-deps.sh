@@ -24,4 +24,7 @@ if [ ! -x "$PYK8S/bin/python" ] || ! "$PYK8S/bin/python" -c 'import kubernetes' 
     python3 -m venv "$PYK8S"
     "$PYK8S/bin/pip" install --quiet kubernetes==37.0.2
 fi
+# The real Go OCM peers (clusteradm, the singleton klusterlet agent) for tests/go_peers.rs;
+# built once from the Go module proxy (about 12 minutes on 2 cores), then cached.
+"$(dirname "$0")/install-go-peers.sh" >/dev/null
 echo "$TOOLS"

@@ -495,6 +495,64 @@ fn credentials_are_isolated_and_denial_revokes_access() {
     assert_eq!(code(with(bearer.put(hub.url(&approval)).json(&csr))), 403);
     assert_eq!(code(c1.put(hub.url(&approval)).json(&csr)), 403);
 
+    // CSRs for another cluster's identity: never approved automatically, not by `accept`,
+    // and refused by the signer when subject and label disagree.
+    let csrs_url = hub.url("/apis/certificates.k8s.io/v1/certificatesigningrequests");
+    let forged_csr = |name: &str, label: &str, subject_cluster: &str| {
+        use base64::Engine;
+        let (_, pem) =
+            multicluster_controlplane::agent::register::new_request(subject_cluster, "evil")
+                .expect("csr");
+        json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+            "metadata": {"name": name, "labels": {"open-cluster-management.io/cluster-name": label}},
+            "spec": {"signerName": "kubernetes.io/kube-apiserver-client", "usages": ["digital signature", "key encipherment", "client auth"],
+                "request": base64::engine::general_purpose::STANDARD.encode(pem)}})
+    };
+    assert_eq!(
+        code(c1.post(&csrs_url).json(&forged_csr("steal-c2", "c2", "c2"))),
+        201
+    );
+    assert_eq!(
+        code(c1.post(&csrs_url).json(&forged_csr("mismatch", "c1", "c2"))),
+        201
+    );
+    let out = ocm::accept(&hub, "c2");
+    assert!(
+        !out.contains("steal-c2"),
+        "accept approves bootstrap requests only: {out}"
+    );
+    let steal = get(
+        &hub,
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests/steal-c2",
+    )
+    .expect("csr");
+    assert!(
+        steal.pointer("/status/conditions").is_none(),
+        "a CSR for c2 made by c1 stays pending: {steal}"
+    );
+    let mut mismatch = get(
+        &hub,
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests/mismatch",
+    )
+    .expect("csr");
+    mismatch["status"] = json!({"conditions": [{"type": "Approved", "status": "True", "reason": "Careless", "message": "approved by hand"}]});
+    let r = client(&hub.data_dir, true)
+        .put(hub.url("/apis/certificates.k8s.io/v1/certificatesigningrequests/mismatch/approval"))
+        .json(&mismatch)
+        .send()
+        .expect("approve");
+    assert!(r.status().is_success());
+    wait_until("the signer refuses the mismatched CSR", || {
+        get(
+            &hub,
+            "/apis/certificates.k8s.io/v1/certificatesigningrequests/mismatch",
+        )
+        .is_some_and(|c| {
+            c.to_string().contains("SignerValidationFailure")
+                && c.pointer("/status/certificate").is_none()
+        })
+    });
+
     // Deny c1: its access goes within a sync period; c2 is untouched.
     let r = client(&hub.data_dir, true)
         .patch(hub.url(&cluster_path("c1")))

@@ -77,6 +77,16 @@ pub fn mutate(
         .pointer_mut("/spec/taints")
         .and_then(Value::as_array_mut)
     {
+        let forged = |i: usize| {
+            Status::invalid(
+                kind,
+                &name,
+                vec![Cause::invalid(
+                    format!("spec.taints[{i}].timeAdded"),
+                    "It is not allowed to set TimeAdded of Taint: it is set by the server",
+                )],
+            )
+        };
         for (i, taint) in taints.iter_mut().enumerate() {
             let previous = old_taints.iter().find(|t| same_taint(t, taint));
             let given = taint.get("timeAdded").filter(|t| !t.is_null()).cloned();
@@ -84,27 +94,13 @@ pub fn mutate(
                 Some(prev) => {
                     let kept = prev.get("timeAdded").cloned().unwrap_or(Value::Null);
                     if given.is_some() && given.as_ref() != Some(&kept) && old.is_some() {
-                        return Err(Status::invalid(
-                            kind,
-                            &name,
-                            vec![Cause::invalid(
-                                format!("spec.taints[{i}].timeAdded"),
-                                "It is not allowed to set TimeAdded of Taint: it is set by the server",
-                            )],
-                        ));
+                        return Err(forged(i));
                     }
                     taint["timeAdded"] = kept;
                 }
                 None => {
                     if given.is_some() && old.is_some() {
-                        return Err(Status::invalid(
-                            kind,
-                            &name,
-                            vec![Cause::invalid(
-                                format!("spec.taints[{i}].timeAdded"),
-                                "It is not allowed to set TimeAdded of Taint: it is set by the server",
-                            )],
-                        ));
+                        return Err(forged(i));
                     }
                     taint["timeAdded"] = json!(now);
                 }

@@ -169,12 +169,7 @@ pub async fn start(objects: &Objects, ca_pem: String, default_sets: bool) -> Res
         None,
         only_root_ca,
         queue,
-        Arc::new(|o: &Value| {
-            o.pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .map(|n| vec![n.to_string()])
-                .unwrap_or_default()
-        }),
+        controller::by_namespace(),
     )
     .await?;
     if default_sets {

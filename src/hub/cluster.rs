@@ -189,12 +189,7 @@ impl ClusterController {
             None,
             only_cluster_leases,
             queue,
-            Arc::new(|o: &Value| {
-                o.pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .map(|n| vec![n.to_string()])
-                    .unwrap_or_default()
-            }),
+            controller::by_namespace(),
         )
         .await
     }
@@ -525,20 +520,18 @@ impl ClusterController {
                 )
                 .await?;
         }
-        self.objects
-            .delete(
-                &k.bindings,
-                Some(name),
-                &format!("{}:registration", cluster_role_name(name)),
-            )
-            .await?;
-        self.delete_work_binding(name).await?;
+        self.delete_bindings(name).await?;
         tracing::info!(cluster = name, "cluster denied; access revoked");
         Ok(())
     }
 
-    async fn delete_work_binding(&self, name: &str) -> Result<(), Status> {
+    /// The registration and work RoleBindings (the latter's finalizer removed first).
+    async fn delete_bindings(&self, name: &str) -> Result<(), Status> {
         let k = &self.kinds;
+        let registration = format!("{}:registration", cluster_role_name(name));
+        self.objects
+            .delete(&k.bindings, Some(name), &registration)
+            .await?;
         let rb_name = format!("{}:work", cluster_role_name(name));
         if let Some(mut rb) = self.objects.get(&k.bindings, Some(name), &rb_name).await? {
             if rb
@@ -598,14 +591,7 @@ impl ClusterController {
             }
             return Ok(Some(Duration::from_secs(1)));
         }
-        self.delete_work_binding(name).await?;
-        self.objects
-            .delete(
-                &k.bindings,
-                Some(name),
-                &format!("{}:registration", cluster_role_name(name)),
-            )
-            .await?;
+        self.delete_bindings(name).await?;
         self.objects
             .delete(&k.cluster_bindings, None, &cluster_role_name(name))
             .await?;

@@ -259,6 +259,17 @@ pub fn by_name() -> KeysOf {
     })
 }
 
+/// The key of an object: its namespace (objects that stand for their namespace's owner,
+/// such as a cluster's lease).
+pub fn by_namespace() -> KeysOf {
+    Arc::new(|o: &Value| {
+        o.pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(|n| vec![n.to_string()])
+            .unwrap_or_default()
+    })
+}
+
 /// The key of an object: `namespace/name`.
 pub fn by_namespaced_name() -> KeysOf {
     Arc::new(|o: &Value| {

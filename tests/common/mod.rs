@@ -92,9 +92,13 @@ impl Hub {
         ];
         args.extend_from_slice(extra);
         let mut cmd = Command::new(bin());
-        cmd.args(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args(&args);
+        Self::spawn(cmd, port, data_dir, env)
+    }
+
+    /// Spawns a prepared `server` command, capturing its output.
+    pub fn spawn(mut cmd: Command, port: u16, data_dir: &Path, env: &[(&str, &str)]) -> Hub {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }

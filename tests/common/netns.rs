@@ -45,7 +45,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Hub, bin, pump};
+use super::{Hub, bin};
 
 /// Hosts of [`Lab::new`].
 pub const DEFAULT_HOSTS: &[&str] = &["hub", "a", "b"];
@@ -431,22 +431,8 @@ impl Hub {
             "--bind-address",
             &bind,
         ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn server in namespace");
-        let stdout_lines = pump(child.stdout.take().expect("stdout"));
-        let stderr_lines = pump(child.stderr.take().expect("stderr"));
-        Hub {
-            child,
-            port,
-            data_dir: data_dir.to_path_buf(),
-            stdout_lines,
-            stderr_lines,
-        }
+        .args(extra);
+        Hub::spawn(cmd, port, data_dir, env)
     }
 }
 
