@@ -191,44 +191,55 @@ pub async fn accept(hub: &Rest, cluster: &str) -> Result<Accepted, AdminError> {
             query(&format!("{CLUSTER_LABEL}={cluster}"))
         ))
         .await?;
-    for csr in csrs
+    let pending: Vec<&Value> = csrs
         .get("items")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-    {
+        .filter(|csr| {
+            let user = csr
+                .pointer("/spec/username")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let groups: Vec<&str> = csr
+                .pointer("/spec/groups")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let decided = csr
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        matches!(
+                            c.get("type").and_then(Value::as_str),
+                            Some("Approved" | "Denied")
+                        )
+                    })
+                });
+            !decided && user.starts_with("system:bootstrap:") && groups.contains(&BOOTSTRAP_GROUP)
+        })
+        .collect();
+    // Two agents asking to be the same cluster: one of them is not who it claims to be.
+    let mut identities: Vec<String> = pending.iter().map(|csr| requested_identity(csr)).collect();
+    identities.sort();
+    identities.dedup();
+    if identities.len() > 1 {
+        return Err(AdminError::Invalid(format!(
+            "several agents ask to join as cluster {cluster:?} ({}); deny or delete the CSRs you do not expect, then accept again",
+            identities.join(", ")
+        )));
+    }
+    for csr in pending {
         let name = csr
             .pointer("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or("");
-        let user = csr
-            .pointer("/spec/username")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let groups: Vec<&str> = csr
-            .pointer("/spec/groups")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        let decided = csr
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .is_some_and(|cs| {
-                cs.iter().any(|c| {
-                    matches!(
-                        c.get("type").and_then(Value::as_str),
-                        Some("Approved" | "Denied")
-                    )
-                })
-            });
-        if decided || !user.starts_with("system:bootstrap:") || !groups.contains(&BOOTSTRAP_GROUP) {
-            continue;
-        }
         let mut approved = csr.clone();
         let now = crate::registry::now_rfc3339();
-        let condition = json!({"type": "Approved", "status": "True", "reason": "AutoApprovedByMulticlusterControlplane",
+        let condition = json!({"type": "Approved", "status": "True", "reason": "MulticlusterControlplaneApprove",
             "message": "Approved by multicluster-controlplane accept", "lastUpdateTime": now, "lastTransitionTime": now});
         match approved["status"]
             .get_mut("conditions")
@@ -270,4 +281,15 @@ pub async fn accept(hub: &Rest, cluster: &str) -> Result<Accepted, AdminError> {
         None => {}
     }
     Ok(outcome)
+}
+
+/// The common name a CSR asks for (`?` when it cannot be read).
+fn requested_identity(csr: &Value) -> String {
+    use base64::Engine;
+    csr.pointer("/spec/request")
+        .and_then(Value::as_str)
+        .and_then(|r| base64::engine::general_purpose::STANDARD.decode(r).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|pem| crate::hub::csr::request_subject(&pem).ok())
+        .map_or_else(|| "?".to_string(), |s| s.common_name)
 }

@@ -707,6 +707,35 @@ fn auto_approval_tokens_and_admission() {
         "not auto-approved: {csr}"
     );
 
+    // A second agent claiming the same cluster: `accept` refuses to pick one.
+    let impostor = {
+        use base64::Engine;
+        let (_, pem) = multicluster_controlplane::agent::register::new_request("manual", "other")
+            .expect("csr");
+        json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+            "metadata": {"name": "impostor", "labels": {"open-cluster-management.io/cluster-name": "manual"}},
+            "spec": {"signerName": "kubernetes.io/kube-apiserver-client", "usages": ["digital signature", "key encipherment", "client auth"],
+                "request": base64::engine::general_purpose::STANDARD.encode(pem)}})
+    };
+    let bearer = reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .expect("client");
+    let r = bearer
+        .post(hub.url("/apis/certificates.k8s.io/v1/certificatesigningrequests"))
+        .bearer_auth(&other.token)
+        .json(&impostor)
+        .send()
+        .expect("csr");
+    assert_eq!(r.status(), 201);
+    let out = ocm::accept(&hub, "manual");
+    assert!(out.contains("several agents ask to join"), "{out}");
+    assert!(
+        csrs_for(&hub, "manual")
+            .iter()
+            .all(|c| c.pointer("/status/conditions").is_none())
+    );
+
     // Tokens: listed, expire and are cleaned up, deleted by id.
     let short = ocm::create_token(&hub, None, "2s");
     let data = hub.data_dir.to_str().expect("utf8");
