@@ -71,6 +71,10 @@ pub struct ConfigArgs {
     /// Listen address (overrides `apiserver.bindAddress`), e.g. 127.0.0.1, 0.0.0.0 or ::.
     #[arg(long, value_name = "ADDR")]
     pub bind_address: Option<String>,
+    /// Serve the API only, without the OCM hub controllers (sets `controllers.enabled`
+    /// to false), e.g. as a stand-in for a managed cluster's API server.
+    #[arg(long)]
+    pub no_controllers: bool,
 }
 
 impl ConfigArgs {
@@ -85,6 +89,9 @@ impl ConfigArgs {
         }
         if let Some(addr) = &self.bind_address {
             config.apiserver.bind_address = addr.clone();
+        }
+        if self.no_controllers {
+            config.controllers.enabled = false;
         }
     }
 }

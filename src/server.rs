@@ -147,9 +147,11 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     spawn_renewal(pki.clone(), cert, &config, shutdown_rx.clone());
 
-    crate::hub::start(&registry, &authz, &pki, &config)
-        .await
-        .map_err(|e| ServerError::Bootstrap(e.message))?;
+    if config.controllers.enabled {
+        crate::hub::start(&registry, &authz, &pki, &config)
+            .await
+            .map_err(|e| ServerError::Bootstrap(e.message))?;
+    }
     controllers.set(true);
     let signer = crate::auth::token::TokenSigner::load_or_create(&data_dir.join("cert"))
         .map_err(|e| ServerError::Bootstrap(e.to_string()))?;

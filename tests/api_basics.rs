@@ -1,5 +1,7 @@
 //! The first slice of the Kubernetes API: discovery, and create/get/list/update/delete of
 //! built-in and OCM kinds through the generic registry, with real kubectl and raw HTTP.
+//! The hubs run with `--no-controllers`: these tests count events and generations of
+//! ManagedClusters that the registration controllers would otherwise also write.
 
 mod common;
 
@@ -18,7 +20,7 @@ fn stdout(out: &std::process::Output) -> String {
 #[test]
 fn kubectl_discovers_and_manages_ocm_objects() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut hub = Hub::start(dir.path(), &[]);
+    let mut hub = Hub::start(dir.path(), &["--no-controllers"]);
     hub.wait_ready();
     let namespaces = stdout(&kubectl_run(&hub, &["get", "namespaces", "-o", "name"]));
     for ns in ["default", "kube-system", "kube-public"] {
@@ -121,7 +123,7 @@ fn kubectl_discovers_and_manages_ocm_objects() {
     .expect("json");
     assert_eq!(
         got["metadata"]["labels"],
-        json!({"env": "dev", "tier": "gold"})
+        json!({"env": "dev", "tier": "gold", "cluster.open-cluster-management.io/clusterset": "default"})
     );
     assert_eq!(got["metadata"]["annotations"]["note"], "hi");
     assert_eq!(got["spec"]["hubAcceptsClient"], false);
@@ -187,7 +189,7 @@ fn kubectl_discovers_and_manages_ocm_objects() {
 #[test]
 fn rest_semantics_over_http() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut hub = Hub::start(dir.path(), &[]);
+    let mut hub = Hub::start(dir.path(), &["--no-controllers"]);
     hub.wait_ready();
     let http = client(dir.path(), true);
     let base = hub.url("/api/v1/namespaces/default/configmaps");
@@ -457,7 +459,7 @@ fn next(rx: &std::sync::mpsc::Receiver<Value>) -> Value {
 #[test]
 fn watch_streams_changes_bookmarks_and_initial_events() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut hub = Hub::start(dir.path(), &[]);
+    let mut hub = Hub::start(dir.path(), &["--no-controllers"]);
     hub.wait_ready();
     let http = client(dir.path(), true);
     let base = hub.url("/apis/cluster.open-cluster-management.io/v1/managedclusters");

@@ -3,7 +3,8 @@
 //! - an authorization matrix (identity × kind × own/other place × verb → 2xx or 403) for
 //!   the admin, a user bound to `edit` in one namespace, a bootstrap token, a
 //!   service-account token, anonymous, and two managed-cluster agents with the per-cluster
-//!   RBAC OCM creates (`ocm-protocol.md` §2.8, created by hand here);
+//!   RBAC OCM creates (`ocm-protocol.md` §2.8, created by hand here, so the hub runs
+//!   without its controllers: they would make and clean up the same objects);
 //! - 401 for every kind of bad credential (expired, wrong, revoked, malformed, forged),
 //!   never a fallback to anonymous;
 //! - impersonation over HTTP and through kubectl;
@@ -41,7 +42,7 @@ use time::OffsetDateTime;
 /// A hub logging at debug level (everything it prints is checked for leaks by some tests).
 fn start() -> (tempfile::TempDir, Hub) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut hub = Hub::start_with_env(dir.path(), &[], &[("RUST_LOG", "debug")]);
+    let mut hub = Hub::start_with_env(dir.path(), &["--no-controllers"], &[("RUST_LOG", "debug")]);
     hub.wait_ready();
     (dir, hub)
 }
@@ -2365,7 +2366,7 @@ fn review_apis_over_http() {
 #[test]
 fn role_and_binding_writes_cannot_escalate() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut hub = Hub::start(dir.path(), &[]);
+    let mut hub = Hub::start(dir.path(), &["--no-controllers"]);
     hub.wait_ready();
     let admin = client(dir.path(), true);
     let post = |path: &str, body: serde_json::Value| {

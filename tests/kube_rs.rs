@@ -1,6 +1,7 @@
 //! kube-rs against the hub: typed and dynamic APIs, a watcher with both list strategies
 //! (list-then-watch and streaming lists with the initial-events-end bookmark), and a
-//! reflector store that follows changes.
+//! reflector store that follows changes. Without the hub controllers, whose finalizers
+//! would turn the ManagedCluster deletes into updates.
 
 mod common;
 
@@ -29,7 +30,7 @@ async fn client(hub: &Hub) -> kube::Client {
 async fn typed_and_dynamic_apis_watchers_and_reflectors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = tokio::task::block_in_place(|| {
-        let mut hub = Hub::start(dir.path(), &[]);
+        let mut hub = Hub::start(dir.path(), &["--no-controllers"]);
         hub.wait_ready();
         hub
     });
@@ -141,7 +142,7 @@ async fn controller_reconciles_owned_objects() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = tokio::task::block_in_place(|| {
-        let mut hub = Hub::start(dir.path(), &[]);
+        let mut hub = Hub::start(dir.path(), &["--no-controllers"]);
         hub.wait_ready();
         hub
     });

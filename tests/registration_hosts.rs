@@ -34,7 +34,7 @@ fn available(hub: &Hub, host: &Host, cluster: &str) -> Option<String> {
 /// A stand-in managed cluster served on `host`'s lab address,
 /// reachable only from inside that host. It gets one Node.
 fn spoke_on(host: &Host, dir: &std::path::Path) -> Hub {
-    let mut spoke = Hub::start_in(host, dir, &[]);
+    let mut spoke = Hub::start_in(host, dir, &["--no-controllers"]);
     spoke.wait_ready();
     let node = r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"},"status":{"capacity":{"cpu":"2","memory":"2Gi"},"allocatable":{"cpu":"2","memory":"2Gi"}}}"#;
     let mut create = host.wrap(&kubectl_cmd(&spoke, &["create", "-f", "-"]));

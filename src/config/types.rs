@@ -124,6 +124,7 @@ pub struct Storage {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Controllers {
+    pub enabled: bool,
     pub feature_gates: FeatureGates,
     pub auto_approval_bootstrap_users: Vec<String>,
     pub max_cert_expiration_seconds: u64,

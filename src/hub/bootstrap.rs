@@ -87,7 +87,8 @@ pub async fn ensure(
             json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                 "metadata": {"name": BOOTSTRAP_ROLE},
                 "rules": [
-                    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]},
+                    // What `clusteradm join` reads with the token to find the hub CA.
+                    {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["cluster-info", ROOT_CA], "verbs": ["get"]},
                     {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"], "verbs": ["create", "get", "list", "watch"]},
                     {"apiGroups": ["cluster.open-cluster-management.io"], "resources": ["managedclusters"], "verbs": ["create", "get", "list", "update", "watch"]},
                     {"apiGroups": ["cluster.open-cluster-management.io"], "resources": ["managedclustersets/join"], "verbs": ["create"]},
@@ -156,8 +157,7 @@ pub async fn start(objects: &Objects, ca_pem: String, default_sets: bool) -> Res
         Filter::default(),
         queue.clone(),
         controller::by_name(),
-    )
-    .await?;
+    );
     let only_root_ca = Filter {
         fields: FieldSelector::parse(&format!("metadata.name={ROOT_CA}"), |_| None)
             .map_err(Status::bad_request)?,
@@ -170,8 +170,7 @@ pub async fn start(objects: &Objects, ca_pem: String, default_sets: bool) -> Res
         only_root_ca,
         queue,
         controller::by_namespace(),
-    )
-    .await?;
+    );
     if default_sets {
         let sets = objects.kind("cluster.open-cluster-management.io", "managedclustersets")?;
         let queue = Queue::default();
@@ -198,8 +197,7 @@ pub async fn start(objects: &Objects, ca_pem: String, default_sets: bool) -> Res
                     _ => Vec::new(),
                 },
             ),
-        )
-        .await?;
+        );
     }
     Ok(())
 }

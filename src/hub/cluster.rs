@@ -173,8 +173,7 @@ impl ClusterController {
             Filter::default(),
             queue.clone(),
             controller::by_name(),
-        )
-        .await?;
+        );
         let only_cluster_leases = Filter {
             fields: crate::registry::selector::FieldSelector::parse_for(
                 &format!("metadata.name={LEASE}"),
@@ -190,8 +189,8 @@ impl ClusterController {
             only_cluster_leases,
             queue,
             controller::by_namespace(),
-        )
-        .await
+        );
+        Ok(())
     }
 
     async fn reconcile(&self, name: &str) -> Result<Requeue, Status> {

@@ -159,29 +159,37 @@ pub fn run(name: &'static str, queue: Queue, workers: usize, reconcile: Reconcil
 pub type KeysOf = Arc<dyn Fn(&Value) -> Vec<String> + Send + Sync>;
 
 /// Lists and watches `kind` (in `namespace`, or everywhere) and adds the keys of every
-/// object seen to `queue`, forever; a broken watch relists. Returns once the first list
-/// has been queued, so a controller's initial state is known when start-up finishes.
-pub async fn feed(
+/// object seen to `queue`, forever: a failed list is retried, a broken watch relists. A
+/// store that cannot be listed (say, an undecodable object) degrades the controller, it
+/// does not stop the hub.
+pub fn feed(
     registry: &Registry,
     kind: Arc<Kind>,
     namespace: Option<String>,
     filter: Filter,
     queue: Queue,
     keys_of: KeysOf,
-) -> Result<(), Status> {
-    let revision = list_into(
-        registry,
-        &kind,
-        namespace.as_deref(),
-        &filter,
-        &queue,
-        &keys_of,
-    )
-    .await?;
+) {
     let registry = registry.clone();
     tokio::spawn(async move {
-        let mut revision = revision;
         loop {
+            let revision = match list_into(
+                &registry,
+                &kind,
+                namespace.as_deref(),
+                &filter,
+                &queue,
+                &keys_of,
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(kind = %kind.kind, error = %e.message, "controller list failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    continue;
+                }
+            };
             match registry
                 .watch(kind.clone(), namespace.as_deref(), revision, filter.clone())
                 .await
@@ -190,7 +198,6 @@ pub async fn feed(
                     while let Some(event) = events.next().await {
                         match event {
                             Ok(event) => {
-                                revision = revision.max(event.revision);
                                 for key in keys_of(&event.object) {
                                     queue.add(key);
                                 }
@@ -205,22 +212,8 @@ pub async fn feed(
                 Err(e) => tracing::debug!(kind = %kind.kind, error = %e.message, "watch failed"),
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
-            match list_into(
-                &registry,
-                &kind,
-                namespace.as_deref(),
-                &filter,
-                &queue,
-                &keys_of,
-            )
-            .await
-            {
-                Ok(r) => revision = r,
-                Err(e) => tracing::warn!(kind = %kind.kind, error = %e.message, "relist failed"),
-            }
         }
     });
-    Ok(())
 }
 
 /// Lists every page and queues the keys; returns the list's revision.

@@ -232,8 +232,8 @@ impl CsrController {
             Filter::default(),
             queue,
             controller::by_name(),
-        )
-        .await
+        );
+        Ok(())
     }
 
     async fn reconcile(&self, name: &str) -> Result<Requeue, Status> {

@@ -98,8 +98,8 @@ pub async fn start_cleaner(objects: &Objects) -> Result<(), Status> {
         tokens,
         queue,
         controller::by_name(),
-    )
-    .await
+    );
+    Ok(())
 }
 
 async fn clean(objects: &Objects, kind: &crate::api::Kind, name: &str) -> Result<Requeue, Status> {

@@ -64,9 +64,10 @@ pub fn create_token_in(ns: Option<&str>, hub: &Hub, token: Option<&str>, ttl: &s
     Token { token, ca_hash }
 }
 
-/// Starts a stand-in managed cluster with one Node of the given capacity.
+/// Starts a stand-in managed cluster (the server without hub controllers) with one Node
+/// of the given capacity.
 pub fn start_spoke(dir: &Path, cpu: &str, memory: &str) -> Hub {
-    let mut spoke = Hub::start(dir, &[]);
+    let mut spoke = Hub::start(dir, &["--no-controllers"]);
     spoke.wait_ready();
     let http = client(dir, true);
     let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"},
