@@ -251,4 +251,8 @@ pub struct AgentArgs {
     /// Requested lifetime of the client certificate (at least 600; the hub may cap it).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(600..))]
     pub client_cert_expiration_seconds: Option<u64>,
+    /// How long resources of a ManifestWork that disappeared from the hub are kept before
+    /// they are removed (protects workloads while a hub is replaced).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub appliedmanifestwork_eviction_grace_seconds: u64,
 }

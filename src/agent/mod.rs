@@ -1,4 +1,4 @@
-//! The `agent` command: the registration half of the combined OCM agent.
+//! The `agent` command: the combined OCM agent (registration here, work in `work`).
 //!
 //! It joins its managed cluster to a hub (ManagedCluster, then a CSR for a client
 //! certificate whose key never leaves this process), and once accepted keeps the cluster's
@@ -10,6 +10,7 @@
 //! the credentials on disk.
 
 pub mod hubconfig;
+pub mod work;
 pub mod quantity;
 pub mod register;
 pub mod rest;
@@ -75,6 +76,8 @@ pub struct AgentOptions {
     pub client_cert_expiration_seconds: Option<u64>,
     /// Rotate the certificate once this fraction of its lifetime has passed.
     pub rotate_fraction: f64,
+    /// How long an AppliedManifestWork whose ManifestWork is gone is kept.
+    pub eviction_grace: Duration,
 }
 
 /// How a connected session ended.
@@ -275,11 +278,20 @@ async fn connected(
     let cluster = options.cluster_name.clone();
     let mut hub = Rest::new(hubconfig::client(endpoint, &issued.credential())?);
     let (changed_tx, mut changed) = tokio::sync::mpsc::channel::<()>(1);
-    let mut watcher = tokio::spawn(watch_cluster(
-        hub.clone(),
-        cluster.clone(),
-        changed_tx.clone(),
-    ));
+    let mut watcher = tokio::spawn(watch_cluster(hub.clone(), cluster.clone(), changed_tx.clone()));
+    let start_work = |hub: &Rest| {
+        let agent = work::WorkAgent::new(
+            hub.clone(),
+            managed.client.clone(),
+            cluster.clone(),
+            agent.to_string(),
+            &endpoint.server,
+            Duration::from_secs(options.status_sync_seconds.max(1)),
+            options.eviction_grace,
+        );
+        work::AbortOnDrop(tokio::spawn(agent.run()))
+    };
+    let mut work_agent = start_work(&hub);
     let status_period = Duration::from_secs(options.status_sync_seconds.max(1));
     let mut lease_period = Duration::from_secs(options.lease_duration_seconds.max(1));
     let mut next_status = tokio::time::Instant::now();
@@ -302,6 +314,7 @@ async fn connected(
                         hub = Rest::new(hubconfig::client(endpoint, &issued.credential())?);
                         watcher.abort();
                         watcher = tokio::spawn(watch_cluster(hub.clone(), cluster.clone(), changed_tx.clone()));
+                        work_agent = start_work(&hub);
                     }
                     Err(AgentError::Unauthorized) => break Exit::Rejected,
                     Err(AgentError::Config(e)) => return Err(AgentError::Config(e)),
@@ -360,6 +373,7 @@ async fn connected(
         }
     };
     watcher.abort();
+    drop(work_agent);
     Ok(outcome)
 }
 

@@ -1,0 +1,214 @@
+//! Applying one manifest to the managed cluster with a ManifestWork update strategy
+//! (`Update`, `CreateOnly`, `ServerSideApply`, `ReadOnly`), keeping the owner reference
+//! to the AppliedManifestWork as the delete option says.
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiCapabilities, ApiResource, Scope};
+use serde_json::{Value, json};
+
+/// What a manifest resolves to on the managed cluster.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub resource: ApiResource,
+    pub namespaced: bool,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Target {
+    pub fn api(&self, client: &kube::Client) -> Api<DynamicObject> {
+        if self.namespaced {
+            Api::namespaced_with(client.clone(), &self.namespace, &self.resource)
+        } else {
+            Api::all_with(client.clone(), &self.resource)
+        }
+    }
+
+    /// `resourceMeta` of a manifest condition.
+    pub fn meta(&self, ordinal: usize) -> Value {
+        json!({"ordinal": ordinal, "group": self.resource.group, "version": self.resource.version,
+            "kind": self.resource.kind, "resource": self.resource.plural,
+            "name": self.name, "namespace": self.namespace})
+    }
+}
+
+/// Resolves a manifest's kind through discovery.
+pub fn resolve(discovery: &kube::Discovery, manifest: &Value) -> Result<Target, String> {
+    let api_version = manifest.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = manifest.get("kind").and_then(Value::as_str).unwrap_or("");
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    };
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (resource, caps): (ApiResource, ApiCapabilities) = discovery
+        .resolve_gvk(&gvk)
+        .ok_or_else(|| format!("the managed cluster does not serve {kind} in {api_version}"))?;
+    let namespaced = caps.scope == Scope::Namespaced;
+    let name = manifest.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let mut namespace = manifest.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
+    if namespaced && namespace.is_empty() {
+        namespace = "default".into();
+    }
+    if !namespaced {
+        namespace.clear();
+    }
+    Ok(Target { resource, namespaced, namespace, name })
+}
+
+/// An update strategy (`manifestConfigs[].updateStrategy`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Strategy {
+    Update,
+    CreateOnly,
+    ServerSideApply { field_manager: String, force: bool },
+    ReadOnly,
+}
+
+impl Strategy {
+    pub fn from_config(config: Option<&Value>) -> Strategy {
+        let s = config.and_then(|c| c.get("updateStrategy"));
+        match s.and_then(|s| s.get("type")).and_then(Value::as_str) {
+            Some("CreateOnly") => Strategy::CreateOnly,
+            Some("ReadOnly") => Strategy::ReadOnly,
+            Some("ServerSideApply") => {
+                let ssa = s.and_then(|s| s.get("serverSideApply"));
+                Strategy::ServerSideApply {
+                    field_manager: ssa
+                        .and_then(|c| c.get("fieldManager"))
+                        .and_then(Value::as_str)
+                        .filter(|f| !f.is_empty())
+                        .unwrap_or("work-agent")
+                        .to_string(),
+                    force: ssa.and_then(|c| c.get("force")).and_then(Value::as_bool).unwrap_or(false),
+                }
+            }
+            _ => Strategy::Update,
+        }
+    }
+}
+
+/// Applies `manifest` to `target`; `owner` is the owner reference to keep on it (none when
+/// orphaned). Returns the object as it now is.
+pub async fn apply(
+    client: &kube::Client,
+    target: &Target,
+    mut manifest: Value,
+    strategy: &Strategy,
+    owner: Option<&Value>,
+) -> Result<DynamicObject, String> {
+    let api = target.api(client);
+    if let Some(m) = manifest.get_mut("metadata").and_then(Value::as_object_mut) {
+        for server_owned in ["uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"] {
+            m.remove(server_owned);
+        }
+        if target.namespaced {
+            m.insert("namespace".into(), json!(target.namespace));
+        }
+    }
+    let existing = api.get_opt(&target.name).await.map_err(describe)?;
+    if let Strategy::ReadOnly = strategy {
+        return existing.ok_or_else(|| format!("{} {} does not exist (read only)", target.resource.kind, target.name));
+    }
+    if let Some(o) = owner {
+        add_owner(&mut manifest, o);
+    }
+    match (strategy, existing) {
+        (Strategy::ServerSideApply { field_manager, force }, _) => {
+            let mut params = PatchParams::apply(field_manager);
+            params.force = *force;
+            api.patch(&target.name, &params, &Patch::Apply(&manifest)).await.map_err(describe)
+        }
+        (_, None) => {
+            let object: DynamicObject = serde_json::from_value(manifest).map_err(|e| e.to_string())?;
+            api.create(&PostParams::default(), &object).await.map_err(describe)
+        }
+        (Strategy::CreateOnly, Some(current)) => Ok(current),
+        (_, Some(current)) => {
+            let current_value = serde_json::to_value(&current).map_err(|e| e.to_string())?;
+            let merged = merge_for_update(&current_value, manifest);
+            if merged == current_value {
+                return Ok(current);
+            }
+            let object: DynamicObject = serde_json::from_value(merged).map_err(|e| e.to_string())?;
+            api.replace(&target.name, &PostParams::default(), &object).await.map_err(describe)
+        }
+    }
+}
+
+/// The desired object for an update: the manifest over the live object's metadata
+/// (labels and annotations merged, owners added, server fields kept), status kept. Equal
+/// to `current` when the manifest asks for nothing new (fields it leaves out, such as
+/// server defaults, do not count).
+fn merge_for_update(current: &Value, desired: Value) -> Value {
+    let want_meta = desired.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let mut body = desired;
+    if let Some(o) = body.as_object_mut() {
+        o.remove("metadata");
+        o.remove("status");
+    }
+    let mut current_body = current.clone();
+    if let Some(o) = current_body.as_object_mut() {
+        o.remove("metadata");
+        o.remove("status");
+    }
+    let mut next = if derivative(&body, &current_body) {
+        current.clone()
+    } else {
+        let mut n = body;
+        n["metadata"] = current.get("metadata").cloned().unwrap_or_else(|| json!({}));
+        if let Some(status) = current.get("status") {
+            n["status"] = status.clone();
+        }
+        n
+    };
+    for key in ["labels", "annotations"] {
+        if let Some(want) = want_meta.get(key).and_then(Value::as_object) {
+            if !next["metadata"].get(key).is_some_and(Value::is_object) {
+                next["metadata"][key] = json!({});
+            }
+            for (k, v) in want {
+                next["metadata"][key][k] = v.clone();
+            }
+        }
+    }
+    for owner in want_meta.get("ownerReferences").and_then(Value::as_array).into_iter().flatten() {
+        add_owner(&mut next, owner);
+    }
+    next
+}
+
+/// True when every field `want` sets has the same value in `have` (kube's semantic
+/// "derivative" equality: unset fields in `want` are not compared).
+pub fn derivative(want: &Value, have: &Value) -> bool {
+    match (want, have) {
+        (Value::Object(w), Value::Object(h)) => {
+            w.iter().all(|(k, v)| v.is_null() || h.get(k).is_some_and(|hv| derivative(v, hv)))
+        }
+        (Value::Array(w), Value::Array(h)) => w.len() == h.len() && w.iter().zip(h).all(|(a, b)| derivative(a, b)),
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (a, b) => a == b,
+    }
+}
+
+/// Adds `owner` to the manifest's ownerReferences unless an owner with its uid is there.
+fn add_owner(manifest: &mut Value, owner: &Value) {
+    let Some(meta) = manifest.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let refs = meta.entry("ownerReferences").or_insert_with(|| json!([]));
+    if let Some(list) = refs.as_array_mut()
+        && !list.iter().any(|r| r.get("uid") == owner.get("uid"))
+    {
+        list.push(owner.clone());
+    }
+}
+
+/// A kube error as one line.
+pub fn describe(e: kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} ({}): {}", s.reason, s.code, s.message),
+        other => other.to_string(),
+    }
+}
