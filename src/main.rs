@@ -370,6 +370,8 @@ fn agent_options(args: &AgentArgs, file: &config::Agent) -> Result<agent::AgentO
         status_sync_seconds: args.status_sync_seconds.unwrap_or(file.status_sync_seconds),
         client_cert_expiration_seconds: args.client_cert_expiration_seconds,
         rotate_fraction: 0.8,
-        eviction_grace: std::time::Duration::from_secs(args.appliedmanifestwork_eviction_grace_seconds),
+        eviction_grace: std::time::Duration::from_secs(
+            args.appliedmanifestwork_eviction_grace_seconds,
+        ),
     })
 }

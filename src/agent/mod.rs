@@ -10,11 +10,11 @@
 //! the credentials on disk.
 
 pub mod hubconfig;
-pub mod work;
 pub mod quantity;
 pub mod register;
 pub mod rest;
 pub mod status;
+pub mod work;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -278,7 +278,11 @@ async fn connected(
     let cluster = options.cluster_name.clone();
     let mut hub = Rest::new(hubconfig::client(endpoint, &issued.credential())?);
     let (changed_tx, mut changed) = tokio::sync::mpsc::channel::<()>(1);
-    let mut watcher = tokio::spawn(watch_cluster(hub.clone(), cluster.clone(), changed_tx.clone()));
+    let mut watcher = tokio::spawn(watch_cluster(
+        hub.clone(),
+        cluster.clone(),
+        changed_tx.clone(),
+    ));
     let start_work = |hub: &Rest| {
         let agent = work::WorkAgent::new(
             hub.clone(),

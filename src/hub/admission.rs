@@ -22,13 +22,23 @@ fn is_managed_cluster(kind: &Kind) -> bool {
     kind.group == CLUSTER_GROUP && kind.kind == "ManagedCluster"
 }
 
+/// Largest accepted total size of a ManifestWork's manifests (`controllers.maxManifestWorkBytes`).
+static MAX_MANIFEST_WORK_BYTES: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(512_000);
+
+/// Sets the ManifestWork size limit (at server start).
+pub fn set_max_manifest_work_bytes(bytes: u64) {
+    MAX_MANIFEST_WORK_BYTES.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// True for kinds whose writes [`validate`] checks.
 pub fn validates(kind: &Kind) -> bool {
-    kind.group == CLUSTER_GROUP
+    (kind.group == CLUSTER_GROUP
         && matches!(
             kind.kind.as_str(),
             "ManagedCluster" | "ManagedClusterSetBinding"
-        )
+        ))
+        || (kind.group == "work.open-cluster-management.io" && kind.kind == "ManifestWork")
 }
 
 /// A lowercase RFC 1123 label: what a namespace name must be.
@@ -233,6 +243,7 @@ pub fn validate(
             }
             Ok(())
         }
+        "ManifestWork" => validate_work(authz, user, kind, new, old),
         "ManagedClusterSetBinding" => {
             let set = new
                 .pointer("/spec/clusterSet")
@@ -270,6 +281,116 @@ pub fn validate(
         }
         _ => Ok(()),
     }
+}
+
+/// ManifestWork rules of the Go webhook: manifests present, each naming its apiVersion,
+/// kind and name (no generateName), their total size within the limit, and an executor
+/// only from someone allowed to `execute-as` it.
+fn validate_work(
+    authz: &Authorizer,
+    user: &UserInfo,
+    kind: &Kind,
+    new: &Value,
+    old: Option<&Value>,
+) -> Result<(), Status> {
+    let name = new
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let invalid = |field: String, message: String| {
+        Status::invalid(kind, name, vec![Cause::invalid(field, message)])
+    };
+    let manifests = new
+        .pointer("/spec/workload/manifests")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if manifests.is_empty() {
+        return Err(invalid(
+            "spec.workload.manifests".into(),
+            "manifests should not be empty".into(),
+        ));
+    }
+    let mut total = 0usize;
+    for (i, m) in manifests.iter().enumerate() {
+        let at = |f: &str| format!("spec.workload.manifests[{i}].{f}");
+        for field in ["apiVersion", "kind"] {
+            if m.get(field)
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                return Err(invalid(
+                    at(field),
+                    format!("Required value: {field} must be set"),
+                ));
+            }
+        }
+        if m.pointer("/metadata/generateName")
+            .and_then(Value::as_str)
+            .is_some_and(|g| !g.is_empty())
+        {
+            return Err(invalid(
+                at("metadata.generateName"),
+                "Forbidden: generateName is not allowed in a manifest".into(),
+            ));
+        }
+        if m.pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(invalid(
+                at("metadata.name"),
+                "Required value: name must be set".into(),
+            ));
+        }
+        total += serde_json::to_vec(m).map(|b| b.len()).unwrap_or(0);
+    }
+    let limit = MAX_MANIFEST_WORK_BYTES.load(std::sync::atomic::Ordering::Relaxed);
+    if total as u64 > limit {
+        return Err(invalid(
+            "spec.workload.manifests".into(),
+            format!(
+                "Too long: the manifests are {total} bytes, more than the limit of {limit} bytes"
+            ),
+        ));
+    }
+    let executor = |o: &Value| o.pointer("/spec/executor").cloned();
+    let wanted = executor(new);
+    let changed = old.map(executor) != Some(wanted.clone());
+    if let Some(subject) = wanted.as_ref().filter(|_| changed) {
+        let sa = subject.pointer("/subject/serviceAccount");
+        let text = |k: &str| {
+            sa.and_then(|s| s.get(k))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        };
+        let namespace = new
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let who = format!(
+            "system:serviceaccount:{}:{}",
+            text("namespace"),
+            text("name")
+        );
+        let attrs = Attributes {
+            user: user.clone(),
+            verb: "execute-as".into(),
+            api_group: "work.open-cluster-management.io".into(),
+            resource: "manifestworks".into(),
+            namespace: namespace.into(),
+            name: who.clone(),
+            resource_request: true,
+            ..Attributes::default()
+        };
+        if !authz.authorize(&attrs).allowed {
+            return Err(forbidden(format!(
+                "user {:?} cannot manipulate the Manifestwork with executor {who} in namespace {namespace}: it needs \"execute-as\" on manifestworks",
+                user.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -19,8 +19,10 @@ use crate::http::status::Status;
 use crate::pki::Pki;
 use crate::registry::Registry;
 
-/// The registry's mutating admission for the OCM kinds, per the configuration.
+/// The registry's mutating admission for the OCM kinds, per the configuration (this also
+/// sets the ManifestWork size limit validation uses).
 pub fn mutator(config: &Config) -> Arc<crate::registry::MutateFn> {
+    admission::set_max_manifest_work_bytes(config.controllers.max_manifest_work_bytes);
     let default_set = config.controllers.feature_gates.default_cluster_set;
     Arc::new(move |kind, object, old| admission::mutate(kind, object, old, default_set))
 }

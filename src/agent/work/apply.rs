@@ -35,7 +35,10 @@ impl Target {
 
 /// Resolves a manifest's kind through discovery.
 pub fn resolve(discovery: &kube::Discovery, manifest: &Value) -> Result<Target, String> {
-    let api_version = manifest.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let api_version = manifest
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let kind = manifest.get("kind").and_then(Value::as_str).unwrap_or("");
     let (group, version) = match api_version.split_once('/') {
         Some((g, v)) => (g, v),
@@ -46,15 +49,28 @@ pub fn resolve(discovery: &kube::Discovery, manifest: &Value) -> Result<Target, 
         .resolve_gvk(&gvk)
         .ok_or_else(|| format!("the managed cluster does not serve {kind} in {api_version}"))?;
     let namespaced = caps.scope == Scope::Namespaced;
-    let name = manifest.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-    let mut namespace = manifest.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = manifest
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut namespace = manifest
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if namespaced && namespace.is_empty() {
         namespace = "default".into();
     }
     if !namespaced {
         namespace.clear();
     }
-    Ok(Target { resource, namespaced, namespace, name })
+    Ok(Target {
+        resource,
+        namespaced,
+        namespace,
+        name,
+    })
 }
 
 /// An update strategy (`manifestConfigs[].updateStrategy`).
@@ -81,7 +97,10 @@ impl Strategy {
                         .filter(|f| !f.is_empty())
                         .unwrap_or("work-agent")
                         .to_string(),
-                    force: ssa.and_then(|c| c.get("force")).and_then(Value::as_bool).unwrap_or(false),
+                    force: ssa
+                        .and_then(|c| c.get("force"))
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
                 }
             }
             _ => Strategy::Update,
@@ -100,7 +119,13 @@ pub async fn apply(
 ) -> Result<DynamicObject, String> {
     let api = target.api(client);
     if let Some(m) = manifest.get_mut("metadata").and_then(Value::as_object_mut) {
-        for server_owned in ["uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"] {
+        for server_owned in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "generation",
+            "managedFields",
+        ] {
             m.remove(server_owned);
         }
         if target.namespaced {
@@ -109,20 +134,36 @@ pub async fn apply(
     }
     let existing = api.get_opt(&target.name).await.map_err(describe)?;
     if let Strategy::ReadOnly = strategy {
-        return existing.ok_or_else(|| format!("{} {} does not exist (read only)", target.resource.kind, target.name));
+        return existing.ok_or_else(|| {
+            format!(
+                "{} {} does not exist (read only)",
+                target.resource.kind, target.name
+            )
+        });
     }
     if let Some(o) = owner {
         add_owner(&mut manifest, o);
     }
     match (strategy, existing) {
-        (Strategy::ServerSideApply { field_manager, force }, _) => {
+        (
+            Strategy::ServerSideApply {
+                field_manager,
+                force,
+            },
+            _,
+        ) => {
             let mut params = PatchParams::apply(field_manager);
             params.force = *force;
-            api.patch(&target.name, &params, &Patch::Apply(&manifest)).await.map_err(describe)
+            api.patch(&target.name, &params, &Patch::Apply(&manifest))
+                .await
+                .map_err(describe)
         }
         (_, None) => {
-            let object: DynamicObject = serde_json::from_value(manifest).map_err(|e| e.to_string())?;
-            api.create(&PostParams::default(), &object).await.map_err(describe)
+            let object: DynamicObject =
+                serde_json::from_value(manifest).map_err(|e| e.to_string())?;
+            api.create(&PostParams::default(), &object)
+                .await
+                .map_err(describe)
         }
         (Strategy::CreateOnly, Some(current)) => Ok(current),
         (_, Some(current)) => {
@@ -131,8 +172,11 @@ pub async fn apply(
             if merged == current_value {
                 return Ok(current);
             }
-            let object: DynamicObject = serde_json::from_value(merged).map_err(|e| e.to_string())?;
-            api.replace(&target.name, &PostParams::default(), &object).await.map_err(describe)
+            let object: DynamicObject =
+                serde_json::from_value(merged).map_err(|e| e.to_string())?;
+            api.replace(&target.name, &PostParams::default(), &object)
+                .await
+                .map_err(describe)
         }
     }
 }
@@ -142,7 +186,10 @@ pub async fn apply(
 /// to `current` when the manifest asks for nothing new (fields it leaves out, such as
 /// server defaults, do not count).
 fn merge_for_update(current: &Value, desired: Value) -> Value {
-    let want_meta = desired.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let want_meta = desired
+        .get("metadata")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     let mut body = desired;
     if let Some(o) = body.as_object_mut() {
         o.remove("metadata");
@@ -157,7 +204,10 @@ fn merge_for_update(current: &Value, desired: Value) -> Value {
         current.clone()
     } else {
         let mut n = body;
-        n["metadata"] = current.get("metadata").cloned().unwrap_or_else(|| json!({}));
+        n["metadata"] = current
+            .get("metadata")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
         if let Some(status) = current.get("status") {
             n["status"] = status.clone();
         }
@@ -173,7 +223,12 @@ fn merge_for_update(current: &Value, desired: Value) -> Value {
             }
         }
     }
-    for owner in want_meta.get("ownerReferences").and_then(Value::as_array).into_iter().flatten() {
+    for owner in want_meta
+        .get("ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         add_owner(&mut next, owner);
     }
     next
@@ -183,10 +238,12 @@ fn merge_for_update(current: &Value, desired: Value) -> Value {
 /// "derivative" equality: unset fields in `want` are not compared).
 pub fn derivative(want: &Value, have: &Value) -> bool {
     match (want, have) {
-        (Value::Object(w), Value::Object(h)) => {
-            w.iter().all(|(k, v)| v.is_null() || h.get(k).is_some_and(|hv| derivative(v, hv)))
+        (Value::Object(w), Value::Object(h)) => w
+            .iter()
+            .all(|(k, v)| v.is_null() || h.get(k).is_some_and(|hv| derivative(v, hv))),
+        (Value::Array(w), Value::Array(h)) => {
+            w.len() == h.len() && w.iter().zip(h).all(|(a, b)| derivative(a, b))
         }
-        (Value::Array(w), Value::Array(h)) => w.len() == h.len() && w.iter().zip(h).all(|(a, b)| derivative(a, b)),
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         (a, b) => a == b,
     }

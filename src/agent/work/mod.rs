@@ -26,7 +26,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions,
+    PropagationPolicy,
+};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -35,7 +38,8 @@ use crate::hub::objects::set_condition;
 use apply::{Strategy, Target, describe};
 
 pub const WORK_FINALIZER: &str = "cluster.open-cluster-management.io/manifest-work-cleanup";
-pub const APPLIED_FINALIZER: &str = "cluster.open-cluster-management.io/applied-manifest-work-cleanup";
+pub const APPLIED_FINALIZER: &str =
+    "cluster.open-cluster-management.io/applied-manifest-work-cleanup";
 const AMW_API: &str = "work.open-cluster-management.io/v1";
 
 /// What the work agent runs with.
@@ -55,7 +59,10 @@ pub struct WorkAgent {
 /// The hub hash of a hub URL.
 pub fn hub_hash(server: &str) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(server.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(server.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn works_path(cluster: &str) -> String {
@@ -73,7 +80,15 @@ fn resource_key(r: &Value) -> (String, String, String, String) {
 }
 
 impl WorkAgent {
-    pub fn new(hub: Rest, spoke: kube::Client, cluster: String, agent_id: String, hub_url: &str, resync: Duration, eviction_grace: Duration) -> WorkAgent {
+    pub fn new(
+        hub: Rest,
+        spoke: kube::Client,
+        cluster: String,
+        agent_id: String,
+        hub_url: &str,
+        resync: Duration,
+        eviction_grace: Duration,
+    ) -> WorkAgent {
         WorkAgent {
             hub,
             spoke,
@@ -102,7 +117,12 @@ impl WorkAgent {
         if let (Some(d), false) = (cached.as_ref(), refresh) {
             return Ok(d.clone());
         }
-        let d = Arc::new(kube::Discovery::new(self.spoke.clone()).run().await.map_err(describe)?);
+        let d = Arc::new(
+            kube::Discovery::new(self.spoke.clone())
+                .run()
+                .await
+                .map_err(describe)?,
+        );
         *cached = Some(d.clone());
         Ok(d)
     }
@@ -110,7 +130,11 @@ impl WorkAgent {
     /// Runs until aborted: watch-driven reconciles plus a resync of every work.
     pub async fn run(self) {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let _watcher = AbortOnDrop(tokio::spawn(watch_works(self.hub.clone(), self.cluster.clone(), tx.clone())));
+        let _watcher = AbortOnDrop(tokio::spawn(watch_works(
+            self.hub.clone(),
+            self.cluster.clone(),
+            tx.clone(),
+        )));
         let mut resync = tokio::time::interval(self.resync);
         let mut pending: HashSet<String> = HashSet::new();
         loop {
@@ -160,7 +184,11 @@ impl WorkAgent {
         let Some(work) = self.hub.get_opt(&path).await.map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        let finalizers: Vec<Value> = work.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+        let finalizers: Vec<Value> = work
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let has_finalizer = finalizers.iter().any(|f| f == WORK_FINALIZER);
         if work.pointer("/metadata/deletionTimestamp").is_some() {
             if !has_finalizer {
@@ -169,15 +197,20 @@ impl WorkAgent {
             if !self.clean_up(name).await? {
                 return Ok(Some(Duration::from_millis(500)));
             }
-            let kept: Vec<Value> = finalizers.into_iter().filter(|f| f != WORK_FINALIZER).collect();
-            self.patch_work(&path, &work, json!({"metadata": {"finalizers": kept}})).await?;
+            let kept: Vec<Value> = finalizers
+                .into_iter()
+                .filter(|f| f != WORK_FINALIZER)
+                .collect();
+            self.patch_work(&path, &work, json!({"metadata": {"finalizers": kept}}))
+                .await?;
             tracing::info!(work = name, "ManifestWork cleaned up");
             return Ok(None);
         }
         if !has_finalizer {
             let mut all = finalizers;
             all.push(json!(WORK_FINALIZER));
-            self.patch_work(&path, &work, json!({"metadata": {"finalizers": all}})).await?;
+            self.patch_work(&path, &work, json!({"metadata": {"finalizers": all}}))
+                .await?;
             return Ok(None); // the update comes back through the watch
         }
         let amw = self.ensure_applied(name).await?;
@@ -188,7 +221,12 @@ impl WorkAgent {
         let mut next = work.clone();
         write_status(&mut next, &outcome);
         if next.get("status") != work.get("status") {
-            self.patch_work(&format!("{path}/status"), &work, json!({"status": next["status"]})).await?;
+            self.patch_work(
+                &format!("{path}/status"),
+                &work,
+                json!({"status": next["status"]}),
+            )
+            .await?;
         }
         Ok(outcome.retry.then_some(Duration::from_secs(2)))
     }
@@ -200,7 +238,11 @@ impl WorkAgent {
         }
         patch["metadata"]["uid"] = work["metadata"]["uid"].clone();
         patch["metadata"]["resourceVersion"] = work["metadata"]["resourceVersion"].clone();
-        self.hub.merge_patch(path, &patch).await.map(|_| ()).map_err(|e| e.to_string())
+        self.hub
+            .merge_patch(path, &patch)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     async fn ensure_applied(&self, work: &str) -> Result<DynamicObject, String> {
@@ -213,15 +255,30 @@ impl WorkAgent {
             "metadata": {"name": name, "finalizers": [APPLIED_FINALIZER]},
             "spec": {"hubHash": self.hub_hash, "agentID": self.agent_id, "manifestWorkName": work}}))
         .map_err(|e| e.to_string())?;
-        api.create(&PostParams::default(), &amw).await.map_err(describe)
+        api.create(&PostParams::default(), &amw)
+            .await
+            .map_err(describe)
     }
 
     /// Applies every manifest of a work, Namespaces and CRDs first.
     async fn apply_all(&self, work: &Value, owner: &Value) -> Result<Outcome, String> {
-        let manifests: Vec<Value> = work.pointer("/spec/workload/manifests").and_then(Value::as_array).cloned().unwrap_or_default();
-        let configs: Vec<Value> = work.pointer("/spec/manifestConfigs").and_then(Value::as_array).cloned().unwrap_or_default();
-        let delete_option = work.pointer("/spec/deleteOption").cloned().unwrap_or(Value::Null);
-        let executor = work.pointer("/spec/executor/subject/serviceAccount").cloned();
+        let manifests: Vec<Value> = work
+            .pointer("/spec/workload/manifests")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let configs: Vec<Value> = work
+            .pointer("/spec/manifestConfigs")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let delete_option = work
+            .pointer("/spec/deleteOption")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let executor = work
+            .pointer("/spec/executor/subject/serviceAccount")
+            .cloned();
         let mut order: Vec<usize> = (0..manifests.len()).collect();
         let rank = |m: &Value| match m.get("kind").and_then(Value::as_str) {
             Some("Namespace") => 0,
@@ -230,7 +287,13 @@ impl WorkAgent {
         };
         order.sort_by_key(|i| rank(&manifests[*i]));
         let mut discovery = self.discovery(false).await?;
-        let mut outcome = Outcome { generation: work.pointer("/metadata/generation").cloned().unwrap_or(json!(0)), ..Outcome::default() };
+        let mut outcome = Outcome {
+            generation: work
+                .pointer("/metadata/generation")
+                .cloned()
+                .unwrap_or(json!(0)),
+            ..Outcome::default()
+        };
         let mut results: BTreeMap<usize, ManifestResult> = BTreeMap::new();
         for i in order {
             let manifest = &manifests[i];
@@ -250,10 +313,22 @@ impl WorkAgent {
                         outcome.retry = true;
                         ManifestResult::failed(Some(target), e)
                     } else {
-                        match apply::apply(&self.spoke, &target, manifest.clone(), &strategy, owned.then_some(owner)).await {
+                        match apply::apply(
+                            &self.spoke,
+                            &target,
+                            manifest.clone(),
+                            &strategy,
+                            owned.then_some(owner),
+                        )
+                        .await
+                        {
                             Ok(object) => {
                                 let value = serde_json::to_value(&object).unwrap_or(Value::Null);
-                                let rules: Vec<Value> = config.and_then(|c| c.get("feedbackRules")).and_then(Value::as_array).cloned().unwrap_or_default();
+                                let rules: Vec<Value> = config
+                                    .and_then(|c| c.get("feedbackRules"))
+                                    .and_then(Value::as_array)
+                                    .cloned()
+                                    .unwrap_or_default();
                                 ManifestResult::applied(target, value, rules, owned)
                             }
                             Err(e) => {
@@ -271,11 +346,19 @@ impl WorkAgent {
     }
 
     /// `executor`: may the service account write this resource on the managed cluster?
-    async fn executor_allows(&self, executor: Option<&Value>, target: &Target) -> Result<(), String> {
+    async fn executor_allows(
+        &self,
+        executor: Option<&Value>,
+        target: &Target,
+    ) -> Result<(), String> {
         let Some(sa) = executor else {
             return Ok(());
         };
-        let user = format!("system:serviceaccount:{}:{}", text(sa, "/namespace"), text(sa, "/name"));
+        let user = format!(
+            "system:serviceaccount:{}:{}",
+            text(sa, "/namespace"),
+            text(sa, "/name")
+        );
         let rest = Rest::new(self.spoke.clone());
         for verb in ["create", "update", "patch", "get"] {
             let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
@@ -283,7 +366,10 @@ impl WorkAgent {
                     "resourceAttributes": {"group": target.resource.group, "resource": target.resource.plural,
                         "namespace": target.namespace, "name": target.name, "verb": verb}}});
             let answer = rest
-                .post("/apis/authorization.k8s.io/v1/subjectaccessreviews", &review)
+                .post(
+                    "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                    &review,
+                )
                 .await
                 .map_err(|e| format!("checking the executor's permissions: {e}"))?;
             if answer.pointer("/status/allowed").and_then(Value::as_bool) != Some(true) {
@@ -298,9 +384,19 @@ impl WorkAgent {
 
     /// Records what is applied in the AppliedManifestWork and deletes what the work no
     /// longer has (unless orphaned).
-    async fn record_applied(&self, amw: &DynamicObject, work: &Value, outcome: &Outcome) -> Result<(), String> {
+    async fn record_applied(
+        &self,
+        amw: &DynamicObject,
+        work: &Value,
+        outcome: &Outcome,
+    ) -> Result<(), String> {
         let api = self.amw_api();
-        let previous: Vec<Value> = amw.data.pointer("/status/appliedResources").and_then(Value::as_array).cloned().unwrap_or_default();
+        let previous: Vec<Value> = amw
+            .data
+            .pointer("/status/appliedResources")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let mut now: Vec<Value> = outcome
             .manifests
             .iter()
@@ -313,8 +409,24 @@ impl WorkAgent {
             .collect();
         let current: HashSet<_> = now.iter().map(resource_key).collect();
         // Failed manifests keep their previous record (nothing is deleted for a transient error).
-        let failed: HashSet<_> = outcome.manifests.iter().filter(|m| !m.applied).filter_map(|m| m.target.as_ref()).map(|t| (t.resource.group.clone(), t.resource.plural.clone(), t.namespace.clone(), t.name.clone())).collect();
-        let delete_option = work.pointer("/spec/deleteOption").cloned().unwrap_or(Value::Null);
+        let failed: HashSet<_> = outcome
+            .manifests
+            .iter()
+            .filter(|m| !m.applied)
+            .filter_map(|m| m.target.as_ref())
+            .map(|t| {
+                (
+                    t.resource.group.clone(),
+                    t.resource.plural.clone(),
+                    t.namespace.clone(),
+                    t.name.clone(),
+                )
+            })
+            .collect();
+        let delete_option = work
+            .pointer("/spec/deleteOption")
+            .cloned()
+            .unwrap_or(Value::Null);
         for old in previous {
             let key = resource_key(&old);
             if current.contains(&key) {
@@ -333,10 +445,14 @@ impl WorkAgent {
             return Ok(());
         }
         let name = amw.metadata.name.clone().unwrap_or_default();
-        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": {"appliedResources": now}})))
-            .await
-            .map(|_| ())
-            .map_err(describe)
+        api.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"appliedResources": now}})),
+        )
+        .await
+        .map(|_| ())
+        .map_err(describe)
     }
 
     /// Deletes one applied resource unless the delete option orphans it. True when it is
@@ -346,14 +462,26 @@ impl WorkAgent {
         let (group, resource, namespace, name) = resource_key(r);
         let orphaned = policy == "Orphan"
             || (policy == "SelectivelyOrphan"
-                && delete_option.pointer("/selectivelyOrphans/orphaningRules").and_then(Value::as_array).into_iter().flatten().any(|rule| {
-                    text(rule, "/group") == group && text(rule, "/resource") == resource && text(rule, "/namespace") == namespace && text(rule, "/name") == name
-                }));
+                && delete_option
+                    .pointer("/selectivelyOrphans/orphaningRules")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|rule| {
+                        text(rule, "/group") == group
+                            && text(rule, "/resource") == resource
+                            && text(rule, "/namespace") == namespace
+                            && text(rule, "/name") == name
+                    }));
         if orphaned {
             return Ok(true);
         }
         let discovery = self.discovery(false).await?;
-        let Some((ar, caps)) = discovery.groups().flat_map(|g| g.recommended_resources()).find(|(ar, _)| ar.group == group && ar.plural == resource) else {
+        let Some((ar, caps)) = discovery
+            .groups()
+            .flat_map(|g| g.recommended_resources())
+            .find(|(ar, _)| ar.group == group && ar.plural == resource)
+        else {
             return Ok(true); // the kind is gone, so is the object
         };
         let api: Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
@@ -364,12 +492,17 @@ impl WorkAgent {
         let uid = text(r, "/uid").to_string();
         match api.get_opt(&name).await.map_err(describe)? {
             None => Ok(true),
-            Some(o) if !uid.is_empty() && o.metadata.uid.as_deref() != Some(uid.as_str()) => Ok(true), // replaced by someone else
+            Some(o) if !uid.is_empty() && o.metadata.uid.as_deref() != Some(uid.as_str()) => {
+                Ok(true)
+            } // replaced by someone else
             Some(o) if o.metadata.deletion_timestamp.is_some() => Ok(false),
             Some(_) => {
                 let params = DeleteParams {
                     propagation_policy: Some(PropagationPolicy::Background),
-                    preconditions: (!uid.is_empty()).then(|| Preconditions { uid: Some(uid), resource_version: None }),
+                    preconditions: (!uid.is_empty()).then(|| Preconditions {
+                        uid: Some(uid),
+                        resource_version: None,
+                    }),
                     ..DeleteParams::default()
                 };
                 match api.delete(&name, &params).await {
@@ -388,9 +521,22 @@ impl WorkAgent {
         let Some(amw) = api.get_opt(&name).await.map_err(describe)? else {
             return Ok(true);
         };
-        let hub_work = self.hub.get_opt(&format!("{}/{work}", works_path(&self.cluster))).await.ok().flatten();
-        let delete_option = hub_work.as_ref().and_then(|w| w.pointer("/spec/deleteOption").cloned()).unwrap_or(Value::Null);
-        let applied: Vec<Value> = amw.data.pointer("/status/appliedResources").and_then(Value::as_array).cloned().unwrap_or_default();
+        let hub_work = self
+            .hub
+            .get_opt(&format!("{}/{work}", works_path(&self.cluster)))
+            .await
+            .ok()
+            .flatten();
+        let delete_option = hub_work
+            .as_ref()
+            .and_then(|w| w.pointer("/spec/deleteOption").cloned())
+            .unwrap_or(Value::Null);
+        let applied: Vec<Value> = amw
+            .data
+            .pointer("/status/appliedResources")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let mut left = Vec::new();
         for r in applied {
             if !self.delete_applied(&r, &delete_option).await? {
@@ -398,10 +544,22 @@ impl WorkAgent {
             }
         }
         if !left.is_empty() {
-            let _ = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": {"appliedResources": left}}))).await;
+            let _ = api
+                .patch_status(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": {"appliedResources": left}})),
+                )
+                .await;
             return Ok(false);
         }
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.map_err(describe)?;
+        api.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .map_err(describe)?;
         match api.delete(&name, &DeleteParams::default()).await {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(true),
@@ -421,22 +579,44 @@ impl WorkAgent {
             let name = amw.metadata.name.clone().unwrap_or_default();
             let work = text(&amw.data, "/spec/manifestWorkName").to_string();
             let ours = name == format!("{}-{work}", self.hub_hash);
-            let started = amw.data.pointer("/status/evictionStartTime").and_then(Value::as_str).and_then(crate::hub::objects::parse_time);
+            let started = amw
+                .data
+                .pointer("/status/evictionStartTime")
+                .and_then(Value::as_str)
+                .and_then(crate::hub::objects::parse_time);
             if ours && works.contains(&work) {
                 if started.is_some() {
-                    let _ = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": {"evictionStartTime": null}}))).await;
+                    let _ = api
+                        .patch_status(
+                            &name,
+                            &PatchParams::default(),
+                            &Patch::Merge(json!({"status": {"evictionStartTime": null}})),
+                        )
+                        .await;
                 }
                 continue;
             }
             match started {
                 None => {
                     let stamp = crate::registry::now_rfc3339();
-                    let _ = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": {"evictionStartTime": stamp}}))).await;
-                    tracing::info!(applied = name, "its ManifestWork is gone; evicting after the grace period");
+                    let _ = api
+                        .patch_status(
+                            &name,
+                            &PatchParams::default(),
+                            &Patch::Merge(json!({"status": {"evictionStartTime": stamp}})),
+                        )
+                        .await;
+                    tracing::info!(
+                        applied = name,
+                        "its ManifestWork is gone; evicting after the grace period"
+                    );
                 }
                 Some(t) if (now - t).unsigned_abs() >= self.eviction_grace => {
                     let hash = text(&amw.data, "/spec/hubHash").to_string();
-                    let evictor = WorkAgent { hub_hash: hash, ..self.clone() };
+                    let evictor = WorkAgent {
+                        hub_hash: hash,
+                        ..self.clone()
+                    };
                     match evictor.clean_up(&work).await {
                         Ok(true) => tracing::info!(applied = name, "evicted"),
                         Ok(false) => {}
@@ -451,7 +631,10 @@ impl WorkAgent {
 
 /// Whether a manifestConfig's resourceIdentifier names `target`.
 fn matches_config(config: &Value, target: &Target) -> bool {
-    let id = config.get("resourceIdentifier").cloned().unwrap_or(Value::Null);
+    let id = config
+        .get("resourceIdentifier")
+        .cloned()
+        .unwrap_or(Value::Null);
     text(&id, "/group") == target.resource.group
         && text(&id, "/resource") == target.resource.plural
         && text(&id, "/namespace") == target.namespace
@@ -488,10 +671,22 @@ struct ManifestResult {
 
 impl ManifestResult {
     fn failed(target: Option<Target>, error: String) -> ManifestResult {
-        ManifestResult { target, applied: false, error: Some(error), object: None, rules: Vec::new() }
+        ManifestResult {
+            target,
+            applied: false,
+            error: Some(error),
+            object: None,
+            rules: Vec::new(),
+        }
     }
     fn applied(target: Target, object: Value, rules: Vec<Value>, _owned: bool) -> ManifestResult {
-        ManifestResult { target: Some(target), applied: true, error: None, object: Some(object), rules }
+        ManifestResult {
+            target: Some(target),
+            applied: true,
+            error: None,
+            object: Some(object),
+            rules,
+        }
     }
 }
 
@@ -505,11 +700,18 @@ struct Outcome {
 
 /// Writes the work's status from what applying found.
 fn write_status(work: &mut Value, outcome: &Outcome) {
-    let old: Vec<Value> = work.pointer("/status/resourceStatus/manifests").and_then(Value::as_array).cloned().unwrap_or_default();
+    let old: Vec<Value> = work
+        .pointer("/status/resourceStatus/manifests")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut manifests = Vec::new();
     let (mut applied, mut available) = (0, 0);
     for (ordinal, m) in outcome.manifests.iter().enumerate() {
-        let meta = m.target.as_ref().map_or_else(|| json!({"ordinal": ordinal}), |t| t.meta(ordinal));
+        let meta = m
+            .target
+            .as_ref()
+            .map_or_else(|| json!({"ordinal": ordinal}), |t| t.meta(ordinal));
         // Keep transition times: start from this manifest's previous entry.
         let mut entry = old
             .iter()
@@ -521,30 +723,73 @@ fn write_status(work: &mut Value, outcome: &Outcome) {
         match &m.error {
             None => {
                 applied += 1;
-                set_condition(&mut holder, "Applied", "True", "AppliedManifestComplete", "Apply manifest complete");
+                set_condition(
+                    &mut holder,
+                    "Applied",
+                    "True",
+                    "AppliedManifestComplete",
+                    "Apply manifest complete",
+                );
             }
             Some(e) => {
-                set_condition(&mut holder, "Applied", "False", "AppliedManifestFailed", &format!("Failed to apply manifest: {e}"));
+                set_condition(
+                    &mut holder,
+                    "Applied",
+                    "False",
+                    "AppliedManifestFailed",
+                    &format!("Failed to apply manifest: {e}"),
+                );
             }
         }
         match (&m.object, &m.target) {
             (Some(object), Some(t)) => {
                 available += 1;
-                set_condition(&mut holder, "Available", "True", "ResourceAvailable", "Resource is available");
-                let (values, error) = feedback::evaluate(&m.rules, &t.resource.group, &t.resource.kind, object);
+                set_condition(
+                    &mut holder,
+                    "Available",
+                    "True",
+                    "ResourceAvailable",
+                    "Resource is available",
+                );
+                let (values, error) =
+                    feedback::evaluate(&m.rules, &t.resource.group, &t.resource.kind, object);
                 entry["statusFeedback"] = json!({"values": values});
                 if !m.rules.is_empty() {
                     match error {
-                        None => set_condition(&mut holder, "StatusFeedbackSynced", "True", "StatusFeedbackSynced", "All values are synced"),
-                        Some(e) => set_condition(&mut holder, "StatusFeedbackSynced", "False", "StatusFeedbackSyncFailed", &e),
+                        None => set_condition(
+                            &mut holder,
+                            "StatusFeedbackSynced",
+                            "True",
+                            "StatusFeedbackSynced",
+                            "All values are synced",
+                        ),
+                        Some(e) => set_condition(
+                            &mut holder,
+                            "StatusFeedbackSynced",
+                            "False",
+                            "StatusFeedbackSyncFailed",
+                            &e,
+                        ),
                     };
                 }
             }
             (_, None) => {
-                set_condition(&mut holder, "Available", "Unknown", "IncompletedResourceMeta", "Resource meta is incompleted");
+                set_condition(
+                    &mut holder,
+                    "Available",
+                    "Unknown",
+                    "IncompletedResourceMeta",
+                    "Resource meta is incompleted",
+                );
             }
             _ => {
-                set_condition(&mut holder, "Available", "Unknown", "FetchingResourceFailed", "Failed to fetch the resource");
+                set_condition(
+                    &mut holder,
+                    "Available",
+                    "Unknown",
+                    "FetchingResourceFailed",
+                    "Failed to fetch the resource",
+                );
             }
         }
         entry["conditions"] = holder["status"]["conditions"].take();
@@ -557,25 +802,81 @@ fn write_status(work: &mut Value, outcome: &Outcome) {
     let total = outcome.manifests.len();
     let all_applied = applied == total;
     if all_applied {
-        set_condition(work, "Applied", "True", "AppliedManifestWorkComplete", "Apply manifest work complete");
+        set_condition(
+            work,
+            "Applied",
+            "True",
+            "AppliedManifestWorkComplete",
+            "Apply manifest work complete",
+        );
     } else {
-        set_condition(work, "Applied", "False", "AppliedManifestWorkFailed", &format!("Failed to apply manifest work: {} of {total} manifests failed", total - applied));
+        set_condition(
+            work,
+            "Applied",
+            "False",
+            "AppliedManifestWorkFailed",
+            &format!(
+                "Failed to apply manifest work: {} of {total} manifests failed",
+                total - applied
+            ),
+        );
     }
     if available == total {
-        set_condition(work, "Available", "True", "ResourcesAvailable", "All resources are available");
+        set_condition(
+            work,
+            "Available",
+            "True",
+            "ResourcesAvailable",
+            "All resources are available",
+        );
     } else {
-        set_condition(work, "Available", "False", "ResourcesNotAvailable", &format!("{} of {total} resources are not available", total - available));
+        set_condition(
+            work,
+            "Available",
+            "False",
+            "ResourcesNotAvailable",
+            &format!(
+                "{} of {total} resources are not available",
+                total - available
+            ),
+        );
     }
     if all_applied {
-        set_condition(work, "Progressing", "False", "Completed", "All manifests are applied");
+        set_condition(
+            work,
+            "Progressing",
+            "False",
+            "Completed",
+            "All manifests are applied",
+        );
         set_condition(work, "Degraded", "False", "Completed", "No manifest failed");
     } else {
-        set_condition(work, "Progressing", "True", "Applying", "Some manifests are not applied yet");
-        set_condition(work, "Degraded", "True", "Failed", &format!("{} of {total} manifests failed to apply", total - applied));
+        set_condition(
+            work,
+            "Progressing",
+            "True",
+            "Applying",
+            "Some manifests are not applied yet",
+        );
+        set_condition(
+            work,
+            "Degraded",
+            "True",
+            "Failed",
+            &format!("{} of {total} manifests failed to apply", total - applied),
+        );
     }
     let generation = outcome.generation.clone();
-    if let Some(list) = work.pointer_mut("/status/conditions").and_then(Value::as_array_mut) {
-        for c in list.iter_mut().filter(|c| matches!(c["type"].as_str(), Some("Applied" | "Available" | "Progressing" | "Degraded"))) {
+    if let Some(list) = work
+        .pointer_mut("/status/conditions")
+        .and_then(Value::as_array_mut)
+    {
+        for c in list.iter_mut().filter(|c| {
+            matches!(
+                c["type"].as_str(),
+                Some("Applied" | "Available" | "Progressing" | "Degraded")
+            )
+        }) {
             c["observedGeneration"] = generation.clone();
         }
     }
@@ -607,7 +908,10 @@ async fn watch_works(hub: Rest, cluster: String, tx: tokio::sync::mpsc::Unbounde
                 continue;
             }
         };
-        let path = format!("{base}?watch=1&resourceVersion={}&timeoutSeconds=300&allowWatchBookmarks=true", query(&rv));
+        let path = format!(
+            "{base}?watch=1&resourceVersion={}&timeoutSeconds=300&allowWatchBookmarks=true",
+            query(&rv)
+        );
         match hub.watch(&path).await {
             Ok(events) => {
                 let mut events = Box::pin(events);

@@ -1,0 +1,619 @@
+//! Work end to end: ManifestWorks on a real hub, applied by real agents to stand-in
+//! managed clusters (second server instances, storage only). Delivery to the right cluster
+//! only, updates and removals, every delete option and update strategy (a server-side
+//! apply conflict included), status feedback from a status written on the managed side,
+//! an agent offline while works change, a hub restart, works that cannot apply (unknown
+//! kind, executor not allowed) reported without disturbing the rest, and the hub's
+//! ManifestWork admission.
+
+mod common;
+
+use std::path::Path;
+
+use common::ocm::{self, Agent, condition, get};
+use common::{Hub, client, wait_until};
+use serde_json::{Value, json};
+
+const WORKS: &str = "/apis/work.open-cluster-management.io/v1/namespaces";
+
+struct Setup {
+    hub: Hub,
+    spokes: Vec<Hub>,
+    agents: Vec<Agent>,
+}
+
+/// A hub with auto-approval and `n` joined clusters `c0..`, each with its own stand-in.
+fn setup(dir: &Path, n: usize, extra_config: Value) -> Setup {
+    let mut config = json!({"controllers": {"featureGates": {"ManagedClusterAutoApproval": true},
+        "autoApprovalBootstrapUsers": ["system:bootstrap:abcdef"]}});
+    if let (Some(c), Some(extra)) = (
+        config["controllers"].as_object_mut(),
+        extra_config.as_object(),
+    ) {
+        for (k, v) in extra {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    let path = dir.join("hub.json");
+    std::fs::write(&path, config.to_string()).expect("config");
+    let mut hub = Hub::start(&dir.join("hub"), &["-c", path.to_str().expect("utf8")]);
+    hub.wait_ready();
+    let token = ocm::create_token(&hub, Some("abcdef.0123456789abcdef"), "1h");
+    let mut spokes = Vec::new();
+    let mut agents = Vec::new();
+    for i in 0..n {
+        let spoke = ocm::start_spoke(&dir.join(format!("spoke{i}")), "2", "2Gi");
+        agents.push(Agent::start(
+            &format!("c{i}"),
+            &hub.url(""),
+            &token,
+            &spoke,
+            &dir.join(format!("agent{i}")),
+            &[
+                "--lease-duration-seconds",
+                "5",
+                "--status-sync-seconds",
+                "1",
+            ],
+        ));
+        spokes.push(spoke);
+    }
+    for i in 0..n {
+        wait_until(&format!("c{i} is Available"), || {
+            ocm::has_condition(
+                &hub,
+                &format!("c{i}"),
+                "ManagedClusterConditionAvailable",
+                "True",
+            )
+        });
+    }
+    Setup {
+        hub,
+        spokes,
+        agents,
+    }
+}
+
+fn post(hub: &Hub, path: &str, body: &Value) -> reqwest::blocking::Response {
+    client(&hub.data_dir, true)
+        .post(hub.url(path))
+        .json(body)
+        .send()
+        .expect("post")
+}
+
+fn work(cluster: &str, name: &str, manifests: Value, extra: Value) -> Value {
+    let mut w = json!({"apiVersion": "work.open-cluster-management.io/v1", "kind": "ManifestWork",
+        "metadata": {"name": name, "namespace": cluster}, "spec": {"workload": {"manifests": manifests}}});
+    if let Some(e) = extra.as_object() {
+        for (k, v) in e {
+            w["spec"][k] = v.clone();
+        }
+    }
+    w
+}
+
+fn create_work(hub: &Hub, w: &Value) {
+    let ns = w["metadata"]["namespace"].as_str().expect("ns");
+    let r = post(hub, &format!("{WORKS}/{ns}/manifestworks"), w);
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+}
+
+/// Replaces a work's spec (read-modify-write with retries on conflicts).
+fn update_work(hub: &Hub, cluster: &str, name: &str, change: impl Fn(&mut Value)) {
+    let path = format!("{WORKS}/{cluster}/manifestworks/{name}");
+    for _ in 0..20 {
+        let mut w = get(hub, &path).expect("work");
+        change(&mut w);
+        let r = client(&hub.data_dir, true)
+            .put(hub.url(&path))
+            .json(&w)
+            .send()
+            .expect("put");
+        if r.status().is_success() {
+            return;
+        }
+        assert_eq!(r.status(), 409, "{}", r.text().unwrap_or_default());
+    }
+    panic!("could not update {name}");
+}
+
+fn work_status(hub: &Hub, cluster: &str, name: &str) -> Option<Value> {
+    get(hub, &format!("{WORKS}/{cluster}/manifestworks/{name}"))
+}
+
+fn work_condition(hub: &Hub, cluster: &str, name: &str, t: &str) -> Option<(String, String)> {
+    work_status(hub, cluster, name).and_then(|w| condition(&w, t))
+}
+
+fn applied(hub: &Hub, cluster: &str, name: &str) -> bool {
+    work_condition(hub, cluster, name, "Applied").is_some_and(|c| c.0 == "True")
+}
+
+/// A manifest's condition in the work status, by ordinal.
+fn manifest_condition(w: &Value, ordinal: usize, t: &str) -> Option<(String, String, String)> {
+    let m = w
+        .pointer("/status/resourceStatus/manifests")?
+        .as_array()?
+        .iter()
+        .find(|m| m["resourceMeta"]["ordinal"] == ordinal)?;
+    let c = m["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == t)?;
+    Some((
+        c["status"].as_str()?.into(),
+        c["reason"].as_str()?.into(),
+        c["message"].as_str().unwrap_or("").into(),
+    ))
+}
+
+fn cm(name: &str, ns: &str, data: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": data})
+}
+
+fn on_spoke(spoke: &Hub, path: &str) -> Option<Value> {
+    get(spoke, path)
+}
+
+#[test]
+fn works_are_delivered_updated_reported_and_removed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = setup(dir.path(), 2, json!({}));
+    let (hub, a, b) = (&s.hub, &s.spokes[0], &s.spokes[1]);
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                    "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}]}});
+    let manifests = json!([
+        cm("settings", "app", json!({"level": "1"})),
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": "app"}, "stringData": {"pw": "s3cret"}},
+        {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "app"}, "spec": {"size": 3}},
+        crd,
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "app"}},
+    ]);
+    let feedback = json!({"manifestConfigs": [{"resourceIdentifier": {"group": "example.com", "resource": "widgets", "namespace": "app", "name": "w"},
+        "feedbackRules": [{"type": "JSONPaths", "jsonPaths": [{"name": "phase", "path": ".status.phase"}, {"name": "size", "path": ".spec.size"}]}]}]});
+    create_work(hub, &work("c0", "app", manifests, feedback));
+    wait_until("the work is applied on c0", || applied(hub, "c0", "app"));
+    let w = work_status(hub, "c0", "app").expect("work");
+    assert_eq!(
+        condition(&w, "Available").map(|c| c.1),
+        Some("ResourcesAvailable".into())
+    );
+    assert!(
+        w["metadata"]["finalizers"]
+            .to_string()
+            .contains("manifest-work-cleanup")
+    );
+    assert!(
+        w["status"]["conditions"]
+            .as_array()
+            .expect("conditions")
+            .iter()
+            .all(|c| c["observedGeneration"] == w["metadata"]["generation"])
+    );
+    for ordinal in 0..5 {
+        assert_eq!(
+            manifest_condition(&w, ordinal, "Applied").map(|c| c.1),
+            Some("AppliedManifestComplete".into()),
+            "manifest {ordinal}: {w}"
+        );
+    }
+    assert_eq!(
+        on_spoke(a, "/api/v1/namespaces/app/configmaps/settings").expect("cm")["data"]["level"],
+        "1"
+    );
+    assert!(on_spoke(a, "/api/v1/namespaces/app/secrets/creds").is_some());
+    assert!(on_spoke(a, "/apis/example.com/v1/namespaces/app/widgets/w").is_some());
+    assert!(
+        on_spoke(b, "/api/v1/namespaces/app").is_none(),
+        "only c0 gets c0's work"
+    );
+    let amw = get(
+        a,
+        "/apis/work.open-cluster-management.io/v1/appliedmanifestworks",
+    )
+    .expect("amws")["items"][0]
+        .clone();
+    assert_eq!(amw["spec"]["manifestWorkName"], "app");
+    assert_eq!(
+        amw["status"]["appliedResources"].as_array().map(Vec::len),
+        Some(5)
+    );
+    let owned = on_spoke(a, "/api/v1/namespaces/app/configmaps/settings").expect("cm");
+    assert_eq!(
+        owned["metadata"]["ownerReferences"][0]["uid"],
+        amw["metadata"]["uid"]
+    );
+
+    // Feedback from a status written on the managed cluster.
+    let mut widget = on_spoke(a, "/apis/example.com/v1/namespaces/app/widgets/w").expect("widget");
+    widget["status"] = json!({"phase": "Ready"});
+    let r = client(&a.data_dir, true)
+        .put(a.url("/apis/example.com/v1/namespaces/app/widgets/w/status"))
+        .json(&widget)
+        .send()
+        .expect("status");
+    assert!(r.status().is_success());
+    wait_until("the feedback reaches the hub", || {
+        work_status(hub, "c0", "app").is_some_and(|w| {
+            w.to_string()
+                .contains(r#"{"name":"phase","fieldValue":{"string":"Ready","type":"String"}}"#)
+                || w.to_string()
+                    .contains(r#"{"fieldValue":{"string":"Ready","type":"String"},"name":"phase"}"#)
+        })
+    });
+    let w = work_status(hub, "c0", "app").expect("work");
+    assert_eq!(
+        manifest_condition(&w, 2, "StatusFeedbackSynced").map(|c| c.1),
+        Some("StatusFeedbackSynced".into())
+    );
+
+    // Update a manifest and drop another: the ConfigMap changes, the Secret goes.
+    update_work(hub, "c0", "app", |w| {
+        w["spec"]["workload"]["manifests"][0]["data"]["level"] = json!("2");
+        w["spec"]["workload"]["manifests"]
+            .as_array_mut()
+            .expect("m")
+            .remove(1);
+    });
+    wait_until("the ConfigMap is updated", || {
+        on_spoke(a, "/api/v1/namespaces/app/configmaps/settings")
+            .is_some_and(|c| c["data"]["level"] == "2")
+    });
+    wait_until("the dropped Secret is deleted", || {
+        on_spoke(a, "/api/v1/namespaces/app/secrets/creds").is_none()
+    });
+
+    // A manifest that can never apply is reported; the rest keeps working.
+    create_work(
+        hub,
+        &work(
+            "c1",
+            "mixed",
+            json!([
+                {"apiVersion": "nothing.example/v1", "kind": "Gizmo", "metadata": {"name": "g", "namespace": "default"}},
+                cm("fine", "default", json!({"k": "v"})),
+            ]),
+            json!({}),
+        ),
+    );
+    wait_until("the unknown kind is reported", || {
+        work_status(hub, "c1", "mixed")
+            .and_then(|w| manifest_condition(&w, 0, "Applied"))
+            .is_some_and(|c| {
+                c.0 == "False"
+                    && c.1 == "AppliedManifestFailed"
+                    && c.2.contains("does not serve Gizmo")
+            })
+    });
+    assert!(on_spoke(b, "/api/v1/namespaces/default/configmaps/fine").is_some());
+    let w = work_status(hub, "c1", "mixed").expect("work");
+    assert_eq!(
+        condition(&w, "Applied").map(|c| c.1),
+        Some("AppliedManifestWorkFailed".into())
+    );
+    assert_eq!(condition(&w, "Degraded").map(|c| c.0), Some("True".into()));
+
+    // An executor without permission on the managed cluster.
+    create_work(
+        hub,
+        &work(
+            "c1",
+            "as-robot",
+            json!([cm("robot", "default", json!({}))]),
+            json!({"executor": {"subject": {"type": "ServiceAccount", "serviceAccount": {"namespace": "default", "name": "robot"}}}}),
+        ),
+    );
+    wait_until("the executor is refused", || {
+        work_status(hub, "c1", "as-robot")
+            .and_then(|w| manifest_condition(&w, 0, "Applied"))
+            .is_some_and(|c| c.0 == "False" && c.2.contains("executor"))
+    });
+    assert!(on_spoke(b, "/api/v1/namespaces/default/configmaps/robot").is_none());
+
+    // Deleting the work removes what it applied (Foreground by default), then the work.
+    let r = client(&hub.data_dir, true)
+        .delete(hub.url(&format!("{WORKS}/c0/manifestworks/app")))
+        .send()
+        .expect("delete");
+    assert!(r.status().is_success());
+    wait_until("the work is gone", || {
+        work_status(hub, "c0", "app").is_none()
+    });
+    assert!(on_spoke(a, "/api/v1/namespaces/app/configmaps/settings").is_none());
+    assert!(
+        on_spoke(
+            a,
+            "/apis/work.open-cluster-management.io/v1/appliedmanifestworks"
+        )
+        .is_some_and(|l| l["items"].as_array().is_some_and(Vec::is_empty))
+    );
+}
+
+#[test]
+fn strategies_delete_options_offline_agent_and_hub_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Setup {
+        hub: hub_process,
+        spokes,
+        mut agents,
+    } = setup(dir.path(), 1, json!({}));
+    let spoke = &spokes[0];
+    let spoke_http = client(&spoke.data_dir, true);
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let id = |name: &str| json!({"group": "", "resource": "configmaps", "namespace": "default", "name": name});
+    let strategy =
+        |name: &str, s: Value| json!({"resourceIdentifier": id(name), "updateStrategy": s});
+
+    // Someone else owns data.x of "shared" through server-side apply.
+    let r = spoke_http
+        .patch(spoke.url(&format!("{cms}/shared?fieldManager=someone-else")))
+        .header("Content-Type", "application/apply-patch+yaml")
+        .body(cm("shared", "default", json!({"x": "theirs"})).to_string())
+        .send()
+        .expect("apply");
+    assert!(r.status().is_success(), "{}", r.text().unwrap_or_default());
+    let r = spoke_http
+        .post(spoke.url(cms))
+        .json(&cm("existing", "default", json!({"seen": "yes"})))
+        .send()
+        .expect("post");
+    assert_eq!(r.status(), 201);
+    let hub = &hub_process;
+    create_work(
+        hub,
+        &work(
+            "c0",
+            "strategies",
+            json!([
+                cm("once", "default", json!({"v": "1"})),
+                cm("shared", "default", json!({"x": "ours"})),
+                cm("existing", "default", json!({})),
+                cm("absent", "default", json!({})),
+            ]),
+            json!({"manifestConfigs": [
+                strategy("once", json!({"type": "CreateOnly"})),
+                strategy("shared", json!({"type": "ServerSideApply", "serverSideApply": {"fieldManager": "work-agent", "force": false}})),
+                {"resourceIdentifier": id("existing"), "updateStrategy": {"type": "ReadOnly"},
+                 "feedbackRules": [{"type": "JSONPaths", "jsonPaths": [{"name": "seen", "path": ".data.seen"}]}]},
+                strategy("absent", json!({"type": "ReadOnly"})),
+            ]}),
+        ),
+    );
+    wait_until(
+        "the conflict and the read-only results are reported",
+        || {
+            work_status(hub, "c0", "strategies").is_some_and(|w| {
+                manifest_condition(&w, 1, "Applied")
+                    .is_some_and(|c| c.0 == "False" && c.2.contains("Conflict"))
+                    && manifest_condition(&w, 3, "Applied").is_some_and(|c| c.0 == "False")
+                    && manifest_condition(&w, 0, "Applied").is_some_and(|c| c.0 == "True")
+                    && w.to_string().contains(r#""yes""#)
+            })
+        },
+    );
+    assert_eq!(
+        get(spoke, &format!("{cms}/shared")).expect("shared")["data"]["x"],
+        "theirs"
+    );
+    assert!(
+        get(spoke, &format!("{cms}/absent")).is_none(),
+        "ReadOnly creates nothing"
+    );
+    // CreateOnly: later changes are not applied; force wins the conflict.
+    update_work(hub, "c0", "strategies", |w| {
+        w["spec"]["workload"]["manifests"][0]["data"]["v"] = json!("2");
+        w["spec"]["manifestConfigs"][1]["updateStrategy"]["serverSideApply"]["force"] = json!(true);
+    });
+    wait_until("forced apply takes the field", || {
+        get(spoke, &format!("{cms}/shared")).is_some_and(|c| c["data"]["x"] == "ours")
+    });
+    assert_eq!(
+        get(spoke, &format!("{cms}/once")).expect("once")["data"]["v"],
+        "1",
+        "CreateOnly never updates"
+    );
+
+    // Delete options.
+    create_work(
+        hub,
+        &work(
+            "c0",
+            "orphan",
+            json!([cm("kept", "default", json!({}))]),
+            json!({"deleteOption": {"propagationPolicy": "Orphan"}}),
+        ),
+    );
+    create_work(
+        hub,
+        &work(
+            "c0",
+            "selective",
+            json!([
+                cm("sel-kept", "default", json!({})),
+                cm("sel-gone", "default", json!({}))
+            ]),
+            json!({"deleteOption": {"propagationPolicy": "SelectivelyOrphan", "selectivelyOrphans": {"orphaningRules": [id("sel-kept")]}}}),
+        ),
+    );
+    wait_until("both applied", || {
+        applied(hub, "c0", "orphan") && applied(hub, "c0", "selective")
+    });
+    for name in ["orphan", "selective"] {
+        client(&hub.data_dir, true)
+            .delete(hub.url(&format!("{WORKS}/c0/manifestworks/{name}")))
+            .send()
+            .expect("delete");
+    }
+    wait_until("both works are gone", || {
+        work_status(hub, "c0", "orphan").is_none() && work_status(hub, "c0", "selective").is_none()
+    });
+    assert!(
+        get(spoke, &format!("{cms}/kept")).is_some(),
+        "Orphan keeps the resource"
+    );
+    assert!(
+        get(spoke, &format!("{cms}/sel-kept")).is_some(),
+        "an orphaning rule keeps its resource"
+    );
+    assert!(
+        get(spoke, &format!("{cms}/sel-gone")).is_none(),
+        "the rest is deleted"
+    );
+
+    // The agent is offline while works change; it catches up.
+    agents[0].kill();
+    create_work(
+        hub,
+        &work(
+            "c0",
+            "while-away",
+            json!([cm("late", "default", json!({"n": "1"}))]),
+            json!({}),
+        ),
+    );
+    update_work(hub, "c0", "strategies", |w| {
+        w["spec"]["workload"]["manifests"]
+            .as_array_mut()
+            .expect("m")
+            .push(cm("added", "default", json!({})));
+    });
+    agents[0].restart();
+    wait_until("the offline changes are applied", || {
+        get(spoke, &format!("{cms}/late")).is_some()
+            && get(spoke, &format!("{cms}/added")).is_some()
+    });
+
+    // Hub restart on the same address: new works still arrive.
+    let (port, hub_dir) = (hub_process.port, hub_process.data_dir.clone());
+    hub_process.terminate();
+    let config = dir.path().join("hub.json");
+    let mut hub = Hub::start_on(&hub_dir, port, &["-c", config.to_str().expect("utf8")], &[]);
+    hub.wait_ready();
+    create_work(
+        &hub,
+        &work(
+            "c0",
+            "after-restart",
+            json!([cm("fresh", "default", json!({}))]),
+            json!({}),
+        ),
+    );
+    wait_until("a work made after the hub restart is applied", || {
+        get(spoke, &format!("{cms}/fresh")).is_some()
+    });
+}
+
+#[test]
+fn manifest_work_admission() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = setup(dir.path(), 1, json!({"maxManifestWorkBytes": 2000}));
+    let hub = &s.hub;
+    let path = format!("{WORKS}/c0/manifestworks");
+    let check = |w: Value, code: u16, field: &str| {
+        let r = post(hub, &path, &w);
+        let status = r.status().as_u16();
+        let body = r.text().unwrap_or_default();
+        assert_eq!(status, code, "{body}");
+        assert!(body.contains(field), "{field} not named in {body}");
+    };
+    check(
+        work("c0", "empty", json!([]), json!({})),
+        422,
+        "manifests should not be empty",
+    );
+    check(
+        work(
+            "c0",
+            "nokind",
+            json!([{"apiVersion": "v1", "metadata": {"name": "x"}}]),
+            json!({}),
+        ),
+        422,
+        "spec.workload.manifests[0].kind",
+    );
+    check(
+        work(
+            "c0",
+            "noname",
+            json!([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}]),
+            json!({}),
+        ),
+        422,
+        "spec.workload.manifests[0].metadata.name",
+    );
+    check(
+        work(
+            "c0",
+            "gen",
+            json!([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "generateName": "a-"}}]),
+            json!({}),
+        ),
+        422,
+        "generateName",
+    );
+    check(
+        work(
+            "c0",
+            "big",
+            json!([cm("big", "default", json!({"blob": "x".repeat(3000)}))]),
+            json!({}),
+        ),
+        422,
+        "more than the limit of 2000 bytes",
+    );
+    // An executor needs execute-as: alice may create works but not execute as the robot.
+    for (p, body) in [
+        (
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "work-editor"}, "rules": [{"apiGroups": ["work.open-cluster-management.io"], "resources": ["manifestworks"], "verbs": ["create", "get"]}]}),
+        ),
+        (
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "alice-works"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "work-editor"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]}),
+        ),
+    ] {
+        assert!(post(hub, p, &body).status().is_success());
+    }
+    let as_robot = work(
+        "c0",
+        "exec",
+        json!([cm("e", "default", json!({}))]),
+        json!({"executor": {"subject": {"type": "ServiceAccount", "serviceAccount": {"namespace": "default", "name": "robot"}}}}),
+    );
+    let r = client(&hub.data_dir, true)
+        .post(hub.url(&path))
+        .header("Impersonate-User", "alice")
+        .json(&as_robot)
+        .send()
+        .expect("post");
+    assert_eq!(r.status(), 403);
+    assert!(r.text().unwrap_or_default().contains("execute-as"));
+    let plain = work(
+        "c0",
+        "plain",
+        json!([cm("p", "default", json!({}))]),
+        json!({}),
+    );
+    let r = client(&hub.data_dir, true)
+        .post(hub.url(&path))
+        .header("Impersonate-User", "alice")
+        .json(&plain)
+        .send()
+        .expect("post");
+    assert_eq!(
+        r.status(),
+        201,
+        "without an executor alice may create works"
+    );
+}
