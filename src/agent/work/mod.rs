@@ -499,7 +499,7 @@ impl WorkAgent {
             Some(_) => {
                 let params = DeleteParams {
                     propagation_policy: Some(PropagationPolicy::Background),
-                    preconditions: (!uid.is_empty()).then(|| Preconditions {
+                    preconditions: (!uid.is_empty()).then_some(Preconditions {
                         uid: Some(uid),
                         resource_version: None,
                     }),
