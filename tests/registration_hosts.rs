@@ -2,7 +2,7 @@
 //! private bridge (`common::netns`), each agent host with its own stand-in managed
 //! cluster on its loopback. Join, accept and Available; a hub restart; an agent restart;
 //! an agent host's link cut (Unknown after 5 × lease, the other host unaffected) and
-//! restored (Available again). Every address is reached from inside a namespace only.
+//! restored (Available again); a ManifestWork reaching only its own cluster. Every address is reached from inside a namespace only.
 
 mod common;
 
@@ -26,6 +26,25 @@ fn raw(hub: &Hub, host: &Host, path: &str) -> Option<Value> {
     serde_json::from_slice(&out.stdout).ok()
 }
 
+/// `kubectl create -f -` of `object` as admin, from inside `host`.
+fn create(hub: &Hub, host: &Host, object: &str) {
+    use std::io::Write;
+    let mut cmd = host.wrap(&kubectl_cmd(hub, &["create", "-f", "-"]));
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("kubectl create");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(object.as_bytes())
+        .expect("write");
+    assert!(
+        child.wait().expect("wait").success(),
+        "creating {object} failed"
+    );
+}
+
 fn available(hub: &Hub, host: &Host, cluster: &str) -> Option<String> {
     let mc = raw(hub, host, &ocm::cluster_path(cluster))?;
     ocm::condition(&mc, "ManagedClusterConditionAvailable").map(|c| c.0)
@@ -37,22 +56,7 @@ fn spoke_on(host: &Host, dir: &std::path::Path) -> Hub {
     let mut spoke = Hub::start_in(host, dir, &["--no-controllers"]);
     spoke.wait_ready();
     let node = r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"},"status":{"capacity":{"cpu":"2","memory":"2Gi"},"allocatable":{"cpu":"2","memory":"2Gi"}}}"#;
-    let mut create = host.wrap(&kubectl_cmd(&spoke, &["create", "-f", "-"]));
-    create
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null());
-    let mut child = create.spawn().expect("kubectl create");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(node.as_bytes())
-        .expect("write");
-    assert!(
-        child.wait().expect("wait").success(),
-        "creating the node failed"
-    );
+    create(&spoke, host, node);
     spoke
 }
 
@@ -110,6 +114,27 @@ fn join_restart_and_link_cut_across_hosts() {
     wait_until("both Available", || both(&hub));
     let mc = raw(&hub, hub_host, &ocm::cluster_path("host-a")).expect("mc");
     assert_eq!(mc["status"]["capacity"]["cpu"], "2");
+
+    // A ManifestWork for host-a reaches host-a's cluster only.
+    let work = r#"{"apiVersion":"work.open-cluster-management.io/v1","kind":"ManifestWork","metadata":{"name":"hello","namespace":"host-a"},"spec":{"workload":{"manifests":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"hello","namespace":"default"},"data":{"from":"hub"}}]}}}"#;
+    create(&hub, hub_host, work);
+    let hello = "/api/v1/namespaces/default/configmaps/hello";
+    wait_until("host-a's cluster has the work's ConfigMap", || {
+        raw(&spoke_a, a, hello).is_some_and(|c| c["data"]["from"] == "hub")
+    });
+    wait_until("the work reports Applied", || {
+        raw(
+            &hub,
+            hub_host,
+            "/apis/work.open-cluster-management.io/v1/namespaces/host-a/manifestworks/hello",
+        )
+        .and_then(|w| ocm::condition(&w, "Applied"))
+        .is_some_and(|c| c.0 == "True")
+    });
+    assert!(
+        raw(&spoke_b, b, hello).is_none(),
+        "host-b's cluster must not get host-a's work"
+    );
 
     // Hub restart: same address, the agents resume by themselves.
     hub.terminate();
