@@ -1,0 +1,469 @@
+//! The simulated agent population the benchmarks share: one task per cluster speaking
+//! the real protocol over HTTPS with its own TLS identity (bootstrap token →
+//! ManagedCluster → its own key and CSR → certificate → status report → lease renewals
+//! every period), optionally acknowledging the ManifestWorks of its namespace through a
+//! watch (status `Applied`/`Available`, as an agent that applied them would write).
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::common;
+
+pub const TOKEN: &str = "abcdef.0123456789abcdef";
+pub const CLUSTERS: &str = "/apis/cluster.open-cluster-management.io/v1/managedclusters";
+pub const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+
+pub fn pct(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(((v.len().saturating_sub(1)) as f64 * q) as usize)
+        .copied()
+        .unwrap_or(0.0)
+}
+
+pub fn arg_value(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// CPU seconds (user + system) a process has used.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Routes watch events of one kind to waiters by object name.
+#[derive(Clone, Default)]
+pub struct Waiters {
+    map: Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>,
+}
+
+impl Waiters {
+    pub fn wait(&self, name: &str) -> oneshot::Receiver<Value> {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut m) = self.map.lock() {
+            m.insert(name.to_string(), tx);
+        }
+        rx
+    }
+    pub fn offer(&self, name: &str, object: &Value) {
+        if let Ok(mut m) = self.map.lock()
+            && let Some(tx) = m.remove(name)
+        {
+            let _ = tx.send(object.clone());
+        }
+    }
+}
+
+/// Lists then watches `path` (again after any break) and hands objects that satisfy
+/// `ready` to their waiters, counting distinct ready names.
+pub fn follow(
+    http: reqwest::Client,
+    base: String,
+    waiters: Waiters,
+    ready: fn(&Value) -> bool,
+    ready_count: Arc<Mutex<usize>>,
+) {
+    tokio::spawn(async move {
+        let mut seen = std::collections::HashSet::new();
+        let offer = |object: &Value, seen: &mut std::collections::HashSet<String>| {
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let key = match object["metadata"]["namespace"].as_str() {
+                Some(ns) => format!("{ns}/{name}"),
+                None => name.clone(),
+            };
+            if ready(object) {
+                if seen.insert(key)
+                    && let Ok(mut n) = ready_count.lock()
+                {
+                    *n += 1;
+                }
+                waiters.offer(&name, object);
+            }
+        };
+        loop {
+            let Ok(list) = http.get(&base).send().await else {
+                continue;
+            };
+            let Ok(list) = list.json::<Value>().await else {
+                continue;
+            };
+            for item in list["items"].as_array().into_iter().flatten() {
+                offer(item, &mut seen);
+            }
+            let rv = list["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or("0")
+                .to_string();
+            let Ok(response) = http
+                .get(format!("{base}?watch=1&resourceVersion={rv}"))
+                .send()
+                .await
+            else {
+                continue;
+            };
+            let mut body = response.bytes_stream();
+            let mut buffer = Vec::new();
+            while let Some(Ok(chunk)) = body.next().await {
+                buffer.extend_from_slice(&chunk);
+                while let Some(pos) = buffer.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buffer.drain(..=pos).collect();
+                    if let Ok(event) = serde_json::from_slice::<Value>(&line) {
+                        offer(&event["object"], &mut seen);
+                    }
+                }
+            }
+        }
+    });
+}
+
+pub fn issued(csr: &Value) -> bool {
+    csr.pointer("/status/certificate")
+        .and_then(Value::as_str)
+        .is_some_and(|c| !c.is_empty())
+}
+
+pub fn condition_true(mc: &Value, t: &str) -> bool {
+    common::ocm::condition(mc, t).is_some_and(|c| c.0 == "True")
+}
+
+pub fn accepted(mc: &Value) -> bool {
+    condition_true(mc, "HubAcceptedManagedCluster")
+}
+
+pub fn available(mc: &Value) -> bool {
+    condition_true(mc, "ManagedClusterConditionAvailable")
+}
+
+pub struct Sim {
+    hub_url: String,
+    ca: Vec<u8>,
+    bootstrap: reqwest::Client,
+    csrs: Waiters,
+    accepted: Waiters,
+    pub latencies: Arc<Mutex<Vec<f64>>>,
+    period: Duration,
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
+    /// While set, `sim-0` renews back to back: the single-cluster reference.
+    pub reference: Arc<std::sync::atomic::AtomicBool>,
+    /// Acknowledge the ManifestWorks of the cluster's namespace.
+    acknowledge_works: bool,
+}
+
+impl Sim {
+    /// One simulated agent: join, report, then renew the lease every period.
+    pub async fn agent(self: Arc<Self>, name: String, joining: Arc<Semaphore>) {
+        let permit = joining.acquire_owned().await.expect("semaphore");
+        let url = |p: &str| format!("{}{p}", self.hub_url);
+        let waiting_accept = self.accepted.wait(&name);
+        let mc = json!({"apiVersion": "cluster.open-cluster-management.io/v1", "kind": "ManagedCluster",
+            "metadata": {"name": name}, "spec": {"hubAcceptsClient": false, "leaseDurationSeconds": self.period.as_secs()}});
+        let r = self
+            .bootstrap
+            .post(url(CLUSTERS))
+            .bearer_auth(TOKEN)
+            .json(&mc)
+            .send()
+            .await
+            .expect("create mc");
+        assert!(
+            r.status().is_success() || r.status() == 409,
+            "create mc: {}",
+            r.status()
+        );
+        let (key, request) =
+            multicluster_controlplane::agent::register::new_request(&name, "sim").expect("csr");
+        use base64::Engine;
+        let csr = json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+            "metadata": {"name": format!("{name}-sim"), "labels": {"open-cluster-management.io/cluster-name": name}},
+            "spec": {"signerName": "kubernetes.io/kube-apiserver-client", "usages": ["digital signature", "key encipherment", "client auth"],
+                "request": base64::engine::general_purpose::STANDARD.encode(&request)}});
+        let waiting_csr = self.csrs.wait(&format!("{name}-sim"));
+        let r = self
+            .bootstrap
+            .post(url(CSRS))
+            .bearer_auth(TOKEN)
+            .json(&csr)
+            .send()
+            .await
+            .expect("csr");
+        assert!(r.status().is_success(), "create csr: {}", r.status());
+        let signed = waiting_csr.await.expect("issued");
+        let chain = base64::engine::general_purpose::STANDARD
+            .decode(signed["status"]["certificate"].as_str().expect("cert"))
+            .expect("b64");
+        let mut identity = chain;
+        identity.extend(key.serialize_pem().as_bytes());
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&self.ca).expect("ca"))
+            .identity(reqwest::Identity::from_pem(&identity).expect("identity"))
+            .build()
+            .expect("client");
+        let mut current = waiting_accept.await.expect("accepted");
+        // Report Joined and Available (retry on conflicts with the hub's own writes).
+        loop {
+            for (t, reason, msg) in [
+                (
+                    "ManagedClusterJoined",
+                    "ManagedClusterJoined",
+                    "Managed cluster joined",
+                ),
+                (
+                    "ManagedClusterConditionAvailable",
+                    "ManagedClusterAvailable",
+                    "Managed cluster is available",
+                ),
+            ] {
+                current["status"]["conditions"]
+                    .as_array_mut()
+                    .expect("conditions")
+                    .push(json!({
+                    "type": t, "status": "True", "reason": reason, "message": msg,
+                    "lastTransitionTime": multicluster_controlplane::registry::now_rfc3339()}));
+            }
+            let r = client
+                .put(url(&format!("{CLUSTERS}/{name}/status")))
+                .json(&current)
+                .send()
+                .await
+                .expect("status");
+            if r.status().is_success() {
+                break;
+            }
+            // 409: a concurrent hub write; 403: the hub's authorizer has not yet seen the
+            // cluster's new RBAC (it follows RBAC objects through a watch). Both pass.
+            assert!(
+                r.status() == 409 || r.status() == 403,
+                "status report: {}",
+                r.status()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            current = loop {
+                let r = client
+                    .get(url(&format!("{CLUSTERS}/{name}")))
+                    .send()
+                    .await
+                    .expect("get");
+                if r.status().is_success() {
+                    break r.json().await.expect("json");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+        }
+        drop(permit);
+        if self.acknowledge_works {
+            tokio::spawn(self.clone().acknowledge(name.clone(), client.clone()));
+        }
+        // Heartbeats, starting at a random point of the period.
+        let lease = url(&format!(
+            "/apis/coordination.k8s.io/v1/namespaces/{name}/leases/managed-cluster-lease"
+        ));
+        if name != "sim-0" {
+            tokio::time::sleep(self.period.mul_f64(rand::random::<f64>())).await;
+        }
+        while !self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let started = Instant::now();
+            let r = client.get(&lease).send().await.expect("lease");
+            assert!(r.status().is_success(), "lease: {}", r.status());
+            let mut l: Value = r.json().await.expect("json");
+            l["spec"]["renewTime"] = json!(multicluster_controlplane::hub::objects::now_micro());
+            let status = client
+                .put(&lease)
+                .json(&l)
+                .send()
+                .await
+                .expect("renew")
+                .status();
+            assert!(status.is_success(), "renew: {status}");
+            if let Ok(mut v) = self.latencies.lock() {
+                v.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            if !(name == "sim-0" && self.reference.load(std::sync::atomic::Ordering::Relaxed)) {
+                tokio::time::sleep(self.period).await;
+            }
+        }
+    }
+}
+
+/// A running population and the hub-side counts the benchmarks wait on.
+pub struct Population {
+    pub sim: Arc<Sim>,
+    /// ManagedClusters seen Available (distinct names).
+    pub available: Arc<Mutex<usize>>,
+    /// ManifestWorks seen Applied (distinct names).
+    pub applied: Arc<Mutex<usize>>,
+    pub joining: Arc<Semaphore>,
+}
+
+/// A simulated cluster's ManifestWork reported Applied.
+fn work_applied(w: &Value) -> bool {
+    w["metadata"]["namespace"]
+        .as_str()
+        .is_some_and(|ns| ns.starts_with("sim-"))
+        && condition_true(w, "Applied")
+}
+
+impl Population {
+    /// Sets up the shared watches; clusters join with [`Population::spawn`].
+    pub fn start(hub: &common::Hub, period: Duration, acknowledge_works: bool) -> Population {
+        let admin = common::async_client(&hub.data_dir, true, false);
+        let ca = std::fs::read(hub.data_dir.join("cert/ca.crt")).expect("ca");
+        let bootstrap = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca"))
+            .build()
+            .expect("client");
+        let (csrs, accepted_waiters) = (Waiters::default(), Waiters::default());
+        let available = Arc::new(Mutex::new(0usize));
+        let applied = Arc::new(Mutex::new(0usize));
+        follow(
+            admin.clone(),
+            hub.url(CSRS),
+            csrs.clone(),
+            issued,
+            Arc::default(),
+        );
+        follow(
+            admin.clone(),
+            hub.url(CLUSTERS),
+            accepted_waiters.clone(),
+            accepted,
+            Arc::default(),
+        );
+        follow(
+            admin.clone(),
+            hub.url(CLUSTERS),
+            Waiters::default(),
+            self::available,
+            available.clone(),
+        );
+        if acknowledge_works {
+            follow(
+                admin,
+                hub.url("/apis/work.open-cluster-management.io/v1/manifestworks"),
+                Waiters::default(),
+                work_applied,
+                applied.clone(),
+            );
+        }
+        let sim = Arc::new(Sim {
+            hub_url: hub.url(""),
+            ca,
+            bootstrap,
+            csrs,
+            accepted: accepted_waiters,
+            latencies: Arc::default(),
+            period,
+            stop: Arc::default(),
+            reference: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            acknowledge_works,
+        });
+        Population {
+            sim,
+            available,
+            applied,
+            joining: Arc::new(Semaphore::new(64)),
+        }
+    }
+
+    /// Starts simulated clusters `sim-<from>` .. `sim-<to - 1>`.
+    pub fn spawn(&self, from: usize, to: usize) {
+        for i in from..to {
+            tokio::spawn(
+                self.sim
+                    .clone()
+                    .agent(format!("sim-{i}"), self.joining.clone()),
+            );
+        }
+    }
+
+    /// Waits until `count` reaches `target`, printing progress every 10 s.
+    pub async fn wait_for(count: &Arc<Mutex<usize>>, target: usize, what: &str) -> f64 {
+        let t0 = Instant::now();
+        let mut last = Instant::now();
+        loop {
+            let n = *count.lock().expect("count");
+            if n >= target {
+                return t0.elapsed().as_secs_f64();
+            }
+            if last.elapsed() > Duration::from_secs(10) {
+                eprintln!(
+                    "  … {n}/{target} {what} after {:.0} s",
+                    t0.elapsed().as_secs_f64()
+                );
+                last = Instant::now();
+            }
+            assert!(t0.elapsed() < Duration::from_secs(1800), "not all {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Sim {
+    /// Watches the cluster's ManifestWorks with its own identity and reports each as
+    /// Applied and Available once (what an agent that applied it would write).
+    async fn acknowledge(self: Arc<Self>, name: String, client: reqwest::Client) {
+        let base = format!(
+            "{}/apis/work.open-cluster-management.io/v1/namespaces/{name}/manifestworks",
+            self.hub_url
+        );
+        loop {
+            let Ok(r) = client.get(format!("{base}?watch=1")).send().await else {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            };
+            let mut body = r.bytes_stream();
+            let mut buffer = Vec::new();
+            while let Some(Ok(chunk)) = body.next().await {
+                buffer.extend_from_slice(&chunk);
+                while let Some(pos) = buffer.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buffer.drain(..=pos).collect();
+                    let Ok(event) = serde_json::from_slice::<Value>(&line) else {
+                        continue;
+                    };
+                    let work = &event["object"];
+                    if event["type"] == "DELETED" || work_applied(work) {
+                        continue;
+                    }
+                    let work_name = work["metadata"]["name"].as_str().unwrap_or("").to_string();
+                    let now = multicluster_controlplane::registry::now_rfc3339();
+                    let generation = work["metadata"]["generation"].clone();
+                    let patch = json!({"metadata": {"uid": work["metadata"]["uid"], "resourceVersion": work["metadata"]["resourceVersion"]},
+                        "status": {"conditions": [
+                            {"type": "Applied", "status": "True", "reason": "AppliedManifestWorkComplete", "message": "Apply manifest work complete", "lastTransitionTime": now, "observedGeneration": generation},
+                            {"type": "Available", "status": "True", "reason": "ResourcesAvailable", "message": "All resources are available", "lastTransitionTime": now, "observedGeneration": generation}]}});
+                    let _ = client
+                        .patch(format!("{base}/{work_name}/status"))
+                        .header("Content-Type", "application/merge-patch+json")
+                        .json(&patch)
+                        .send()
+                        .await;
+                }
+            }
+        }
+    }
+}
