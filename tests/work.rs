@@ -301,6 +301,37 @@ fn works_are_delivered_updated_reported_and_removed() {
     );
     assert_eq!(condition(&w, "Degraded").map(|c| c.0), Some("True".into()));
 
+    // Two works wanting different content in one object: the second is told, the first
+    // keeps it.
+    create_work(
+        hub,
+        &work(
+            "c1",
+            "first",
+            json!([cm("contested", "default", json!({"owner": "first"}))]),
+            json!({}),
+        ),
+    );
+    wait_until("the first work is applied", || applied(hub, "c1", "first"));
+    create_work(
+        hub,
+        &work(
+            "c1",
+            "second",
+            json!([cm("contested", "default", json!({"owner": "second"}))]),
+            json!({}),
+        ),
+    );
+    wait_until("the second work reports the conflict", || {
+        work_status(hub, "c1", "second")
+            .and_then(|w| manifest_condition(&w, 0, "Applied"))
+            .is_some_and(|c| c.0 == "False" && c.2.contains("applied by another ManifestWork"))
+    });
+    assert_eq!(
+        on_spoke(b, "/api/v1/namespaces/default/configmaps/contested").expect("cm")["data"]["owner"],
+        "first"
+    );
+
     // An executor without permission on the managed cluster.
     create_work(
         hub,

@@ -168,6 +168,23 @@ pub async fn apply(
         (Strategy::CreateOnly, Some(current)) => Ok(current),
         (_, Some(current)) => {
             let current_value = serde_json::to_value(&current).map_err(|e| e.to_string())?;
+            if let Some(other) = other_work_owner(&current_value, owner) {
+                let mut body = manifest.clone();
+                let mut live = current_value.clone();
+                for v in [&mut body, &mut live] {
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("metadata");
+                        o.remove("status");
+                    }
+                }
+                if !derivative(&body, &live) {
+                    return Err(format!(
+                        "conflict: {} {} is applied by another ManifestWork (AppliedManifestWork {other}) with different content; \
+                         not overwriting it",
+                        target.resource.kind, target.name
+                    ));
+                }
+            }
             let merged = merge_for_update(&current_value, manifest);
             if merged == current_value {
                 return Ok(current);
@@ -247,6 +264,21 @@ pub fn derivative(want: &Value, have: &Value) -> bool {
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         (a, b) => a == b,
     }
+}
+
+/// The name of another AppliedManifestWork owning `object`, if any.
+fn other_work_owner(object: &Value, ours: Option<&Value>) -> Option<String> {
+    let our_uid = ours.and_then(|o| o.get("uid"));
+    object
+        .pointer("/metadata/ownerReferences")?
+        .as_array()?
+        .iter()
+        .find(|r| {
+            r.get("kind").and_then(Value::as_str) == Some("AppliedManifestWork")
+                && r.get("uid") != our_uid
+        })
+        .and_then(|r| r.get("name").and_then(Value::as_str))
+        .map(str::to_string)
 }
 
 /// Adds `owner` to the manifest's ownerReferences unless an owner with its uid is there.
