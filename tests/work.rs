@@ -54,6 +54,8 @@ fn setup(dir: &Path, n: usize, extra_config: Value) -> Setup {
                 "5",
                 "--status-sync-seconds",
                 "1",
+                "--appliedmanifestwork-eviction-grace-seconds",
+                "3",
             ],
         ));
         spokes.push(spoke);
@@ -521,6 +523,58 @@ fn strategies_delete_options_offline_agent_and_hub_restart() {
         get(spoke, &format!("{cms}/late")).is_some()
             && get(spoke, &format!("{cms}/added")).is_some()
     });
+
+    // A work that vanishes from the hub while the agent is away (its finalizer removed by
+    // force): the agent marks the AppliedManifestWork for eviction and, after the grace
+    // period, removes what it applied.
+    agents[0].kill();
+    let late = format!("{WORKS}/c0/manifestworks/while-away");
+    let admin = client(&hub.data_dir, true);
+    let r = admin
+        .patch(hub.url(&late))
+        .header("Content-Type", "application/merge-patch+json")
+        .body(r#"{"metadata":{"finalizers":null}}"#)
+        .send()
+        .expect("strip finalizer");
+    assert!(r.status().is_success());
+    assert!(
+        admin
+            .delete(hub.url(&late))
+            .send()
+            .expect("delete")
+            .status()
+            .is_success()
+    );
+    assert!(work_status(hub, "c0", "while-away").is_none());
+    agents[0].restart();
+    let amws = "/apis/work.open-cluster-management.io/v1/appliedmanifestworks";
+    wait_until(
+        "the orphaned AppliedManifestWork is marked for eviction",
+        || {
+            get(spoke, amws).is_some_and(|l| {
+                l["items"].as_array().into_iter().flatten().any(|a| {
+                    a["spec"]["manifestWorkName"] == "while-away"
+                        && a["status"]["evictionStartTime"].is_string()
+                })
+            })
+        },
+    );
+    wait_until("its resources are evicted after the grace period", || {
+        get(spoke, &format!("{cms}/late")).is_none()
+    });
+    wait_until("the AppliedManifestWork is gone", || {
+        get(spoke, amws).is_some_and(|l| {
+            l["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|a| a["spec"]["manifestWorkName"] != "while-away")
+        })
+    });
+    assert!(
+        get(spoke, &format!("{cms}/added")).is_some(),
+        "other works are untouched"
+    );
 
     // Hub restart on the same address: new works still arrive.
     let (port, hub_dir) = (hub_process.port, hub_process.data_dir.clone());
