@@ -159,7 +159,8 @@ async fn scale(hub: &common::Hub, quick: bool) {
                         .send()
                         .await
                         .expect("create");
-                    assert_eq!(r.status(), 201, "create work");
+                    let status = r.status();
+                    assert_eq!(status, 201, "create work: {}", r.text().await.unwrap_or_default());
                 }));
             }
         }
