@@ -160,7 +160,12 @@ async fn scale(hub: &common::Hub, quick: bool) {
                         .await
                         .expect("create");
                     let status = r.status();
-                    assert_eq!(status, 201, "create work: {}", r.text().await.unwrap_or_default());
+                    assert_eq!(
+                        status,
+                        201,
+                        "create work: {}",
+                        r.text().await.unwrap_or_default()
+                    );
                 }));
             }
         }
