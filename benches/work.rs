@@ -117,7 +117,8 @@ fn propagation(hub: &common::Hub, token: &common::ocm::Token, dir: &std::path::P
 
 async fn scale(hub: &common::Hub, quick: bool) {
     let population = sim::Population::start(hub, Duration::from_secs(60), true);
-    let admin = common::async_client(&hub.data_dir, true, false);
+    // One HTTP/1.1 connection per in-flight create (as the other benchmarks' writers).
+    let admin = common::async_client(&hub.data_dir, true, true);
     let pid = hub.child.id();
     let mut steps = vec![1_000usize];
     if !quick {
