@@ -103,6 +103,7 @@ pub fn follow(
             }
         };
         loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
             let Ok(list) = http.get(&base).send().await else {
                 continue;
             };
@@ -329,9 +330,13 @@ fn work_applied(w: &Value) -> bool {
 impl Population {
     /// Sets up the shared watches; clusters join with [`Population::spawn`].
     pub fn start(hub: &common::Hub, period: Duration, acknowledge_works: bool) -> Population {
-        let admin = common::async_client(&hub.data_dir, true, false);
+        // Shared clients (the followers, the bootstrap token used by every joining
+        // cluster) use HTTP/1.1 connections; each simulated cluster's own client speaks
+        // HTTP/2 on one connection, as client-go does.
+        let admin = common::async_client(&hub.data_dir, true, true);
         let ca = std::fs::read(hub.data_dir.join("cert/ca.crt")).expect("ca");
         let bootstrap = reqwest::Client::builder()
+            .http1_only()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
             .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca"))
