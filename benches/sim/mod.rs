@@ -287,7 +287,12 @@ impl Sim {
         }
         while !self.stop.load(std::sync::atomic::Ordering::Relaxed) {
             let started = Instant::now();
-            let r = client.get(&lease).send().await.expect("lease");
+            let r = match client.get(&lease).send().await {
+                Ok(r) => r,
+                // The benchmark is ending: its runtime drops the connections.
+                Err(_) if self.stop.load(std::sync::atomic::Ordering::Relaxed) => break,
+                Err(e) => panic!("lease: {e}"),
+            };
             assert!(r.status().is_success(), "lease: {}", r.status());
             let mut l: Value = r.json().await.expect("json");
             l["spec"]["renewTime"] = json!(multicluster_controlplane::hub::objects::now_micro());
@@ -296,8 +301,13 @@ impl Sim {
                 .json(&l)
                 .send()
                 .await
-                .expect("renew")
-                .status();
+                .map(|r| r.status())
+                .map_err(|e| e.to_string());
+            let status = match status {
+                Ok(s) => s,
+                Err(_) if self.stop.load(std::sync::atomic::Ordering::Relaxed) => break,
+                Err(e) => panic!("renew: {e}"),
+            };
             assert!(status.is_success(), "renew: {status}");
             if let Ok(mut v) = self.latencies.lock() {
                 v.push(started.elapsed().as_secs_f64() * 1000.0);
