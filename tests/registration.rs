@@ -191,6 +191,21 @@ fn join_accept_report_expire_recover_restart_remove() {
         mc["status"]["clusterClaims"],
         json!([{"name": "id.k8s.io", "value": "claim-value"}])
     );
+    // What operators type: kubectl waits on the condition.
+    let waited = common::kubectl_run(
+        &hub,
+        &[
+            "wait",
+            "--for=condition=ManagedClusterConditionAvailable",
+            "managedcluster/c1",
+            "--timeout=30s",
+        ],
+    );
+    assert!(
+        waited.status.success(),
+        "kubectl wait: {}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
     wait_until("the unreachable taint is removed", || {
         get(&hub, &cluster_path("c1")).is_some_and(|c| taint_keys(&c).is_empty())
     });

@@ -183,6 +183,22 @@ fn works_are_delivered_updated_reported_and_removed() {
         "feedbackRules": [{"type": "JSONPaths", "jsonPaths": [{"name": "phase", "path": ".status.phase"}, {"name": "size", "path": ".spec.size"}]}]}]});
     create_work(hub, &work("c0", "app", manifests, feedback));
     wait_until("the work is applied on c0", || applied(hub, "c0", "app"));
+    let waited = common::kubectl_run(
+        hub,
+        &[
+            "wait",
+            "--for=condition=Available",
+            "-n",
+            "c0",
+            "manifestwork/app",
+            "--timeout=30s",
+        ],
+    );
+    assert!(
+        waited.status.success(),
+        "kubectl wait: {}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
     let w = work_status(hub, "c0", "app").expect("work");
     assert_eq!(
         condition(&w, "Available").map(|c| c.1),

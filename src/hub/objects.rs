@@ -171,7 +171,6 @@ pub fn set_condition(
     {
         object["status"]["conditions"] = json!([]);
     }
-    let generation = object.pointer("/metadata/generation").cloned();
     let Some(conditions) = object["status"]["conditions"].as_array_mut() else {
         return false;
     };
@@ -194,12 +193,10 @@ pub fn set_condition(
             true
         }
         None => {
-            let mut c = json!({"type": type_, "status": status, "reason": reason,
-                "message": message, "lastTransitionTime": now});
-            if let Some(g) = generation {
-                c["observedGeneration"] = g;
-            }
-            conditions.push(c);
+            // No observedGeneration: OCM's ManagedCluster conditions carry none, and a
+            // stale one makes `kubectl wait --for=condition` ignore the condition.
+            conditions.push(json!({"type": type_, "status": status, "reason": reason,
+                "message": message, "lastTransitionTime": now}));
             true
         }
     }
