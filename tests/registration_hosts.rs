@@ -2,63 +2,14 @@
 //! private bridge (`common::netns`), each agent host with its own stand-in managed
 //! cluster on its loopback. Join, accept and Available; a hub restart; an agent restart;
 //! an agent host's link cut (Unknown after 5 × lease, the other host unaffected) and
-//! restored (Available again); a ManifestWork reaching only its own cluster. Every address is reached from inside a namespace only.
+//! restored (Available again); a ManifestWork reaching only its own cluster. Every address
+//! is reached from inside a namespace only.
 
 mod common;
 
-use common::netns::{Host, Lab, hub_url};
+use common::netns::{Lab, available, create, hub_url, raw, spoke_on};
 use common::ocm::{self, Agent};
-use common::{Hub, kubectl_cmd, wait_until};
-use serde_json::Value;
-
-/// `kubectl get --raw path` as admin, from inside `host`.
-fn raw(hub: &Hub, host: &Host, path: &str) -> Option<Value> {
-    let out = host
-        .wrap(&kubectl_cmd(
-            hub,
-            &["--request-timeout=5s", "get", "--raw", path],
-        ))
-        .output()
-        .expect("kubectl");
-    if !out.status.success() {
-        return None;
-    }
-    serde_json::from_slice(&out.stdout).ok()
-}
-
-/// `kubectl create -f -` of `object` as admin, from inside `host`.
-fn create(hub: &Hub, host: &Host, object: &str) {
-    use std::io::Write;
-    let mut cmd = host.wrap(&kubectl_cmd(hub, &["create", "-f", "-"]));
-    cmd.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null());
-    let mut child = cmd.spawn().expect("kubectl create");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(object.as_bytes())
-        .expect("write");
-    assert!(
-        child.wait().expect("wait").success(),
-        "creating {object} failed"
-    );
-}
-
-fn available(hub: &Hub, host: &Host, cluster: &str) -> Option<String> {
-    let mc = raw(hub, host, &ocm::cluster_path(cluster))?;
-    ocm::condition(&mc, "ManagedClusterConditionAvailable").map(|c| c.0)
-}
-
-/// A stand-in managed cluster served on `host`'s lab address,
-/// reachable only from inside that host. It gets one Node.
-fn spoke_on(host: &Host, dir: &std::path::Path) -> Hub {
-    let mut spoke = Hub::start_in(host, dir, &["--no-controllers"]);
-    spoke.wait_ready();
-    let node = r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"},"status":{"capacity":{"cpu":"2","memory":"2Gi"},"allocatable":{"cpu":"2","memory":"2Gi"}}}"#;
-    create(&spoke, host, node);
-    spoke
-}
+use common::{Hub, wait_until};
 
 #[test]
 fn join_restart_and_link_cut_across_hosts() {

@@ -21,13 +21,13 @@ pub struct TlsFiles {
     pub ca: PathBuf,
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
 }
 
 impl TlsFiles {
     /// A fresh CA, a serving certificate for 127.0.0.1 and a client certificate.
-    fn generate(dir: &Path) -> TlsFiles {
+    pub fn generate(dir: &Path) -> TlsFiles {
         use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
         let ca_key = KeyPair::generate().expect("key");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");

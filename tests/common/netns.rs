@@ -417,7 +417,17 @@ impl Hub {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Hub {
-        let port: u16 = 9443;
+        Self::start_in_on(host, 9443, data_dir, extra, env)
+    }
+
+    /// [`Hub::start_in`] on another port (several hubs on one host).
+    pub fn start_in_on(
+        host: &Host,
+        port: u16,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Hub {
         let port_s = port.to_string();
         let bind = host.ip().to_string();
         let data = data_dir.to_str().expect("utf8 path");
@@ -439,4 +449,53 @@ impl Hub {
 /// `https://<host ip>:<port><path>` of a hub started with [`Hub::start_in`] on `host`.
 pub fn hub_url(hub: &Hub, host: &Host, path: &str) -> String {
     format!("https://{}:{}{path}", host.ip(), hub.port)
+}
+
+/// `kubectl get --raw path` as admin, from inside `host`.
+pub fn raw(hub: &Hub, host: &Host, path: &str) -> Option<serde_json::Value> {
+    let out = host
+        .wrap(&super::kubectl_cmd(
+            hub,
+            &["--request-timeout=5s", "get", "--raw", path],
+        ))
+        .output()
+        .expect("kubectl");
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// `kubectl create -f -` of `object` as admin, from inside `host`.
+pub fn create(hub: &Hub, host: &Host, object: &str) {
+    use std::io::Write;
+    let mut cmd = host.wrap(&super::kubectl_cmd(hub, &["create", "-f", "-"]));
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("kubectl create");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(object.as_bytes())
+        .expect("write");
+    assert!(
+        child.wait().expect("wait").success(),
+        "creating {object} failed"
+    );
+}
+
+pub fn available(hub: &Hub, host: &Host, cluster: &str) -> Option<String> {
+    let mc = raw(hub, host, &super::ocm::cluster_path(cluster))?;
+    super::ocm::condition(&mc, "ManagedClusterConditionAvailable").map(|c| c.0)
+}
+
+/// A stand-in managed cluster served on `host`'s lab address,
+/// reachable only from inside that host. It gets one Node.
+pub fn spoke_on(host: &Host, dir: &std::path::Path) -> Hub {
+    let mut spoke = Hub::start_in(host, dir, &["--no-controllers"]);
+    spoke.wait_ready();
+    let node = r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"},"status":{"capacity":{"cpu":"2","memory":"2Gi"},"allocatable":{"cpu":"2","memory":"2Gi"}}}"#;
+    create(&spoke, host, node);
+    spoke
 }
