@@ -418,9 +418,10 @@ let
         case "$token" in "" | "#"*) continue ;; esac
         id=''${token%%.*}
         ${exe} token delete --kubeconfig "$kubeconfig" "$id" > /dev/null 2>&1 || true
-        ${exe} token create --kubeconfig "$kubeconfig" --ttl 0 --print-token-only \
+        # From standard input (printf is a shell builtin): never on a command line.
+        printf '%s' "$token" | ${exe} token create --kubeconfig "$kubeconfig" --ttl 0 --print-token-only \
           --description ${lib.escapeShellArg "provisioned by services.multicluster-controlplane.hubs.${name}.bootstrapTokenFile"} \
-          "$token" > /dev/null
+          --token-file - > /dev/null
         echo "bootstrap token $id registered"
       done < "$CREDENTIALS_DIRECTORY/bootstrap-tokens"
     '';

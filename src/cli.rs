@@ -176,8 +176,12 @@ pub struct TokenCreateArgs {
     #[command(flatten)]
     pub access: HubAccess,
     /// The token to create, `[a-z0-9]{6}.[a-z0-9]{16}`; random when omitted.
-    #[arg(value_name = "TOKEN")]
+    #[arg(value_name = "TOKEN", conflicts_with = "token_file")]
     pub token: Option<String>,
+    /// Read the token to create from this file (`-`: standard input), so it never
+    /// appears in a process list.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// Lifetime, such as 24h, 90m or 7d; 0 never expires. Expired tokens are deleted.
     #[arg(long, default_value = "24h", value_name = "DURATION")]
     pub ttl: String,

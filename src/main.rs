@@ -211,10 +211,27 @@ fn run_token(cmd: TokenCommand) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            let given = match (&args.token, &args.token_file) {
+                (Some(t), _) => Some(t.clone()),
+                (None, Some(file)) => {
+                    let text = if file.as_os_str() == "-" {
+                        std::io::read_to_string(std::io::stdin())
+                    } else {
+                        std::fs::read_to_string(file)
+                    };
+                    match text {
+                        Ok(t) => Some(t.trim().to_string()),
+                        Err(e) => {
+                            eprintln!("error: --token-file {}: {e}", file.display());
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                }
+                (None, None) => None,
+            };
             admin_command(&args.access, async |hub| {
                 let created =
-                    admin::create_token(&hub, args.token.as_deref(), ttl, &args.description)
-                        .await?;
+                    admin::create_token(&hub, given.as_deref(), ttl, &args.description).await?;
                 if args.print_token_only {
                     println!("{}", created.token);
                     return Ok(());
