@@ -579,11 +579,10 @@ fn credentials_are_isolated_and_denial_revokes_access() {
     wait_until("c1's lease access is revoked", || {
         code(c1.get(hub.url(&lease("c1")))) == 403
     });
-    let mc = get(&hub, &cluster_path("c1")).expect("c1");
-    assert_eq!(
-        condition(&mc, "HubAcceptedManagedCluster"),
-        Some(("False".into(), "HubClusterAdminDenied".into()))
-    );
+    wait_until("c1 is marked denied", || {
+        get(&hub, &cluster_path("c1")).and_then(|c| condition(&c, "HubAcceptedManagedCluster"))
+            == Some(("False".into(), "HubClusterAdminDenied".into()))
+    });
     assert_eq!(
         code(c1.get(hub.url(&cluster_path("c1")))),
         200,
