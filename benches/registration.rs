@@ -20,8 +20,8 @@ mod sim;
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use sim::{CLUSTERS, TOKEN, arg_value, cpu_seconds, pct};
+use serde_json::Value;
+use sim::{CLUSTERS, arg_value, cpu_seconds, pct};
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -29,21 +29,7 @@ fn main() {
         .and_then(|p| p.parse().ok())
         .unwrap_or(60);
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("hub.json");
-    std::fs::write(
-        &config,
-        json!({"controllers": {"featureGates": {"ManagedClusterAutoApproval": true},
-            "autoApprovalBootstrapUsers": ["system:bootstrap:abcdef"]},
-            "logging": {"level": "warn"}})
-        .to_string(),
-    )
-    .expect("config");
-    let mut hub = common::Hub::start(
-        &dir.path().join("hub"),
-        &["-c", config.to_str().expect("utf8")],
-    );
-    hub.wait_ready();
-    let token = common::ocm::create_token(&hub, Some(TOKEN), "0");
+    let (hub, token) = sim::start_hub(dir.path());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -21,26 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sim::{TOKEN, cpu_seconds, pct};
+use sim::{cpu_seconds, pct};
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("hub.json");
-    std::fs::write(
-        &config,
-        json!({"controllers": {"featureGates": {"ManagedClusterAutoApproval": true},
-            "autoApprovalBootstrapUsers": ["system:bootstrap:abcdef"]},
-            "logging": {"level": "warn"}})
-        .to_string(),
-    )
-    .expect("config");
-    let mut hub = common::Hub::start(
-        &dir.path().join("hub"),
-        &["-c", config.to_str().expect("utf8")],
-    );
-    hub.wait_ready();
-    let token = common::ocm::create_token(&hub, Some(TOKEN), "0");
+    let (hub, token) = sim::start_hub(dir.path());
     propagation(&hub, &token, dir.path(), 200);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -16,6 +16,24 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::common;
 
+/// A hub (quiet logs) that accepts and approves the benchmark token's clusters by itself,
+/// and that token.
+pub fn start_hub(dir: &std::path::Path) -> (common::Hub, common::ocm::Token) {
+    let config = dir.join("hub.json");
+    std::fs::write(
+        &config,
+        json!({"controllers": {"featureGates": {"ManagedClusterAutoApproval": true},
+            "autoApprovalBootstrapUsers": ["system:bootstrap:abcdef"]},
+            "logging": {"level": "warn"}})
+        .to_string(),
+    )
+    .expect("config");
+    let mut hub = common::Hub::start(&dir.join("hub"), &["-c", config.to_str().expect("utf8")]);
+    hub.wait_ready();
+    let token = common::ocm::create_token(&hub, Some(TOKEN), "0");
+    (hub, token)
+}
+
 pub const TOKEN: &str = "abcdef.0123456789abcdef";
 pub const CLUSTERS: &str = "/apis/cluster.open-cluster-management.io/v1/managedclusters";
 pub const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";

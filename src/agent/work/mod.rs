@@ -329,7 +329,7 @@ impl WorkAgent {
                                     .and_then(Value::as_array)
                                     .cloned()
                                     .unwrap_or_default();
-                                ManifestResult::applied(target, value, rules, owned)
+                                ManifestResult::applied(target, value, rules)
                             }
                             Err(e) => {
                                 outcome.retry = true;
@@ -679,7 +679,7 @@ impl ManifestResult {
             rules: Vec::new(),
         }
     }
-    fn applied(target: Target, object: Value, rules: Vec<Value>, _owned: bool) -> ManifestResult {
+    fn applied(target: Target, object: Value, rules: Vec<Value>) -> ManifestResult {
         ManifestResult {
             target: Some(target),
             applied: true,
