@@ -241,18 +241,7 @@ pub async fn accept(hub: &Rest, cluster: &str) -> Result<Accepted, AdminError> {
         let now = crate::registry::now_rfc3339();
         let condition = json!({"type": "Approved", "status": "True", "reason": "MulticlusterControlplaneApprove",
             "message": "Approved by multicluster-controlplane accept", "lastUpdateTime": now, "lastTransitionTime": now});
-        match approved["status"]
-            .get_mut("conditions")
-            .and_then(Value::as_array_mut)
-        {
-            Some(list) => list.push(condition),
-            None => {
-                if !approved.get("status").is_some_and(Value::is_object) {
-                    approved["status"] = json!({});
-                }
-                approved["status"]["conditions"] = json!([condition]);
-            }
-        }
+        crate::hub::csr::append_condition(&mut approved, condition);
         hub.put(
             &format!("/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}/approval"),
             &approved,

@@ -51,28 +51,14 @@ pub fn client(endpoint: &Endpoint, credential: &Credential) -> Result<kube::Clie
 
 /// DER of every certificate in a PEM bundle.
 fn pem_certs(pem: &str) -> Result<Vec<Vec<u8>>, AgentError> {
-    let mut out = Vec::new();
-    let mut rest = pem;
-    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
-        let body_start = start + "-----BEGIN CERTIFICATE-----".len();
-        let Some(end) = rest[body_start..].find("-----END CERTIFICATE-----") else {
-            break;
-        };
-        let body: String = rest[body_start..body_start + end]
-            .split_whitespace()
-            .collect();
-        out.push(
-            B64.decode(body)
-                .map_err(|e| AgentError::Config(format!("CA bundle: {e}")))?,
-        );
-        rest = &rest[body_start + end..];
-    }
-    if out.is_empty() {
+    let certs = crate::pki::keys::labelled(pem, "CERTIFICATE")
+        .map_err(|e| AgentError::Config(format!("CA bundle: {e}")))?;
+    if certs.is_empty() {
         return Err(AgentError::Config(
             "the hub CA bundle holds no certificate".into(),
         ));
     }
-    Ok(out)
+    Ok(certs)
 }
 
 /// `sha256:<hex>` of a certificate's SubjectPublicKeyInfo: kubeadm's CA pin format.

@@ -263,18 +263,6 @@ pub fn by_namespace() -> KeysOf {
     })
 }
 
-/// The key of an object: `namespace/name`.
-pub fn by_namespaced_name() -> KeysOf {
-    Arc::new(|o: &Value| {
-        let text = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or("");
-        let name = text("/metadata/name");
-        if name.is_empty() {
-            return Vec::new();
-        }
-        vec![format!("{}/{}", text("/metadata/namespace"), name)]
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

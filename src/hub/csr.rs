@@ -53,7 +53,10 @@ pub struct Subject {
 
 /// Reads and verifies a PEM certificate request.
 pub fn request_subject(pem_text: &str) -> Result<Subject, String> {
-    let der = pem::parse_request(pem_text)?;
+    let der = crate::pki::keys::labelled(pem_text, "CERTIFICATE REQUEST")?
+        .into_iter()
+        .next()
+        .ok_or("no CERTIFICATE REQUEST PEM block")?;
     let (_, request) = x509_parser::certification_request::X509CertificationRequest::from_der(&der)
         .map_err(|e| format!("the request is not a valid PKCS#10 certificate request: {e}"))?;
     request
@@ -73,22 +76,6 @@ pub fn request_subject(pem_text: &str) -> Result<Subject, String> {
         subject_der: subject.as_raw().to_vec(),
         spki_der: info.subject_pki.raw.to_vec(),
     })
-}
-
-mod pem {
-    use base64::Engine;
-
-    /// The DER of the first `CERTIFICATE REQUEST` block.
-    pub fn parse_request(text: &str) -> Result<Vec<u8>, String> {
-        let begin = "-----BEGIN CERTIFICATE REQUEST-----";
-        let end = "-----END CERTIFICATE REQUEST-----";
-        let start = text.find(begin).ok_or("no CERTIFICATE REQUEST PEM block")? + begin.len();
-        let stop = text[start..].find(end).ok_or("unterminated PEM block")? + start;
-        let body: String = text[start..stop].split_whitespace().collect();
-        base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .map_err(|e| format!("PEM body is not base64: {e}"))
-    }
 }
 
 /// The cluster an OCM agent CSR is for, when it follows OCM's rules: the cluster label,
@@ -438,7 +425,8 @@ impl CsrController {
     }
 }
 
-fn append_condition(csr: &mut Value, condition: Value) {
+/// Appends a condition to `status.conditions` (CSR conditions are a plain list).
+pub fn append_condition(csr: &mut Value, condition: Value) {
     if !csr.get("status").is_some_and(Value::is_object) {
         csr["status"] = json!({});
     }

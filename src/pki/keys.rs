@@ -9,12 +9,19 @@ use x509_parser::prelude::X509Certificate;
 
 /// DER of the first `CERTIFICATE` block of a PEM bundle.
 pub fn first_cert_der(pem_text: &str) -> Result<Vec<u8>, String> {
-    let blocks = pem_blocks(pem_text)?;
-    blocks
+    labelled(pem_text, "CERTIFICATE")?
         .into_iter()
-        .find(|(tag, _)| tag == "CERTIFICATE")
-        .map(|(_, der)| der)
+        .next()
         .ok_or_else(|| "no CERTIFICATE block found".to_string())
+}
+
+/// DER of every PEM block labelled `label` (e.g. `CERTIFICATE`, `CERTIFICATE REQUEST`).
+pub fn labelled(pem_text: &str, label: &str) -> Result<Vec<Vec<u8>>, String> {
+    Ok(pem_blocks(pem_text)?
+        .into_iter()
+        .filter(|(tag, _)| tag == label)
+        .map(|(_, der)| der)
+        .collect())
 }
 
 /// Parses a private key in PKCS#8, PKCS#1 (RSA) or SEC1 (EC P-256/P-384) PEM.
