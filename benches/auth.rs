@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use multicluster_controlplane::auth::authz::Authorizer;
 use multicluster_controlplane::auth::request::Attributes;
-use multicluster_controlplane::auth::user::UserInfo;
+use multicluster_controlplane::api::user::UserInfo;
 use serde_json::{Value, json};
 
 fn main() {

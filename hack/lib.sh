@@ -22,7 +22,31 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# What building needs: bindgen (libclang) for RocksDB, protoc for etcd-client.
+# What building needs: a C/C++ toolchain (the linker cargo calls, RocksDB's C++), bindgen
+# (libclang) for RocksDB, protoc and the well-known .proto files (libprotobuf-dev; Debian's
+# protobuf-compiler alone lacks google/protobuf/*.proto) for etcd-client.
 install_build_deps() {
-    apt_install ca-certificates clang libclang-dev protobuf-compiler pkg-config
+    apt_install ca-certificates build-essential clang libclang-dev protobuf-compiler libprotobuf-dev pkg-config
+}
+
+# nixpkgs' lib for evaluating the NixOS module, VM-test nodes and flake without nixpkgs:
+# $NIXPKGS_LIB if set, else the steering repo's copy beside this clone (../shared/nixpkgs-lib,
+# nixpkgs.lib at a pinned commit; see its SOURCE.md) when it exists.
+if [ -z "${NIXPKGS_LIB:-}" ]; then
+    for candidate in "$(dirname "${BASH_SOURCE[0]}")/../../shared/nixpkgs-lib/lib"; do
+        if [ -f "$candidate/default.nix" ]; then
+            NIXPKGS_LIB=$(cd "$candidate" && pwd)
+            export NIXPKGS_LIB
+        fi
+    done
+fi
+
+# ci_missing WHAT: a prerequisite is missing. Under CI=true that is an error (exit 1);
+# elsewhere a warning, and the caller goes on without it.
+ci_missing() {
+    if [ "${CI:-}" = "true" ]; then
+        printf 'error: %s (CI=true: nothing may be skipped)\n' "$*" >&2
+        exit 1
+    fi
+    printf 'warning: skipped: %s\n' "$*" >&2
 }

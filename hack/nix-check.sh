@@ -20,8 +20,9 @@
 #      requires;
 #   6. flake.nix evaluates against a stand-in nixpkgs (that lib plus stub packages): its
 #      packages, apps, module, overlay, checks, dev shell and formatter are wired up.
-# Without NIXPKGS_LIB, steps 4-6 are skipped with a message (the parse step still runs and
-# fails on syntax errors).
+# NIXPKGS_LIB defaults to ../shared/nixpkgs-lib/lib beside this clone (hack/lib.sh). Without
+# it, steps 4-6 are skipped with a warning, or fail under CI=true (the parse step still runs
+# and fails on syntax errors).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/lib.sh
@@ -117,9 +118,7 @@ fi
 
 # 4.-6. Evaluation with nixpkgs' lib.
 if [ -z "${NIXPKGS_LIB:-}" ]; then
-    log "evaluation skipped: NIXPKGS_LIB is not set. Point it at the lib/ directory of a nixpkgs"
-    log "  or nixpkgs.lib checkout (no network here to fetch one) to also evaluate the NixOS"
-    log "  module, its units and settings, the VM-test nodes and scripts, and flake.nix."
+    ci_missing "NixOS module, VM-test and flake evaluation: NIXPKGS_LIB is not set and ../shared/nixpkgs-lib is absent. Point it at the lib/ directory of a nixpkgs or nixpkgs.lib checkout"
 else
     [ -f "$NIXPKGS_LIB/default.nix" ] || {
         echo "nix-check: NIXPKGS_LIB=$NIXPKGS_LIB has no default.nix (give the lib/ directory)" >&2
@@ -158,7 +157,7 @@ EOF
                 fi
             done
         else
-            log "config check of the rendered settings skipped: no binary at $bin (cargo build, or set MCP_BIN)"
+            ci_missing "config check of the rendered settings: no binary at $bin (cargo build, or set MCP_BIN)"
         fi
         if command -v systemd-analyze > /dev/null && systemd-analyze security --help 2>&1 | grep -q -- --offline; then
             for unit in "$tmp"/units/*.service; do
@@ -170,7 +169,7 @@ EOF
                 fi
             done
         else
-            log "systemd-analyze security --offline not available (systemd >= 250): unit scores skipped"
+            ci_missing "unit hardening scores: systemd-analyze security --offline not available (systemd >= 250)"
         fi
     else
         fail "NixOS module evaluation: $(cat "$tmp/module.err")"

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::agent::rest::{Rest, RestError, query};
-use crate::hub::bootstrap::{BOOTSTRAP_GROUP, CLUSTER_LABEL};
+use crate::api::ocm::names::{BOOTSTRAP_GROUP, CLUSTER_NAME_LABEL};
 use crate::hub::tokens::{self, TOKEN_TYPE};
 
 /// Why an admin command failed.
@@ -188,7 +188,7 @@ pub async fn accept(hub: &Rest, cluster: &str) -> Result<Accepted, AdminError> {
     let csrs = hub
         .get(&format!(
             "/apis/certificates.k8s.io/v1/certificatesigningrequests?labelSelector={}",
-            query(&format!("{CLUSTER_LABEL}={cluster}"))
+            query(&format!("{CLUSTER_NAME_LABEL}={cluster}"))
         ))
         .await?;
     let pending: Vec<&Value> = csrs
@@ -238,7 +238,7 @@ pub async fn accept(hub: &Rest, cluster: &str) -> Result<Accepted, AdminError> {
             .and_then(Value::as_str)
             .unwrap_or("");
         let mut approved = csr.clone();
-        let now = crate::registry::now_rfc3339();
+        let now = crate::api::meta::now_rfc3339();
         let condition = json!({"type": "Approved", "status": "True", "reason": "MulticlusterControlplaneApprove",
             "message": "Approved by multicluster-controlplane accept", "lastUpdateTime": now, "lastTransitionTime": now});
         crate::hub::csr::append_condition(&mut approved, condition);

@@ -98,15 +98,16 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     shutdown_check.set(true);
 
     let (store, rocks) = open_store(&config).await?;
+    let authz = crate::auth::authz::Authorizer::new();
     let registry = crate::registry::Registry::new(store)
         .with_event_ttl(Duration::from_secs(config.storage.event_ttl_seconds))
-        .with_mutator(crate::hub::mutator(&config));
+        .with_mutator(crate::hub::mutator(&config))
+        .with_validator(crate::hub::validator(authz.clone()));
     ensure_namespaces(&registry).await?;
     registry
         .ensure_builtin_crds()
         .await
         .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
-    let authz = crate::auth::authz::Authorizer::new();
     crate::auth::authz::seed_policy(&registry)
         .await
         .map_err(|e| ServerError::Bootstrap(e.message))?;

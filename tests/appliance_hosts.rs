@@ -108,8 +108,7 @@ fn etcd_in(host: &Host, dir: &Path, tls: &TlsFiles) -> EtcdIn {
 
 #[test]
 fn hub_on_external_etcd_keeps_clusters_and_works_across_a_restart() {
-    if !Lab::available() {
-        println!("skipped: {}", Lab::unavailable_reason().unwrap_or_default());
+    if !Lab::usable("hub_on_external_etcd_keeps_clusters_and_works_across_a_restart") {
         return;
     }
     let lab = Lab::new("mcpetcd");
@@ -172,8 +171,7 @@ fn hub_on_external_etcd_keeps_clusters_and_works_across_a_restart() {
 
 #[test]
 fn two_hubs_on_one_host_are_isolated() {
-    if !Lab::available() {
-        println!("skipped: {}", Lab::unavailable_reason().unwrap_or_default());
+    if !Lab::usable("two_hubs_on_one_host_are_isolated") {
         return;
     }
     let lab = Lab::new("mcptwo");

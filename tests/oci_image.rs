@@ -149,8 +149,7 @@ fn curl_readyz(from: &Host, ca: &Path, hub_ip: &str) -> Output {
 
 #[test]
 fn oci_image_runs_under_runc_and_serves_another_namespace() {
-    if let Some(why) = Lab::unavailable_reason() {
-        eprintln!("skipped: {why}");
+    if !Lab::usable("oci_image_runs_under_runc_and_serves_another_namespace") {
         return;
     }
     require("umoci");

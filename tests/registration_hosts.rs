@@ -13,8 +13,7 @@ use common::{Hub, wait_until};
 
 #[test]
 fn join_restart_and_link_cut_across_hosts() {
-    if !Lab::available() {
-        println!("skipped: {}", Lab::unavailable_reason().unwrap_or_default());
+    if !Lab::usable("join_restart_and_link_cut_across_hosts") {
         return;
     }
     let lab = Lab::new("mcpreg");

@@ -261,7 +261,7 @@ impl Sim {
                     .expect("conditions")
                     .push(json!({
                     "type": t, "status": "True", "reason": reason, "message": msg,
-                    "lastTransitionTime": multicluster_controlplane::registry::now_rfc3339()}));
+                    "lastTransitionTime": multicluster_controlplane::api::meta::now_rfc3339()}));
             }
             let r = client
                 .put(url(&format!("{CLUSTERS}/{name}/status")))
@@ -313,7 +313,7 @@ impl Sim {
             };
             assert!(r.status().is_success(), "lease: {}", r.status());
             let mut l: Value = r.json().await.expect("json");
-            l["spec"]["renewTime"] = json!(multicluster_controlplane::hub::objects::now_micro());
+            l["spec"]["renewTime"] = json!(multicluster_controlplane::api::meta::now_micro());
             let status = client
                 .put(&lease)
                 .json(&l)
@@ -483,7 +483,7 @@ impl Sim {
                         continue;
                     }
                     let work_name = work["metadata"]["name"].as_str().unwrap_or("").to_string();
-                    let now = multicluster_controlplane::registry::now_rfc3339();
+                    let now = multicluster_controlplane::api::meta::now_rfc3339();
                     let generation = work["metadata"]["generation"].clone();
                     let patch = json!({"metadata": {"uid": work["metadata"]["uid"], "resourceVersion": work["metadata"]["resourceVersion"]},
                         "status": {"conditions": [

@@ -281,8 +281,7 @@ impl CredDir {
         {
             return Ok(id);
         }
-        let (id, _) = crate::hub::tokens::generate();
-        let id = id[..5].to_string();
+        let id = crate::api::meta::random_suffix();
         self.write_files(&[("agent-name", id.as_bytes())])?;
         Ok(id)
     }

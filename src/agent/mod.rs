@@ -9,6 +9,7 @@
 //! Start reading at [`run`]; `register` is the join, `status` the reporting, `hubconfig`
 //! the credentials on disk.
 
+pub mod crds;
 pub mod hubconfig;
 pub mod quantity;
 pub mod register;
@@ -88,13 +89,14 @@ enum Exit {
 
 /// Runs the agent until the process is stopped.
 pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
-    if !crate::hub::admission::is_dns_label(&options.cluster_name) {
+    if !crate::api::meta::is_dns_label(&options.cluster_name) {
         return Err(AgentError::Config(format!(
             "cluster name {:?} must be a lowercase RFC 1123 label (it names a namespace on the hub)",
             options.cluster_name
         )));
     }
     let managed = Rest::new(managed_client(options.managed_kubeconfig.as_deref()).await?);
+    install_crds(&managed.client).await;
     let creds = CredDir::new(options.hub_kubeconfig_dir.clone());
     let agent = creds.agent_id()?;
     let cluster = options.cluster_name.clone();
@@ -122,6 +124,16 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
                 creds.clear();
             }
         }
+    }
+}
+
+/// Installs the managed-side CRDs, retrying (with a warning each time) until it succeeds:
+/// neither the work half nor claim reporting can run without them.
+async fn install_crds(managed: &kube::Client) {
+    let mut backoff = Backoff::default();
+    while let Err(e) = crds::ensure(managed).await {
+        tracing::warn!(error = %e, "cannot install the agent's CRDs on the managed cluster; retrying");
+        backoff.wait().await;
     }
 }
 
@@ -246,7 +258,7 @@ async fn rotate(
     let rotated = Rest::new(hubconfig::client(endpoint, &issued.credential())?);
     let path = format!("{}/{cluster}", register::CLUSTERS);
     if let Ok(mut current) = rotated.get(&path).await {
-        crate::hub::objects::set_condition(
+        crate::api::meta::set_condition(
             &mut current,
             "ClusterCertificateRotated",
             "True",
@@ -336,11 +348,11 @@ async fn connected(
         match status::report(&hub, &cluster, &observed).await {
             Ok(current) => {
                 rejections = 0;
-                accepted = crate::hub::objects::condition_status(
+                accepted = crate::api::meta::condition_status(
                     &current,
-                    crate::hub::cluster::HUB_ACCEPTED,
+                    crate::api::ocm::cluster_conditions::HUB_ACCEPTED,
                 ) == Some("True");
-                let seconds = crate::hub::cluster::lease_seconds(&current);
+                let seconds = crate::api::ocm::lease_seconds(&current);
                 lease_period = Duration::from_secs(seconds);
             }
             Err(e) if e.is(401) => {

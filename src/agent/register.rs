@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 
 use super::AgentError;
 use super::rest::{Rest, RestError, query};
-use crate::hub::bootstrap::CLUSTER_LABEL;
-use crate::hub::csr::{CLIENT_SIGNER, IDENTITY_PREFIX, MANAGED_CLUSTERS_GROUP};
+use crate::api::ocm::names::{
+    CLIENT_SIGNER, CLUSTER_NAME_LABEL, IDENTITY_PREFIX, MANAGED_CLUSTERS_GROUP,
+};
 
 pub const CLUSTERS: &str = "/apis/cluster.open-cluster-management.io/v1/managedclusters";
 const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
@@ -87,7 +88,7 @@ pub async fn request_certificate(
         spec["expirationSeconds"] = json!(s);
     }
     let csr = json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
-        "metadata": {"generateName": format!("{cluster}-"), "labels": {CLUSTER_LABEL: cluster}},
+        "metadata": {"generateName": format!("{cluster}-"), "labels": {CLUSTER_NAME_LABEL: cluster}},
         "spec": spec});
     let created = hub.post(CSRS, &csr).await.map_err(AgentError::from_rest)?;
     let name = created

@@ -8,15 +8,16 @@ use serde_json::{Value, json};
 use super::quantity;
 use super::register::CLUSTERS;
 use super::rest::{Rest, RestError};
-use crate::hub::cluster::{AVAILABLE, HUB_ACCEPTED, JOINED, LEASE};
-use crate::hub::objects::{condition_status, now_micro, set_condition};
+use crate::api::meta::{condition_status, now_micro, set_condition};
+use crate::api::ocm::cluster_conditions::{AVAILABLE, HUB_ACCEPTED, JOINED};
+use crate::api::ocm::names::LEASE_NAME;
 
 const SPOKE_ONLY: &str = "open-cluster-management.io/spoke-only";
 const MAX_CUSTOM_CLAIMS: usize = 20;
 
 /// Renews the cluster's lease on the hub.
 pub async fn renew_lease(hub: &Rest, cluster: &str) -> Result<(), RestError> {
-    let path = format!("/apis/coordination.k8s.io/v1/namespaces/{cluster}/leases/{LEASE}");
+    let path = format!("/apis/coordination.k8s.io/v1/namespaces/{cluster}/leases/{LEASE_NAME}");
     let mut lease = hub.get(&path).await?;
     lease["spec"]["renewTime"] = json!(now_micro());
     hub.put(&path, &lease).await.map(|_| ())

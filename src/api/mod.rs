@@ -10,9 +10,12 @@ pub mod crd;
 pub mod jsonpath;
 pub mod kind;
 pub mod list_semantics;
+pub mod meta;
 pub mod ocm;
 pub mod openapi_schema;
 pub mod schema;
+pub mod status;
+pub mod user;
 
 pub use catalog::Catalog;
 pub use kind::{Kind, PrinterColumn, Scope};

@@ -9,8 +9,8 @@ use axum::http::HeaderMap;
 use serde_json::Value;
 
 use super::token::TokenSigner;
-use super::user::UserInfo;
-use crate::http::tls::CertStatus;
+use super::user::CertStatus;
+use crate::api::user::UserInfo;
 use crate::registry::Registry;
 
 /// Why a request is not authenticated (the client sees only `Unauthorized`).
@@ -47,14 +47,7 @@ impl Authenticator {
         headers: &HeaderMap,
     ) -> Result<UserInfo, AuthnError> {
         match cert {
-            CertStatus::Valid(user) => {
-                return Ok(UserInfo {
-                    name: user.name.clone(),
-                    groups: user.groups.clone(),
-                    ..UserInfo::default()
-                }
-                .authenticated());
-            }
+            CertStatus::Valid(user) => return Ok(user.clone().authenticated()),
             CertStatus::Invalid(reason) => return Err(AuthnError::Certificate(reason.clone())),
             CertStatus::None => {}
         }

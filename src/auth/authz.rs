@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::rbac::{Decision, RbacIndex, is_privileged};
 use super::request::Attributes;
-use crate::http::status::Status;
+use crate::api::status::Status;
 use crate::registry::{Registry, Target};
 use crate::storage::ListOptions;
 

@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 
 use super::authz::Authorizer;
 use super::request::Attributes;
-use super::user::{ANONYMOUS, AUTHENTICATED, UNAUTHENTICATED, UserInfo};
+use crate::api::user::{ANONYMOUS, AUTHENTICATED, UNAUTHENTICATED, UserInfo};
 
 const USER: &str = "impersonate-user";
 const UID: &str = "impersonate-uid";

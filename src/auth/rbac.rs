@@ -47,9 +47,9 @@ pub const SYSTEM_MASTERS: &str = "system:masters";
 // ---------------------------------------------------------------------------------
 
 // The request types are shared with authentication: `UserInfo` (kube's `user.Info`)
-// lives in `auth::user`, `Attributes` (kube's request info) in `auth::request`.
+// lives in `api::user`, `Attributes` (kube's request info) in `auth::request`.
 pub use super::request::Attributes;
-pub use super::user::UserInfo;
+pub use crate::api::user::UserInfo;
 
 impl UserInfo {
     /// A user with a name and groups (no uid, no extra).

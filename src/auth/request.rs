@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use axum::http::Method;
 
-use super::user::UserInfo;
+use crate::api::user::UserInfo;
 
 /// What RBAC decides on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

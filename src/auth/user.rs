@@ -1,35 +1,16 @@
-//! The authenticated user every request carries: name, uid, groups and extra, as kube's
-//! `user.Info`.
+//! What TLS tells authentication about a connection: its client certificate's verdict.
 
-use std::collections::BTreeMap;
+use crate::api::user::UserInfo;
 
-/// The user a request is made as (after impersonation, when any).
+/// What a connection's client certificate says (the TLS layer's verdict, which
+/// authentication starts from).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserInfo {
-    pub name: String,
-    pub uid: String,
-    pub groups: Vec<String>,
-    pub extra: BTreeMap<String, Vec<String>>,
-}
-
-pub const ANONYMOUS: &str = "system:anonymous";
-pub const AUTHENTICATED: &str = "system:authenticated";
-pub const UNAUTHENTICATED: &str = "system:unauthenticated";
-
-impl UserInfo {
-    pub fn anonymous() -> UserInfo {
-        UserInfo {
-            name: ANONYMOUS.into(),
-            groups: vec![UNAUTHENTICATED.into()],
-            ..UserInfo::default()
-        }
-    }
-
-    /// Adds `system:authenticated`, as every authenticator's result gets it.
-    pub fn authenticated(mut self) -> UserInfo {
-        if !self.groups.iter().any(|g| g == AUTHENTICATED) {
-            self.groups.push(AUTHENTICATED.into());
-        }
-        self
-    }
+pub enum CertStatus {
+    /// No certificate: authentication falls to tokens or anonymous.
+    #[default]
+    None,
+    /// Signed by the hub CA and current.
+    Valid(UserInfo),
+    /// Presented but not acceptable (wrong CA, expired, not yet valid, ...): 401.
+    Invalid(String),
 }

@@ -18,10 +18,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::auth::AuthServices;
-use super::status::Status;
 use super::table::Representation;
+use crate::api::status::Status;
+use crate::api::user::UserInfo;
 use crate::api::{Catalog, Kind};
-use crate::auth::user::UserInfo;
 use crate::registry::selector::{FieldSelector, LabelSelector};
 use crate::registry::{
     DeleteOptions, Deletion, Filter, Op, Patch, Propagation, Registry, Target, WriteGuard,
@@ -189,14 +189,8 @@ async fn dispatch(
             check_rbac_write(&auth, kind, namespace.as_deref(), new, old, &user)
         })));
     }
-    if let Some(auth) = auth
-        .as_ref()
-        .filter(|_| crate::hub::admission::validates(kind))
-    {
-        let (authz, user) = (auth.authz.clone(), user.clone());
-        options.guard = Some(WriteGuard(std::sync::Arc::new(move |kind, new, old| {
-            crate::hub::admission::validate(&authz, &user, kind, new, old)
-        })));
+    if auth.is_some() {
+        options.user = Some(user.clone());
     }
     match (method, target.name.as_deref()) {
         (Method::GET, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
@@ -602,10 +596,10 @@ pub fn validate_list_options(query: &HashMap<String, String>, watch: bool) -> Re
             "Invalid",
             format!("ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: {message}"),
         );
-        status.details = Some(Box::new(super::status::Details {
+        status.details = Some(Box::new(crate::api::status::Details {
             group: "meta.k8s.io".into(),
             kind: "ListOptions".into(),
-            causes: vec![super::status::Cause {
+            causes: vec![crate::api::status::Cause {
                 reason: if message.starts_with("Unsupported") {
                     "FieldValueNotSupported"
                 } else {

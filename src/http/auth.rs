@@ -10,13 +10,13 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::status::{Details, Status};
 use super::tls::PeerIdentity;
+use crate::api::status::{Details, Status};
+use crate::api::user::UserInfo;
 use crate::auth::authn::Authenticator;
 use crate::auth::authz::Authorizer;
 use crate::auth::impersonation::{Refused, effective_user};
 use crate::auth::request::{Attributes, attributes};
-use crate::auth::user::UserInfo;
 
 /// Everything the filter needs.
 #[derive(Clone)]

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::status::Status;
 use super::table::{Representation, negotiate};
+use crate::api::status::Status;
 use crate::api::{Catalog, Kind};
 
 /// The media type clients match to recognise an aggregated answer.

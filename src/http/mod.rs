@@ -53,5 +53,5 @@ pub fn router(
 }
 
 async fn not_found(request: Request) -> Response {
-    status::Status::not_found_path(request.uri().path()).into_response()
+    crate::api::status::Status::not_found_path(request.uri().path()).into_response()
 }

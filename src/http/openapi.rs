@@ -18,8 +18,8 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::status::Status;
 use crate::api::Kind;
+use crate::api::status::Status;
 use crate::registry::Registry;
 
 fn gv_path(group: &str, version: &str) -> String {

@@ -9,12 +9,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::auth::AuthServices;
-use super::status::{Cause, Status};
 use crate::api::Kind;
+use crate::api::status::{Cause, Status};
+use crate::api::user::UserInfo;
 use crate::auth::request::Attributes;
 use crate::auth::token::{DEFAULT_EXPIRATION_SECONDS, ISSUER, MIN_EXPIRATION_SECONDS};
-use crate::auth::user::UserInfo;
-use crate::http::tls::CertStatus;
+use crate::auth::user::CertStatus;
 use crate::registry::Registry;
 
 fn user_json(user: &UserInfo) -> Value {

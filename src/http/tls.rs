@@ -16,6 +16,8 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime, pem::PemObject};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use crate::api::user::UserInfo;
+use crate::auth::user::CertStatus;
 use crate::pki::CertAndKey;
 
 /// Errors building the TLS configuration.
@@ -140,18 +142,6 @@ impl ClientCertVerifier for ClientCerts {
     }
 }
 
-/// What a connection's client certificate says.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum CertStatus {
-    /// No certificate: authentication falls to tokens or anonymous.
-    #[default]
-    None,
-    /// Signed by the hub CA and current.
-    Valid(UserInfo),
-    /// Presented but not acceptable (wrong CA, expired, not yet valid, ...): 401.
-    Invalid(String),
-}
-
 /// The rustls server configuration (h2 and http/1.1, optional client certificates) and
 /// the verifier to judge each connection's certificate with.
 pub fn server_config(
@@ -184,13 +174,6 @@ pub struct PeerIdentity {
     pub remote: Option<std::net::SocketAddr>,
 }
 
-/// An authenticated user: name and groups.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserInfo {
-    pub name: String,
-    pub groups: Vec<String>,
-}
-
 /// Reads CN and O of a client certificate chain (verified by the caller).
 pub fn identity_from_chain(chain: Option<&[CertificateDer<'_>]>) -> Option<UserInfo> {
     let leaf = chain?.first()?;
@@ -205,5 +188,9 @@ pub fn identity_from_chain(chain: Option<&[CertificateDer<'_>]>) -> Option<UserI
         .iter_organization()
         .filter_map(|o| o.as_str().ok().map(str::to_string))
         .collect();
-    Some(UserInfo { name, groups })
+    Some(UserInfo {
+        name,
+        groups,
+        ..UserInfo::default()
+    })
 }

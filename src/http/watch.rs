@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use super::status::Status;
 use crate::api::Kind;
+use crate::api::status::Status;
 use crate::registry::{Filter, Registry, WatchEvent};
 use crate::storage::ListOptions;
 
@@ -77,7 +77,7 @@ pub async fn serve(
         return Err(Status::invalid(
             &kind,
             "",
-            vec![crate::http::status::Cause::invalid(
+            vec![crate::api::status::Cause::invalid(
                 "sendInitialEvents",
                 "Forbidden: sendInitialEvents requires allowWatchBookmarks=true and resourceVersionMatch=NotOlderThan",
             )],

@@ -9,10 +9,10 @@
 use serde_json::{Value, json};
 
 use crate::api::Kind;
+use crate::api::status::{Cause, Status};
+use crate::api::user::UserInfo;
 use crate::auth::authz::Authorizer;
 use crate::auth::request::Attributes;
-use crate::auth::user::UserInfo;
-use crate::http::status::{Cause, Status};
 
 /// The label naming a cluster's ManagedClusterSet.
 pub const CLUSTERSET_LABEL: &str = "cluster.open-cluster-management.io/clusterset";
@@ -41,18 +41,6 @@ pub fn validates(kind: &Kind) -> bool {
         || (kind.group == "work.open-cluster-management.io" && kind.kind == "ManifestWork")
 }
 
-/// A lowercase RFC 1123 label: what a namespace name must be.
-pub fn is_dns_label(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes[0] != b'-'
-        && bytes[bytes.len() - 1] != b'-'
-}
-
 fn label<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
     object.pointer("/metadata/labels")?.get(key)?.as_str()
 }
@@ -72,7 +60,7 @@ pub fn mutate(
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let now = crate::registry::now_rfc3339();
+    let now = crate::api::meta::now_rfc3339();
     let old_taints: Vec<Value> = old
         .and_then(|o| o.pointer("/spec/taints"))
         .and_then(Value::as_array)
@@ -173,7 +161,7 @@ pub fn validate(
         .unwrap_or("");
     match kind.kind.as_str() {
         "ManagedCluster" => {
-            if !is_dns_label(name) {
+            if !crate::api::meta::is_dns_label(name) {
                 return Err(Status::invalid(
                     kind,
                     name,

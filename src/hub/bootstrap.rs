@@ -9,16 +9,11 @@ use serde_json::{Value, json};
 
 use super::controller::{self, Queue};
 use super::objects::Objects;
-use crate::http::status::Status;
+use crate::api::ocm::names::{BOOTSTRAP_GROUP, BOOTSTRAP_ROLE};
+use crate::api::status::Status;
 use crate::registry::Filter;
 use crate::registry::selector::FieldSelector;
 
-/// The group bootstrap tokens for joining clusters carry (`auth-extra-groups`).
-pub const BOOTSTRAP_GROUP: &str = "system:bootstrappers:managedcluster";
-/// The ClusterRole granting what a joining agent needs before it is accepted.
-pub const BOOTSTRAP_ROLE: &str = "open-cluster-management:bootstrap";
-/// Label of every object the hub manages for a cluster.
-pub const CLUSTER_LABEL: &str = "open-cluster-management.io/cluster-name";
 /// The ConfigMap holding the CA bundle in every namespace.
 pub const ROOT_CA: &str = "kube-root-ca.crt";
 /// Annotation that stops the hub from resetting a default cluster set's spec.

@@ -19,25 +19,18 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::bootstrap::CLUSTER_LABEL;
 use super::controller::{self, Queue, Requeue};
-use super::objects::{Objects, condition_status, now_micro, parse_time, set_condition};
+use super::objects::Objects;
 use crate::api::Kind;
-use crate::http::status::Status;
+use crate::api::meta::{condition_status, now_micro, parse_time, set_condition};
+use crate::api::ocm::cluster_conditions::{AVAILABLE, CLOCK_SYNCED, HUB_ACCEPTED};
+use crate::api::ocm::names::{CLUSTER_FINALIZER, CLUSTER_NAME_LABEL, LEASE_NAME, WORK_FINALIZER};
+use crate::api::ocm::{DEFAULT_LEASE_SECONDS, TAINT_UNAVAILABLE, TAINT_UNREACHABLE, lease_seconds};
+use crate::api::status::Status;
 use crate::registry::{Filter, Target};
 
-pub const FINALIZER: &str = "cluster.open-cluster-management.io/api-resource-cleanup";
-pub const WORK_FINALIZER: &str = "cluster.open-cluster-management.io/manifest-work-cleanup";
-pub const LEASE: &str = "managed-cluster-lease";
-pub const HUB_ACCEPTED: &str = "HubAcceptedManagedCluster";
-pub const JOINED: &str = "ManagedClusterJoined";
-pub const AVAILABLE: &str = "ManagedClusterConditionAvailable";
-pub const CLOCK_SYNCED: &str = "ManagedClusterConditionClockSynced";
-pub const UNREACHABLE_TAINT: &str = "cluster.open-cluster-management.io/unreachable";
-pub const UNAVAILABLE_TAINT: &str = "cluster.open-cluster-management.io/unavailable";
 const REGISTRATION_ROLE: &str = "open-cluster-management:managedcluster:registration";
 const WORK_ROLE: &str = "open-cluster-management:managedcluster:work";
-const DEFAULT_LEASE_SECONDS: u64 = 60;
 const LEASE_GRACE_TIMES: u64 = 5;
 const RBAC: &str = "rbac.authorization.k8s.io";
 
@@ -68,14 +61,14 @@ fn cluster_role(cluster: &str, accepted: bool) -> Value {
         ];
     }
     json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-        "metadata": {"name": cluster_role_name(cluster), "labels": {CLUSTER_LABEL: cluster}},
+        "metadata": {"name": cluster_role_name(cluster), "labels": {CLUSTER_NAME_LABEL: cluster}},
         "rules": rules})
 }
 
 fn shared_roles() -> [Value; 2] {
     [
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-        "metadata": {"name": REGISTRATION_ROLE, "labels": {CLUSTER_LABEL: ""}},
+        "metadata": {"name": REGISTRATION_ROLE, "labels": {CLUSTER_NAME_LABEL: ""}},
         "rules": [
             {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "list", "watch", "update"]},
             {"apiGroups": ["addon.open-cluster-management.io"], "resources": ["managedclusteraddons"], "verbs": ["get", "list", "watch"]},
@@ -83,7 +76,7 @@ fn shared_roles() -> [Value; 2] {
             {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch", "update"]},
         ]}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-        "metadata": {"name": WORK_ROLE, "labels": {CLUSTER_LABEL: ""}},
+        "metadata": {"name": WORK_ROLE, "labels": {CLUSTER_NAME_LABEL: ""}},
         "rules": [
             {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch", "update"]},
             {"apiGroups": ["work.open-cluster-management.io"], "resources": ["manifestworks"], "verbs": ["get", "list", "watch", "update", "patch"]},
@@ -95,7 +88,7 @@ fn shared_roles() -> [Value; 2] {
 fn role_binding(cluster: &str, suffix: &str, role: &str, finalizer: Option<&str>) -> Value {
     let mut rb = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
         "metadata": {"name": format!("{}:{suffix}", cluster_role_name(cluster)), "namespace": cluster,
-            "labels": {CLUSTER_LABEL: cluster}},
+            "labels": {CLUSTER_NAME_LABEL: cluster}},
         "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
         "subjects": subjects(cluster)});
     if let Some(f) = finalizer {
@@ -176,7 +169,7 @@ impl ClusterController {
         );
         let only_cluster_leases = Filter {
             fields: crate::registry::selector::FieldSelector::parse_for(
-                &format!("metadata.name={LEASE}"),
+                &format!("metadata.name={LEASE_NAME}"),
                 &leases,
             )
             .map_err(Status::bad_request)?,
@@ -208,9 +201,9 @@ impl ClusterController {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        if !finalizers.iter().any(|f| f == FINALIZER) {
+        if !finalizers.iter().any(|f| f == CLUSTER_FINALIZER) {
             let mut all = finalizers;
-            all.push(json!(FINALIZER));
+            all.push(json!(CLUSTER_FINALIZER));
             cluster["metadata"]["finalizers"] = Value::Array(all);
             cluster = self
                 .objects
@@ -310,7 +303,7 @@ impl ClusterController {
                 &k.namespaces,
                 None,
                 json!({"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": name, "labels": {CLUSTER_LABEL: name}}}),
+                "metadata": {"name": name, "labels": {CLUSTER_NAME_LABEL: name}}}),
                 &[],
             )
             .await?;
@@ -331,7 +324,7 @@ impl ClusterController {
             .await?;
         self.objects
             .ensure(&k.cluster_bindings, None, json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                "metadata": {"name": cluster_role_name(name), "labels": {CLUSTER_LABEL: name}},
+                "metadata": {"name": cluster_role_name(name), "labels": {CLUSTER_NAME_LABEL: name}},
                 "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": cluster_role_name(name)},
                 "subjects": subjects(name)}), &["subjects", "roleRef"])
             .await?;
@@ -353,14 +346,14 @@ impl ClusterController {
             .await?;
         if self
             .objects
-            .get(&k.leases, Some(name), LEASE)
+            .get(&k.leases, Some(name), LEASE_NAME)
             .await?
             .is_none()
         {
             let seconds = lease_seconds(cluster);
             let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                "metadata": {"name": LEASE, "namespace": name, "labels": {CLUSTER_LABEL: name}},
-                "spec": {"holderIdentity": LEASE, "leaseDurationSeconds": seconds, "renewTime": now_micro()}});
+                "metadata": {"name": LEASE_NAME, "namespace": name, "labels": {CLUSTER_NAME_LABEL: name}},
+                "spec": {"holderIdentity": LEASE_NAME, "leaseDurationSeconds": seconds, "renewTime": now_micro()}});
             match self
                 .objects
                 .registry
@@ -380,7 +373,7 @@ impl ClusterController {
     async fn lease_health(&self, cluster: &mut Value, name: &str) -> Result<Requeue, Status> {
         let Some(lease) = self
             .objects
-            .get(&self.kinds.leases, Some(name), LEASE)
+            .get(&self.kinds.leases, Some(name), LEASE_NAME)
             .await?
         else {
             return Ok(None);
@@ -450,14 +443,14 @@ impl ClusterController {
     /// The unreachable/unavailable taints follow the Available condition.
     async fn taints(&self, mut cluster: Value) -> Result<(), Status> {
         let (want, drop) = match condition_status(&cluster, AVAILABLE) {
-            Some("True") => (None, [UNREACHABLE_TAINT, UNAVAILABLE_TAINT]),
+            Some("True") => (None, [TAINT_UNREACHABLE, TAINT_UNAVAILABLE]),
             Some("False") => (
-                Some(UNAVAILABLE_TAINT),
-                [UNREACHABLE_TAINT, UNREACHABLE_TAINT],
+                Some(TAINT_UNAVAILABLE),
+                [TAINT_UNREACHABLE, TAINT_UNREACHABLE],
             ),
             _ => (
-                Some(UNREACHABLE_TAINT),
-                [UNAVAILABLE_TAINT, UNAVAILABLE_TAINT],
+                Some(TAINT_UNREACHABLE),
+                [TAINT_UNAVAILABLE, TAINT_UNAVAILABLE],
             ),
         };
         let taints: Vec<Value> = cluster
@@ -558,7 +551,7 @@ impl ClusterController {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        if !finalizers.iter().any(|f| f == FINALIZER) {
+        if !finalizers.iter().any(|f| f == CLUSTER_FINALIZER) {
             return Ok(None);
         }
         let mut remaining = 0;
@@ -601,7 +594,7 @@ impl ClusterController {
             && ns
                 .pointer(&format!(
                     "/metadata/labels/{}",
-                    CLUSTER_LABEL.replace('/', "~1")
+                    CLUSTER_NAME_LABEL.replace('/', "~1")
                 ))
                 .and_then(Value::as_str)
                 == Some(name)
@@ -614,7 +607,10 @@ impl ClusterController {
                 self.objects.delete(&k.cluster_roles, None, role).await?;
             }
         }
-        let kept: Vec<Value> = finalizers.into_iter().filter(|f| f != FINALIZER).collect();
+        let kept: Vec<Value> = finalizers
+            .into_iter()
+            .filter(|f| f != CLUSTER_FINALIZER)
+            .collect();
         cluster["metadata"]["finalizers"] = Value::Array(kept);
         self.objects
             .update(&k.clusters, None, cluster, Target::Main)
@@ -625,13 +621,4 @@ impl ClusterController {
         );
         Ok(None)
     }
-}
-
-/// The lease period of a cluster (`spec.leaseDurationSeconds`, 60 when unset or 0).
-pub fn lease_seconds(cluster: &Value) -> u64 {
-    cluster
-        .pointer("/spec/leaseDurationSeconds")
-        .and_then(Value::as_u64)
-        .filter(|s| *s > 0)
-        .unwrap_or(DEFAULT_LEASE_SECONDS)
 }

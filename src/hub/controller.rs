@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::api::Kind;
-use crate::http::status::Status;
+use crate::api::status::Status;
 use crate::registry::{Filter, Registry};
 use crate::storage::ListOptions;
 

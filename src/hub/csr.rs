@@ -9,21 +9,19 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use x509_parser::prelude::FromDer;
 
-use super::bootstrap::CLUSTER_LABEL;
 use super::controller::{self, Queue, Requeue};
-use super::objects::{Objects, parse_time};
+use super::objects::Objects;
+use crate::api::meta::parse_time;
+use crate::api::ocm::names::{
+    CLIENT_SIGNER, CLUSTER_NAME_LABEL, IDENTITY_PREFIX, MANAGED_CLUSTERS_GROUP,
+};
+use crate::api::status::Status;
+use crate::api::user::UserInfo;
 use crate::auth::authz::Authorizer;
 use crate::auth::request::Attributes;
-use crate::auth::user::UserInfo;
-use crate::http::status::Status;
 use crate::registry::{Filter, Patch, Target};
 
-pub const CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client";
 const LEGACY_SIGNER: &str = "kubernetes.io/legacy-unknown";
-/// The group every OCM agent certificate carries besides its cluster's.
-pub const MANAGED_CLUSTERS_GROUP: &str = "system:open-cluster-management:managed-clusters";
-/// The subject prefix of OCM agent identities: `<prefix><cluster>:<agent>`.
-pub const IDENTITY_PREFIX: &str = "system:open-cluster-management:";
 const ALLOWED_USAGES: [&str; 3] = ["client auth", "digital signature", "key encipherment"];
 const MIN_EXPIRATION: u64 = 600;
 const APPROVED_TTL: Duration = Duration::from_secs(3600);
@@ -85,11 +83,11 @@ pub fn ocm_cluster(csr: &Value, subject: &Subject) -> Result<String, String> {
     let cluster = csr
         .pointer(&format!(
             "/metadata/labels/{}",
-            CLUSTER_LABEL.replace('/', "~1")
+            CLUSTER_NAME_LABEL.replace('/', "~1")
         ))
         .and_then(Value::as_str)
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| format!("the CSR has no {CLUSTER_LABEL} label"))?;
+        .ok_or_else(|| format!("the CSR has no {CLUSTER_NAME_LABEL} label"))?;
     let signer = csr
         .pointer("/spec/signerName")
         .and_then(Value::as_str)
@@ -350,7 +348,7 @@ impl CsrController {
         mut csr: Value,
         reason: &str,
     ) -> Result<Value, Status> {
-        let now = crate::registry::now_rfc3339();
+        let now = crate::api::meta::now_rfc3339();
         let condition = json!({"type": "Approved", "status": "True", "reason": reason,
             "message": "Auto approving Managed cluster agent certificate after SubjectAccessReview.",
             "lastUpdateTime": now, "lastTransitionTime": now});
@@ -381,7 +379,7 @@ impl CsrController {
             if csr
                 .pointer(&format!(
                     "/metadata/labels/{}",
-                    CLUSTER_LABEL.replace('/', "~1")
+                    CLUSTER_NAME_LABEL.replace('/', "~1")
                 ))
                 .is_some()
             {
@@ -412,7 +410,7 @@ impl CsrController {
                 tracing::info!(csr = name, "CSR signed");
             }
             Err(message) => {
-                let now = crate::registry::now_rfc3339();
+                let now = crate::api::meta::now_rfc3339();
                 append_condition(
                     &mut csr,
                     json!({"type": "Failed", "status": "True", "reason": "SignerValidationFailure",
@@ -464,7 +462,7 @@ mod tests {
 
     fn csr(pem: &str, cluster: &str, usages: &[&str]) -> Value {
         use base64::Engine;
-        json!({"metadata": {"name": "x", "labels": {CLUSTER_LABEL: cluster}},
+        json!({"metadata": {"name": "x", "labels": {CLUSTER_NAME_LABEL: cluster}},
             "spec": {"signerName": CLIENT_SIGNER, "usages": usages,
                 "request": base64::engine::general_purpose::STANDARD.encode(pem)}})
     }

@@ -13,9 +13,9 @@ pub mod tokens;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::api::status::Status;
 use crate::auth::authz::Authorizer;
 use crate::config::Config;
-use crate::http::status::Status;
 use crate::pki::Pki;
 use crate::registry::Registry;
 
@@ -25,6 +25,19 @@ pub fn mutator(config: &Config) -> Arc<crate::registry::MutateFn> {
     admission::set_max_manifest_work_bytes(config.controllers.max_manifest_work_bytes);
     let default_set = config.controllers.feature_gates.default_cluster_set;
     Arc::new(move |kind, object, old| admission::mutate(kind, object, old, default_set))
+}
+
+/// The hub's validating admission (ManagedCluster, ManagedClusterSetBinding and
+/// ManifestWork rules, with permission checks through `authz`), for
+/// `Registry::with_validator`.
+pub fn validator(authz: Authorizer) -> Arc<crate::registry::ValidateFn> {
+    Arc::new(move |kind, new, old, user| {
+        if admission::validates(kind) {
+            admission::validate(&authz, user, kind, new, old)
+        } else {
+            Ok(())
+        }
+    })
 }
 
 /// Creates the start-up objects and starts every hub controller.

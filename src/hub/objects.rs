@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::api::Kind;
-use crate::http::status::Status;
+use crate::api::status::Status;
 use crate::registry::{Deletion, Op, Registry, Target, WriteOptions};
 
 /// The registry as the hub controllers use it.
@@ -150,97 +150,5 @@ impl Objects {
             Some(Value::Array(items)) => items.clone(),
             _ => Vec::new(),
         })
-    }
-}
-
-/// Sets condition `type_` in `status.conditions` of `object`; the transition time changes
-/// only with the status. Returns whether anything changed.
-pub fn set_condition(
-    object: &mut Value,
-    type_: &str,
-    status: &str,
-    reason: &str,
-    message: &str,
-) -> bool {
-    if !object.get("status").is_some_and(Value::is_object) {
-        object["status"] = json!({});
-    }
-    if !object["status"]
-        .get("conditions")
-        .is_some_and(Value::is_array)
-    {
-        object["status"]["conditions"] = json!([]);
-    }
-    let Some(conditions) = object["status"]["conditions"].as_array_mut() else {
-        return false;
-    };
-    let now = crate::registry::now_rfc3339();
-    match conditions
-        .iter_mut()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
-    {
-        Some(existing) => {
-            let same = |k: &str, v: &str| existing.get(k).and_then(Value::as_str) == Some(v);
-            if same("status", status) && same("reason", reason) && same("message", message) {
-                return false;
-            }
-            if !same("status", status) {
-                existing["lastTransitionTime"] = json!(now);
-            }
-            existing["status"] = json!(status);
-            existing["reason"] = json!(reason);
-            existing["message"] = json!(message);
-            true
-        }
-        None => {
-            // No observedGeneration: OCM's ManagedCluster conditions carry none, and a
-            // stale one makes `kubectl wait --for=condition` ignore the condition.
-            conditions.push(json!({"type": type_, "status": status, "reason": reason,
-                "message": message, "lastTransitionTime": now}));
-            true
-        }
-    }
-}
-
-/// The status of condition `type_`, if present.
-pub fn condition_status<'a>(object: &'a Value, type_: &str) -> Option<&'a str> {
-    object
-        .pointer("/status/conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))?
-        .get("status")?
-        .as_str()
-}
-
-/// Parses an RFC 3339 time (`Time` or `MicroTime`).
-pub fn parse_time(text: &str) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
-}
-
-/// Now as a `MicroTime` (`2006-01-02T15:04:05.000000Z`).
-pub fn now_micro() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
-    now.format(&format)
-        .unwrap_or_else(|_| crate::registry::now_rfc3339())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conditions_change_transition_time_only_with_status() {
-        let mut o = json!({"metadata": {"name": "c"}});
-        assert!(set_condition(&mut o, "A", "True", "R", "m"));
-        assert!(!set_condition(&mut o, "A", "True", "R", "m"));
-        let t = o["status"]["conditions"][0]["lastTransitionTime"].clone();
-        assert!(set_condition(&mut o, "A", "True", "R2", "m2"));
-        assert_eq!(o["status"]["conditions"][0]["lastTransitionTime"], t);
-        assert_eq!(condition_status(&o, "A"), Some("True"));
-        assert!(parse_time(&now_micro()).is_some());
     }
 }

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::bootstrap::BOOTSTRAP_GROUP;
 use super::controller::{self, Queue, Requeue};
-use super::objects::{Objects, parse_time};
-use crate::http::status::Status;
+use super::objects::Objects;
+use crate::api::meta::parse_time;
+use crate::api::ocm::names::BOOTSTRAP_GROUP;
+use crate::api::status::Status;
 use crate::registry::Filter;
 
 pub const TOKEN_TYPE: &str = "bootstrap.kubernetes.io/token";

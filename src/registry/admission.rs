@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::api::Kind;
 use crate::api::schema::{FieldErrorKind, FieldValidation, Rejection, Structural};
-use crate::http::status::{Cause, Status};
+use crate::api::status::{Cause, Status};
 
 /// How a write is carried out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,6 +28,10 @@ pub struct WriteOptions {
     /// A last check on the object about to be stored (and the stored one, on updates),
     /// after patches are applied and admission ran: RBAC's escalation prevention.
     pub guard: Option<WriteGuard>,
+    /// The user an API request writes as; the registry's validators
+    /// ([`super::Registry::with_validator`]) judge API writes with it. `None` for the
+    /// hub's own in-process writes, which validators do not see.
+    pub user: Option<crate::api::user::UserInfo>,
 }
 
 /// The check a [`WriteOptions::guard`] runs: `(kind, new, old)`.

@@ -9,9 +9,9 @@
 
 use serde_json::{Value, json};
 
-use super::{Registry, Target, meta};
+use super::{Registry, Target};
+use crate::api::status::{Cause, Status};
 use crate::api::{Kind, builtin, crd};
-use crate::http::status::{Cause, Status};
 use crate::storage::ListOptions;
 
 /// The finalizer kube puts on every CRD until its objects are gone.
@@ -142,7 +142,7 @@ pub fn prepare(kind: &Kind, object: &mut Value, creating: bool) -> Result<(), St
             stored.push(json!(v));
         }
     }
-    let now = meta::now_rfc3339();
+    let now = crate::api::meta::now_rfc3339();
     let since = |kind: &str| {
         object
             .pointer("/status/conditions")

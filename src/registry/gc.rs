@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::{Registry, Target};
 use crate::api::Kind;
-use crate::http::status::Status;
+use crate::api::status::Status;
 use crate::storage::{Event, EventKind, KeyValue, ListOptions};
 
 pub const FOREGROUND: &str = "foregroundDeletion";

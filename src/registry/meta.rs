@@ -5,16 +5,7 @@ use serde_json::{Map, Value};
 
 use super::Target;
 use crate::api::Kind;
-use crate::http::status::{Cause, Status};
-
-/// Now, as kube writes timestamps: RFC 3339, UTC, whole seconds.
-pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    now.format(&format)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
-}
+use crate::api::status::{Cause, Status};
 
 /// Names are DNS subdomains (lowercase alphanumerics, `-` and `.`, at most 253
 /// characters, starting and ending alphanumeric); namespaces are DNS labels.
@@ -137,7 +128,7 @@ pub fn prepare_create(kind: &Kind, object: &mut Value, namespace: Option<&str>) 
     }
     let meta = &mut object["metadata"];
     meta["uid"] = Value::String(uuid::Uuid::new_v4().to_string());
-    meta["creationTimestamp"] = Value::String(now_rfc3339());
+    meta["creationTimestamp"] = Value::String(crate::api::meta::now_rfc3339());
     meta["generation"] = Value::from(1);
     if let Some(map) = meta.as_object_mut() {
         for server_owned in [
@@ -161,13 +152,9 @@ pub fn prepare_create(kind: &Kind, object: &mut Value, namespace: Option<&str>) 
 
 /// `prefix` + 5 characters from kube's alphabet (no vowels, no confusable digits).
 pub fn generate_name(prefix: &str) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut prefix = prefix.to_string();
     prefix.truncate(58);
-    let suffix: String = (0..5)
-        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
-        .collect();
-    prefix + &suffix
+    prefix + &crate::api::meta::random_suffix()
 }
 
 /// The resourceVersion precondition of an update body, if any.
@@ -328,7 +315,7 @@ pub fn mark_deleting(object: &mut Value) {
         .pointer("/metadata/generation")
         .and_then(Value::as_i64)
         .unwrap_or(1);
-    object["metadata"]["deletionTimestamp"] = Value::String(now_rfc3339());
+    object["metadata"]["deletionTimestamp"] = Value::String(crate::api::meta::now_rfc3339());
     object["metadata"]["deletionGracePeriodSeconds"] = Value::from(0);
     object["metadata"]["generation"] = Value::from(generation + 1);
 }

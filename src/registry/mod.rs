@@ -26,14 +26,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
+use crate::api::status::{Cause, Status};
 use crate::api::{Catalog, Kind};
-use crate::http::status::{Cause, Status};
 use crate::storage::continuation::Continue;
 use crate::storage::{KeyValue, ListOptions, Store, StoreError};
 
 pub use admission::{Op, WriteGuard, WriteOptions, parse_field_validation};
 pub use gc::{DeleteOptions, Propagation};
-pub use meta::{now_rfc3339, validate_name};
+pub use meta::validate_name;
 pub use watch::{Filter, WatchEvent};
 
 /// Which part of an object a write may change.
@@ -91,10 +91,19 @@ pub struct Registry {
     event_ttl: Option<std::time::Duration>,
     /// Mutating admission beyond kube's built-in strategies (the OCM kinds').
     mutator: Option<Arc<MutateFn>>,
+    /// Validating admission of API writes beyond the schema (the OCM kinds').
+    validator: Option<Arc<ValidateFn>>,
 }
 
 /// A mutating admission step: `(kind, object, old)` on main-resource writes.
 pub type MutateFn = dyn Fn(&Kind, &mut Value, Option<&Value>) -> Result<(), Status> + Send + Sync;
+
+/// A validating admission step: `(kind, new, old, user)` on every write an API request
+/// makes (after mutation, schema admission and patches), as kube's validating admission
+/// plugins see it.
+pub type ValidateFn = dyn Fn(&Kind, &Value, Option<&Value>, &crate::api::user::UserInfo) -> Result<(), Status>
+    + Send
+    + Sync;
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>) -> Registry {
@@ -103,6 +112,7 @@ impl Registry {
             catalog: Catalog::builtin(),
             event_ttl: None,
             mutator: None,
+            validator: None,
         }
     }
 
@@ -111,6 +121,30 @@ impl Registry {
     pub fn with_mutator(mut self, mutator: Arc<MutateFn>) -> Registry {
         self.mutator = Some(mutator);
         self
+    }
+
+    /// Adds a validating admission step, run on every write an API request makes (those
+    /// whose [`WriteOptions::user`] is set).
+    pub fn with_validator(mut self, validator: Arc<ValidateFn>) -> Registry {
+        self.validator = Some(validator);
+        self
+    }
+
+    /// The last checks before a write is stored: the request's guard, then validation.
+    fn check_write(
+        &self,
+        kind: &Kind,
+        new: &Value,
+        old: Option<&Value>,
+        options: &WriteOptions,
+    ) -> Result<(), Status> {
+        if let Some(guard) = &options.guard {
+            guard.check(kind, new, old)?;
+        }
+        if let (Some(validate), Some(user)) = (&self.validator, &options.user) {
+            validate(kind, new, old, user)?;
+        }
+        Ok(())
     }
 
     /// The kinds this registry serves.
@@ -179,9 +213,7 @@ impl Registry {
         if is_crd {
             crds::prepare(kind, &mut object, true)?;
         }
-        if let Some(guard) = &options.guard {
-            guard.check(kind, &object, None)?;
-        }
+        self.check_write(kind, &object, None, options)?;
         track(kind, None, &mut object, Target::Main, options);
         // A generated name collides rarely; retry a few times as kube-apiserver does.
         for _ in 0..8 {
@@ -454,9 +486,7 @@ impl Registry {
         if crds::is_crd(kind) {
             crds::prepare(kind, &mut merged, false)?;
         }
-        if let Some(guard) = &options.guard {
-            guard.check(kind, &merged, Some(&old))?;
-        }
+        self.check_write(kind, &merged, Some(&old), options)?;
         track(kind, Some(&old), &mut merged, target, options);
         if options.dry_run {
             return Ok(Written {
@@ -624,7 +654,7 @@ impl Registry {
                     ty,
                     &manager,
                     force,
-                    &meta::now_rfc3339(),
+                    &crate::api::meta::now_rfc3339(),
                 )
             })
             .map_err(|e| apply_error(kind, name, e))?;
@@ -914,7 +944,7 @@ fn track(
         subresource: subresource_name(target),
     };
     let result = with_type_info(kind, |ty| {
-        ssa::track_update(old, new, ty, &manager, &meta::now_rfc3339())
+        ssa::track_update(old, new, ty, &manager, &crate::api::meta::now_rfc3339())
     });
     if let Err(e) = result {
         tracing::debug!(kind = %kind.kind, error = ?e, "managedFields not updated");
@@ -942,7 +972,7 @@ fn apply_error(kind: &Kind, name: &str, e: ssa::ApplyError) -> Status {
         ssa::ApplyError::Conflicts(conflicts) => {
             let message = ssa::ApplyError::Conflicts(conflicts.clone()).conflict_message();
             let mut status = Status::new(StatusCode::CONFLICT, "Conflict", message);
-            status.details = Some(Box::new(crate::http::status::Details {
+            status.details = Some(Box::new(crate::api::status::Details {
                 name: name.to_string(),
                 group: kind.group.clone(),
                 kind: kind.plural.clone(),

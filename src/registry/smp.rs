@@ -2038,3 +2038,148 @@ mod tests {
         }
     }
 }
+
+/// Strategic merge patches over the built-in kinds' schemas as `api::list_semantics`
+/// annotates them (kube's list markers).
+#[cfg(test)]
+mod builtin_markers {
+    use crate::api::list_semantics::annotate_builtin;
+    use crate::api::openapi_schema::builtin;
+    use crate::registry::smp;
+    use serde_json::{Value, json};
+
+    const RBAC: &str = "rbac.authorization.k8s.io";
+
+    fn annotated(group: &str, kind: &str) -> Value {
+        let mut schema = builtin(group, kind).expect("built-in kind");
+        annotate_builtin(group, kind, &mut schema);
+        schema
+    }
+
+    #[test]
+    fn smp_over_an_annotated_service_account() {
+        let schema = annotated("", "ServiceAccount");
+        let live = json!({
+            "apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {
+                "name": "klusterlet", "namespace": "open-cluster-management-agent",
+                "labels": {"app": "klusterlet", "tier": "agent"},
+                "finalizers": ["a/one"],
+                "ownerReferences": [
+                    {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "u1"},
+                    {"apiVersion": "v1", "kind": "ConfigMap", "name": "y", "uid": "u2"}
+                ]
+            },
+            "secrets": [{"name": "token-a"}, {"name": "dockercfg"}],
+            "imagePullSecrets": [{"name": "pull-a"}]
+        });
+        let patch = json!({
+            "metadata": {
+                "labels": {"tier": null, "new": "yes"},
+                "finalizers": ["b/two"],
+                "ownerReferences": [
+                    {"uid": "u2", "name": "y2"},
+                    {"uid": "u3", "apiVersion": "v1", "kind": "Secret", "name": "z"}
+                ]
+            },
+            "secrets": [{"name": "token-b"}, {"name": "token-a", "namespace": "ns"}],
+            "imagePullSecrets": [{"name": "pull-b"}]
+        });
+        let out = smp::apply(&live, &patch, &schema).expect("applies");
+        assert_eq!(
+            out["metadata"]["labels"],
+            json!({"app": "klusterlet", "new": "yes"})
+        );
+        // patch items lead unless the live order places a server-only item first
+        assert_eq!(out["metadata"]["finalizers"], json!(["b/two", "a/one"]));
+        assert_eq!(
+            out["metadata"]["ownerReferences"],
+            json!([
+                {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "u1"},
+                {"apiVersion": "v1", "kind": "ConfigMap", "name": "y2", "uid": "u2"},
+                {"apiVersion": "v1", "kind": "Secret", "name": "z", "uid": "u3"}
+            ])
+        );
+        assert_eq!(
+            out["secrets"],
+            json!([{"name": "token-b"}, {"name": "token-a", "namespace": "ns"}, {"name": "dockercfg"}])
+        );
+        assert_eq!(
+            out["imagePullSecrets"],
+            json!([{"name": "pull-b"}]),
+            "atomic"
+        );
+    }
+
+    #[test]
+    fn smp_removes_an_owner_and_a_finalizer_as_kubectl_does() {
+        let schema = annotated("", "ConfigMap");
+        let live = json!({
+            "metadata": {
+                "name": "c",
+                "finalizers": ["keep", "drop"],
+                "ownerReferences": [{"uid": "u1", "name": "a"}, {"uid": "u2", "name": "b"}]
+            },
+            "data": {"k": "v"}
+        });
+        let patch = json!({
+            "metadata": {
+                "$setElementOrder/finalizers": ["keep"],
+                "$deleteFromPrimitiveList/finalizers": ["drop"],
+                "ownerReferences": [{"uid": "u1", "$patch": "delete"}]
+            }
+        });
+        let out = smp::apply(&live, &patch, &schema).expect("applies");
+        assert_eq!(out["metadata"]["finalizers"], json!(["keep"]));
+        assert_eq!(
+            out["metadata"]["ownerReferences"],
+            json!([{"uid": "u2", "name": "b"}])
+        );
+        assert_eq!(out["data"], json!({"k": "v"}));
+    }
+
+    #[test]
+    fn smp_replaces_csr_conditions_and_rbac_rules() {
+        let csr = annotated("certificates.k8s.io", "CertificateSigningRequest");
+        let live = json!({"status": {"conditions": [{"type": "Approved", "status": "True"}]}});
+        let patch = json!({"status": {"conditions": [{"type": "Failed", "status": "True"}]}});
+        let out = smp::apply(&live, &patch, &csr).expect("applies");
+        assert_eq!(
+            out["status"]["conditions"],
+            json!([{"type": "Failed", "status": "True"}])
+        );
+
+        let role = annotated(RBAC, "Role");
+        let live = json!({"rules": [{"verbs": ["get"], "resources": ["pods"], "apiGroups": [""]}]});
+        let patch =
+            json!({"rules": [{"verbs": ["list"], "resources": ["secrets"], "apiGroups": [""]}]});
+        let out = smp::apply(&live, &patch, &role).expect("applies");
+        assert_eq!(out["rules"], patch["rules"]);
+    }
+
+    #[test]
+    fn smp_merges_namespace_conditions_by_type() {
+        let ns = annotated("", "Namespace");
+        let live = json!({
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Terminating", "conditions": [
+                {"type": "NamespaceDeletionDiscoveryFailure", "status": "False"},
+                {"type": "NamespaceContentRemaining", "status": "True", "reason": "SomeResourcesRemain"}
+            ]}
+        });
+        let patch = json!({"status": {"conditions": [
+            {"type": "NamespaceContentRemaining", "status": "False", "reason": "ContentRemoved"},
+            {"type": "NamespaceFinalizersRemaining", "status": "False"}
+        ]}});
+        let out = smp::apply(&live, &patch, &ns).expect("applies");
+        assert_eq!(
+            out["status"]["conditions"],
+            json!([
+                {"type": "NamespaceDeletionDiscoveryFailure", "status": "False"},
+                {"type": "NamespaceContentRemaining", "status": "False", "reason": "ContentRemoved"},
+                {"type": "NamespaceFinalizersRemaining", "status": "False"}
+            ])
+        );
+        assert_eq!(out["spec"]["finalizers"], json!(["kubernetes"]));
+    }
+}

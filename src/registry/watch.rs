@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::selector::{FieldSelector, LabelSelector};
 use super::{Registry, decode};
 use crate::api::Kind;
-use crate::http::status::Status;
+use crate::api::status::Status;
 use crate::storage::{Event, EventKind, Revision, StoreError};
 
 /// One event as a watcher sees it.

@@ -25,12 +25,11 @@
 //! namespaces (`ip netns pids`) and deletes them. Namespaces left behind by a test process
 //! that died without unwinding (SIGKILL) are swept by the next [`Lab`] with the same prefix.
 //!
-//! Needs root and iproute2; [`Lab::available`] says whether both work here, so a test can
-//! print `skipped: ...` and return instead of failing on machines without them.
+//! Needs root and iproute2; [`Lab::usable`] says whether both work here and, when they do
+//! not, records the skip (a failure under `CI=true`, see [`super::skip`]).
 //!
 //! ```ignore
-//! if let Some(why) = Lab::unavailable_reason() {
-//!     eprintln!("skipped: {why}");
+//! if !Lab::usable("my_test") {
 //!     return;
 //! }
 //! let lab = Lab::new("mcp");
@@ -131,6 +130,18 @@ impl Lab {
     /// Computed once per process.
     pub fn available() -> bool {
         Self::unavailable_reason().is_none()
+    }
+
+    /// Whether labs can be built here; when not, `test` is skipped through [`super::skip`]
+    /// (which fails it under `CI=true`).
+    pub fn usable(test: &str) -> bool {
+        match Self::unavailable_reason() {
+            None => true,
+            Some(why) => {
+                super::skip(test, &why);
+                false
+            }
+        }
     }
 
     /// Why labs cannot be built here, or `None` when they can.

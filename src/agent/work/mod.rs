@@ -34,12 +34,10 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use super::rest::{Rest, RestError, query};
-use crate::hub::objects::set_condition;
+use crate::api::meta::set_condition;
+use crate::api::ocm::names::{APPLIED_FINALIZER, WORK_FINALIZER};
 use apply::{Strategy, Target, describe};
 
-pub const WORK_FINALIZER: &str = "cluster.open-cluster-management.io/manifest-work-cleanup";
-pub const APPLIED_FINALIZER: &str =
-    "cluster.open-cluster-management.io/applied-manifest-work-cleanup";
 const AMW_API: &str = "work.open-cluster-management.io/v1";
 
 /// What the work agent runs with.
@@ -137,6 +135,7 @@ impl WorkAgent {
         )));
         let mut resync = tokio::time::interval(self.resync);
         let mut pending: HashSet<String> = HashSet::new();
+        let mut failing: BTreeMap<String, Failing> = BTreeMap::new();
         loop {
             tokio::select! {
                 Some(name) = rx.recv() => { pending.insert(name); }
@@ -156,23 +155,24 @@ impl WorkAgent {
                 pending.insert(name);
             }
             for name in std::mem::take(&mut pending) {
-                match self.reconcile(&name).await {
-                    Ok(Some(delay)) => {
-                        let tx = tx.clone();
-                        tokio::spawn(async move {
-                            tokio::time::sleep(delay).await;
-                            let _ = tx.send(name);
-                        });
+                let delay = match self.reconcile(&name).await {
+                    Ok(delay) => {
+                        failing.remove(&name);
+                        delay
                     }
-                    Ok(None) => {}
                     Err(e) => {
-                        tracing::debug!(work = name, error = %e, "reconcile failed; retrying");
-                        let tx = tx.clone();
-                        tokio::spawn(async move {
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                            let _ = tx.send(name);
-                        });
+                        let state = failing.entry(name.clone()).or_default();
+                        let delay = state.failed(&name, &e);
+                        self.report_failure(&name, &e).await;
+                        Some(delay)
                     }
+                };
+                if let Some(delay) = delay {
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let _ = tx.send(name);
+                    });
                 }
             }
         }
@@ -231,6 +231,45 @@ impl WorkAgent {
         Ok(outcome.retry.then_some(Duration::from_secs(2)))
     }
 
+    /// A work that could not be reconciled at all (no AppliedManifestWork, an unreadable
+    /// managed cluster) says why on the hub: `Applied=False` with the error, so the failure
+    /// is visible with kubectl and not only in the agent's log.
+    async fn report_failure(&self, name: &str, error: &str) {
+        let path = format!("{}/{name}", works_path(&self.cluster));
+        let Ok(Some(work)) = self.hub.get_opt(&path).await else {
+            return;
+        };
+        if work.pointer("/metadata/deletionTimestamp").is_some() {
+            return;
+        }
+        let mut next = work.clone();
+        set_condition(
+            &mut next,
+            "Applied",
+            "False",
+            "AppliedManifestWorkFailed",
+            &format!("Failed to apply manifest work: {error}"),
+        );
+        let generation = work.pointer("/metadata/generation").cloned();
+        if let Some(c) = next
+            .pointer_mut("/status/conditions")
+            .and_then(Value::as_array_mut)
+            .and_then(|cs| cs.iter_mut().find(|c| c["type"] == "Applied"))
+        {
+            c["observedGeneration"] = generation.unwrap_or(json!(0));
+        }
+        if next.get("status") == work.get("status") {
+            return;
+        }
+        let patch = json!({"status": {"conditions": next["status"]["conditions"]}});
+        if let Err(e) = self
+            .patch_work(&format!("{path}/status"), &work, patch)
+            .await
+        {
+            tracing::debug!(work = name, error = %e, "recording the failure on the hub");
+        }
+    }
+
     /// A merge patch with the object's uid and resourceVersion as preconditions.
     async fn patch_work(&self, path: &str, work: &Value, mut patch: Value) -> Result<(), String> {
         if !patch.get("metadata").is_some_and(Value::is_object) {
@@ -280,12 +319,7 @@ impl WorkAgent {
             .pointer("/spec/executor/subject/serviceAccount")
             .cloned();
         let mut order: Vec<usize> = (0..manifests.len()).collect();
-        let rank = |m: &Value| match m.get("kind").and_then(Value::as_str) {
-            Some("Namespace") => 0,
-            Some("CustomResourceDefinition") => 1,
-            _ => 2,
-        };
-        order.sort_by_key(|i| rank(&manifests[*i]));
+        order.sort_by_key(|i| apply_rank(manifests[*i].get("kind").and_then(Value::as_str)));
         let mut discovery = self.discovery(false).await?;
         let mut outcome = Outcome {
             generation: work
@@ -583,7 +617,7 @@ impl WorkAgent {
                 .data
                 .pointer("/status/evictionStartTime")
                 .and_then(Value::as_str)
-                .and_then(crate::hub::objects::parse_time);
+                .and_then(crate::api::meta::parse_time);
             if ours && works.contains(&work) {
                 if started.is_some() {
                     let _ = api
@@ -598,7 +632,7 @@ impl WorkAgent {
             }
             match started {
                 None => {
-                    let stamp = crate::registry::now_rfc3339();
+                    let stamp = crate::api::meta::now_rfc3339();
                     let _ = api
                         .patch_status(
                             &name,
@@ -626,6 +660,44 @@ impl WorkAgent {
                 Some(_) => {}
             }
         }
+    }
+}
+
+/// The order manifests are applied in, whatever their order in the work: what others
+/// depend on first (namespaces and CRDs, then identities and policies, configuration,
+/// services), workloads after them, then admission webhooks and API services (which may
+/// need the workloads running), and kinds not named last, in their order in the work (as
+/// upstream's agent orders them).
+fn apply_rank(kind: Option<&str>) -> u8 {
+    match kind.unwrap_or("") {
+        "Namespace"
+        | "CustomResourceDefinition"
+        | "PriorityClass"
+        | "StorageClass"
+        | "PersistentVolume" => 0,
+        "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding" => 1,
+        "NetworkPolicy"
+        | "ResourceQuota"
+        | "LimitRange"
+        | "PodDisruptionBudget"
+        | "ServiceAccount" => 2,
+        "Secret" | "ConfigMap" | "PersistentVolumeClaim" => 3,
+        "Service" | "Ingress" => 4,
+        "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicaSet"
+        | "ReplicationController"
+        | "Job"
+        | "CronJob"
+        | "Pod"
+        | "HorizontalPodAutoscaler" => 5,
+        "APIService"
+        | "MutatingWebhookConfiguration"
+        | "ValidatingWebhookConfiguration"
+        | "ValidatingAdmissionPolicy"
+        | "ValidatingAdmissionPolicyBinding" => 6,
+        _ => 7,
     }
 }
 
@@ -657,6 +729,46 @@ fn owned(delete_option: &Value, target: &Target) -> bool {
                     && text(rule, "/name") == target.name
             }),
         _ => true,
+    }
+}
+
+/// A work whose reconcile keeps failing: when to try again, and when it was last reported
+/// at WARN (at most once a minute per work; the first failures only at DEBUG, since most
+/// are conflicts or outages that the next try resolves).
+#[derive(Default)]
+struct Failing {
+    count: u32,
+    warned: Option<std::time::Instant>,
+}
+
+impl Failing {
+    const WARN_AFTER: u32 = 3;
+    const WARN_EVERY: Duration = Duration::from_secs(60);
+
+    /// Records one more failure; returns the delay before the next try (0.5 s doubling to
+    /// 30 s).
+    fn failed(&mut self, work: &str, error: &str) -> Duration {
+        self.count = self.count.saturating_add(1);
+        let due = self
+            .warned
+            .is_none_or(|at| at.elapsed() >= Self::WARN_EVERY);
+        if self.count >= Self::WARN_AFTER && due {
+            self.warned = Some(std::time::Instant::now());
+            tracing::warn!(
+                work,
+                failures = self.count,
+                error,
+                "ManifestWork keeps failing to apply"
+            );
+        } else {
+            tracing::debug!(
+                work,
+                failures = self.count,
+                error,
+                "reconcile failed; retrying"
+            );
+        }
+        Duration::from_millis(500u64 << (self.count - 1).min(6)).min(Duration::from_secs(30))
     }
 }
 
@@ -928,5 +1040,55 @@ async fn watch_works(hub: Rest, cluster: String, tx: tokio::sync::mpsc::Unbounde
             Err(e) => tracing::debug!(error = %e, "watching ManifestWorks"),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_apply_in_dependency_order_unknown_kinds_last() {
+        let kinds = [
+            "Widget",
+            "ValidatingWebhookConfiguration",
+            "Deployment",
+            "Service",
+            "ConfigMap",
+            "ServiceAccount",
+            "RoleBinding",
+            "CustomResourceDefinition",
+            "Namespace",
+        ];
+        let mut sorted = kinds.to_vec();
+        sorted.sort_by_key(|k| apply_rank(Some(k)));
+        assert_eq!(
+            sorted,
+            [
+                "CustomResourceDefinition",
+                "Namespace",
+                "RoleBinding",
+                "ServiceAccount",
+                "ConfigMap",
+                "Service",
+                "Deployment",
+                "ValidatingWebhookConfiguration",
+                "Widget",
+            ]
+        );
+        assert_eq!(apply_rank(None), apply_rank(Some("Widget")));
+    }
+
+    #[test]
+    fn failing_work_backs_off_to_thirty_seconds() {
+        let mut f = Failing::default();
+        let delays: Vec<u64> = (0..9)
+            .map(|_| f.failed("w", "boom").as_millis() as u64)
+            .collect();
+        assert_eq!(
+            delays,
+            [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+        );
+        assert!(f.warned.is_some(), "warned once it kept failing");
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod addon;
 pub mod cluster;
+pub mod names;
 mod schema;
 pub mod work;
 
