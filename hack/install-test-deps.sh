@@ -32,4 +32,9 @@ fi
 # The real Go OCM peers (clusteradm, the singleton klusterlet agent) for tests/go_peers.rs;
 # built once from the Go module proxy (about 12 minutes on 2 cores), then cached.
 "$(dirname "$0")/install-go-peers.sh" >/dev/null
+# The real control-plane peers: a Kubernetes 1.37 control plane (kube-apiserver,
+# controller-manager, scheduler, kwok) as the managed cluster of the end-to-end tests, and
+# upstream OCM's hub controllers on it as the reference hub (tests/upstream_hub.rs).
+"$(dirname "$0")/install-kube-peer.sh" >/dev/null
+"$(dirname "$0")/install-ocm-hub.sh" >/dev/null
 echo "$TOOLS"

@@ -10,6 +10,7 @@ TOOLS=$(hack/install-test-deps.sh)
 export KUBECTL=$TOOLS/kubectl HELM=$TOOLS/helm
 export MCP_PYTHON=$MCP_CACHE/tools/pyk8s/bin/python
 export CLUSTERADM=$MCP_CACHE/tools/bin/clusteradm OCM_AGENT=$MCP_CACHE/tools/bin/registration-operator
+export KUBE_PEER=$MCP_CACHE/tools/bin/kube-peer OCM_HUB=$MCP_CACHE/tools/bin/ocm-hub
 export PATH=$TOOLS:$PATH
 log "kubectl: $("$KUBECTL" version --client 2>/dev/null | head -1)"
 log "cargo target dir: $CARGO_TARGET_DIR"

@@ -2,34 +2,21 @@
 //! `hack/install-go-peers.sh`): `clusteradm get token --use-bootstrap-token` and
 //! `clusteradm accept` against our hub, and the Go singleton klusterlet agent
 //! (`registration-operator agent`) joining our hub, becoming Available, and applying a
-//! ManifestWork created through our API (its status stored and served intact). A second
-//! instance of our server stands in for the managed cluster's API (storage only).
+//! ManifestWork created through our API (its status stored and served intact). The managed
+//! cluster is a real Kubernetes control plane (`KubePeer`) with the AppliedManifestWork
+//! and ClusterClaim CRDs applied from upstream's klusterlet manifests, as upstream's
+//! klusterlet operator installs them before it starts the agent.
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
+use common::kube_peer::{self, KubePeer};
 use common::ocm::{self, cluster_path, condition, get, has_condition};
+use common::ocm_hub::{self, tool};
 use common::{Hub, client, free_port, wait_until};
 use serde_json::json;
-
-/// A Go peer binary: `$<ENV>`, else the install script's tools directory.
-fn tool(env: &str, name: &str) -> PathBuf {
-    let path = std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_default();
-        home.join(".cache/multicluster-controlplane/tools/bin")
-            .join(name)
-    });
-    assert!(
-        path.exists(),
-        "{name} not found at {}; run hack/install-go-peers.sh (or set {env})",
-        path.display()
-    );
-    path
-}
 
 fn clusteradm(hub: &Hub, args: &[&str]) -> String {
     let out = Command::new(tool("CLUSTERADM", "clusteradm"))
@@ -62,18 +49,32 @@ fn bootstrap_kubeconfig(hub: &Hub, token: &str, path: &Path) {
 
 #[test]
 fn clusteradm_and_the_go_agent_work_with_our_hub() {
+    let test = "clusteradm_and_the_go_agent_work_with_our_hub";
+    if !kube_peer::available(test) || !ocm_hub::available(test) {
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let mut hub = Hub::start(&dir.path().join("hub"), &[]);
     hub.wait_ready();
-    let spoke = ocm::start_spoke(&dir.path().join("spoke"), "8", "32Gi");
-    // The Go agent keeps its Secrets in this namespace of the managed cluster.
-    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "open-cluster-management-agent"}});
-    let r = client(&spoke.data_dir, true)
-        .post(spoke.url("/api/v1/namespaces"))
-        .json(&ns)
-        .send()
-        .expect("ns");
-    assert!(r.status().is_success());
+    let spoke = KubePeer::start(&dir.path().join("spoke"));
+    // What upstream's klusterlet operator prepares on the managed cluster: the agent's
+    // namespace (it keeps its Secrets there) and the CRDs the agent needs.
+    spoke.kubectl_ok(&["create", "namespace", "open-cluster-management-agent"]);
+    let managed = ocm_hub::module_dir().join("manifests/klusterlet/managed");
+    for crd in [
+        "0000_01_work.open-cluster-management.io_appliedmanifestworks.crd.yaml",
+        "0000_02_clusters.open-cluster-management.io_clusterclaims.crd.yaml",
+    ] {
+        let path = managed.join(crd);
+        spoke.kubectl_ok(&["apply", "-f", path.to_str().expect("utf8")]);
+    }
+    spoke.kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/appliedmanifestworks.work.open-cluster-management.io",
+        "crd/clusterclaims.cluster.open-cluster-management.io",
+        "--timeout=60s",
+    ]);
 
     let token = ocm::create_token(&hub, None, "1h");
     let printed = clusteradm(&hub, &["get", "token", "--use-bootstrap-token"]);
@@ -158,7 +159,7 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
         condition(&mc, "ManagedClusterJoined"),
         Some(("True".into(), "ManagedClusterJoined".into()))
     );
-    assert_eq!(mc["status"]["capacity"]["cpu"], "8");
+    assert_eq!(mc["status"]["capacity"]["cpu"], "16", "two kwok nodes of 8 CPUs");
     // The Go agent's certificate came from our signer and works for its lease.
     let lease = "/apis/coordination.k8s.io/v1/namespaces/goc/leases/managed-cluster-lease";
     let renewed =
@@ -230,9 +231,9 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
 
     let _ = agent.kill();
     let _ = agent.wait();
-    // Nothing the agent asked of our hub failed. (The stand-in has no
-    // `kube-system/extension-apiserver-authentication`, which only the agent's own
-    // metrics endpoint wants; 409s between its own controllers are retried by design.)
+    // Nothing the agent asked of our hub failed. (409s between its own controllers are
+    // retried by design; the peer sets no request-header CA, which only the agent's own
+    // metrics endpoint reads from `extension-apiserver-authentication`.)
     let errors: Vec<String> = log()
         .lines()
         .filter(|l| {

@@ -1,28 +1,31 @@
-//! Work end to end: ManifestWorks on a real hub, applied by real agents to stand-in
-//! managed clusters (second server instances, storage only). Delivery to the right cluster
-//! only, updates and removals, every delete option and update strategy (a server-side
-//! apply conflict included), status feedback from a status written on the managed side,
-//! an agent offline while works change, a hub restart, works that cannot apply (unknown
-//! kind, executor not allowed) reported without disturbing the rest, and the hub's
-//! ManifestWork admission.
+//! Work end to end: ManifestWorks on our hub, applied by real agents to real Kubernetes
+//! control planes as the managed clusters (`KubePeer`: kube-apiserver, controller-manager,
+//! scheduler and kwok's simulated nodes). Delivery to the right cluster only, updates and
+//! removals, a Deployment rolled out by the real controllers with its WellKnownStatus
+//! feedback, every delete option and update strategy (a server-side apply conflict
+//! included), JSONPath feedback from a status written on the managed side, an agent offline
+//! while works change, a hub restart, works that cannot apply (unknown kind, executor not
+//! allowed by the managed cluster's own SubjectAccessReview) reported without disturbing
+//! the rest, and the hub's ManifestWork admission.
 
 mod common;
 
 use std::path::Path;
 
+use common::kube_peer::{self, KubePeer};
 use common::ocm::{self, Agent, condition, get};
-use common::{Hub, client, wait_until};
+use common::{ApiServer, Hub, client, wait_until, wait_until_within};
 use serde_json::{Value, json};
 
 const WORKS: &str = "/apis/work.open-cluster-management.io/v1/namespaces";
 
 struct Setup {
     hub: Hub,
-    spokes: Vec<Hub>,
+    spokes: Vec<KubePeer>,
     agents: Vec<Agent>,
 }
 
-/// A hub with auto-approval and `n` joined clusters `c0..`, each with its own stand-in.
+/// A hub with auto-approval and `n` joined clusters `c0..`, each a real control plane.
 fn setup(dir: &Path, n: usize, extra_config: Value) -> Setup {
     let mut config = json!({"controllers": {"featureGates": {"ManagedClusterAutoApproval": true},
         "autoApprovalBootstrapUsers": ["system:bootstrap:abcdef"]}});
@@ -42,7 +45,7 @@ fn setup(dir: &Path, n: usize, extra_config: Value) -> Setup {
     let mut spokes = Vec::new();
     let mut agents = Vec::new();
     for i in 0..n {
-        let spoke = ocm::start_spoke(&dir.join(format!("spoke{i}")), "2", "2Gi");
+        let spoke = KubePeer::start(&dir.join(format!("spoke{i}")));
         agents.push(Agent::start(
             &format!("c{i}"),
             &hub.url(""),
@@ -151,16 +154,42 @@ fn manifest_condition(w: &Value, ordinal: usize, t: &str) -> Option<(String, Str
     ))
 }
 
+/// A Deployment of `replicas` pods (their image never runs: kwok's nodes report them
+/// Running and Ready).
+fn deployment(name: &str, ns: &str, replicas: u32) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                "spec": {"terminationGracePeriodSeconds": 0,
+                    "containers": [{"name": "main", "image": "registry.invalid/app:1"}]}}}})
+}
+
+/// A feedback value of manifest `ordinal` in a work's status, by name.
+fn feedback_value(w: &Value, ordinal: usize, name: &str) -> Option<Value> {
+    w.pointer("/status/resourceStatus/manifests")?
+        .as_array()?
+        .iter()
+        .find(|m| m["resourceMeta"]["ordinal"] == ordinal)?
+        .pointer("/statusFeedback/values")?
+        .as_array()?
+        .iter()
+        .find(|v| v["name"] == name)
+        .map(|v| v["fieldValue"].clone())
+}
+
 fn cm(name: &str, ns: &str, data: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": data})
 }
 
-fn on_spoke(spoke: &Hub, path: &str) -> Option<Value> {
-    get(spoke, path)
+fn on_spoke(spoke: &dyn ApiServer, path: &str) -> Option<Value> {
+    spoke.get_json(path)
 }
 
 #[test]
 fn works_are_delivered_updated_reported_and_removed() {
+    if !kube_peer::available("works_are_delivered_updated_reported_and_removed") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let s = setup(dir.path(), 2, json!({}));
     let (hub, a, b) = (&s.hub, &s.spokes[0], &s.spokes[1]);
@@ -178,9 +207,12 @@ fn works_are_delivered_updated_reported_and_removed() {
         {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "app"}, "spec": {"size": 3}},
         crd,
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "app"}},
+        deployment("web", "app", 2),
     ]);
     let feedback = json!({"manifestConfigs": [{"resourceIdentifier": {"group": "example.com", "resource": "widgets", "namespace": "app", "name": "w"},
-        "feedbackRules": [{"type": "JSONPaths", "jsonPaths": [{"name": "phase", "path": ".status.phase"}, {"name": "size", "path": ".spec.size"}]}]}]});
+        "feedbackRules": [{"type": "JSONPaths", "jsonPaths": [{"name": "phase", "path": ".status.phase"}, {"name": "size", "path": ".spec.size"}]}]},
+        {"resourceIdentifier": {"group": "apps", "resource": "deployments", "namespace": "app", "name": "web"},
+        "feedbackRules": [{"type": "WellKnownStatus"}]}]});
     create_work(hub, &work("c0", "app", manifests, feedback));
     wait_until("the work is applied on c0", || applied(hub, "c0", "app"));
     let waited = common::kubectl_run(
@@ -216,7 +248,7 @@ fn works_are_delivered_updated_reported_and_removed() {
             .iter()
             .all(|c| c["observedGeneration"] == w["metadata"]["generation"])
     );
-    for ordinal in 0..5 {
+    for ordinal in 0..6 {
         assert_eq!(
             manifest_condition(&w, ordinal, "Applied").map(|c| c.1),
             Some("AppliedManifestComplete".into()),
@@ -242,7 +274,7 @@ fn works_are_delivered_updated_reported_and_removed() {
     assert_eq!(amw["spec"]["manifestWorkName"], "app");
     assert_eq!(
         amw["status"]["appliedResources"].as_array().map(Vec::len),
-        Some(5)
+        Some(6)
     );
     let owned = on_spoke(a, "/api/v1/namespaces/app/configmaps/settings").expect("cm");
     assert_eq!(
@@ -250,11 +282,25 @@ fn works_are_delivered_updated_reported_and_removed() {
         amw["metadata"]["uid"]
     );
 
+    // The Deployment rolls out through the managed cluster's own controllers (scheduler,
+    // ReplicaSet controller, kwok's kubelet stand-in) and its real status comes back as
+    // WellKnownStatus feedback.
+    wait_until_within("the Deployment's real status reaches the hub", 180, || {
+        work_status(hub, "c0", "app").is_some_and(|w| {
+            feedback_value(&w, 5, "ReadyReplicas") == Some(json!({"type": "Integer", "integer": 2}))
+                && feedback_value(&w, 5, "AvailableReplicas")
+                    == Some(json!({"type": "Integer", "integer": 2}))
+        })
+    });
+    let web = on_spoke(a, "/apis/apps/v1/namespaces/app/deployments/web").expect("deployment");
+    assert_eq!(web["status"]["readyReplicas"], 2, "{web}");
+
     // Feedback from a status written on the managed cluster.
     let mut widget = on_spoke(a, "/apis/example.com/v1/namespaces/app/widgets/w").expect("widget");
     widget["status"] = json!({"phase": "Ready"});
-    let r = client(&a.data_dir, true)
-        .put(a.url("/apis/example.com/v1/namespaces/app/widgets/w/status"))
+    let r = a
+        .admin_http()
+        .put(a.api_url("/apis/example.com/v1/namespaces/app/widgets/w/status"))
         .json(&widget)
         .send()
         .expect("status");
@@ -373,7 +419,7 @@ fn works_are_delivered_updated_reported_and_removed() {
         .send()
         .expect("delete");
     assert!(r.status().is_success());
-    wait_until("the work is gone", || {
+    wait_until_within("the work is gone", 180, || {
         work_status(hub, "c0", "app").is_none()
     });
     assert!(on_spoke(a, "/api/v1/namespaces/app/configmaps/settings").is_none());
@@ -388,6 +434,9 @@ fn works_are_delivered_updated_reported_and_removed() {
 
 #[test]
 fn strategies_delete_options_offline_agent_and_hub_restart() {
+    if !kube_peer::available("strategies_delete_options_offline_agent_and_hub_restart") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let Setup {
         hub: hub_process,
@@ -395,7 +444,7 @@ fn strategies_delete_options_offline_agent_and_hub_restart() {
         mut agents,
     } = setup(dir.path(), 1, json!({}));
     let spoke = &spokes[0];
-    let spoke_http = client(&spoke.data_dir, true);
+    let spoke_http = spoke.admin_http();
     let cms = "/api/v1/namespaces/default/configmaps";
     let id = |name: &str| json!({"group": "", "resource": "configmaps", "namespace": "default", "name": name});
     let strategy =
@@ -403,14 +452,14 @@ fn strategies_delete_options_offline_agent_and_hub_restart() {
 
     // Someone else owns data.x of "shared" through server-side apply.
     let r = spoke_http
-        .patch(spoke.url(&format!("{cms}/shared?fieldManager=someone-else")))
+        .patch(spoke.api_url(&format!("{cms}/shared?fieldManager=someone-else")))
         .header("Content-Type", "application/apply-patch+yaml")
         .body(cm("shared", "default", json!({"x": "theirs"})).to_string())
         .send()
         .expect("apply");
     assert!(r.status().is_success(), "{}", r.text().unwrap_or_default());
     let r = spoke_http
-        .post(spoke.url(cms))
+        .post(spoke.api_url(cms))
         .json(&cm("existing", "default", json!({"seen": "yes"})))
         .send()
         .expect("post");
@@ -614,6 +663,9 @@ fn strategies_delete_options_offline_agent_and_hub_restart() {
 
 #[test]
 fn manifest_work_admission() {
+    if !kube_peer::available("manifest_work_admission") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let s = setup(dir.path(), 1, json!({"maxManifestWorkBytes": 2000}));
     let hub = &s.hub;

@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 pub mod etcd;
+pub mod kube_peer;
 pub mod netns;
 pub mod ocm;
+pub mod ocm_hub;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -42,6 +44,71 @@ pub fn skip(test: &str, why: &str) {
 /// The binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_multicluster-controlplane")
+}
+
+/// An API server a test reads and writes as its administrator: our hub, or the real
+/// Kubernetes control plane ([`kube_peer::KubePeer`]) that stands as a managed cluster.
+pub trait ApiServer {
+    /// The admin kubeconfig (what agents and kubectl are given).
+    fn admin_kubeconfig(&self) -> PathBuf;
+    /// `https://<address><path>`.
+    fn api_url(&self, path: &str) -> String;
+    /// An HTTPS client trusting the server's CA and presenting an admin certificate.
+    fn admin_http(&self) -> reqwest::blocking::Client;
+
+    /// GET as admin; `None` on 404.
+    fn get_json(&self, path: &str) -> Option<serde_json::Value> {
+        let r = self.admin_http().get(self.api_url(path)).send().ok()?;
+        if r.status() == 404 {
+            return None;
+        }
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().ok()
+    }
+}
+
+impl ApiServer for Hub {
+    fn admin_kubeconfig(&self) -> PathBuf {
+        self.kubeconfig()
+    }
+    fn api_url(&self, path: &str) -> String {
+        self.url(path)
+    }
+    fn admin_http(&self) -> reqwest::blocking::Client {
+        client(&self.data_dir, true)
+    }
+}
+
+impl ApiServer for kube_peer::KubePeer {
+    fn admin_kubeconfig(&self) -> PathBuf {
+        self.kubeconfig()
+    }
+    fn api_url(&self, path: &str) -> String {
+        format!("{}{path}", self.url())
+    }
+    fn admin_http(&self) -> reqwest::blocking::Client {
+        let pki = self.dir().join("pki");
+        tls_client(
+            &pki.join("ca.crt"),
+            Some((&pki.join("admin.crt"), &pki.join("admin.key"))),
+        )
+    }
+}
+
+/// A blocking HTTPS client trusting only `ca`, presenting `identity` (certificate, key).
+pub fn tls_client(ca: &Path, identity: Option<(&Path, &Path)>) -> reqwest::blocking::Client {
+    let ca = std::fs::read(ca).expect("ca");
+    let mut b = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca pem"))
+        .timeout(Duration::from_secs(10));
+    if let Some((crt, key)) = identity {
+        let mut pem = std::fs::read(crt).expect("crt");
+        pem.extend(std::fs::read(key).expect("key"));
+        b = b.identity(reqwest::Identity::from_pem(&pem).expect("identity"));
+    }
+    b.build().expect("client")
 }
 
 /// Runs the binary to completion with `args`.
@@ -240,8 +307,14 @@ pub fn async_client(data_dir: &Path, admin: bool, http1: bool) -> reqwest::Clien
 }
 
 /// Polls `check` every 50 ms until it holds; fails the test after 30 s naming `what`.
-pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+pub fn wait_until(what: &str, check: impl FnMut() -> bool) {
+    wait_until_within(what, 30, check);
+}
+
+/// [`wait_until`] with a limit of `seconds` (the real Kubernetes peer's controllers, on a
+/// loaded 2-core machine, take longer than our hub to act).
+pub fn wait_until_within(what: &str, seconds: u64, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         std::thread::sleep(Duration::from_millis(50));
@@ -249,18 +322,9 @@ pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 pub fn client(data_dir: &Path, admin: bool) -> reqwest::blocking::Client {
-    let ca = std::fs::read(data_dir.join("cert/ca.crt")).expect("ca");
-    let mut b = reqwest::blocking::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca pem"))
-        .timeout(Duration::from_secs(10));
-    if admin {
-        let mut pem = std::fs::read(data_dir.join("cert/admin.crt")).expect("crt");
-        pem.extend(std::fs::read(data_dir.join("cert/admin.key")).expect("key"));
-        b = b.identity(reqwest::Identity::from_pem(&pem).expect("identity"));
-    }
-    b.build().expect("client")
+    let cert = data_dir.join("cert");
+    let (crt, key) = (cert.join("admin.crt"), cert.join("admin.key"));
+    tls_client(&cert.join("ca.crt"), admin.then_some((&crt, &key)))
 }
 
 /// kubectl with the hub's admin kubeconfig and a discovery cache of its own (ports are

@@ -1,14 +1,15 @@
-//! OCM test scaffolding: a stand-in managed cluster (a second instance of the server: it
-//! stores Nodes, Namespaces, Leases and the OCM CRDs but runs nothing), agents run as real
-//! `agent` processes, bootstrap tokens minted with the real `token` command, and JSON
-//! reads of ManagedClusters and their conditions.
+//! OCM test scaffolding: agents run as real `agent` processes against a managed cluster
+//! (the real Kubernetes peer, or where a test says why, a stand-in: a second instance of the
+//! server that stores Nodes, Namespaces, Leases and the OCM CRDs but runs nothing),
+//! bootstrap tokens minted with the real `token` command, and JSON reads of ManagedClusters
+//! and their conditions.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
-use super::{Hub, bin, client, pump};
+use super::{ApiServer, Hub, bin, client, pump};
 
 /// A bootstrap token and the pin of the hub CA, from `token create`.
 pub struct Token {
@@ -102,7 +103,7 @@ impl Agent {
         cluster: &str,
         hub_url: &str,
         token: &Token,
-        spoke: &Hub,
+        spoke: &dyn ApiServer,
         dir: &Path,
         extra: &[&str],
     ) -> Agent {
@@ -115,10 +116,11 @@ impl Agent {
         cluster: &str,
         hub_url: &str,
         token: &Token,
-        spoke: &Hub,
+        spoke: &dyn ApiServer,
         dir: &Path,
         extra: &[&str],
     ) -> Agent {
+        let kubeconfig = spoke.admin_kubeconfig();
         let mut args: Vec<String> = [
             "agent",
             "--cluster-name",
@@ -132,7 +134,7 @@ impl Agent {
             "--hub-kubeconfig-dir",
             dir.to_str().expect("utf8"),
             "--managed-kubeconfig",
-            spoke.kubeconfig().to_str().expect("utf8"),
+            kubeconfig.to_str().expect("utf8"),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -205,14 +207,9 @@ impl Drop for Agent {
     }
 }
 
-/// GET as admin, `None` on 404.
-pub fn get(hub: &Hub, path: &str) -> Option<Value> {
-    let r = client(&hub.data_dir, true).get(hub.url(path)).send().ok()?;
-    if r.status() == 404 {
-        return None;
-    }
-    assert!(r.status().is_success(), "GET {path}: {}", r.status());
-    r.json().ok()
+/// GET as admin (on our hub or a managed cluster), `None` on 404.
+pub fn get(server: &dyn ApiServer, path: &str) -> Option<Value> {
+    server.get_json(path)
 }
 
 pub fn cluster_path(name: &str) -> String {

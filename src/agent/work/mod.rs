@@ -601,15 +601,21 @@ impl WorkAgent {
         }
     }
 
-    /// AppliedManifestWorks whose work is gone from the hub (or from another hub) are
-    /// cleaned up after the grace period; the clock stops if the work comes back.
+    /// This agent's AppliedManifestWorks (by `spec.agentID`: other agents on the same
+    /// managed cluster, of this hub or another, keep theirs) whose work is gone from the
+    /// hub, or that were made for another hub this agent was joined to before, are cleaned
+    /// up after the grace period; the clock stops if the work comes back.
     async fn evict(&self, works: &[String]) {
         let api = self.amw_api();
         let Ok(list) = api.list(&Default::default()).await else {
             return;
         };
         let now = time::OffsetDateTime::now_utc();
-        for amw in list.items {
+        for amw in list
+            .items
+            .into_iter()
+            .filter(|a| text(&a.data, "/spec/agentID") == self.agent_id)
+        {
             let name = amw.metadata.name.clone().unwrap_or_default();
             let work = text(&amw.data, "/spec/manifestWorkName").to_string();
             let ours = name == format!("{}-{work}", self.hub_hash);
