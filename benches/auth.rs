@@ -15,9 +15,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use multicluster_controlplane::api::user::UserInfo;
 use multicluster_controlplane::auth::authz::Authorizer;
 use multicluster_controlplane::auth::request::Attributes;
-use multicluster_controlplane::api::user::UserInfo;
 use serde_json::{Value, json};
 
 fn main() {

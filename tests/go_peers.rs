@@ -159,7 +159,10 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
         condition(&mc, "ManagedClusterJoined"),
         Some(("True".into(), "ManagedClusterJoined".into()))
     );
-    assert_eq!(mc["status"]["capacity"]["cpu"], "16", "two kwok nodes of 8 CPUs");
+    assert_eq!(
+        mc["status"]["capacity"]["cpu"], "16",
+        "two kwok nodes of 8 CPUs"
+    );
     // The Go agent's certificate came from our signer and works for its lease.
     let lease = "/apis/coordination.k8s.io/v1/namespaces/goc/leases/managed-cluster-lease";
     let renewed =
