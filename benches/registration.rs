@@ -45,7 +45,8 @@ fn join_latency(
     dir: &std::path::Path,
     joins: usize,
 ) {
-    let spoke = common::ocm::start_spoke(&dir.join("spoke"), "4", "8Gi");
+    // The managed cluster is a real Kubernetes control plane (hack/install-kube-peer.sh).
+    let spoke = common::kube_peer::KubePeer::start(&dir.join("spoke"));
     let mut floor = Vec::new();
     for _ in 0..10 {
         let t = Instant::now();

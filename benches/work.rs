@@ -43,7 +43,8 @@ fn work(cluster: &str, name: &str) -> Value {
 }
 
 fn propagation(hub: &common::Hub, token: &common::ocm::Token, dir: &std::path::Path, works: usize) {
-    let spoke = common::ocm::start_spoke(&dir.join("spoke"), "4", "8Gi");
+    // The managed cluster is a real Kubernetes control plane (hack/install-kube-peer.sh).
+    let spoke = common::kube_peer::KubePeer::start(&dir.join("spoke"));
     let _agent =
         common::ocm::Agent::start("prop", &hub.url(""), token, &spoke, &dir.join("agent"), &[]);
     let http = common::client(&hub.data_dir, true);

@@ -108,7 +108,11 @@ fn etcd_in(host: &Host, dir: &Path, tls: &TlsFiles) -> EtcdIn {
 
 #[test]
 fn hub_on_external_etcd_keeps_clusters_and_works_across_a_restart() {
-    if !Lab::usable("hub_on_external_etcd_keeps_clusters_and_works_across_a_restart") {
+    if !Lab::usable("hub_on_external_etcd_keeps_clusters_and_works_across_a_restart")
+        || !common::kube_peer::available(
+            "hub_on_external_etcd_keeps_clusters_and_works_across_a_restart",
+        )
+    {
         return;
     }
     let lab = Lab::new("mcpetcd");
@@ -171,7 +175,9 @@ fn hub_on_external_etcd_keeps_clusters_and_works_across_a_restart() {
 
 #[test]
 fn two_hubs_on_one_host_are_isolated() {
-    if !Lab::usable("two_hubs_on_one_host_are_isolated") {
+    if !Lab::usable("two_hubs_on_one_host_are_isolated")
+        || !common::kube_peer::available("two_hubs_on_one_host_are_isolated")
+    {
         return;
     }
     let lab = Lab::new("mcptwo");

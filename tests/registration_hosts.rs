@@ -1,5 +1,5 @@
 //! Registration across hosts: the hub and two agent hosts are network namespaces on a
-//! private bridge (`common::netns`), each agent host with its own stand-in managed
+//! private bridge (`common::netns`), each agent host with its own real Kubernetes managed
 //! cluster on its loopback. Join, accept and Available; a hub restart; an agent restart;
 //! an agent host's link cut (Unknown after 5 × lease, the other host unaffected) and
 //! restored (Available again); a ManifestWork reaching only its own cluster. Every address
@@ -13,7 +13,9 @@ use common::{Hub, wait_until};
 
 #[test]
 fn join_restart_and_link_cut_across_hosts() {
-    if !Lab::usable("join_restart_and_link_cut_across_hosts") {
+    if !Lab::usable("join_restart_and_link_cut_across_hosts")
+        || !common::kube_peer::available("join_restart_and_link_cut_across_hosts")
+    {
         return;
     }
     let lab = Lab::new("mcpreg");
@@ -63,7 +65,10 @@ fn join_restart_and_link_cut_across_hosts() {
     };
     wait_until("both Available", || both(&hub));
     let mc = raw(&hub, hub_host, &ocm::cluster_path("host-a")).expect("mc");
-    assert_eq!(mc["status"]["capacity"]["cpu"], "2");
+    assert_eq!(
+        mc["status"]["capacity"]["cpu"], "16",
+        "two kwok nodes of 8 CPUs"
+    );
 
     // A ManifestWork for host-a reaches host-a's cluster only.
     let work = r#"{"apiVersion":"work.open-cluster-management.io/v1","kind":"ManifestWork","metadata":{"name":"hello","namespace":"host-a"},"spec":{"workload":{"manifests":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"hello","namespace":"default"},"data":{"from":"hub"}}]}}}"#;

@@ -132,6 +132,52 @@ fn work_condition(hub: &Hub, cluster: &str, name: &str, t: &str) -> Option<(Stri
     work_status(hub, cluster, name).and_then(|w| condition(&w, t))
 }
 
+/// A ValidatingAdmissionPolicy on a managed cluster refusing the AppliedManifestWork of
+/// any work named `blocked`.
+const BLOCK_POLICY: &str = r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: no-blocked-works}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: ["work.open-cluster-management.io"]
+      apiVersions: ["*"]
+      operations: ["CREATE"]
+      resources: ["appliedmanifestworks"]
+  validations:
+  - expression: "object.spec.manifestWorkName != 'blocked'"
+    message: blocked by policy
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: no-blocked-works}
+spec:
+  policyName: no-blocked-works
+  validationActions: [Deny]
+"#;
+
+/// `(status, reason, message)` of a work condition.
+fn work_condition_full(
+    hub: &Hub,
+    cluster: &str,
+    name: &str,
+    t: &str,
+) -> Option<(String, String, String)> {
+    let w = work_status(hub, cluster, name)?;
+    let c = w
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == t)?;
+    Some((
+        c["status"].as_str()?.into(),
+        c["reason"].as_str()?.into(),
+        c["message"].as_str().unwrap_or("").into(),
+    ))
+}
+
 fn applied(hub: &Hub, cluster: &str, name: &str) -> bool {
     work_condition(hub, cluster, name, "Applied").is_some_and(|c| c.0 == "True")
 }
@@ -412,6 +458,71 @@ fn works_are_delivered_updated_reported_and_removed() {
             .is_some_and(|c| c.0 == "False" && c.2.contains("executor"))
     });
     assert!(on_spoke(b, "/api/v1/namespaces/default/configmaps/robot").is_none());
+    // Once the managed cluster's own RBAC allows it, the next check passes.
+    b.kubectl_ok(&[
+        "create",
+        "role",
+        "robot-configmaps",
+        "-n",
+        "default",
+        "--verb=get,create,update,patch",
+        "--resource=configmaps",
+    ]);
+    b.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "robot-configmaps",
+        "-n",
+        "default",
+        "--role=robot-configmaps",
+        "--serviceaccount=default:robot",
+    ]);
+    wait_until("the allowed executor's work is applied", || {
+        applied(hub, "c1", "as-robot")
+    });
+    assert!(on_spoke(b, "/api/v1/namespaces/default/configmaps/robot").is_some());
+
+    // A work that cannot be reconciled at all (the managed cluster's own admission refuses
+    // its AppliedManifestWork) says so on the hub, not only in the agent's log; once the
+    // policy goes, the work applies.
+    b.kubectl_stdin_ok(&["apply", "-f", "-"], BLOCK_POLICY);
+    wait_until("the managed cluster enforces the policy", || {
+        let out = b.kubectl_stdin(
+            &["create", "--dry-run=server", "-f", "-"],
+            &json!({"apiVersion": "work.open-cluster-management.io/v1", "kind": "AppliedManifestWork",
+                "metadata": {"name": "probe"},
+                "spec": {"hubHash": "h", "agentID": "a", "manifestWorkName": "blocked"}})
+            .to_string(),
+        );
+        String::from_utf8_lossy(&out.stderr).contains("blocked by policy")
+    });
+    create_work(
+        hub,
+        &work(
+            "c1",
+            "blocked",
+            json!([cm("blocked", "default", json!({}))]),
+            json!({}),
+        ),
+    );
+    wait_until("the failure is reported on the hub", || {
+        work_condition_full(hub, "c1", "blocked", "Applied").is_some_and(
+            |(status, reason, message)| {
+                status == "False"
+                    && reason == "AppliedManifestWorkFailed"
+                    && message.contains("blocked by policy")
+            },
+        )
+    });
+    b.kubectl_ok(&[
+        "delete",
+        "validatingadmissionpolicybinding,validatingadmissionpolicy",
+        "no-blocked-works",
+    ]);
+    wait_until_within("the work applies once the policy is gone", 90, || {
+        applied(hub, "c1", "blocked")
+    });
+    assert!(on_spoke(b, "/api/v1/namespaces/default/configmaps/blocked").is_some());
 
     // Deleting the work removes what it applied (Foreground by default), then the work.
     let r = client(&hub.data_dir, true)

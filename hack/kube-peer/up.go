@@ -28,8 +28,11 @@ import (
 //	admin.kubeconfig      written just before the ready line
 //
 // Every component is a child of `up`, started with PR_SET_PDEATHSIG=SIGKILL so none
-// outlives it even when it is SIGKILLed; SIGTERM or SIGINT stop them cleanly (components
-// first, etcd last). A component that exits on its own ends `up` with status 1.
+// outlives it even when it is SIGKILLed. SIGTERM, SIGINT or SIGHUP stop them cleanly
+// (the apiserver's clients, then the apiserver, then etcd; see supervisor.stop) and `up`
+// exits 0. A component that exits on its own ends `up` with status 1, as does a cluster
+// not ready within --timeout (the tails of all logs then go to stderr). `up`'s own
+// progress, with how long each step took, goes to stderr; stdout gets the ready line only.
 
 type upConfig struct {
 	dir       string

@@ -94,6 +94,17 @@ impl KubePeer {
 
     /// `start` with more `up` flags, e.g. `["--nodes", "3"]`.
     pub fn start_with(dir: &Path, extra: &[&str]) -> KubePeer {
+        Self::launch(None, dir, extra)
+    }
+
+    /// `start` inside network namespace `ns` (a lab host of `common::netns`): the peer
+    /// listens on that namespace's loopback, so only processes in it (an agent, kubectl
+    /// through `Host::wrap`) can reach it.
+    pub fn start_in(ns: &str, dir: &Path) -> KubePeer {
+        Self::launch(Some(ns), dir, &[])
+    }
+
+    fn launch(ns: Option<&str>, dir: &Path, extra: &[&str]) -> KubePeer {
         let bin = binary();
         assert!(
             bin.is_file(),
@@ -104,13 +115,18 @@ impl KubePeer {
         let dir = dir.canonicalize().expect("canonical kube-peer dir");
         let up_log = std::fs::File::create(dir.join("up.log")).expect("create up.log");
 
-        let mut cmd = if Path::new("/usr/bin/setpriv").exists() {
-            let mut c = Command::new("/usr/bin/setpriv");
-            c.args(["--pdeathsig", "TERM", "--"]).arg(&bin);
-            c
-        } else {
-            Command::new(&bin)
-        };
+        // `ip netns exec` and setpriv both exec what follows, so the parent-death signal
+        // still ties `up` to the spawning thread.
+        let mut argv: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(ns) = ns {
+            argv.extend(["ip", "netns", "exec", ns].map(Into::into));
+        }
+        if Path::new("/usr/bin/setpriv").exists() {
+            argv.extend(["/usr/bin/setpriv", "--pdeathsig", "TERM", "--"].map(Into::into));
+        }
+        argv.push(bin.clone().into());
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
         cmd.arg("up")
             .arg("--dir")
             .arg(&dir)

@@ -339,6 +339,20 @@ pub fn kubectl_cmd(hub: &Hub, args: &[&str]) -> Command {
     cmd
 }
 
+/// kubectl as the administrator of any API server, with a discovery cache beside its
+/// kubeconfig.
+pub fn kubectl_as(server: &dyn ApiServer, args: &[&str]) -> Command {
+    let kubeconfig = server.admin_kubeconfig();
+    let cache = kubeconfig.with_extension("kubectl-cache");
+    let mut cmd = Command::new(kubectl());
+    cmd.arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(args);
+    cmd
+}
+
 /// Runs kubectl with the hub's admin kubeconfig.
 pub fn kubectl_run(hub: &Hub, args: &[&str]) -> Output {
     kubectl_cmd(hub, args).output().expect("run kubectl")

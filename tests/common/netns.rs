@@ -462,11 +462,12 @@ pub fn hub_url(hub: &Hub, host: &Host, path: &str) -> String {
     format!("https://{}:{}{path}", host.ip(), hub.port)
 }
 
-/// `kubectl get --raw path` as admin, from inside `host`.
-pub fn raw(hub: &Hub, host: &Host, path: &str) -> Option<serde_json::Value> {
+/// `kubectl get --raw path` as admin of `server` (our hub, or a peer in the lab), from
+/// inside `host`.
+pub fn raw(server: &dyn super::ApiServer, host: &Host, path: &str) -> Option<serde_json::Value> {
     let out = host
-        .wrap(&super::kubectl_cmd(
-            hub,
+        .wrap(&super::kubectl_as(
+            server,
             &["--request-timeout=5s", "get", "--raw", path],
         ))
         .output()
@@ -501,12 +502,8 @@ pub fn available(hub: &Hub, host: &Host, cluster: &str) -> Option<String> {
     super::ocm::condition(&mc, "ManagedClusterConditionAvailable").map(|c| c.0)
 }
 
-/// A stand-in managed cluster served on `host`'s lab address,
-/// reachable only from inside that host. It gets one Node.
-pub fn spoke_on(host: &Host, dir: &std::path::Path) -> Hub {
-    let mut spoke = Hub::start_in(host, dir, &["--no-controllers"]);
-    spoke.wait_ready();
-    let node = r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"},"status":{"capacity":{"cpu":"2","memory":"2Gi"},"allocatable":{"cpu":"2","memory":"2Gi"}}}"#;
-    create(&spoke, host, node);
-    spoke
+/// A real Kubernetes control plane as `host`'s managed cluster, on that host's loopback:
+/// only processes inside the host (its agent, kubectl through [`raw`]) reach it.
+pub fn spoke_on(host: &Host, dir: &std::path::Path) -> super::kube_peer::KubePeer {
+    super::kube_peer::KubePeer::start_in(host.ns(), dir)
 }

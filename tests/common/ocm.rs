@@ -1,15 +1,13 @@
 //! OCM test scaffolding: agents run as real `agent` processes against a managed cluster
-//! (the real Kubernetes peer, or where a test says why, a stand-in: a second instance of the
-//! server that stores Nodes, Namespaces, Leases and the OCM CRDs but runs nothing),
-//! bootstrap tokens minted with the real `token` command, and JSON reads of ManagedClusters
-//! and their conditions.
+//! (the real Kubernetes peer of `kube_peer`), bootstrap tokens minted with the real
+//! `token` command, and JSON reads of ManagedClusters and their conditions.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{ApiServer, Hub, bin, client, pump};
+use super::{ApiServer, Hub, bin, pump};
 
 /// A bootstrap token and the pin of the hub CA, from `token create`.
 pub struct Token {
@@ -63,28 +61,6 @@ pub fn create_token_in(ns: Option<&str>, hub: &Hub, token: Option<&str>, ttl: &s
         .expect("ca hash")
         .to_string();
     Token { token, ca_hash }
-}
-
-/// Starts a stand-in managed cluster (the server without hub controllers) with one Node
-/// of the given capacity.
-pub fn start_spoke(dir: &Path, cpu: &str, memory: &str) -> Hub {
-    let mut spoke = Hub::start(dir, &["--no-controllers"]);
-    spoke.wait_ready();
-    let http = client(dir, true);
-    let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"},
-        "status": {"capacity": {"cpu": cpu, "memory": memory, "pods": "110"},
-                   "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"}}});
-    let r = http
-        .post(spoke.url("/api/v1/nodes"))
-        .json(&node)
-        .send()
-        .expect("create node");
-    assert!(
-        r.status().is_success(),
-        "node: {}",
-        r.text().unwrap_or_default()
-    );
-    spoke
 }
 
 /// A running `agent` process; killed on drop.
