@@ -20,8 +20,9 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
+log "cargo test --no-run (builds every test and the binary they drive)"
+cargo test --locked --no-run
 log "Nix files: parse, and evaluation of the NixOS module, VM-test nodes and flake (NIXPKGS_LIB=${NIXPKGS_LIB:-unset})"
-cargo build --locked --bin multicluster-controlplane
 MCP_BIN=$CARGO_TARGET_DIR/debug/multicluster-controlplane hack/nix-check.sh
 
 log "cargo test"
@@ -32,7 +33,7 @@ export MCP_SKIP_LOG
 MCP_SKIP_LOG=$(mktemp)
 trap 'rm -f "$results" "$MCP_SKIP_LOG"' EXIT
 set +e
-cargo test --locked -- --test-threads="${MCP_TEST_THREADS:-4}" 2>&1 | tee "$results"
+cargo test --locked --no-fail-fast -- --test-threads="${MCP_TEST_THREADS:-4}" 2>&1 | tee "$results"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line for the whole suite, summed over every test binary, and the skips named.
