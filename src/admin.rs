@@ -6,25 +6,29 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
 
-use crate::agent::rest::{Rest, RestError, query};
+use crate::api::ocm::ManagedCluster;
 use crate::api::ocm::names::{BOOTSTRAP_GROUP, CLUSTER_NAME_LABEL};
-use crate::hub::tokens::{self, TOKEN_TYPE};
+use crate::hub::tokens::{self, TOKEN_NAMESPACE, TOKEN_TYPE};
 
 /// Why an admin command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("cannot use the kubeconfig {path}: {message}")]
     Kubeconfig { path: String, message: String },
-    #[error("{0}")]
-    Api(#[from] RestError),
+    #[error("{}", crate::agent::work::apply::describe_ref(.0))]
+    Api(#[from] kube::Error),
     #[error("{0}")]
     Invalid(String),
 }
 
 /// A client from a kubeconfig file.
-pub async fn connect(kubeconfig: &Path) -> Result<Rest, AdminError> {
+pub async fn connect(kubeconfig: &Path) -> Result<kube::Client, AdminError> {
     let err = |message: String| AdminError::Kubeconfig {
         path: kubeconfig.display().to_string(),
         message,
@@ -34,9 +38,7 @@ pub async fn connect(kubeconfig: &Path) -> Result<Rest, AdminError> {
         kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
             .await
             .map_err(|e| err(e.to_string()))?;
-    Ok(Rest::new(
-        kube::Client::try_from(config).map_err(|e| err(e.to_string()))?,
-    ))
+    kube::Client::try_from(config).map_err(|e| err(e.to_string()))
 }
 
 /// Parses a duration like `24h`, `90m`, `3600s`, `1h30m` or `0` (never expires).
@@ -71,8 +73,6 @@ pub fn parse_ttl(text: &str) -> Result<Option<Duration>, String> {
     Ok(Some(Duration::from_secs(total)))
 }
 
-const SECRETS: &str = "/api/v1/namespaces/kube-system/secrets";
-
 /// What `token create` made.
 pub struct CreatedToken {
     pub token: String,
@@ -82,7 +82,7 @@ pub struct CreatedToken {
 /// Creates a bootstrap token valid for `ttl` (forever with `None`): `token` when given
 /// (`[a-z0-9]{6}.[a-z0-9]{16}`), else a random one.
 pub async fn create_token(
-    hub: &Rest,
+    hub: &kube::Client,
     token: Option<&str>,
     ttl: Option<Duration>,
     description: &str,
@@ -101,8 +101,14 @@ pub async fn create_token(
             time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
         at.format(&format).unwrap_or_default()
     });
-    let body = tokens::secret(&id, &secret, expiration.as_deref(), description);
-    hub.post(SECRETS, &body).await?;
+    let body: Secret = serde_json::from_value(tokens::secret(
+        &id,
+        &secret,
+        expiration.as_deref(),
+        description,
+    ))
+    .map_err(|e| AdminError::Invalid(e.to_string()))?;
+    secrets(hub).create(&PostParams::default(), &body).await?;
     Ok(CreatedToken {
         token: format!("{id}.{secret}"),
         expiration,
@@ -117,27 +123,26 @@ pub struct TokenRow {
     pub description: String,
 }
 
+/// The bootstrap-token Secrets' namespace.
+fn secrets(hub: &kube::Client) -> Api<Secret> {
+    Api::namespaced(hub.clone(), TOKEN_NAMESPACE)
+}
+
 /// The bootstrap tokens on the hub.
-pub async fn list_tokens(hub: &Rest) -> Result<Vec<TokenRow>, AdminError> {
-    use base64::Engine;
-    let list = hub
-        .get(&format!(
-            "{SECRETS}?fieldSelector={}",
-            query(&format!("type={TOKEN_TYPE}"))
-        ))
+pub async fn list_tokens(hub: &kube::Client) -> Result<Vec<TokenRow>, AdminError> {
+    let list = secrets(hub)
+        .list(&ListParams::default().fields(&format!("type={TOKEN_TYPE}")))
         .await?;
-    let field = |s: &Value, k: &str| -> String {
-        s.pointer(&format!("/data/{k}"))
-            .and_then(Value::as_str)
-            .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
-            .and_then(|b| String::from_utf8(b).ok())
+    let field = |s: &Secret, k: &str| -> String {
+        s.data
+            .as_ref()
+            .and_then(|d| d.get(k))
+            .and_then(|b| String::from_utf8(b.0.clone()).ok())
             .unwrap_or_default()
     };
     Ok(list
-        .get("items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+        .items
+        .iter()
         .map(|s| TokenRow {
             id: field(s, "token-id"),
             expires: Some(field(s, "expiration"))
@@ -150,16 +155,16 @@ pub async fn list_tokens(hub: &Rest) -> Result<Vec<TokenRow>, AdminError> {
 }
 
 /// Deletes a bootstrap token by id (or `<id>.<secret>`).
-pub async fn delete_token(hub: &Rest, id: &str) -> Result<(), AdminError> {
+pub async fn delete_token(hub: &kube::Client, id: &str) -> Result<(), AdminError> {
     let id = id.split('.').next().unwrap_or(id);
-    let path = format!("{SECRETS}/bootstrap-token-{id}");
-    if hub.get_opt(&path).await?.is_none() {
-        return Err(AdminError::Invalid(format!(
+    let name = format!("bootstrap-token-{id}");
+    match secrets(hub).delete(&name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(AdminError::Invalid(format!(
             "bootstrap token {id:?} not found"
-        )));
+        ))),
+        Err(e) => Err(e.into()),
     }
-    hub.delete(&path).await?;
-    Ok(())
 }
 
 /// The join commands `token create` prints.
@@ -183,43 +188,32 @@ pub struct Accepted {
 
 /// Approves the cluster's pending CSRs made by bootstrap identities and sets
 /// `hubAcceptsClient: true`.
-pub async fn accept(hub: &Rest, cluster: &str) -> Result<Accepted, AdminError> {
+pub async fn accept(hub: &kube::Client, cluster: &str) -> Result<Accepted, AdminError> {
     let mut outcome = Accepted::default();
-    let csrs = hub
-        .get(&format!(
-            "/apis/certificates.k8s.io/v1/certificatesigningrequests?labelSelector={}",
-            query(&format!("{CLUSTER_NAME_LABEL}={cluster}"))
-        ))
+    let csrs: Api<CertificateSigningRequest> = Api::all(hub.clone());
+    let list = csrs
+        .list(&ListParams::default().labels(&format!("{CLUSTER_NAME_LABEL}={cluster}")))
         .await?;
-    let pending: Vec<&Value> = csrs
-        .get("items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let pending: Vec<&CertificateSigningRequest> = list
+        .items
+        .iter()
         .filter(|csr| {
-            let user = csr
-                .pointer("/spec/username")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let groups: Vec<&str> = csr
-                .pointer("/spec/groups")
-                .and_then(Value::as_array)
-                .into_iter()
+            let user = csr.spec.username.as_deref().unwrap_or("");
+            let in_group = csr
+                .spec
+                .groups
+                .iter()
                 .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+                .any(|g| g == BOOTSTRAP_GROUP);
             let decided = csr
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
                 .is_some_and(|cs| {
-                    cs.iter().any(|c| {
-                        matches!(
-                            c.get("type").and_then(Value::as_str),
-                            Some("Approved" | "Denied")
-                        )
-                    })
+                    cs.iter()
+                        .any(|c| c.type_ == "Approved" || c.type_ == "Denied")
                 });
-            !decided && user.starts_with("system:bootstrap:") && groups.contains(&BOOTSTRAP_GROUP)
+            !decided && user.starts_with("system:bootstrap:") && in_group
         })
         .collect();
     // Two agents asking to be the same cluster: one of them is not who it claims to be.
@@ -233,31 +227,29 @@ pub async fn accept(hub: &Rest, cluster: &str) -> Result<Accepted, AdminError> {
         )));
     }
     for csr in pending {
-        let name = csr
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let mut approved = csr.clone();
+        let name = csr.name_any();
+        let mut approved =
+            serde_json::to_value(csr).map_err(|e| AdminError::Invalid(e.to_string()))?;
         let now = crate::api::meta::now_rfc3339();
         let condition = json!({"type": "Approved", "status": "True", "reason": "MulticlusterControlplaneApprove",
             "message": "Approved by multicluster-controlplane accept", "lastUpdateTime": now, "lastTransitionTime": now});
         crate::hub::csr::append_condition(&mut approved, condition);
-        hub.put(
-            &format!("/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}/approval"),
-            &approved,
-        )
-        .await?;
-        outcome.approved_csrs.push(name.to_string());
+        let approved: CertificateSigningRequest =
+            serde_json::from_value(approved).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        csrs.patch_approval(&name, &PatchParams::default(), &Patch::Merge(&approved))
+            .await?;
+        outcome.approved_csrs.push(name);
     }
-    let path = format!("/apis/cluster.open-cluster-management.io/v1/managedclusters/{cluster}");
-    match hub.get_opt(&path).await? {
+    let clusters: Api<ManagedCluster> = Api::all(hub.clone());
+    match clusters.get_opt(cluster).await? {
         Some(mc) => {
-            if mc
-                .pointer("/spec/hubAcceptsClient")
-                .and_then(Value::as_bool)
-                != Some(true)
-            {
-                hub.merge_patch(&path, &json!({"spec": {"hubAcceptsClient": true}}))
+            if !mc.spec.hub_accepts_client {
+                clusters
+                    .patch(
+                        cluster,
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"spec": {"hubAcceptsClient": true}})),
+                    )
                     .await?;
             }
             outcome.accepted = true;
@@ -273,12 +265,9 @@ pub async fn accept(hub: &Rest, cluster: &str) -> Result<Accepted, AdminError> {
 }
 
 /// The common name a CSR asks for (`?` when it cannot be read).
-fn requested_identity(csr: &Value) -> String {
-    use base64::Engine;
-    csr.pointer("/spec/request")
-        .and_then(Value::as_str)
-        .and_then(|r| base64::engine::general_purpose::STANDARD.decode(r).ok())
-        .and_then(|b| String::from_utf8(b).ok())
+fn requested_identity(csr: &CertificateSigningRequest) -> String {
+    String::from_utf8(csr.spec.request.0.clone())
+        .ok()
         .and_then(|pem| crate::hub::csr::request_subject(&pem).ok())
         .map_or_else(|| "?".to_string(), |s| s.common_name)
 }

@@ -178,7 +178,7 @@ fn replace_server(kubeconfig: &str, server: Option<&str>) -> String {
 /// Runs an admin command against the hub the admin kubeconfig points at.
 fn admin_command(
     access: &HubAccess,
-    body: impl AsyncFnOnce(agent::rest::Rest) -> Result<(), admin::AdminError>,
+    body: impl AsyncFnOnce(kube::Client) -> Result<(), admin::AdminError>,
 ) -> ExitCode {
     let (config, runtime) = match prepare(&access.config, false) {
         Ok(pair) => pair,
@@ -269,41 +269,16 @@ fn run_token(cmd: TokenCommand) -> ExitCode {
     }
 }
 
-/// The hub URL and CA agents should use: from `kube-public/cluster-info`.
+/// The hub URL and CA agents should use: from `kube-public/cluster-info` (the URL given
+/// instead when there is one).
 async fn hub_endpoint(
-    hub: &agent::rest::Rest,
+    hub: &kube::Client,
     url: Option<&str>,
 ) -> Result<(String, String), admin::AdminError> {
-    let info = hub
-        .get("/api/v1/namespaces/kube-public/configmaps/cluster-info")
-        .await?;
-    let text = info
-        .pointer("/data/kubeconfig")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("");
-    let doc: serde_json::Value = serde_yaml::from_str(text)
-        .map_err(|e| admin::AdminError::Invalid(format!("cluster-info: {e}")))?;
-    let cluster = doc
-        .pointer("/clusters/0/cluster")
-        .cloned()
-        .unwrap_or_default();
-    let server = url
-        .map(str::to_string)
-        .or_else(|| {
-            cluster
-                .get("server")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    use base64::Engine;
-    let ca = cluster
-        .get("certificate-authority-data")
-        .and_then(serde_json::Value::as_str)
-        .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| admin::AdminError::Invalid("cluster-info has no CA".into()))?;
-    Ok((server, ca))
+    let (server, ca) = agent::hubconfig::cluster_info(hub)
+        .await
+        .map_err(admin::AdminError::Invalid)?;
+    Ok((url.map_or(server, str::to_string), ca))
 }
 
 fn run_agent(args: &AgentArgs) -> ExitCode {

@@ -179,28 +179,8 @@ pub async fn discover_ca(
     // Unverified on purpose: what comes back is trusted only if it matches the pin.
     config.accept_invalid_certs = true;
     config.connect_timeout = Some(std::time::Duration::from_secs(5));
-    let rest = super::rest::Rest::new(
-        kube::Client::try_from(config).map_err(|e| AgentError::Config(e.to_string()))?,
-    );
-    let info = rest
-        .get("/api/v1/namespaces/kube-public/configmaps/cluster-info")
-        .await
-        .map_err(|e| AgentError::Hub(format!("reading kube-public/cluster-info: {e}")))?;
-    let kubeconfig = info
-        .pointer("/data/kubeconfig")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let doc: Value = serde_yaml::from_str(kubeconfig)
-        .map_err(|e| AgentError::Hub(format!("cluster-info: {e}")))?;
-    let data = doc
-        .pointer("/clusters/0/cluster/certificate-authority-data")
-        .and_then(Value::as_str)
-        .ok_or_else(|| AgentError::Hub("cluster-info has no CA".into()))?;
-    let ca = String::from_utf8(
-        B64.decode(data)
-            .map_err(|e| AgentError::Hub(e.to_string()))?,
-    )
-    .map_err(|e| AgentError::Hub(e.to_string()))?;
+    let client = kube::Client::try_from(config).map_err(|e| AgentError::Config(e.to_string()))?;
+    let (_, ca) = cluster_info(&client).await.map_err(AgentError::Hub)?;
     let actual = ca_hash(&ca)?;
     if !actual.eq_ignore_ascii_case(pin.trim()) {
         return Err(AgentError::Hub(format!(
@@ -208,6 +188,41 @@ pub async fn discover_ca(
         )));
     }
     Ok(ca)
+}
+
+/// The hub URL and CA (PEM) that `kube-public/cluster-info` publishes, as read with
+/// `client`.
+pub async fn cluster_info(client: &kube::Client) -> Result<(String, String), String> {
+    let info = kube::Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(
+        client.clone(),
+        "kube-public",
+    )
+    .get("cluster-info")
+    .await
+    .map_err(|e| format!("reading kube-public/cluster-info: {e}"))?;
+    let kubeconfig = info
+        .data
+        .as_ref()
+        .and_then(|d| d.get("kubeconfig"))
+        .map(String::as_str)
+        .unwrap_or("");
+    let doc = kube::config::Kubeconfig::from_yaml(kubeconfig)
+        .map_err(|e| format!("cluster-info: {e}"))?;
+    let cluster = doc
+        .clusters
+        .first()
+        .and_then(|c| c.cluster.as_ref())
+        .ok_or_else(|| "cluster-info names no cluster".to_string())?;
+    let data = cluster
+        .certificate_authority_data
+        .as_deref()
+        .ok_or_else(|| "cluster-info has no CA".to_string())?;
+    let ca = B64
+        .decode(data)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| "cluster-info's CA is not base64 PEM".to_string())?;
+    Ok((cluster.server.clone().unwrap_or_default(), ca))
 }
 
 /// The credential directory.

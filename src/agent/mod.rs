@@ -13,7 +13,6 @@ pub mod crds;
 pub mod hubconfig;
 pub mod quantity;
 pub mod register;
-pub mod rest;
 pub mod status;
 pub mod work;
 
@@ -21,9 +20,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::StreamExt;
+use kube::api::{Api, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
 
+use crate::api::ocm::ManagedCluster;
 use hubconfig::{CredDir, Credential, Endpoint, Issued};
-use rest::{Rest, RestError};
 
 /// Why the agent cannot go on.
 #[derive(Debug, thiserror::Error)]
@@ -40,12 +41,22 @@ pub enum AgentError {
 }
 
 impl AgentError {
-    fn from_rest(e: RestError) -> AgentError {
-        if e.is(401) {
+    fn from_kube(e: kube::Error) -> AgentError {
+        if api_code(&e) == Some(401) {
             AgentError::Unauthorized
         } else {
-            AgentError::Hub(e.to_string())
+            AgentError::Hub(work::apply::describe(e))
         }
+    }
+}
+
+/// The HTTP code of an API error (`None` for transport failures): the agent tells
+/// rejected credentials (401), missing permission (403), absence (404) and conflicts
+/// (409) from outages.
+pub fn api_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(status) => Some(status.code),
+        _ => None,
     }
 }
 
@@ -95,8 +106,8 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
             options.cluster_name
         )));
     }
-    let managed = Rest::new(managed_client(options.managed_kubeconfig.as_deref()).await?);
-    install_crds(&managed.client).await;
+    let managed = managed_client(options.managed_kubeconfig.as_deref()).await?;
+    install_crds(&managed).await;
     let creds = CredDir::new(options.hub_kubeconfig_dir.clone());
     let agent = creds.agent_id()?;
     let cluster = options.cluster_name.clone();
@@ -205,13 +216,10 @@ async fn join(
     agent: &str,
 ) -> Result<Issued, AgentError> {
     let cluster = &options.cluster_name;
-    let hub = Rest::new(hubconfig::client(
-        endpoint,
-        &Credential::Token(token.to_string()),
-    )?);
+    let hub = hubconfig::client(endpoint, &Credential::Token(token.to_string()))?;
     register::ensure_cluster(&hub, cluster, options.lease_duration_seconds, &[])
         .await
-        .map_err(AgentError::from_rest)?;
+        .map_err(AgentError::from_kube)?;
     let (key, request) = register::new_request(cluster, agent)?;
     let chain = register::request_certificate(
         &hub,
@@ -229,7 +237,7 @@ async fn join(
 /// Rotation with the current certificate: the hub approves renewals by the cluster's own
 /// identity automatically.
 async fn rotate(
-    hub: &Rest,
+    hub: &kube::Client,
     options: &AgentOptions,
     endpoint: &Endpoint,
     creds: &CredDir,
@@ -255,17 +263,20 @@ async fn rotate(
         rfc3339(issued.not_before),
         rfc3339(issued.not_after)
     );
-    let rotated = Rest::new(hubconfig::client(endpoint, &issued.credential())?);
-    let path = format!("{}/{cluster}", register::CLUSTERS);
-    if let Ok(mut current) = rotated.get(&path).await {
-        crate::api::meta::set_condition(
-            &mut current,
+    let rotated: Api<ManagedCluster> = Api::all(hubconfig::client(endpoint, &issued.credential())?);
+    if let Ok(mut current) = rotated.get(cluster).await {
+        crate::api::meta::set_status_condition(
+            &mut current.status.get_or_insert_default().conditions,
             "ClusterCertificateRotated",
             "True",
             "ClientCertificateUpdated",
             &message,
+            None,
         );
-        if let Err(e) = rotated.put(&format!("{path}/status"), &current).await {
+        if let Err(e) = rotated
+            .replace_status(cluster, &PostParams::default(), &current)
+            .await
+        {
             tracing::debug!(error = %e, "recording the rotation");
         }
     }
@@ -285,20 +296,20 @@ async fn connected(
     creds: &CredDir,
     agent: &str,
     mut issued: Issued,
-    managed: &Rest,
+    managed: &kube::Client,
 ) -> Result<Exit, AgentError> {
     let cluster = options.cluster_name.clone();
-    let mut hub = Rest::new(hubconfig::client(endpoint, &issued.credential())?);
+    let mut hub = hubconfig::client(endpoint, &issued.credential())?;
     let (changed_tx, mut changed) = tokio::sync::mpsc::channel::<()>(1);
     let mut watcher = tokio::spawn(watch_cluster(
         hub.clone(),
         cluster.clone(),
         changed_tx.clone(),
     ));
-    let start_work = |hub: &Rest| {
+    let start_work = |hub: &kube::Client| {
         let agent = work::WorkAgent::new(
             hub.clone(),
-            managed.client.clone(),
+            managed.clone(),
             cluster.clone(),
             agent.to_string(),
             &endpoint.server,
@@ -327,7 +338,7 @@ async fn connected(
                 match rotate(&hub, options, endpoint, creds, agent).await {
                     Ok(new) => {
                         issued = new;
-                        hub = Rest::new(hubconfig::client(endpoint, &issued.credential())?);
+                        hub = hubconfig::client(endpoint, &issued.credential())?;
                         watcher.abort();
                         watcher = tokio::spawn(watch_cluster(hub.clone(), cluster.clone(), changed_tx.clone()));
                         work_agent = start_work(&hub);
@@ -348,26 +359,33 @@ async fn connected(
         match status::report(&hub, &cluster, &observed).await {
             Ok(current) => {
                 rejections = 0;
-                accepted = crate::api::meta::condition_status(
-                    &current,
-                    crate::api::ocm::cluster_conditions::HUB_ACCEPTED,
-                ) == Some("True");
-                let seconds = crate::api::ocm::lease_seconds(&current);
+                accepted = current.status.as_ref().is_some_and(|s| {
+                    crate::api::meta::is_condition_true(
+                        &s.conditions,
+                        crate::api::ocm::cluster_conditions::HUB_ACCEPTED,
+                    )
+                });
+                let seconds = current
+                    .spec
+                    .lease_duration_seconds
+                    .and_then(|s| u64::try_from(s).ok())
+                    .filter(|s| *s > 0)
+                    .unwrap_or(crate::api::ocm::DEFAULT_LEASE_SECONDS);
                 lease_period = Duration::from_secs(seconds);
             }
-            Err(e) if e.is(401) => {
+            Err(e) if api_code(&e) == Some(401) => {
                 rejections += 1;
                 if rejections >= 3 {
                     break Exit::Rejected;
                 }
             }
-            Err(e) if e.is(403) => {
+            Err(e) if api_code(&e) == Some(403) => {
                 if accepted {
                     tracing::warn!("the hub denied this cluster; waiting to be accepted again");
                 }
                 accepted = false;
             }
-            Err(e) if e.is(409) => {
+            Err(e) if api_code(&e) == Some(409) => {
                 let _ = changed_tx.try_send(());
             }
             Err(e) => {
@@ -380,7 +398,7 @@ async fn connected(
         if accepted && now >= next_lease {
             match status::renew_lease(&hub, &cluster).await {
                 Ok(()) => tracing::debug!(cluster, "lease renewed"),
-                Err(e) if e.is(401) => {
+                Err(e) if api_code(&e) == Some(401) => {
                     rejections += 1;
                 }
                 Err(e) => tracing::debug!(error = %e, "lease renewal failed"),
@@ -399,30 +417,19 @@ fn jitter(period: Duration) -> Duration {
     period.mul_f64(factor)
 }
 
-/// Signals `changed` on every change of the cluster's ManagedCluster.
-async fn watch_cluster(hub: Rest, cluster: String, changed: tokio::sync::mpsc::Sender<()>) {
-    let path = format!(
-        "{}?watch=1&fieldSelector={}&timeoutSeconds=300",
-        register::CLUSTERS,
-        rest::query(&format!("metadata.name={cluster}"))
-    );
-    loop {
-        match hub.watch(&path).await {
-            Ok(events) => {
-                let mut events = Box::pin(events);
-                while let Some(event) = events.next().await {
-                    match event {
-                        Ok((kind, _)) if kind != "BOOKMARK" => {
-                            let _ = changed.try_send(());
-                        }
-                        Ok(_) => {}
-                        Err(_) => break,
-                    }
-                }
+/// Signals `changed` on every change of the cluster's ManagedCluster (a watcher that
+/// relists and backs off by itself after outages).
+async fn watch_cluster(hub: kube::Client, cluster: String, changed: tokio::sync::mpsc::Sender<()>) {
+    let api: Api<ManagedCluster> = Api::all(hub);
+    let config = watcher::Config::default().fields(&format!("metadata.name={cluster}"));
+    let mut events = Box::pin(watcher(api, config).default_backoff().touched_objects());
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(_) => {
+                let _ = changed.try_send(());
             }
             Err(e) => tracing::debug!(error = %e, "watching the ManagedCluster"),
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

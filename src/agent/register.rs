@@ -2,20 +2,21 @@
 //! certificate through a CertificateSigningRequest (a fresh ECDSA P-256 key made here;
 //! it never leaves the agent), waiting for approval and signing.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
 
-use base64::Engine;
-use futures::StreamExt;
-use serde_json::{Value, json};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::certificates::v1::{
+    CertificateSigningRequest, CertificateSigningRequestSpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::ResourceExt;
+use kube::api::{Api, PostParams};
 
-use super::AgentError;
-use super::rest::{Rest, RestError, query};
+use super::{AgentError, api_code};
 use crate::api::ocm::names::{
     CLIENT_SIGNER, CLUSTER_NAME_LABEL, IDENTITY_PREFIX, MANAGED_CLUSTERS_GROUP,
 };
-
-pub const CLUSTERS: &str = "/apis/cluster.open-cluster-management.io/v1/managedclusters";
-const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+use crate::api::ocm::{ManagedCluster, ManagedClusterSpec};
 
 /// The user name an agent's certificate carries.
 pub fn identity(cluster: &str, agent: &str) -> String {
@@ -26,34 +27,40 @@ pub fn identity(cluster: &str, agent: &str) -> String {
 /// auto-approval accepts it). Rejected credentials are reported, absent permission is not
 /// an error (a cluster that already joined may no longer read with bootstrap rights).
 pub async fn ensure_cluster(
-    hub: &Rest,
+    hub: &kube::Client,
     cluster: &str,
     lease_seconds: u64,
     annotations: &[(String, String)],
-) -> Result<(), RestError> {
-    match hub.get(&format!("{CLUSTERS}/{cluster}")).await {
+) -> Result<(), kube::Error> {
+    let api: Api<ManagedCluster> = Api::all(hub.clone());
+    match api.get(cluster).await {
         Ok(_) => return Ok(()),
-        Err(e) if e.is(404) => {}
-        Err(e) if e.is(403) => return Ok(()),
+        Err(e) if api_code(&e) == Some(404) => {}
+        Err(e) if api_code(&e) == Some(403) => return Ok(()),
         Err(e) => return Err(e),
     }
-    let annotations: serde_json::Map<String, Value> = annotations
+    let mut mc = ManagedCluster::new(
+        cluster,
+        ManagedClusterSpec {
+            hub_accepts_client: false,
+            lease_duration_seconds: Some(i32::try_from(lease_seconds).unwrap_or(i32::MAX)),
+            ..ManagedClusterSpec::default()
+        },
+    );
+    let annotations: BTreeMap<String, String> = annotations
         .iter()
         .filter(|(k, _)| k.starts_with("agent.open-cluster-management.io/"))
-        .map(|(k, v)| (k.clone(), json!(v)))
+        .cloned()
         .collect();
-    let mut body = json!({"apiVersion": "cluster.open-cluster-management.io/v1", "kind": "ManagedCluster",
-        "metadata": {"name": cluster},
-        "spec": {"hubAcceptsClient": false, "leaseDurationSeconds": lease_seconds}});
     if !annotations.is_empty() {
-        body["metadata"]["annotations"] = Value::Object(annotations);
+        mc.metadata.annotations = Some(annotations);
     }
-    match hub.post(CLUSTERS, &body).await {
+    match api.create(&PostParams::default(), &mc).await {
         Ok(_) => {
             tracing::info!(cluster, "created ManagedCluster; waiting to be accepted");
             Ok(())
         }
-        Err(e) if e.is(409) || e.is(403) => Ok(()),
+        Err(e) if matches!(api_code(&e), Some(409 | 403)) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -73,122 +80,89 @@ pub fn new_request(cluster: &str, agent: &str) -> Result<(rcgen::KeyPair, String
     Ok((key, pem))
 }
 
-/// Creates the CSR and waits until it is issued; returns the certificate chain (PEM).
-/// A denied or failed CSR is an error naming why.
+/// Creates the CSR and waits (through a watch) until it is issued; returns the
+/// certificate chain (PEM). A denied or failed CSR is an error naming why.
 pub async fn request_certificate(
-    hub: &Rest,
+    hub: &kube::Client,
     cluster: &str,
     request_pem: &str,
     expiration_seconds: Option<u64>,
 ) -> Result<String, AgentError> {
-    let mut spec = json!({"signerName": CLIENT_SIGNER,
-        "usages": ["digital signature", "key encipherment", "client auth"],
-        "request": base64::engine::general_purpose::STANDARD.encode(request_pem)});
-    if let Some(s) = expiration_seconds {
-        spec["expirationSeconds"] = json!(s);
-    }
-    let csr = json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
-        "metadata": {"generateName": format!("{cluster}-"), "labels": {CLUSTER_NAME_LABEL: cluster}},
-        "spec": spec});
-    let created = hub.post(CSRS, &csr).await.map_err(AgentError::from_rest)?;
-    let name = created
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let api: Api<CertificateSigningRequest> = Api::all(hub.clone());
+    let csr = CertificateSigningRequest {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{cluster}-")),
+            labels: Some([(CLUSTER_NAME_LABEL.to_string(), cluster.to_string())].into()),
+            ..ObjectMeta::default()
+        },
+        spec: CertificateSigningRequestSpec {
+            signer_name: CLIENT_SIGNER.to_string(),
+            usages: Some(
+                ["digital signature", "key encipherment", "client auth"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
+            request: ByteString(request_pem.as_bytes().to_vec()),
+            expiration_seconds: expiration_seconds.map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
+            ..CertificateSigningRequestSpec::default()
+        },
+        status: None,
+    };
+    let created = api
+        .create(&PostParams::default(), &csr)
+        .await
+        .map_err(AgentError::from_kube)?;
+    let name = created.name_any();
     tracing::info!(
         csr = name,
         "created CertificateSigningRequest; waiting for approval"
     );
-    let mut object = created;
-    loop {
-        if let Some(outcome) = issued(&object)? {
-            tracing::info!(csr = name, "certificate issued");
-            return Ok(outcome);
-        }
-        let rv = object
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("0")
-            .to_string();
-        let path = format!(
-            "{CSRS}?watch=1&fieldSelector={}&resourceVersion={rv}&timeoutSeconds=60&allowWatchBookmarks=true",
-            query(&format!("metadata.name={name}"))
-        );
-        match hub.watch(&path).await {
-            Ok(events) => {
-                let mut events = Box::pin(events);
-                while let Some(event) = events.next().await {
-                    match event {
-                        Ok((kind, o)) if kind == "ADDED" || kind == "MODIFIED" => {
-                            object = o;
-                            if let Some(outcome) = issued(&object)? {
-                                tracing::info!(csr = name, "certificate issued");
-                                return Ok(outcome);
-                            }
-                        }
-                        Ok((kind, _)) if kind == "DELETED" => {
-                            return Err(AgentError::Hub(format!(
-                                "CSR {name} was deleted before it was issued"
-                            )));
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::debug!(error = %e, "CSR watch ended");
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(e) if e.is(401) => return Err(AgentError::Unauthorized),
-            Err(e) => {
-                tracing::debug!(error = %e, "CSR watch failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-        // Re-read: the watch may have ended between events.
-        match hub.get(&format!("{CSRS}/{name}")).await {
-            Ok(o) => object = o,
-            Err(e) if e.is(404) => {
-                return Err(AgentError::Hub(format!(
-                    "CSR {name} was deleted before it was issued"
-                )));
-            }
-            Err(e) if e.is(401) => return Err(AgentError::Unauthorized),
-            Err(e) => tracing::debug!(error = %e, "reading CSR"),
-        }
-    }
+    let decided = |csr: Option<&CertificateSigningRequest>| match csr {
+        None => true, // deleted: reported below
+        Some(c) => !matches!(issued(c), Ok(None)),
+    };
+    let last = kube::runtime::wait::await_condition(api, &name, decided)
+        .await
+        .map_err(|e| match e {
+            kube::runtime::wait::Error::ProbeFailed(kube::runtime::watcher::Error::WatchError(
+                s,
+            )) if s.code == 401 => AgentError::Unauthorized,
+            other => AgentError::Hub(format!("watching CSR {name}: {other}")),
+        })?;
+    let Some(csr) = last else {
+        return Err(AgentError::Hub(format!(
+            "CSR {name} was deleted before it was issued"
+        )));
+    };
+    let chain = issued(&csr)?.ok_or_else(|| AgentError::Hub(format!("CSR {name} not issued")))?;
+    tracing::info!(csr = name, "certificate issued");
+    Ok(chain)
 }
 
 /// The issued chain, `None` while pending, an error once denied or failed.
-fn issued(csr: &Value) -> Result<Option<String>, AgentError> {
-    let conditions = csr
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for c in &conditions {
-        let t = c.get("type").and_then(Value::as_str).unwrap_or("");
-        if t == "Denied" || t == "Failed" {
-            let reason = c.get("reason").and_then(Value::as_str).unwrap_or("");
-            let message = c.get("message").and_then(Value::as_str).unwrap_or("");
+fn issued(csr: &CertificateSigningRequest) -> Result<Option<String>, AgentError> {
+    let status = csr.status.as_ref();
+    for c in status
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        if c.type_ == "Denied" || c.type_ == "Failed" {
             return Err(AgentError::Hub(format!(
-                "the CSR was {}: {reason} {message}",
-                t.to_lowercase()
+                "the CSR was {}: {} {}",
+                c.type_.to_lowercase(),
+                c.reason.as_deref().unwrap_or(""),
+                c.message.as_deref().unwrap_or("")
             )));
         }
     }
-    let Some(cert) = csr
-        .pointer("/status/certificate")
-        .and_then(Value::as_str)
-        .filter(|c| !c.is_empty())
+    let Some(cert) = status
+        .and_then(|s| s.certificate.as_ref())
+        .filter(|c| !c.0.is_empty())
     else {
         return Ok(None);
     };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(cert)
-        .map_err(|e| AgentError::Hub(format!("status.certificate is not base64: {e}")))?;
-    String::from_utf8(bytes)
+    String::from_utf8(cert.0.clone())
         .map(Some)
         .map_err(|e| AgentError::Hub(format!("status.certificate is not PEM: {e}")))
 }

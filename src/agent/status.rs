@@ -3,42 +3,60 @@
 //! the managed API server's `/livez`, Kubernetes version, capacity and allocatable summed
 //! over nodes, ClusterClaims) and the `managed-cluster-lease` renewal.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, PostParams};
+
+use super::api_code;
 use super::quantity;
-use super::register::CLUSTERS;
-use super::rest::{Rest, RestError};
-use crate::api::meta::{condition_status, now_micro, set_condition};
+use crate::api::meta::set_status_condition;
 use crate::api::ocm::cluster_conditions::{AVAILABLE, HUB_ACCEPTED, JOINED};
 use crate::api::ocm::names::LEASE_NAME;
+use crate::api::ocm::{ClusterClaim, ManagedCluster, ManagedClusterClaim, ManagedClusterVersion};
 
 const SPOKE_ONLY: &str = "open-cluster-management.io/spoke-only";
 const MAX_CUSTOM_CLAIMS: usize = 20;
 
 /// Renews the cluster's lease on the hub.
-pub async fn renew_lease(hub: &Rest, cluster: &str) -> Result<(), RestError> {
-    let path = format!("/apis/coordination.k8s.io/v1/namespaces/{cluster}/leases/{LEASE_NAME}");
-    let mut lease = hub.get(&path).await?;
-    lease["spec"]["renewTime"] = json!(now_micro());
-    hub.put(&path, &lease).await.map(|_| ())
+pub async fn renew_lease(hub: &kube::Client, cluster: &str) -> Result<(), kube::Error> {
+    let api: Api<Lease> = Api::namespaced(hub.clone(), cluster);
+    let mut lease = api.get(LEASE_NAME).await?;
+    lease.spec.get_or_insert_default().renew_time =
+        Some(MicroTime(k8s_openapi::jiff::Timestamp::now()));
+    api.replace(LEASE_NAME, &PostParams::default(), &lease)
+        .await
+        .map(|_| ())
 }
 
 /// Health, version and resources of the managed cluster, as a ManagedCluster status.
 pub struct Observed {
     pub available: (String, String, String),
     pub version: Option<String>,
-    pub capacity: serde_json::Map<String, Value>,
-    pub allocatable: serde_json::Map<String, Value>,
-    pub claims: Vec<Value>,
+    pub capacity: BTreeMap<String, Quantity>,
+    pub allocatable: BTreeMap<String, Quantity>,
+    pub claims: Vec<ManagedClusterClaim>,
+}
+
+/// `GET path` as text (health endpoints), keeping the HTTP code in the error.
+async fn text(client: &kube::Client, path: &str) -> Result<String, kube::Error> {
+    let request = http::Request::get(path)
+        .body(Vec::new())
+        .map_err(kube::Error::HttpError)?;
+    client.request_text(request).await
 }
 
 /// Looks at the managed cluster.
-pub async fn observe(managed: &Rest) -> Observed {
-    let mut health = managed.text("/livez").await;
+pub async fn observe(managed: &kube::Client) -> Observed {
+    let mut health = text(managed, "/livez").await;
     if let Err(e) = &health
-        && (e.is(404) || e.is(403))
+        && matches!(api_code(e), Some(404 | 403))
     {
-        health = managed.text("/healthz").await;
+        health = text(managed, "/healthz").await;
     }
     let mut observed = Observed {
         available: match &health {
@@ -54,58 +72,40 @@ pub async fn observe(managed: &Rest) -> Observed {
             ),
         },
         version: None,
-        capacity: Default::default(),
-        allocatable: Default::default(),
+        capacity: BTreeMap::new(),
+        allocatable: BTreeMap::new(),
         claims: Vec::new(),
     };
     if health.is_err() {
         return observed;
     }
     observed.version = managed
-        .client
         .apiserver_version()
         .await
         .ok()
         .map(|v| v.git_version);
-    if let Ok(nodes) = managed.get("/api/v1/nodes").await {
-        let items = nodes
-            .get("items")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let unschedulable =
-            |n: &Value| n.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true);
-        observed.capacity = sum(items.iter().map(|n| n.pointer("/status/capacity")));
-        observed.allocatable = sum(items
+    if let Ok(nodes) = Api::<Node>::all(managed.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        let unschedulable = |n: &Node| n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
+        let status = |n: &Node| n.status.clone().unwrap_or_default();
+        observed.capacity = sum(nodes.items.iter().filter_map(|n| status(n).capacity));
+        observed.allocatable = sum(nodes
+            .items
             .iter()
             .filter(|n| !unschedulable(n))
-            .map(|n| n.pointer("/status/allocatable")));
+            .filter_map(|n| status(n).allocatable));
     }
-    if let Ok(Some(list)) = managed
-        .get_opt("/apis/cluster.open-cluster-management.io/v1alpha1/clusterclaims")
+    if let Ok(list) = Api::<ClusterClaim>::all(managed.clone())
+        .list(&ListParams::default())
         .await
     {
         let mut claims: Vec<(String, String)> = list
-            .get("items")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|c| {
-                c.pointer(&format!(
-                    "/metadata/labels/{}",
-                    SPOKE_ONLY.replace('/', "~1")
-                ))
-                .is_none()
-            })
-            .filter_map(|c| {
-                Some((
-                    c.pointer("/metadata/name")?.as_str()?.to_string(),
-                    c.pointer("/spec/value")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                ))
-            })
+            .items
+            .iter()
+            .filter(|c| !c.labels().contains_key(SPOKE_ONLY))
+            .map(|c| (c.name_any(), c.spec.value.clone().unwrap_or_default()))
             .collect();
         claims.sort();
         // Reserved claims (`*.open-cluster-management.io`) first, then at most 20 custom ones.
@@ -115,18 +115,22 @@ pub async fn observe(managed: &Rest) -> Observed {
         observed.claims = reserved
             .into_iter()
             .chain(custom.into_iter().take(MAX_CUSTOM_CLAIMS))
-            .map(|(name, value)| json!({"name": name, "value": value}))
+            .map(|(name, value)| ManagedClusterClaim {
+                name: Some(name),
+                value: Some(value),
+            })
             .collect();
     }
     observed
 }
 
-fn sum<'a>(lists: impl Iterator<Item = Option<&'a Value>>) -> serde_json::Map<String, Value> {
-    let mut totals: std::collections::BTreeMap<String, quantity::Quantity> = Default::default();
-    for list in lists.flatten().filter_map(Value::as_object) {
+/// Resource lists summed by name (quantities that do not parse are left out).
+fn sum(lists: impl Iterator<Item = BTreeMap<String, Quantity>>) -> BTreeMap<String, Quantity> {
+    let mut totals: BTreeMap<String, quantity::Quantity> = BTreeMap::new();
+    for list in lists {
         for (name, value) in list {
-            if let Some(q) = value.as_str().and_then(quantity::parse) {
-                let entry = totals.entry(name.clone()).or_insert(quantity::Quantity {
+            if let Some(q) = quantity::parse(&value.0) {
+                let entry = totals.entry(name).or_insert(quantity::Quantity {
                     milli: 0,
                     binary: false,
                 });
@@ -136,48 +140,59 @@ fn sum<'a>(lists: impl Iterator<Item = Option<&'a Value>>) -> serde_json::Map<St
     }
     totals
         .into_iter()
-        .map(|(k, q)| (k, json!(quantity::format(q))))
+        .map(|(k, q)| (k, Quantity(quantity::format(q))))
         .collect()
 }
 
 /// Writes the observed state into the cluster's status when it changed. Returns the
 /// ManagedCluster as the hub now has it; nothing is reported before the hub accepted it.
-pub async fn report(hub: &Rest, cluster: &str, observed: &Observed) -> Result<Value, RestError> {
-    let path = format!("{CLUSTERS}/{cluster}");
-    let current = hub.get(&path).await?;
-    if condition_status(&current, HUB_ACCEPTED) != Some("True") {
+pub async fn report(
+    hub: &kube::Client,
+    cluster: &str,
+    observed: &Observed,
+) -> Result<ManagedCluster, kube::Error> {
+    let api: Api<ManagedCluster> = Api::all(hub.clone());
+    let current = api.get(cluster).await?;
+    let accepted = current
+        .status
+        .as_ref()
+        .is_some_and(|s| crate::api::meta::is_condition_true(&s.conditions, HUB_ACCEPTED));
+    if !accepted {
         return Ok(current);
     }
     let mut next = current.clone();
-    set_condition(
-        &mut next,
+    let status = next.status.get_or_insert_default();
+    set_status_condition(
+        &mut status.conditions,
         JOINED,
         "True",
         "ManagedClusterJoined",
         "Managed cluster joined",
+        None,
     );
-    let (status, reason, message) = &observed.available;
-    set_condition(&mut next, AVAILABLE, status, reason, message);
+    let (available, reason, message) = &observed.available;
+    set_status_condition(
+        &mut status.conditions,
+        AVAILABLE,
+        available,
+        reason,
+        message,
+        None,
+    );
     if let Some(v) = &observed.version {
-        next["status"]["version"] = json!({"kubernetes": v});
+        status.version = Some(ManagedClusterVersion {
+            kubernetes: Some(v.clone()),
+        });
     }
-    if status == "True" {
+    if available == "True" {
         // Keep resource names other reporters added; ours are replaced.
-        for (field, values) in [
-            ("capacity", &observed.capacity),
-            ("allocatable", &observed.allocatable),
-        ] {
-            if !next["status"].get(field).is_some_and(Value::is_object) {
-                next["status"][field] = json!({});
-            }
-            for (k, v) in values {
-                next["status"][field][k] = v.clone();
-            }
-        }
-        next["status"]["clusterClaims"] = Value::Array(observed.claims.clone());
+        status.capacity.extend(observed.capacity.clone());
+        status.allocatable.extend(observed.allocatable.clone());
+        status.cluster_claims = observed.claims.clone();
     }
     if next == current {
         return Ok(current);
     }
-    hub.put(&format!("{path}/status"), &next).await
+    api.replace_status(cluster, &PostParams::default(), &next)
+        .await
 }

@@ -3,6 +3,7 @@
 //! conditions with kube's transition rules, and the DNS-label rule for names that become
 //! namespaces.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::{Value, json};
 
 /// Five random characters from kube's `generateName` alphabet (no vowels, no look-alike
@@ -72,6 +73,64 @@ pub fn set_condition(
     }
 }
 
+/// Now as a `metav1.Time` (whole seconds on the wire).
+pub fn now_time() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+/// Sets condition `type_` in a typed condition list with kube's rules (`meta.SetStatusCondition`):
+/// `lastTransitionTime` changes only with the status; `observedGeneration` is the given
+/// one (OCM's ManagedCluster conditions carry none). Returns whether anything changed.
+pub fn set_status_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    observed_generation: Option<i64>,
+) -> bool {
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(c) => {
+            if c.status == status
+                && c.reason == reason
+                && c.message == message
+                && c.observed_generation == observed_generation
+            {
+                return false;
+            }
+            if c.status != status {
+                c.last_transition_time = now_time();
+            }
+            c.status = status.to_string();
+            c.reason = reason.to_string();
+            c.message = message.to_string();
+            c.observed_generation = observed_generation;
+            true
+        }
+        None => {
+            conditions.push(Condition {
+                type_: type_.to_string(),
+                status: status.to_string(),
+                reason: reason.to_string(),
+                message: message.to_string(),
+                observed_generation,
+                last_transition_time: now_time(),
+            });
+            true
+        }
+    }
+}
+
+/// Condition `type_` of a typed condition list.
+pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Whether condition `type_` is `True`.
+pub fn is_condition_true(conditions: &[Condition], type_: &str) -> bool {
+    find_condition(conditions, type_).is_some_and(|c| c.status == "True")
+}
+
 /// The status of condition `type_`, if present.
 pub fn condition_status<'a>(object: &'a Value, type_: &str) -> Option<&'a str> {
     object
@@ -112,6 +171,48 @@ pub fn is_dns_label(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_conditions_follow_kubes_transition_rule() {
+        let mut cs = Vec::new();
+        assert!(set_status_condition(
+            &mut cs,
+            "A",
+            "True",
+            "R",
+            "m",
+            Some(1)
+        ));
+        assert!(!set_status_condition(
+            &mut cs,
+            "A",
+            "True",
+            "R",
+            "m",
+            Some(1)
+        ));
+        let t = cs[0].last_transition_time.clone();
+        assert!(set_status_condition(
+            &mut cs,
+            "A",
+            "True",
+            "R2",
+            "m2",
+            Some(2)
+        ));
+        assert_eq!(cs[0].last_transition_time, t, "same status keeps the time");
+        assert_eq!(cs[0].observed_generation, Some(2));
+        assert!(is_condition_true(&cs, "A"));
+        assert!(!is_condition_true(&cs, "B"));
+        assert!(set_status_condition(
+            &mut cs, "A", "False", "R3", "m3", None
+        ));
+        assert_eq!(
+            find_condition(&cs, "A").map(|c| c.status.as_str()),
+            Some("False")
+        );
+        assert_eq!(cs.len(), 1);
+    }
 
     #[test]
     fn dns_labels() {

@@ -562,7 +562,7 @@ impl Registry {
                 Patch::Merge(p) => json_patch::merge(&mut patched, p),
                 // `patch_unsafe` on a copy that is dropped on error: the crate's undoing
                 // `patch` can panic when a `move` fails half-way.
-                Patch::Json(p) => json_patch::patch_unsafe(&mut patched, p).map_err(|e| {
+                Patch::Json(p) => json_patch_as_kube(&mut patched, p).map_err(|e| {
                     Status::new(
                         axum::http::StatusCode::UNPROCESSABLE_ENTITY,
                         "Invalid",
@@ -1037,6 +1037,30 @@ fn with_version(mut object: Value, kv: &KeyValue) -> Value {
         );
     }
     object
+}
+
+/// Applies a JSON patch (RFC 6902) as kube-apiserver does: like the `json-patch` crate,
+/// except that a `test` of `null` passes on a path that does not exist (Go's json-patch
+/// compares a missing value as null). kube-rs' finalizer helper relies on it to add the
+/// first finalizer (`test /metadata/finalizers == null`, then `add`). `patch_unsafe`: the
+/// caller works on a copy it drops on error.
+fn json_patch_as_kube(
+    doc: &mut Value,
+    patch: &json_patch::Patch,
+) -> Result<(), json_patch::PatchError> {
+    for (i, op) in patch.0.iter().enumerate() {
+        if let json_patch::PatchOperation::Test(t) = op
+            && t.value.is_null()
+            && doc.pointer(t.path.as_str()).is_none()
+        {
+            continue;
+        }
+        json_patch::patch_unsafe(doc, std::slice::from_ref(op)).map_err(|mut e| {
+            e.operation = i;
+            e
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -466,3 +466,41 @@ async fn list_json_matches_list() {
     assert_eq!(paged["items"].as_array().map(Vec::len), Some(2));
     assert!(paged["metadata"]["continue"].is_string(), "{paged}");
 }
+
+#[test]
+fn json_patch_tests_a_missing_path_as_null_like_kube() {
+    let patch = |v: Value| -> json_patch::Patch { serde_json::from_value(v).expect("patch") };
+    // kube-rs' finalizer helper: test that there are no finalizers, then add the first.
+    let mut doc = json!({"metadata": {"name": "w"}});
+    super::json_patch_as_kube(
+        &mut doc,
+        &patch(json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": ["f"]}
+        ])),
+    )
+    .expect("applies");
+    assert_eq!(doc["metadata"]["finalizers"], json!(["f"]));
+    // Once the path exists, null no longer matches; the index names the failed operation.
+    let err = super::json_patch_as_kube(
+        &mut doc,
+        &patch(json!([
+            {"op": "add", "path": "/metadata/labels", "value": {}},
+            {"op": "test", "path": "/metadata/finalizers", "value": null}
+        ])),
+    )
+    .expect_err("the finalizers exist");
+    assert_eq!(err.operation, 1);
+    // Sequential: a path added by an earlier operation is seen by a later test.
+    let mut doc = json!({});
+    assert!(
+        super::json_patch_as_kube(
+            &mut doc,
+            &patch(json!([
+                {"op": "add", "path": "/x", "value": 1},
+                {"op": "test", "path": "/x", "value": null}
+            ])),
+        )
+        .is_err()
+    );
+}

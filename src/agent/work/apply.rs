@@ -7,6 +7,10 @@ use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use serde_json::{Value, json};
 
+use crate::api::ocm::{
+    ManifestConfigOption, ManifestResourceMeta, ResourceIdentifier, UpdateStrategyType,
+};
+
 /// What a manifest resolves to on the managed cluster.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -26,10 +30,25 @@ impl Target {
     }
 
     /// `resourceMeta` of a manifest condition.
-    pub fn meta(&self, ordinal: usize) -> Value {
-        json!({"ordinal": ordinal, "group": self.resource.group, "version": self.resource.version,
-            "kind": self.resource.kind, "resource": self.resource.plural,
-            "name": self.name, "namespace": self.namespace})
+    pub fn meta(&self, ordinal: usize) -> ManifestResourceMeta {
+        ManifestResourceMeta {
+            ordinal: i32::try_from(ordinal).unwrap_or(i32::MAX),
+            group: self.resource.group.clone(),
+            version: self.resource.version.clone(),
+            kind: self.resource.kind.clone(),
+            resource: self.resource.plural.clone(),
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
+    /// Whether a `resourceIdentifier` (of a manifestConfig or an orphaning rule) names this
+    /// resource.
+    pub fn is(&self, id: &ResourceIdentifier) -> bool {
+        id.group == self.resource.group
+            && id.resource == self.resource.plural
+            && id.namespace == self.namespace
+            && id.name == self.name
     }
 }
 
@@ -83,27 +102,24 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    pub fn from_config(config: Option<&Value>) -> Strategy {
-        let s = config.and_then(|c| c.get("updateStrategy"));
-        match s.and_then(|s| s.get("type")).and_then(Value::as_str) {
-            Some("CreateOnly") => Strategy::CreateOnly,
-            Some("ReadOnly") => Strategy::ReadOnly,
-            Some("ServerSideApply") => {
-                let ssa = s.and_then(|s| s.get("serverSideApply"));
+    pub fn from_config(config: Option<&ManifestConfigOption>) -> Strategy {
+        let Some(strategy) = config.and_then(|c| c.update_strategy.as_ref()) else {
+            return Strategy::Update;
+        };
+        match strategy.type_ {
+            UpdateStrategyType::CreateOnly => Strategy::CreateOnly,
+            UpdateStrategyType::ReadOnly => Strategy::ReadOnly,
+            UpdateStrategyType::ServerSideApply => {
+                let ssa = strategy.server_side_apply.as_ref();
                 Strategy::ServerSideApply {
                     field_manager: ssa
-                        .and_then(|c| c.get("fieldManager"))
-                        .and_then(Value::as_str)
+                        .and_then(|c| c.field_manager.clone())
                         .filter(|f| !f.is_empty())
-                        .unwrap_or("work-agent")
-                        .to_string(),
-                    force: ssa
-                        .and_then(|c| c.get("force"))
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
+                        .unwrap_or_else(|| "work-agent".into()),
+                    force: ssa.is_some_and(|c| c.force),
                 }
             }
-            _ => Strategy::Update,
+            UpdateStrategyType::Update => Strategy::Update,
         }
     }
 }
@@ -296,6 +312,11 @@ fn add_owner(manifest: &mut Value, owner: &Value) {
 
 /// A kube error as one line.
 pub fn describe(e: kube::Error) -> String {
+    describe_ref(&e)
+}
+
+/// [`describe`] of a borrowed error.
+pub fn describe_ref(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => format!("{} ({}): {}", s.reason, s.code, s.message),
         other => other.to_string(),

@@ -1,9 +1,10 @@
 //! Status feedback: values read from an applied object's status with `JSONPaths` rules
 //! or the `WellKnownStatus` set of Deployments, Jobs and Pods.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::api::jsonpath::JsonPath;
+use crate::api::ocm::{FeedbackRule, FeedbackType, FeedbackValue, FieldValue, ValueType};
 
 /// The well-known `(name, path)` pairs of a kind.
 fn well_known(group: &str, kind: &str) -> &'static [(&'static str, &'static str)] {
@@ -34,11 +35,11 @@ fn well_known(group: &str, kind: &str) -> &'static [(&'static str, &'static str)
 /// Evaluates `rules` (a manifestConfig's `feedbackRules`) on `object`. Returns the values
 /// and, when some rule could not be evaluated, why.
 pub fn evaluate(
-    rules: &[Value],
+    rules: &[FeedbackRule],
     group: &str,
     kind: &str,
     object: &Value,
-) -> (Vec<Value>, Option<String>) {
+) -> (Vec<FeedbackValue>, Option<String>) {
     let mut values = Vec::new();
     let mut errors = Vec::new();
     let version = object
@@ -47,32 +48,23 @@ pub fn evaluate(
         .map(|v| v.rsplit('/').next().unwrap_or(v).to_string())
         .unwrap_or_default();
     for rule in rules {
-        let paths: Vec<(String, String, Option<String>)> =
-            match rule.get("type").and_then(Value::as_str) {
-                Some("WellKnownStatus") => well_known(group, kind)
-                    .iter()
-                    .map(|(n, p)| (n.to_string(), p.to_string(), None))
-                    .collect(),
-                Some("JSONPaths") => rule
-                    .get("jsonPaths")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .map(|p| {
-                        let text =
-                            |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                        (
-                            text("name"),
-                            text("path"),
-                            Some(text("version")).filter(|v| !v.is_empty()),
-                        )
-                    })
-                    .collect(),
-                other => {
-                    errors.push(format!("unknown feedback rule type {other:?}"));
-                    continue;
-                }
-            };
+        let paths: Vec<(String, String, Option<String>)> = match rule.type_ {
+            FeedbackType::WellKnownStatus => well_known(group, kind)
+                .iter()
+                .map(|(n, p)| (n.to_string(), p.to_string(), None))
+                .collect(),
+            FeedbackType::JsonPaths => rule
+                .json_paths
+                .iter()
+                .map(|p| {
+                    (
+                        p.name.clone(),
+                        p.path.clone(),
+                        p.version.clone().filter(|v| !v.is_empty()),
+                    )
+                })
+                .collect(),
+        };
         for (name, path, want_version) in paths {
             if let Some(v) = want_version
                 && v != version
@@ -94,9 +86,21 @@ pub fn evaluate(
                 continue; // a missing field is no value, not an error
             };
             let field = match value {
-                Value::Number(n) if n.is_i64() => json!({"type": "Integer", "integer": n}),
-                Value::String(s) => json!({"type": "String", "string": s}),
-                Value::Bool(b) => json!({"type": "Boolean", "boolean": b}),
+                Value::Number(n) if n.is_i64() => FieldValue {
+                    type_: ValueType::Integer,
+                    integer: n.as_i64(),
+                    ..FieldValue::default()
+                },
+                Value::String(s) => FieldValue {
+                    type_: ValueType::String,
+                    string: Some(s.clone()),
+                    ..FieldValue::default()
+                },
+                Value::Bool(b) => FieldValue {
+                    type_: ValueType::Boolean,
+                    boolean: Some(*b),
+                    ..FieldValue::default()
+                },
                 other => {
                     errors.push(format!(
                         "{name}: the value at {path} is not a scalar: {other}"
@@ -104,7 +108,7 @@ pub fn evaluate(
                     continue;
                 }
             };
-            values.push(json!({"name": name, "fieldValue": field}));
+            values.push(FeedbackValue { name, value: field });
         }
     }
     (values, (!errors.is_empty()).then(|| errors.join("; ")))
@@ -113,31 +117,36 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn rules(v: Value) -> Vec<FeedbackRule> {
+        serde_json::from_value(v).expect("rules")
+    }
 
     #[test]
     fn well_known_and_json_paths() {
         let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "status": {"readyReplicas": 2, "replicas": 3}});
         let (values, err) = evaluate(
-            &[json!({"type": "WellKnownStatus"})],
+            &rules(json!([{"type": "WellKnownStatus"}])),
             "apps",
             "Deployment",
             &deploy,
         );
         assert!(err.is_none());
         assert_eq!(
-            values[0],
+            serde_json::to_value(&values[0]).expect("json"),
             json!({"name": "ReadyReplicas", "fieldValue": {"type": "Integer", "integer": 2}})
         );
         assert_eq!(values.len(), 2, "absent fields give no value");
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "x"}, "status": {"ok": true, "m": {"k": 1}}});
-        let rules = [json!({"type": "JSONPaths", "jsonPaths": [
+        let paths = rules(json!([{"type": "JSONPaths", "jsonPaths": [
             {"name": "a", "path": ".data.a"}, {"name": "ok", "path": ".status.ok"},
-            {"name": "m", "path": ".status.m"}, {"name": "v", "path": ".data.a", "version": "v2"}]})];
-        let (values, err) = evaluate(&rules, "", "ConfigMap", &cm);
+            {"name": "m", "path": ".status.m"}, {"name": "v", "path": ".data.a", "version": "v2"}]}]));
+        let (values, err) = evaluate(&paths, "", "ConfigMap", &cm);
         assert_eq!(values.len(), 2);
         assert_eq!(
-            values[1]["fieldValue"],
+            serde_json::to_value(&values[1].value).expect("json"),
             json!({"type": "Boolean", "boolean": true})
         );
         let err = err.expect("errors");

@@ -1,49 +1,65 @@
 //! The work half of the agent: ManifestWorks in the cluster's namespace on the hub are
 //! applied to the managed cluster and reported back.
 //!
-//! - Each work gets the cleanup finalizer, and an AppliedManifestWork
-//!   `<sha256(hub URL)>-<work>` on the managed cluster (with its own finalizer) that owns
-//!   the applied resources (per `deleteOption`) and lists them in its status.
-//! - Manifests are applied Namespaces and CRDs first, with their update strategy; kinds
-//!   are found by discovery (refreshed when a kind is missing, e.g. after a CRD).
+//! - A `kube::runtime` controller watches the cluster's ManifestWorks (typed
+//!   `api::ocm::ManifestWork`) and reconciles them with bounded concurrency, one reconcile
+//!   per work at a time, each work again every `resync` (status feedback).
+//! - Each work gets the cleanup finalizer (`kube::runtime::finalizer`), and an
+//!   AppliedManifestWork `<sha256(hub URL)>-<work>` on the managed cluster (with its own
+//!   finalizer) that owns the applied resources (per `deleteOption`) and lists them.
+//! - Manifests are applied in dependency order with their update strategy; kinds are found
+//!   by discovery (refreshed when a kind is missing, e.g. after a CRD).
 //! - `executor`: each resource must be allowed for the executor's service account on the
 //!   managed cluster (a SubjectAccessReview there).
 //! - Status: per-manifest `Applied`, `Available`, `StatusFeedbackSynced` and feedback
 //!   values; work `Applied`, `Available`, `Progressing`, `Degraded` with
 //!   `observedGeneration`; written with uid and resourceVersion preconditions, only when
-//!   it changed.
+//!   it changed. A work that cannot be reconciled at all says why in `Applied`.
 //! - Resources dropped from a work are deleted unless orphaned; a deleted work is
-//!   cleaned up before its finalizer goes; AppliedManifestWorks whose work is gone are
-//!   evicted after a grace period.
-//!
-//! Event-driven through a watch on the works, with a periodic resync of every work.
+//!   cleaned up before its finalizer goes; this agent's AppliedManifestWorks whose work is
+//!   gone are evicted after a grace period.
 
 pub mod apply;
 pub mod feedback;
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
 use kube::api::{
-    Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions,
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, Preconditions,
     PropagationPolicy,
 };
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::finalizer::{Event, finalizer};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
-use tokio::sync::Mutex;
+use tokio::sync::Mutex as AsyncMutex;
 
-use super::rest::{Rest, RestError, query};
-use crate::api::meta::set_condition;
+use crate::api::meta::{now_time, set_status_condition};
 use crate::api::ocm::names::{APPLIED_FINALIZER, WORK_FINALIZER};
+use crate::api::ocm::work_conditions::{APPLIED, AVAILABLE, DEGRADED, PROGRESSING};
+use crate::api::ocm::{
+    AppliedManifestResourceMeta, AppliedManifestWork, AppliedManifestWorkSpec, DeleteOption,
+    DeletePropagationPolicyType, FeedbackRule, ManifestCondition, ManifestResourceStatus,
+    ManifestWork, ManifestWorkStatus, StatusFeedbackResult,
+};
 use apply::{Strategy, Target, describe};
 
-const AMW_API: &str = "work.open-cluster-management.io/v1";
+/// Works reconciled at once (each work is only ever reconciled by one worker at a time).
+const WORKERS: u16 = 4;
+
+/// How soon a work with a failed manifest is looked at again.
+const RETRY_FAILED_MANIFESTS: Duration = Duration::from_secs(2);
 
 /// What the work agent runs with.
-#[derive(Clone)]
 pub struct WorkAgent {
-    pub hub: Rest,
+    pub hub: kube::Client,
     pub spoke: kube::Client,
     pub cluster: String,
     pub agent_id: String,
@@ -51,7 +67,19 @@ pub struct WorkAgent {
     pub hub_hash: String,
     pub resync: Duration,
     pub eviction_grace: Duration,
-    discovery: Arc<Mutex<Option<Arc<kube::Discovery>>>>,
+    discovery: AsyncMutex<Option<Arc<kube::Discovery>>>,
+    failing: Mutex<BTreeMap<String, Failing>>,
+}
+
+/// Why a work was not reconciled.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkError {
+    /// The work could not be applied or cleaned up; said on the hub and retried.
+    #[error("{0}")]
+    Failed(String),
+    /// A deleted work's resources are still being deleted; looked at again shortly.
+    #[error("waiting for the applied resources to be deleted")]
+    CleanupPending,
 }
 
 /// The hub hash of a hub URL.
@@ -63,23 +91,19 @@ pub fn hub_hash(server: &str) -> String {
         .collect()
 }
 
-fn works_path(cluster: &str) -> String {
-    format!("/apis/work.open-cluster-management.io/v1/namespaces/{cluster}/manifestworks")
-}
-
-fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
-}
-
 /// The identity of an applied resource, version left out.
-fn resource_key(r: &Value) -> (String, String, String, String) {
-    let t = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    (t("group"), t("resource"), t("namespace"), t("name"))
+fn resource_key(r: &AppliedManifestResourceMeta) -> (String, String, String, String) {
+    (
+        r.group.clone(),
+        r.resource.clone(),
+        r.namespace.clone(),
+        r.name.clone(),
+    )
 }
 
 impl WorkAgent {
     pub fn new(
-        hub: Rest,
+        hub: kube::Client,
         spoke: kube::Client,
         cluster: String,
         agent_id: String,
@@ -95,19 +119,21 @@ impl WorkAgent {
             hub_hash: hub_hash(hub_url),
             resync,
             eviction_grace,
-            discovery: Arc::default(),
+            discovery: AsyncMutex::default(),
+            failing: Mutex::default(),
         }
     }
 
-    fn amw_api(&self) -> Api<DynamicObject> {
-        let ar = kube::discovery::ApiResource {
-            group: "work.open-cluster-management.io".into(),
-            version: "v1".into(),
-            api_version: AMW_API.into(),
-            kind: "AppliedManifestWork".into(),
-            plural: "appliedmanifestworks".into(),
-        };
-        Api::all_with(self.spoke.clone(), &ar)
+    fn works(&self) -> Api<ManifestWork> {
+        Api::namespaced(self.hub.clone(), &self.cluster)
+    }
+
+    fn applied_works(&self) -> Api<AppliedManifestWork> {
+        Api::all(self.spoke.clone())
+    }
+
+    fn applied_name(&self, work: &str) -> String {
+        format!("{}-{work}", self.hub_hash)
     }
 
     async fn discovery(&self, refresh: bool) -> Result<Arc<kube::Discovery>, String> {
@@ -125,212 +151,146 @@ impl WorkAgent {
         Ok(d)
     }
 
-    /// Runs until aborted: watch-driven reconciles plus a resync of every work.
+    /// Runs until aborted: the controller over the cluster's works, and the eviction of
+    /// AppliedManifestWorks whose work is gone, every `resync`.
     pub async fn run(self) {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let _watcher = AbortOnDrop(tokio::spawn(watch_works(
-            self.hub.clone(),
-            self.cluster.clone(),
-            tx.clone(),
-        )));
-        let mut resync = tokio::time::interval(self.resync);
-        let mut pending: HashSet<String> = HashSet::new();
-        let mut failing: BTreeMap<String, Failing> = BTreeMap::new();
-        loop {
-            tokio::select! {
-                Some(name) = rx.recv() => { pending.insert(name); }
-                _ = resync.tick() => {
-                    match self.hub.get(&works_path(&self.cluster)).await {
-                        Ok(list) => {
-                            let names: Vec<String> = list["items"].as_array().into_iter().flatten()
-                                .map(|w| text(w, "/metadata/name").to_string()).collect();
-                            pending.extend(names.iter().cloned());
-                            self.evict(&names).await;
-                        }
-                        Err(e) => tracing::debug!(error = %e, "listing ManifestWorks"),
-                    }
+        let agent = Arc::new(self);
+        let _evictor = AbortOnDrop(tokio::spawn(evict_periodically(agent.clone())));
+        Controller::new(agent.works(), watcher::Config::default())
+            .with_config(controller::Config::default().concurrency(WORKERS))
+            .run(reconcile, error_policy, agent)
+            .for_each(|result| async move {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "work controller");
                 }
-            }
-            while let Ok(name) = rx.try_recv() {
-                pending.insert(name);
-            }
-            for name in std::mem::take(&mut pending) {
-                let delay = match self.reconcile(&name).await {
-                    Ok(delay) => {
-                        failing.remove(&name);
-                        delay
-                    }
-                    Err(e) => {
-                        let state = failing.entry(name.clone()).or_default();
-                        let delay = state.failed(&name, &e);
-                        self.report_failure(&name, &e).await;
-                        Some(delay)
-                    }
-                };
-                if let Some(delay) = delay {
-                    let tx = tx.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(delay).await;
-                        let _ = tx.send(name);
-                    });
-                }
-            }
-        }
-    }
-
-    /// One work: returns when to look again.
-    async fn reconcile(&self, name: &str) -> Result<Option<Duration>, String> {
-        let path = format!("{}/{name}", works_path(&self.cluster));
-        let Some(work) = self.hub.get_opt(&path).await.map_err(|e| e.to_string())? else {
-            return Ok(None);
-        };
-        let finalizers: Vec<Value> = work
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let has_finalizer = finalizers.iter().any(|f| f == WORK_FINALIZER);
-        if work.pointer("/metadata/deletionTimestamp").is_some() {
-            if !has_finalizer {
-                return Ok(None);
-            }
-            if !self.clean_up(name).await? {
-                return Ok(Some(Duration::from_millis(500)));
-            }
-            let kept: Vec<Value> = finalizers
-                .into_iter()
-                .filter(|f| f != WORK_FINALIZER)
-                .collect();
-            self.patch_work(&path, &work, json!({"metadata": {"finalizers": kept}}))
-                .await?;
-            tracing::info!(work = name, "ManifestWork cleaned up");
-            return Ok(None);
-        }
-        if !has_finalizer {
-            let mut all = finalizers;
-            all.push(json!(WORK_FINALIZER));
-            self.patch_work(&path, &work, json!({"metadata": {"finalizers": all}}))
-                .await?;
-            return Ok(None); // the update comes back through the watch
-        }
-        let amw = self.ensure_applied(name).await?;
-        let owner = json!({"apiVersion": AMW_API, "kind": "AppliedManifestWork",
-            "name": amw.metadata.name, "uid": amw.metadata.uid});
-        let outcome = self.apply_all(&work, &owner).await?;
-        self.record_applied(&amw, &work, &outcome).await?;
-        let mut next = work.clone();
-        write_status(&mut next, &outcome);
-        if next.get("status") != work.get("status") {
-            self.patch_work(
-                &format!("{path}/status"),
-                &work,
-                json!({"status": next["status"]}),
-            )
-            .await?;
-        }
-        Ok(outcome.retry.then_some(Duration::from_secs(2)))
+            })
+            .await;
     }
 
     /// A work that could not be reconciled at all (no AppliedManifestWork, an unreadable
     /// managed cluster) says why on the hub: `Applied=False` with the error, so the failure
     /// is visible with kubectl and not only in the agent's log.
-    async fn report_failure(&self, name: &str, error: &str) {
-        let path = format!("{}/{name}", works_path(&self.cluster));
-        let Ok(Some(work)) = self.hub.get_opt(&path).await else {
-            return;
-        };
-        if work.pointer("/metadata/deletionTimestamp").is_some() {
+    async fn report_failure(&self, work: &ManifestWork, error: &str) {
+        if work.meta().deletion_timestamp.is_some() {
             return;
         }
-        let mut next = work.clone();
-        set_condition(
-            &mut next,
-            "Applied",
+        let mut status = work.status.clone().unwrap_or_default();
+        let changed = set_status_condition(
+            &mut status.conditions,
+            APPLIED,
             "False",
             "AppliedManifestWorkFailed",
             &format!("Failed to apply manifest work: {error}"),
+            work.meta().generation,
         );
-        let generation = work.pointer("/metadata/generation").cloned();
-        if let Some(c) = next
-            .pointer_mut("/status/conditions")
-            .and_then(Value::as_array_mut)
-            .and_then(|cs| cs.iter_mut().find(|c| c["type"] == "Applied"))
-        {
-            c["observedGeneration"] = generation.unwrap_or(json!(0));
-        }
-        if next.get("status") == work.get("status") {
-            return;
-        }
-        let patch = json!({"status": {"conditions": next["status"]["conditions"]}});
-        if let Err(e) = self
-            .patch_work(&format!("{path}/status"), &work, patch)
-            .await
-        {
-            tracing::debug!(work = name, error = %e, "recording the failure on the hub");
+        if changed && let Err(e) = self.write_status(work, &status).await {
+            tracing::debug!(work = work.name_any(), error = %e, "recording the failure on the hub");
         }
     }
 
-    /// A merge patch with the object's uid and resourceVersion as preconditions.
-    async fn patch_work(&self, path: &str, work: &Value, mut patch: Value) -> Result<(), String> {
-        if !patch.get("metadata").is_some_and(Value::is_object) {
-            patch["metadata"] = json!({});
-        }
-        patch["metadata"]["uid"] = work["metadata"]["uid"].clone();
-        patch["metadata"]["resourceVersion"] = work["metadata"]["resourceVersion"].clone();
-        self.hub
-            .merge_patch(path, &patch)
+    /// A merge patch of the status with the work's uid and resourceVersion as
+    /// preconditions (a newer work is reconciled again anyway).
+    async fn write_status(
+        &self,
+        work: &ManifestWork,
+        status: &ManifestWorkStatus,
+    ) -> Result<(), String> {
+        let patch = json!({
+            "metadata": {"uid": work.meta().uid, "resourceVersion": work.meta().resource_version},
+            "status": status,
+        });
+        self.works()
+            .patch_status(
+                &work.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            )
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(describe)
     }
 
-    async fn ensure_applied(&self, work: &str) -> Result<DynamicObject, String> {
-        let api = self.amw_api();
-        let name = format!("{}-{work}", self.hub_hash);
+    /// Applies a work and reports it.
+    async fn apply_work(&self, work: &ManifestWork) -> Result<Action, WorkError> {
+        let name = work.name_any();
+        let amw = self
+            .ensure_applied(&name)
+            .await
+            .map_err(WorkError::Failed)?;
+        let outcome = self
+            .apply_all(work, &amw)
+            .await
+            .map_err(WorkError::Failed)?;
+        self.record_applied(&amw, work, &outcome)
+            .await
+            .map_err(WorkError::Failed)?;
+        let current = work.status.clone().unwrap_or_default();
+        let next = next_status(&current, &outcome, work.meta().generation.unwrap_or(0));
+        if next != current {
+            self.write_status(work, &next)
+                .await
+                .map_err(WorkError::Failed)?;
+        }
+        Ok(Action::requeue(if outcome.retry {
+            RETRY_FAILED_MANIFESTS
+        } else {
+            self.resync
+        }))
+    }
+
+    async fn ensure_applied(&self, work: &str) -> Result<AppliedManifestWork, String> {
+        let api = self.applied_works();
+        let name = self.applied_name(work);
         if let Some(existing) = api.get_opt(&name).await.map_err(describe)? {
             return Ok(existing);
         }
-        let amw: DynamicObject = serde_json::from_value(json!({"apiVersion": AMW_API, "kind": "AppliedManifestWork",
-            "metadata": {"name": name, "finalizers": [APPLIED_FINALIZER]},
-            "spec": {"hubHash": self.hub_hash, "agentID": self.agent_id, "manifestWorkName": work}}))
-        .map_err(|e| e.to_string())?;
+        let mut amw = AppliedManifestWork::new(
+            &name,
+            AppliedManifestWorkSpec {
+                hub_hash: self.hub_hash.clone(),
+                agent_id: self.agent_id.clone(),
+                manifest_work_name: work.to_string(),
+            },
+        );
+        amw.meta_mut().finalizers = Some(vec![APPLIED_FINALIZER.to_string()]);
         api.create(&PostParams::default(), &amw)
             .await
             .map_err(describe)
     }
 
-    /// Applies every manifest of a work, Namespaces and CRDs first.
-    async fn apply_all(&self, work: &Value, owner: &Value) -> Result<Outcome, String> {
-        let manifests: Vec<Value> = work
-            .pointer("/spec/workload/manifests")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let configs: Vec<Value> = work
-            .pointer("/spec/manifestConfigs")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let delete_option = work
-            .pointer("/spec/deleteOption")
-            .cloned()
+    /// Applies every manifest of a work in dependency order.
+    async fn apply_all(
+        &self,
+        work: &ManifestWork,
+        amw: &AppliedManifestWork,
+    ) -> Result<Outcome, String> {
+        let manifests: Vec<&Value> = work
+            .spec
+            .workload
+            .iter()
+            .flat_map(|w| w.manifests.iter().map(|m| &m.0))
+            .collect();
+        let owner = amw
+            .controller_owner_ref(&())
+            .map(|mut r| {
+                r.controller = None;
+                r.block_owner_deletion = None;
+                serde_json::to_value(r).unwrap_or(Value::Null)
+            })
             .unwrap_or(Value::Null);
         let executor = work
-            .pointer("/spec/executor/subject/serviceAccount")
-            .cloned();
+            .spec
+            .executor
+            .as_ref()
+            .and_then(|e| e.subject.as_ref())
+            .and_then(|s| s.service_account.as_ref());
         let mut order: Vec<usize> = (0..manifests.len()).collect();
         order.sort_by_key(|i| apply_rank(manifests[*i].get("kind").and_then(Value::as_str)));
         let mut discovery = self.discovery(false).await?;
-        let mut outcome = Outcome {
-            generation: work
-                .pointer("/metadata/generation")
-                .cloned()
-                .unwrap_or(json!(0)),
-            ..Outcome::default()
-        };
+        let mut outcome = Outcome::default();
         let mut results: BTreeMap<usize, ManifestResult> = BTreeMap::new();
         for i in order {
-            let manifest = &manifests[i];
+            let manifest = manifests[i];
             let mut target = apply::resolve(&discovery, manifest);
             if target.is_err() {
                 // A kind a CRD in this work (or elsewhere) just added: look again once.
@@ -340,35 +300,40 @@ impl WorkAgent {
             let result = match target {
                 Err(e) => ManifestResult::failed(None, e),
                 Ok(target) => {
-                    let config = configs.iter().find(|c| matches_config(c, &target));
+                    let config = work
+                        .spec
+                        .manifest_configs
+                        .iter()
+                        .find(|c| target.is(&c.resource_identifier));
                     let strategy = Strategy::from_config(config);
-                    let owned = owned(&delete_option, &target);
-                    if let Err(e) = self.executor_allows(executor.as_ref(), &target).await {
-                        outcome.retry = true;
-                        ManifestResult::failed(Some(target), e)
-                    } else {
-                        match apply::apply(
-                            &self.spoke,
-                            &target,
-                            manifest.clone(),
-                            &strategy,
-                            owned.then_some(owner),
-                        )
-                        .await
-                        {
-                            Ok(object) => {
-                                let value = serde_json::to_value(&object).unwrap_or(Value::Null);
-                                let rules: Vec<Value> = config
-                                    .and_then(|c| c.get("feedbackRules"))
-                                    .and_then(Value::as_array)
-                                    .cloned()
-                                    .unwrap_or_default();
-                                ManifestResult::applied(target, value, rules)
-                            }
-                            Err(e) => {
-                                outcome.retry = true;
-                                ManifestResult::failed(Some(target), e)
-                            }
+                    let owned = owned(work.spec.delete_option.as_ref(), &target);
+                    let checked = match executor {
+                        Some(sa) => self.executor_allows(&sa.namespace, &sa.name, &target).await,
+                        None => Ok(()),
+                    };
+                    let applied = match checked {
+                        Err(e) => Err(e),
+                        Ok(()) => {
+                            apply::apply(
+                                &self.spoke,
+                                &target,
+                                manifest.clone(),
+                                &strategy,
+                                owned.then_some(&owner),
+                            )
+                            .await
+                        }
+                    };
+                    match applied {
+                        Ok(object) => {
+                            let value = serde_json::to_value(&object).unwrap_or(Value::Null);
+                            let rules =
+                                config.map(|c| c.feedback_rules.clone()).unwrap_or_default();
+                            ManifestResult::applied(target, value, rules)
+                        }
+                        Err(e) => {
+                            outcome.retry = true;
+                            ManifestResult::failed(Some(target), e)
                         }
                     }
                 }
@@ -382,31 +347,38 @@ impl WorkAgent {
     /// `executor`: may the service account write this resource on the managed cluster?
     async fn executor_allows(
         &self,
-        executor: Option<&Value>,
+        namespace: &str,
+        name: &str,
         target: &Target,
     ) -> Result<(), String> {
-        let Some(sa) = executor else {
-            return Ok(());
-        };
-        let user = format!(
-            "system:serviceaccount:{}:{}",
-            text(sa, "/namespace"),
-            text(sa, "/name")
-        );
-        let rest = Rest::new(self.spoke.clone());
+        let user = format!("system:serviceaccount:{namespace}:{name}");
+        let reviews: Api<SubjectAccessReview> = Api::all(self.spoke.clone());
         for verb in ["create", "update", "patch", "get"] {
-            let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-                "spec": {"user": user, "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{}", text(sa, "/namespace")), "system:authenticated"],
-                    "resourceAttributes": {"group": target.resource.group, "resource": target.resource.plural,
-                        "namespace": target.namespace, "name": target.name, "verb": verb}}});
-            let answer = rest
-                .post(
-                    "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-                    &review,
-                )
+            let review = SubjectAccessReview {
+                spec: SubjectAccessReviewSpec {
+                    user: Some(user.clone()),
+                    groups: Some(vec![
+                        "system:serviceaccounts".into(),
+                        format!("system:serviceaccounts:{namespace}"),
+                        "system:authenticated".into(),
+                    ]),
+                    resource_attributes: Some(ResourceAttributes {
+                        group: Some(target.resource.group.clone()),
+                        resource: Some(target.resource.plural.clone()),
+                        namespace: Some(target.namespace.clone()),
+                        name: Some(target.name.clone()),
+                        verb: Some(verb.into()),
+                        ..ResourceAttributes::default()
+                    }),
+                    ..SubjectAccessReviewSpec::default()
+                },
+                ..SubjectAccessReview::default()
+            };
+            let answer = reviews
+                .create(&PostParams::default(), &review)
                 .await
-                .map_err(|e| format!("checking the executor's permissions: {e}"))?;
-            if answer.pointer("/status/allowed").and_then(Value::as_bool) != Some(true) {
+                .map_err(|e| format!("checking the executor's permissions: {}", describe(e)))?;
+            if !answer.status.is_some_and(|s| s.allowed) {
                 return Err(format!(
                     "not allowed to apply the resource {} {}/{} by executor {user}: it may not {verb} it",
                     target.resource.kind, target.namespace, target.name
@@ -420,25 +392,35 @@ impl WorkAgent {
     /// longer has (unless orphaned).
     async fn record_applied(
         &self,
-        amw: &DynamicObject,
-        work: &Value,
+        amw: &AppliedManifestWork,
+        work: &ManifestWork,
         outcome: &Outcome,
     ) -> Result<(), String> {
-        let api = self.amw_api();
-        let previous: Vec<Value> = amw
-            .data
-            .pointer("/status/appliedResources")
-            .and_then(Value::as_array)
-            .cloned()
+        let previous = amw
+            .status
+            .as_ref()
+            .map(|s| s.applied_resources.clone())
             .unwrap_or_default();
-        let mut now: Vec<Value> = outcome
+        let mut now: Vec<AppliedManifestResourceMeta> = outcome
             .manifests
             .iter()
+            .filter(|m| m.applied)
             .filter_map(|m| {
                 let t = m.target.as_ref()?;
-                let uid = m.object.as_ref().map(|o| text(o, "/metadata/uid").to_string()).unwrap_or_default();
-                m.applied.then(|| json!({"group": t.resource.group, "version": t.resource.version, "resource": t.resource.plural,
-                    "namespace": t.namespace, "name": t.name, "uid": uid}))
+                let uid = m
+                    .object
+                    .as_ref()
+                    .and_then(|o| o.pointer("/metadata/uid"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                Some(AppliedManifestResourceMeta {
+                    group: t.resource.group.clone(),
+                    version: t.resource.version.clone(),
+                    resource: t.resource.plural.clone(),
+                    namespace: t.namespace.clone(),
+                    name: t.name.clone(),
+                    uid,
+                })
             })
             .collect();
         let current: HashSet<_> = now.iter().map(resource_key).collect();
@@ -457,10 +439,6 @@ impl WorkAgent {
                 )
             })
             .collect();
-        let delete_option = work
-            .pointer("/spec/deleteOption")
-            .cloned()
-            .unwrap_or(Value::Null);
         for old in previous {
             let key = resource_key(&old);
             if current.contains(&key) {
@@ -470,61 +448,63 @@ impl WorkAgent {
                 now.push(old);
                 continue;
             }
-            if !self.delete_applied(&old, &delete_option).await? {
+            if !self
+                .delete_applied(&old, work.spec.delete_option.as_ref())
+                .await?
+            {
                 now.push(old); // still being deleted
             }
         }
         now.sort_by_key(resource_key);
-        if amw.data.pointer("/status/appliedResources") == Some(&Value::Array(now.clone())) {
+        self.set_applied_resources(amw, now).await
+    }
+
+    /// Writes `appliedResources` of an AppliedManifestWork when it changed.
+    async fn set_applied_resources(
+        &self,
+        amw: &AppliedManifestWork,
+        resources: Vec<AppliedManifestResourceMeta>,
+    ) -> Result<(), String> {
+        let current = amw.status.as_ref().map(|s| &s.applied_resources);
+        if current == Some(&resources) || (current.is_none() && resources.is_empty()) {
             return Ok(());
         }
-        let name = amw.metadata.name.clone().unwrap_or_default();
-        api.patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"appliedResources": now}})),
-        )
-        .await
-        .map(|_| ())
-        .map_err(describe)
+        self.applied_works()
+            .patch_status(
+                &amw.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"appliedResources": resources}})),
+            )
+            .await
+            .map(|_| ())
+            .map_err(describe)
     }
 
     /// Deletes one applied resource unless the delete option orphans it. True when it is
     /// gone (or left alone).
-    async fn delete_applied(&self, r: &Value, delete_option: &Value) -> Result<bool, String> {
-        let policy = text(delete_option, "/propagationPolicy");
-        let (group, resource, namespace, name) = resource_key(r);
-        let orphaned = policy == "Orphan"
-            || (policy == "SelectivelyOrphan"
-                && delete_option
-                    .pointer("/selectivelyOrphans/orphaningRules")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .any(|rule| {
-                        text(rule, "/group") == group
-                            && text(rule, "/resource") == resource
-                            && text(rule, "/namespace") == namespace
-                            && text(rule, "/name") == name
-                    }));
-        if orphaned {
+    async fn delete_applied(
+        &self,
+        r: &AppliedManifestResourceMeta,
+        delete_option: Option<&DeleteOption>,
+    ) -> Result<bool, String> {
+        if orphaned(delete_option, r) {
             return Ok(true);
         }
         let discovery = self.discovery(false).await?;
         let Some((ar, caps)) = discovery
             .groups()
             .flat_map(|g| g.recommended_resources())
-            .find(|(ar, _)| ar.group == group && ar.plural == resource)
+            .find(|(ar, _)| ar.group == r.group && ar.plural == r.resource)
         else {
             return Ok(true); // the kind is gone, so is the object
         };
         let api: Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
-            Api::namespaced_with(self.spoke.clone(), &namespace, &ar)
+            Api::namespaced_with(self.spoke.clone(), &r.namespace, &ar)
         } else {
             Api::all_with(self.spoke.clone(), &ar)
         };
-        let uid = text(r, "/uid").to_string();
-        match api.get_opt(&name).await.map_err(describe)? {
+        let uid = r.uid.clone().unwrap_or_default();
+        match api.get_opt(&r.name).await.map_err(describe)? {
             None => Ok(true),
             Some(o) if !uid.is_empty() && o.metadata.uid.as_deref() != Some(uid.as_str()) => {
                 Ok(true)
@@ -539,7 +519,7 @@ impl WorkAgent {
                     }),
                     ..DeleteParams::default()
                 };
-                match api.delete(&name, &params).await {
+                match api.delete(&r.name, &params).await {
                     Ok(either) => Ok(either.is_right()),
                     Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(true),
                     Err(e) => Err(describe(e)),
@@ -548,43 +528,32 @@ impl WorkAgent {
         }
     }
 
-    /// Deletes what a deleted work applied and its AppliedManifestWork. True when done.
-    async fn clean_up(&self, work: &str) -> Result<bool, String> {
-        let api = self.amw_api();
-        let name = format!("{}-{work}", self.hub_hash);
+    /// Deletes what a work applied and its AppliedManifestWork (named for `hub_hash`).
+    /// True when done.
+    async fn clean_up(
+        &self,
+        hub_hash: &str,
+        work: &str,
+        delete_option: Option<&DeleteOption>,
+    ) -> Result<bool, String> {
+        let api = self.applied_works();
+        let name = format!("{hub_hash}-{work}");
         let Some(amw) = api.get_opt(&name).await.map_err(describe)? else {
             return Ok(true);
         };
-        let hub_work = self
-            .hub
-            .get_opt(&format!("{}/{work}", works_path(&self.cluster)))
-            .await
-            .ok()
-            .flatten();
-        let delete_option = hub_work
-            .as_ref()
-            .and_then(|w| w.pointer("/spec/deleteOption").cloned())
-            .unwrap_or(Value::Null);
-        let applied: Vec<Value> = amw
-            .data
-            .pointer("/status/appliedResources")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
         let mut left = Vec::new();
-        for r in applied {
-            if !self.delete_applied(&r, &delete_option).await? {
+        for r in amw
+            .status
+            .as_ref()
+            .map(|s| s.applied_resources.clone())
+            .unwrap_or_default()
+        {
+            if !self.delete_applied(&r, delete_option).await? {
                 left.push(r);
             }
         }
         if !left.is_empty() {
-            let _ = api
-                .patch_status(
-                    &name,
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"status": {"appliedResources": left}})),
-                )
-                .await;
+            let _ = self.set_applied_resources(&amw, left).await;
             return Ok(false);
         }
         api.patch(
@@ -605,59 +574,54 @@ impl WorkAgent {
     /// managed cluster, of this hub or another, keep theirs) whose work is gone from the
     /// hub, or that were made for another hub this agent was joined to before, are cleaned
     /// up after the grace period; the clock stops if the work comes back.
-    async fn evict(&self, works: &[String]) {
-        let api = self.amw_api();
-        let Ok(list) = api.list(&Default::default()).await else {
+    async fn evict(&self, works: &HashSet<String>) {
+        let api = self.applied_works();
+        let Ok(list) = api.list(&ListParams::default()).await else {
             return;
         };
-        let now = time::OffsetDateTime::now_utc();
+        let now = k8s_openapi::jiff::Timestamp::now();
         for amw in list
             .items
             .into_iter()
-            .filter(|a| text(&a.data, "/spec/agentID") == self.agent_id)
+            .filter(|a| a.spec.agent_id == self.agent_id)
         {
-            let name = amw.metadata.name.clone().unwrap_or_default();
-            let work = text(&amw.data, "/spec/manifestWorkName").to_string();
-            let ours = name == format!("{}-{work}", self.hub_hash);
+            let name = amw.name_any();
+            let work = amw.spec.manifest_work_name.clone();
+            let ours = name == self.applied_name(&work);
             let started = amw
-                .data
-                .pointer("/status/evictionStartTime")
-                .and_then(Value::as_str)
-                .and_then(crate::api::meta::parse_time);
+                .status
+                .as_ref()
+                .and_then(|s| s.eviction_start_time.clone());
+            let set_start =
+                |start: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+                    let api = api.clone();
+                    let name = name.clone();
+                    async move {
+                        let _ = api
+                            .patch_status(
+                                &name,
+                                &PatchParams::default(),
+                                &Patch::Merge(json!({"status": {"evictionStartTime": start}})),
+                            )
+                            .await;
+                    }
+                };
             if ours && works.contains(&work) {
                 if started.is_some() {
-                    let _ = api
-                        .patch_status(
-                            &name,
-                            &PatchParams::default(),
-                            &Patch::Merge(json!({"status": {"evictionStartTime": null}})),
-                        )
-                        .await;
+                    set_start(None).await;
                 }
                 continue;
             }
             match started {
                 None => {
-                    let stamp = crate::api::meta::now_rfc3339();
-                    let _ = api
-                        .patch_status(
-                            &name,
-                            &PatchParams::default(),
-                            &Patch::Merge(json!({"status": {"evictionStartTime": stamp}})),
-                        )
-                        .await;
+                    set_start(Some(now_time())).await;
                     tracing::info!(
                         applied = name,
                         "its ManifestWork is gone; evicting after the grace period"
                     );
                 }
-                Some(t) if (now - t).unsigned_abs() >= self.eviction_grace => {
-                    let hash = text(&amw.data, "/spec/hubHash").to_string();
-                    let evictor = WorkAgent {
-                        hub_hash: hash,
-                        ..self.clone()
-                    };
-                    match evictor.clean_up(&work).await {
+                Some(t) if now.duration_since(t.0).unsigned_abs() >= self.eviction_grace => {
+                    match self.clean_up(&amw.spec.hub_hash, &work, None).await {
                         Ok(true) => tracing::info!(applied = name, "evicted"),
                         Ok(false) => {}
                         Err(e) => tracing::warn!(applied = name, error = %e, "eviction failed"),
@@ -665,6 +629,79 @@ impl WorkAgent {
                 }
                 Some(_) => {}
             }
+        }
+    }
+}
+
+/// One reconcile of a work: the finalizer, then apply (or clean up a deleted work).
+async fn reconcile(work: Arc<ManifestWork>, agent: Arc<WorkAgent>) -> Result<Action, WorkError> {
+    let name = work.name_any();
+    let api = agent.works();
+    let seen = work.clone();
+    let result = finalizer(&api, WORK_FINALIZER, work, |event| async {
+        match event {
+            Event::Apply(w) => agent.apply_work(&w).await,
+            Event::Cleanup(w) => {
+                let delete_option = w.spec.delete_option.as_ref();
+                match agent.clean_up(&agent.hub_hash, &name, delete_option).await {
+                    Ok(true) => {
+                        tracing::info!(work = name, "ManifestWork cleaned up");
+                        Ok(Action::await_change())
+                    }
+                    Ok(false) => Err(WorkError::CleanupPending),
+                    Err(e) => Err(WorkError::Failed(e)),
+                }
+            }
+        }
+    })
+    .await;
+    match result {
+        Ok(action) => {
+            agent
+                .failing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&name);
+            Ok(action)
+        }
+        Err(kube::runtime::finalizer::Error::ApplyFailed(e))
+        | Err(kube::runtime::finalizer::Error::CleanupFailed(e)) => {
+            if let WorkError::Failed(message) = &e {
+                agent.report_failure(&seen, message).await;
+            }
+            Err(e)
+        }
+        Err(other) => Err(WorkError::Failed(other.to_string())),
+    }
+}
+
+/// When to try a failed work again (see [`Failing`]).
+fn error_policy(work: Arc<ManifestWork>, error: &WorkError, agent: Arc<WorkAgent>) -> Action {
+    if let WorkError::CleanupPending = error {
+        return Action::requeue(Duration::from_millis(500));
+    }
+    let name = work.name_any();
+    let delay = agent
+        .failing
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(name.clone())
+        .or_default()
+        .failed(&name, &error.to_string());
+    Action::requeue(delay)
+}
+
+/// Every `resync`: the names of the cluster's works, then [`WorkAgent::evict`].
+async fn evict_periodically(agent: Arc<WorkAgent>) {
+    let mut every = tokio::time::interval(agent.resync);
+    loop {
+        every.tick().await;
+        match agent.works().list_metadata(&ListParams::default()).await {
+            Ok(list) => {
+                let names: HashSet<String> = list.items.iter().map(ResourceExt::name_any).collect();
+                agent.evict(&names).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "listing ManifestWorks"),
         }
     }
 }
@@ -707,34 +744,32 @@ fn apply_rank(kind: Option<&str>) -> u8 {
     }
 }
 
-/// Whether a manifestConfig's resourceIdentifier names `target`.
-fn matches_config(config: &Value, target: &Target) -> bool {
-    let id = config
-        .get("resourceIdentifier")
-        .cloned()
-        .unwrap_or(Value::Null);
-    text(&id, "/group") == target.resource.group
-        && text(&id, "/resource") == target.resource.plural
-        && text(&id, "/namespace") == target.namespace
-        && text(&id, "/name") == target.name
+/// Whether the AppliedManifestWork owns `target` under the work's delete option.
+fn owned(delete_option: Option<&DeleteOption>, target: &Target) -> bool {
+    match delete_option.map(|d| &d.propagation_policy) {
+        Some(DeletePropagationPolicyType::Orphan) => false,
+        Some(DeletePropagationPolicyType::SelectivelyOrphan) => !delete_option
+            .and_then(|d| d.selectively_orphan.as_ref())
+            .is_some_and(|s| s.orphaning_rules.iter().any(|rule| target.is(rule))),
+        _ => true,
+    }
 }
 
-/// Whether the AppliedManifestWork owns `target` under the work's delete option.
-fn owned(delete_option: &Value, target: &Target) -> bool {
-    match text(delete_option, "/propagationPolicy") {
-        "Orphan" => false,
-        "SelectivelyOrphan" => !delete_option
-            .pointer("/selectivelyOrphans/orphaningRules")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .any(|rule| {
-                text(rule, "/group") == target.resource.group
-                    && text(rule, "/resource") == target.resource.plural
-                    && text(rule, "/namespace") == target.namespace
-                    && text(rule, "/name") == target.name
+/// Whether the delete option keeps an applied resource when its work lets go of it.
+fn orphaned(delete_option: Option<&DeleteOption>, r: &AppliedManifestResourceMeta) -> bool {
+    match delete_option.map(|d| &d.propagation_policy) {
+        Some(DeletePropagationPolicyType::Orphan) => true,
+        Some(DeletePropagationPolicyType::SelectivelyOrphan) => delete_option
+            .and_then(|d| d.selectively_orphan.as_ref())
+            .is_some_and(|s| {
+                s.orphaning_rules.iter().any(|rule| {
+                    rule.group == r.group
+                        && rule.resource == r.resource
+                        && rule.namespace == r.namespace
+                        && rule.name == r.name
+                })
             }),
-        _ => true,
+        _ => false,
     }
 }
 
@@ -784,7 +819,7 @@ struct ManifestResult {
     applied: bool,
     error: Option<String>,
     object: Option<Value>,
-    rules: Vec<Value>,
+    rules: Vec<FeedbackRule>,
 }
 
 impl ManifestResult {
@@ -797,7 +832,7 @@ impl ManifestResult {
             rules: Vec::new(),
         }
     }
-    fn applied(target: Target, object: Value, rules: Vec<Value>) -> ManifestResult {
+    fn applied(target: Target, object: Value, rules: Vec<FeedbackRule>) -> ManifestResult {
         ManifestResult {
             target: Some(target),
             applied: true,
@@ -811,193 +846,199 @@ impl ManifestResult {
 #[derive(Default)]
 struct Outcome {
     manifests: Vec<ManifestResult>,
-    generation: Value,
     /// Something failed: look again soon.
     retry: bool,
 }
 
-/// Writes the work's status from what applying found.
-fn write_status(work: &mut Value, outcome: &Outcome) {
-    let old: Vec<Value> = work
-        .pointer("/status/resourceStatus/manifests")
-        .and_then(Value::as_array)
-        .cloned()
+/// The work's status from what applying found, keeping transition times of conditions
+/// that did not change.
+fn next_status(old: &ManifestWorkStatus, outcome: &Outcome, generation: i64) -> ManifestWorkStatus {
+    let previous = old
+        .resource_status
+        .as_ref()
+        .map(|r| r.manifests.as_slice())
         .unwrap_or_default();
     let mut manifests = Vec::new();
     let (mut applied, mut available) = (0, 0);
     for (ordinal, m) in outcome.manifests.iter().enumerate() {
-        let meta = m
-            .target
-            .as_ref()
-            .map_or_else(|| json!({"ordinal": ordinal}), |t| t.meta(ordinal));
+        let meta = m.target.as_ref().map_or_else(
+            || crate::api::ocm::ManifestResourceMeta {
+                ordinal: i32::try_from(ordinal).unwrap_or(i32::MAX),
+                ..Default::default()
+            },
+            |t| t.meta(ordinal),
+        );
         // Keep transition times: start from this manifest's previous entry.
-        let mut entry = old
+        let mut entry = previous
             .iter()
-            .find(|o| o.get("resourceMeta") == Some(&meta))
+            .find(|o| o.resource_meta == meta)
             .cloned()
-            .unwrap_or_else(|| json!({"resourceMeta": meta, "conditions": []}));
-        entry["resourceMeta"] = meta;
-        let mut holder = json!({"status": {"conditions": entry["conditions"].clone()}});
+            .unwrap_or_else(|| ManifestCondition {
+                resource_meta: meta.clone(),
+                ..ManifestCondition::default()
+            });
+        let conditions = &mut entry.conditions;
         match &m.error {
             None => {
                 applied += 1;
-                set_condition(
-                    &mut holder,
-                    "Applied",
+                set_status_condition(
+                    conditions,
+                    APPLIED,
                     "True",
                     "AppliedManifestComplete",
                     "Apply manifest complete",
+                    None,
                 );
             }
             Some(e) => {
-                set_condition(
-                    &mut holder,
-                    "Applied",
+                set_status_condition(
+                    conditions,
+                    APPLIED,
                     "False",
                     "AppliedManifestFailed",
                     &format!("Failed to apply manifest: {e}"),
+                    None,
                 );
             }
         }
         match (&m.object, &m.target) {
             (Some(object), Some(t)) => {
                 available += 1;
-                set_condition(
-                    &mut holder,
-                    "Available",
+                set_status_condition(
+                    conditions,
+                    AVAILABLE,
                     "True",
                     "ResourceAvailable",
                     "Resource is available",
+                    None,
                 );
                 let (values, error) =
                     feedback::evaluate(&m.rules, &t.resource.group, &t.resource.kind, object);
-                entry["statusFeedback"] = json!({"values": values});
+                entry.status_feedbacks = Some(StatusFeedbackResult { values });
                 if !m.rules.is_empty() {
                     match error {
-                        None => set_condition(
-                            &mut holder,
+                        None => set_status_condition(
+                            &mut entry.conditions,
                             "StatusFeedbackSynced",
                             "True",
                             "StatusFeedbackSynced",
                             "All values are synced",
+                            None,
                         ),
-                        Some(e) => set_condition(
-                            &mut holder,
+                        Some(e) => set_status_condition(
+                            &mut entry.conditions,
                             "StatusFeedbackSynced",
                             "False",
                             "StatusFeedbackSyncFailed",
                             &e,
+                            None,
                         ),
                     };
                 }
             }
             (_, None) => {
-                set_condition(
-                    &mut holder,
-                    "Available",
+                set_status_condition(
+                    conditions,
+                    AVAILABLE,
                     "Unknown",
                     "IncompletedResourceMeta",
                     "Resource meta is incompleted",
+                    None,
                 );
             }
             _ => {
-                set_condition(
-                    &mut holder,
-                    "Available",
+                set_status_condition(
+                    conditions,
+                    AVAILABLE,
                     "Unknown",
                     "FetchingResourceFailed",
                     "Failed to fetch the resource",
+                    None,
                 );
             }
         }
-        entry["conditions"] = holder["status"]["conditions"].take();
         manifests.push(entry);
     }
-    if !work.get("status").is_some_and(Value::is_object) {
-        work["status"] = json!({});
-    }
-    work["status"]["resourceStatus"] = json!({"manifests": manifests});
+    let mut status = old.clone();
+    status.resource_status = Some(ManifestResourceStatus { manifests });
     let total = outcome.manifests.len();
-    let all_applied = applied == total;
-    if all_applied {
-        set_condition(
-            work,
-            "Applied",
+    let failed = total - applied;
+    let generation = Some(generation);
+    let conditions = &mut status.conditions;
+    if failed == 0 {
+        set_status_condition(
+            conditions,
+            APPLIED,
             "True",
             "AppliedManifestWorkComplete",
             "Apply manifest work complete",
+            generation,
+        );
+        set_status_condition(
+            conditions,
+            PROGRESSING,
+            "False",
+            "Completed",
+            "All manifests are applied",
+            generation,
+        );
+        set_status_condition(
+            conditions,
+            DEGRADED,
+            "False",
+            "Completed",
+            "No manifest failed",
+            generation,
         );
     } else {
-        set_condition(
-            work,
-            "Applied",
+        set_status_condition(
+            conditions,
+            APPLIED,
             "False",
             "AppliedManifestWorkFailed",
-            &format!(
-                "Failed to apply manifest work: {} of {total} manifests failed",
-                total - applied
-            ),
+            &format!("Failed to apply manifest work: {failed} of {total} manifests failed"),
+            generation,
+        );
+        set_status_condition(
+            conditions,
+            PROGRESSING,
+            "True",
+            "Applying",
+            "Some manifests are not applied yet",
+            generation,
+        );
+        set_status_condition(
+            conditions,
+            DEGRADED,
+            "True",
+            "Failed",
+            &format!("{failed} of {total} manifests failed to apply"),
+            generation,
         );
     }
     if available == total {
-        set_condition(
-            work,
-            "Available",
+        set_status_condition(
+            conditions,
+            AVAILABLE,
             "True",
             "ResourcesAvailable",
             "All resources are available",
+            generation,
         );
     } else {
-        set_condition(
-            work,
-            "Available",
+        set_status_condition(
+            conditions,
+            AVAILABLE,
             "False",
             "ResourcesNotAvailable",
             &format!(
                 "{} of {total} resources are not available",
                 total - available
             ),
+            generation,
         );
     }
-    if all_applied {
-        set_condition(
-            work,
-            "Progressing",
-            "False",
-            "Completed",
-            "All manifests are applied",
-        );
-        set_condition(work, "Degraded", "False", "Completed", "No manifest failed");
-    } else {
-        set_condition(
-            work,
-            "Progressing",
-            "True",
-            "Applying",
-            "Some manifests are not applied yet",
-        );
-        set_condition(
-            work,
-            "Degraded",
-            "True",
-            "Failed",
-            &format!("{} of {total} manifests failed to apply", total - applied),
-        );
-    }
-    let generation = outcome.generation.clone();
-    if let Some(list) = work
-        .pointer_mut("/status/conditions")
-        .and_then(Value::as_array_mut)
-    {
-        for c in list.iter_mut().filter(|c| {
-            matches!(
-                c["type"].as_str(),
-                Some("Applied" | "Available" | "Progressing" | "Degraded")
-            )
-        }) {
-            c["observedGeneration"] = generation.clone();
-        }
-    }
+    status
 }
 
 /// Stops a task when dropped (with the future that owns it).
@@ -1006,46 +1047,6 @@ pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-/// Sends the name of every ManifestWork that changes.
-async fn watch_works(hub: Rest, cluster: String, tx: tokio::sync::mpsc::UnboundedSender<String>) {
-    let base = works_path(&cluster);
-    loop {
-        let rv = match hub.get(&base).await {
-            Ok(list) => {
-                for w in list["items"].as_array().into_iter().flatten() {
-                    let _ = tx.send(text(w, "/metadata/name").to_string());
-                }
-                text(&list, "/metadata/resourceVersion").to_string()
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "listing ManifestWorks");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let path = format!(
-            "{base}?watch=1&resourceVersion={}&timeoutSeconds=300&allowWatchBookmarks=true",
-            query(&rv)
-        );
-        match hub.watch(&path).await {
-            Ok(events) => {
-                let mut events = Box::pin(events);
-                while let Some(event) = events.next().await {
-                    match event {
-                        Ok((kind, o)) if kind != "BOOKMARK" => {
-                            let _ = tx.send(text(&o, "/metadata/name").to_string());
-                        }
-                        Ok(_) => {}
-                        Err(RestError::Api { .. }) | Err(RestError::Transport(_)) => break,
-                    }
-                }
-            }
-            Err(e) => tracing::debug!(error = %e, "watching ManifestWorks"),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
