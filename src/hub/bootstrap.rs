@@ -5,11 +5,16 @@
 
 use std::sync::Arc;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::ResourceExt;
 use serde_json::{Value, json};
 
 use super::controller::{self, Queue};
 use super::objects::Objects;
 use crate::api::ocm::names::{BOOTSTRAP_GROUP, BOOTSTRAP_ROLE};
+use crate::api::ocm::{
+    ManagedClusterSelector, ManagedClusterSet, ManagedClusterSetSpec, SelectorType,
+};
 use crate::api::status::Status;
 use crate::registry::Filter;
 use crate::registry::selector::FieldSelector;
@@ -103,29 +108,48 @@ pub async fn ensure(
         )
         .await?;
     if default_sets {
-        let sets = objects.kind("cluster.open-cluster-management.io", "managedclustersets")?;
         for name in ["default", "global"] {
-            if objects.get(&sets, None, name).await?.is_none() {
-                let set = json!({"apiVersion": "cluster.open-cluster-management.io/v1beta2",
-                    "kind": "ManagedClusterSet", "metadata": {"name": name}, "spec": default_set_spec(name)});
-                match objects.registry.create(&sets, None, set).await {
-                    Ok(_) => {}
-                    Err(e) if e.reason == "AlreadyExists" => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            create_default_set(objects, name).await?;
         }
     }
     Ok(())
 }
 
-/// The spec the hub keeps on its default cluster sets.
-fn default_set_spec(name: &str) -> Value {
-    match name {
-        "global" => {
-            json!({"clusterSelector": {"selectorType": "LabelSelector", "labelSelector": {}}})
-        }
-        _ => json!({"clusterSelector": {"selectorType": "ExclusiveClusterSetLabel"}}),
+/// The spec the hub keeps on its default cluster sets: `global` selects every cluster,
+/// `default` those labelled with it.
+fn default_set_spec(name: &str) -> ManagedClusterSetSpec {
+    let cluster_selector = match name {
+        "global" => ManagedClusterSelector {
+            selector_type: SelectorType::LabelSelector,
+            label_selector: Some(LabelSelector::default()),
+        },
+        _ => ManagedClusterSelector {
+            selector_type: SelectorType::ExclusiveClusterSetLabel,
+            label_selector: None,
+        },
+    };
+    ManagedClusterSetSpec {
+        cluster_selector: Some(cluster_selector),
+        ..ManagedClusterSetSpec::default()
+    }
+}
+
+/// Creates a default cluster set unless it exists.
+async fn create_default_set(objects: &Objects, name: &str) -> Result<(), Status> {
+    if objects
+        .get_as::<ManagedClusterSet>(None, name)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    match objects
+        .create_as(&ManagedClusterSet::new(name, default_set_spec(name)))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.reason == "AlreadyExists" => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -167,17 +191,16 @@ pub async fn start(objects: &Objects, ca_pem: String, default_sets: bool) -> Res
         controller::by_namespace(),
     );
     if default_sets {
-        let sets = objects.kind("cluster.open-cluster-management.io", "managedclustersets")?;
+        let sets = objects.kind_of::<ManagedClusterSet>()?;
         let queue = Queue::default();
         let o = objects.clone();
-        let kind = sets.clone();
         controller::run(
             "default-clusterset",
             queue.clone(),
             1,
             Arc::new(move |name: String| {
-                let (o, kind) = (o.clone(), kind.clone());
-                Box::pin(async move { keep_default_set(&o, &kind, &name).await.map(|_| None) })
+                let o = o.clone();
+                Box::pin(async move { keep_default_set(&o, &name).await.map(|_| None) })
             }),
         );
         controller::feed(
@@ -221,39 +244,23 @@ async fn publish_root_ca(objects: &Objects, namespace: &str, ca_pem: &str) -> Re
     }
 }
 
-async fn keep_default_set(
-    objects: &Objects,
-    kind: &crate::api::Kind,
-    name: &str,
-) -> Result<(), Status> {
-    let Some(mut set) = objects.get(kind, None, name).await? else {
+async fn keep_default_set(objects: &Objects, name: &str) -> Result<(), Status> {
+    let Some(mut set) = objects.get_as::<ManagedClusterSet>(None, name).await? else {
         // Deleted: bring it back.
-        let set = json!({"apiVersion": "cluster.open-cluster-management.io/v1beta2",
-            "kind": "ManagedClusterSet", "metadata": {"name": name}, "spec": default_set_spec(name)});
-        return match objects.registry.create(kind, None, set).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.reason == "AlreadyExists" => Ok(()),
-            Err(e) => Err(e),
-        };
+        return create_default_set(objects, name).await;
     };
-    if set
-        .pointer(&format!(
-            "/metadata/annotations/{}",
-            AUTOUPDATE.replace('/', "~1")
-        ))
-        .and_then(Value::as_str)
-        == Some("false")
-        || set.pointer("/metadata/deletionTimestamp").is_some()
+    if set.annotations().get(AUTOUPDATE).map(String::as_str) == Some("false")
+        || set.metadata.deletion_timestamp.is_some()
     {
         return Ok(());
     }
     let want = default_set_spec(name);
-    if set.get("spec") == Some(&want) {
+    if set.spec == want {
         return Ok(());
     }
-    set["spec"] = want;
+    set.spec = want;
     objects
-        .update(kind, None, set, crate::registry::Target::Main)
+        .update_as(&set, crate::registry::Target::Main)
         .await
         .map(|_| ())
 }

@@ -17,15 +17,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::ResourceExt;
 use serde_json::{Value, json};
 
 use super::controller::{self, Queue, Requeue};
 use super::objects::Objects;
 use crate::api::Kind;
-use crate::api::meta::{condition_status, now_micro, parse_time, set_condition};
-use crate::api::ocm::cluster_conditions::{AVAILABLE, CLOCK_SYNCED, HUB_ACCEPTED};
+use crate::api::meta::{find_condition, now_micro, set_status_condition};
+use crate::api::ocm::cluster_conditions::{AVAILABLE, CLOCK_SYNCED, DELETING, HUB_ACCEPTED};
 use crate::api::ocm::names::{CLUSTER_FINALIZER, CLUSTER_NAME_LABEL, LEASE_NAME, WORK_FINALIZER};
-use crate::api::ocm::{DEFAULT_LEASE_SECONDS, TAINT_UNAVAILABLE, TAINT_UNREACHABLE, lease_seconds};
+use crate::api::ocm::{
+    DEFAULT_LEASE_SECONDS, ManagedCluster, TAINT_UNAVAILABLE, TAINT_UNREACHABLE, Taint, TaintEffect,
+};
 use crate::api::status::Status;
 use crate::registry::{Filter, Target};
 
@@ -187,36 +191,27 @@ impl ClusterController {
     }
 
     async fn reconcile(&self, name: &str) -> Result<Requeue, Status> {
-        let k = &self.kinds;
-        let Some(mut cluster) = self.objects.get(&k.clusters, None, name).await? else {
+        let Some(mut cluster) = self.objects.get_as::<ManagedCluster>(None, name).await? else {
             self.forget(name);
             return Ok(None);
         };
-        if cluster.pointer("/metadata/deletionTimestamp").is_some() {
+        if cluster.metadata.deletion_timestamp.is_some() {
             self.forget(name);
             return self.clean_up(cluster, name).await;
         }
-        let finalizers = cluster
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if !finalizers.iter().any(|f| f == CLUSTER_FINALIZER) {
-            let mut all = finalizers;
-            all.push(json!(CLUSTER_FINALIZER));
-            cluster["metadata"]["finalizers"] = Value::Array(all);
-            cluster = self
-                .objects
-                .update(&k.clusters, None, cluster, Target::Main)
-                .await?;
+        if !cluster.finalizers().iter().any(|f| f == CLUSTER_FINALIZER) {
+            cluster.finalizers_mut().push(CLUSTER_FINALIZER.to_string());
+            cluster = self.objects.update_as(&cluster, Target::Main).await?;
         }
-        let accepted = cluster
-            .pointer("/spec/hubAcceptsClient")
-            .and_then(Value::as_bool)
-            == Some(true);
         let before = cluster.clone();
-        if !accepted {
-            if condition_status(&cluster, HUB_ACCEPTED) == Some("True") {
+        let status_of = |c: &ManagedCluster, t: &str| -> Option<String> {
+            c.status
+                .as_ref()
+                .and_then(|s| find_condition(&s.conditions, t))
+                .map(|c| c.status.clone())
+        };
+        if !cluster.spec.hub_accepts_client {
+            if status_of(&cluster, HUB_ACCEPTED).as_deref() == Some("True") {
                 self.forget(name);
                 self.revoke(name).await?;
                 set_condition(
@@ -228,15 +223,12 @@ impl ClusterController {
                 );
             }
             // A denied cluster stops renewing: its lease still ages it to Unknown.
-            let requeue = match condition_status(&cluster, HUB_ACCEPTED) {
+            let requeue = match status_of(&cluster, HUB_ACCEPTED) {
                 Some(_) => self.lease_health(&mut cluster, name).await?,
                 None => None,
             };
             if cluster != before {
-                cluster = self
-                    .objects
-                    .update(&k.clusters, None, cluster, Target::Status)
-                    .await?;
+                cluster = self.objects.update_as(&cluster, Target::Status).await?;
             }
             if requeue.is_some() {
                 self.taints(cluster).await?;
@@ -244,10 +236,7 @@ impl ClusterController {
             return Ok(requeue);
         }
         let mut requeue = None;
-        let generation = cluster
-            .pointer("/metadata/generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
+        let generation = cluster.metadata.generation.unwrap_or(0);
         let done = self
             .granted
             .lock()
@@ -276,10 +265,7 @@ impl ClusterController {
             }
         }
         if cluster != before {
-            cluster = self
-                .objects
-                .update(&k.clusters, None, cluster, Target::Status)
-                .await?;
+            cluster = self.objects.update_as(&cluster, Target::Status).await?;
         }
         self.taints(cluster).await?;
         Ok(requeue)
@@ -295,7 +281,7 @@ impl ClusterController {
     }
 
     /// Namespace, RBAC and lease of an accepted cluster.
-    async fn grant(&self, cluster: &Value, name: &str) -> Result<(), Status> {
+    async fn grant(&self, cluster: &ManagedCluster, name: &str) -> Result<(), Status> {
         let k = &self.kinds;
         let ns = self
             .objects
@@ -350,7 +336,7 @@ impl ClusterController {
             .await?
             .is_none()
         {
-            let seconds = lease_seconds(cluster);
+            let seconds = lease_period(cluster);
             let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                 "metadata": {"name": LEASE_NAME, "namespace": name, "labels": {CLUSTER_NAME_LABEL: name}},
                 "spec": {"holderIdentity": LEASE_NAME, "leaseDurationSeconds": seconds, "renewTime": now_micro()}});
@@ -370,26 +356,28 @@ impl ClusterController {
 
     /// Availability from the lease age, clock sync from each new renewal. Returns when to
     /// look again.
-    async fn lease_health(&self, cluster: &mut Value, name: &str) -> Result<Requeue, Status> {
-        let Some(lease) = self
-            .objects
-            .get(&self.kinds.leases, Some(name), LEASE_NAME)
-            .await?
-        else {
+    async fn lease_health(
+        &self,
+        cluster: &mut ManagedCluster,
+        name: &str,
+    ) -> Result<Requeue, Status> {
+        let Some(lease) = self.objects.get_as::<Lease>(Some(name), LEASE_NAME).await? else {
             return Ok(None);
         };
         let now = time::OffsetDateTime::now_utc();
-        let renew_text = lease
-            .pointer("/spec/renewTime")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let renewed = parse_time(&renew_text).unwrap_or(now);
-        let period = lease_seconds(cluster);
+        let renew = lease.spec.as_ref().and_then(|s| s.renew_time.as_ref());
+        let renew_text = renew.map(|t| t.0.to_string()).unwrap_or_default();
+        let renewed = renew.map_or(now, |t| to_offset(t.0));
+        let period = lease_period(cluster);
         let grace = time::Duration::seconds((period * LEASE_GRACE_TIMES) as i64);
         let deadline = renewed + grace;
         if now >= deadline {
-            if condition_status(cluster, AVAILABLE) != Some("Unknown") {
+            let available = cluster
+                .status
+                .as_ref()
+                .and_then(|s| find_condition(&s.conditions, AVAILABLE))
+                .map(|c| c.status.as_str());
+            if available != Some("Unknown") {
                 tracing::info!(
                     cluster = name,
                     "lease not renewed in time; cluster availability unknown"
@@ -441,54 +429,34 @@ impl ClusterController {
     }
 
     /// The unreachable/unavailable taints follow the Available condition.
-    async fn taints(&self, mut cluster: Value) -> Result<(), Status> {
-        let (want, drop) = match condition_status(&cluster, AVAILABLE) {
+    async fn taints(&self, mut cluster: ManagedCluster) -> Result<(), Status> {
+        let available = cluster
+            .status
+            .as_ref()
+            .and_then(|s| find_condition(&s.conditions, AVAILABLE))
+            .map(|c| c.status.clone());
+        let (want, drop) = match available.as_deref() {
             Some("True") => (None, [TAINT_UNREACHABLE, TAINT_UNAVAILABLE]),
-            Some("False") => (
-                Some(TAINT_UNAVAILABLE),
-                [TAINT_UNREACHABLE, TAINT_UNREACHABLE],
-            ),
-            _ => (
-                Some(TAINT_UNREACHABLE),
-                [TAINT_UNAVAILABLE, TAINT_UNAVAILABLE],
-            ),
+            Some("False") => (Some(TAINT_UNAVAILABLE), [TAINT_UNREACHABLE; 2]),
+            _ => (Some(TAINT_UNREACHABLE), [TAINT_UNAVAILABLE; 2]),
         };
-        let taints: Vec<Value> = cluster
-            .pointer("/spec/taints")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let key = |t: &Value| {
-            t.get("key")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        let mut next: Vec<Value> = taints
-            .iter()
-            .filter(|t| !drop.contains(&key(t).as_str()))
-            .cloned()
-            .collect();
+        let before = cluster.spec.taints.clone();
+        let taints = &mut cluster.spec.taints;
+        taints.retain(|t| !drop.contains(&t.key.as_str()));
         if let Some(w) = want
-            && !next.iter().any(|t| key(t) == w)
+            && !taints.iter().any(|t| t.key == w)
         {
-            next.push(json!({"key": w, "effect": "NoSelect"}));
+            taints.push(Taint {
+                key: w.to_string(),
+                effect: TaintEffect::NoSelect,
+                ..Taint::default()
+            });
         }
-        if next == taints {
+        if cluster.spec.taints == before {
             return Ok(());
         }
-        if !cluster.get("spec").is_some_and(Value::is_object) {
-            cluster["spec"] = json!({});
-        }
-        if next.is_empty() {
-            if let Some(spec) = cluster["spec"].as_object_mut() {
-                spec.remove("taints");
-            }
-        } else {
-            cluster["spec"]["taints"] = Value::Array(next);
-        }
         self.objects
-            .update(&self.kinds.clusters, None, cluster, Target::Main)
+            .update_as(&cluster, Target::Main)
             .await
             .map(|_| ())
     }
@@ -544,14 +512,9 @@ impl ClusterController {
     }
 
     /// A deleted cluster: its works and add-ons, then RBAC and namespace, then the finalizer.
-    async fn clean_up(&self, mut cluster: Value, name: &str) -> Result<Requeue, Status> {
+    async fn clean_up(&self, mut cluster: ManagedCluster, name: &str) -> Result<Requeue, Status> {
         let k = &self.kinds;
-        let finalizers: Vec<Value> = cluster
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if !finalizers.iter().any(|f| f == CLUSTER_FINALIZER) {
+        if !cluster.finalizers().iter().any(|f| f == CLUSTER_FINALIZER) {
             return Ok(None);
         }
         let mut remaining = 0;
@@ -566,20 +529,17 @@ impl ClusterController {
             }
         }
         if remaining > 0 {
-            let before = cluster.clone();
-            set_condition(
+            let changed = set_condition(
                 &mut cluster,
-                "Deleting",
+                DELETING,
                 "False",
                 "ResourceRemaining",
                 &format!(
                     "There are still {remaining} ManifestWorks and add-ons being deleted in namespace {name}"
                 ),
             );
-            if cluster != before {
-                self.objects
-                    .update(&k.clusters, None, cluster, Target::Status)
-                    .await?;
+            if changed {
+                self.objects.update_as(&cluster, Target::Status).await?;
             }
             return Ok(Some(Duration::from_secs(1)));
         }
@@ -607,18 +567,47 @@ impl ClusterController {
                 self.objects.delete(&k.cluster_roles, None, role).await?;
             }
         }
-        let kept: Vec<Value> = finalizers
-            .into_iter()
-            .filter(|f| f != CLUSTER_FINALIZER)
-            .collect();
-        cluster["metadata"]["finalizers"] = Value::Array(kept);
-        self.objects
-            .update(&k.clusters, None, cluster, Target::Main)
-            .await?;
+        cluster.finalizers_mut().retain(|f| f != CLUSTER_FINALIZER);
+        self.objects.update_as(&cluster, Target::Main).await?;
         tracing::info!(
             cluster = name,
             "cluster removed; its namespace and access are cleaned up"
         );
         Ok(None)
     }
+}
+
+/// Sets a ManagedCluster condition (OCM's carry no observedGeneration: a stale one makes
+/// `kubectl wait --for=condition` ignore them). Returns whether it changed.
+fn set_condition(
+    cluster: &mut ManagedCluster,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+) -> bool {
+    set_status_condition(
+        &mut cluster.status.get_or_insert_default().conditions,
+        type_,
+        status,
+        reason,
+        message,
+        None,
+    )
+}
+
+/// The lease period of a cluster, in seconds.
+fn lease_period(cluster: &ManagedCluster) -> u64 {
+    cluster
+        .spec
+        .lease_duration_seconds
+        .and_then(|s| u64::try_from(s).ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(DEFAULT_LEASE_SECONDS)
+}
+
+/// A `jiff` timestamp (what `k8s-openapi` times hold) as a `time` date.
+fn to_offset(t: k8s_openapi::jiff::Timestamp) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(t.as_nanosecond())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }

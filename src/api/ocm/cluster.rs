@@ -38,16 +38,6 @@ pub const DECISION_GROUP_INDEX_LABEL: &str =
 /// The lease period of a ManagedCluster whose `spec.leaseDurationSeconds` is unset or 0.
 pub const DEFAULT_LEASE_SECONDS: u64 = 60;
 
-/// The lease period of a ManagedCluster object (`spec.leaseDurationSeconds`, else
-/// [`DEFAULT_LEASE_SECONDS`]).
-pub fn lease_seconds(cluster: &Value) -> u64 {
-    cluster
-        .pointer("/spec/leaseDurationSeconds")
-        .and_then(Value::as_u64)
-        .filter(|s| *s > 0)
-        .unwrap_or(DEFAULT_LEASE_SECONDS)
-}
-
 /// ManagedCluster condition types.
 pub mod cluster_conditions {
     /// The hub accepted the cluster.
