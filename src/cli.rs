@@ -259,4 +259,8 @@ pub struct AgentArgs {
     /// they are removed (protects workloads while a hub is replaced).
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     pub appliedmanifestwork_eviction_grace_seconds: u64,
+    /// Serve the agent's Prometheus metrics on `http://ADDRESS/metrics` (e.g.
+    /// 127.0.0.1:8080); off when not given.
+    #[arg(long, value_name = "ADDRESS")]
+    pub metrics_bind_address: Option<std::net::SocketAddr>,
 }

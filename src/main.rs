@@ -365,5 +365,6 @@ fn agent_options(args: &AgentArgs, file: &config::Agent) -> Result<agent::AgentO
         eviction_grace: std::time::Duration::from_secs(
             args.appliedmanifestwork_eviction_grace_seconds,
         ),
+        metrics_address: args.metrics_bind_address,
     })
 }

@@ -3,12 +3,13 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | 0 | `config`, `storage` |
-//! | 1 | `api` (kinds, schemas, `Status`, users, OCM types and names), `pki`, `logging` |
-//! | 2 | `registry` |
-//! | 3 | `auth` |
-//! | 4 | `hub`, `http`, `agent`, `backup` (siblings: none uses another) |
-//! | 5 | `server`, `admin`, `cli`, `main` |
+//! | 0 | `config`, `metrics` |
+//! | 1 | `storage` |
+//! | 2 | `api` (kinds, schemas, `Status`, users, OCM types and names), `pki`, `logging` |
+//! | 3 | `registry` |
+//! | 4 | `auth` |
+//! | 5 | `hub`, `http`, `agent`, `backup` (siblings: none uses another) |
+//! | 6 | `server`, `admin`, `cli`, `main` |
 //!
 //! The check reads every `crate::<module>` path in the sources (comments included, so a doc
 //! link upward is also caught).
@@ -18,21 +19,22 @@ use std::path::{Path, PathBuf};
 
 const LAYERS: &[(&str, u8)] = &[
     ("config", 0),
-    ("storage", 0),
-    ("logging", 1),
-    ("api", 1),
-    ("pki", 1),
-    ("registry", 2),
-    ("auth", 3),
-    ("hub", 4),
-    ("http", 4),
-    ("agent", 4),
-    ("server", 5),
-    ("admin", 5),
-    ("backup", 4),
-    ("cli", 5),
-    ("main", 5),
-    ("lib", 5),
+    ("metrics", 0),
+    ("storage", 1),
+    ("api", 2),
+    ("pki", 2),
+    ("logging", 2),
+    ("registry", 3),
+    ("auth", 4),
+    ("hub", 5),
+    ("http", 5),
+    ("agent", 5),
+    ("backup", 5),
+    ("server", 6),
+    ("admin", 6),
+    ("cli", 6),
+    ("main", 6),
+    ("lib", 6),
 ];
 
 fn layer(module: &str) -> Option<u8> {

@@ -23,6 +23,8 @@ struct Setup {
     hub: Hub,
     spokes: Vec<KubePeer>,
     agents: Vec<Agent>,
+    /// Each agent's metrics address.
+    metrics: Vec<String>,
 }
 
 /// A hub with auto-approval and `n` joined clusters `c0..`, each a real control plane.
@@ -44,8 +46,10 @@ fn setup(dir: &Path, n: usize, extra_config: Value) -> Setup {
     let token = ocm::create_token(&hub, Some("abcdef.0123456789abcdef"), "1h");
     let mut spokes = Vec::new();
     let mut agents = Vec::new();
+    let mut metrics = Vec::new();
     for i in 0..n {
         let spoke = KubePeer::start(&dir.join(format!("spoke{i}")));
+        let address = format!("127.0.0.1:{}", common::free_port());
         agents.push(Agent::start(
             &format!("c{i}"),
             &hub.url(""),
@@ -59,9 +63,12 @@ fn setup(dir: &Path, n: usize, extra_config: Value) -> Setup {
                 "1",
                 "--appliedmanifestwork-eviction-grace-seconds",
                 "3",
+                "--metrics-bind-address",
+                &address,
             ],
         ));
         spokes.push(spoke);
+        metrics.push(address);
     }
     for i in 0..n {
         wait_until(&format!("c{i} is Available"), || {
@@ -77,6 +84,7 @@ fn setup(dir: &Path, n: usize, extra_config: Value) -> Setup {
         hub,
         spokes,
         agents,
+        metrics,
     }
 }
 
@@ -341,6 +349,23 @@ fn works_are_delivered_updated_reported_and_removed() {
     let web = on_spoke(a, "/apis/apps/v1/namespaces/app/deployments/web").expect("deployment");
     assert_eq!(web["status"]["readyReplicas"], 2, "{web}");
 
+    // The agent's own metrics count what it applied and its lease renewals.
+    let scrape = || {
+        reqwest::blocking::get(format!("http://{}/metrics", s.metrics[0]))
+            .and_then(|r| r.text())
+            .unwrap_or_default()
+    };
+    let value = |text: &str, series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    wait_until("the agent's metrics show its work and its lease", || {
+        let text = scrape();
+        value(&text, "ocm_agent_manifests_applied_total") >= 6.0
+            && value(&text, r#"ocm_agent_lease_renewals_total{result="ok"}"#) >= 1.0
+    });
+
     // Feedback from a status written on the managed cluster.
     let mut widget = on_spoke(a, "/apis/example.com/v1/namespaces/app/widgets/w").expect("widget");
     widget["status"] = json!({"phase": "Ready"});
@@ -553,6 +578,7 @@ fn strategies_delete_options_offline_agent_and_hub_restart() {
         hub: hub_process,
         spokes,
         mut agents,
+        ..
     } = setup(dir.path(), 1, json!({}));
     let spoke = &spokes[0];
     let spoke_http = spoke.admin_http();

@@ -90,6 +90,8 @@ pub struct AgentOptions {
     pub rotate_fraction: f64,
     /// How long an AppliedManifestWork whose ManifestWork is gone is kept.
     pub eviction_grace: Duration,
+    /// Where to serve the agent's Prometheus metrics (plain HTTP), if anywhere.
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 /// How a connected session ended.
@@ -105,6 +107,9 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
             "cluster name {:?} must be a lowercase RFC 1123 label (it names a namespace on the hub)",
             options.cluster_name
         )));
+    }
+    if let Some(address) = options.metrics_address {
+        serve_metrics(address).await?;
     }
     let managed = managed_client(options.managed_kubeconfig.as_deref()).await?;
     install_crds(&managed).await;
@@ -136,6 +141,29 @@ pub async fn run(options: AgentOptions) -> Result<(), AgentError> {
             }
         }
     }
+}
+
+/// Serves `GET /metrics` (the agent's Prometheus metrics) on `address` in the background.
+async fn serve_metrics(address: std::net::SocketAddr) -> Result<(), AgentError> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| AgentError::Config(format!("metrics address {address}: {e}")))?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async {
+            (
+                [(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+                crate::metrics::get().agent_text(),
+            )
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!(error = %e, "the metrics endpoint stopped");
+        }
+    });
+    tracing::info!(%address, "serving metrics on /metrics");
+    Ok(())
 }
 
 /// Installs the managed-side CRDs, retrying (with a warning each time) until it succeeds:
@@ -396,7 +424,15 @@ async fn connected(
             next_status = now + status_period;
         }
         if accepted && now >= next_lease {
-            match status::renew_lease(&hub, &cluster).await {
+            let renewed = status::renew_lease(&hub, &cluster).await;
+            let result = if renewed.is_ok() { "ok" } else { "error" };
+            crate::metrics::get()
+                .lease_renewals
+                .get_or_create(&crate::metrics::ResultLabels {
+                    result: result.into(),
+                })
+                .inc();
+            match renewed {
                 Ok(()) => tracing::debug!(cluster, "lease renewed"),
                 Err(e) if api_code(&e) == Some(401) => {
                     rejections += 1;

@@ -107,6 +107,39 @@ pub async fn guard(State(auth): State<AuthServices>, mut request: Request, next:
     if !decision.allowed {
         return forbidden(&attrs, &decision.reason).into_response();
     }
-    request.extensions_mut().insert(RequestUser(attrs.user));
-    next.run(request).await
+    request
+        .extensions_mut()
+        .insert(RequestUser(attrs.user.clone()));
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    record(&attrs, response.status(), started.elapsed());
+    response
+}
+
+/// Counts an authorized request in `apiserver_request_total` and its latency, with
+/// kube-apiserver's verbs (`LIST` and `WATCH` for collection reads, else the HTTP method).
+fn record(attrs: &Attributes, code: axum::http::StatusCode, elapsed: std::time::Duration) {
+    let verb = match attrs.verb.as_str() {
+        "list" => "LIST".to_string(),
+        "watch" => "WATCH".to_string(),
+        _ => match attrs.verb.as_str() {
+            "get" => "GET",
+            "create" => "POST",
+            "update" => "PUT",
+            "patch" => "PATCH",
+            "delete" | "deletecollection" => "DELETE",
+            other => other,
+        }
+        .to_string(),
+    };
+    crate::metrics::get().request(
+        crate::metrics::RequestLabels {
+            verb,
+            group: attrs.api_group.clone(),
+            resource: attrs.resource.clone(),
+            subresource: attrs.subresource.clone(),
+            code: code.as_u16().to_string(),
+        },
+        elapsed,
+    );
 }

@@ -45,11 +45,25 @@ pub fn router(
     Router::new()
         .route("/version", get(version::handler))
         .route("/version/", get(version::handler))
+        .route("/metrics", get(metrics))
         .merge(health::routes(readiness))
         .merge(resources)
         .fallback(not_found)
         .layer(axum::Extension(auth.clone()))
         .layer(middleware::from_fn_with_state(auth, auth::guard))
+}
+
+/// `/metrics`: the hub's Prometheus metrics (RBAC decides who reads them, as for any
+/// non-resource URL; the default `system:monitoring` role may).
+async fn metrics() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        crate::metrics::get().hub_text(),
+    )
+        .into_response()
 }
 
 async fn not_found(request: Request) -> Response {

@@ -157,15 +157,26 @@ fn event_stream(
         deadline: tokio::time::Instant,
         ticker: tokio::time::Interval,
         done: bool,
+        /// Counts the watch in `apiserver_longrunning_requests` while the stream lives.
+        _open: crate::metrics::GaugeGuard,
     }
     let mut ticker = tokio::time::interval(BOOKMARK_PERIOD);
     ticker.reset();
+    let open = crate::metrics::get()
+        .watches
+        .get_or_create(&crate::metrics::VerbLabels {
+            verb: "WATCH".into(),
+            group: kind.group.clone(),
+            resource: kind.plural.clone(),
+        })
+        .clone();
     let state = State {
         events,
         last: start,
         deadline: tokio::time::Instant::now() + timeout,
         ticker,
         done: false,
+        _open: crate::metrics::GaugeGuard::hold(open),
     };
     let initial = futures::stream::iter(initial.into_iter().map(|e| Ok(line(&e))));
     let live = futures::stream::unfold(state, move |mut s| {

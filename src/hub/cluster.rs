@@ -122,6 +122,8 @@ pub struct ClusterController {
     /// Clusters whose namespace, RBAC and lease were made, by ManagedCluster generation:
     /// a lease renewal does not redo them.
     granted: Mutex<HashMap<String, i64>>,
+    /// Each cluster's Available status, for the `ocm_managed_clusters` gauge.
+    available: Mutex<HashMap<String, String>>,
 }
 
 impl ClusterController {
@@ -145,6 +147,7 @@ impl ClusterController {
             kinds,
             renewals: Mutex::default(),
             granted: Mutex::default(),
+            available: Mutex::default(),
         })
     }
 
@@ -191,6 +194,42 @@ impl ClusterController {
     }
 
     async fn reconcile(&self, name: &str) -> Result<Requeue, Status> {
+        let outcome = self.reconcile_cluster(name).await;
+        self.count_available(name).await;
+        outcome
+    }
+
+    /// Keeps `ocm_managed_clusters{available=...}` current: this cluster's Available
+    /// status as stored now (none once it is gone), then the counts.
+    async fn count_available(&self, name: &str) {
+        let Ok(cluster) = self.objects.get_as::<ManagedCluster>(None, name).await else {
+            return;
+        };
+        let status = cluster.map(|c| {
+            c.status
+                .as_ref()
+                .and_then(|s| find_condition(&s.conditions, AVAILABLE))
+                .map_or_else(|| "Unknown".to_string(), |c| c.status.clone())
+        });
+        let Ok(mut all) = self.available.lock() else {
+            return;
+        };
+        match status {
+            Some(s) => all.insert(name.to_string(), s),
+            None => all.remove(name),
+        };
+        let gauges = &crate::metrics::get().clusters;
+        for state in ["True", "False", "Unknown"] {
+            let n = all.values().filter(|s| s.as_str() == state).count();
+            gauges
+                .get_or_create(&crate::metrics::ClusterLabels {
+                    available: state.into(),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    async fn reconcile_cluster(&self, name: &str) -> Result<Requeue, Status> {
         let Some(mut cluster) = self.objects.get_as::<ManagedCluster>(None, name).await? else {
             self.forget(name);
             return Ok(None);

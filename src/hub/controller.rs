@@ -119,9 +119,18 @@ pub fn run(name: &'static str, queue: Queue, workers: usize, reconcile: Reconcil
     for _ in 0..workers.max(1) {
         let (queue, reconcile, failures) = (queue.clone(), reconcile.clone(), failures.clone());
         tokio::spawn(async move {
+            let labels = crate::metrics::QueueLabels { name: name.into() };
+            let m = crate::metrics::get();
             loop {
                 let key = queue.next().await;
+                m.queue_depth
+                    .get_or_create(&labels)
+                    .set(i64::try_from(queue.len()).unwrap_or(i64::MAX));
+                let started = std::time::Instant::now();
                 let outcome = reconcile(key.clone()).await;
+                m.reconcile_duration
+                    .get_or_create(&labels)
+                    .observe(started.elapsed().as_secs_f64());
                 queue.done(&key);
                 match outcome {
                     Ok(requeue) => {
@@ -133,6 +142,7 @@ pub fn run(name: &'static str, queue: Queue, workers: usize, reconcile: Reconcil
                         }
                     }
                     Err(e) => {
+                        m.reconcile_errors.get_or_create(&labels).inc();
                         let attempt = failures
                             .lock()
                             .map(|mut f| {

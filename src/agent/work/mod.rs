@@ -324,6 +324,11 @@ impl WorkAgent {
                             .await
                         }
                     };
+                    let m = crate::metrics::get();
+                    match &applied {
+                        Ok(_) => m.works_applied.inc(),
+                        Err(_) => m.apply_errors.inc(),
+                    };
                     match applied {
                         Ok(object) => {
                             let value = serde_json::to_value(&object).unwrap_or(Value::Null);

@@ -76,7 +76,11 @@ fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
             }
             continue;
         }
+        let started = std::time::Instant::now();
         commit(&shared, batch, &write_options);
+        crate::metrics::get()
+            .storage_commit
+            .observe(started.elapsed().as_secs_f64());
     }
 }
 
@@ -227,7 +231,12 @@ fn commit(shared: &Shared, batch: Vec<Request>, write_options: &WriteOptions) {
 
     if rev != start {
         wb.put_cf(&meta_cf, codec::META_CURRENT, rev.to_be_bytes());
-        if let Err(e) = db.write_opt(wb, write_options) {
+        let written = std::time::Instant::now();
+        let result = db.write_opt(wb, write_options);
+        crate::metrics::get()
+            .storage_fsync
+            .observe(written.elapsed().as_secs_f64());
+        if let Err(e) = result {
             let reason = format!("write to {} failed: {e}", shared.path.display());
             tracing::error!(%reason, "storage write failed; refusing further writes");
             shared.fail(reason.clone());
