@@ -9,6 +9,7 @@ pub mod auth;
 pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod hosting;
 pub mod http;
 pub mod hub;
 pub mod logging;

@@ -111,6 +111,9 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     crate::auth::authz::seed_policy(&registry)
         .await
         .map_err(|e| ServerError::Bootstrap(e.message))?;
+    crate::hosting::ensure_delegation_objects(&registry, &config)
+        .await
+        .map_err(|e| ServerError::Bootstrap(e.message))?;
     registry.spawn_garbage_collector();
     crate::auth::authz::start_sync(&registry, &authz)
         .await
@@ -124,7 +127,14 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let pki = Arc::new(tokio::task::block_in_place(|| Pki::ensure(&config))?);
     let serving = pki.ensure_serving()?;
     let cert = Arc::new(tls::SwappableCert::new(&serving)?);
-    let (tls_config, client_certs) = tls::server_config(cert.clone(), pki.ca.cert_der())?;
+    let delegate = crate::hosting::delegate(&config)
+        .await
+        .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
+    let (tls_config, client_certs) = tls::server_config(
+        cert.clone(),
+        pki.ca.cert_der(),
+        delegate.as_ref().map(|(_, ca)| ca.as_str()),
+    )?;
     let acceptor = TlsAcceptor::from(Arc::new(tls_config));
 
     let ip: std::net::IpAddr = config
@@ -148,18 +158,36 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     spawn_renewal(pki.clone(), cert, &config, shutdown_rx.clone());
 
+    let mut hub_config = config.clone();
+    let self_managed = crate::hosting::prepare_self_management(&registry, &mut hub_config)
+        .await
+        .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
     if config.controllers.enabled {
-        crate::hub::start(&registry, &authz, &pki, &config)
+        crate::hub::start(&registry, &authz, &pki, &hub_config)
             .await
             .map_err(|e| ServerError::Bootstrap(e.message))?;
     }
     controllers.set(true);
     let signer = crate::auth::token::TokenSigner::load_or_create(&data_dir.join("cert"))
         .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
-    let auth = http::auth::AuthServices {
-        authn: crate::auth::authn::Authenticator::new(registry.clone(), Arc::new(signer)),
-        authz,
-    };
+    let mut authn = crate::auth::authn::Authenticator::new(registry.clone(), Arc::new(signer));
+    if let Some((delegate, _)) = delegate {
+        authn = authn.with_delegate(delegate);
+    }
+    let auth = http::auth::AuthServices { authn, authz };
+    if let Some(self_managed) = self_managed {
+        let own_url = format!("https://{}", loopback_address(local));
+        crate::hosting::start_self_management(
+            &registry,
+            &config,
+            self_managed,
+            &own_url,
+            &pki.layout.ca_cert(),
+        )
+        .await
+        .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
+    }
+    crate::hosting::publish_kubeconfigs(&pki).await;
     let router = http::router(readiness.clone(), registry.clone(), auth);
     let signals = tokio::spawn(signals.wait(shutdown_tx, shutdown_check));
     announce_ready(&pki, local);
@@ -237,6 +265,20 @@ async fn ensure_namespaces(registry: &crate::registry::Registry) -> Result<(), S
         }
     }
     Ok(())
+}
+
+/// How this process reaches its own listener: a wildcard bind address is reached on
+/// loopback (which the serving certificate names).
+fn loopback_address(local: SocketAddr) -> SocketAddr {
+    match local.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from(([127, 0, 0, 1], local.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, local.port()))
+        }
+        _ => local,
+    }
 }
 
 /// Takes an exclusive lock on `<data>/lock` so two servers never share a data directory.

@@ -9,7 +9,7 @@
 //! | 3 | `registry` |
 //! | 4 | `auth` |
 //! | 5 | `hub`, `http`, `agent`, `backup` (siblings: none uses another) |
-//! | 6 | `server`, `admin`, `cli`, `main` |
+//! | 6 | `server`, `hosting`, `admin`, `cli`, `main` |
 //!
 //! The check reads every `crate::<module>` path in the sources (comments included, so a doc
 //! link upward is also caught).
@@ -31,6 +31,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("agent", 5),
     ("backup", 5),
     ("server", 6),
+    ("hosting", 6),
     ("admin", 6),
     ("cli", 6),
     ("main", 6),

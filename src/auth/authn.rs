@@ -22,18 +22,30 @@ pub enum AuthnError {
     Token(&'static str),
 }
 
-/// The authenticators, sharing the registry (bootstrap Secrets, ServiceAccounts).
+/// The authenticators, sharing the registry (bootstrap Secrets, ServiceAccounts), and the
+/// hosting cluster when authentication is delegated to it.
 #[derive(Clone)]
 pub struct Authenticator {
     registry: Registry,
     signer: Arc<TokenSigner>,
+    delegate: Option<Arc<super::delegate::Delegate>>,
 }
 
 const BOOTSTRAP_TYPE: &str = "bootstrap.kubernetes.io/token";
 
 impl Authenticator {
     pub fn new(registry: Registry, signer: Arc<TokenSigner>) -> Authenticator {
-        Authenticator { registry, signer }
+        Authenticator {
+            registry,
+            signer,
+            delegate: None,
+        }
+    }
+
+    /// Tokens the hub did not issue are reviewed by the hosting cluster.
+    pub fn with_delegate(mut self, delegate: Arc<super::delegate::Delegate>) -> Authenticator {
+        self.delegate = Some(delegate);
+        self
     }
 
     pub fn signer(&self) -> &TokenSigner {
@@ -56,7 +68,18 @@ impl Authenticator {
         };
         let user = match split_bootstrap(token) {
             Some((id, secret)) => self.bootstrap(id, secret).await?,
-            None => self.service_account(token).await?,
+            None => match (self.service_account(token).await, &self.delegate) {
+                (Ok(user), _) => user,
+                (Err(_), Some(delegate)) => match delegate.review(token).await {
+                    Ok(Some(user)) => user,
+                    Ok(None) => return Err(AuthnError::Token("rejected by the hosting cluster")),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "delegated token review failed");
+                        return Err(AuthnError::Token("the hosting cluster could not review it"));
+                    }
+                },
+                (Err(e), None) => return Err(e),
+            },
         };
         Ok(user.authenticated())
     }

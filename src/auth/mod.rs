@@ -4,6 +4,7 @@
 
 pub mod authn;
 pub mod authz;
+pub mod delegate;
 pub mod impersonation;
 pub mod policy;
 pub mod rbac;

@@ -31,6 +31,17 @@ pub struct ApiServer {
     pub bind_address: String,
     pub ca_file: String,
     pub ca_key_file: String,
+    pub delegating_authentication: DelegatingAuthentication,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DelegatingAuthentication {
+    pub enabled: bool,
+    pub kubeconfig: String,
+    #[serde(rename = "cacheTTLSeconds")]
+    pub cache_ttl_seconds: u64,
+    pub cache_size: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -129,6 +140,15 @@ pub struct Controllers {
     pub auto_approval_bootstrap_users: Vec<String>,
     pub max_cert_expiration_seconds: u64,
     pub max_manifest_work_bytes: u64,
+    pub self_management: SelfManagement,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SelfManagement {
+    pub enabled: bool,
+    pub cluster_name: String,
+    pub kubeconfig: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -71,7 +71,8 @@ fn certified_key(pair: &CertAndKey) -> Result<CertifiedKey, TlsError> {
 }
 
 /// Client certificates: any chain is let through the handshake (the client still proves it
-/// holds the key), and verified against the hub CA per connection afterwards, so a bad
+/// holds the key), and verified against the hub CA (and, with delegated authentication, the
+/// hosting cluster's client CA) per connection afterwards, so a bad
 /// certificate gets kube's HTTP 401 instead of a TLS alert the client cannot explain.
 #[derive(Debug)]
 pub struct ClientCerts {
@@ -147,11 +148,21 @@ impl ClientCertVerifier for ClientCerts {
 pub fn server_config(
     cert: Arc<SwappableCert>,
     client_ca_der: &[u8],
+    extra_client_ca_pem: Option<&str>,
 ) -> Result<(rustls::ServerConfig, Arc<ClientCerts>), TlsError> {
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from(client_ca_der.to_vec()))
         .map_err(|e| TlsError::ClientCa(e.to_string()))?;
+    // A second trusted client CA: the hosting cluster's, with delegated authentication.
+    if let Some(pem) = extra_client_ca_pem {
+        for der in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            let der = der.map_err(|e| TlsError::ClientCa(e.to_string()))?;
+            roots
+                .add(der)
+                .map_err(|e| TlsError::ClientCa(e.to_string()))?;
+        }
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .allow_unauthenticated()

@@ -284,7 +284,7 @@ impl Pki {
     }
 
     /// Returns the admin client certificate, issuing it when needed.
-    fn ensure_admin(&self) -> Result<CertAndKey, PkiError> {
+    pub fn ensure_admin(&self) -> Result<CertAndKey, PkiError> {
         let (cert, key) = (self.layout.admin_cert(), self.layout.admin_key());
         if let Some(existing) = self.reusable(&cert, &key, |_| true)? {
             return Ok(existing);
