@@ -282,6 +282,20 @@ let
           can also be minted at run time with `multicluster-controlplane token create`.
         '' "/run/secrets/ocm-bootstrap-tokens";
 
+        selfManagement = {
+          enable = lib.mkEnableOption ''
+            self-management: the cluster this host serves (given by
+            {option}`selfManagement.kubeconfigFile`) becomes a managed cluster of this hub, its
+            agent running inside the hub (`controllers.selfManagement`)
+          '';
+          clusterName = mkOption {
+            type = types.str;
+            default = "local-cluster";
+            description = "Name of the self-managed cluster (`controllers.selfManagement.clusterName`).";
+          };
+          kubeconfigFile = secretOption "Kubeconfig of the self-managed cluster (`controllers.selfManagement.kubeconfig`)." "/run/secrets/local-cluster.kubeconfig";
+        };
+
         configFile = mkOption {
           type = types.path;
           readOnly = true;
@@ -292,6 +306,13 @@ let
 
       config = {
         settings = {
+          controllers.selfManagement = mkIf config.selfManagement.enable {
+            enabled = true;
+            clusterName = config.selfManagement.clusterName;
+            kubeconfig = mkIf (config.selfManagement.kubeconfigFile != null) (
+              credential unit "self-management.kubeconfig"
+            );
+          };
           dataDirectory = config.stateDir;
           apiserver = {
             port = config.port;
@@ -459,6 +480,10 @@ let
         StateDirectory = lib.removePrefix "/var/lib/" hub.stateDir;
         StateDirectoryMode = "0700";
         LoadCredential = credentials [
+          {
+            id = "self-management.kubeconfig";
+            file = hub.selfManagement.kubeconfigFile;
+          }
           {
             id = "ca.crt";
             file = hub.ca.certFile;

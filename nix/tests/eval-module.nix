@@ -55,6 +55,10 @@ let
           ca.certFile = "/run/keys/ca.crt";
           ca.keyFile = "/run/keys/ca.key";
           bootstrapTokenFile = "/run/keys/tokens";
+          selfManagement = {
+            enable = true;
+            kubeconfigFile = "/run/keys/local.kubeconfig";
+          };
           settings.logging.level = "debug";
         };
         hubs.external = {
@@ -166,6 +170,12 @@ let
       caKeyFile = credentials "multicluster-controlplane-hub-main" "ca.key";
     }) "apiserver settings: ${builtins.toJSON mcp.hubs.main.settings.apiserver}")
     (expect (mcp.hubs.main.settings.logging.level == "debug") "free-form settings kept")
+    (expect (mcp.hubs.main.settings.controllers.selfManagement == {
+      enabled = true;
+      clusterName = "local-cluster";
+      kubeconfig = credentials "multicluster-controlplane-hub-main" "self-management.kubeconfig";
+    }) "self-management settings: ${builtins.toJSON mcp.hubs.main.settings.controllers.selfManagement}")
+    (expect (!(mcp.hubs.external.settings.controllers ? selfManagement)) "self-management off by default")
     (expect (
       mcp.hubs.external.settings.etcd.keyFile == credentials "multicluster-controlplane-hub-external" "etcd-client.key"
     ) "etcd key through credentials")
@@ -180,6 +190,7 @@ let
     ) "bootstrap kubeconfig through credentials")
     (expect (
       hubMain.serviceConfig.LoadCredential == [
+        "self-management.kubeconfig:/run/keys/local.kubeconfig"
         "ca.crt:/run/keys/ca.crt"
         "ca.key:/run/keys/ca.key"
         "bootstrap-tokens:/run/keys/tokens"
