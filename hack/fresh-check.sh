@@ -2,7 +2,9 @@
 # Runs the README's two commands the way a new user would: on a pristine Debian 12 root
 # file system with nothing but a Rust toolchain, and reports the first command that fails.
 #
-#   1. debootstrap (Debian's own packages, variant minbase) into a temporary directory;
+#   1. debootstrap (Debian's own packages, variant minbase) into a temporary directory,
+#      with the host's local trust anchors (/usr/local/share/ca-certificates: a site's
+#      proxy CA, which every machine of the site has) carried over;
 #   2. a clean clone of this repository's HEAD inside it (the steering repo's ../shared
 #      beside it, read-only, when it exists here), the host's rustup toolchains mounted
 #      read-only, the host's cargo home as the read-only lower layer of an overlay (the crate
@@ -69,7 +71,7 @@ mnt() { # mnt TARGET MOUNT-ARGS...
 start=$SECONDS
 note "fresh-check: $(git rev-parse --short HEAD) in $FRESH_DIR, mirror $mirror"
 log "debootstrap bookworm (minbase) into $rootfs"
-if ! debootstrap --variant=minbase bookworm "$rootfs" "$mirror" > "$FRESH_DIR/debootstrap.log" 2>&1; then
+if ! debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" "$mirror" > "$FRESH_DIR/debootstrap.log" 2>&1; then
     note "FAIL: debootstrap (see $FRESH_DIR/debootstrap.log)"
     exit 1
 fi
@@ -79,6 +81,13 @@ deb $mirror bookworm-updates main
 deb ${mirror%/debian}/debian-security bookworm-security main
 EOF
 cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
+# The site's own trust anchors (e.g. the CA of an egress proxy in front of the package
+# registries) are machine configuration every machine of the site has, not a project
+# dependency: carry them over, as a new machine would get them.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" > /dev/null; then
+    cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
+    chroot "$rootfs" update-ca-certificates > /dev/null 2>&1
+fi
 note "debootstrap: $((SECONDS - start)) s, $(chroot "$rootfs" dpkg-query -W -f '.\n' | wc -l) packages"
 
 # The clone and the steering repo's shared data, laid out as on a development machine.
