@@ -9,7 +9,8 @@
 //! | 3 | `registry` |
 //! | 4 | `auth` |
 //! | 5 | `hub`, `http`, `agent`, `backup` (siblings: none uses another) |
-//! | 6 | `server`, `hosting`, `admin`, `cli`, `main` |
+//! | 6 | `hosting` (runs the hub's own agent inside the hosting cluster) |
+//! | 7 | `server`, `admin`, `cli`, `main` |
 //!
 //! The check reads every `crate::<module>` path in the sources (comments included, so a doc
 //! link upward is also caught).
@@ -30,12 +31,12 @@ const LAYERS: &[(&str, u8)] = &[
     ("http", 5),
     ("agent", 5),
     ("backup", 5),
-    ("server", 6),
     ("hosting", 6),
-    ("admin", 6),
-    ("cli", 6),
-    ("main", 6),
-    ("lib", 6),
+    ("server", 7),
+    ("admin", 7),
+    ("cli", 7),
+    ("main", 7),
+    ("lib", 7),
 ];
 
 fn layer(module: &str) -> Option<u8> {
