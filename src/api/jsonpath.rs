@@ -160,113 +160,6 @@ fn string_literal(text: &str) -> String {
     Value::String(text.to_string()).to_string()
 }
 
-/// The hand-written evaluator this module replaced, kept until the comparison below
-/// has been recorded.
-#[cfg(test)]
-mod legacy {
-    use serde_json::Value;
-
-    #[derive(Debug, Clone, PartialEq)]
-    enum Step {
-        Field(String),
-        Index(usize),
-        All,
-        Filter { field: Vec<String>, value: String },
-    }
-
-    #[derive(Debug, Clone, PartialEq)]
-    pub struct JsonPath(Vec<Step>);
-
-    impl JsonPath {
-        pub fn parse(text: &str) -> Result<JsonPath, String> {
-            let text = text.trim().trim_start_matches('{').trim_end_matches('}');
-            let mut steps = Vec::new();
-            let mut rest = text.strip_prefix('$').unwrap_or(text);
-            while !rest.is_empty() {
-                if let Some(r) = rest.strip_prefix('.') {
-                    let end = r.find(['.', '[']).unwrap_or(r.len());
-                    if end == 0 {
-                        return Err(format!("empty field name in {text:?}"));
-                    }
-                    steps.push(Step::Field(r[..end].to_string()));
-                    rest = &r[end..];
-                } else if let Some(r) = rest.strip_prefix('[') {
-                    let end = r
-                        .find(']')
-                        .ok_or_else(|| format!("unclosed [ in {text:?}"))?;
-                    let inner = &r[..end];
-                    steps.push(if inner == "*" {
-                        Step::All
-                    } else if let Some(filter) =
-                        inner.strip_prefix("?(@.").and_then(|f| f.strip_suffix(')'))
-                    {
-                        let (field, value) = filter
-                            .split_once("==")
-                            .ok_or_else(|| format!("unsupported filter {inner:?}"))?;
-                        Step::Filter {
-                            field: field.trim().split('.').map(str::to_string).collect(),
-                            value: value
-                                .trim()
-                                .trim_matches(|c| c == '"' || c == '\'')
-                                .to_string(),
-                        }
-                    } else {
-                        Step::Index(
-                            inner
-                                .parse()
-                                .map_err(|_| format!("unsupported subscript {inner:?}"))?,
-                        )
-                    });
-                    rest = &r[end + 1..];
-                } else {
-                    return Err(format!("unexpected {rest:?} in {text:?}"));
-                }
-            }
-            Ok(JsonPath(steps))
-        }
-
-        pub fn find<'a>(&self, root: &'a Value) -> Vec<&'a Value> {
-            let mut current = vec![root];
-            for step in &self.0 {
-                let mut next = Vec::new();
-                for value in current {
-                    match step {
-                        Step::Field(f) => next.extend(value.get(f)),
-                        Step::Index(i) => next.extend(value.get(*i)),
-                        Step::All => {
-                            if let Some(items) = value.as_array() {
-                                next.extend(items.iter());
-                            }
-                        }
-                        Step::Filter { field, value: want } => {
-                            for item in value.as_array().into_iter().flatten() {
-                                let mut v = Some(item);
-                                for f in field {
-                                    v = v.and_then(|x| x.get(f));
-                                }
-                                let matches = match v {
-                                    Some(Value::String(s)) => s == want,
-                                    Some(other) => {
-                                        *other
-                                            == serde_json::from_str::<Value>(want)
-                                                .unwrap_or(Value::Null)
-                                    }
-                                    None => false,
-                                };
-                                if matches {
-                                    next.push(item);
-                                }
-                            }
-                        }
-                    }
-                }
-                current = next;
-            }
-            current
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,118 +237,93 @@ mod tests {
         ]
     }
 
-    /// Every path the corpus runs, with what the hand-written evaluator found on each
-    /// object of `objects()` (recorded from it; `null` where it refused the path).
-    fn corpus() -> Vec<(&'static str, Value)> {
+    /// Every path the corpus runs, with what it finds on each object of `objects()`
+    /// (`null`: the path is refused). The hand-written evaluator this module replaced gave
+    /// the same results (the comparison ran in the commit that brought the library in).
+    fn corpus() -> Vec<Value> {
         vec![
             // Printer columns of the built-in and OCM kinds.
-            (
+            json!([
                 ".metadata.creationTimestamp",
-                json!([["2024-01-01T00:00:00Z"], [], [], [], [], [], []]),
-            ),
-            (
-                ".status.phase",
-                json!([[], [], ["Running"], [], [], [], []]),
-            ),
-            (".type", json!([[], [], [], [], [], [], []])),
-            (".spec.holderIdentity", json!([[], [], [], [], [], [], []])),
-            (".roleRef.name", json!([[], [], [], [], [], [], []])),
-            (
-                ".spec.hubAcceptsClient",
-                json!([[true], [], [], [], [], [], []]),
-            ),
-            (
+                [["2024-01-01T00:00:00Z"], [], [], [], [], [], []]
+            ]),
+            json!([".status.phase", [[], [], ["Running"], [], [], [], []]]),
+            json!([".type", [[], [], [], [], [], [], []]]),
+            json!([".spec.holderIdentity", [[], [], [], [], [], [], []]]),
+            json!([".roleRef.name", [[], [], [], [], [], [], []]]),
+            json!([".spec.hubAcceptsClient", [[true], [], [], [], [], [], []]]),
+            json!([
                 ".spec.managedClusterClientConfigs[*].url",
-                json!([["https://a", "https://b"], [], [], [], [], [], []]),
-            ),
-            (
+                [["https://a", "https://b"], [], [], [], [], [], []]
+            ]),
+            json!([
                 ".status.conditions[?(@.type==\"ManagedClusterJoined\")].status",
-                json!([["True"], [], [], [], [], [], []]),
-            ),
-            (
+                [["True"], [], [], [], [], [], []]
+            ]),
+            json!([
                 ".status.conditions[?(@.type==\"ManagedClusterConditionAvailable\")].status",
-                json!([["Unknown"], [], [], [], [], [], []]),
-            ),
-            (
+                [["Unknown"], [], [], [], [], [], []]
+            ]),
+            json!([
                 ".status.conditions[?(@.type==\"PlacementSatisfied\")].reason",
-                json!([[], [], [], [], [], [], []]),
-            ),
-            (
+                [[], [], [], [], [], [], []]
+            ]),
+            json!([
                 ".status.numberOfSelectedClusters",
-                json!([[], [], [], [], [], [], []]),
-            ),
-            (
-                ".spec.addOnMeta.displayName",
-                json!([[], [], [], [], [], [], []]),
-            ),
-            (
+                [[], [], [], [], [], [], []]
+            ]),
+            json!([".spec.addOnMeta.displayName", [[], [], [], [], [], [], []]]),
+            json!([
                 ".status.conditions[?(@.type==\"Available\")].status",
-                json!([[], ["True"], [], [], [], [], []]),
-            ),
-            (
+                [[], ["True"], [], [], [], [], []]
+            ]),
+            json!([
                 ".status.conditions[?(@.type==\"Progressing\")].reason",
-                json!([[], ["NewReplicaSetAvailable"], [], [], [], [], []]),
-            ),
+                [[], ["NewReplicaSetAvailable"], [], [], [], [], []]
+            ]),
             // Well-known status and feedback paths.
-            (
-                ".status.readyReplicas",
-                json!([[], [2], [], [], [], [], []]),
-            ),
-            (".status.replicas", json!([[], [3], [], [], [], [], []])),
-            (
-                ".status.availableReplicas",
-                json!([[], [2], [], [], [], [], []]),
-            ),
-            (
+            json!([".status.readyReplicas", [[], [2], [], [], [], [], []]]),
+            json!([".status.replicas", [[], [3], [], [], [], [], []]]),
+            json!([".status.availableReplicas", [[], [2], [], [], [], [], []]]),
+            json!([
                 ".status.conditions[?(@.type==\"Complete\")].status",
-                json!([[], [], [], ["True"], [], [], []]),
-            ),
-            (".status.succeeded", json!([[], [], [], [1], [], [], []])),
-            (
+                [[], [], [], ["True"], [], [], []]
+            ]),
+            json!([".status.succeeded", [[], [], [], [1], [], [], []]]),
+            json!([
                 ".status.conditions[?(@.type==\"Ready\")].status",
-                json!([[], [], ["False", "True"], [], [], [], []]),
-            ),
-            (
+                [[], [], ["False", "True"], [], [], [], []]
+            ]),
+            json!([
                 ".spec.template.spec.containers[0].image",
-                json!([[], ["nginx:1"], [], [], [], [], []]),
-            ),
-            (
+                [[], ["nginx:1"], [], [], [], [], []]
+            ]),
+            json!([
                 ".spec.template.spec.containers[*].ports[*].containerPort",
-                json!([[], [80, 443], [], [], [], [], []]),
-            ),
-            (
+                [[], [80, 443], [], [], [], [], []]
+            ]),
+            json!([
                 ".spec.template.spec.containers[?(@.name==\"side\")].image",
-                json!([[], ["busybox"], [], [], [], [], []]),
-            ),
-            (
+                [[], ["busybox"], [], [], [], [], []]
+            ]),
+            json!([
                 ".status.version.kubernetes",
-                json!([["v1.37.0"], [], [], [], [], [], []]),
-            ),
-            (
-                ".status.conditions",
-                json!([
-                [[{"type": "HubAcceptedManagedCluster", "status": "True", "reason": "HubClusterAdminAccepted"},
-                  {"type": "ManagedClusterJoined", "status": "True"},
-                  {"type": "ManagedClusterConditionAvailable", "status": "Unknown"}]],
-                [[{"type": "Available", "status": "True"}, {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]],
-                [[{"type": "Initialized", "status": "True"}, {"type": "Ready", "status": "False"}, {"type": "Ready", "status": "True"}]],
-                [[{"type": "Complete", "status": "True"}]],
-                [{"a": {"type": "Ready", "status": "True"}}], [], []]),
-            ),
+                [["v1.37.0"], [], [], [], [], [], []]
+            ]),
+            json!([".status.conditions", [
+                [objects()[0]["status"]["conditions"]],
+                [objects()[1]["status"]["conditions"]],
+                [objects()[2]["status"]["conditions"]],
+                [objects()[3]["status"]["conditions"]],
+                [{"a": {"type": "Ready", "status": "True"}}], [], []]]),
             // Written in other ways.
-            ("{.spec.replicas}", json!([[], [3], [], [], [], [], []])),
-            ("$.spec.replicas", json!([[], [3], [], [], [], [], []])),
-            (
-                "{$.status.phase}",
-                json!([[], [], ["Running"], [], [], [], []]),
-            ),
-            (
-                "  .status.phase  ",
-                json!([[], [], ["Running"], [], [], [], []]),
-            ),
-            (
+            json!(["{.spec.replicas}", [[], [3], [], [], [], [], []]]),
+            json!(["$.spec.replicas", [[], [3], [], [], [], [], []]]),
+            json!(["{$.status.phase}", [[], [], ["Running"], [], [], [], []]]),
+            json!(["  .status.phase  ", [[], [], ["Running"], [], [], [], []]]),
+            json!([
                 "",
-                json!([
+                [
                     [objects()[0]],
                     [objects()[1]],
                     [objects()[2]],
@@ -463,130 +331,100 @@ mod tests {
                     [objects()[4]],
                     [objects()[5]],
                     ["scalar"]
-                ]),
-            ),
-            (
+                ]
+            ]),
+            json!([
                 ".status.conditions[?(@.type == 'Ready')].status",
-                json!([[], [], ["False", "True"], [], [], [], []]),
-            ),
-            (
+                [[], [], ["False", "True"], [], [], [], []]
+            ]),
+            json!([
                 ".status.conditions[?(@.type==Ready)].status",
-                json!([[], [], ["False", "True"], [], [], [], []]),
-            ),
+                [[], [], ["False", "True"], [], [], [], []]
+            ]),
             // Field names kube allows anywhere.
-            (
+            json!([
                 ".metadata.labels.cluster.open-cluster-management.io/clusterset",
-                json!([[], [], [], [], [], [], []]),
-            ),
-            (
+                [[], [], [], [], [], [], []]
+            ]),
+            json!([
                 ".status.weird key.with]bracket",
-                json!([[], [], [], [], ["wb"], [], []]),
-            ),
-            (
-                ".status.weird key",
-                json!([[], [], [], [], [{"with]bracket": "wb", "quote\"d": "q"}], [], []]),
-            ),
-            (
+                [[], [], [], [], ["wb"], [], []]
+            ]),
+            json!([".status.weird key", [[], [], [], [], [{"with]bracket": "wb", "quote\"d": "q"}], [], []]]),
+            json!([
                 ".status.weird key.quote\"d",
-                json!([[], [], [], [], ["q"], [], []]),
-            ),
+                [[], [], [], [], ["q"], [], []]
+            ]),
             // Indexes, wildcards and filters where they find nothing or odd things.
-            (
+            json!([
                 ".spec.managedClusterClientConfigs[5].url",
-                json!([[], [], [], [], [], [], []]),
-            ),
-            (".spec.map[0]", json!([[], [], [], [], [], [], []])),
-            (".spec.map[*]", json!([[], [], [], [], [], [], []])),
-            (
-                ".spec.list[*]",
-                json!([[], [], [], [], [1, "1", true, null, 2.5, {"k": "v"}, [1, 2]], [], []]),
-            ),
-            (".spec.list[6][1]", json!([[], [], [], [], [2], [], []])),
-            (".spec.list.k", json!([[], [], [], [], [], [], []])),
-            (".spec.empty[*]", json!([[], [], [], [], [], [], []])),
-            (".spec.empty[0]", json!([[], [], [], [], [], [], []])),
-            (
-                ".status.conditions[?(@.type==\"Ready\")]",
-                json!([[], [], [{"type": "Ready", "status": "False"}, {"type": "Ready", "status": "True"}], [], [], [], []]),
-            ),
-            (
+                [[], [], [], [], [], [], []]
+            ]),
+            json!([".spec.map[0]", [[], [], [], [], [], [], []]]),
+            json!([".spec.map[*]", [[], [], [], [], [], [], []]]),
+            json!([".spec.list[*]", [[], [], [], [], [1, "1", true, null, 2.5, {"k": "v"}, [1, 2]], [], []]]),
+            json!([".spec.list[6][1]", [[], [], [], [], [2], [], []]]),
+            json!([".spec.list.k", [[], [], [], [], [], [], []]]),
+            json!([".spec.empty[*]", [[], [], [], [], [], [], []]]),
+            json!([".spec.empty[0]", [[], [], [], [], [], [], []]]),
+            json!([".status.conditions[?(@.type==\"Ready\")]", [[], [], [{"type": "Ready", "status": "False"}, {"type": "Ready", "status": "True"}], [], [], [], []]]),
+            json!([
                 ".spec.map[?(@.type==\"Ready\")]",
-                json!([[], [], [], [], [], [], []]),
-            ),
-            (
-                "[?(@.type==\"Ready\")].v",
-                json!([[], [], [], [], [], [1], []]),
-            ),
-            (
-                "[*].type",
-                json!([[], [], [], [], [], ["Ready", "Other"], []]),
-            ),
-            (
-                "[1]",
-                json!([[], [], [], [], [], [{"type": "Other", "v": 2}], []]),
-            ),
-            (
+                [[], [], [], [], [], [], []]
+            ]),
+            json!(["[?(@.type==\"Ready\")].v", [[], [], [], [], [], [1], []]]),
+            json!(["[*].type", [[], [], [], [], [], ["Ready", "Other"], []]]),
+            json!(["[1]", [[], [], [], [], [], [{"type": "Other", "v": 2}], []]]),
+            json!([
                 ".status.items[?(@.n==1)].s",
-                json!([[], [], [], [], ["x"], [], []]),
-            ),
-            (
+                [[], [], [], [], ["x"], [], []]
+            ]),
+            json!([
                 ".status.items[?(@.n==2)].nested.deep",
-                json!([[], [], [], [], ["d2"], [], []]),
-            ),
-            (
+                [[], [], [], [], ["d2"], [], []]
+            ]),
+            json!([
                 ".status.items[?(@.b==true)].s",
-                json!([[], [], [], [], ["x"], [], []]),
-            ),
-            (
+                [[], [], [], [], ["x"], [], []]
+            ]),
+            json!([
                 ".status.items[?(@.b==false)].s",
-                json!([[], [], [], [], ["y"], [], []]),
-            ),
-            (
+                [[], [], [], [], ["y"], [], []]
+            ]),
+            json!([
                 ".status.items[?(@.nested.deep==\"d1\")].n",
-                json!([[], [], [], [], [1], [], []]),
-            ),
-            (
+                [[], [], [], [], [1], [], []]
+            ]),
+            json!([
                 ".status.items[?(@.s==\"\")].n",
-                json!([[], [], [], [], [3], [], []]),
-            ),
-            (
+                [[], [], [], [], [3], [], []]
+            ]),
+            json!([
                 ".status.items[?(@.missing==\"x\")].n",
-                json!([[], [], [], [], [], [], []]),
-            ),
-            (
+                [[], [], [], [], [], [], []]
+            ]),
+            json!([
                 ".status.items[?(@.z==null)].s",
-                json!([[], [], [], [], ["x"], [], []]),
-            ),
-            (
-                ".status.items[?(@.s==\"x\")].nested",
-                json!([[], [], [], [], [{"deep": "d1"}], [], []]),
-            ),
-            (
+                [[], [], [], [], ["x"], [], []]
+            ]),
+            json!([".status.items[?(@.s==\"x\")].nested", [[], [], [], [], [{"deep": "d1"}], [], []]]),
+            json!([
                 ".status.items[*].nested.deep",
-                json!([[], [], [], [], ["d1", "d2"], [], []]),
-            ),
-            (
-                ".status.items[?(@.n==1)][0]",
-                json!([[], [], [], [], [], [], []]),
-            ),
-            (
-                ".status.items[0][?(@.n==1)]",
-                json!([[], [], [], [], [], [], []]),
-            ),
-            (
-                ".spec.list[?(@.k==\"v\")]",
-                json!([[], [], [], [], [{"k": "v"}], [], []]),
-            ),
-            // Paths both refuse.
-            (".a..b", Value::Null),
-            (".a[0", Value::Null),
-            (".a[x]", Value::Null),
-            (".a[-1]", Value::Null),
-            (".a['k']", Value::Null),
-            (".a[?(@.x>1)]", Value::Null),
-            (".a[?(@.x)]", Value::Null),
-            ("a.b", Value::Null),
-            (".a[0]b", Value::Null),
+                [[], [], [], [], ["d1", "d2"], [], []]
+            ]),
+            json!([".status.items[?(@.n==1)][0]", [[], [], [], [], [], [], []]]),
+            json!([".status.items[0][?(@.n==1)]", [[], [], [], [], [], [], []]]),
+            json!([".spec.list[?(@.k==\"v\")]", [[], [], [], [], [{"k": "v"}], [], []]]),
+            // Paths refused.
+            json!([".a..b", null]),
+            json!([".a[0", null]),
+            json!([".a[x]", null]),
+            json!([".a[-1]", null]),
+            json!([".a['k']", null]),
+            json!([".a[?(@.x>1)]", null]),
+            json!([".a[?(@.x)]", null]),
+            json!(["a.b", null]),
+            json!([".a[0]b", null]),
         ]
     }
 
@@ -599,64 +437,50 @@ mod tests {
         )
     }
 
-    /// The corpus evaluated by the hand-written evaluator and by the library: the same
-    /// results, and the same paths refused.
+    /// The corpus: the results the hand-written evaluator gave, and the same paths
+    /// refused.
     #[test]
-    fn corpus_results_match_the_hand_written_evaluator() {
+    fn corpus_results_are_kept() {
         let objects = objects();
-        for (text, expected) in corpus() {
-            let old = legacy::JsonPath::parse(text)
-                .ok()
-                .map(|p| {
-                    Value::Array(
-                        objects
-                            .iter()
-                            .map(|o| Value::Array(p.find(o).into_iter().cloned().collect()))
-                            .collect(),
-                    )
-                })
-                .unwrap_or(Value::Null);
-            assert_eq!(old, expected, "hand-written: {text:?}");
-            let new = JsonPath::parse(text)
+        for row in corpus() {
+            let text = row[0].as_str().unwrap_or_default();
+            let found = JsonPath::parse(text)
                 .ok()
                 .map(|p| found(&p, &objects))
                 .unwrap_or(Value::Null);
-            assert_eq!(new, expected, "jsonpath-rust: {text:?}");
+            assert_eq!(found, row[1], "{text:?}");
         }
     }
 
-    /// Where the two differ on purpose: kube's typed comparisons instead of the
-    /// hand-written evaluator's text comparisons, and the library's limits.
+    /// Where the results differ from the hand-written evaluator's, on purpose: kube's
+    /// typed comparisons instead of its text comparisons, and the library's limits.
     #[test]
     fn typed_filters_and_limits() {
         let o = json!({"items": [
             {"n": 1, "s": "1", "b": true, "t": "true", "z": null, "f": 1.0}]});
         let count = |p: &str| JsonPath::parse(p).expect(p).find(&o).len();
-        let old_count = |p: &str| legacy::JsonPath::parse(p).expect(p).find(&o).len();
         // A quoted value matches strings only (the old evaluator also matched `1` and
         // `true`); an unquoted number or boolean matches that value only (the old one also
-        // matched `"1"` and `"true"`).
-        for (path, new, old) in [
-            (".items[?(@.n==\"1\")]", 0, 1),
-            (".items[?(@.s==\"1\")]", 1, 1),
-            (".items[?(@.s==1)]", 0, 1),
-            (".items[?(@.n==1)]", 1, 1),
-            (".items[?(@.b==\"true\")]", 0, 1),
-            (".items[?(@.t==true)]", 0, 1),
+        // matched `"1"` and `"true"`). The count the old evaluator gave is in the comment.
+        for (path, matches) in [
+            (".items[?(@.n==\"1\")]", 0),    // 1
+            (".items[?(@.s==\"1\")]", 1),    // 1
+            (".items[?(@.s==1)]", 0),        // 1
+            (".items[?(@.n==1)]", 1),        // 1
+            (".items[?(@.b==\"true\")]", 0), // 1
+            (".items[?(@.t==true)]", 0),     // 1
             // A null field is null, not any word the old evaluator could not parse.
-            (".items[?(@.z==\"Ready\")]", 0, 1),
-            (".items[?(@.z==null)]", 1, 1),
+            (".items[?(@.z==\"Ready\")]", 0), // 1
+            (".items[?(@.z==null)]", 1),      // 1
             // Numbers compare as numbers: 1.0 is 1.
-            (".items[?(@.f==1)]", 1, 0),
+            (".items[?(@.f==1)]", 1), // 0
         ] {
-            assert_eq!(count(path), new, "{path}");
-            assert_eq!(old_count(path), old, "{path}");
+            assert_eq!(count(path), matches, "{path}");
         }
         // RFC 9535 integers stop at 2^53.
         assert!(matches!(
             JsonPath::parse(".a[9007199254740993]"),
             Err(JsonPathError::Library { .. })
         ));
-        assert!(legacy::JsonPath::parse(".a[9007199254740993]").is_ok());
     }
 }
