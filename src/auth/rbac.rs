@@ -33,6 +33,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::registry::selector::LabelSelector;
+
 /// The RBAC API group.
 pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
@@ -462,94 +464,6 @@ impl Subject {
 }
 
 // ---------------------------------------------------------------------------------
-// Label selectors (aggregationRule.clusterRoleSelectors)
-// ---------------------------------------------------------------------------------
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum SelectorOp {
-    In,
-    NotIn,
-    Exists,
-    DoesNotExist,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Requirement {
-    key: String,
-    op: SelectorOp,
-    values: Vec<String>,
-}
-
-/// A `metav1.LabelSelector`: `matchLabels` and `matchExpressions`, ANDed. An empty
-/// selector matches everything (as `LabelSelectorAsSelector`).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-struct LabelSelector {
-    requirements: Vec<Requirement>,
-}
-
-impl LabelSelector {
-    /// `None` when the selector is invalid (kube then fails the aggregation sync).
-    /// A JSON `null` decodes to the empty selector, as a Go zero value would.
-    fn from_value(v: &Value) -> Option<LabelSelector> {
-        let obj = match v {
-            Value::Null => return Some(LabelSelector::default()),
-            Value::Object(o) => o,
-            _ => return None,
-        };
-        let mut requirements = Vec::new();
-        match obj.get("matchLabels") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(labels)) => {
-                for (k, v) in labels {
-                    requirements.push(Requirement {
-                        key: k.clone(),
-                        op: SelectorOp::In,
-                        values: vec![v.as_str()?.to_string()],
-                    });
-                }
-            }
-            Some(_) => return None,
-        }
-        match obj.get("matchExpressions") {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(exprs)) => {
-                for e in exprs {
-                    let e = e.as_object()?;
-                    let key = e.get("key")?.as_str()?.to_string();
-                    let op = match e.get("operator")?.as_str()? {
-                        "In" => SelectorOp::In,
-                        "NotIn" => SelectorOp::NotIn,
-                        "Exists" => SelectorOp::Exists,
-                        "DoesNotExist" => SelectorOp::DoesNotExist,
-                        _ => return None,
-                    };
-                    let values = string_list(e.get("values"))?;
-                    let needs_values = matches!(op, SelectorOp::In | SelectorOp::NotIn);
-                    if needs_values == values.is_empty() {
-                        return None;
-                    }
-                    requirements.push(Requirement { key, op, values });
-                }
-            }
-            Some(_) => return None,
-        }
-        Some(LabelSelector { requirements })
-    }
-
-    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.requirements.iter().all(|r| {
-            let v = labels.get(&r.key);
-            match r.op {
-                SelectorOp::In => v.is_some_and(|v| r.values.contains(v)),
-                SelectorOp::NotIn => v.is_none_or(|v| !r.values.contains(v)),
-                SelectorOp::Exists => v.is_some(),
-                SelectorOp::DoesNotExist => v.is_none(),
-            }
-        })
-    }
-}
-
-// ---------------------------------------------------------------------------------
 // The index
 // ---------------------------------------------------------------------------------
 
@@ -945,7 +859,10 @@ impl RbacIndex {
                 None | Some(Value::Null) => Some(Aggregation::Selectors(Vec::new())),
                 Some(Value::Array(sels)) => Some(
                     sels.iter()
-                        .map(LabelSelector::from_value)
+                        // kube's controller reads each selector with
+                        // `LabelSelectorAsSelector`; a list element is a Go value, so
+                        // `null` is the empty selector (everything).
+                        .map(|s| LabelSelector::from_object(s).ok())
                         .collect::<Option<Vec<_>>>()
                         .map_or(Aggregation::Invalid, Aggregation::Selectors),
                 ),
@@ -977,7 +894,7 @@ impl RbacIndex {
     fn selected(&self, labels: &BTreeMap<String, String>) -> bool {
         self.cluster_roles
             .values()
-            .any(|r| r.selectors().iter().any(|s| s.matches(labels)))
+            .any(|r| r.selectors().iter().any(|s| s.matches_labels(labels)))
     }
 
     /// Recomputes the effective rules of every ClusterRole: the least fixed point of
@@ -1007,7 +924,7 @@ impl RbacIndex {
                 let mut rules: Vec<PolicyRule> = Vec::new();
                 for sel in sels.iter() {
                     for (other, role) in self.cluster_roles.iter() {
-                        if other == *name || !sel.matches(&role.labels) {
+                        if other == *name || !sel.matches_labels(&role.labels) {
                             continue;
                         }
                         if let Some(other_rules) = eff.get(other) {
@@ -2425,12 +2342,21 @@ mod tests {
         agg["aggregationRule"] = json!({"clusterRoleSelectors": [{}]});
         idx.upsert("ClusterRole", &agg);
         assert_eq!(names(&idx), ["one", "two", "three", "four"]);
-        // An invalid selector: kube's controller gives up, the stored rules stay in force.
-        agg["aggregationRule"] = json!({"clusterRoleSelectors": [
-            {"matchExpressions": [{"key": "tier", "operator": "In", "values": []}]}]});
-        agg["rules"] = rule("stored");
+        // A null selector in the list is the empty one.
+        agg["aggregationRule"] = json!({"clusterRoleSelectors": [null]});
         idx.upsert("ClusterRole", &agg);
-        assert_eq!(names(&idx), ["stored"]);
+        assert_eq!(names(&idx), ["one", "two", "three", "four"]);
+        // An invalid selector: kube's controller gives up, the stored rules stay in force.
+        agg["rules"] = rule("stored");
+        for invalid in [
+            json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": []}]}),
+            json!({"matchLabels": {"not a key": "x"}}),
+        ] {
+            agg["aggregationRule"] =
+                json!({"clusterRoleSelectors": [{"matchLabels": {"team": "x"}}, invalid]});
+            idx.upsert("ClusterRole", &agg);
+            assert_eq!(names(&idx), ["stored"]);
+        }
         assert!(idx.pending_aggregation_updates().is_empty());
         // Aggregation is transitive and survives cycles.
         let mut outer = cluster_role("outer", json!({"ring": "1"}), json!([]));

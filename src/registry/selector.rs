@@ -2,9 +2,13 @@
 //! objects.
 //!
 //! Label selectors follow kube's grammar: `k=v`, `k==v`, `k!=v`, `k in (a,b)`,
-//! `k notin (a,b)`, `k` (exists) and `!k` (does not exist), comma-separated (AND).
+//! `k notin (a,b)`, `k` (exists) and `!k` (does not exist), comma-separated (AND). The
+//! object form (`metav1.LabelSelector`: `matchLabels` and `matchExpressions`, as in
+//! `aggregationRule.clusterRoleSelectors`) reads into the same type.
 //! Field selectors support `metadata.name` and `metadata.namespace` with `=`, `==`, `!=`
 //! on every kind; anything else is refused with kube's message.
+
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -106,19 +110,7 @@ impl LabelSelector {
             } else {
                 LabelReq::Exists(part.trim().to_string())
             };
-            let (key, values): (&str, Vec<&str>) = match &req {
-                LabelReq::Equals(k, v) | LabelReq::NotEquals(k, v) => (k, vec![v.as_str()]),
-                LabelReq::In(k, vs) | LabelReq::NotIn(k, vs) => {
-                    (k, vs.iter().map(String::as_str).collect())
-                }
-                LabelReq::Exists(k) | LabelReq::NotExists(k) => (k, vec![]),
-            };
-            if !valid_key(key) {
-                return Err(format!("invalid label key {key:?}"));
-            }
-            if let Some(bad) = values.iter().find(|v| !valid_value(v)) {
-                return Err(format!("invalid label value {bad:?}"));
-            }
+            check(&req)?;
             reqs.push(req);
         }
         Ok(LabelSelector(reqs))
@@ -128,9 +120,57 @@ impl LabelSelector {
         self.0.is_empty()
     }
 
+    /// A `metav1.LabelSelector` object, as kube's `LabelSelectorAsSelector` reads it:
+    /// `matchLabels` and `matchExpressions` ANDed, keys and values checked like the text
+    /// form's, `In`/`NotIn` with values and `Exists`/`DoesNotExist` without. An empty
+    /// object, and JSON `null` (what a Go zero value decodes from), select everything;
+    /// where kube's field is a pointer and nil selects nothing, the caller decides
+    /// before calling.
+    pub fn from_object(selector: &Value) -> Result<LabelSelector, String> {
+        let object = match selector {
+            Value::Null => return Ok(LabelSelector::default()),
+            Value::Object(o) => o,
+            other => return Err(format!("a label selector is an object, not {other}")),
+        };
+        let mut reqs = Vec::new();
+        match object.get("matchLabels") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(labels)) => {
+                for (key, value) in labels {
+                    let value = value
+                        .as_str()
+                        .ok_or_else(|| format!("matchLabels[{key:?}] is not a string"))?;
+                    reqs.push(LabelReq::Equals(key.clone(), value.to_string()));
+                }
+            }
+            Some(_) => return Err("matchLabels is not an object".into()),
+        }
+        match object.get("matchExpressions") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(expressions)) => {
+                for e in expressions {
+                    reqs.push(requirement(e)?);
+                }
+            }
+            Some(_) => return Err("matchExpressions is not a list".into()),
+        }
+        for req in &reqs {
+            check(req)?;
+        }
+        Ok(LabelSelector(reqs))
+    }
+
     pub fn matches(&self, object: &Value) -> bool {
         let labels = object.pointer("/metadata/labels");
-        let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+        self.matches_with(|k| labels.and_then(|l| l.get(k)).and_then(Value::as_str))
+    }
+
+    /// Whether a label set (an object's labels, already read) is selected.
+    pub fn matches_labels(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.matches_with(|k| labels.get(k).map(String::as_str))
+    }
+
+    fn matches_with<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
         self.0.iter().all(|req| match req {
             LabelReq::Equals(k, v) => get(k) == Some(v.as_str()),
             LabelReq::NotEquals(k, v) => get(k) != Some(v.as_str()),
@@ -140,6 +180,63 @@ impl LabelSelector {
             LabelReq::NotExists(k) => get(k).is_none(),
         })
     }
+}
+
+/// The key and values of a requirement are well-formed.
+fn check(req: &LabelReq) -> Result<(), String> {
+    let (key, values): (&str, Vec<&str>) = match req {
+        LabelReq::Equals(k, v) | LabelReq::NotEquals(k, v) => (k, vec![v.as_str()]),
+        LabelReq::In(k, vs) | LabelReq::NotIn(k, vs) => {
+            (k, vs.iter().map(String::as_str).collect())
+        }
+        LabelReq::Exists(k) | LabelReq::NotExists(k) => (k, vec![]),
+    };
+    if !valid_key(key) {
+        return Err(format!("invalid label key {key:?}"));
+    }
+    if let Some(bad) = values.iter().find(|v| !valid_value(v)) {
+        return Err(format!("invalid label value {bad:?}"));
+    }
+    Ok(())
+}
+
+/// One `metav1.LabelSelectorRequirement` (`key`, `operator`, `values`).
+fn requirement(expression: &Value) -> Result<LabelReq, String> {
+    let key = expression
+        .get("key")
+        .and_then(Value::as_str)
+        .ok_or("a matchExpressions entry has no key")?
+        .to_string();
+    let values: Vec<String> = match expression.get("values") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("values of {key:?} are not all strings"))?,
+        Some(_) => return Err(format!("values of {key:?} are not a list")),
+    };
+    let operator = expression
+        .get("operator")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let needs_values = matches!(operator, "In" | "NotIn");
+    if matches!(operator, "In" | "NotIn" | "Exists" | "DoesNotExist")
+        && needs_values == values.is_empty()
+    {
+        return Err(if needs_values {
+            format!("{key}: for 'in', 'notin' operators, values set can't be empty")
+        } else {
+            format!("{key}: values set must be empty for exists and does not exist")
+        });
+    }
+    Ok(match operator {
+        "In" => LabelReq::In(key, values),
+        "NotIn" => LabelReq::NotIn(key, values),
+        "Exists" => LabelReq::Exists(key),
+        "DoesNotExist" => LabelReq::NotExists(key),
+        other => return Err(format!("{other:?} is not a valid label selector operator")),
+    })
 }
 
 fn set_values(text: &str) -> Result<Vec<String>, String> {
@@ -235,6 +332,61 @@ mod tests {
         }
         assert!(LabelSelector::parse("bad key=1").is_err());
         assert!(LabelSelector::parse("k in a,b").is_err());
+    }
+
+    /// The object form reads into the same requirements as the text form, and is
+    /// refused where kube's `LabelSelectorAsSelector` fails.
+    #[test]
+    fn label_selector_objects() {
+        let object = json!({
+            "matchLabels": {"env": "dev"},
+            "matchExpressions": [
+                {"key": "tier", "operator": "In", "values": ["a", "b"]},
+                {"key": "zone", "operator": "NotIn", "values": ["x"]},
+                {"key": "team", "operator": "Exists"},
+                {"key": "skip", "operator": "DoesNotExist", "values": null}]});
+        assert_eq!(
+            LabelSelector::from_object(&object),
+            LabelSelector::parse("env=dev,tier in (a,b),zone notin (x),team,!skip")
+        );
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let selector = LabelSelector::from_object(&object).expect("valid");
+        assert!(selector.matches_labels(&labels(&[("env", "dev"), ("tier", "a"), ("team", "t")])));
+        assert!(!selector.matches_labels(&labels(&[("env", "dev"), ("tier", "c"), ("team", "t")])));
+        assert!(!selector.matches_labels(&labels(&[("env", "dev"), ("tier", "a")])));
+        // Empty and null select everything.
+        for everything in [
+            json!({}),
+            json!(null),
+            json!({"matchLabels": null, "matchExpressions": []}),
+        ] {
+            let s = LabelSelector::from_object(&everything).expect("valid");
+            assert!(
+                s.is_empty() && s.matches_labels(&BTreeMap::new()),
+                "{everything}"
+            );
+        }
+        for invalid in [
+            json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": []}]}),
+            json!({"matchExpressions": [{"key": "tier", "operator": "In"}]}),
+            json!({"matchExpressions": [{"key": "tier", "operator": "Exists", "values": ["a"]}]}),
+            json!({"matchExpressions": [{"key": "tier", "operator": "Gt", "values": ["1"]}]}),
+            json!({"matchExpressions": [{"operator": "Exists"}]}),
+            json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": [1]}]}),
+            json!({"matchExpressions": {"key": "tier"}}),
+            json!({"matchLabels": {"bad key": "x"}}),
+            json!({"matchLabels": {"k": "bad value"}}),
+            json!({"matchLabels": {"k": 1}}),
+            json!({"matchLabels": ["k"]}),
+            json!("env=dev"),
+        ] {
+            assert!(LabelSelector::from_object(&invalid).is_err(), "{invalid}");
+        }
     }
 
     #[test]
