@@ -5,6 +5,7 @@
 //! PKCS#8 here, which is a fixed DER envelope around the same key.
 
 use rcgen::{KeyPair, PublicKeyData};
+use rustls_pki_types::pem::{PemObject, SectionKind};
 use x509_parser::prelude::X509Certificate;
 
 /// DER of the first `CERTIFICATE` block of a PEM bundle.
@@ -17,30 +18,46 @@ pub fn first_cert_der(pem_text: &str) -> Result<Vec<u8>, String> {
 
 /// DER of every PEM block labelled `label` (e.g. `CERTIFICATE`, `CERTIFICATE REQUEST`).
 pub fn labelled(pem_text: &str, label: &str) -> Result<Vec<Vec<u8>>, String> {
+    let kind = SectionKind::try_from(label.as_bytes())
+        .map_err(|()| format!("unsupported PEM label {label}"))?;
     Ok(pem_blocks(pem_text)?
         .into_iter()
-        .filter(|(tag, _)| tag == label)
+        .filter(|(tag, _)| *tag == kind)
         .map(|(_, der)| der)
         .collect())
 }
 
 /// Parses a private key in PKCS#8, PKCS#1 (RSA) or SEC1 (EC P-256/P-384) PEM.
 pub fn parse_key(pem_text: &str) -> Result<KeyPair, String> {
+    if pem_text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err("the key is encrypted; decrypt it first (openssl pkey -in <key>)".into());
+    }
     let blocks = pem_blocks(pem_text)?;
-    let (tag, der) = blocks
-        .into_iter()
-        .find(|(tag, _)| tag.ends_with("PRIVATE KEY"))
-        .ok_or_else(|| "no PRIVATE KEY block found".to_string())?;
-    let pkcs8 = match tag.as_str() {
-        "PRIVATE KEY" => der,
-        "RSA PRIVATE KEY" => wrap_pkcs8(&RSA_ALGORITHM, &der),
-        "EC PRIVATE KEY" => {
+    let key = blocks.into_iter().find(|(tag, _)| {
+        matches!(
+            tag,
+            SectionKind::PrivateKey | SectionKind::RsaPrivateKey | SectionKind::EcPrivateKey
+        )
+    });
+    let pkcs8 = match key {
+        Some((SectionKind::RsaPrivateKey, der)) => wrap_pkcs8(&RSA_ALGORITHM, &der),
+        Some((SectionKind::EcPrivateKey, der)) => {
             let curve = ec_curve_oid(&der).ok_or("unsupported EC curve (use P-256 or P-384)")?;
             let mut alg = Vec::from(EC_PUBLIC_KEY_OID);
             alg.extend_from_slice(curve);
             wrap_pkcs8(&der_tlv(0x30, &alg), &der)
         }
-        other => return Err(format!("unsupported key type {other}")),
+        Some((_, der)) => der,
+        // A key block the PEM reader does not know (`ENCRYPTED PRIVATE KEY`,
+        // `OPENSSH PRIVATE KEY`) is named rather than reported missing.
+        None => {
+            return Err(begin_labels(pem_text)
+                .find(|label| label.ends_with("PRIVATE KEY"))
+                .map_or_else(
+                    || "no PRIVATE KEY block found".to_string(),
+                    |label| format!("unsupported key type {label}"),
+                ));
+        }
     };
     let key_der = rustls_pki_types::PrivateKeyDer::Pkcs8(pkcs8.into());
     KeyPair::try_from(&key_der).map_err(|e| e.to_string())
@@ -51,45 +68,32 @@ pub fn spki_matches(cert: &X509Certificate<'_>, key: &KeyPair) -> bool {
     cert.public_key().raw == key.subject_public_key_info().as_slice()
 }
 
-fn pem_blocks(text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let blocks = pem_rfc7468_blocks(text)?;
-    if blocks.is_empty() {
+/// Every block of a PEM text that `rustls-pki-types` knows, in order; an error for a
+/// broken block or a text with no block at all. As before that reader, lines may be
+/// indented and RFC 1421 header lines (`Name: value`) are skipped.
+fn pem_blocks(text: &str) -> Result<Vec<(SectionKind, Vec<u8>)>, String> {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.contains(':'))
+        .collect();
+    let text = lines.join("\n");
+    let blocks = <(SectionKind, Vec<u8>)>::pem_slice_iter(text.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("bad PEM: {e}"))?;
+    if blocks.is_empty() && begin_labels(&text).next().is_none() {
         return Err("no PEM block found".into());
     }
     Ok(blocks)
 }
 
-/// A small PEM reader: `-----BEGIN X-----`, base64 lines, `-----END X-----`.
-fn pem_rfc7468_blocks(text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
-    use base64::Engine;
-    let mut out = Vec::new();
-    let mut current: Option<(String, String)> = None;
-    for line in text.lines() {
-        let line = line.trim();
-        if let Some(tag) = line
-            .strip_prefix("-----BEGIN ")
-            .and_then(|l| l.strip_suffix("-----"))
-        {
-            current = Some((tag.to_string(), String::new()));
-        } else if let Some(tag) = line
-            .strip_prefix("-----END ")
-            .and_then(|l| l.strip_suffix("-----"))
-        {
-            let (begin, body) = current.take().ok_or("END without BEGIN")?;
-            if begin != tag {
-                return Err(format!("BEGIN {begin} closed by END {tag}"));
-            }
-            let der = base64::engine::general_purpose::STANDARD
-                .decode(body)
-                .map_err(|e| format!("bad base64 in {tag} block: {e}"))?;
-            out.push((tag.to_string(), der));
-        } else if let Some((_, body)) = current.as_mut()
-            && !line.contains(':')
-        {
-            body.push_str(line);
-        }
-    }
-    Ok(out)
+/// The labels of a text's `-----BEGIN <label>-----` lines.
+fn begin_labels(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter_map(|line| {
+        line.trim()
+            .strip_prefix("-----BEGIN ")?
+            .strip_suffix("-----")
+    })
 }
 
 // AlgorithmIdentifier { rsaEncryption, NULL }
@@ -153,6 +157,69 @@ mod tests {
         assert!(parse_key("-----BEGIN PRIVATE KEY-----\n!!!\n-----END PRIVATE KEY-----").is_err());
         assert!(parse_key("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----").is_err());
         assert!(first_cert_der("-----BEGIN CERTIFICATE-----\nAA").is_err());
+        assert!(first_cert_der("not PEM at all").is_err());
+        assert!(first_cert_der("-----BEGIN CERTIFICATE-----\nAAAA\n-----END KEY-----").is_err());
+        assert!(
+            first_cert_der("-----BEGIN CERTIFICATE-----\n\u{0}\u{ff}\n-----END CERTIFICATE-----")
+                .is_err()
+        );
+        assert!(labelled("-----BEGIN X-----\nAAAA\n-----END X-----", "X").is_err());
+    }
+
+    /// What the hand-written reader accepted and the library reader keeps accepting:
+    /// bundles with text around blocks, CRLF, indentation, header lines, blocks of other
+    /// kinds; and the messages for keys it cannot use.
+    #[test]
+    fn pem_shapes() {
+        let key = KeyPair::generate().expect("generate");
+        let pem = key.serialize_pem();
+        let body: Vec<&str> = pem.lines().collect();
+        let indented: String = body.iter().map(|l| format!("    {l}\n")).collect();
+        let crlf = pem.replace('\n', "\r\n");
+        let with_header = format!(
+            "{}\nComment: made by hand\n{}",
+            body[0],
+            body[1..].join("\n")
+        );
+        let bundle = format!(
+            "subject=CN = x\n-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n{pem}\ntrailing text\n"
+        );
+        for text in [&pem, &indented, &crlf, &with_header, &bundle] {
+            let parsed = parse_key(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+            assert_eq!(parsed.public_key_raw(), key.public_key_raw());
+        }
+        let cert = rcgen::CertificateParams::new(vec!["a".into()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert")
+            .pem();
+        let chain = format!("{cert}{pem}{cert}");
+        assert_eq!(labelled(&chain, "CERTIFICATE").expect("certs").len(), 2);
+        assert!(
+            labelled(&chain, "CERTIFICATE REQUEST")
+                .expect("none")
+                .is_empty()
+        );
+        assert_eq!(
+            first_cert_der(&chain),
+            Ok(labelled(&cert, "CERTIFICATE").expect("c")[0].clone())
+        );
+        assert_eq!(
+            parse_key(
+                "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----"
+            )
+            .err(),
+            Some("unsupported key type ENCRYPTED PRIVATE KEY".into())
+        );
+        assert!(
+            parse_key("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nAAAA\n-----END RSA PRIVATE KEY-----")
+                .is_err_and(|e| e.contains("encrypted"))
+        );
+        assert_eq!(
+            parse_key(&cert).err(),
+            Some("no PRIVATE KEY block found".into())
+        );
+        assert_eq!(parse_key("").err(), Some("no PEM block found".into()));
     }
 
     #[test]
