@@ -44,7 +44,7 @@ fn bootstrap_kubeconfig(hub: &Hub, token: &str, path: &Path) {
         "users": [{"name": "bootstrap", "user": {"token": token}}],
         "contexts": [{"name": "bootstrap", "context": {"cluster": "hub", "user": "bootstrap", "namespace": "default"}}],
         "current-context": "bootstrap"});
-    std::fs::write(path, serde_yaml::to_string(&doc).expect("yaml")).expect("write");
+    std::fs::write(path, multicluster_controlplane::pki::kubeconfig_yaml(&doc)).expect("write");
 }
 
 #[test]

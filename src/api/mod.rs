@@ -16,6 +16,7 @@ pub mod openapi_schema;
 pub mod schema;
 pub mod status;
 pub mod user;
+pub mod yaml;
 
 pub use catalog::Catalog;
 pub use kind::{Kind, PrinterColumn, Scope};

@@ -528,7 +528,7 @@ fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
 fn decode_body(media: &str, body: &Bytes) -> Result<Value, Status> {
     match media {
         "" | "application/json" => parse_body(body),
-        "application/yaml" => serde_yaml::from_slice(body)
+        "application/yaml" => crate::api::yaml::from_slice(body)
             .map_err(|e| Status::bad_request(format!("the request body is not valid YAML: {e}"))),
         "application/vnd.kubernetes.protobuf" => {
             super::protobuf::decode_object(body).map_err(|e| {

@@ -610,8 +610,17 @@ pub fn kubeconfig(server: &str, ca_pem: &str, client: &CertAndKey) -> String {
         "current-context": "multicluster-controlplane",
         "preferences": {},
     });
-    // Serialising a json! value cannot fail.
-    serde_yaml::to_string(&doc).unwrap_or_default()
+    kubeconfig_yaml(&doc)
+}
+
+/// A kubeconfig document as YAML text, in the shape kubectl and the Go tools write
+/// (plain scalars, no folded blocks). Written with `serde-saphyr`, which kube's client
+/// also reads kubeconfigs with.
+pub fn kubeconfig_yaml(doc: &serde_json::Value) -> String {
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.prefer_block_scalars = false;
+    // Serialising a JSON value cannot fail.
+    serde_saphyr::to_string_with_options(doc, options).unwrap_or_default()
 }
 
 /// PEM text of one DER block.
@@ -659,6 +668,29 @@ mod tests {
             let mode = std::fs::metadata(&key).expect("meta").permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{}", key.display());
         }
+    }
+
+    /// The admin kubeconfig reads back as the document it was made from, with every
+    /// value a plain or quoted scalar on its key's line (as `serde_yaml` wrote it).
+    #[test]
+    fn kubeconfig_text() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = Pki::ensure(&config(dir.path())).expect("pki");
+        let text = std::fs::read_to_string(pki.layout.admin_kubeconfig()).expect("kubeconfig");
+        let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml");
+        assert_eq!(doc["current-context"], "multicluster-controlplane");
+        let ca = doc.pointer("/clusters/0/cluster/certificate-authority-data");
+        use base64::Engine;
+        let ca = ca
+            .and_then(serde_json::Value::as_str)
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
+        assert_eq!(ca.as_deref(), Some(pki.ca.cert_pem.as_bytes()));
+        assert!(!text.contains(">-") && !text.contains('|'), "{text}");
+        let odd = serde_json::json!({"name": "", "yes": "yes", "n": "0755", "t": "true", "x": ["~", "a: b"]});
+        assert_eq!(
+            serde_saphyr::from_str::<serde_json::Value>(&kubeconfig_yaml(&odd)).ok(),
+            Some(odd)
+        );
     }
 
     #[test]

@@ -164,7 +164,7 @@ fn hub_crds() -> Vec<Value> {
                 "{}: a template value this helper does not know",
                 path.display()
             );
-            let mut crd: Value = serde_yaml::from_str(&text)
+            let mut crd: Value = multicluster_controlplane::api::yaml::from_str(&text)
                 .unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()));
             assert_eq!(
                 crd["kind"],
@@ -202,7 +202,8 @@ fn bootstrap_rbac() -> Vec<Value> {
             "{}: a template this helper does not render",
             path.display()
         );
-        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()))
+        multicluster_controlplane::api::yaml::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()))
     })
     .collect()
 }

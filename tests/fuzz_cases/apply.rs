@@ -62,7 +62,7 @@ pub fn run(data: &[u8]) {
             Err(_) => return,
         }
     };
-    let Ok(applied) = serde_yaml::from_slice::<Value>(applied) else {
+    let Ok(applied) = multicluster_controlplane::api::yaml::from_slice(applied) else {
         return;
     };
     let force = flags & 1 != 0;

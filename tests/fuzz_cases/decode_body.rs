@@ -54,7 +54,7 @@ pub fn run(data: &[u8]) {
     if let Ok(object) = serde_json::from_slice::<Value>(data) {
         admit_all(&object);
     }
-    if let Ok(object) = serde_yaml::from_slice::<Value>(data) {
+    if let Ok(object) = multicluster_controlplane::api::yaml::from_slice(data) {
         admit_all(&object);
     }
 }
