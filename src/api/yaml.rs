@@ -74,8 +74,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// Documents read as `serde_yaml` 0.9 read them (recorded from it): YAML 1.2 scalars,
-    /// keys, tags, anchors, block styles, and the errors. `null`: refused.
+    /// Documents read as `serde_yaml` 0.9 read them (recorded from it: the commit that
+    /// brought this module in compared the two): YAML 1.2 scalars, keys, tags, anchors,
+    /// block styles, and the errors. `null`: refused.
     #[test]
     fn documents_read_as_before() {
         let cases: &[(&str, &str)] = &[
@@ -164,12 +165,6 @@ mod tests {
             let expected: Value = serde_json::from_str(expected).expect(expected);
             let read = from_str(text).unwrap_or(Value::Null);
             assert_eq!(read, expected, "{text:?}");
-            let before: Option<Value> = serde_yaml::from_str(text).ok();
-            assert_eq!(
-                before.unwrap_or(Value::Null),
-                expected,
-                "serde_yaml: {text:?}"
-            );
             assert_eq!(from_slice(text.as_bytes()).unwrap_or(Value::Null), read);
         }
     }
@@ -196,8 +191,6 @@ mod tests {
             ("\u{feff}a: 1\nb: 2\n", Some(json!({"a": 1, "b": 2}))),
         ] {
             assert_eq!(from_str(text).ok(), now, "{text:?}");
-            let before: Option<Value> = serde_yaml::from_str(text).ok();
-            assert_ne!(before, now, "serde_yaml: {text:?}");
         }
     }
 
