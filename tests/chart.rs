@@ -57,7 +57,7 @@ fn render(dir: &Path, sets: &[&str]) -> Result<Vec<serde_json::Value>, String> {
     let docs = String::from_utf8_lossy(&out.stdout).to_string();
     Ok(docs
         .split("\n---")
-        .filter_map(|d| serde_yaml::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|d| multicluster_controlplane::api::yaml::from_str(d).ok())
         .filter(|v| v.is_object())
         .collect())
 }

@@ -81,7 +81,7 @@ pub fn ca_hash(ca_pem: &str) -> Result<String, AgentError> {
 pub fn from_kubeconfig(path: &Path) -> Result<(Endpoint, String), AgentError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| AgentError::Config(format!("{}: {e}", path.display())))?;
-    let doc: Value = serde_yaml::from_str(&text)
+    let doc: Value = crate::api::yaml::from_str(&text)
         .map_err(|e| AgentError::Config(format!("{}: {e}", path.display())))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let current = doc
@@ -309,7 +309,7 @@ impl CredDir {
             self.read("tls.key")?,
             self.read("kubeconfig")?,
         );
-        let doc: Value = serde_yaml::from_str(&kubeconfig).ok()?;
+        let doc: Value = crate::api::yaml::from_str(&kubeconfig).ok()?;
         let cluster = doc.pointer("/clusters/0/cluster")?;
         let ca = cluster
             .get("certificate-authority-data")
@@ -357,8 +357,7 @@ impl CredDir {
             "contexts": [{"name": "default-context", "context": {"cluster": "default-cluster", "user": "default-auth", "namespace": "configuration"}}],
             "current-context": "default-context",
         });
-        let kubeconfig =
-            serde_yaml::to_string(&kubeconfig).map_err(|e| AgentError::Config(e.to_string()))?;
+        let kubeconfig = crate::pki::kubeconfig_yaml(&kubeconfig);
         // Key and certificate first: a crash before the kubeconfig leaves a mismatch that
         // `load` rejects, never a kubeconfig pointing at a half-written pair.
         self.write_files(&[

@@ -33,7 +33,7 @@ pub fn cluster_info_kubeconfig(server: &str, ca_pem: &str) -> String {
         "clusters": [{"name": "", "cluster": {"server": server, "certificate-authority-data": ca}}],
         "contexts": [], "current-context": "", "preferences": {}, "users": [],
     });
-    serde_yaml::to_string(&doc).unwrap_or_default()
+    crate::pki::kubeconfig_yaml(&doc)
 }
 
 /// Creates (or brings back in shape) the start-up objects.
