@@ -20,7 +20,8 @@
 #
 # Environment: FRESH_DIR (work directory, default a new /var/tmp/mcp-fresh.XXXXXX),
 # FRESH_MIRROR (Debian mirror, default the host's first bookworm mirror or deb.debian.org),
-# FRESH_PORT (the hub's port, default 19443), FRESH_KEEP.
+# FRESH_PORT (the hub's port, default 19443), FRESH_REV (the commit to check, default HEAD),
+# FRESH_KEEP.
 # Exit status: 0 when both commands succeed, 1 otherwise (the report names the failure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,8 +69,11 @@ mnt() { # mnt TARGET MOUNT-ARGS...
     mounts+=("$target")
 }
 
+# The commit checked is fixed now (FRESH_REV, default HEAD): the repository may move on while
+# debootstrap runs.
+rev=$(git rev-parse --verify "${FRESH_REV:-HEAD}^{commit}")
 start=$SECONDS
-note "fresh-check: $(git rev-parse --short HEAD) in $FRESH_DIR, mirror $mirror"
+note "fresh-check: $(git rev-parse --short "$rev") in $FRESH_DIR, mirror $mirror"
 log "debootstrap bookworm (minbase) into $rootfs"
 if ! debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" "$mirror" > "$FRESH_DIR/debootstrap.log" 2>&1; then
     note "FAIL: debootstrap (see $FRESH_DIR/debootstrap.log)"
@@ -91,7 +95,8 @@ fi
 note "debootstrap: $((SECONDS - start)) s, $(chroot "$rootfs" dpkg-query -W -f '.\n' | wc -l) packages"
 
 # The clone and the steering repo's shared data, laid out as on a development machine.
-git clone --quiet --no-local "$repo" "$rootfs/srv/fresh/main"
+git clone --quiet --no-local --no-checkout "$repo" "$rootfs/srv/fresh/main"
+git -C "$rootfs/srv/fresh/main" checkout --quiet --detach "$rev"
 if [ -d "$repo/../shared" ]; then
     mnt "$rootfs/srv/fresh/shared" --bind -o ro "$repo/../shared"
     mount -o remount,bind,ro "$rootfs/srv/fresh/shared"
