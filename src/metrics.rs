@@ -93,6 +93,8 @@ pub struct Metrics {
     pub reconcile_errors: Family<QueueLabels, Counter>,
     /// Managed clusters by their Available condition.
     pub clusters: Family<ClusterLabels, Gauge>,
+    /// 1 while this replica leads (runs the hub controllers), else 0.
+    pub leader: Gauge,
     /// Agent: manifests applied to the managed cluster.
     pub works_applied: Counter,
     /// Agent: manifests that failed to apply.
@@ -115,6 +117,7 @@ impl Metrics {
             reconcile_duration: Family::new_with_constructor(latency),
             reconcile_errors: Family::default(),
             clusters: Family::default(),
+            leader: Gauge::default(),
             works_applied: Counter::default(),
             apply_errors: Counter::default(),
             lease_renewals: Family::default(),
@@ -164,6 +167,11 @@ impl Metrics {
             "ocm_managed_clusters",
             "Managed clusters by their ManagedClusterConditionAvailable status",
             m.clusters.clone(),
+        );
+        hub.register(
+            "leader_election_master_status",
+            "1 while this replica holds the hub controllers' lease (runs the controllers), else 0",
+            m.leader.clone(),
         );
         let mut agent = Registry::default();
         agent.register(

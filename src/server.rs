@@ -98,8 +98,9 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     shutdown_check.set(true);
 
     let (store, rocks) = open_store(&config).await?;
+    let embedded = rocks.is_some();
     let authz = crate::auth::authz::Authorizer::new();
-    let registry = crate::registry::Registry::new(store)
+    let registry = crate::registry::Registry::new(store.clone())
         .with_event_ttl(Duration::from_secs(config.storage.event_ttl_seconds))
         .with_mutator(crate::hub::mutator(&config))
         .with_validator(crate::hub::validator(authz.clone()));
@@ -114,17 +115,23 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     crate::hosting::ensure_delegation_objects(&registry, &config)
         .await
         .map_err(|e| ServerError::Bootstrap(e.message))?;
-    registry.spawn_garbage_collector();
     crate::auth::authz::start_sync(&registry, &authz)
         .await
         .map_err(|e| ServerError::Bootstrap(e.message))?;
+    registry.spawn_crd_follower();
     storage_check.set(true);
+    if !embedded {
+        spawn_storage_probe(store.clone(), storage_check);
+    }
     crate::backup::serve(&data_dir, rocks).map_err(|source| ServerError::Control {
         path: data_dir.clone(),
         source,
     })?;
 
     let pki = Arc::new(tokio::task::block_in_place(|| Pki::ensure(&config))?);
+    if !embedded {
+        check_shared_ca(&registry, &pki, &config).await?;
+    }
     let serving = pki.ensure_serving()?;
     let cert = Arc::new(tls::SwappableCert::new(&serving)?);
     let delegate = crate::hosting::delegate(&config)
@@ -158,41 +165,48 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     spawn_renewal(pki.clone(), cert, &config, shutdown_rx.clone());
 
-    let mut hub_config = config.clone();
-    let self_managed = crate::hosting::prepare_self_management(&registry, &mut hub_config)
-        .await
-        .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
-    if config.controllers.enabled {
-        crate::hub::start(&registry, &authz, &pki, &hub_config)
-            .await
-            .map_err(|e| ServerError::Bootstrap(e.message))?;
-    }
+    let leading = Leading {
+        registry: registry.clone(),
+        authz: authz.clone(),
+        pki: pki.clone(),
+        config: config.clone(),
+        own_url: format!("https://{}", loopback_address(local)),
+    };
+    let elect = config.controllers.enabled
+        && config.controllers.leader_election.enabled
+        && config.etcd.mode == crate::config::EtcdMode::External;
+    let election = if elect {
+        Some(spawn_election(leading, shutdown_rx.clone()))
+    } else {
+        registry.spawn_garbage_collector();
+        if config.controllers.enabled {
+            leading.lead().await.map_err(ServerError::Bootstrap)?;
+        }
+        None
+    };
     controllers.set(true);
-    let signer = crate::auth::token::TokenSigner::load_or_create(&data_dir.join("cert"))
-        .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
+    let sa_key = &config.apiserver.service_account_key_file;
+    let signer = if sa_key.is_empty() {
+        crate::auth::token::TokenSigner::load_or_create(&data_dir.join("cert"))
+    } else {
+        crate::auth::token::TokenSigner::load(Path::new(sa_key))
+    }
+    .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
     let mut authn = crate::auth::authn::Authenticator::new(registry.clone(), Arc::new(signer));
     if let Some((delegate, _)) = delegate {
         authn = authn.with_delegate(delegate);
     }
     let auth = http::auth::AuthServices { authn, authz };
-    if let Some(self_managed) = self_managed {
-        let own_url = format!("https://{}", loopback_address(local));
-        crate::hosting::start_self_management(
-            &registry,
-            &config,
-            self_managed,
-            &own_url,
-            &pki.layout.ca_cert(),
-        )
-        .await
-        .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
-    }
     crate::hosting::publish_kubeconfigs(&pki).await;
     let router = http::router(readiness.clone(), registry.clone(), auth);
     let signals = tokio::spawn(signals.wait(shutdown_tx, shutdown_check));
     announce_ready(&pki, local);
     serve(listener, acceptor, client_certs, router, shutdown_rx).await;
     let _ = signals.await;
+    if let Some(election) = election {
+        // The leader releases its lease before the process goes.
+        let _ = tokio::time::timeout(Duration::from_secs(5), election).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -265,6 +279,173 @@ async fn ensure_namespaces(registry: &crate::registry::Registry) -> Result<(), S
         }
     }
     Ok(())
+}
+
+/// Replicas on one etcd prefix must share one CA, or the agents and kubeconfigs one of
+/// them signs are refused by the others. The prefix's CA is the one in
+/// `kube-public/cluster-info` (written by the leader); a replica with another refuses to
+/// start rather than serve half a hub.
+async fn check_shared_ca(
+    registry: &crate::registry::Registry,
+    pki: &Pki,
+    config: &Config,
+) -> Result<(), ServerError> {
+    use base64::Engine;
+    let Some(kind) = registry.catalog().find_resource("", "configmaps") else {
+        return Ok(());
+    };
+    let info = match registry
+        .get(&kind, Some("kube-public"), "cluster-info")
+        .await
+    {
+        Ok(info) => info,
+        Err(e) if e.code == 404 => return Ok(()),
+        Err(e) => return Err(ServerError::Bootstrap(e.message)),
+    };
+    let stored = info
+        .pointer("/data/kubeconfig")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|text| crate::api::yaml::from_str(text).ok())
+        .and_then(|doc| {
+            let data = doc
+                .pointer("/clusters/0/cluster/certificate-authority-data")?
+                .as_str()?
+                .to_string();
+            base64::engine::general_purpose::STANDARD.decode(data).ok()
+        })
+        .and_then(|pem| crate::pki::keys::first_cert_der(&String::from_utf8_lossy(&pem)).ok());
+    match stored {
+        Some(der) if der != pki.ca.cert_der() => Err(ServerError::Bootstrap(format!(
+            "etcd prefix {:?} belongs to a hub with another CA than this replica's ({}); \
+             replicas sharing a prefix need the same apiserver.caFile and apiserver.caKeyFile",
+            config.etcd.prefix,
+            pki.ca.cert_path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Keeps the `storage` readiness check true only while external etcd answers a
+/// linearizable read (a quorum read): a replica cut off from etcd, or on an etcd that lost
+/// its quorum, leaves load balancers' rotation instead of answering from a stale cache.
+fn spawn_storage_probe(store: Arc<dyn Store>, check: Check) {
+    const PERIOD: Duration = Duration::from_secs(2);
+    tokio::spawn(async move {
+        loop {
+            let ok = matches!(
+                tokio::time::timeout(PERIOD, store.current_revision()).await,
+                Ok(Ok(_))
+            );
+            if ok != check.is_ok() {
+                if ok {
+                    tracing::info!("storage reachable again; ready");
+                } else {
+                    tracing::warn!("storage unreachable; not ready");
+                }
+                check.set(ok);
+            }
+            tokio::time::sleep(PERIOD).await;
+        }
+    });
+}
+
+/// What the hub's leader runs: the garbage collector (with elections), the hub
+/// controllers, and self-management.
+#[derive(Clone)]
+struct Leading {
+    registry: crate::registry::Registry,
+    authz: crate::auth::authz::Authorizer,
+    pki: Arc<Pki>,
+    config: Config,
+    own_url: String,
+}
+
+impl Leading {
+    async fn lead(self) -> Result<(), String> {
+        let mut hub_config = self.config.clone();
+        let self_managed = crate::hosting::prepare_self_management(&self.registry, &mut hub_config)
+            .await
+            .map_err(|e| e.to_string())?;
+        crate::hub::start(&self.registry, &self.authz, &self.pki, &hub_config)
+            .await
+            .map_err(|e| e.message)?;
+        if let Some(self_managed) = self_managed {
+            crate::hosting::start_self_management(
+                &self.registry,
+                &self.config,
+                self_managed,
+                &self.own_url,
+                &self.pki.layout.ca_cert(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// The controllers of one term of leadership, on a runtime of their own: when the term
+/// ends, every task they spawned stops with it.
+struct Term(Option<tokio::runtime::Runtime>);
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Campaigns for leadership among the replicas on the same etcd; the leader runs
+/// [`Leading::lead`] (and the garbage collector) until it loses or releases the lease.
+fn spawn_election(
+    leading: Leading,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let e = &leading.config.controllers.leader_election;
+    let timings = crate::hub::election::Timings {
+        lease_duration: Duration::from_secs(e.lease_duration_seconds),
+        // The configuration contract keeps retry < renew deadline < lease duration.
+        renew_deadline: Duration::from_secs(e.renew_deadline_seconds),
+        retry_period: Duration::from_secs(e.retry_period_seconds),
+    };
+    let identity = format!(
+        "{}_{}",
+        gethostname::gethostname().to_string_lossy(),
+        uuid::Uuid::new_v4()
+    );
+    let objects = crate::hub::objects::Objects::new(leading.registry.clone());
+    let elector = crate::hub::election::Elector::new(objects, identity, timings);
+    tracing::info!(
+        identity = elector.identity(),
+        "campaigning for leadership of the hub controllers"
+    );
+    tokio::spawn(elector.run(
+        move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("hub-controllers")
+                .enable_all()
+                .build();
+            match runtime {
+                Ok(runtime) => {
+                    let leading = leading.clone();
+                    runtime.spawn(async move {
+                        leading.registry.spawn_garbage_collector();
+                        if let Err(e) = leading.lead().await {
+                            tracing::error!(error = %e, "the hub controllers did not start");
+                        }
+                    });
+                    Term(Some(runtime))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the hub controllers' runtime");
+                    Term(None)
+                }
+            }
+        },
+        shutdown,
+    ))
 }
 
 /// How this process reaches its own listener: a wildcard bind address is reached on

@@ -10,7 +10,13 @@ use super::{Kind, builtin};
 /// A shared, swappable list of kinds, in discovery order.
 #[derive(Clone)]
 pub struct Catalog {
-    kinds: Arc<RwLock<Arc<Vec<Arc<Kind>>>>>,
+    kinds: Arc<RwLock<Snapshot>>,
+}
+
+/// The kinds and the storage revision of the CRD list they were built from.
+struct Snapshot {
+    revision: u64,
+    kinds: Arc<Vec<Arc<Kind>>>,
 }
 
 impl Catalog {
@@ -18,25 +24,33 @@ impl Catalog {
     pub fn builtin() -> Catalog {
         let kinds = builtin::kinds().into_iter().map(Arc::new).collect();
         Catalog {
-            kinds: Arc::new(RwLock::new(Arc::new(kinds))),
+            kinds: Arc::new(RwLock::new(Snapshot {
+                revision: 0,
+                kinds: Arc::new(kinds),
+            })),
         }
     }
 
-    /// Replaces every kind at once (readers see the old or the new list, never a mix).
-    pub fn replace(&self, kinds: Vec<Kind>) {
+    /// Replaces every kind at once (readers see the old or the new list, never a mix),
+    /// unless the list is older than the one in place: `revision` is the storage revision
+    /// the kinds were read at, so two rebuilds racing each other cannot go back in time.
+    pub fn replace(&self, kinds: Vec<Kind>, revision: u64) {
         let kinds = Arc::new(kinds.into_iter().map(Arc::new).collect());
-        match self.kinds.write() {
-            Ok(mut guard) => *guard = kinds,
-            Err(poisoned) => *poisoned.into_inner() = kinds,
+        let mut guard = match self.kinds.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if revision >= guard.revision {
+            *guard = Snapshot { revision, kinds };
         }
     }
 
     /// Every kind, as of now.
     pub fn kinds(&self) -> Arc<Vec<Arc<Kind>>> {
         match self.kinds.read() {
-            Ok(guard) => guard.clone(),
+            Ok(guard) => guard.kinds.clone(),
             // A writer panicked mid-swap; the Arc it held is still whole.
-            Err(poisoned) => poisoned.into_inner().clone(),
+            Err(poisoned) => poisoned.into_inner().kinds.clone(),
         }
     }
 

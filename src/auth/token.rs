@@ -82,17 +82,25 @@ impl std::fmt::Debug for TokenSigner {
 impl TokenSigner {
     /// Loads `<cert_dir>/sa.key` (PKCS#8 PEM), creating it (0600) when missing.
     pub fn load_or_create(cert_dir: &Path) -> Result<TokenSigner, TokenError> {
-        let path = cert_dir.join("sa.key");
+        Self::open(&cert_dir.join("sa.key"), true)
+    }
+
+    /// Loads a key given by the user (replicas of one hub share it); never creates it.
+    pub fn load(path: &Path) -> Result<TokenSigner, TokenError> {
+        Self::open(path, false)
+    }
+
+    fn open(path: &Path, create: bool) -> Result<TokenSigner, TokenError> {
         let key_error = |reason: String| TokenError::Key {
             path: path.display().to_string(),
             reason,
         };
-        let pem = match std::fs::read_to_string(&path) {
+        let pem = match std::fs::read_to_string(path) {
             Ok(pem) => pem,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if create && e.kind() == std::io::ErrorKind::NotFound => {
                 let key = rcgen::KeyPair::generate().map_err(|e| key_error(e.to_string()))?;
                 let pem = key.serialize_pem();
-                crate::pki::files::write_private(&path, pem.as_bytes())
+                crate::pki::files::write_private(path, pem.as_bytes())
                     .map_err(|e| key_error(e.to_string()))?;
                 pem
             }

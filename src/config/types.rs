@@ -31,6 +31,7 @@ pub struct ApiServer {
     pub bind_address: String,
     pub ca_file: String,
     pub ca_key_file: String,
+    pub service_account_key_file: String,
     pub delegating_authentication: DelegatingAuthentication,
 }
 
@@ -140,7 +141,17 @@ pub struct Controllers {
     pub auto_approval_bootstrap_users: Vec<String>,
     pub max_cert_expiration_seconds: u64,
     pub max_manifest_work_bytes: u64,
+    pub leader_election: LeaderElection,
     pub self_management: SelfManagement,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaderElection {
+    pub enabled: bool,
+    pub lease_duration_seconds: u64,
+    pub renew_deadline_seconds: u64,
+    pub retry_period_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod cluster;
 pub mod controller;
 pub mod csr;
+pub mod election;
 pub mod objects;
 pub mod tokens;
 

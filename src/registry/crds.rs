@@ -168,13 +168,63 @@ pub fn prepare(kind: &Kind, object: &mut Value, creating: bool) -> Result<(), St
 impl Registry {
     /// Rebuilds the catalog: the Kubernetes kinds plus every stored CRD's kinds.
     pub async fn sync_crds(&self) -> Result<(), Status> {
-        let Some(crd_kind) = self
-            .catalog
+        self.load_crds().await.map(|_| ())
+    }
+
+    fn crd_kind(&self) -> Option<std::sync::Arc<Kind>> {
+        self.catalog
             .find_resource("apiextensions.k8s.io", "customresourcedefinitions")
-        else {
-            return Ok(());
+    }
+
+    /// Keeps the catalog in step with CRDs written through other servers on the same
+    /// storage (replicas on one etcd prefix): every CRD event rebuilds it, and a watch that
+    /// ends (compaction, a storage outage) is followed by a relist. A CRD written here is
+    /// served before its write returns anyway; this brings the others' within a watch
+    /// event's latency.
+    pub fn spawn_crd_follower(&self) {
+        let registry = self.clone();
+        tokio::spawn(async move {
+            let mut from = None;
+            loop {
+                if from.is_none() {
+                    match registry.load_crds().await {
+                        Ok(revision) => from = Some(revision),
+                        Err(e) => tracing::warn!(error = %e.message, "CRD relist failed"),
+                    }
+                }
+                if let (Some(revision), Some(kind)) = (from, registry.crd_kind()) {
+                    registry.follow_crds(kind, revision).await;
+                }
+                from = None;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        });
+    }
+
+    /// Rebuilds the catalog on every CRD event until the watch ends.
+    async fn follow_crds(&self, kind: std::sync::Arc<Kind>, from: u64) {
+        let Ok(mut events) = self.watch(kind, None, from, super::Filter::default()).await else {
+            return;
+        };
+        while let Some(Ok(_)) = futures::StreamExt::next(&mut events).await {
+            if let Err(e) = self.load_crds().await {
+                tracing::warn!(error = %e.message, "CRD catalog rebuild failed");
+                return;
+            }
+        }
+    }
+
+    /// Rebuilds the catalog from the stored CRDs; returns the revision of the list.
+    async fn load_crds(&self) -> Result<u64, Status> {
+        let Some(crd_kind) = self.crd_kind() else {
+            return Ok(0);
         };
         let list = self.list(&crd_kind, None, ListOptions::default()).await?;
+        let revision = list
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0);
         let mut kinds = builtin::kubernetes_kinds();
         for item in list["items"].as_array().into_iter().flatten() {
             match serde_json::from_value(item.clone()) {
@@ -188,8 +238,8 @@ impl Registry {
                 }
             }
         }
-        self.catalog.replace(kinds);
-        Ok(())
+        self.catalog.replace(kinds, revision);
+        Ok(revision)
     }
 
     /// A CRD marked for deletion: delete its objects, then release the CRD.

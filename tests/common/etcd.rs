@@ -204,3 +204,116 @@ fn wait_healthy(endpoint: &str, dir: &Path) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A three-member etcd cluster on loopback (Debian's etcd): members can be killed with
+/// SIGKILL and started again on their data, as an operator's cluster loses machines.
+pub struct EtcdCluster {
+    members: Vec<Member>,
+    initial_cluster: String,
+    _tmp: tempfile::TempDir,
+}
+
+struct Member {
+    name: String,
+    data_dir: PathBuf,
+    client_port: u16,
+    peer_port: u16,
+    child: Option<Child>,
+}
+
+impl EtcdCluster {
+    /// Starts `size` members and waits until every one reports healthy (a quorum exists).
+    pub fn start(size: usize) -> EtcdCluster {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let members: Vec<Member> = (0..size)
+            .map(|i| Member {
+                name: format!("m{i}"),
+                data_dir: tmp.path().join(format!("m{i}")),
+                client_port: super::free_port(),
+                peer_port: super::free_port(),
+                child: None,
+            })
+            .collect();
+        let initial_cluster = members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cluster = EtcdCluster {
+            members,
+            initial_cluster,
+            _tmp: tmp,
+        };
+        // All at once: a member is healthy only once a quorum of its peers is up.
+        for i in 0..size {
+            cluster.spawn(i);
+        }
+        for i in 0..size {
+            cluster.wait_healthy(i);
+        }
+        cluster
+    }
+
+    /// Every member's client URL, for the hub's `etcd.servers`.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .map(|m| format!("http://127.0.0.1:{}", m.client_port))
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let initial = self.initial_cluster.clone();
+        let m = &mut self.members[i];
+        let client = format!("http://127.0.0.1:{}", m.client_port);
+        let peer = format!("http://127.0.0.1:{}", m.peer_port);
+        let child = Command::new(binary())
+            .args(["--name", &m.name, "--data-dir"])
+            .arg(&m.data_dir)
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &initial])
+            .args(["--initial-cluster-token", "mcp-test"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start etcd ({e}); run hack/test.sh, which installs it")
+            });
+        m.child = Some(child);
+    }
+
+    fn wait_healthy(&self, i: usize) {
+        let m = &self.members[i];
+        wait_healthy(&format!("http://127.0.0.1:{}", m.client_port), &m.data_dir);
+    }
+
+    /// SIGKILL to member `i` (no clean shutdown, as a machine that dies).
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts member `i` again on its data and waits until it is healthy.
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.spawn(i);
+        self.wait_healthy(i);
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}
