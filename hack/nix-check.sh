@@ -257,7 +257,7 @@ EOF
         || sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
     for system in x86_64-linux aarch64-linux; do
         expect "packages.$system" '["default","multicluster-controlplane","oci-image"]' "packages.$system" --apply builtins.attrNames
-        expect "checks.$system" '["config-check","external-etcd","hardening","hub-agents","module-eval","oci-image","package","two-hubs"]' "checks.$system" --apply builtins.attrNames
+        expect "checks.$system" '["config-check","external-etcd","ha","hardening","hub-agents","module-eval","oci-image","package","two-hubs"]' "checks.$system" --apply builtins.attrNames
         expect "apps.$system" '["default","multicluster-controlplane"]' "apps.$system" --apply builtins.attrNames
     done
     expect "package name from Cargo.toml" "\"multicluster-controlplane-$version\"" packages.x86_64-linux.default.name
@@ -276,6 +276,8 @@ EOF
     expect "config-check check" 'true' checks.x86_64-linux.config-check.script \
         --apply 's: builtins.stringLength s > 0'
     expect "VM test hub-agents nodes" '["agent1","agent2","hub"]' checks.x86_64-linux.hub-agents \
+        --apply 't: builtins.attrNames t.nodes'
+    expect "VM test ha nodes" '["etcd1","etcd2","etcd3","hub1","hub2"]' checks.x86_64-linux.ha \
         --apply 't: builtins.attrNames t.nodes'
     expect "dev shell" '"nix-shell"' devShells.x86_64-linux.default.name
     expect "formatter" '"nixfmt-tree"' formatter.x86_64-linux.name

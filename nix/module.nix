@@ -256,6 +256,14 @@ let
           keyFile = secretOption "PEM private key of {option}`ca.certFile` (`apiserver.caKeyFile`)." "/run/secrets/ocm-ca.key";
         };
 
+        serviceAccountKeyFile = secretOption ''
+          PKCS#8 PEM key (ECDSA P-256) signing service-account tokens
+          (`apiserver.serviceAccountKeyFile`); without it the hub generates one in its state
+          directory. Replicas of one hub (hosts sharing an etcd prefix, each leading the
+          controllers in turn through `settings.controllers.leaderElection`) are all given
+          the same key, with the same {option}`ca.certFile` and {option}`ca.keyFile`.
+        '' "/run/secrets/ocm-sa.key";
+
         etcd = {
           caFile = mkOption {
             type = types.nullOr types.str;
@@ -320,6 +328,9 @@ let
             externalHostname = mkIf (config.externalHostname != null) config.externalHostname;
             caFile = mkIf (config.ca.certFile != null) (credential unit "ca.crt");
             caKeyFile = mkIf (config.ca.keyFile != null) (credential unit "ca.key");
+            serviceAccountKeyFile = mkIf (config.serviceAccountKeyFile != null) (
+              credential unit "sa.key"
+            );
           };
           etcd = {
             caFile = mkIf (config.etcd.caFile != null) (credential unit "etcd-ca.crt");
@@ -491,6 +502,10 @@ let
           {
             id = "ca.key";
             file = hub.ca.keyFile;
+          }
+          {
+            id = "sa.key";
+            file = hub.serviceAccountKeyFile;
           }
           {
             id = "etcd-ca.crt";

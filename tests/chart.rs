@@ -96,6 +96,11 @@ fn every_combination_renders_and_passes_the_contract() {
         "etcd.ca=CA",
         "etcd.cert=CERT",
         "etcd.certkey=KEY",
+        // Replicas of one hub share its identity.
+        "replicas=3",
+        "apiserver.ca=CA",
+        "apiserver.cakey=KEY",
+        "apiserver.serviceAccountKey=SAKEY",
     ];
     for exposure in [
         None,
@@ -152,6 +157,20 @@ fn every_combination_renders_and_passes_the_contract() {
                     config["etcd"]["prefix"], "/team-a",
                     "release namespace as prefix"
                 );
+                let deployment = docs
+                    .iter()
+                    .find(|d| d["kind"] == "Deployment")
+                    .expect("deployment");
+                assert_eq!(deployment["spec"]["replicas"], 3);
+                assert_eq!(
+                    config["apiserver"]["serviceAccountKeyFile"],
+                    "/etc/multicluster-controlplane/sa.key"
+                );
+                let secret = docs
+                    .iter()
+                    .find(|d| d["kind"] == "Secret")
+                    .expect("secret");
+                assert_eq!(secret["stringData"]["sa.key"], "SAKEY");
             }
             assert_eq!(config["controllers"]["selfManagement"]["enabled"], true);
             assert_eq!(
@@ -185,6 +204,19 @@ fn wrong_values_are_refused_with_a_reason() {
         (vec!["etcd.mode=sqlite"], "/etcd/mode"),
         (vec!["replicas=2"], "replicas > 1 needs etcd.mode=external"),
         (vec!["apiserver.ca=PEM"], "apiserver.cakey"),
+        (
+            vec![
+                "replicas=3",
+                "etcd.mode=external",
+                "etcd.servers={https://etcd:2379}",
+                "etcd.ca=PEM",
+                "etcd.cert=PEM",
+                "etcd.certkey=PEM",
+                "apiserver.ca=PEM",
+                "apiserver.cakey=PEM",
+            ],
+            "apiserver.serviceAccountKey",
+        ),
         (vec!["notAValue=1"], "notAValue"),
         (
             vec!["selfManagementClusterName=Not_A_Name"],

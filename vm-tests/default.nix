@@ -19,6 +19,9 @@ in
   hub-agents = test ./hub-agents.nix { };
   # A hub on services.etcd over mutual TLS (client key through LoadCredential).
   external-etcd = test ./external-etcd.nix { inherit pkgs; };
+  # One hub on two hosts (replicas) over a three-node etcd cluster: leader election,
+  # failover, an etcd node down.
+  ha = test ./ha.nix { inherit pkgs; };
   # Two hubs on one machine with one agent each: isolation.
   two-hubs = test ./two-hubs.nix { };
   # CA key and bootstrap tokens through LoadCredential; sandboxing and the

@@ -54,6 +54,7 @@ let
           externalHostname = "hub.example.com";
           ca.certFile = "/run/keys/ca.crt";
           ca.keyFile = "/run/keys/ca.key";
+          serviceAccountKeyFile = "/run/keys/sa.key";
           bootstrapTokenFile = "/run/keys/tokens";
           selfManagement = {
             enable = true;
@@ -168,6 +169,7 @@ let
       externalHostname = "hub.example.com";
       caFile = credentials "multicluster-controlplane-hub-main" "ca.crt";
       caKeyFile = credentials "multicluster-controlplane-hub-main" "ca.key";
+      serviceAccountKeyFile = credentials "multicluster-controlplane-hub-main" "sa.key";
     }) "apiserver settings: ${builtins.toJSON mcp.hubs.main.settings.apiserver}")
     (expect (mcp.hubs.main.settings.logging.level == "debug") "free-form settings kept")
     (expect (mcp.hubs.main.settings.controllers.selfManagement == {
@@ -193,6 +195,7 @@ let
         "self-management.kubeconfig:/run/keys/local.kubeconfig"
         "ca.crt:/run/keys/ca.crt"
         "ca.key:/run/keys/ca.key"
+        "sa.key:/run/keys/sa.key"
         "bootstrap-tokens:/run/keys/tokens"
       ]
     ) "hub credentials: ${toString hubMain.serviceConfig.LoadCredential}")

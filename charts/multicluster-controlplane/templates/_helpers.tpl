@@ -36,6 +36,9 @@ open-cluster-management:multicluster-controlplane:{{ .Release.Namespace }}
 {{- if and (eq .Values.etcd.mode "external") (not .Values.etcd.servers) }}
 {{- fail "etcd.servers must list the etcd client URLs when etcd.mode is external" }}
 {{- end }}
+{{- if and (gt (int .Values.replicas) 1) (not (and .Values.apiserver.ca .Values.apiserver.serviceAccountKey)) }}
+{{- fail "replicas > 1 share one hub identity: set apiserver.ca, apiserver.cakey and apiserver.serviceAccountKey" }}
+{{- end }}
 {{- if and .Values.apiserver.ca (not .Values.apiserver.cakey) }}
 {{- fail "apiserver.cakey must be set together with apiserver.ca" }}
 {{- end }}
@@ -69,6 +72,9 @@ open-cluster-management:multicluster-controlplane:{{ .Release.Namespace }}
 {{- if .Values.apiserver.ca }}
 {{- $_ := set $apiserver "caFile" "/etc/multicluster-controlplane/ca.crt" }}
 {{- $_ := set $apiserver "caKeyFile" "/etc/multicluster-controlplane/ca.key" }}
+{{- end }}
+{{- if .Values.apiserver.serviceAccountKey }}
+{{- $_ := set $apiserver "serviceAccountKeyFile" "/etc/multicluster-controlplane/sa.key" }}
 {{- end }}
 {{- if .Values.enableDelegatingAuthentication }}
 {{- $_ := set $apiserver "delegatingAuthentication" (dict "enabled" true) }}
