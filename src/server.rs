@@ -105,16 +105,9 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         .with_mutator(crate::hub::mutator(&config))
         .with_validator(crate::hub::validator(authz.clone()));
     ensure_namespaces(&registry).await?;
-    registry
-        .ensure_builtin_crds()
-        .await
-        .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
-    crate::auth::authz::seed_policy(&registry)
-        .await
-        .map_err(|e| ServerError::Bootstrap(e.message))?;
-    crate::hosting::ensure_delegation_objects(&registry, &config)
-        .await
-        .map_err(|e| ServerError::Bootstrap(e.message))?;
+    converge(|| registry.ensure_builtin_crds()).await?;
+    converge(|| crate::auth::authz::seed_policy(&registry)).await?;
+    converge(|| crate::hosting::ensure_delegation_objects(&registry, &config)).await?;
     crate::auth::authz::start_sync(&registry, &authz)
         .await
         .map_err(|e| ServerError::Bootstrap(e.message))?;
@@ -266,6 +259,27 @@ pub async fn open_store(
 }
 
 /// The namespaces every Kubernetes API server has.
+/// Runs an idempotent start-up step until it succeeds without losing a race: replicas
+/// starting together on one etcd prefix create and update the same objects, and the loser
+/// of a create (AlreadyExists) or an update (Conflict) only has to look again.
+async fn converge<F, Fut>(step: F) -> Result<(), ServerError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::api::status::Status>>,
+{
+    const ATTEMPTS: usize = 10;
+    let mut attempt = 1;
+    loop {
+        match step().await {
+            Err(e) if attempt < ATTEMPTS && matches!(e.reason, "AlreadyExists" | "Conflict") => {
+                tracing::debug!(error = %e.message, "start-up write lost a race; again");
+                attempt += 1;
+            }
+            result => return result.map_err(|e| ServerError::Bootstrap(e.message)),
+        }
+    }
+}
+
 async fn ensure_namespaces(registry: &crate::registry::Registry) -> Result<(), ServerError> {
     let Some(kind) = registry.catalog().find_resource("", "namespaces") else {
         return Ok(());

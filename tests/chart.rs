@@ -166,10 +166,7 @@ fn every_combination_renders_and_passes_the_contract() {
                     config["apiserver"]["serviceAccountKeyFile"],
                     "/etc/multicluster-controlplane/sa.key"
                 );
-                let secret = docs
-                    .iter()
-                    .find(|d| d["kind"] == "Secret")
-                    .expect("secret");
+                let secret = docs.iter().find(|d| d["kind"] == "Secret").expect("secret");
                 assert_eq!(secret["stringData"]["sa.key"], "SAKEY");
             }
             assert_eq!(config["controllers"]["selfManagement"]["enabled"], true);

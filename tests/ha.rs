@@ -12,200 +12,24 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::etcd::EtcdCluster;
-use common::{Hub, free_port, kubectl_cmd, wait_until, wait_until_within};
+use common::ha::{
+    Replica, admin_client, config, create_cluster, has_cleanup_finalizer, leaders, one_leader,
+    shared_identity, start_replicas,
+};
+use common::netns::{Host, Lab};
+use common::{free_port, kubectl_cmd, wait_until, wait_until_within};
 use serde_json::{Value, json};
-
-const LEASE_SECONDS: u64 = 3;
-const RETRY_SECONDS: u64 = 1;
-
-struct Replica {
-    data: PathBuf,
-    config: PathBuf,
-    port: u16,
-    hub: Option<Hub>,
-}
-
-impl Replica {
-    fn start(&mut self) {
-        let mut hub = Hub::start_on(
-            &self.data,
-            self.port,
-            &["--config", self.config.to_str().expect("utf8")],
-            &[],
-        );
-        hub.wait_ready();
-        self.hub = Some(hub);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut hub) = self.hub.take() {
-            let _ = hub.child.kill();
-            let _ = hub.child.wait();
-        }
-    }
-
-    fn hub(&self) -> &Hub {
-        self.hub.as_ref().expect("replica running")
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-/// The shared identity: a CA and a service-account key, as an operator hands them out.
-fn shared_identity(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    let key = KeyPair::generate().expect("key");
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "ha-test-ca");
-    params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    let cert = params.self_signed(&key).expect("ca");
-    let sa = KeyPair::generate().expect("sa key");
-    let paths = (dir.join("ca.crt"), dir.join("ca.key"), dir.join("sa.key"));
-    std::fs::write(&paths.0, cert.pem()).expect("write");
-    std::fs::write(&paths.1, key.serialize_pem()).expect("write");
-    std::fs::write(&paths.2, sa.serialize_pem()).expect("write");
-    paths
-}
-
-fn config(dir: &Path, etcd: &EtcdCluster, ca: Option<(&Path, &Path, &Path)>) -> PathBuf {
-    let mut apiserver = json!({});
-    if let Some((crt, key, sa)) = ca {
-        apiserver = json!({"caFile": crt, "caKeyFile": key, "serviceAccountKeyFile": sa});
-    }
-    let doc = json!({
-        "dataDirectory": dir.join("data"),
-        "apiserver": apiserver,
-        "etcd": {"mode": "external", "prefix": "/ha", "servers": etcd.endpoints()},
-        "controllers": {"leaderElection": {
-            "leaseDurationSeconds": LEASE_SECONDS,
-            "renewDeadlineSeconds": LEASE_SECONDS - 1,
-            "retryPeriodSeconds": RETRY_SECONDS,
-        }},
-    });
-    std::fs::create_dir_all(dir).expect("dir");
-    let path = dir.join("config.json");
-    std::fs::write(&path, doc.to_string()).expect("config");
-    path
-}
-
-/// An admin client with `replica`'s credentials; the CA is shared, so they work on every
-/// replica.
-fn admin_client(ca: &Path, replica: &Replica) -> reqwest::blocking::Client {
-    let cert = replica.data.join("cert");
-    let (crt, key) = (cert.join("admin.crt"), cert.join("admin.key"));
-    let mut pem = std::fs::read(&crt).expect("admin crt");
-    pem.extend(std::fs::read(&key).expect("admin key"));
-    reqwest::blocking::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(&std::fs::read(ca).expect("ca")).expect("ca pem"),
-        )
-        .identity(reqwest::Identity::from_pem(&pem).expect("identity"))
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
-}
-
-/// Which replicas say they lead, by their metrics.
-fn leaders(client: &reqwest::blocking::Client, replicas: &[Replica]) -> Vec<usize> {
-    replicas
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.hub.is_some())
-        .filter(|(_, r)| {
-            client
-                .get(r.url("/metrics"))
-                .send()
-                .and_then(|resp| resp.text())
-                .is_ok_and(|text| text.lines().any(|l| l == "leader_election_master_status 1"))
-        })
-        .map(|(i, _)| i)
-        .collect()
-}
-
-fn one_leader(client: &reqwest::blocking::Client, replicas: &[Replica], within: u64) -> usize {
-    let mut leader = None;
-    wait_until_within("exactly one replica leads", within, || {
-        let now = leaders(client, replicas);
-        leader = (now.len() == 1).then(|| now[0]);
-        leader.is_some()
-    });
-    leader.expect("leader")
-}
-
-fn has_cleanup_finalizer(
-    client: &reqwest::blocking::Client,
-    replica: &Replica,
-    name: &str,
-) -> bool {
-    client
-        .get(replica.url(&format!(
-            "/apis/cluster.open-cluster-management.io/v1/managedclusters/{name}"
-        )))
-        .send()
-        .ok()
-        .filter(|r| r.status().is_success())
-        .and_then(|r| r.json::<Value>().ok())
-        .is_some_and(|c| {
-            c["metadata"]["finalizers"]
-                .as_array()
-                .is_some_and(|f| !f.is_empty())
-        })
-}
-
-fn create_cluster(client: &reqwest::blocking::Client, replica: &Replica, name: &str) {
-    let body = json!({
-        "apiVersion": "cluster.open-cluster-management.io/v1", "kind": "ManagedCluster",
-        "metadata": {"name": name}, "spec": {"hubAcceptsClient": true},
-    });
-    let resp = client
-        .post(replica.url("/apis/cluster.open-cluster-management.io/v1/managedclusters"))
-        .json(&body)
-        .send()
-        .expect("create cluster");
-    assert_eq!(
-        resp.status().as_u16(),
-        201,
-        "{}",
-        resp.text().unwrap_or_default()
-    );
-}
 
 #[test]
 fn three_replicas_on_three_etcd_members_survive_faults() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut etcd = EtcdCluster::start(3);
-    let (ca, ca_key, sa) = shared_identity(tmp.path());
-    let mut replicas: Vec<Replica> = (0..3)
-        .map(|i| {
-            let dir = tmp.path().join(format!("r{i}"));
-            Replica {
-                data: dir.join("data"),
-                config: config(&dir, &etcd, Some((&ca, &ca_key, &sa))),
-                port: free_port(),
-                hub: None,
-            }
-        })
-        .collect();
-    for r in &mut replicas {
-        r.start();
-    }
+    let (mut replicas, ca) = start_replicas(tmp.path(), &etcd, 3);
     let client = admin_client(&ca, &replicas[0]);
 
     // One leader, and every replica serves every write of the others at once.
@@ -268,7 +92,9 @@ fn three_replicas_on_three_etcd_members_survive_faults() {
     let out = common::run(&[
         "server",
         "--config",
-        config(&stranger, &etcd, None).to_str().expect("utf8"),
+        config(&stranger, &etcd.endpoints(), None)
+            .to_str()
+            .expect("utf8"),
         "--port",
         &free_port().to_string(),
         "--bind-address",
@@ -392,4 +218,145 @@ fn three_replicas_on_three_etcd_members_survive_faults() {
         max.as_secs_f64(),
         handovers.len()
     );
+}
+
+/// `kubectl get --raw path` through `hub` from inside `host`: the body, or None on failure.
+fn raw_text(hub: &common::Hub, host: &Host, path: &str) -> Option<String> {
+    let out = host
+        .wrap(&kubectl_cmd(
+            hub,
+            &["--request-timeout=4s", "get", "--raw", path],
+        ))
+        .output()
+        .expect("kubectl");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn leads(hub: &common::Hub, host: &Host) -> bool {
+    raw_text(hub, host, "/metrics")
+        .is_some_and(|m| m.lines().any(|l| l == "leader_election_master_status 1"))
+}
+
+#[test]
+fn a_replica_cut_from_etcd_is_unready_not_wrong() {
+    if !Lab::usable("ha::a_replica_cut_from_etcd_is_unready_not_wrong") {
+        return;
+    }
+    let lab = Lab::with_hosts("mha", &["etcd", "r0", "r1"]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // One etcd member on its own host; each replica on another.
+    let etcd_host = lab.host("etcd");
+    let etcd_url = format!("http://{}:2379", etcd_host.ip());
+    let peer_url = format!("http://{}:2380", etcd_host.ip());
+    let mut etcd = etcd_host
+        .command(std::env::var("ETCD").unwrap_or_else(|_| "etcd".into()))
+        .args(["--name", "e0", "--data-dir"])
+        .arg(tmp.path().join("etcd"))
+        .args([
+            "--listen-client-urls",
+            &etcd_url,
+            "--advertise-client-urls",
+            &etcd_url,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer_url,
+            "--initial-advertise-peer-urls",
+            &peer_url,
+        ])
+        .args(["--initial-cluster", &format!("e0={peer_url}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("etcd (hack/test.sh installs it)");
+    wait_until("etcd answers inside the lab", || {
+        etcd_host
+            .command("etcdctl")
+            .args(["--endpoints", &etcd_url, "endpoint", "health"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let (ca, ca_key, sa) = shared_identity(tmp.path());
+    let mut hubs: Vec<common::Hub> = ["r0", "r1"]
+        .iter()
+        .map(|name| {
+            let dir = tmp.path().join(name);
+            let cfg = config(&dir, &[etcd_url.clone()], Some((&ca, &ca_key, &sa)));
+            common::Hub::start_in(
+                lab.host(name),
+                &dir.join("data"),
+                &["--config", cfg.to_str().expect("utf8")],
+            )
+        })
+        .collect();
+    for hub in &mut hubs {
+        hub.wait_ready();
+    }
+    let (r0, r1) = (lab.host("r0"), lab.host("r1"));
+    wait_until_within("one replica leads", 30, || {
+        leads(&hubs[0], r0) != leads(&hubs[1], r1)
+    });
+
+    lab.cut("r0");
+    wait_until_within("the cut replica turns unready", 30, || {
+        raw_text(&hubs[0], r0, "/readyz").is_none()
+    });
+    // The other replica leads (taking over if needed) and takes writes.
+    wait_until_within("the connected replica leads", 30, || leads(&hubs[1], r1));
+    let created = r1
+        .wrap(&kubectl_cmd(
+            &hubs[1],
+            &["create", "configmap", "after-cut", "-n", "default"],
+        ))
+        .output()
+        .expect("kubectl");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    // The cut replica does not claim otherwise: its read fails instead of answering
+    // NotFound from a stale view, and it has stopped leading.
+    let read = r0
+        .wrap(&kubectl_cmd(
+            &hubs[0],
+            &[
+                "--request-timeout=8s",
+                "get",
+                "configmap",
+                "after-cut",
+                "-n",
+                "default",
+            ],
+        ))
+        .output()
+        .expect("kubectl");
+    let err = String::from_utf8_lossy(&read.stderr);
+    assert!(
+        !read.status.success(),
+        "a replica without etcd answered a read"
+    );
+    assert!(
+        !err.contains("NotFound") && !err.contains("not found"),
+        "{err}"
+    );
+    wait_until_within("the cut replica stops leading", 30, || !leads(&hubs[0], r0));
+
+    lab.restore("r0");
+    wait_until_within("the replica is ready again", 60, || {
+        raw_text(&hubs[0], r0, "/readyz").is_some()
+    });
+    assert!(
+        raw_text(
+            &hubs[0],
+            r0,
+            "/api/v1/namespaces/default/configmaps/after-cut"
+        )
+        .is_some(),
+        "the healed replica reads what the other wrote"
+    );
+    let _ = etcd.kill();
+    let _ = etcd.wait();
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod etcd;
+pub mod ha;
 pub mod kube_peer;
 pub mod netns;
 pub mod ocm;
