@@ -8,7 +8,11 @@
 //! loaded machine), proved by the next ManagedCluster getting its finalizer; SIGKILLed etcd
 //! members and replicas lose no acknowledged write over 20 faults while a writer spreads
 //! creates over all replicas; an etcd that lost its quorum makes the replicas unready, and
-//! they come back with it; a replica with another CA is refused on the shared prefix.
+//! they come back with it; a replica with another CA is refused on the shared prefix. An
+//! agent (its managed cluster a real kube-apiserver) joins through one replica, is accepted
+//! through another, gets works through a third and stays Available through the faults,
+//! with one certificate issued. A replica cut from etcd (network namespaces) turns unready,
+//! answers no read from a stale view, stops leading, and heals.
 
 mod common;
 
@@ -21,13 +25,20 @@ use common::ha::{
     Replica, admin_client, config, create_cluster, has_cleanup_finalizer, leaders, one_leader,
     shared_identity, start_replicas,
 };
+use common::kube_peer::KubePeer;
 use common::netns::{Host, Lab};
+use common::ocm::Agent;
 use common::{free_port, kubectl_cmd, wait_until, wait_until_within};
 use serde_json::{Value, json};
 
 #[test]
 fn three_replicas_on_three_etcd_members_survive_faults() {
+    if !common::kube_peer::available("ha::three_replicas_on_three_etcd_members_survive_faults") {
+        return;
+    }
     let tmp = tempfile::tempdir().expect("tempdir");
+    // The managed cluster of an agent that joins through one replica while faults go on.
+    let peer = KubePeer::start(&tmp.path().join("peer"));
     let mut etcd = EtcdCluster::start(3);
     let (mut replicas, ca) = start_replicas(tmp.path(), &etcd, 3);
     let client = admin_client(&ca, &replicas[0]);
@@ -103,6 +114,30 @@ fn three_replicas_on_three_etcd_members_survive_faults() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("another CA"), "{err}");
+
+    // An agent joins through replica 1 and is accepted through replica 2; a work
+    // created through replica 0 reaches its (real) managed cluster.
+    let token = common::ocm::create_token(replicas[1].hub(), None, "1h");
+    let _agent = Agent::start(
+        "ha-agent",
+        &replicas[1].url(""),
+        &token,
+        &peer,
+        &tmp.path().join("agent"),
+        &[],
+    );
+    wait_until_within("the agent is accepted through another replica", 60, || {
+        common::ocm::accept(replicas[2].hub(), "ha-agent").contains("accepted")
+    });
+    wait_until_within("the agent's cluster is Available", 60, || {
+        cluster_available(&client, &replicas[0], "ha-agent")
+    });
+    send_work(&client, &replicas[0], "before-faults");
+    wait_until_within("the work is applied on the managed cluster", 60, || {
+        peer.kubectl(&["get", "configmap", "before-faults", "-n", "default"])
+            .status
+            .success()
+    });
 
     // Faults while a writer spreads creates over every replica.
     let stop = Arc::new(AtomicBool::new(false));
@@ -211,6 +246,34 @@ fn three_replicas_on_three_etcd_members_survive_faults() {
         1,
         "exactly one leader at the end"
     );
+    // The agent came through every fault: Available, and a work sent now is applied.
+    wait_until_within(
+        "the agent's cluster is Available after the faults",
+        60,
+        || cluster_available(&client, &replicas[0], "ha-agent"),
+    );
+    send_work(&client, &replicas[2], "after-faults");
+    wait_until_within("a work sent after the faults is applied", 60, || {
+        peer.kubectl(&["get", "configmap", "after-faults", "-n", "default"])
+            .status
+            .success()
+    });
+    // One client certificate was issued for the cluster: no CSR was signed twice or
+    // by two leaders.
+    let csrs: Value = client
+        .get(replicas[0].url(
+            "/apis/certificates.k8s.io/v1/certificatesigningrequests?labelSelector=open-cluster-management.io/cluster-name=ha-agent",
+        ))
+        .send()
+        .and_then(|r| r.json())
+        .expect("csrs");
+    let issued = csrs["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|c| c.pointer("/status/certificate").is_some())
+        .count();
+    assert_eq!(issued, 1, "{csrs}");
     let max = handovers.iter().max().copied().unwrap_or_default();
     eprintln!(
         "ha: {} acknowledged writes kept over 20 faults; controller handover after leader kill: max {:.1} s over {} kills",
@@ -359,4 +422,40 @@ fn a_replica_cut_from_etcd_is_unready_not_wrong() {
     );
     let _ = etcd.kill();
     let _ = etcd.wait();
+}
+
+fn cluster_available(client: &reqwest::blocking::Client, replica: &Replica, name: &str) -> bool {
+    client
+        .get(replica.url(&format!(
+            "/apis/cluster.open-cluster-management.io/v1/managedclusters/{name}"
+        )))
+        .send()
+        .ok()
+        .and_then(|r| r.json::<Value>().ok())
+        .and_then(|c| common::ocm::condition(&c, "ManagedClusterConditionAvailable"))
+        .is_some_and(|(status, _)| status == "True")
+}
+
+/// A ManifestWork for the agent's cluster carrying one ConfigMap `name`.
+fn send_work(client: &reqwest::blocking::Client, replica: &Replica, name: &str) {
+    let work = json!({
+        "apiVersion": "work.open-cluster-management.io/v1", "kind": "ManifestWork",
+        "metadata": {"name": name, "namespace": "ha-agent"},
+        "spec": {"workload": {"manifests": [{"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default"}, "data": {"k": "v"}}]}},
+    });
+    let resp = client
+        .post(
+            replica
+                .url("/apis/work.open-cluster-management.io/v1/namespaces/ha-agent/manifestworks"),
+        )
+        .json(&work)
+        .send()
+        .expect("create work");
+    assert_eq!(
+        resp.status().as_u16(),
+        201,
+        "{}",
+        resp.text().unwrap_or_default()
+    );
 }
