@@ -22,8 +22,8 @@ use std::time::Instant;
 
 use common::etcd::EtcdCluster;
 use common::ha::{
-    Replica, admin_client, config, create_cluster, has_cleanup_finalizer, leaders, one_leader,
-    shared_identity, start_replicas,
+    Replica, admin_client, config, create_cluster, get_cluster, has_cleanup_finalizer, leaders,
+    one_leader, shared_identity, start_replicas,
 };
 use common::kube_peer::KubePeer;
 use common::netns::{Host, Lab};
@@ -425,13 +425,7 @@ fn a_replica_cut_from_etcd_is_unready_not_wrong() {
 }
 
 fn cluster_available(client: &reqwest::blocking::Client, replica: &Replica, name: &str) -> bool {
-    client
-        .get(replica.url(&format!(
-            "/apis/cluster.open-cluster-management.io/v1/managedclusters/{name}"
-        )))
-        .send()
-        .ok()
-        .and_then(|r| r.json::<Value>().ok())
+    get_cluster(client, replica, name)
         .and_then(|c| common::ocm::condition(&c, "ManagedClusterConditionAvailable"))
         .is_some_and(|(status, _)| status == "True")
 }

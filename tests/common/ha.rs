@@ -104,17 +104,12 @@ pub fn config(dir: &Path, servers: &[String], ca: Option<(&Path, &Path, &Path)>)
 /// An admin client with `replica`'s credentials; the CA is shared, so they work on every
 /// replica.
 pub fn admin_client(ca: &Path, replica: &Replica) -> reqwest::blocking::Client {
-    let cert = replica.data.join("cert");
-    let (crt, key) = (cert.join("admin.crt"), cert.join("admin.key"));
-    let mut pem = std::fs::read(&crt).expect("admin crt");
-    pem.extend(std::fs::read(&key).expect("admin key"));
+    let (ca, identity) = trust(ca, replica);
     reqwest::blocking::Client::builder()
         .use_rustls_tls()
         .tls_built_in_root_certs(false)
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(&std::fs::read(ca).expect("ca")).expect("ca pem"),
-        )
-        .identity(reqwest::Identity::from_pem(&pem).expect("identity"))
+        .add_root_certificate(ca)
+        .identity(identity)
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client")
@@ -122,19 +117,26 @@ pub fn admin_client(ca: &Path, replica: &Replica) -> reqwest::blocking::Client {
 
 /// [`admin_client`] for async code (the benchmark).
 pub fn async_admin_client(ca: &Path, replica: &Replica) -> reqwest::Client {
-    let cert = replica.data.join("cert");
-    let mut pem = std::fs::read(cert.join("admin.crt")).expect("admin crt");
-    pem.extend(std::fs::read(cert.join("admin.key")).expect("admin key"));
+    let (ca, identity) = trust(ca, replica);
     reqwest::Client::builder()
         .use_rustls_tls()
         .tls_built_in_root_certs(false)
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(&std::fs::read(ca).expect("ca")).expect("ca pem"),
-        )
-        .identity(reqwest::Identity::from_pem(&pem).expect("identity"))
+        .add_root_certificate(ca)
+        .identity(identity)
         .timeout(Duration::from_secs(30))
         .build()
         .expect("client")
+}
+
+/// The shared CA and `replica`'s admin identity.
+fn trust(ca: &Path, replica: &Replica) -> (reqwest::Certificate, reqwest::Identity) {
+    let cert = replica.data.join("cert");
+    let mut pem = std::fs::read(cert.join("admin.crt")).expect("admin crt");
+    pem.extend(std::fs::read(cert.join("admin.key")).expect("admin key"));
+    (
+        reqwest::Certificate::from_pem(&std::fs::read(ca).expect("ca")).expect("ca pem"),
+        reqwest::Identity::from_pem(&pem).expect("identity"),
+    )
 }
 
 /// Which replicas say they lead, by their metrics.
@@ -164,11 +166,12 @@ pub fn one_leader(client: &reqwest::blocking::Client, replicas: &[Replica], with
     leader.expect("leader")
 }
 
-pub fn has_cleanup_finalizer(
+/// ManagedCluster `name` read through `replica`, if it is there.
+pub fn get_cluster(
     client: &reqwest::blocking::Client,
     replica: &Replica,
     name: &str,
-) -> bool {
+) -> Option<Value> {
     client
         .get(replica.url(&format!(
             "/apis/cluster.open-cluster-management.io/v1/managedclusters/{name}"
@@ -177,11 +180,19 @@ pub fn has_cleanup_finalizer(
         .ok()
         .filter(|r| r.status().is_success())
         .and_then(|r| r.json::<Value>().ok())
-        .is_some_and(|c| {
-            c["metadata"]["finalizers"]
-                .as_array()
-                .is_some_and(|f| !f.is_empty())
-        })
+}
+
+/// Whether the cluster controller (the leader's) has put its finalizer on `name`.
+pub fn has_cleanup_finalizer(
+    client: &reqwest::blocking::Client,
+    replica: &Replica,
+    name: &str,
+) -> bool {
+    get_cluster(client, replica, name).is_some_and(|c| {
+        c["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+    })
 }
 
 pub fn create_cluster(client: &reqwest::blocking::Client, replica: &Replica, name: &str) {
