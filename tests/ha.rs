@@ -346,7 +346,11 @@ fn a_replica_cut_from_etcd_is_unready_not_wrong() {
         .iter()
         .map(|name| {
             let dir = tmp.path().join(name);
-            let cfg = config(&dir, &[etcd_url.clone()], Some((&ca, &ca_key, &sa)));
+            let cfg = config(
+                &dir,
+                std::slice::from_ref(&etcd_url),
+                Some((&ca, &ca_key, &sa)),
+            );
             common::Hub::start_in(
                 lab.host(name),
                 &dir.join("data"),
