@@ -108,12 +108,16 @@ impl Status {
         Status::new(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized")
     }
 
+    /// A path nothing serves: kube's router answers without naming it.
     pub fn not_found_path(path: &str) -> Self {
-        Status::new(
+        let _ = path;
+        let mut status = Status::new(
             StatusCode::NOT_FOUND,
             "NotFound",
-            format!("the server could not find the requested resource (path {path})"),
-        )
+            "the server could not find the requested resource",
+        );
+        status.details = Some(Box::default());
+        status
     }
 
     pub fn not_found(kind: &Kind, name: &str) -> Self {
@@ -149,27 +153,37 @@ impl Status {
 
     /// 422 with per-field causes, worded as `<Kind>.<group> "<name>" is invalid: ...`.
     pub fn invalid(kind: &Kind, name: &str, causes: Vec<Cause>) -> Self {
-        let qualified_kind = if kind.group.is_empty() {
+        // events.k8s.io Events are validated as the internal core Event: no group.
+        let core_event = kind.group == "events.k8s.io" && kind.kind == "Event";
+        let qualified_kind = if kind.group.is_empty() || core_event {
             kind.kind.to_string()
         } else {
             format!("{}.{}", kind.kind, kind.group)
         };
-        let summary: Vec<String> = causes
-            .iter()
-            .map(|c| format!("{}: {}", c.field, c.message))
-            .collect();
+        // An aggregate of field errors: duplicates once, several in brackets.
+        let mut summary: Vec<String> = Vec::new();
+        for c in &causes {
+            let line = format!("{}: {}", c.field, c.message);
+            if !summary.contains(&line) {
+                summary.push(line);
+            }
+        }
+        let summary = match summary.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
         let mut status = Status::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid",
-            format!(
-                "{qualified_kind} \"{name}\" is invalid: {}",
-                summary.join(", ")
-            ),
+            format!("{qualified_kind} \"{name}\" is invalid: {summary}"),
         )
         .with_details(kind, name);
         if let Some(d) = status.details.as_mut() {
             d.kind = kind.kind.to_string();
             d.causes = causes;
+            if core_event {
+                d.group.clear();
+            }
         }
         status
     }

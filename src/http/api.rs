@@ -71,13 +71,24 @@ fn parse(
         name: parts.get(1).map(|s| s.to_string()),
         subresource: parts.get(2).map(|s| s.to_string()),
     };
-    if parts.len() > 3
-        || target
-            .subresource
-            .as_deref()
-            .is_some_and(|s| !target.kind.has_subresource(s))
-    {
+    if parts.len() > 3 {
         return Err(not_found());
+    }
+    if let (Some(name), Some(sub)) = (&target.name, target.subresource.as_deref())
+        && !target.kind.has_subresource(sub)
+    {
+        // kube: custom resources answer for the object; built-in kinds have no route.
+        return Err(if target.kind.custom {
+            Status::not_found(&target.kind, name)
+        } else {
+            let mut status = Status::new(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the server could not find the requested resource",
+            );
+            status.details = Some(Box::default());
+            status
+        });
     }
     Ok(target)
 }
@@ -114,7 +125,7 @@ async fn dispatch(
         _ => return super::discovery::serve(registry.catalog(), &segments, request.headers()),
     };
     let target = parse(registry.catalog(), group, version, rest)?;
-    let options = write_options(query)?;
+    let options = write_options(query, request.method())?;
     let filter = Filter {
         labels: LabelSelector::parse(query.get("labelSelector").map(String::as_str).unwrap_or(""))
             .map_err(|e| Status::bad_request(format!("unable to parse requirement: {e}")))?,
@@ -134,6 +145,23 @@ async fn dispatch(
         .unwrap_or_default();
     if method == Method::PATCH {
         check_patch_type(&target.kind, &patch_type)?;
+        let apply = patch_type == "application/apply-patch+yaml";
+        if apply && query.get("fieldManager").is_none_or(String::is_empty) {
+            return Err(options_invalid(
+                "PatchOptions",
+                "fieldManager",
+                "FieldValueRequired",
+                "Required value: is required for apply patch".into(),
+            ));
+        }
+        if !apply && query.contains_key("force") {
+            return Err(options_invalid(
+                "PatchOptions",
+                "force",
+                "FieldValueForbidden",
+                "Forbidden: may not be specified for non-apply patch".into(),
+            ));
+        }
     }
     let mut options = options;
     options.field_manager = field_manager(query, request.headers());
@@ -220,7 +248,14 @@ async fn dispatch(
                 )
                     .into_response());
             }
-            let list = registry.list_filtered(kind, ns, options, &filter).await?;
+            let mut list = registry.list_filtered(kind, ns, options, &filter).await?;
+            if representation != Representation::Full
+                && list.pointer("/metadata/continue") == Some(&json!(""))
+                && let Some(m) = list["metadata"].as_object_mut()
+            {
+                // Only unstructured lists carry an empty continue.
+                m.remove("continue");
+            }
             Ok(Json(match representation {
                 Representation::Table => {
                     let items = list["items"].as_array().cloned().unwrap_or_default();
@@ -237,10 +272,7 @@ async fn dispatch(
             .into_response())
         }
         (Method::POST, None) => {
-            let mut object = decode_body(&media, &body)?;
-            if kind.group == "certificates.k8s.io" {
-                set_requester(&mut object, &user);
-            }
+            let object = decode_body(&media, &body)?;
             let created = registry.create_with(kind, ns, object, &options).await?;
             observe_rbac(rbac, kind, &created.object, false, &options);
             Ok(with_warnings(
@@ -272,35 +304,40 @@ async fn dispatch(
                 .update_with(kind, ns, name, object, sub, &options, Op::Body)
                 .await?;
             observe_rbac(rbac, kind, &updated.object, false, &options);
+            let code = if updated.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             Ok(with_warnings(
-                Json(updated.object).into_response(),
+                (code, Json(updated.object)).into_response(),
                 &updated.warnings,
             ))
         }
         (Method::PATCH, Some(name)) => {
             let patch = match patch_type.as_str() {
-                "application/json-patch+json" => Patch::Json(
-                    serde_json::from_slice(&body)
-                        .map_err(|e| Status::bad_request(format!("invalid JSON patch: {e}")))?,
-                ),
+                "application/json-patch+json" => Patch::Json(json_patch_body(&body)?),
                 "application/strategic-merge-patch+json" => Patch::Strategic(parse_body(&body)?),
-                "application/apply-patch+yaml" if !query.contains_key("fieldManager") => {
-                    return Err(Status::bad_request(
-                        "PATCH, application/apply-patch+yaml requests require the fieldManager parameter",
-                    ));
-                }
                 "application/apply-patch+yaml" => Patch::Apply {
                     config: decode_body("application/yaml", &body)?,
                     force: query.get("force").is_some_and(|f| f == "true"),
                 },
-                _ => Patch::Merge(parse_body(&body)?),
+                _ => Patch::Merge(
+                    serde_json::from_slice(&body)
+                        .map_err(|_| Status::bad_request("invalid JSON patch"))?,
+                ),
             };
             let patched = registry
                 .patch_with(kind, ns, name, &patch, sub, &options)
                 .await?;
             observe_rbac(rbac, kind, &patched.object, false, &options);
+            let code = if patched.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             Ok(with_warnings(
-                Json(patched.object).into_response(),
+                (code, Json(patched.object)).into_response(),
                 &patched.warnings,
             ))
         }
@@ -330,7 +367,8 @@ async fn dispatch(
                     Err(status) => return Err(status),
                 }
             }
-            Ok(Json(json!({"apiVersion": kind.api_version(), "kind": kind.list_kind(), "metadata": {}, "items": deleted})).into_response())
+            // The deleted objects, under the metadata of the list they were found in.
+            Ok(Json(json!({"apiVersion": kind.api_version(), "kind": kind.list_kind(), "metadata": list["metadata"], "items": deleted})).into_response())
         }
         (Method::DELETE, Some(name)) if target.subresource.is_none() => {
             let mut delete_options = delete_options(&media, &body)?;
@@ -342,36 +380,42 @@ async fn dispatch(
                 observe_rbac(rbac, kind, last, true, &options);
             }
             match deletion {
-                Deletion::Pending(object) => Ok((StatusCode::ACCEPTED, Json(object)).into_response()),
-                Deletion::Deleted(last) => Ok(Json(json!({
-                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                    "details": {"name": name, "group": kind.group, "kind": kind.plural, "uid": last.pointer("/metadata/uid")},
-                }))
-                .into_response()),
+                // 200 with the object, as kube (202 only for orphanDependents=false).
+                Deletion::Pending(object) => Ok(Json(object).into_response()),
+                // ServiceAccounts answer with the deleted object (ReturnDeletedObject).
+                Deletion::Deleted(last) if kind.group.is_empty() && kind.kind == "ServiceAccount" => {
+                    Ok(Json(last).into_response())
+                }
+                Deletion::Deleted(last) => {
+                    let mut details = json!({"name": name, "group": kind.group, "kind": kind.plural, "uid": last.pointer("/metadata/uid")});
+                    if kind.group.is_empty() {
+                        details.as_object_mut().map(|d| d.remove("group"));
+                    }
+                    Ok(Json(json!({
+                        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                        "details": details,
+                    }))
+                    .into_response())
+                }
             }
+        }
+        // Custom resources route writes of a collection to the item handlers.
+        (Method::PUT | Method::PATCH, None) if kind.custom => {
+            Err(Status::bad_request("name must be provided"))
         }
         (method, _) => Err(method_not_allowed(&method)),
     }
 }
 
 fn method_not_allowed(method: &Method) -> Status {
-    Status::new(
+    tracing::debug!("{method} is not allowed here");
+    let mut status = Status::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "MethodNotAllowed",
-        format!("the server does not allow this method on the requested resource ({method})"),
-    )
-}
-
-/// A CertificateSigningRequest records who asked for it (kube's CSR strategy): the
-/// requester's name, uid, groups and extra replace whatever the body claims.
-fn set_requester(csr: &mut Value, user: &UserInfo) {
-    if !csr.get("spec").is_some_and(Value::is_object) {
-        csr["spec"] = json!({});
-    }
-    csr["spec"]["username"] = json!(user.name);
-    csr["spec"]["uid"] = json!(user.uid);
-    csr["spec"]["groups"] = json!(user.groups);
-    csr["spec"]["extra"] = json!(user.extra);
+        "the server does not allow this method on the requested resource",
+    );
+    status.details = Some(Box::default());
+    status
 }
 
 /// RBAC's escalation prevention on role and binding writes.
@@ -442,6 +486,16 @@ fn check_patch_type(kind: &Kind, patch_type: &str) -> Result<(), Status> {
     if ok {
         return Ok(());
     }
+    if !kind.custom && patch_type != "application/strategic-merge-patch+json" {
+        // Built-in kinds: the generic answer of the routing layer.
+        let mut status = Status::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            "415: Unsupported Media Type",
+        );
+        status.details = Some(Box::default());
+        return Err(status);
+    }
     let mut accepted = vec![
         "application/json-patch+json",
         "application/merge-patch+json",
@@ -484,25 +538,67 @@ fn field_manager(
     )
 }
 
+/// A 422 about the request's options rather than its object, as kube words it:
+/// `CreateOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: ...`.
+fn options_invalid(options: &str, field: &str, reason: &'static str, message: String) -> Status {
+    let mut status = Status::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid",
+        format!("{options}.meta.k8s.io \"\" is invalid: {field}: {message}"),
+    );
+    status.details = Some(Box::new(crate::api::status::Details {
+        group: "meta.k8s.io".into(),
+        kind: options.into(),
+        causes: vec![crate::api::status::Cause {
+            reason,
+            message,
+            field: field.into(),
+        }],
+        ..Default::default()
+    }));
+    status
+}
+
+/// The options kind a write's query parameters are decoded into.
+fn options_kind(method: &Method) -> &'static str {
+    match *method {
+        Method::POST => "CreateOptions",
+        Method::PUT => "UpdateOptions",
+        Method::PATCH => "PatchOptions",
+        Method::DELETE => "DeleteOptions",
+        _ => "ListOptions",
+    }
+}
+
 /// `dryRun` and `fieldValidation`, as kube-apiserver parses them.
-fn write_options(query: &HashMap<String, String>) -> Result<WriteOptions, Status> {
+fn write_options(query: &HashMap<String, String>, method: &Method) -> Result<WriteOptions, Status> {
     let dry_run = match query.get("dryRun").map(String::as_str) {
         None | Some("") => false,
         Some("All") => true,
         Some(other) => {
-            return Err(Status::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Invalid",
-                format!("dryRun: Unsupported value: \"{other}\": supported values: \"All\""),
+            return Err(options_invalid(
+                options_kind(method),
+                "dryRun",
+                "FieldValueNotSupported",
+                format!("Unsupported value: [\"{other}\"]: supported values: \"All\""),
             ));
         }
     };
-    let field_validation = parse_field_validation(
-        query
-            .get("fieldValidation")
-            .map(String::as_str)
-            .unwrap_or(""),
-    )?;
+    let validation = query
+        .get("fieldValidation")
+        .map(String::as_str)
+        .unwrap_or("");
+    if !matches!(validation, "" | "Ignore" | "Strict" | "Warn") && method != Method::GET {
+        return Err(options_invalid(
+            options_kind(method),
+            "fieldValidation",
+            "FieldValueNotSupported",
+            format!(
+                "Unsupported value: \"{validation}\": supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
+            ),
+        ));
+    }
+    let field_validation = parse_field_validation(validation)?;
     Ok(WriteOptions {
         field_validation,
         dry_run,
@@ -547,6 +643,26 @@ fn decode_body(media: &str, body: &Bytes) -> Result<Value, Status> {
     }
 }
 
+/// An RFC 6902 patch: a JSON array of operations (kube's decoder words the common error).
+fn json_patch_body(body: &Bytes) -> Result<json_patch::Patch, Status> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| Status::bad_request(format!("error decoding patch: {e}")))?;
+    let found = match &value {
+        Value::Array(_) => {
+            return serde_json::from_value(value)
+                .map_err(|e| Status::bad_request(format!("error decoding patch: {e}")));
+        }
+        Value::Object(_) => "object",
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "bool",
+        Value::Null => "null",
+    };
+    Err(Status::bad_request(format!(
+        "error decoding patch: json: cannot unmarshal {found} into Go value of type []handlers.jsonPatchOp"
+    )))
+}
+
 fn parse_body(body: &Bytes) -> Result<Value, Status> {
     serde_json::from_slice(body)
         .map_err(|e| Status::bad_request(format!("the request body is not valid JSON: {e}")))
@@ -568,75 +684,126 @@ fn delete_options(media: &str, body: &Bytes) -> Result<DeleteOptions, Status> {
         })?),
         None => None,
     };
+    if let Some(policy) = options.get("propagationPolicy").and_then(Value::as_str)
+        && !matches!(policy, "Foreground" | "Background" | "Orphan")
+    {
+        return Err(options_invalid(
+            "DeleteOptions",
+            "propagationPolicy",
+            "FieldValueNotSupported",
+            format!(
+                "Unsupported value: \"{policy}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+            ),
+        ));
+    }
     let propagation = Propagation::from_options(&options)
         .map_err(|m| Status::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", m))?;
+    let uid = options
+        .pointer("/preconditions/uid")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     Ok(DeleteOptions {
         precondition,
+        uid,
         propagation,
         dry_run: false,
     })
 }
 
-/// kube's `ValidateListOptions`: the resourceVersion/resourceVersionMatch combinations
-/// a list or watch may use (422 on the `ListOptions` kind), and resourceVersion with
-/// `continue` (400).
+/// kube's `ValidateListOptions`: the resourceVersion/resourceVersionMatch and
+/// sendInitialEvents combinations a list or watch may use (one 422 on the `ListOptions`
+/// kind with every problem), and resourceVersion with `continue` (400).
 pub fn validate_list_options(query: &HashMap<String, String>, watch: bool) -> Result<(), Status> {
-    let rv = query
-        .get("resourceVersion")
-        .map(String::as_str)
-        .unwrap_or("");
-    let rv_match = query
-        .get("resourceVersionMatch")
-        .map(String::as_str)
-        .unwrap_or("");
+    use crate::api::status::Cause;
+    let get = |k: &str| query.get(k).map(String::as_str).unwrap_or("");
+    let (rv, rv_match, continued) = (get("resourceVersion"), get("resourceVersionMatch"), get("continue"));
     let send_initial = query.contains_key("sendInitialEvents");
-    let forbidden = |message: String| {
+    let forbidden = |field: &str, message: &str| Cause {
+        reason: "FieldValueForbidden",
+        message: format!("Forbidden: {message}"),
+        field: field.into(),
+    };
+    let not_supported = |supported: &str| Cause {
+        reason: "FieldValueNotSupported",
+        message: format!("Unsupported value: \"{rv_match}\": supported values: {supported}"),
+        field: "resourceVersionMatch".into(),
+    };
+    let mut causes = Vec::new();
+    if watch {
+        if send_initial && rv_match != "NotOlderThan" {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            ));
+        }
+        if !rv_match.is_empty() {
+            if !send_initial {
+                causes.push(forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                ));
+            }
+            if rv_match != "NotOlderThan" {
+                causes.push(not_supported("\"NotOlderThan\""));
+            }
+            if !continued.is_empty() {
+                causes.push(forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden when continue is provided",
+                ));
+            }
+        }
+    } else {
+        if !rv_match.is_empty() {
+            if rv.is_empty() {
+                causes.push(forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                ));
+            }
+            if !continued.is_empty() {
+                causes.push(forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden when continue is provided",
+                ));
+            }
+            if !matches!(rv_match, "Exact" | "NotOlderThan") {
+                causes.push(not_supported("\"Exact\", \"NotOlderThan\", \"\""));
+            }
+            if rv_match == "Exact" && rv == "0" {
+                causes.push(forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                ));
+            }
+        }
+        if send_initial {
+            causes.push(forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"));
+        }
+    }
+    if !causes.is_empty() {
+        let lines: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        let summary = match lines.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
         let mut status = Status::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid",
-            format!("ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: {message}"),
+            format!("ListOptions.meta.k8s.io \"\" is invalid: {summary}"),
         );
         status.details = Some(Box::new(crate::api::status::Details {
             group: "meta.k8s.io".into(),
             kind: "ListOptions".into(),
-            causes: vec![crate::api::status::Cause {
-                reason: if message.starts_with("Unsupported") {
-                    "FieldValueNotSupported"
-                } else {
-                    "FieldValueForbidden"
-                },
-                message: message.clone(),
-                field: "resourceVersionMatch".into(),
-            }],
+            causes,
             ..Default::default()
         }));
-        Err(status)
-    };
-    match rv_match {
-        "" => {}
-        "Exact" | "NotOlderThan" => {
-            if watch && !send_initial {
-                return forbidden("Forbidden: resourceVersionMatch is forbidden for watch".into());
-            }
-            if rv.is_empty() && !send_initial {
-                return forbidden(
-                    "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided".into(),
-                );
-            }
-            if rv_match == "Exact" && rv == "0" {
-                return forbidden(
-                    "Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"".into(),
-                );
-            }
-        }
-        other => {
-            return forbidden(format!(
-                "Unsupported value: \"{other}\": supported values: \"Exact\", \"NotOlderThan\", \"\""
-            ));
-        }
+        return Err(status);
     }
-    if !watch && query.get("continue").is_some_and(|c| !c.is_empty()) && !rv.is_empty() && rv != "0"
-    {
+    if !watch && !continued.is_empty() && !rv.is_empty() && rv != "0" {
         return Err(Status::bad_request(
             "specifying resource version is not allowed when using continue",
         ));

@@ -85,6 +85,37 @@ pub fn include(query: &std::collections::HashMap<String, String>) -> Include {
     }
 }
 
+/// `ObjectMeta.name`'s documentation: the description of every Table's Name column.
+const NAME_DESCRIPTION: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
+/// `ObjectMeta.creationTimestamp`'s documentation: the description of Age columns.
+const CREATED_DESCRIPTION: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
+
+/// A column's definition as kube-apiserver describes it: custom resources as
+/// apiextensions' table convertor does (the CRD's type and description, else "Custom
+/// resource definition column (in JSONPath format): <path>"); built-in kinds as their
+/// printers (ages are strings, creation columns carry ObjectMeta's documentation).
+fn definition(kind: &Kind, c: &crate::api::PrinterColumn) -> Value {
+    let created = c.json_path == ".metadata.creationTimestamp";
+    let (type_, description) = if kind.custom {
+        let description = if c.description.is_empty() {
+            format!(
+                "Custom resource definition column (in JSONPath format): {}",
+                c.json_path
+            )
+        } else {
+            c.description.clone()
+        };
+        (c.type_.clone(), description)
+    } else if created {
+        let type_ = if c.name == "Age" { "string" } else { "date" };
+        (type_.to_string(), CREATED_DESCRIPTION.to_string())
+    } else {
+        let type_ = if c.type_ == "date" { "string" } else { &c.type_ };
+        (type_.to_string(), c.description.clone())
+    };
+    json!({"name": c.name, "type": type_, "format": "", "description": description, "priority": c.priority})
+}
+
 /// A Table of `objects`, carrying the list's metadata (resourceVersion, continue).
 pub fn table(kind: &Kind, objects: &[Value], list_metadata: Value, include: Include) -> Value {
     let age = crate::api::PrinterColumn {
@@ -101,10 +132,15 @@ pub fn table(kind: &Kind, objects: &[Value], list_metadata: Value, include: Incl
         &kind.printer_columns
     };
     let mut definitions = vec![
-        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
+        json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESCRIPTION, "priority": 0}),
     ];
     for c in columns {
-        definitions.push(json!({"name": c.name, "type": if c.type_ == "date" { "string" } else { &c.type_ }, "format": if c.type_ == "date" { "date" } else { "" }, "description": c.description, "priority": c.priority}));
+        let mut d = definition(kind, c);
+        if kind.custom && kind.printer_columns.is_empty() {
+            // apiextensions' default column: ObjectMeta's own documentation.
+            d["description"] = json!(CREATED_DESCRIPTION);
+        }
+        definitions.push(d);
     }
     let paths: Vec<Option<JsonPath>> = columns
         .iter()
@@ -124,7 +160,10 @@ pub fn table(kind: &Kind, objects: &[Value], list_metadata: Value, include: Incl
                 let found: Vec<&Value> = path.as_ref().map(|p| p.find(object)).unwrap_or_default();
                 let cell = match (c.type_.as_str(), found.as_slice()) {
                     (_, []) => Value::Null,
-                    ("date", [Value::String(ts), ..]) => Value::String(age_since(ts, now)),
+                    // Built-in printers show "Created At" as the timestamp itself.
+                    ("date", [Value::String(ts), ..]) if kind.custom || c.name == "Age" => {
+                        Value::String(age_since(ts, now))
+                    }
                     (_, [single]) => (*single).clone(),
                     (_, many) => Value::String(
                         many.iter()
@@ -141,7 +180,7 @@ pub fn table(kind: &Kind, objects: &[Value], list_metadata: Value, include: Incl
             }
             let mut row = json!({"cells": cells});
             match include {
-                Include::None => {}
+                Include::None => row["object"] = Value::Null,
                 Include::Metadata => row["object"] = partial(object),
                 Include::Object => row["object"] = object.clone(),
             }

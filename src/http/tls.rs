@@ -185,7 +185,9 @@ pub struct PeerIdentity {
     pub remote: Option<std::net::SocketAddr>,
 }
 
-/// Reads CN and O of a client certificate chain (verified by the caller).
+/// Reads CN and O of a client certificate chain (verified by the caller); the
+/// certificate's SHA-256 becomes the `authentication.kubernetes.io/credential-id` extra
+/// (`X509SHA256=<hex>`), as kube-apiserver's x509 authenticator records it.
 pub fn identity_from_chain(chain: Option<&[CertificateDer<'_>]>) -> Option<UserInfo> {
     let leaf = chain?.first()?;
     let (_, x509) = X509Certificate::from_der(leaf.as_ref()).ok()?;
@@ -199,9 +201,16 @@ pub fn identity_from_chain(chain: Option<&[CertificateDer<'_>]>) -> Option<UserI
         .iter_organization()
         .filter_map(|o| o.as_str().ok().map(str::to_string))
         .collect();
-    Some(UserInfo {
+    let digest = ring::digest::digest(&ring::digest::SHA256, leaf.as_ref());
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let mut user = UserInfo {
         name,
         groups,
         ..UserInfo::default()
-    })
+    };
+    user.extra.insert(
+        "authentication.kubernetes.io/credential-id".into(),
+        vec![format!("X509SHA256={hex}")],
+    );
+    Some(user)
 }

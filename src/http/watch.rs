@@ -70,19 +70,6 @@ pub async fn serve(
         .unwrap_or("");
     let send_initial = flag(query, "sendInitialEvents");
     let bookmarks = flag(query, "allowWatchBookmarks");
-    if send_initial
-        && (!bookmarks
-            || query.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan"))
-    {
-        return Err(Status::invalid(
-            &kind,
-            "",
-            vec![crate::api::status::Cause::invalid(
-                "sendInitialEvents",
-                "Forbidden: sendInitialEvents requires allowWatchBookmarks=true and resourceVersionMatch=NotOlderThan",
-            )],
-        ));
-    }
     let timeout = match query.get("timeoutSeconds").filter(|t| !t.is_empty()) {
         Some(t) => Duration::from_secs(
             t.parse()
@@ -107,7 +94,8 @@ pub async fn serve(
                 revision,
             });
         }
-        if send_initial {
+        // The end marker needs bookmarks (kube's isListWatchRequest).
+        if send_initial && bookmarks {
             initial.push(bookmark(&kind, revision, true));
         }
         revision
@@ -124,16 +112,9 @@ pub async fn serve(
         Err(status) if status.code == 410 => futures::stream::iter([Err(status)]).boxed(),
         Err(status) => return Err(status),
     };
-    // Metadata watchers (client-go metadata informers) get PartialObjectMetadata objects.
-    let metadata_only = representation == super::table::Representation::Metadata;
-    let reduce = move |mut e: WatchEvent| {
-        if metadata_only && matches!(e.type_, "ADDED" | "MODIFIED" | "DELETED") {
-            e.object = super::table::partial(&e.object);
-        }
-        e
-    };
-    let initial = initial.into_iter().map(reduce).collect();
-    let events = events.map(move |item| item.map(reduce)).boxed();
+    let reduce = representer(&kind, representation, super::table::include(query));
+    let initial = initial.into_iter().map(&reduce).collect();
+    let events = events.map(move |item| item.map(&reduce)).boxed();
     let body = event_stream(kind, initial, events, start, bookmarks, timeout);
     Ok((
         StatusCode::OK,
@@ -141,6 +122,43 @@ pub async fn serve(
         Body::from_stream(body),
     )
         .into_response())
+}
+
+/// How each event's object is represented, as the client negotiated: metadata watchers
+/// (client-go metadata informers) get `PartialObjectMetadata`; Table watchers (`kubectl
+/// get -w`) a one-row Table per event, bookmarks included, with the column definitions in
+/// the first event only (`null` afterwards), as kube-apiserver's watch encoder does. ERROR
+/// events keep their `Status`.
+fn representer(
+    kind: &Arc<Kind>,
+    representation: super::table::Representation,
+    include: super::table::Include,
+) -> impl Fn(WatchEvent) -> WatchEvent + Send + Sync + 'static {
+    use super::table::Representation;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let kind = kind.clone();
+    let headers_sent = AtomicBool::new(false);
+    move |mut e: WatchEvent| {
+        if e.type_ == "ERROR" {
+            return e;
+        }
+        match representation {
+            Representation::Metadata if e.type_ != "BOOKMARK" => {
+                e.object = super::table::partial(&e.object);
+            }
+            Representation::Table => {
+                let metadata = json!({"resourceVersion": e.object.pointer("/metadata/resourceVersion")});
+                let mut table =
+                    super::table::table(&kind, std::slice::from_ref(&e.object), metadata, include);
+                if headers_sent.swap(true, Ordering::Relaxed) {
+                    table["columnDefinitions"] = Value::Null;
+                }
+                e.object = table;
+            }
+            _ => {}
+        }
+        e
+    }
 }
 
 fn event_stream(

@@ -135,6 +135,10 @@ pub fn admit(
         }
     } else {
         unknown.extend(schema.prune(object));
+        let causes = super::strategy::validate(kind, object);
+        if !causes.is_empty() {
+            return Err(Status::invalid(kind, name, causes));
+        }
         if let Some(error) = schema
             .validate(object)
             .into_iter()
@@ -158,7 +162,9 @@ fn finish(
     policy: FieldValidation,
     op: Op,
 ) -> Result<Vec<String>, Status> {
-    unknown.sort();
+    // Custom resources: ObjectMeta's unknown fields first (a decoding step of their own in
+    // kube), then the schema's.
+    unknown.sort_by_key(|p| (kind.custom && !p.starts_with("metadata."), p.clone()));
     if unknown.is_empty() {
         return Ok(Vec::new());
     }

@@ -58,6 +58,8 @@ impl Propagation {
 pub struct DeleteOptions {
     /// Expected resourceVersion (`preconditions.resourceVersion`).
     pub precondition: Option<u64>,
+    /// Expected uid (`preconditions.uid`).
+    pub uid: Option<String>,
     pub propagation: Propagation,
     pub dry_run: bool,
 }

@@ -10,7 +10,12 @@ use crate::api::status::{Cause, Status};
 /// Names are DNS subdomains (lowercase alphanumerics, `-` and `.`, at most 253
 /// characters, starting and ending alphanumeric); namespaces are DNS labels.
 pub fn validate_name(kind: &Kind, name: &str) -> Result<(), Status> {
-    if kind.group == "rbac.authorization.k8s.io" {
+    // RBAC kinds, core Events and CSRs only need a usable path segment (kube's
+    // ValidatePathSegmentName for them).
+    let path_segment = kind.group == "rbac.authorization.k8s.io"
+        || (kind.group.is_empty() && kind.kind == "Event")
+        || kind.kind == "CertificateSigningRequest";
+    if path_segment {
         return validate_path_segment(kind, name);
     }
     let label_like = kind.plural == "namespaces";
@@ -27,10 +32,14 @@ pub fn validate_name(kind: &Kind, name: &str) -> Result<(), Status> {
     if valid {
         return Ok(());
     }
-    let rule = if label_like {
-        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
+    // kube's IsDNS1123Subdomain/IsDNS1123Label: the length error alone when too long
+    // (subdomains), else the format error with an example and the regex.
+    let rule = if name.len() > max {
+        format!("must be no more than {max} characters")
+    } else if label_like {
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')".to_string()
     } else {
-        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".to_string()
     };
     Err(Status::invalid(
         kind,
@@ -40,6 +49,95 @@ pub fn validate_name(kind: &Kind, name: &str) -> Result<(), Status> {
             format!("Invalid value: \"{name}\": {rule}"),
         )],
     ))
+}
+
+const QUALIFIED_NAME_RULE: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+
+/// kube's `IsQualifiedName`: `[prefix/]name`, the prefix a DNS subdomain, the name at most
+/// 63 characters of alphanumerics, `-`, `_` and `.`, alphanumeric at both ends.
+fn qualified_name_problems(key: &str) -> Vec<String> {
+    let name_ok = |n: &str| {
+        let b = n.as_bytes();
+        !b.is_empty()
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+    };
+    let parts: Vec<&str> = key.split('/').collect();
+    let (prefix, name) = match parts.as_slice() {
+        [name] => (None, *name),
+        [prefix, name] => (Some(*prefix), *name),
+        _ => {
+            return vec![format!(
+                "a valid label key {QUALIFIED_NAME_RULE} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+            )];
+        }
+    };
+    let mut problems = Vec::new();
+    if let Some(prefix) = prefix {
+        let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if prefix.is_empty() {
+            problems.push("prefix part must be non-empty".to_string());
+        } else if prefix.len() > 253 {
+            problems.push("prefix part must be no more than 253 characters".to_string());
+        } else if !(prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            && alnum(prefix.chars().next())
+            && alnum(prefix.chars().last())
+            && !prefix.contains(".."))
+        {
+            problems.push("prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".to_string());
+        }
+    }
+    if name.is_empty() {
+        problems.push("name part must be non-empty".to_string());
+    } else if name.len() > 63 {
+        problems.push("name part must be no more than 63 characters".to_string());
+    } else if !name_ok(name) {
+        problems.push(format!("name part {QUALIFIED_NAME_RULE}"));
+    }
+    problems
+}
+
+/// Label keys and values and annotation keys, in kube's words (`ValidateLabels`,
+/// `ValidateAnnotations`); keys in sorted order.
+pub fn validate_metadata(kind: &Kind, object: &Value) -> Result<(), Status> {
+    let meta = object.get("metadata");
+    let mut causes = Vec::new();
+    if let Some(labels) = meta.and_then(|m| m.get("labels")).and_then(Value::as_object) {
+        for (key, value) in labels {
+            for p in qualified_name_problems(key) {
+                causes.push(Cause::invalid("metadata.labels", format!("Invalid value: {key:?}: {p}")));
+            }
+            let value = value.as_str().unwrap_or_default();
+            let b = value.as_bytes();
+            let ok = b.is_empty()
+                || (b[0].is_ascii_alphanumeric()
+                    && b[b.len() - 1].is_ascii_alphanumeric()
+                    && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')));
+            if b.len() > 63 {
+                causes.push(Cause::invalid("metadata.labels", format!("Invalid value: {value:?}: must be no more than 63 bytes")));
+            } else if !ok {
+                causes.push(Cause::invalid("metadata.labels", format!("Invalid value: {value:?}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")));
+            }
+        }
+    }
+    if let Some(annotations) = meta.and_then(|m| m.get("annotations")).and_then(Value::as_object) {
+        for key in annotations.keys() {
+            for p in qualified_name_problems(&key.to_lowercase()) {
+                causes.push(Cause::invalid("metadata.annotations", format!("Invalid value: {key:?}: {p}")));
+            }
+        }
+    }
+    if causes.is_empty() {
+        return Ok(());
+    }
+    let name = meta
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Err(Status::invalid(kind, name, causes))
 }
 
 /// RBAC names only need to be usable as a URL path segment (kube's
@@ -80,13 +178,47 @@ pub fn check_type(kind: &Kind, object: &Value) -> Result<(), Status> {
     }
     let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let body_kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
-    if (!api_version.is_empty() && api_version != kind.api_version())
-        || (!body_kind.is_empty() && body_kind != kind.kind)
-    {
+    if !api_version.is_empty() && api_version != kind.api_version() {
+        return Err(Status::bad_request(if kind.custom {
+            format!(
+                "the API version in the data ({api_version}) does not match the expected API version ({})",
+                kind.api_version()
+            )
+        } else {
+            // The built-in decoder's words.
+            format!(
+                "{} in version \"{}\" cannot be handled as a {}: no kind \"{}\" is registered for version \"{api_version}\" in scheme \"pkg/runtime/scheme.go:111\"",
+                kind.kind, kind.version, kind.kind, kind.kind
+            )
+        }));
+    }
+    if !body_kind.is_empty() && body_kind != kind.kind {
+        let name = map
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if kind.custom {
+            // apiextensions validates kind as a field (422).
+            let mut status = Status::invalid(
+                kind,
+                name,
+                vec![Cause::invalid(
+                    "kind",
+                    format!("Invalid value: \"{body_kind}\": must be {}", kind.kind),
+                )],
+            );
+            status.message = status.message.replacen(&kind.kind, body_kind, 1);
+            if let Some(d) = status.details.as_mut() {
+                d.kind = body_kind.to_string();
+            }
+            return Err(status);
+        }
         return Err(Status::bad_request(format!(
-            "the API version in the data ({api_version}) does not match the expected API version ({}) or kind ({body_kind} is not {})",
-            kind.api_version(),
-            kind.kind
+            "{body_kind} in version \"{}\" cannot be handled as a {}: no kind \"{body_kind}\" is registered for version \"{}\" in scheme \"pkg/runtime/scheme.go:111\"",
+            kind.version,
+            kind.kind,
+            kind.api_version()
         )));
     }
     Ok(())
@@ -119,6 +251,13 @@ pub fn check_namespace(
     Ok(Some(url.to_string()))
 }
 
+/// Whether kube-apiserver keeps `metadata.generation` for this kind: custom resources and
+/// CRDs do; the built-in kinds served here (ConfigMaps, Secrets, RBAC, Leases, Events,
+/// CSRs, Namespaces...) do not.
+pub fn tracks_generation(kind: &Kind) -> bool {
+    kind.custom || (kind.group == "apiextensions.k8s.io" && kind.kind == "CustomResourceDefinition")
+}
+
 /// Fills the server-owned fields of a new object.
 pub fn prepare_create(kind: &Kind, object: &mut Value, namespace: Option<&str>) {
     object["apiVersion"] = Value::String(kind.api_version());
@@ -129,8 +268,13 @@ pub fn prepare_create(kind: &Kind, object: &mut Value, namespace: Option<&str>) 
     let meta = &mut object["metadata"];
     meta["uid"] = Value::String(uuid::Uuid::new_v4().to_string());
     meta["creationTimestamp"] = Value::String(crate::api::meta::now_rfc3339());
-    meta["generation"] = Value::from(1);
+    if tracks_generation(kind) {
+        meta["generation"] = Value::from(1);
+    }
     if let Some(map) = meta.as_object_mut() {
+        if !tracks_generation(kind) {
+            map.remove("generation");
+        }
         for server_owned in [
             "resourceVersion",
             "deletionTimestamp",
@@ -145,6 +289,25 @@ pub fn prepare_create(kind: &Kind, object: &mut Value, namespace: Option<&str>) 
             }
             None => {
                 map.remove("namespace");
+            }
+        }
+    }
+    drop_empty_metadata(object);
+}
+
+/// Drops empty `labels`, `annotations`, `finalizers` and `ownerReferences`: kube's typed
+/// ObjectMeta omits them (`omitempty`), for custom resources too.
+pub fn drop_empty_metadata(object: &mut Value) {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in ["labels", "annotations", "finalizers", "ownerReferences"] {
+            let empty = match meta.get(field) {
+                Some(Value::Array(a)) => a.is_empty(),
+                Some(Value::Object(o)) => o.is_empty(),
+                Some(Value::Null) => true,
+                _ => false,
+            };
+            if empty {
+                meta.remove(field);
             }
         }
     }
@@ -187,6 +350,17 @@ pub fn merge_update(kind: &Kind, old: &Value, new: Value, target: Target) -> Res
         .unwrap_or("")
         .to_string();
     let mut merged = match target {
+        // A CSR's spec is immutable: kube's strategies copy it from the old object.
+        // /status and /approval of a CSR: metadata and status from the body, the
+        // immutable spec (and, for approval, the certificate) from the old object.
+        _ if kind.kind == "CertificateSigningRequest" && target != Target::Main => {
+            let m = with_part(&new, old, "/spec");
+            if target == Target::Approval {
+                with_part(&m, old, "/status/certificate")
+            } else {
+                m
+            }
+        }
         Target::Status if kind.status_subresource => with_part(old, &new, "/status"),
         Target::Approval => with_part(old, &new, "/status/conditions"),
         Target::Finalize => with_part(old, &new, "/spec/finalizers"),
@@ -194,6 +368,13 @@ pub fn merge_update(kind: &Kind, old: &Value, new: Value, target: Target) -> Res
             let mut m = new;
             if kind.status_subresource {
                 m = with_part(&m, old, "/status");
+            }
+            if kind.group.is_empty() && kind.kind == "Namespace" {
+                // spec.finalizers change only through /finalize.
+                m = with_part(&m, old, "/spec/finalizers");
+            }
+            if kind.kind == "CertificateSigningRequest" {
+                m = with_part(&m, old, "/spec");
             }
             m
         }
@@ -240,30 +421,58 @@ pub fn merge_update(kind: &Kind, old: &Value, new: Value, target: Target) -> Res
             .and_then(Value::as_array)
             .is_some_and(|after| after.iter().any(|f| !before.contains(&f)));
         if added {
-            return Err(Status::invalid(
-                kind,
-                &name,
-                vec![Cause {
-                    reason: "FieldValueForbidden",
-                    message:
-                        "Forbidden: no new finalizers can be added if the object is being deleted"
-                            .into(),
-                    field: "metadata.finalizers".into(),
-                }],
-            ));
+            let new: Vec<String> = merged
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|f| !before.contains(f))
+                .map(|f| format!("{:?}", f.as_str().unwrap_or_default()))
+                .collect();
+            let cause = Cause {
+                reason: "FieldValueForbidden",
+                message: format!(
+                    "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                    new.join(", ")
+                ),
+                field: "metadata.finalizers".into(),
+            };
+            // Custom resources are checked by the generic and the CR strategy: kube
+            // reports the cause twice.
+            let causes = if kind.custom {
+                vec![cause.clone(), cause]
+            } else {
+                vec![cause]
+            };
+            return Err(Status::invalid(kind, &name, causes));
         }
+    }
+    set_generation(kind, old, &mut merged);
+    drop_empty_metadata(&mut merged);
+    Ok(merged)
+}
+
+/// The generation of an update: the old one, plus one when anything outside metadata (and
+/// status, for kinds with a status subresource) changed; absent for kinds without one.
+/// Runs on the object as admission left it, so defaults a body omitted are no change.
+pub fn set_generation(kind: &Kind, old: &Value, new: &mut Value) {
+    let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if !tracks_generation(kind) {
+        meta.remove("generation");
+        return;
     }
     let generation = old
         .pointer("/metadata/generation")
         .and_then(Value::as_i64)
         .unwrap_or(1);
-    let bumped = if spec_changed(kind, old, &merged) {
+    let bumped = if spec_changed(kind, old, new) {
         generation + 1
     } else {
         generation
     };
-    merged["metadata"]["generation"] = Value::from(bumped);
-    Ok(merged)
+    new["metadata"]["generation"] = Value::from(bumped);
 }
 
 /// `base` with the part at `pointer` (two levels at most) taken from `from`, or removed
@@ -308,14 +517,16 @@ fn spec_changed(kind: &Kind, old: &Value, new: &Value) -> bool {
     strip(old) != strip(new)
 }
 
-/// Sets `deletionTimestamp` (grace 0) and bumps generation, as DELETE does when
-/// finalizers remain.
+/// Sets `deletionTimestamp` (grace 0) and bumps generation (when the kind has one), as
+/// DELETE does when finalizers remain.
 pub fn mark_deleting(object: &mut Value) {
-    let generation = object
-        .pointer("/metadata/generation")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
     object["metadata"]["deletionTimestamp"] = Value::String(crate::api::meta::now_rfc3339());
     object["metadata"]["deletionGracePeriodSeconds"] = Value::from(0);
-    object["metadata"]["generation"] = Value::from(generation + 1);
+    if let Some(generation) = object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .filter(|g| *g > 0)
+    {
+        object["metadata"]["generation"] = Value::from(generation + 1);
+    }
 }

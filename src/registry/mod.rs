@@ -77,6 +77,8 @@ pub enum Deletion {
 pub struct Written {
     pub object: Value,
     pub warnings: Vec<String>,
+    /// The write created the object (an apply or an update that upserts): 201, not 200.
+    pub created: bool,
 }
 
 /// One page of a list, as a `<Kind>List` object.
@@ -197,14 +199,27 @@ impl Registry {
             return Err(Status::invalid(
                 kind,
                 "",
-                vec![Cause::required("metadata.name")],
+                vec![Cause {
+                    reason: "FieldValueRequired",
+                    message: "Required value: name or generateName is required".into(),
+                    field: "metadata.name".into(),
+                }],
             ));
         }
+        meta::validate_metadata(kind, &object)?;
         if let Some(ns) = namespace.as_deref() {
             self.require_namespace(ns).await?;
         }
+        // The first generated name, before admission: validators see the name the object
+        // will be stored under, as kube's (which run after BeforeCreate).
+        if let Some(prefix) = generate.as_deref().filter(|_| given.is_empty()) {
+            object["metadata"]["name"] = Value::String(meta::generate_name(prefix));
+        }
         meta::prepare_create(kind, &mut object, namespace.as_deref());
         strategy::defaults(kind, &mut object, true);
+        if let Some(user) = &options.user {
+            strategy::set_requester(kind, &mut object, user);
+        }
         if let Some(mutate) = &self.mutator {
             mutate(kind, &mut object, None)?;
         }
@@ -216,9 +231,14 @@ impl Registry {
         self.check_write(kind, &object, None, options)?;
         track(kind, None, &mut object, Target::Main, options);
         // A generated name collides rarely; retry a few times as kube-apiserver does.
-        for _ in 0..8 {
+        for attempt in 0..8 {
             let name = match &generate {
-                Some(prefix) if given.is_empty() => meta::generate_name(prefix),
+                Some(prefix) if given.is_empty() && attempt > 0 => meta::generate_name(prefix),
+                Some(_) if given.is_empty() => object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 _ => given.clone(),
             };
             validate_name(kind, &name)?;
@@ -227,7 +247,11 @@ impl Registry {
             let bytes = encode(kind, &object)?;
             if options.dry_run {
                 return match self.store.get(&key).await {
-                    Ok(None) => Ok(Written { object, warnings }),
+                    Ok(None) => Ok(Written {
+                        object,
+                        warnings,
+                        created: true,
+                    }),
                     Ok(Some(_)) => Err(Status::already_exists(kind, &name)),
                     Err(e) => Err(Status::from_store(e, kind, &name)),
                 };
@@ -240,6 +264,7 @@ impl Registry {
                     return Ok(Written {
                         object: with_version(object, &kv),
                         warnings,
+                        created: true,
                     });
                 }
                 Err(StoreError::AlreadyExists { .. }) if generate.is_some() && given.is_empty() => {
@@ -363,6 +388,9 @@ impl Registry {
             if let Some(remaining) = remaining {
                 metadata.insert("remainingItemCount".into(), json!(remaining));
             }
+        } else if kind.custom {
+            // Unstructured lists of custom resources always carry the key.
+            metadata.insert("continue".into(), Value::String(String::new()));
         }
         Ok(json!({
             "apiVersion": kind.api_version(),
@@ -415,6 +443,8 @@ impl Registry {
             if let Some(remaining) = page.remaining {
                 metadata["remainingItemCount"] = json!(remaining);
             }
+        } else if kind.custom {
+            metadata["continue"] = json!("");
         }
         out.extend_from_slice(b",\"metadata\":");
         serde_json::to_writer(&mut out, &metadata).map_err(encode_error)?;
@@ -462,27 +492,49 @@ impl Registry {
         }
         let namespace = meta::check_namespace(kind, namespace, &object)?;
         let expected = meta::resource_version(kind, name, &object)?;
-        if expected.is_none() && kind.custom && target == Target::Main {
-            return Err(Status::invalid(
-                kind,
-                name,
-                vec![Cause::invalid(
-                    "metadata.resourceVersion",
-                    "Invalid value: 0x0: must be specified for an update",
-                )],
-            ));
-        }
         let key = kind.storage_key(namespace.as_deref(), name);
+        if target == Target::Main && strategy::creates_on_update(kind) {
+            match self.store.get(&key).await {
+                Ok(None) => {
+                    let mut object = object;
+                    object["metadata"]["name"] = Value::String(name.to_string());
+                    return Box::pin(self.create_with(kind, namespace.as_deref(), object, options))
+                        .await;
+                }
+                Ok(Some(_)) => {}
+                Err(e) => return Err(Status::from_store(e, kind, name)),
+            }
+        }
+        if expected.is_none() && strategy::requires_resource_version(kind) && target == Target::Main {
+            // A missing object is NotFound first; then the generic store's words, which
+            // name the resource where a kind would be.
+            self.current(kind, &key, name, None).await?;
+            let cause = Cause::invalid(
+                "metadata.resourceVersion",
+                "Invalid value: 0: must be specified for an update",
+            );
+            let mut status = Status::invalid(kind, name, vec![cause]);
+            status.message = format!(
+                "{} \"{name}\" is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update",
+                kind.qualified_resource()
+            );
+            if let Some(d) = status.details.as_mut() {
+                d.kind = kind.plural.clone();
+            }
+            return Err(status);
+        }
         let current = self.current(kind, &key, name, expected).await?;
         let old: Value = serde_json::from_slice(&current.value).map_err(|e| {
             Status::internal(format!("stored {} {name} is not JSON: {e}", kind.kind))
         })?;
         let mut merged = meta::merge_update(kind, &old, object, target)?;
+        meta::validate_metadata(kind, &merged)?;
         strategy::defaults(kind, &mut merged, false);
         if let (Some(mutate), Target::Main) = (&self.mutator, target) {
             mutate(kind, &mut merged, Some(&old))?;
         }
         let warnings = admission::admit(kind, name, &mut merged, Some(&old), options, op)?;
+        meta::set_generation(kind, &old, &mut merged);
         if crds::is_crd(kind) {
             crds::prepare(kind, &mut merged, false)?;
         }
@@ -492,13 +544,18 @@ impl Registry {
             return Ok(Written {
                 object: with_version(served(kind, merged), &current),
                 warnings,
+                created: false,
             });
         }
         let object = self.write(kind, name, &key, &current, merged).await?;
         if crds::is_crd(kind) && !options.defer_crd_sync {
             Box::pin(self.sync_crds()).await?;
         }
-        Ok(Written { object, warnings })
+        Ok(Written {
+            object,
+            warnings,
+            created: false,
+        })
     }
 
     /// Applies a JSON merge patch (RFC 7386) or a JSON patch (RFC 6902) to the current
@@ -563,13 +620,15 @@ impl Registry {
                 // `patch_unsafe` on a copy that is dropped on error: the crate's undoing
                 // `patch` can panic when a `move` fails half-way.
                 Patch::Json(p) => json_patch_as_kube(&mut patched, p).map_err(|e| {
-                    Status::new(
+                    // kube's words, which leave the failing operation out; it is logged.
+                    tracing::debug!("JSON patch of {} {name} failed: {e}", kind.kind);
+                    let mut status = Status::new(
                         axum::http::StatusCode::UNPROCESSABLE_ENTITY,
                         "Invalid",
-                        format!(
-                            "the server rejected our request due to an error in our request: {e}"
-                        ),
-                    )
+                        "the server rejected our request due to an error in our request",
+                    );
+                    status.details = Some(Box::default());
+                    status
                 })?,
             }
             if !patched.is_object()
@@ -712,14 +771,7 @@ impl Registry {
     ) -> Result<Deletion, Status> {
         let dry_run = options.dry_run;
         let deletion = self
-            .delete_object(
-                kind,
-                namespace,
-                name,
-                options.precondition,
-                dry_run,
-                options.propagation,
-            )
+            .delete_object(kind, namespace, name, options, dry_run)
             .await?;
         if !dry_run
             && crds::is_crd(kind)
@@ -735,16 +787,16 @@ impl Registry {
         kind: &Kind,
         namespace: Option<&str>,
         name: &str,
-        precondition: Option<u64>,
+        options: &DeleteOptions,
         dry_run: bool,
-        propagation: gc::Propagation,
     ) -> Result<Deletion, Status> {
         let key = kind.storage_key(namespace, name);
-        let current = self.current(kind, &key, name, precondition).await?;
+        let current = self.current(kind, &key, name, None).await?;
         let mut object: Value = serde_json::from_slice(&current.value).map_err(|e| {
             Status::internal(format!("stored {} {name} is not JSON: {e}", kind.kind))
         })?;
-        gc::add_policy_finalizer(&mut object, propagation);
+        check_preconditions(kind, name, &object, current.mod_revision, options)?;
+        gc::add_policy_finalizer(&mut object, options.propagation);
         let has_finalizers = held(kind, &object);
         if dry_run {
             let current = decode(kind, &current)?;
@@ -965,17 +1017,57 @@ fn held(kind: &Kind, object: &Value) -> bool {
         || (kind.group.is_empty() && kind.kind == "Namespace" && non_empty("/spec/finalizers"))
 }
 
+/// DeleteOptions preconditions, uid first, in the storage layer's words (kube's
+/// `Preconditions.Check`): a 409 naming the kind, not the resource.
+fn check_preconditions(
+    kind: &Kind,
+    name: &str,
+    object: &Value,
+    revision: u64,
+    options: &DeleteOptions,
+) -> Result<(), Status> {
+    let record_uid = object
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let problem = match (&options.uid, options.precondition) {
+        (Some(uid), _) if uid != record_uid => format!(
+            "the UID in the precondition ({uid}) does not match the UID in record ({record_uid}). The object might have been deleted and then recreated"
+        ),
+        (_, Some(rv)) if rv != revision => format!(
+            "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({revision}). The object might have been modified"
+        ),
+        _ => return Ok(()),
+    };
+    let qualified = if kind.group.is_empty() {
+        kind.kind.clone()
+    } else {
+        format!("{}.{}", kind.kind, kind.group)
+    };
+    let mut status = Status::new(
+        axum::http::StatusCode::CONFLICT,
+        "Conflict",
+        format!("Operation cannot be fulfilled on {qualified} \"{name}\": {problem}"),
+    );
+    status.details = Some(Box::new(crate::api::status::Details {
+        name: name.to_string(),
+        group: kind.group.clone(),
+        kind: kind.kind.clone(),
+        ..Default::default()
+    }));
+    Err(status)
+}
+
 /// kube's answers to a failed apply.
 fn apply_error(kind: &Kind, name: &str, e: ssa::ApplyError) -> Status {
     use axum::http::StatusCode;
     match e {
         ssa::ApplyError::Conflicts(conflicts) => {
             let message = ssa::ApplyError::Conflicts(conflicts.clone()).conflict_message();
+            // kube's NewApplyConflict: causes only, no object in the details.
+            let _ = (kind, name);
             let mut status = Status::new(StatusCode::CONFLICT, "Conflict", message);
             status.details = Some(Box::new(crate::api::status::Details {
-                name: name.to_string(),
-                group: kind.group.clone(),
-                kind: kind.plural.clone(),
                 causes: conflicts
                     .iter()
                     .map(|c| Cause {

@@ -252,7 +252,23 @@ impl FieldSelector {
     /// Parses `text` for objects of `kind`: `metadata.name`, `metadata.namespace` and the
     /// kind's own selectable fields (`Kind::field_path`).
     pub fn parse_for(text: &str, kind: &crate::api::Kind) -> Result<FieldSelector, String> {
-        let mut selector = FieldSelector::parse(text, |f| kind.field_path(f))?;
+        // Built-in kinds without field labels of their own answer with the generic
+        // selector's words; the others (and custom resources) with their converter's.
+        let own_labels = kind.custom
+            || matches!(
+                (kind.group.as_str(), kind.kind.as_str()),
+                ("", "Secret" | "Namespace" | "Event")
+                    | ("events.k8s.io", _)
+                    | ("certificates.k8s.io", _)
+            );
+        let mut selector = FieldSelector::parse(text, |f| kind.field_path(f)).map_err(|e| {
+            match e.strip_prefix("field label not supported: ") {
+                Some(field) if !own_labels => format!(
+                    "\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                ),
+                _ => e,
+            }
+        })?;
         selector.0.sort();
         Ok(selector)
     }

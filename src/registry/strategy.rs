@@ -23,7 +23,22 @@ pub fn defaults(kind: &Kind, object: &mut Value, creating: bool) {
         {
             object["type"] = json!("Opaque");
         }
-        ("", "Namespace") if creating => {
+        ("", "Namespace") => {
+            // kube's namespace strategy labels every namespace with its own name.
+            if let Some(name) = object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+            {
+                if !object["metadata"].get("labels").is_some_and(Value::is_object) {
+                    object["metadata"]["labels"] = json!({});
+                }
+                object["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
+            }
+            if !creating {
+                return;
+            }
             object["status"] = json!({"phase": "Active"});
             let finalizers = object
                 .pointer("/spec/finalizers")
@@ -41,6 +56,94 @@ pub fn defaults(kind: &Kind, object: &mut Value, creating: bool) {
         }
         _ => {}
     }
+}
+
+/// Kinds whose update must name the resourceVersion it replaces (kube's
+/// `AllowUnconditionalUpdate() == false`): custom resources, CRDs and Leases.
+pub fn requires_resource_version(kind: &Kind) -> bool {
+    kind.custom
+        || matches!(
+            (kind.group.as_str(), kind.kind.as_str()),
+            ("coordination.k8s.io", "Lease")
+                | ("apiextensions.k8s.io", "CustomResourceDefinition")
+        )
+}
+
+/// Kinds a PUT of a missing object creates (kube's `AllowCreateOnUpdate() == true`):
+/// RBAC roles and bindings, Events and Leases.
+pub fn creates_on_update(kind: &Kind) -> bool {
+    matches!(
+        (kind.group.as_str(), kind.kind.as_str()),
+        ("rbac.authorization.k8s.io", _)
+            | ("", "Event")
+            | ("events.k8s.io", "Event")
+            | ("coordination.k8s.io", "Lease")
+    )
+}
+
+/// A CertificateSigningRequest records who asked for it (kube's CSR strategy, on every
+/// create, apply included): the requester's name, uid, groups and extra replace whatever
+/// the body claims; empty values are left out, as kube's typed CSR omits them.
+pub fn set_requester(kind: &Kind, csr: &mut Value, user: &crate::api::user::UserInfo) {
+    if kind.group != "certificates.k8s.io" || kind.kind != "CertificateSigningRequest" {
+        return;
+    }
+    if !csr.get("spec").is_some_and(Value::is_object) {
+        csr["spec"] = json!({});
+    }
+    csr["spec"]["username"] = json!(user.name);
+    for (field, value, empty) in [
+        ("uid", json!(user.uid), user.uid.is_empty()),
+        ("groups", json!(user.groups), user.groups.is_empty()),
+        ("extra", json!(user.extra), user.extra.is_empty()),
+    ] {
+        match csr["spec"].as_object_mut() {
+            Some(spec) if empty => {
+                spec.remove(field);
+            }
+            _ => csr["spec"][field] = value,
+        }
+    }
+}
+
+/// kube's validation of built-in kinds beyond their types, for what this hub serves:
+/// ConfigMap and Secret keys (`IsConfigMapKey`).
+pub fn validate(kind: &Kind, object: &Value) -> Vec<crate::api::status::Cause> {
+    let mut causes = Vec::new();
+    let keyed = match (kind.group.as_str(), kind.kind.as_str()) {
+        ("", "ConfigMap") => &["data", "binaryData"][..],
+        ("", "Secret") => &["data"][..],
+        _ => return causes,
+    };
+    for field in keyed {
+        for key in object
+            .get(*field)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|m| m.keys())
+        {
+            let valid_chars = !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            let problem = if key.len() > 253 {
+                Some("must be no more than 253 characters".to_string())
+            } else if !valid_chars {
+                Some("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".to_string())
+            } else if key == "." || key == ".." {
+                Some(format!("must not be '{key}'"))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                causes.push(crate::api::status::Cause::invalid(
+                    format!("{field}[{key}]"),
+                    format!("Invalid value: {key:?}: {problem}"),
+                ));
+            }
+        }
+    }
+    causes
 }
 
 /// A Secret's write-only `stringData` is folded into `data` (base64), its entries winning,

@@ -89,18 +89,17 @@ fn translate(kind: &Kind, filter: &Filter, event: &Event) -> Option<WatchEvent> 
             });
         }
     };
-    let old_matched = event
-        .prev
-        .as_ref()
-        .and_then(|p| decode(kind, p).ok())
-        .is_some_and(|o| filter.matches(&o));
-    let type_ = match event.kind {
-        EventKind::Delete if old_matched => "DELETED",
+    let old = event.prev.as_ref().and_then(|p| decode(kind, p).ok());
+    let old_matched = old.as_ref().is_some_and(|o| filter.matches(o));
+    let (type_, new) = match event.kind {
+        EventKind::Delete if old_matched => ("DELETED", new),
         EventKind::Delete => return None,
         EventKind::Put => match (old_matched, filter.matches(&new)) {
-            (false, true) => "ADDED",
-            (true, true) => "MODIFIED",
-            (true, false) => "DELETED",
+            (false, true) => ("ADDED", new),
+            (true, true) => ("MODIFIED", new),
+            // Leaving the selector: the last state this watcher saw matching, at the
+            // event's revision (kube's cache watcher).
+            (true, false) => ("DELETED", old.unwrap_or(new)),
             (false, false) => return None,
         },
     };
