@@ -225,16 +225,28 @@ fn sixty() -> u64 {
     60
 }
 
-/// YAML text → JSON values, one per document. The only place the suite parses YAML.
+/// YAML text → JSON values, one per document (documents separated by `---` lines). The
+/// only place the suite parses YAML, through the hub's own reader.
 pub fn yaml_documents(text: &str) -> Result<Vec<Value>, String> {
-    use serde::Deserialize as _;
     let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let value = Value::deserialize(doc).map_err(|e| e.to_string())?;
+    let mut doc = String::new();
+    let mut flush = |doc: &mut String| -> Result<(), String> {
+        let value = multicluster_controlplane::api::yaml::from_str(doc).map_err(|e| e.to_string())?;
         if !value.is_null() {
             out.push(value);
         }
+        doc.clear();
+        Ok(())
+    };
+    for line in text.lines() {
+        if line.trim_end() == "---" {
+            flush(&mut doc)?;
+        } else {
+            doc.push_str(line);
+            doc.push('\n');
+        }
     }
+    flush(&mut doc)?;
     Ok(out)
 }
 
