@@ -28,7 +28,10 @@ impl Serialize for Status {
         map.serialize_entry("metadata", &serde_json::Map::new())?;
         map.serialize_entry("status", "Failure")?;
         map.serialize_entry("message", &self.message)?;
-        map.serialize_entry("reason", self.reason)?;
+        // A Go error kube passes through unclassified has no reason.
+        if !self.reason.is_empty() {
+            map.serialize_entry("reason", self.reason)?;
+        }
         if let Some(details) = &self.details {
             map.serialize_entry("details", details)?;
         }
@@ -186,6 +189,18 @@ impl Status {
             }
         }
         status
+    }
+
+    /// A resourceVersion that is not a number, as kube's storage reports it: an
+    /// unclassified error (500, no reason) quoting Go's `strconv.ParseUint`.
+    pub fn unparsable_resource_version(rv: &str) -> Self {
+        Status::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "",
+            format!(
+                "resourceVersion: Invalid value: {rv:?}: strconv.ParseUint: parsing {rv:?}: invalid syntax"
+            ),
+        )
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {

@@ -128,7 +128,7 @@ async fn dispatch(
     let options = write_options(query, request.method())?;
     let filter = Filter {
         labels: LabelSelector::parse(query.get("labelSelector").map(String::as_str).unwrap_or(""))
-            .map_err(|e| Status::bad_request(format!("unable to parse requirement: {e}")))?,
+            .map_err(Status::bad_request)?,
         fields: FieldSelector::parse_for(
             query.get("fieldSelector").map(String::as_str).unwrap_or(""),
             &target.kind,
@@ -240,7 +240,9 @@ async fn dispatch(
                 registry.wait_for_revision(rv).await?;
             }
             let unfiltered = filter.labels.is_empty() && filter.fields.is_empty();
-            if unfiltered && representation == Representation::Full {
+            // Lists of built-in kinds are typed lists in kube: their items carry no
+            // apiVersion and kind, so only custom resources take the byte-splicing path.
+            if unfiltered && representation == Representation::Full && kind.custom {
                 let bytes = registry.list_json(kind, ns, options).await?;
                 return Ok((
                     [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -267,7 +269,7 @@ async fn dispatch(
                     )
                 }
                 Representation::Metadata => super::table::partial_list(&list),
-                Representation::Full | Representation::Discovery => list,
+                Representation::Full | Representation::Discovery => typed_items(kind, list),
             })
             .into_response())
         }
@@ -368,7 +370,8 @@ async fn dispatch(
                 }
             }
             // The deleted objects, under the metadata of the list they were found in.
-            Ok(Json(json!({"apiVersion": kind.api_version(), "kind": kind.list_kind(), "metadata": list["metadata"], "items": deleted})).into_response())
+            let list = json!({"apiVersion": kind.api_version(), "kind": kind.list_kind(), "metadata": list["metadata"], "items": deleted});
+            Ok(Json(typed_items(kind, list)).into_response())
         }
         (Method::DELETE, Some(name)) if target.subresource.is_none() => {
             let mut delete_options = delete_options(&media, &body)?;
@@ -398,6 +401,16 @@ async fn dispatch(
                     .into_response())
                 }
             }
+        }
+        // Custom resources route a POST by its verb alone: on an object's path it is a
+        // create of the body (whose own name counts), as on the collection.
+        (Method::POST, Some(_)) if kind.custom && target.subresource.is_none() => {
+            let object = decode_body(&media, &body)?;
+            let created = registry.create_with(kind, ns, object, &options).await?;
+            Ok(with_warnings(
+                (StatusCode::CREATED, Json(created.object)).into_response(),
+                &created.warnings,
+            ))
         }
         // Custom resources route writes of a collection to the item handlers.
         (Method::PUT | Method::PATCH, None) if kind.custom => {
@@ -823,7 +836,7 @@ fn not_older_than(query: &HashMap<String, String>) -> Result<Option<u64>, Status
         (Some(rv), _) => rv
             .parse::<u64>()
             .map(Some)
-            .map_err(|_| Status::bad_request(format!("invalid resourceVersion {rv:?}"))),
+            .map_err(|_| Status::unparsable_resource_version(rv)),
     }
 }
 
@@ -843,12 +856,12 @@ fn list_options(query: &HashMap<String, String>) -> Result<ListOptions, Status> 
         (None | Some("") | Some("0"), _) => None,
         (Some(rv), Some("Exact")) => Some(
             rv.parse::<u64>()
-                .map_err(|_| Status::bad_request(format!("invalid resourceVersion {rv:?}")))?,
+                .map_err(|_| Status::unparsable_resource_version(rv))?,
         ),
         // NotOlderThan (the default for a set resourceVersion): the latest state qualifies.
         (Some(rv), _) => {
             rv.parse::<u64>()
-                .map_err(|_| Status::bad_request(format!("invalid resourceVersion {rv:?}")))?;
+                .map_err(|_| Status::unparsable_resource_version(rv))?;
             None
         }
     };
@@ -857,6 +870,21 @@ fn list_options(query: &HashMap<String, String>) -> Result<ListOptions, Status> 
         limit,
         continue_token,
     })
+}
+
+
+/// A list as kube-apiserver encodes it: the items of built-in kinds' typed lists have no
+/// `apiVersion` and `kind` (custom resources' unstructured lists keep them).
+fn typed_items(kind: &Kind, mut list: Value) -> Value {
+    if !kind.custom {
+        for item in list["items"].as_array_mut().into_iter().flatten() {
+            if let Some(o) = item.as_object_mut() {
+                o.remove("apiVersion");
+                o.remove("kind");
+            }
+        }
+    }
+    list
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod discovery;
 pub mod health;
 pub mod openapi;
+pub mod printers;
 pub mod protobuf;
 pub mod review;
 pub mod status;

@@ -85,10 +85,7 @@ pub fn include(query: &std::collections::HashMap<String, String>) -> Include {
     }
 }
 
-/// `ObjectMeta.name`'s documentation: the description of every Table's Name column.
-const NAME_DESCRIPTION: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
-/// `ObjectMeta.creationTimestamp`'s documentation: the description of Age columns.
-const CREATED_DESCRIPTION: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
+use super::printers::{CREATED_DESCRIPTION, NAME_DESCRIPTION};
 
 /// A column's definition as kube-apiserver describes it: custom resources as
 /// apiextensions' table convertor does (the CRD's type and description, else "Custom
@@ -118,6 +115,24 @@ fn definition(kind: &Kind, c: &crate::api::PrinterColumn) -> Value {
 
 /// A Table of `objects`, carrying the list's metadata (resourceVersion, continue).
 pub fn table(kind: &Kind, objects: &[Value], list_metadata: Value, include: Include) -> Value {
+    let now = time::OffsetDateTime::now_utc();
+    let row = |cells: Vec<Value>, object: &Value| {
+        let mut row = json!({"cells": cells});
+        match include {
+            Include::None => row["object"] = Value::Null,
+            Include::Metadata => row["object"] = partial(object),
+            Include::Object => row["object"] = object.clone(),
+        }
+        row
+    };
+    if let Some(printer) = super::printers::builtin(kind) {
+        let definitions: Vec<Value> = printer.columns.iter().map(|c| c.definition()).collect();
+        let rows: Vec<Value> = objects
+            .iter()
+            .map(|o| row((printer.cells)(o, now), o))
+            .collect();
+        return json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_metadata, "columnDefinitions": definitions, "rows": rows});
+    }
     let age = crate::api::PrinterColumn {
         name: "Age".into(),
         type_: "date".into(),
@@ -146,7 +161,6 @@ pub fn table(kind: &Kind, objects: &[Value], list_metadata: Value, include: Incl
         .iter()
         .map(|c| JsonPath::parse(&c.json_path).ok())
         .collect();
-    let now = time::OffsetDateTime::now_utc();
     let rows: Vec<Value> = objects
         .iter()
         .map(|object| {
@@ -178,46 +192,15 @@ pub fn table(kind: &Kind, objects: &[Value], list_metadata: Value, include: Incl
                 };
                 cells.push(cell);
             }
-            let mut row = json!({"cells": cells});
-            match include {
-                Include::None => row["object"] = Value::Null,
-                Include::Metadata => row["object"] = partial(object),
-                Include::Object => row["object"] = object.clone(),
-            }
-            row
+            row(cells, object)
         })
         .collect();
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_metadata, "columnDefinitions": definitions, "rows": rows})
 }
 
-/// kube's short human durations: `45s`, `5m30s`, `3h`, `2d4h`, `400d`.
+/// The age of a timestamp, as kube prints it.
 fn age_since(timestamp: &str, now: time::OffsetDateTime) -> String {
-    let Ok(then) =
-        time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339)
-    else {
-        return "<invalid>".into();
-    };
-    let secs = (now - then).whole_seconds().max(0);
-    let (m, h, d) = (secs / 60, secs / 3600, secs / 86400);
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        _ if m < 10 => match secs % 60 {
-            0 => format!("{m}m"),
-            s => format!("{m}m{s}s"),
-        },
-        _ if h < 3 => format!("{m}m"),
-        _ if h < 8 => match m % 60 {
-            0 => format!("{h}h"),
-            mm => format!("{h}h{mm}m"),
-        },
-        _ if h < 48 => format!("{h}h"),
-        _ if h < 192 => match h % 24 {
-            0 => format!("{d}d"),
-            hh => format!("{d}d{hh}h"),
-        },
-        _ if d < 365 * 2 => format!("{d}d"),
-        _ => format!("{}y", d / 365),
-    }
+    super::printers::since(timestamp, now)
 }
 
 #[cfg(test)]

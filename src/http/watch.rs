@@ -102,7 +102,7 @@ pub async fn serve(
     } else {
         let revision = rv
             .parse()
-            .map_err(|_| Status::bad_request(format!("invalid resourceVersion {rv:?}")))?;
+            .map_err(|_| Status::unparsable_resource_version(rv))?;
         registry.wait_for_revision(revision).await?;
         revision
     };

@@ -21,6 +21,9 @@ enum LabelReq {
     NotIn(String, Vec<String>),
     Exists(String),
     NotExists(String),
+    /// `k gt 3`, `k lt 3` (integers; the label must parse as one).
+    GreaterThan(String, i64),
+    LessThan(String, i64),
 }
 
 /// A parsed label selector (empty: matches everything).
@@ -92,28 +95,15 @@ fn valid_value(value: &str) -> bool {
 }
 
 impl LabelSelector {
+    /// Parses the text form with kube's lexer and parser (`labels.Parse`), so a bad
+    /// selector gets kube's message, e.g. `unable to parse requirement: found '',
+    /// expected: ',' or ')'`.
     pub fn parse(text: &str) -> Result<LabelSelector, String> {
-        let mut reqs = Vec::new();
-        for part in split_top(text) {
-            let req = if let Some(key) = part.strip_prefix('!') {
-                LabelReq::NotExists(key.trim().to_string())
-            } else if let Some((key, values)) = part.split_once(" notin ") {
-                LabelReq::NotIn(key.trim().to_string(), set_values(values)?)
-            } else if let Some((key, values)) = part.split_once(" in ") {
-                LabelReq::In(key.trim().to_string(), set_values(values)?)
-            } else if let Some((key, value)) = part.split_once("!=") {
-                LabelReq::NotEquals(key.trim().to_string(), value.trim().to_string())
-            } else if let Some((key, value)) =
-                part.split_once("==").or_else(|| part.split_once('='))
-            {
-                LabelReq::Equals(key.trim().to_string(), value.trim().to_string())
-            } else {
-                LabelReq::Exists(part.trim().to_string())
-            };
-            check(&req)?;
-            reqs.push(req);
-        }
-        Ok(LabelSelector(reqs))
+        let mut parser = Parser {
+            tokens: lex(text),
+            position: 0,
+        };
+        parser.parse().map(LabelSelector)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -178,6 +168,12 @@ impl LabelSelector {
             LabelReq::NotIn(k, vs) => get(k).is_none_or(|x| vs.iter().all(|v| v != x)),
             LabelReq::Exists(k) => get(k).is_some(),
             LabelReq::NotExists(k) => get(k).is_none(),
+            LabelReq::GreaterThan(k, n) => {
+                get(k).and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x > *n)
+            }
+            LabelReq::LessThan(k, n) => {
+                get(k).and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x < *n)
+            }
         })
     }
 }
@@ -189,7 +185,10 @@ fn check(req: &LabelReq) -> Result<(), String> {
         LabelReq::In(k, vs) | LabelReq::NotIn(k, vs) => {
             (k, vs.iter().map(String::as_str).collect())
         }
-        LabelReq::Exists(k) | LabelReq::NotExists(k) => (k, vec![]),
+        LabelReq::Exists(k)
+        | LabelReq::NotExists(k)
+        | LabelReq::GreaterThan(k, _)
+        | LabelReq::LessThan(k, _) => (k, vec![]),
     };
     if !valid_key(key) {
         return Err(format!("invalid label key {key:?}"));
@@ -239,13 +238,328 @@ fn requirement(expression: &Value) -> Result<LabelReq, String> {
     })
 }
 
-fn set_values(text: &str) -> Result<Vec<String>, String> {
-    let inner = text
-        .trim()
-        .strip_prefix('(')
-        .and_then(|t| t.strip_suffix(')'))
-        .ok_or_else(|| format!("expected a parenthesised set, got {text:?}"))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).collect())
+/// A token of kube's label selector lexer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    Error,
+    End,
+    ClosedPar,
+    Comma,
+    DoesNotExist,
+    DoubleEquals,
+    Equals,
+    GreaterThan,
+    Identifier,
+    In,
+    LessThan,
+    NotEquals,
+    NotIn,
+    OpenPar,
+}
+
+fn keyword(text: &str) -> Option<Token> {
+    Some(match text {
+        ")" => Token::ClosedPar,
+        "," => Token::Comma,
+        "!" => Token::DoesNotExist,
+        "==" => Token::DoubleEquals,
+        "=" => Token::Equals,
+        ">" => Token::GreaterThan,
+        "in" => Token::In,
+        "<" => Token::LessThan,
+        "!=" => Token::NotEquals,
+        "notin" => Token::NotIn,
+        "(" => Token::OpenPar,
+        _ => return None,
+    })
+}
+
+fn special(c: char) -> bool {
+    matches!(c, '=' | '!' | '(' | ')' | ',' | '>' | '<')
+}
+
+/// kube's `Lexer`: every token up to and including the end of the string.
+fn lex(text: &str) -> Vec<(Token, String)> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    let mut out = Vec::new();
+    loop {
+        while i < chars.len() && matches!(chars[i], ' ' | '\t' | '\r' | '\n') {
+            i += 1;
+        }
+        if i >= chars.len() {
+            out.push((Token::End, String::new()));
+            return out;
+        }
+        if special(chars[i]) {
+            // The longest run of symbols that is a token.
+            let mut buffer = String::new();
+            let mut last: Option<(Token, String)> = None;
+            while i < chars.len() && special(chars[i]) {
+                buffer.push(chars[i]);
+                if let Some(t) = keyword(&buffer) {
+                    last = Some((t, buffer.clone()));
+                    i += 1;
+                } else if last.is_some() {
+                    break;
+                } else {
+                    i += 1;
+                }
+            }
+            match last {
+                Some(t) => out.push(t),
+                None => out.push((
+                    Token::Error,
+                    format!("error expected: keyword found '{buffer}'"),
+                )),
+            }
+        } else {
+            let start = i;
+            while i < chars.len()
+                && !special(chars[i])
+                && !matches!(chars[i], ' ' | '\t' | '\r' | '\n')
+            {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            let token = match keyword(&word) {
+                Some(t @ (Token::In | Token::NotIn)) => t,
+                _ => Token::Identifier,
+            };
+            out.push((token, word));
+        }
+    }
+}
+
+/// kube's label selector `Parser`: in a value position `in` and `notin` are identifiers.
+struct Parser {
+    tokens: Vec<(Token, String)>,
+    position: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Context {
+    KeyAndOperator,
+    Values,
+}
+
+impl Parser {
+    fn at(&self, position: usize, context: Context) -> (Token, String) {
+        let (token, literal) = self
+            .tokens
+            .get(position)
+            .cloned()
+            .unwrap_or((Token::End, String::new()));
+        match token {
+            Token::In | Token::NotIn if context == Context::Values => (Token::Identifier, literal),
+            _ => (token, literal),
+        }
+    }
+
+    fn lookahead(&self, context: Context) -> (Token, String) {
+        self.at(self.position, context)
+    }
+
+    fn consume(&mut self, context: Context) -> (Token, String) {
+        let item = self.at(self.position, context);
+        self.position += 1;
+        item
+    }
+
+    fn parse(&mut self) -> Result<Vec<LabelReq>, String> {
+        let mut requirements = Vec::new();
+        loop {
+            let (token, literal) = self.lookahead(Context::Values);
+            match token {
+                Token::Identifier | Token::DoesNotExist => {
+                    let r = self
+                        .requirement()
+                        .map_err(|e| format!("unable to parse requirement: {e}"))?;
+                    requirements.push(r);
+                    let (t, l) = self.consume(Context::Values);
+                    match t {
+                        Token::End => return Ok(requirements),
+                        Token::Comma => {
+                            let (t2, l2) = self.lookahead(Context::Values);
+                            if t2 != Token::Identifier && t2 != Token::DoesNotExist {
+                                return Err(format!(
+                                    "found '{l2}', expected: identifier after ','"
+                                ));
+                            }
+                        }
+                        _ => {
+                            return Err(format!(
+                                "found '{l}', expected: ',' or 'end of string'"
+                            ));
+                        }
+                    }
+                }
+                Token::End => return Ok(requirements),
+                _ => {
+                    return Err(format!(
+                        "found '{literal}', expected: !, identifier, or 'end of string'"
+                    ));
+                }
+            }
+        }
+    }
+
+    fn requirement(&mut self) -> Result<LabelReq, String> {
+        let (mut token, mut key) = self.consume(Context::Values);
+        let negated = token == Token::DoesNotExist;
+        if negated {
+            (token, key) = self.consume(Context::Values);
+        }
+        if token != Token::Identifier {
+            return Err(format!("found '{key}', expected: identifier"));
+        }
+        if !valid_key(&key) {
+            return Err(format!(
+                "<nil>: Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+            ));
+        }
+        let (next, _) = self.lookahead(Context::Values);
+        if negated || next == Token::End || next == Token::Comma {
+            // `!k` with more after it is an error kube reports at the next token.
+            return Ok(if negated {
+                LabelReq::NotExists(key)
+            } else {
+                LabelReq::Exists(key)
+            });
+        }
+        let (op, literal) = self.consume(Context::KeyAndOperator);
+        let req = match op {
+            Token::In | Token::NotIn => {
+                let values = self.values()?;
+                if op == Token::In {
+                    LabelReq::In(key, values)
+                } else {
+                    LabelReq::NotIn(key, values)
+                }
+            }
+            Token::Equals | Token::DoubleEquals => LabelReq::Equals(key, self.exact_value()?),
+            Token::NotEquals => LabelReq::NotEquals(key, self.exact_value()?),
+            Token::GreaterThan | Token::LessThan => {
+                let value = self.exact_value()?;
+                let n: i64 = value.parse().map_err(|_| {
+                    format!(
+                        "values[0]: Invalid value: \"{value}\": for 'Gt', 'Lt' operators, the value must be an integer"
+                    )
+                })?;
+                if op == Token::GreaterThan {
+                    LabelReq::GreaterThan(key, n)
+                } else {
+                    LabelReq::LessThan(key, n)
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "found '{literal}', expected: in, notin, =, ==, !=, gt, lt"
+                ));
+            }
+        };
+        let values: Vec<&String> = match &req {
+            LabelReq::In(_, vs) | LabelReq::NotIn(_, vs) => vs.iter().collect(),
+            LabelReq::Equals(_, v) | LabelReq::NotEquals(_, v) => vec![v],
+            _ => vec![],
+        };
+        for (i, v) in values.iter().enumerate() {
+            if !valid_value(v) {
+                return Err(format!(
+                    "values[{i}][{}]: Invalid value: \"{v}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+                    req_key(&req)
+                ));
+            }
+        }
+        Ok(req)
+    }
+
+    /// `(a, b)`: a sorted set; `()` is the set of the empty string.
+    fn values(&mut self) -> Result<Vec<String>, String> {
+        let (token, literal) = self.consume(Context::Values);
+        if token != Token::OpenPar {
+            return Err(format!("found '{literal}' expected: '('"));
+        }
+        let (token, literal) = self.lookahead(Context::Values);
+        let mut set = std::collections::BTreeSet::new();
+        match token {
+            Token::Identifier | Token::Comma => {
+                self.identifiers(&mut set)?;
+                let (t, _) = self.consume(Context::Values);
+                if t != Token::ClosedPar {
+                    return Err(format!("found '{literal}', expected: ')'"));
+                }
+            }
+            Token::ClosedPar => {
+                self.consume(Context::Values);
+                set.insert(String::new());
+            }
+            _ => {
+                return Err(format!(
+                    "found '{literal}', expected: ',', ')' or identifier"
+                ));
+            }
+        }
+        Ok(set.into_iter().collect())
+    }
+
+    fn identifiers(&mut self, set: &mut std::collections::BTreeSet<String>) -> Result<(), String> {
+        loop {
+            let (token, literal) = self.consume(Context::Values);
+            match token {
+                Token::Identifier => {
+                    set.insert(literal);
+                    let (t2, l2) = self.lookahead(Context::Values);
+                    match t2 {
+                        Token::Comma => continue,
+                        Token::ClosedPar => return Ok(()),
+                        _ => return Err(format!("found '{l2}', expected: ',' or ')'")),
+                    }
+                }
+                Token::Comma => {
+                    if set.is_empty() {
+                        set.insert(String::new());
+                    }
+                    let (t2, _) = self.lookahead(Context::Values);
+                    if t2 == Token::ClosedPar {
+                        set.insert(String::new());
+                        return Ok(());
+                    }
+                    if t2 == Token::Comma {
+                        self.consume(Context::Values);
+                        set.insert(String::new());
+                    }
+                }
+                _ => return Err(format!("found '{literal}', expected: ',', or identifier")),
+            }
+        }
+    }
+
+    fn exact_value(&mut self) -> Result<String, String> {
+        let (token, _) = self.lookahead(Context::Values);
+        if token == Token::End || token == Token::Comma {
+            return Ok(String::new());
+        }
+        let (token, literal) = self.consume(Context::Values);
+        if token == Token::Identifier {
+            Ok(literal)
+        } else {
+            Err(format!("found '{literal}', expected: identifier"))
+        }
+    }
+}
+
+fn req_key(req: &LabelReq) -> &str {
+    match req {
+        LabelReq::Equals(k, _)
+        | LabelReq::NotEquals(k, _)
+        | LabelReq::In(k, _)
+        | LabelReq::NotIn(k, _)
+        | LabelReq::Exists(k)
+        | LabelReq::NotExists(k)
+        | LabelReq::GreaterThan(k, _)
+        | LabelReq::LessThan(k, _) => k,
+    }
 }
 
 impl FieldSelector {

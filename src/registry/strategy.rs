@@ -56,6 +56,45 @@ pub fn defaults(kind: &Kind, object: &mut Value, creating: bool) {
         }
         _ => {}
     }
+    go_zero_values(kind, object);
+}
+
+/// The fields kube's Go types always encode, even unset (no `omitempty`, or a struct that
+/// `omitempty` cannot drop): a zero `metav1.Time` as `null`, an empty string, an empty
+/// struct as `{}`, a nil slice as `null`. Clients see them in every answer.
+fn go_zero_values(kind: &Kind, object: &mut Value) {
+    let zeros: &[(&str, Value)] = match (kind.group.as_str(), kind.kind.as_str()) {
+        ("", "Event") => &[
+            ("involvedObject", json!({})),
+            ("source", json!({})),
+            ("firstTimestamp", Value::Null),
+            ("lastTimestamp", Value::Null),
+            ("eventTime", Value::Null),
+            ("reportingComponent", json!("")),
+            ("reportingInstance", json!("")),
+        ],
+        ("events.k8s.io", "Event") => &[
+            ("eventTime", Value::Null),
+            ("regarding", json!({})),
+            ("deprecatedSource", json!({})),
+            ("deprecatedFirstTimestamp", Value::Null),
+            ("deprecatedLastTimestamp", Value::Null),
+        ],
+        ("certificates.k8s.io", "CertificateSigningRequest") => &[("status", json!({}))],
+        ("coordination.k8s.io", "Lease") => &[("spec", json!({}))],
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => &[("rules", Value::Null)],
+        _ => return,
+    };
+    let Some(o) = object.as_object_mut() else {
+        return;
+    };
+    for (field, zero) in zeros {
+        let current = o.get(*field);
+        // A null string or struct reads back as its zero value too.
+        if current.is_none() || (current == Some(&Value::Null) && !zero.is_null()) {
+            o.insert((*field).to_string(), zero.clone());
+        }
+    }
 }
 
 /// Kinds whose update must name the resourceVersion it replaces (kube's
