@@ -32,6 +32,10 @@ pub struct WriteOptions {
     /// ([`super::Registry::with_validator`]) judge API writes with it. `None` for the
     /// hub's own in-process writes, which validators do not see.
     pub user: Option<crate::api::user::UserInfo>,
+    /// The object written carries managedFields already computed (server-side apply):
+    /// a status write keeps them instead of the stored ones, as kube's status strategies
+    /// preserve the managedFields of the new object.
+    pub(crate) applied: bool,
 }
 
 /// The check a [`WriteOptions::guard`] runs: `(kind, new, old)`.
@@ -135,7 +139,7 @@ pub fn admit(
         }
     } else {
         unknown.extend(schema.prune(object));
-        let causes = super::strategy::validate(kind, object);
+        let causes = super::strategy::validate(kind, object, old);
         if !causes.is_empty() {
             return Err(Status::invalid(kind, name, causes));
         }

@@ -230,6 +230,7 @@ impl Registry {
         }
         self.check_write(kind, &object, None, options)?;
         track(kind, None, &mut object, Target::Main, options);
+        strategy::go_zero_values(kind, &mut object);
         // A generated name collides rarely; retry a few times as kube-apiserver does.
         for attempt in 0..8 {
             let name = match &generate {
@@ -527,9 +528,16 @@ impl Registry {
         let old: Value = serde_json::from_slice(&current.value).map_err(|e| {
             Status::internal(format!("stored {} {name} is not JSON: {e}", kind.kind))
         })?;
+        let applied_fields = (options.applied && target != Target::Main)
+            .then(|| object.pointer("/metadata/managedFields").cloned())
+            .flatten();
         let mut merged = meta::merge_update(kind, &old, object, target)?;
+        if let Some(fields) = applied_fields {
+            merged["metadata"]["managedFields"] = fields;
+        }
         meta::validate_metadata(kind, &merged)?;
         strategy::defaults(kind, &mut merged, false);
+        strategy::csr_condition_times(kind, &old, &mut merged);
         if let (Some(mutate), Target::Main) = (&self.mutator, target) {
             mutate(kind, &mut merged, Some(&old))?;
         }
@@ -540,6 +548,7 @@ impl Registry {
         }
         self.check_write(kind, &merged, Some(&old), options)?;
         track(kind, Some(&old), &mut merged, target, options);
+        strategy::go_zero_values(kind, &mut merged);
         if options.dry_run {
             return Ok(Written {
                 object: with_version(served(kind, merged), &current),
@@ -698,6 +707,7 @@ impl Registry {
         // The applied result already carries its managedFields.
         let untracked = WriteOptions {
             field_manager: None,
+            applied: true,
             ..options.clone()
         };
         for _ in 0..16 {

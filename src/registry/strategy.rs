@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::api::Kind;
+use crate::api::status::Cause;
 
 /// Fills the defaults kube sets on every write of a built-in kind; `creating` adds what
 /// only a create sets.
@@ -54,15 +55,36 @@ pub fn defaults(kind: &Kind, object: &mut Value, creating: bool) {
                 object["spec"]["finalizers"] = Value::Array(all);
             }
         }
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            // SetDefaults_RoleBinding and SetDefaults_Subject.
+            if object.get("roleRef").is_some_and(Value::is_object)
+                && text(object, "/roleRef/apiGroup").is_empty()
+            {
+                object["roleRef"]["apiGroup"] = json!("rbac.authorization.k8s.io");
+            }
+            for subject in object
+                .get_mut("subjects")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+                .filter(|s| s.is_object())
+            {
+                if text(subject, "/apiGroup").is_empty()
+                    && matches!(text(subject, "/kind"), "User" | "Group")
+                {
+                    subject["apiGroup"] = json!("rbac.authorization.k8s.io");
+                }
+            }
+        }
         _ => {}
     }
-    go_zero_values(kind, object);
 }
 
 /// The fields kube's Go types always encode, even unset (no `omitempty`, or a struct that
 /// `omitempty` cannot drop): a zero `metav1.Time` as `null`, an empty string, an empty
-/// struct as `{}`, a nil slice as `null`. Clients see them in every answer.
-fn go_zero_values(kind: &Kind, object: &mut Value) {
+/// struct as `{}`, a nil slice as `null`. Clients see them in every answer; managedFields
+/// do not (set after tracking, and after admission, which drops nulls).
+pub fn go_zero_values(kind: &Kind, object: &mut Value) {
     let zeros: &[(&str, Value)] = match (kind.group.as_str(), kind.kind.as_str()) {
         ("", "Event") => &[
             ("involvedObject", json!({})),
@@ -93,6 +115,39 @@ fn go_zero_values(kind: &Kind, object: &mut Value) {
         // A null string or struct reads back as its zero value too.
         if current.is_none() || (current == Some(&Value::Null) && !zero.is_null()) {
             o.insert((*field).to_string(), zero.clone());
+        }
+    }
+}
+
+/// kube's `populateConditionTimestamps` for CSRs: every condition gets a lastUpdateTime
+/// (now) and a lastTransitionTime (the old one of the same type and status, else now).
+pub fn csr_condition_times(kind: &Kind, old: &Value, object: &mut Value) {
+    if kind.group != "certificates.k8s.io" || kind.kind != "CertificateSigningRequest" {
+        return;
+    }
+    let now = crate::api::meta::now_rfc3339();
+    let old_conditions = old
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let Some(conditions) = object
+        .pointer_mut("/status/conditions")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    let unset = |c: &Value, f: &str| c.get(f).is_none_or(|t| t.as_str().is_none_or(str::is_empty));
+    for c in conditions.iter_mut().filter(|c| c.is_object()) {
+        if unset(c, "lastUpdateTime") {
+            c["lastUpdateTime"] = json!(now);
+        }
+        if unset(c, "lastTransitionTime") {
+            let kept = old_conditions
+                .iter()
+                .find(|o| o["type"] == c["type"] && o["status"] == c["status"] && !unset(o, "lastTransitionTime"))
+                .map(|o| o["lastTransitionTime"].clone());
+            c["lastTransitionTime"] = kept.unwrap_or_else(|| json!(now));
         }
     }
 }
@@ -147,11 +202,23 @@ pub fn set_requester(kind: &Kind, csr: &mut Value, user: &crate::api::user::User
 
 /// kube's validation of built-in kinds beyond their types, for what this hub serves:
 /// ConfigMap and Secret keys (`IsConfigMapKey`).
-pub fn validate(kind: &Kind, object: &Value) -> Vec<crate::api::status::Cause> {
+pub fn validate(kind: &Kind, object: &Value, old: Option<&Value>) -> Vec<Cause> {
     let mut causes = Vec::new();
     let keyed = match (kind.group.as_str(), kind.kind.as_str()) {
         ("", "ConfigMap") => &["data", "binaryData"][..],
         ("", "Secret") => &["data"][..],
+        ("", "Event") if old.is_none() => return validate_event(object, false),
+        ("events.k8s.io", "Event") if old.is_none() => return validate_event(object, true),
+        ("rbac.authorization.k8s.io", "Role") => return validate_rules(object, true),
+        ("rbac.authorization.k8s.io", "ClusterRole") => return validate_rules(object, false),
+        ("rbac.authorization.k8s.io", "RoleBinding") => return validate_binding(object, true),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            return validate_binding(object, false);
+        }
+        ("coordination.k8s.io", "Lease") => return validate_lease(object),
+        ("certificates.k8s.io", "CertificateSigningRequest") if old.is_none() => {
+            return validate_csr(object);
+        }
         _ => return causes,
     };
     for field in keyed {
@@ -175,7 +242,7 @@ pub fn validate(kind: &Kind, object: &Value) -> Vec<crate::api::status::Cause> {
                 None
             };
             if let Some(problem) = problem {
-                causes.push(crate::api::status::Cause::invalid(
+                causes.push(Cause::invalid(
                     format!("{field}[{key}]"),
                     format!("Invalid value: {key:?}: {problem}"),
                 ));
@@ -228,4 +295,272 @@ mod tests {
         assert_eq!(n["status"]["phase"], "Active");
         assert_eq!(n["spec"]["finalizers"], json!(["kubernetes"]));
     }
+}
+
+fn text<'a>(o: &'a Value, pointer: &str) -> &'a str {
+    o.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn set(o: &Value, pointer: &str) -> bool {
+    o.pointer(pointer).is_some_and(|v| match v {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+        _ => true,
+    })
+}
+
+fn not_supported(field: impl Into<String>, value: &str, supported: &[&str]) -> Cause {
+    let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
+    Cause {
+        reason: "FieldValueNotSupported",
+        message: format!("Unsupported value: {value:?}: supported values: {}", list.join(", ")),
+        field: field.into(),
+    }
+}
+
+/// kube's `ValidateEventCreate` (through `legacyValidateEvent`): field paths name the
+/// internal core Event's fields whatever the version written.
+fn validate_event(event: &Value, strict: bool) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let (regarding, first, last, count, source, controller) = if strict {
+        (
+            "regarding",
+            "deprecatedFirstTimestamp",
+            "deprecatedLastTimestamp",
+            "deprecatedCount",
+            "deprecatedSource",
+            "reportingController",
+        )
+    } else {
+        (
+            "involvedObject",
+            "firstTimestamp",
+            "lastTimestamp",
+            "count",
+            "source",
+            "reportingComponent",
+        )
+    };
+    let namespace = text(event, "/metadata/namespace");
+    let involved = text(event, &format!("/{regarding}/namespace"));
+    let mismatch = Cause::invalid(
+        "involvedObject.namespace",
+        format!("Invalid value: {involved:?}: does not match event.namespace"),
+    );
+    let reporting_field = if strict { "reportingController" } else { "reportingComponent" };
+    if !set(event, "/eventTime") {
+        let ok = if involved.is_empty() {
+            namespace.is_empty() || namespace == "default"
+        } else {
+            namespace == involved
+        };
+        if !ok {
+            causes.push(mismatch);
+        }
+    } else {
+        if involved.is_empty() && namespace != "default" && namespace != "kube-system" {
+            causes.push(mismatch);
+        }
+        if text(event, &format!("/{controller}")).is_empty() {
+            causes.push(Cause::required(reporting_field));
+        }
+        if text(event, "/reportingInstance").is_empty() {
+            causes.push(Cause::required("reportingInstance"));
+        }
+        if text(event, "/action").is_empty() {
+            causes.push(Cause::required("action"));
+        }
+        if text(event, "/reason").is_empty() {
+            causes.push(Cause::required("reason"));
+        }
+    }
+    if !strict {
+        return causes;
+    }
+    if !set(event, "/eventTime") {
+        causes.push(Cause::required("eventTime"));
+    }
+    let kind = text(event, "/type");
+    if kind != "Normal" && kind != "Warning" {
+        causes.push(Cause::invalid(
+            "type",
+            format!("Invalid value: \"\": has invalid value: {kind}"),
+        ));
+    }
+    for (field, name) in [(first, "firstTimestamp"), (last, "lastTimestamp")] {
+        if set(event, &format!("/{field}")) {
+            causes.push(Cause::invalid(name, "Invalid value: \"\": needs to be unset"));
+        }
+    }
+    if event.get(count).and_then(Value::as_i64).is_some_and(|c| c != 0) {
+        causes.push(Cause::invalid("count", "Invalid value: \"\": needs to be unset"));
+    }
+    if set(event, &format!("/{source}/component")) || set(event, &format!("/{source}/host")) {
+        causes.push(Cause::invalid("source", "Invalid value: \"\": needs to be unset"));
+    }
+    causes
+}
+
+/// kube's `ValidatePolicyRule` over `rules` (an aggregated ClusterRole's rules are the
+/// controller's).
+fn validate_rules(role: &Value, namespaced: bool) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    if !namespaced && set(role, "/aggregationRule") {
+        return causes;
+    }
+    for (i, rule) in role["rules"].as_array().into_iter().flatten().enumerate() {
+        let path = format!("rules[{i}]");
+        if !set(rule, "/verbs") {
+            causes.push(Cause::required(format!("{path}.verbs")));
+        }
+        if set(rule, "/nonResourceURLs") {
+            if namespaced {
+                causes.push(Cause::invalid(
+                    format!("{path}.nonResourceURLs"),
+                    format!(
+                        "Invalid value: {}: namespaced rules cannot apply to non-resource URLs",
+                        go_strings(&rule["nonResourceURLs"])
+                    ),
+                ));
+            }
+            if set(rule, "/apiGroups") || set(rule, "/resources") || set(rule, "/resourceNames") {
+                causes.push(Cause::invalid(
+                    format!("{path}.nonResourceURLs"),
+                    format!(
+                        "Invalid value: {}: rules cannot apply to both regular resources and non-resource URLs",
+                        go_strings(&rule["nonResourceURLs"])
+                    ),
+                ));
+            }
+            continue;
+        }
+        if rule.get("apiGroups").and_then(Value::as_array).is_none_or(Vec::is_empty) {
+            causes.push(Cause {
+                reason: "FieldValueRequired",
+                message: "Required value: resource rules must supply at least one api group"
+                    .into(),
+                field: format!("{path}.apiGroups"),
+            });
+        }
+        if !set(rule, "/resources") {
+            causes.push(Cause {
+                reason: "FieldValueRequired",
+                message: "Required value: resource rules must supply at least one resource".into(),
+                field: format!("{path}.resources"),
+            });
+        }
+    }
+    causes
+}
+
+/// Go's `%v` of a string slice: `[a b]`.
+fn go_strings(v: &Value) -> String {
+    let items: Vec<&str> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    format!("[{}]", items.join(" "))
+}
+
+/// kube's `ValidateRoleBinding` / `ValidateClusterRoleBinding` (after defaulting).
+fn validate_binding(binding: &Value, namespaced: bool) -> Vec<Cause> {
+    const GROUP: &str = "rbac.authorization.k8s.io";
+    let mut causes = Vec::new();
+    let api_group = text(binding, "/roleRef/apiGroup");
+    if api_group != GROUP {
+        causes.push(not_supported("roleRef.apiGroup", api_group, &[GROUP]));
+    }
+    let kind = text(binding, "/roleRef/kind");
+    let kinds: &[&str] = if namespaced {
+        &["Role", "ClusterRole"]
+    } else {
+        &["ClusterRole"]
+    };
+    if !kinds.contains(&kind) {
+        causes.push(not_supported("roleRef.kind", kind, kinds));
+    }
+    if text(binding, "/roleRef/name").is_empty() {
+        causes.push(Cause::required("roleRef.name"));
+    }
+    for (i, subject) in binding["subjects"].as_array().into_iter().flatten().enumerate() {
+        let path = format!("subjects[{i}]");
+        let name = text(subject, "/name");
+        if name.is_empty() {
+            causes.push(Cause::required(format!("{path}.name")));
+        }
+        let group = text(subject, "/apiGroup");
+        match text(subject, "/kind") {
+            "ServiceAccount" => {
+                if !group.is_empty() {
+                    causes.push(not_supported(format!("{path}.apiGroup"), group, &[""]));
+                }
+                if !namespaced && text(subject, "/namespace").is_empty() {
+                    causes.push(Cause::required(format!("{path}.namespace")));
+                }
+            }
+            "User" | "Group" => {
+                if group != GROUP {
+                    causes.push(not_supported(format!("{path}.apiGroup"), group, &[GROUP]));
+                }
+            }
+            other => causes.push(not_supported(
+                format!("{path}.kind"),
+                other,
+                &["ServiceAccount", "User", "Group"],
+            )),
+        }
+    }
+    causes
+}
+
+/// kube's `ValidateLeaseSpec`.
+fn validate_lease(lease: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    for (field, strict) in [("leaseDurationSeconds", true), ("leaseTransitions", false)] {
+        if let Some(n) = lease.pointer(&format!("/spec/{field}")).and_then(Value::as_i64) {
+            let (bad, words) = if strict {
+                (n <= 0, "must be greater than 0")
+            } else {
+                (n < 0, "must be greater than or equal to 0")
+            };
+            if bad {
+                causes.push(Cause::invalid(
+                    format!("spec.{field}"),
+                    format!("Invalid value: {n}: {words}"),
+                ));
+            }
+        }
+    }
+    causes
+}
+
+/// The parts of kube's `ValidateCertificateSigningRequestCreate` a malformed request
+/// meets first: a missing request, no usages, the signer name's form.
+fn validate_csr(csr: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    if !set(csr, "/spec/request") {
+        causes.push(Cause::invalid(
+            "spec.request",
+            "Invalid value: null: PEM block type must be CERTIFICATE REQUEST",
+        ));
+    }
+    if !set(csr, "/spec/usages") {
+        causes.push(Cause::required("spec.usages"));
+    }
+    let signer = text(csr, "/spec/signerName");
+    if signer.is_empty() {
+        causes.push(Cause::required("spec.signerName"));
+    } else if signer.split('/').count() != 2 {
+        causes.push(Cause::invalid(
+            "spec.signerName",
+            format!(
+                "Invalid value: {signer:?}: must be a fully qualified domain and path of the form 'example.com/signer-name'"
+            ),
+        ));
+    }
+    causes
 }

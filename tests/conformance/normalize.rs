@@ -1,7 +1,8 @@
 //! What legitimately differs between two servers answering the same requests is replaced
 //! by placeholders before comparing: uids, timestamps, resourceVersions, continue tokens,
 //! ages, names generated from `generateName`, the server's address, the admin's user name,
-//! certificate fingerprints and tokens. Nothing else is touched.
+//! certificate fingerprints and tokens; managedFields entries are put in one order (kube's
+//! depends on their times). Nothing else is touched.
 
 use std::sync::LazyLock;
 
@@ -75,6 +76,17 @@ impl Context {
     fn value_at(&self, v: &Value, key: Option<&str>) -> Value {
         match v {
             Value::String(s) => Value::String(self.field(s, key)),
+            Value::Array(a) if key == Some("managedFields") => {
+                // kube orders entries by time in whole seconds before manager names: with
+                // times replaced, that order is a matter of timing, so entries are compared
+                // in the order of what remains.
+                let mut entries: Vec<Value> = a.iter().map(|x| self.value_at(x, key)).collect();
+                entries.sort_by_key(|e| {
+                    ["operation", "manager", "apiVersion", "subresource"]
+                        .map(|f| e[f].as_str().unwrap_or_default().to_string())
+                });
+                Value::Array(entries)
+            }
             Value::Array(a) => Value::Array(a.iter().map(|x| self.value_at(x, key)).collect()),
             Value::Object(o) => Value::Object(
                 o.iter()

@@ -466,6 +466,15 @@ fn strip_meta(set: &FieldSet) -> FieldSet {
 /// What a write through `subresource` may own (kube's reset fields).
 fn reset_filter(set: FieldSet, ty: &TypeInfo, subresource: &str) -> FieldSet {
     let status = pe("status");
+    if ty.kind == "CertificateSigningRequest" && ty.api_version.starts_with("certificates.k8s.io/")
+    {
+        // kube-apiserver tracks neither a CSR's spec nor its status, whatever the
+        // subresource (its strategies reset both).
+        let mut out = set;
+        out.remove_top(&status);
+        out.remove_top(&pe("spec"));
+        return out;
+    }
     if subresource == "status" {
         let mut out = FieldSet::new();
         if set.members().contains(&status) {
