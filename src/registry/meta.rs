@@ -41,14 +41,18 @@ pub fn validate_name(kind: &Kind, name: &str) -> Result<(), Status> {
     } else {
         "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".to_string()
     };
-    Err(Status::invalid(
-        kind,
-        name,
-        vec![Cause::invalid(
-            "metadata.name",
-            format!("Invalid value: \"{name}\": {rule}"),
-        )],
-    ))
+    let mut causes = vec![Cause::invalid(
+        "metadata.name",
+        format!("Invalid value: \"{name}\": {rule}"),
+    )];
+    if kind.group.is_empty() && kind.kind == "Namespace" && name.len() > 63 {
+        // kube validates after PrepareForCreate: the name is already a label value too.
+        causes.push(Cause::invalid(
+            "metadata.labels",
+            format!("Invalid value: \"{name}\": must be no more than 63 bytes"),
+        ));
+    }
+    Err(Status::invalid(kind, name, causes))
 }
 
 const QUALIFIED_NAME_RULE: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";

@@ -196,15 +196,19 @@ impl Registry {
             .unwrap_or("")
             .to_string();
         if given.is_empty() && generate.as_deref().unwrap_or("").is_empty() {
-            return Err(Status::invalid(
-                kind,
-                "",
-                vec![Cause {
-                    reason: "FieldValueRequired",
-                    message: "Required value: name or generateName is required".into(),
-                    field: "metadata.name".into(),
-                }],
-            ));
+            let mut causes = vec![Cause {
+                reason: "FieldValueRequired",
+                message: "Required value: name or generateName is required".into(),
+                field: "metadata.name".into(),
+            }];
+            // A required value blocks CEL rules; kube says they were not checked.
+            if kind.custom && kind.structural().is_some_and(|s| s.has_cel_rules()) {
+                causes.push(Cause::invalid(
+                    "<nil>",
+                    "Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+                ));
+            }
+            return Err(Status::invalid(kind, "", causes));
         }
         meta::validate_metadata(kind, &object)?;
         if let Some(ns) = namespace.as_deref() {
@@ -229,7 +233,12 @@ impl Registry {
             crds::prepare(kind, &mut object, true)?;
         }
         self.check_write(kind, &object, None, options)?;
-        track(kind, None, &mut object, Target::Main, options);
+        // kube's create diffs against an empty typed object, whose structs are already
+        // there: fields of Go zero values are not new.
+        let mut zero = json!({"apiVersion": kind.api_version(), "kind": kind.kind, "metadata": {}});
+        strategy::go_zero_values(kind, &mut zero);
+        let empty = zero.as_object().is_some_and(|o| o.len() == 3);
+        track(kind, (!empty).then_some(&zero), &mut object, Target::Main, options);
         strategy::go_zero_values(kind, &mut object);
         // A generated name collides rarely; retry a few times as kube-apiserver does.
         for attempt in 0..8 {
@@ -1049,7 +1058,9 @@ fn check_preconditions(
         ),
         _ => return Ok(()),
     };
-    let qualified = if kind.group.is_empty() {
+    // events.k8s.io Events are named as the internal core Event, without a group.
+    let core_event = kind.group == "events.k8s.io" && kind.kind == "Event";
+    let qualified = if kind.group.is_empty() || core_event {
         kind.kind.clone()
     } else {
         format!("{}.{}", kind.kind, kind.group)
@@ -1061,7 +1072,11 @@ fn check_preconditions(
     );
     status.details = Some(Box::new(crate::api::status::Details {
         name: name.to_string(),
-        group: kind.group.clone(),
+        group: if core_event {
+            String::new()
+        } else {
+            kind.group.clone()
+        },
         kind: kind.kind.clone(),
         ..Default::default()
     }));

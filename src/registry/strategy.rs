@@ -471,7 +471,8 @@ fn validate_binding(binding: &Value, namespaced: bool) -> Vec<Cause> {
     const GROUP: &str = "rbac.authorization.k8s.io";
     let mut causes = Vec::new();
     let api_group = text(binding, "/roleRef/apiGroup");
-    if api_group != GROUP {
+    // An empty group is defaulted (even without a roleRef, a struct in kube's type).
+    if !api_group.is_empty() && api_group != GROUP {
         causes.push(not_supported("roleRef.apiGroup", api_group, &[GROUP]));
     }
     let kind = text(binding, "/roleRef/kind");
