@@ -203,15 +203,20 @@ pub fn check_type(kind: &Kind, object: &Value) -> Result<(), Status> {
             .and_then(Value::as_str)
             .unwrap_or("");
         if kind.custom {
-            // apiextensions validates kind as a field (422).
-            let mut status = Status::invalid(
-                kind,
-                name,
-                vec![Cause::invalid(
-                    "kind",
-                    format!("Invalid value: \"{body_kind}\": must be {}", kind.kind),
-                )],
-            );
+            // apiextensions validates kind as a field (422), with the rest of the schema:
+            // the body, not defaulted (defaults are the decoder's, for its own kind).
+            let mut causes = vec![Cause::invalid(
+                "kind",
+                format!("Invalid value: \"{body_kind}\": must be {}", kind.kind),
+            )];
+            if let Some(schema) = kind.structural() {
+                causes.extend(schema.validate(object).into_iter().map(|e| Cause {
+                    reason: e.kind.reason(),
+                    message: e.message.clone(),
+                    field: e.field.clone(),
+                }));
+            }
+            let mut status = Status::invalid(kind, name, causes);
             status.message = status.message.replacen(&kind.kind, body_kind, 1);
             if let Some(d) = status.details.as_mut() {
                 d.kind = body_kind.to_string();

@@ -186,6 +186,8 @@ impl Registry {
     ) -> Result<Written, Status> {
         let namespace = meta::check_namespace(kind, namespace, &object)?;
         meta::check_type(kind, &object)?;
+        // What kube's PrepareForCreate adds runs after its field manager: not tracked.
+        let prepared = strategy::prepared_fields(kind, &object);
         let generate = object
             .pointer("/metadata/generateName")
             .and_then(Value::as_str)
@@ -239,6 +241,7 @@ impl Registry {
         strategy::go_zero_values(kind, &mut zero);
         let empty = zero.as_object().is_some_and(|o| o.len() == 3);
         track(kind, (!empty).then_some(&zero), &mut object, Target::Main, options);
+        ssa::untrack(&mut object, &prepared);
         strategy::go_zero_values(kind, &mut object);
         // A generated name collides rarely; retry a few times as kube-apiserver does.
         for attempt in 0..8 {

@@ -152,6 +152,28 @@ pub fn csr_condition_times(kind: &Kind, old: &Value, object: &mut Value) {
     }
 }
 
+/// The fields a create of `kind` gets from kube's PrepareForCreate (after its field
+/// manager ran) that the body does not set itself: paths for `ssa::untrack`.
+pub fn prepared_fields(kind: &Kind, body: &Value) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    if kind.group.is_empty() && kind.kind == "Namespace" {
+        if body.pointer("/spec/finalizers").is_none() {
+            out.push(vec!["spec".into(), "finalizers".into()]);
+        }
+        if body
+            .pointer("/metadata/labels/kubernetes.io~1metadata.name")
+            .is_none()
+        {
+            out.push(vec![
+                "metadata".into(),
+                "labels".into(),
+                "kubernetes.io/metadata.name".into(),
+            ]);
+        }
+    }
+    out
+}
+
 /// Kinds whose update must name the resourceVersion it replaces (kube's
 /// `AllowUnconditionalUpdate() == false`): custom resources, CRDs and Leases.
 pub fn requires_resource_version(kind: &Kind) -> bool {

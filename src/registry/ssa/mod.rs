@@ -47,6 +47,56 @@
 mod fieldset;
 mod merge;
 mod schema;
+
+/// Removes fields (paths of field names) from every managedFields entry, as if no manager
+/// had written them; a map left with only its own `.` goes too, then empty entries.
+pub fn untrack(object: &mut Value, paths: &[Vec<String>]) {
+    if paths.is_empty() {
+        return;
+    }
+    let Some(entries) = object
+        .pointer_mut("/metadata/managedFields")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    fn remove(set: &mut Value, path: &[String]) {
+        let Some((first, rest)) = path.split_first() else {
+            return;
+        };
+        let key = format!("f:{first}");
+        let Some(map) = set.as_object_mut() else {
+            return;
+        };
+        if rest.is_empty() {
+            map.remove(&key);
+            return;
+        }
+        if let Some(child) = map.get_mut(&key) {
+            remove(child, rest);
+            let only_self = child
+                .as_object()
+                .is_some_and(|c| c.keys().all(|k| k == "."));
+            if only_self {
+                map.remove(&key);
+            }
+        }
+    }
+    for entry in entries.iter_mut() {
+        if let Some(fields) = entry.get_mut("fieldsV1") {
+            for path in paths {
+                remove(fields, path);
+            }
+        }
+    }
+    entries.retain(|e| e["fieldsV1"].as_object().is_none_or(|f| !f.is_empty()));
+    if entries.is_empty()
+        && let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        meta.remove("managedFields");
+    }
+}
+
 #[cfg(test)]
 mod tests;
 
