@@ -19,6 +19,9 @@ pub struct Status {
     pub code: u16,
 }
 
+/// The reason marking [`Status::page_not_found`], answered as plain text.
+pub const PAGE_NOT_FOUND: &str = "PageNotFound";
+
 impl Serialize for Status {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
@@ -121,6 +124,12 @@ impl Status {
         );
         status.details = Some(Box::default());
         status
+    }
+
+    /// What kube's mux answers for a path no API handler serves (a group or version it
+    /// does not serve, a cluster-scoped resource under a namespace): Go's plain-text 404.
+    pub fn page_not_found() -> Self {
+        Status::new(StatusCode::NOT_FOUND, PAGE_NOT_FOUND, "404 page not found")
     }
 
     pub fn not_found(kind: &Kind, name: &str) -> Self {

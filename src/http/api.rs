@@ -60,10 +60,18 @@ fn parse(
         }
     }
     let not_found = || Status::not_found_path(&format!("/{}", rest.join("/")));
+    let served = catalog
+        .group_versions()
+        .iter()
+        .any(|(g, v)| g == group && v == version);
+    if !served {
+        return Err(Status::page_not_found());
+    }
     let plural = parts.first().ok_or_else(not_found)?;
     let kind = catalog.find(group, version, plural).ok_or_else(not_found)?;
     if namespace.is_some() && !kind.namespaced() {
-        return Err(not_found());
+        // No route serves a cluster-scoped resource under a namespace.
+        return Err(Status::page_not_found());
     }
     let target = ResourcePath {
         kind,
@@ -137,6 +145,15 @@ async fn dispatch(
     };
     let method = request.method().clone();
     let representation = super::table::negotiate(request.headers());
+    if !acceptable(request.headers()) {
+        let mut status = Status::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "NotAcceptable",
+            "406: Not Acceptable\n\nAvailable representations: application/json, application/yaml, application/vnd.kubernetes.protobuf, application/json;stream=watch, application/vnd.kubernetes.protobuf;stream=watch",
+        );
+        status.details = Some(Box::default());
+        return Err(status);
+    }
     let patch_type = request
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -219,6 +236,10 @@ async fn dispatch(
     }
     if auth.is_some() {
         options.user = Some(user.clone());
+    }
+    // Across namespaces a namespaced resource is only read (list, watch).
+    if kind.namespaced() && ns.is_none() && method != Method::GET {
+        return Err(method_not_allowed(&method));
     }
     match (method, target.name.as_deref()) {
         (Method::GET, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
@@ -646,11 +667,11 @@ fn decode_body(media: &str, body: &Bytes) -> Result<Value, Status> {
                 ))
             })
         }
-        other => Err(Status::new(
+        _ => Err(Status::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {other})"
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
             ),
         )),
     }
@@ -836,16 +857,28 @@ fn not_older_than(query: &HashMap<String, String>) -> Result<Option<u64>, Status
         (Some(rv), _) => rv
             .parse::<u64>()
             .map(Some)
-            .map_err(|_| Status::unparsable_resource_version(rv)),
+            .map_err(|_| list_resource_version_error(rv)),
     }
+}
+
+/// A list's resourceVersion that is not a number: kube's list handler wraps the storage
+/// error in a BadRequest.
+fn list_resource_version_error(rv: &str) -> Status {
+    Status::bad_request(format!(
+        "invalid resource version: {}",
+        Status::unparsable_resource_version(rv).message
+    ))
 }
 
 fn list_options(query: &HashMap<String, String>) -> Result<ListOptions, Status> {
     let limit = match query.get("limit").filter(|l| !l.is_empty()) {
-        Some(l) => Some(
-            l.parse::<usize>()
-                .map_err(|_| Status::bad_request(format!("invalid limit {l:?}")))?,
-        ),
+        // kube reads an int64; zero or less means no limit.
+        Some(l) => match l.parse::<i64>().map_err(|_| {
+            Status::bad_request(format!("strconv.ParseInt: parsing {l:?}: invalid syntax"))
+        })? {
+            n if n > 0 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+            _ => None,
+        },
         None => None,
     };
     let continue_token = query.get("continue").filter(|c| !c.is_empty()).cloned();
@@ -856,12 +889,12 @@ fn list_options(query: &HashMap<String, String>) -> Result<ListOptions, Status> 
         (None | Some("") | Some("0"), _) => None,
         (Some(rv), Some("Exact")) => Some(
             rv.parse::<u64>()
-                .map_err(|_| Status::unparsable_resource_version(rv))?,
+                .map_err(|_| list_resource_version_error(rv))?,
         ),
         // NotOlderThan (the default for a set resourceVersion): the latest state qualifies.
         (Some(rv), _) => {
             rv.parse::<u64>()
-                .map_err(|_| Status::unparsable_resource_version(rv))?;
+                .map_err(|_| list_resource_version_error(rv))?;
             None
         }
     };
@@ -872,6 +905,29 @@ fn list_options(query: &HashMap<String, String>) -> Result<ListOptions, Status> 
     })
 }
 
+
+/// Whether `Accept` (when given) names a media type the server can answer with.
+fn acceptable(headers: &axum::http::HeaderMap) -> bool {
+    let Some(accept) = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return true;
+    };
+    accept.split(',').any(|entry| {
+        let media = entry.split(';').next().unwrap_or("").trim();
+        matches!(
+            media,
+            "" | "*/*"
+                | "application/*"
+                | "application/json"
+                | "application/yaml"
+                | "application/vnd.kubernetes.protobuf"
+                | "application/json-patch+json"
+                | "application/merge-patch+json"
+        )
+    })
+}
 
 /// A list as kube-apiserver encodes it: the items of built-in kinds' typed lists have no
 /// `apiVersion` and `kind` (custom resources' unstructured lists keep them).

@@ -7,6 +7,14 @@ use crate::api::status::Status;
 
 impl IntoResponse for Status {
     fn into_response(self) -> Response {
+        if self.reason == crate::api::status::PAGE_NOT_FOUND {
+            return (
+                self.status_code(),
+                [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "404 page not found\n",
+            )
+                .into_response();
+        }
         let retry = self
             .details
             .as_ref()

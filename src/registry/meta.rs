@@ -358,6 +358,26 @@ pub fn merge_update(kind: &Kind, old: &Value, new: Value, target: Target) -> Res
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    if target == Target::Main {
+        // kube keeps the old uid when none is given, and refuses another one.
+        let uid = |o: &Value| {
+            o.pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let (given, stored) = (uid(&new), uid(old));
+        if !given.is_empty() && given != stored {
+            return Err(Status::invalid(
+                kind,
+                &name,
+                vec![Cause::invalid(
+                    "metadata.uid",
+                    format!("Invalid value: {given:?}: field is immutable"),
+                )],
+            ));
+        }
+    }
     let mut merged = match target {
         // A CSR's spec is immutable: kube's strategies copy it from the old object.
         // /status and /approval of a CSR: metadata and status from the body, the

@@ -494,10 +494,14 @@ impl Registry {
         op: Op,
     ) -> Result<Written, Status> {
         meta::check_type(kind, &object)?;
-        let body_name = object
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or(name);
+        let given_name = object.pointer("/metadata/name").and_then(Value::as_str);
+        if options.user.is_some() && given_name.is_none_or(str::is_empty) {
+            // kube's checkName on an API write: the body must name its object.
+            return Err(Status::bad_request(format!(
+                "the name of the object ({name} based on URL) was undeterminable: name must be provided"
+            )));
+        }
+        let body_name = given_name.unwrap_or(name);
         if body_name != name {
             return Err(Status::bad_request(format!(
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"

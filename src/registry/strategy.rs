@@ -160,9 +160,16 @@ pub fn prepared_fields(kind: &Kind, body: &Value) -> Vec<Vec<String>> {
         if body.pointer("/spec/finalizers").is_none() {
             out.push(vec!["spec".into(), "finalizers".into()]);
         }
-        if body
-            .pointer("/metadata/labels/kubernetes.io~1metadata.name")
-            .is_none()
+        // kube's defaulting labels a Namespace with its name before the field manager
+        // runs; a generated name is only known later.
+        let named = body
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        if !named
+            && body
+                .pointer("/metadata/labels/kubernetes.io~1metadata.name")
+                .is_none()
         {
             out.push(vec![
                 "metadata".into(),

@@ -1,8 +1,9 @@
 //! What legitimately differs between two servers answering the same requests is replaced
 //! by placeholders before comparing: uids, timestamps, resourceVersions, continue tokens,
 //! ages, names generated from `generateName`, the server's address, the admin's user name,
-//! certificate fingerprints and tokens; managedFields entries are put in one order (kube's
-//! depends on their times). Nothing else is touched.
+//! certificate fingerprints and tokens; managedFields entries and the causes of a Status
+//! are put in one order (kube's depends on times and Go's map order). Nothing else is
+//! touched.
 
 use std::sync::LazyLock;
 
@@ -68,9 +69,12 @@ impl Context {
         }
     }
 
-    /// A JSON value with every placeholder applied.
+    /// A JSON value with every placeholder applied, several validation errors in one
+    /// order.
     pub fn value(&self, v: &Value) -> Value {
-        self.value_at(v, None)
+        let mut out = self.value_at(v, None);
+        canonical_causes(&mut out);
+        out
     }
 
     fn value_at(&self, v: &Value, key: Option<&str>) -> Value {
@@ -151,6 +155,45 @@ impl Context {
                 Value::String(words.join(" "))
             })
             .collect()
+    }
+}
+
+/// kube reports several validation errors in the order it met them, which for object
+/// properties is Go's map order (random): the causes of a Status are sorted, and the
+/// bracketed list of its message rebuilt from them, wherever a Status appears.
+fn canonical_causes(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            for x in o.values_mut() {
+                canonical_causes(x);
+            }
+            let Some(Value::Array(causes)) = o.get_mut("details").and_then(|d| d.get_mut("causes"))
+            else {
+                return;
+            };
+            if causes.len() < 2 {
+                return;
+            }
+            causes.sort_by_key(|c| c.to_string());
+            let listed: Vec<String> = causes
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}: {}",
+                        c["field"].as_str().unwrap_or_default(),
+                        c["message"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect();
+            if let Some(Value::String(message)) = o.get_mut("message")
+                && let Some(at) = message.find(" is invalid: [")
+                && message.ends_with(']')
+            {
+                *message = format!("{} is invalid: [{}]", &message[..at], listed.join(", "));
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(canonical_causes),
+        _ => {}
     }
 }
 
