@@ -60,18 +60,32 @@ fn parse(
         }
     }
     let not_found = || Status::not_found_path(&format!("/{}", rest.join("/")));
+    // Paths under /apis that no handler serves get the mux's plain 404: a group or
+    // version not served, and in a group of custom resources (apiextensions' handler) an
+    // unknown resource or a cluster-scoped one under a namespace. /api and the built-in
+    // groups answer a NotFound Status.
     let served = catalog
         .group_versions()
         .iter()
         .any(|(g, v)| g == group && v == version);
-    if !served {
+    if !served && !group.is_empty() {
         return Err(Status::page_not_found());
     }
-    let plural = parts.first().ok_or_else(not_found)?;
-    let kind = catalog.find(group, version, plural).ok_or_else(not_found)?;
+    let custom_group = catalog
+        .kinds()
+        .iter()
+        .any(|k| k.group == group && k.custom);
+    let unknown = || {
+        if custom_group {
+            Status::page_not_found()
+        } else {
+            not_found()
+        }
+    };
+    let plural = parts.first().ok_or_else(unknown)?;
+    let kind = catalog.find(group, version, plural).ok_or_else(unknown)?;
     if namespace.is_some() && !kind.namespaced() {
-        // No route serves a cluster-scoped resource under a namespace.
-        return Err(Status::page_not_found());
+        return Err(unknown());
     }
     let target = ResourcePath {
         kind,
@@ -80,7 +94,11 @@ fn parse(
         subresource: parts.get(2).map(|s| s.to_string()),
     };
     if parts.len() > 3 {
-        return Err(not_found());
+        // apiextensions answers for the object the path names.
+        return Err(match (&target.name, target.kind.custom) {
+            (Some(name), true) => Status::not_found(&target.kind, name),
+            _ => not_found(),
+        });
     }
     if let (Some(name), Some(sub)) = (&target.name, target.subresource.as_deref())
         && !target.kind.has_subresource(sub)
@@ -214,7 +232,15 @@ async fn dispatch(
             target.subresource.as_deref(),
         ) {
             (&Method::POST, None, None) => {
-                super::review::review(kind, ns, decode_body(&media, &body)?, &user, &auth).await
+                super::review::review(
+                    kind,
+                    ns,
+                    decode_body(&media, &body)?,
+                    &user,
+                    &auth,
+                    options.field_manager.as_deref(),
+                )
+                .await
             }
             (&Method::POST, Some(name), Some("token")) => {
                 let request = decode_body(&media, &body)?;
@@ -295,12 +321,13 @@ async fn dispatch(
             .into_response())
         }
         (Method::POST, None) => {
-            let object = decode_body(&media, &body)?;
+            let object = decode_object(kind, &media, &body)?;
+            let duplicates = duplicate_warnings(kind, &media, &body, &options)?;
             let created = registry.create_with(kind, ns, object, &options).await?;
             observe_rbac(rbac, kind, &created.object, false, &options);
             Ok(with_warnings(
                 (StatusCode::CREATED, Json(created.object)).into_response(),
-                &created.warnings,
+                &[duplicates, created.warnings].concat(),
             ))
         }
         (Method::GET, Some(name)) => {
@@ -322,7 +349,8 @@ async fn dispatch(
             .into_response())
         }
         (Method::PUT, Some(name)) => {
-            let object = decode_body(&media, &body)?;
+            let object = decode_object(kind, &media, &body)?;
+            let duplicates = duplicate_warnings(kind, &media, &body, &options)?;
             let updated = registry
                 .update_with(kind, ns, name, object, sub, &options, Op::Body)
                 .await?;
@@ -334,7 +362,7 @@ async fn dispatch(
             };
             Ok(with_warnings(
                 (code, Json(updated.object)).into_response(),
-                &updated.warnings,
+                &[duplicates, updated.warnings].concat(),
             ))
         }
         (Method::PATCH, Some(name)) => {
@@ -488,7 +516,17 @@ fn check_rbac_write(
             404 => "NotFound",
             _ => "BadRequest",
         };
-        Status::new(code, reason, e.message_for(&kind.plural, name))
+        let mut status = Status::new(code, reason, e.message_for(&kind.plural, name));
+        if code == StatusCode::FORBIDDEN {
+            // kube's NewForbidden names the object.
+            status.details = Some(Box::new(crate::api::status::Details {
+                name: name.to_string(),
+                group: kind.group.clone(),
+                kind: kind.plural.clone(),
+                ..Default::default()
+            }));
+        }
+        status
     })
 }
 
@@ -675,6 +713,48 @@ fn decode_body(media: &str, body: &Bytes) -> Result<Value, Status> {
             ),
         )),
     }
+}
+
+/// An object body for `kind`: JSON that does not decode as an object is refused in kube's
+/// words, `null` reads as an empty object.
+fn decode_object(kind: &Kind, media: &str, body: &Bytes) -> Result<Value, Status> {
+    if matches!(media, "" | "application/json") {
+        if let Some(message) = super::gojson::unrecognized(&kind.kind, body) {
+            return Err(Status::bad_request(message));
+        }
+        if serde_json::from_slice::<Value>(body).is_ok_and(|v| v.is_null()) {
+            return Ok(serde_json::json!({}));
+        }
+    }
+    decode_body(media, body)
+}
+
+/// Fields a JSON body sets twice: refused under `fieldValidation=Strict` (kube's strict
+/// decoding error), warned about under `Warn`.
+fn duplicate_warnings(
+    kind: &Kind,
+    media: &str,
+    body: &Bytes,
+    options: &WriteOptions,
+) -> Result<Vec<String>, Status> {
+    use crate::api::schema::FieldValidation;
+    if !matches!(media, "" | "application/json") || options.field_validation == FieldValidation::Ignore {
+        return Ok(Vec::new());
+    }
+    let duplicates: Vec<String> = super::gojson::duplicate_fields(body)
+        .into_iter()
+        .map(|f| format!("duplicate field \"{f}\""))
+        .collect();
+    if options.field_validation == FieldValidation::Strict && !duplicates.is_empty() {
+        return Err(Status::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+            kind.kind,
+            kind.version,
+            kind.kind,
+            duplicates.join(", ")
+        )));
+    }
+    Ok(duplicates)
 }
 
 /// An RFC 6902 patch: a JSON array of operations (kube's decoder words the common error).

@@ -72,6 +72,32 @@ fn gv_string(group: &str, version: &str) -> String {
     }
 }
 
+/// kube-apiserver's order of its built-in groups (their APIService priorities); groups
+/// it does not know (custom resources' groups) follow, by name.
+const GROUP_ORDER: &[&str] = &[
+    "apiregistration.k8s.io",
+    "apps",
+    "events.k8s.io",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
+    "autoscaling",
+    "batch",
+    "certificates.k8s.io",
+    "networking.k8s.io",
+    "policy",
+    "rbac.authorization.k8s.io",
+    "storage.k8s.io",
+    "admissionregistration.k8s.io",
+    "apiextensions.k8s.io",
+    "scheduling.k8s.io",
+    "coordination.k8s.io",
+    "node.k8s.io",
+    "discovery.k8s.io",
+    "resource.k8s.io",
+    "flowcontrol.apiserver.k8s.io",
+    "storagemigration.k8s.io",
+];
+
 /// Named groups in discovery order.
 fn group_names(catalog: &Catalog) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
@@ -80,7 +106,70 @@ fn group_names(catalog: &Catalog) -> Vec<String> {
             names.push(group);
         }
     }
+    let rank = |g: &String| {
+        GROUP_ORDER
+            .iter()
+            .position(|known| known == g)
+            .unwrap_or(GROUP_ORDER.len())
+    };
+    names.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b)));
     names
+}
+
+/// kube's `CompareKubeAwareVersionStrings` as a sort key: GA before beta before alpha,
+/// higher numbers first; other strings last, by name.
+fn version_key(version: &str) -> (u8, std::cmp::Reverse<u64>, std::cmp::Reverse<u64>, String) {
+    let parsed = version.strip_prefix('v').and_then(|rest| {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let major: u64 = digits.parse().ok()?;
+        let tail = &rest[digits.len()..];
+        let (level, minor) = if tail.is_empty() {
+            (0, "0")
+        } else if let Some(n) = tail.strip_prefix("beta") {
+            (1, n)
+        } else if let Some(n) = tail.strip_prefix("alpha") {
+            (2, n)
+        } else {
+            return None;
+        };
+        let minor: u64 = if minor.is_empty() { 0 } else { minor.parse().ok()? };
+        Some((level, major, minor))
+    });
+    match parsed {
+        Some((level, major, minor)) => (
+            level,
+            std::cmp::Reverse(major),
+            std::cmp::Reverse(minor),
+            String::new(),
+        ),
+        None => (3, std::cmp::Reverse(0), std::cmp::Reverse(0), version.to_string()),
+    }
+}
+
+/// The versions of a group, in kube's order (the first is preferred).
+fn versions_of(catalog: &Catalog, group: &str) -> Vec<String> {
+    let mut versions: Vec<String> = catalog
+        .group_versions()
+        .into_iter()
+        .filter(|(g, _)| g == group)
+        .map(|(_, v)| v)
+        .collect();
+    versions.sort_by_key(|v| version_key(v));
+    versions
+}
+
+/// kube's `StorageVersionHash`: base64 of the first 8 bytes of the SHA-256 of
+/// `<group>/<version>/<kind>` of the stored form.
+fn storage_version_hash(kind: &Kind) -> String {
+    use base64::Engine as _;
+    let (group, version) = if kind.group == "events.k8s.io" && kind.kind == "Event" {
+        // events.k8s.io Events are stored as core Events.
+        ("", "v1")
+    } else {
+        (kind.group.as_str(), kind.storage_version.as_str())
+    };
+    let digest = Sha256::digest(format!("{group}/{version}/{}", kind.kind).as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(&digest[..8])
 }
 
 /// `GET /apis`: every named group with its versions.
@@ -102,11 +191,9 @@ fn groups(catalog: &Catalog) -> Value {
 
 /// The `APIGroup` document of one named group, or `None` if it is not served.
 fn api_group(catalog: &Catalog, group: &str) -> Option<Value> {
-    let versions: Vec<Value> = catalog
-        .group_versions()
+    let versions: Vec<Value> = versions_of(catalog, group)
         .into_iter()
-        .filter(|(g, _)| g == group)
-        .map(|(g, v)| json!({"groupVersion": gv_string(&g, &v), "version": v}))
+        .map(|v| json!({"groupVersion": gv_string(group, &v), "version": v}))
         .collect();
     let preferred = versions.first()?.clone();
     Some(
@@ -118,6 +205,18 @@ fn api_group(catalog: &Catalog, group: &str) -> Option<Value> {
 fn verbs(kind: &Kind) -> &'static [&'static str] {
     if kind.create_only() {
         &["create"]
+    } else if kind.custom {
+        // apiextensions lists a custom resource's verbs in its own order.
+        &[
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "create",
+            "update",
+            "watch",
+        ]
     } else {
         &VERBS
     }
@@ -154,14 +253,20 @@ fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Option<Value>
     }
     let mut resources = Vec::new();
     for k in &kinds {
-        resources.push(json!({
+        let mut resource = json!({
             "name": k.plural,
             "singularName": k.singular,
             "namespaced": k.namespaced(),
             "kind": k.kind,
             "verbs": verbs(k),
-            "shortNames": k.short_names,
-        }));
+        });
+        if !k.short_names.is_empty() {
+            resource["shortNames"] = json!(k.short_names);
+        }
+        if !k.create_only() {
+            resource["storageVersionHash"] = json!(storage_version_hash(k));
+        }
+        resources.push(resource);
         for (sub, verbs) in subresources(k) {
             resources.push(json!({
                 "name": format!("{}/{sub}", k.plural),
@@ -172,9 +277,15 @@ fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Option<Value>
             }));
         }
     }
-    Some(
-        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv_string(group, version), "resources": resources}),
-    )
+    resources.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let mut list = json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv_string(group, version), "resources": resources});
+    if group.is_empty()
+        && let Some(o) = list.as_object_mut()
+    {
+        // The legacy /api/v1 list has no apiVersion.
+        o.remove("apiVersion");
+    }
+    Some(list)
 }
 
 /// The aggregated document: the core group alone (`/api`) or every named group (`/apis`).
@@ -187,11 +298,10 @@ fn aggregated_list(catalog: &Catalog, core: bool) -> Value {
     let items: Vec<Value> = names
         .iter()
         .map(|group| {
-            let versions: Vec<Value> = catalog
-                .group_versions()
+            let versions: Vec<Value> = versions_of(catalog, group)
                 .into_iter()
-                .filter(|(g, _)| g == group)
-                .map(|(g, v)| {
+                .map(|v| {
+                    let g = group.clone();
                     let resources: Vec<Value> = kinds_of(catalog, &g, &v)
                         .iter()
                         .map(|k| aggregated_resource(k))

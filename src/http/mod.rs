@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod discovery;
+pub mod gojson;
 pub mod health;
 pub mod openapi;
 pub mod printers;

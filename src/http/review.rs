@@ -69,9 +69,26 @@ fn review_attributes(spec: &Value, user: UserInfo) -> Attributes {
 }
 
 fn created(kind: &Kind, namespace: Option<&str>, spec: Value, status: Value) -> Response {
-    let mut metadata = json!({"creationTimestamp": null});
+    created_by(kind, namespace, spec, status, None)
+}
+
+/// A review's answer; access reviews record their writer's fields as any create does.
+fn created_by(
+    kind: &Kind,
+    namespace: Option<&str>,
+    spec: Value,
+    status: Value,
+    manager: Option<&str>,
+) -> Response {
+    let mut metadata = json!({});
     if let Some(ns) = namespace {
         metadata["namespace"] = json!(ns);
+    }
+    if manager.is_some() {
+        let object = json!({"apiVersion": kind.api_version(), "kind": kind.kind, "metadata": {}, "spec": spec});
+        if let Some(fields) = crate::registry::created_fields(kind, &object, manager) {
+            metadata["managedFields"] = fields;
+        }
     }
     (
         StatusCode::CREATED,
@@ -87,6 +104,7 @@ pub async fn review(
     body: Value,
     requester: &UserInfo,
     auth: &AuthServices,
+    manager: Option<&str>,
 ) -> Result<Response, Status> {
     let spec = body.get("spec").cloned().unwrap_or(json!({}));
     let status = match kind.kind.as_str() {
@@ -155,15 +173,22 @@ pub async fn review(
                 }
                 attrs.namespace = ns.to_string();
             }
-            if attrs.user.name.is_empty() && attrs.user.groups.is_empty() {
-                return Err(Status::invalid(
-                    kind,
-                    "",
-                    vec![Cause::invalid(
-                        "spec.user",
-                        "Invalid value: \"\": at least one of user or group must be specified",
-                    )],
+            let mut causes = Vec::new();
+            let given = |f: &str| spec.get(f).is_some_and(Value::is_object);
+            if !given("resourceAttributes") && !given("nonResourceAttributes") {
+                causes.push(Cause::invalid(
+                    "spec",
+                    "Invalid value: null: exactly one of nonResourceAttributes or resourceAttributes must be specified",
                 ));
+            }
+            if attrs.user.name.is_empty() && attrs.user.groups.is_empty() {
+                causes.push(Cause::invalid(
+                    "spec.user",
+                    "Invalid value: \"\": at least one of user or group must be specified",
+                ));
+            }
+            if !causes.is_empty() {
+                return Err(Status::invalid(kind, "", causes));
             }
             let decision = auth.authz.authorize(&attrs);
             let mut status = json!({"allowed": decision.allowed});
@@ -184,7 +209,17 @@ pub async fn review(
         }
         other => return Err(Status::internal(format!("{other} is not a review kind"))),
     };
-    Ok(created(kind, namespace, spec, status))
+    let access_review = matches!(
+        kind.kind.as_str(),
+        "SelfSubjectAccessReview" | "SubjectAccessReview" | "LocalSubjectAccessReview"
+    );
+    Ok(created_by(
+        kind,
+        namespace,
+        spec,
+        status,
+        manager.filter(|_| access_review),
+    ))
 }
 
 /// `POST .../serviceaccounts/<name>/token`: a TokenRequest answered with a signed token.

@@ -57,6 +57,16 @@ pub fn validate_name(kind: &Kind, name: &str) -> Result<(), Status> {
 
 const QUALIFIED_NAME_RULE: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
 
+/// kube's `validateKubeFinalizerName`: a qualified name, and fully qualified (with a
+/// `/`) unless it is a standard finalizer.
+pub fn finalizer_problems(name: &str) -> Vec<String> {
+    let mut problems = qualified_name_problems(name);
+    if !name.contains('/') && !matches!(name, "kubernetes" | "orphan" | "foregroundDeletion") {
+        problems.push("name is neither a standard finalizer name nor is it fully qualified".into());
+    }
+    problems
+}
+
 /// kube's `IsQualifiedName`: `[prefix/]name`, the prefix a DNS subdomain, the name at most
 /// 63 characters of alphanumerics, `-`, `_` and `.`, alphanumeric at both ends.
 fn qualified_name_problems(key: &str) -> Vec<String> {
@@ -94,11 +104,13 @@ fn qualified_name_problems(key: &str) -> Vec<String> {
             problems.push("prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".to_string());
         }
     }
+    // kube checks the length and the form separately: an empty name fails both.
     if name.is_empty() {
         problems.push("name part must be non-empty".to_string());
     } else if name.len() > 63 {
         problems.push("name part must be no more than 63 characters".to_string());
-    } else if !name_ok(name) {
+    }
+    if !name_ok(name) {
         problems.push(format!("name part {QUALIFIED_NAME_RULE}"));
     }
     problems

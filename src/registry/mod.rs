@@ -214,7 +214,7 @@ impl Registry {
         }
         meta::validate_metadata(kind, &object)?;
         if let Some(ns) = namespace.as_deref() {
-            self.require_namespace(ns).await?;
+            self.require_namespace(ns, kind, &given).await?;
         }
         // The first generated name, before admission: validators see the name the object
         // will be stored under, as kube's (which run after BeforeCreate).
@@ -816,6 +816,21 @@ impl Registry {
         options: &DeleteOptions,
         dry_run: bool,
     ) -> Result<Deletion, Status> {
+        let is_namespace = kind.group.is_empty() && kind.kind == "Namespace";
+        if is_namespace && matches!(name, "default" | "kube-system" | "kube-public") {
+            // kube's namespace lifecycle admission protects its own namespaces.
+            let mut status = Status::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
+            );
+            status.details = Some(Box::new(crate::api::status::Details {
+                name: name.to_string(),
+                kind: "namespaces".into(),
+                ..Default::default()
+            }));
+            return Err(status);
+        }
         let key = kind.storage_key(namespace, name);
         let current = self.current(kind, &key, name, None).await?;
         let mut object: Value = serde_json::from_slice(&current.value).map_err(|e| {
@@ -838,6 +853,13 @@ impl Registry {
         if has_finalizers {
             if object.pointer("/metadata/deletionTimestamp").is_none() {
                 meta::mark_deleting(&mut object);
+                if is_namespace {
+                    // The namespace REST strategy: Terminating at once, no grace period.
+                    if let Some(m) = object["metadata"].as_object_mut() {
+                        m.remove("deletionGracePeriodSeconds");
+                    }
+                    object["status"]["phase"] = json!("Terminating");
+                }
                 let updated = self.write(kind, name, &key, &current, object).await?;
                 return Ok(Deletion::Pending(updated));
             }
@@ -911,7 +933,12 @@ impl Registry {
         }
     }
 
-    async fn require_namespace(&self, namespace: &str) -> Result<(), Status> {
+    async fn require_namespace(
+        &self,
+        namespace: &str,
+        kind: &Kind,
+        name: &str,
+    ) -> Result<(), Status> {
         let Some(ns_kind) = self.catalog.find_resource("", "namespaces") else {
             return Ok(());
         };
@@ -920,13 +947,30 @@ impl Registry {
             Ok(Some(kv)) => {
                 let ns: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
                 if ns.pointer("/metadata/deletionTimestamp").is_some() {
-                    return Err(Status::new(
+                    let resource = if kind.group.is_empty() {
+                        kind.plural.clone()
+                    } else {
+                        format!("{}.{}", kind.plural, kind.group)
+                    };
+                    let mut status = Status::new(
                         axum::http::StatusCode::FORBIDDEN,
                         "Forbidden",
                         format!(
-                            "unable to create new content in namespace {namespace} because it is being terminated"
+                            "{resource} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated"
                         ),
-                    ));
+                    );
+                    status.details = Some(Box::new(crate::api::status::Details {
+                        name: name.to_string(),
+                        group: kind.group.clone(),
+                        kind: kind.plural.clone(),
+                        causes: vec![Cause {
+                            reason: "NamespaceTerminating",
+                            message: format!("namespace {namespace} is being terminated"),
+                            field: "metadata.namespace".into(),
+                        }],
+                        ..Default::default()
+                    }));
+                    return Err(status);
                 }
                 Ok(())
             }
@@ -1007,6 +1051,18 @@ fn subresource_name(target: Target) -> &'static str {
 }
 
 /// Records the writer's changes in `metadata.managedFields` (operation `Update`).
+/// The managedFields a create of `object` by `manager` records (operation Update), for
+/// objects answered without being stored (access reviews).
+pub fn created_fields(kind: &Kind, object: &Value, manager: Option<&str>) -> Option<Value> {
+    let options = WriteOptions {
+        field_manager: manager.map(str::to_string),
+        ..WriteOptions::default()
+    };
+    let mut object = object.clone();
+    track(kind, None, &mut object, Target::Main, &options);
+    object.pointer("/metadata/managedFields").cloned()
+}
+
 fn track(
     kind: &Kind,
     old: Option<&Value>,

@@ -245,6 +245,24 @@ pub fn validate(kind: &Kind, object: &Value, old: Option<&Value>) -> Vec<Cause> 
             return validate_binding(object, false);
         }
         ("coordination.k8s.io", "Lease") => return validate_lease(object),
+        ("", "Namespace") => {
+            for (i, f) in object
+                .pointer("/spec/finalizers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let f = f.as_str().unwrap_or_default();
+                for p in super::meta::finalizer_problems(f) {
+                    causes.push(Cause::invalid(
+                        format!("spec.finalizers[{i}]"),
+                        format!("Invalid value: {f:?}: {p}"),
+                    ));
+                }
+            }
+            return causes;
+        }
         ("certificates.k8s.io", "CertificateSigningRequest") if old.is_none() => {
             return validate_csr(object);
         }
