@@ -112,7 +112,22 @@ fn group_names(catalog: &Catalog) -> Vec<String> {
             .position(|known| known == g)
             .unwrap_or(GROUP_ORDER.len())
     };
-    names.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b)));
+    // Groups kube does not know are ordered as the aggregator orders their APIServices,
+    // by name (`<version>.<group>`): a group where its first APIService sorts.
+    let first_service = |g: &String| {
+        catalog
+            .group_versions()
+            .into_iter()
+            .filter(|(group, _)| group == g)
+            .map(|(group, v)| format!("{v}.{group}"))
+            .min()
+            .unwrap_or_default()
+    };
+    names.sort_by(|a, b| {
+        rank(a)
+            .cmp(&rank(b))
+            .then_with(|| first_service(a).cmp(&first_service(b)))
+    });
     names
 }
 
@@ -165,6 +180,9 @@ fn storage_version_hash(kind: &Kind) -> String {
     let (group, version) = if kind.group == "events.k8s.io" && kind.kind == "Event" {
         // events.k8s.io Events are stored as core Events.
         ("", "v1")
+    } else if kind.group == "apiextensions.k8s.io" {
+        // CRDs are still stored as v1beta1.
+        ("apiextensions.k8s.io", "v1beta1")
     } else {
         (kind.group.as_str(), kind.storage_version.as_str())
     };
@@ -205,6 +223,9 @@ fn api_group(catalog: &Catalog, group: &str) -> Option<Value> {
 fn verbs(kind: &Kind) -> &'static [&'static str] {
     if kind.create_only() {
         &["create"]
+    } else if kind.group.is_empty() && kind.kind == "Namespace" {
+        // Namespaces have no deletecollection.
+        &["create", "delete", "get", "list", "patch", "update", "watch"]
     } else if kind.custom {
         // apiextensions lists a custom resource's verbs in its own order.
         &[
@@ -263,21 +284,33 @@ fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Option<Value>
         if !k.short_names.is_empty() {
             resource["shortNames"] = json!(k.short_names);
         }
+        if k.group == "apiextensions.k8s.io" {
+            resource["categories"] = json!(["api-extensions"]);
+        }
         if !k.create_only() {
             resource["storageVersionHash"] = json!(storage_version_hash(k));
         }
         resources.push(resource);
         for (sub, verbs) in subresources(k) {
-            resources.push(json!({
+            let mut entry = json!({
                 "name": format!("{}/{sub}", k.plural),
                 "singularName": "",
                 "namespaced": k.namespaced(),
                 "kind": k.kind,
                 "verbs": verbs,
-            }));
+            });
+            if sub == "token" {
+                entry["group"] = json!("authentication.k8s.io");
+                entry["version"] = json!("v1");
+                entry["kind"] = json!("TokenRequest");
+            }
+            resources.push(entry);
         }
     }
-    resources.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    // Built-in resources by name; apiextensions lists custom resources as it holds them.
+    if kinds.iter().all(|k| !k.custom) {
+        resources.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    }
     let mut list = json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv_string(group, version), "resources": resources});
     if group.is_empty()
         && let Some(o) = list.as_object_mut()
@@ -302,10 +335,14 @@ fn aggregated_list(catalog: &Catalog, core: bool) -> Value {
                 .into_iter()
                 .map(|v| {
                     let g = group.clone();
-                    let resources: Vec<Value> = kinds_of(catalog, &g, &v)
-                        .iter()
-                        .map(|k| aggregated_resource(k))
-                        .collect();
+                    let kinds = kinds_of(catalog, &g, &v);
+                    let mut resources: Vec<Value> =
+                        kinds.iter().map(|k| aggregated_resource(k)).collect();
+                    if kinds.iter().all(|k| !k.custom) {
+                        resources.sort_by(|a, b| {
+                            a["resource"].as_str().cmp(&b["resource"].as_str())
+                        });
+                    }
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
                 .collect();
@@ -316,7 +353,12 @@ fn aggregated_list(catalog: &Catalog, core: bool) -> Value {
 }
 
 fn aggregated_resource(kind: &Kind) -> Value {
-    let response_kind = json!({"group": kind.group, "version": kind.version, "kind": kind.kind});
+    // Built-in resources leave group and version empty (those of their list).
+    let response_kind = if kind.custom {
+        json!({"group": kind.group, "version": kind.version, "kind": kind.kind})
+    } else {
+        json!({"group": "", "version": "", "kind": kind.kind})
+    };
     let subresources: Vec<Value> = subresources(kind)
         .into_iter()
         .map(|(sub, verbs)| json!({"subresource": sub, "responseKind": response_kind, "verbs": verbs}))

@@ -121,28 +121,39 @@ fn operations(kind: &Kind, reference: &Value) -> Vec<(String, Value)> {
     ]
 }
 
-/// `GET /openapi/v3`.
+/// `GET /openapi/v3`: each group-version's document, its URL carrying the hash of its
+/// content as kube-apiserver's does (clients cache documents by it).
 pub async fn index(State(registry): State<Registry>) -> Json<Value> {
+    use sha2::Digest as _;
+    let all = registry.catalog().kinds();
     let mut paths = Map::new();
-    for k in registry.catalog().kinds().iter() {
+    for k in all.iter() {
         let path = gv_path(&k.group, &k.version);
-        paths
-            .entry(path.clone())
-            .or_insert_with(|| json!({"serverRelativeURL": format!("/openapi/v3/{path}")}));
+        if paths.contains_key(&path) {
+            continue;
+        }
+        let url = match gv_document(&all, &path) {
+            Some(doc) => {
+                let digest = sha2::Sha512::digest(doc.to_string().as_bytes());
+                let hash: String = digest.iter().map(|b| format!("{b:02X}")).collect();
+                format!("/openapi/v3/{path}?hash={hash}")
+            }
+            None => format!("/openapi/v3/{path}"),
+        };
+        paths.insert(path, json!({"serverRelativeURL": url}));
     }
     Json(json!({"paths": paths}))
 }
 
-/// `GET /openapi/v3/{*gv}`.
-pub async fn document(State(registry): State<Registry>, Path(gv): Path<String>) -> Response {
-    let all = registry.catalog().kinds();
+/// The OpenAPI v3 document of one group-version path (`api/v1`, `apis/<g>/<v>`).
+fn gv_document(all: &[std::sync::Arc<Kind>], gv: &str) -> Option<Value> {
     let kinds: Vec<&Kind> = all
         .iter()
         .map(|k| &**k)
         .filter(|k| gv_path(&k.group, &k.version) == gv)
         .collect();
     if kinds.is_empty() {
-        return Status::not_found_path(&format!("/openapi/v3/{gv}")).into_response();
+        return None;
     }
     let mut paths = Map::new();
     let mut schemas = Map::new();
@@ -152,13 +163,20 @@ pub async fn document(State(registry): State<Registry>, Path(gv): Path<String>) 
         paths.extend(operations(k, &reference));
         schemas.insert(name, published_schema(k));
     }
-    Json(json!({
+    Some(json!({
         "openapi": "3.0.0",
         "info": {"title": "multicluster-controlplane", "version": env!("CARGO_PKG_VERSION")},
         "paths": paths,
         "components": {"schemas": schemas},
     }))
-    .into_response()
+}
+
+/// `GET /openapi/v3/{*gv}`.
+pub async fn document(State(registry): State<Registry>, Path(gv): Path<String>) -> Response {
+    match gv_document(&registry.catalog().kinds(), &gv) {
+        Some(doc) => Json(doc).into_response(),
+        None => Status::not_found_path(&format!("/openapi/v3/{gv}")).into_response(),
+    }
 }
 
 /// `GET /openapi/v2`: every kind in one Swagger 2.0 document, for clients that read JSON.

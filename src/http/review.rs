@@ -188,7 +188,13 @@ pub async fn review(
                 ));
             }
             if !causes.is_empty() {
-                return Err(Status::invalid(kind, "", causes));
+                // kube's review validation names no kind: ".authorization.k8s.io" "".
+                let mut status = Status::invalid(kind, "", causes);
+                status.message = status.message.replacen(&kind.kind, "", 1);
+                if let Some(d) = status.details.as_mut() {
+                    d.kind.clear();
+                }
+                return Err(status);
             }
             let decision = auth.authz.authorize(&attrs);
             let mut status = json!({"allowed": decision.allowed});

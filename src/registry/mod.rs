@@ -1059,7 +1059,9 @@ pub fn created_fields(kind: &Kind, object: &Value, manager: Option<&str>) -> Opt
         ..WriteOptions::default()
     };
     let mut object = object.clone();
-    track(kind, None, &mut object, Target::Main, &options);
+    // kube diffs against the empty typed object, whose spec struct is already there.
+    let zero = json!({"apiVersion": kind.api_version(), "kind": kind.kind, "metadata": {}, "spec": {}});
+    track(kind, Some(&zero), &mut object, Target::Main, &options);
     object.pointer("/metadata/managedFields").cloned()
 }
 
