@@ -8,7 +8,8 @@
 //! (every difference, explained or not) is written to
 //! `$CARGO_TARGET_TMPDIR/conformance-report.txt`.
 //!
-//! `CONFORMANCE_CASES=<glob>` runs only the matching cases; `CONFORMANCE_WORKERS=<n>`
+//! `CONFORMANCE_CASES=<glob>` runs only the matching cases; `CONFORMANCE_FULL=1` keeps
+//! whole values in the report; `CONFORMANCE_WORKERS=<n>`
 //! sets how many cases run at once (default 6); `CONFORMANCE_PEER_DIR=<dir>` uses a
 //! `kube-peer up --dir <dir>` that is already running instead of starting one (to iterate
 //! on cases quickly; namespaces then get a per-run prefix).
@@ -292,9 +293,10 @@ fn compare(peer: &Transcript, hub: &Transcript) -> Vec<Difference> {
     out
 }
 
+/// A value for the report, cut at 400 characters unless `CONFORMANCE_FULL` is set.
 fn short(v: &Value) -> String {
     let text = v.to_string();
-    if text.len() > 400 {
+    if text.len() > 400 && std::env::var_os("CONFORMANCE_FULL").is_none() {
         format!("{}…", &text[..text.char_indices().nth(400).map_or(text.len(), |(i, _)| i)])
     } else {
         text

@@ -353,6 +353,7 @@ pub fn kubernetes_kinds() -> Vec<Kind> {
                 })
                 .collect(),
             custom: s.custom,
+            selectable_fields: Vec::new(),
             schema: Default::default(),
             compiled: Default::default(),
         })

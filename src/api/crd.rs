@@ -63,6 +63,12 @@ pub fn kinds(crd: &CustomResourceDefinition) -> Vec<Kind> {
                     })
                     .collect(),
                 custom: true,
+                selectable_fields: v
+                    .selectable_fields
+                    .iter()
+                    .flatten()
+                    .map(|f| f.json_path.trim_start_matches('.').to_string())
+                    .collect(),
                 schema: Arc::new(schema),
                 compiled: Default::default(),
             }

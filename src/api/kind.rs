@@ -44,6 +44,9 @@ pub struct Kind {
     pub printer_columns: Vec<PrinterColumn>,
     /// Custom resources need `metadata.resourceVersion` on update; most built-ins do not.
     pub custom: bool,
+    /// A CRD version's `selectableFields` (field paths without the leading dot), which
+    /// field selectors may name besides `metadata.name` and `metadata.namespace`.
+    pub selectable_fields: Vec<String>,
     /// The OpenAPI v3 schema of an object: given (CRD kinds) or generated on first use
     /// (built-in kinds, from `k8s-openapi`).
     pub schema: Arc<OnceLock<Option<Arc<Value>>>>,
@@ -131,6 +134,13 @@ impl Kind {
             "reportingComponent",
             "type",
         ];
+        if self.custom {
+            return self
+                .selectable_fields
+                .iter()
+                .any(|f| f == field)
+                .then(|| field.to_string());
+        }
         let path = match (self.group.as_str(), self.kind.as_str(), field) {
             ("", "Secret", "type") => field,
             ("", "Namespace", "status.phase") => field,

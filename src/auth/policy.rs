@@ -278,6 +278,13 @@ fn aggregate_to_edit_rules() -> Vec<Value> {
             &["ingresses", "networkpolicies"],
         ),
         rule(READ_WRITE, &["coordination.k8s.io"], &["leases"]),
+        // As kube 1.37's bootstrap policy: events.k8s.io Events and DRA claims.
+        rule(WRITE, &["events.k8s.io"], &["events"]),
+        rule(
+            WRITE,
+            &["resource.k8s.io"],
+            &["resourceclaims", "resourceclaimtemplates"],
+        ),
     ]
 }
 
@@ -374,6 +381,12 @@ fn aggregate_to_view_rules() -> Vec<Value> {
             READ,
             &["networking.k8s.io"],
             &["ingresses", "ingresses/status", "networkpolicies"],
+        ),
+        rule(READ, &["events.k8s.io"], &["events"]),
+        rule(
+            READ,
+            &["resource.k8s.io"],
+            &["resourceclaims", "resourceclaims/status", "resourceclaimtemplates"],
         ),
     ]
 }

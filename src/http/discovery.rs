@@ -326,7 +326,16 @@ fn aggregated_list(catalog: &Catalog, core: bool) -> Value {
     let names = if core {
         vec![String::new()]
     } else {
-        group_names(catalog)
+        // The aggregated list orders groups kube does not know by name.
+        let mut names = group_names(catalog);
+        let known = |g: &String| GROUP_ORDER.iter().position(|k| k == g);
+        names.sort_by(|a, b| match (known(a), known(b)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.cmp(b),
+        });
+        names
     };
     let items: Vec<Value> = names
         .iter()
@@ -359,7 +368,9 @@ fn aggregated_resource(kind: &Kind) -> Value {
     } else {
         json!({"group": "", "version": "", "kind": kind.kind})
     };
-    let subresources: Vec<Value> = subresources(kind)
+    let mut subresources = subresources(kind);
+    subresources.sort_by_key(|(name, _)| *name);
+    let subresources: Vec<Value> = subresources
         .into_iter()
         .map(|(sub, verbs)| json!({"subresource": sub, "responseKind": response_kind, "verbs": verbs}))
         .collect();
@@ -372,6 +383,9 @@ fn aggregated_resource(kind: &Kind) -> Value {
     });
     if !kind.short_names.is_empty() {
         resource["shortNames"] = json!(kind.short_names);
+    }
+    if kind.group == "apiextensions.k8s.io" {
+        resource["categories"] = json!(["api-extensions"]);
     }
     if !subresources.is_empty() {
         resource["subresources"] = Value::Array(subresources);

@@ -123,7 +123,7 @@ fn operations(kind: &Kind, reference: &Value) -> Vec<(String, Value)> {
 
 /// `GET /openapi/v3`: each group-version's document, its URL carrying the hash of its
 /// content as kube-apiserver's does (clients cache documents by it).
-pub async fn index(State(registry): State<Registry>) -> Json<Value> {
+pub async fn index(State(registry): State<Registry>) -> Response {
     use sha2::Digest as _;
     let all = registry.catalog().kinds();
     let mut paths = Map::new();
@@ -142,7 +142,12 @@ pub async fn index(State(registry): State<Registry>) -> Json<Value> {
         };
         paths.insert(path, json!({"serverRelativeURL": url}));
     }
-    Json(json!({"paths": paths}))
+    // kube-apiserver serves the index as text/plain (it sets no type; Go sniffs one).
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        json!({"paths": paths}).to_string(),
+    )
+        .into_response()
 }
 
 /// The OpenAPI v3 document of one group-version path (`api/v1`, `apis/<g>/<v>`).

@@ -138,6 +138,9 @@ pub enum Reduce {
     KeepKeys { at: String },
     /// Replaces the body by an object of the given pointers (`*` allowed) and their values.
     Select(Vec<String>),
+    /// Sorts, on both servers, the array at `at` (`*` allowed) by each element's `key`
+    /// (a pointer): for lists whose order kube leaves to Go's map iteration.
+    Sort { at: String, key: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

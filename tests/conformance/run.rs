@@ -529,6 +529,14 @@ fn compared(
 fn select_only(body: Value, reductions: &[Reduce]) -> Value {
     let mut body = body;
     for r in reductions {
+        if let Reduce::Sort { at, key } = r {
+            let paths: Vec<String> = find(&body, at).into_iter().map(|(p, _)| p).collect();
+            for path in paths {
+                if let Some(Value::Array(items)) = body.pointer_mut(&path) {
+                    items.sort_by_key(|i| i.pointer(key).map(Value::to_string).unwrap_or_default());
+                }
+            }
+        }
         if let Reduce::Select(pointers) = r {
             let mut out = serde_json::Map::new();
             for p in pointers {
@@ -623,7 +631,7 @@ pub fn reduce_pair(peer: &mut Value, hub: &Value, reductions: &[Reduce]) {
                     }
                 }
             }
-            Reduce::Select(_) => {}
+            Reduce::Select(_) | Reduce::Sort { .. } => {}
         }
     }
 }
