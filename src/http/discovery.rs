@@ -355,7 +355,13 @@ fn aggregated_list(catalog: &Catalog, core: bool) -> Value {
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
                 .collect();
-            json!({"metadata": {"name": group}, "versions": versions})
+            // The core group's entry has no name at all.
+            let metadata = if group.is_empty() {
+                json!({})
+            } else {
+                json!({"name": group})
+            };
+            json!({"metadata": metadata, "versions": versions})
         })
         .collect();
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
@@ -372,7 +378,14 @@ fn aggregated_resource(kind: &Kind) -> Value {
     subresources.sort_by_key(|(name, _)| *name);
     let subresources: Vec<Value> = subresources
         .into_iter()
-        .map(|(sub, verbs)| json!({"subresource": sub, "responseKind": response_kind, "verbs": verbs}))
+        .map(|(sub, verbs)| {
+            let kind = if sub == "token" {
+                json!({"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"})
+            } else {
+                response_kind.clone()
+            };
+            json!({"subresource": sub, "responseKind": kind, "verbs": verbs})
+        })
         .collect();
     let mut resource = json!({
         "resource": kind.plural,
@@ -437,7 +450,7 @@ mod tests {
         let c = Catalog::builtin();
         let core = aggregated_list(&c, true);
         assert_eq!(core["items"].as_array().map(Vec::len), Some(1));
-        assert_eq!(core["items"][0]["metadata"]["name"], "");
+        assert_eq!(core["items"][0]["metadata"], json!({}));
         let groups = aggregated_list(&c, false);
         let mc = groups["items"]
             .as_array()

@@ -57,6 +57,70 @@ pub fn validate_name(kind: &Kind, name: &str) -> Result<(), Status> {
 
 const QUALIFIED_NAME_RULE: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
 
+/// A built-in kind's body whose metadata (or one of its fields) has the wrong JSON type
+/// cannot be decoded into kube's Go types: refused in the decoder's words.
+fn check_metadata_types(kind: &Kind, meta: Option<&Value>) -> Result<(), Status> {
+    let json_type = |v: &Value| match v {
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "bool",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+        Value::Null => "null",
+    };
+    let refuse = |found: &str, field: &str, go_type: &str| {
+        Status::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: json: cannot unmarshal {found} into Go struct field {field} of type {go_type}",
+            kind.kind, kind.version, kind.kind
+        ))
+    };
+    let Some(meta) = meta.filter(|m| !m.is_null()) else {
+        return Ok(());
+    };
+    let Some(meta) = meta.as_object() else {
+        return Err(refuse(
+            json_type(meta),
+            &format!("{}.metadata", kind.kind),
+            "v1.ObjectMeta",
+        ));
+    };
+    for (field, value) in meta {
+        let ok = match (field.as_str(), value) {
+            (_, Value::Null) => true,
+            ("labels" | "annotations", Value::Object(m)) => m.values().all(|v| v.is_string() || v.is_null()),
+            ("labels" | "annotations", _) => false,
+            ("finalizers", Value::Array(a)) => a.iter().all(Value::is_string),
+            ("finalizers", _) => false,
+            ("name" | "generateName" | "namespace" | "uid" | "resourceVersion", v) => v.is_string(),
+            _ => true,
+        };
+        if !ok {
+            // A wrong element is reported with the element's type.
+            let go_type = match (field.as_str(), value) {
+                ("labels" | "annotations", Value::Object(_)) | ("finalizers", Value::Array(_)) => {
+                    "string"
+                }
+                ("labels" | "annotations", _) => "map[string]string",
+                ("finalizers", _) => "[]string",
+                ("uid", _) => "types.UID",
+                _ => "string",
+            };
+            let found = match (field.as_str(), value) {
+                ("labels" | "annotations", Value::Object(m)) => m
+                    .values()
+                    .find(|v| !v.is_string() && !v.is_null())
+                    .map_or("object", json_type),
+                ("finalizers", Value::Array(a)) => {
+                    a.iter().find(|v| !v.is_string()).map_or("array", json_type)
+                }
+                _ => json_type(value),
+            };
+            return Err(refuse(found, &format!("ObjectMeta.metadata.{field}"), go_type));
+        }
+    }
+    Ok(())
+}
+
 /// kube's `validateKubeFinalizerName`: a qualified name, and fully qualified (with a
 /// `/`) unless it is a standard finalizer.
 pub fn finalizer_problems(name: &str) -> Vec<String> {
@@ -187,6 +251,9 @@ pub fn check_type(kind: &Kind, object: &Value) -> Result<(), Status> {
     let Some(map) = object.as_object() else {
         return Err(Status::bad_request("the body must be a JSON object"));
     };
+    if !kind.custom {
+        check_metadata_types(kind, map.get("metadata"))?;
+    }
     if let Some(meta) = map.get("metadata")
         && !meta.is_object()
     {
