@@ -244,7 +244,12 @@ fn create_fixtures(server: &Server, fixtures: &[Value]) {
             server.name
         );
         if f["body"]["kind"] == "CustomResourceDefinition" {
-            crds.push(f["body"]["metadata"]["name"].as_str().unwrap_or_default().to_string());
+            crds.push(
+                f["body"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
         }
     }
     wait_established(server, &crds);
@@ -253,14 +258,18 @@ fn create_fixtures(server: &Server, fixtures: &[Value]) {
 fn wait_established(server: &Server, names: &[String]) {
     for name in names {
         let path = format!("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}");
-        wait_until_within(&format!("{name} Established on {}", server.name), 120, || {
-            let (_, crd) = server.request("GET", &path, None);
-            crd["status"]["conditions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|c| c["type"] == "Established" && c["status"] == "True")
-        });
+        wait_until_within(
+            &format!("{name} Established on {}", server.name),
+            120,
+            || {
+                let (_, crd) = server.request("GET", &path, None);
+                crd["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Established" && c["status"] == "True")
+            },
+        );
     }
 }
 
@@ -297,7 +306,10 @@ fn compare(peer: &Transcript, hub: &Transcript) -> Vec<Difference> {
 fn short(v: &Value) -> String {
     let text = v.to_string();
     if text.len() > 400 && std::env::var_os("CONFORMANCE_FULL").is_none() {
-        format!("{}…", &text[..text.char_indices().nth(400).map_or(text.len(), |(i, _)| i)])
+        format!(
+            "{}…",
+            &text[..text.char_indices().nth(400).map_or(text.len(), |(i, _)| i)]
+        )
     } else {
         text
     }
@@ -343,7 +355,9 @@ fn report(
             );
             full.push_str(&line);
             match why {
-                Some(i) => full.push_str(&format!("      explained: {}\n", explanations[*i].reason)),
+                Some(i) => {
+                    full.push_str(&format!("      explained: {}\n", explanations[*i].reason))
+                }
                 None => {
                     if failures.len() < 200_000 {
                         failures.push_str(&format!("{} ({}):\n{line}", o.name, o.ns));
@@ -393,7 +407,8 @@ fn report(
     println!("{summary}");
     println!("report: {}", path.display());
     assert_eq!(
-        different, 0,
+        different,
+        0,
         "{summary}: {different} cases differ in ways explained.yaml does not list (report: {})",
         path.display()
     );

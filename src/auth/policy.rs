@@ -386,7 +386,11 @@ fn aggregate_to_view_rules() -> Vec<Value> {
         rule(
             READ,
             &["resource.k8s.io"],
-            &["resourceclaims", "resourceclaims/status", "resourceclaimtemplates"],
+            &[
+                "resourceclaims",
+                "resourceclaims/status",
+                "resourceclaimtemplates",
+            ],
         ),
     ]
 }
@@ -497,10 +501,10 @@ mod tests {
         let view = idx.aggregated_rules("view");
         let edit = idx.aggregated_rules("edit");
         let admin = idx.aggregated_rules("admin");
-        assert_eq!(view.len(), 10);
+        assert_eq!(view.len(), 12);
         // edit = aggregate-to-edit + view (view's rules are distinct from edit's).
-        assert_eq!(edit.len(), 13 + 10);
-        assert_eq!(admin.len(), 2 + 23);
+        assert_eq!(edit.len(), 15 + 12);
+        assert_eq!(admin.len(), 2 + 27);
         let updates = idx.pending_aggregation_updates();
         let names: Vec<&str> = updates.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(names, ["admin", "edit", "view"]);

@@ -2204,8 +2204,8 @@ mod tests {
         let u = user("u");
         assert!(next.allows(&res(&u, "get", "", "secrets", "ns", "s")));
         assert!(!base.allows(&res(&u, "get", "", "secrets", "ns", "s")));
-        assert_eq!(base.aggregated_rules("view").len(), 10);
-        assert_eq!(next.aggregated_rules("view").len(), 11);
+        assert_eq!(base.aggregated_rules("view").len(), 12);
+        assert_eq!(next.aggregated_rules("view").len(), 13);
     }
 
     #[test]
@@ -2269,8 +2269,8 @@ mod tests {
         assert!(idx.allows(&mc(&v, "get")));
         assert!(idx.allows(&mc(&a, "watch")));
         assert!(!idx.allows(&mc(&a, "delete")));
-        assert_eq!(idx.aggregated_rules("view").len(), 11);
-        assert_eq!(idx.aggregated_rules("admin").len(), 26);
+        assert_eq!(idx.aggregated_rules("view").len(), 13);
+        assert_eq!(idx.aggregated_rules("admin").len(), 30);
         // The server persists the aggregated rules; once stored, nothing is pending.
         for _ in 0..2 {
             for upd in idx.pending_aggregation_updates() {
@@ -2283,7 +2283,7 @@ mod tests {
             }
         }
         assert!(idx.pending_aggregation_updates().is_empty());
-        assert_eq!(idx.aggregated_rules("admin").len(), 26);
+        assert_eq!(idx.aggregated_rules("admin").len(), 30);
         // Dropping the label drops the rules again.
         let mut unlabelled = ocm_view.clone();
         unlabelled["metadata"]["labels"] = json!({});
@@ -2301,7 +2301,7 @@ mod tests {
         assert!(idx.allows(&mc(&v, "list")));
         idx.remove("ClusterRole", "", "open-cluster-management:view");
         assert!(!idx.allows(&mc(&v, "list")));
-        assert_eq!(idx.aggregated_rules("view").len(), 10);
+        assert_eq!(idx.aggregated_rules("view").len(), 12);
     }
 
     #[test]
@@ -2395,8 +2395,8 @@ mod tests {
         );
         let u = user("u");
         let review = idx.rules_for(&u, "ns1");
-        // basic-user (2) + view (10) resource rules; discovery + public-info non-resource.
-        assert_eq!(review.resource_rules.len(), 12);
+        // basic-user (2) + view (12) resource rules; discovery + public-info non-resource.
+        assert_eq!(review.resource_rules.len(), 14);
         assert_eq!(review.non_resource_rules.len(), 2);
         assert!(!review.incomplete);
         assert_eq!(
@@ -2831,7 +2831,7 @@ mod tests {
             let foreign = format!("ns-{}", (n + 2) % 1000);
             assert!(!idx.allows(&res(&sa, "get", "", "configmaps", &foreign, "c")));
             let review = idx.rules_for(&sa, &ns);
-            assert_eq!(review.resource_rules.len(), 25);
+            assert_eq!(review.resource_rules.len(), 29);
         }
     }
 

@@ -71,10 +71,7 @@ fn parse(
     if !served && !group.is_empty() {
         return Err(Status::page_not_found());
     }
-    let custom_group = catalog
-        .kinds()
-        .iter()
-        .any(|k| k.group == group && k.custom);
+    let custom_group = catalog.kinds().iter().any(|k| k.group == group && k.custom);
     let unknown = || {
         if custom_group {
             Status::page_not_found()
@@ -435,7 +432,9 @@ async fn dispatch(
                 // 200 with the object, as kube (202 only for orphanDependents=false).
                 Deletion::Pending(object) => Ok(Json(object).into_response()),
                 // ServiceAccounts answer with the deleted object (ReturnDeletedObject).
-                Deletion::Deleted(last) if kind.group.is_empty() && kind.kind == "ServiceAccount" => {
+                Deletion::Deleted(last)
+                    if kind.group.is_empty() && kind.kind == "ServiceAccount" =>
+                {
                     Ok(Json(last).into_response())
                 }
                 Deletion::Deleted(last) => {
@@ -738,7 +737,9 @@ fn duplicate_warnings(
     options: &WriteOptions,
 ) -> Result<Vec<String>, Status> {
     use crate::api::schema::FieldValidation;
-    if !matches!(media, "" | "application/json") || options.field_validation == FieldValidation::Ignore {
+    if !matches!(media, "" | "application/json")
+        || options.field_validation == FieldValidation::Ignore
+    {
         return Ok(Vec::new());
     }
     let duplicates: Vec<String> = super::gojson::duplicate_fields(body)
@@ -830,7 +831,11 @@ fn delete_options(media: &str, body: &Bytes) -> Result<DeleteOptions, Status> {
 pub fn validate_list_options(query: &HashMap<String, String>, watch: bool) -> Result<(), Status> {
     use crate::api::status::Cause;
     let get = |k: &str| query.get(k).map(String::as_str).unwrap_or("");
-    let (rv, rv_match, continued) = (get("resourceVersion"), get("resourceVersionMatch"), get("continue"));
+    let (rv, rv_match, continued) = (
+        get("resourceVersion"),
+        get("resourceVersionMatch"),
+        get("continue"),
+    );
     let send_initial = query.contains_key("sendInitialEvents");
     let forbidden = |field: &str, message: &str| Cause {
         reason: "FieldValueForbidden",
@@ -892,7 +897,10 @@ pub fn validate_list_options(query: &HashMap<String, String>, watch: bool) -> Re
             }
         }
         if send_initial {
-            causes.push(forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"));
+            causes.push(forbidden(
+                "sendInitialEvents",
+                "sendInitialEvents is forbidden for list",
+            ));
         }
     }
     if !causes.is_empty() {
@@ -984,7 +992,6 @@ fn list_options(query: &HashMap<String, String>) -> Result<ListOptions, Status> 
         continue_token,
     })
 }
-
 
 /// Whether `Accept` (when given) names a media type the server can answer with.
 fn acceptable(headers: &axum::http::HeaderMap) -> bool {

@@ -147,7 +147,11 @@ fn version_key(version: &str) -> (u8, std::cmp::Reverse<u64>, std::cmp::Reverse<
         } else {
             return None;
         };
-        let minor: u64 = if minor.is_empty() { 0 } else { minor.parse().ok()? };
+        let minor: u64 = if minor.is_empty() {
+            0
+        } else {
+            minor.parse().ok()?
+        };
         Some((level, major, minor))
     });
     match parsed {
@@ -157,7 +161,12 @@ fn version_key(version: &str) -> (u8, std::cmp::Reverse<u64>, std::cmp::Reverse<
             std::cmp::Reverse(minor),
             String::new(),
         ),
-        None => (3, std::cmp::Reverse(0), std::cmp::Reverse(0), version.to_string()),
+        None => (
+            3,
+            std::cmp::Reverse(0),
+            std::cmp::Reverse(0),
+            version.to_string(),
+        ),
     }
 }
 
@@ -225,7 +234,9 @@ fn verbs(kind: &Kind) -> &'static [&'static str] {
         &["create"]
     } else if kind.group.is_empty() && kind.kind == "Namespace" {
         // Namespaces have no deletecollection.
-        &["create", "delete", "get", "list", "patch", "update", "watch"]
+        &[
+            "create", "delete", "get", "list", "patch", "update", "watch",
+        ]
     } else if kind.custom {
         // apiextensions lists a custom resource's verbs in its own order.
         &[
@@ -348,9 +359,8 @@ fn aggregated_list(catalog: &Catalog, core: bool) -> Value {
                     let mut resources: Vec<Value> =
                         kinds.iter().map(|k| aggregated_resource(k)).collect();
                     if kinds.iter().all(|k| !k.custom) {
-                        resources.sort_by(|a, b| {
-                            a["resource"].as_str().cmp(&b["resource"].as_str())
-                        });
+                        resources
+                            .sort_by(|a, b| a["resource"].as_str().cmp(&b["resource"].as_str()));
                     }
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })

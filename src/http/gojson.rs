@@ -222,15 +222,51 @@ impl Scanner<'_> {
 /// `in literal true (expecting 'r')` and the like, as static text.
 fn expecting(context: &'static str, want: u8) -> &'static str {
     const TABLE: &[(&str, u8, &str)] = &[
-        ("in literal true (expecting ", b'r', "in literal true (expecting 'r')"),
-        ("in literal true (expecting ", b'u', "in literal true (expecting 'u')"),
-        ("in literal true (expecting ", b'e', "in literal true (expecting 'e')"),
-        ("in literal false (expecting ", b'a', "in literal false (expecting 'a')"),
-        ("in literal false (expecting ", b'l', "in literal false (expecting 'l')"),
-        ("in literal false (expecting ", b's', "in literal false (expecting 's')"),
-        ("in literal false (expecting ", b'e', "in literal false (expecting 'e')"),
-        ("in literal null (expecting ", b'u', "in literal null (expecting 'u')"),
-        ("in literal null (expecting ", b'l', "in literal null (expecting 'l')"),
+        (
+            "in literal true (expecting ",
+            b'r',
+            "in literal true (expecting 'r')",
+        ),
+        (
+            "in literal true (expecting ",
+            b'u',
+            "in literal true (expecting 'u')",
+        ),
+        (
+            "in literal true (expecting ",
+            b'e',
+            "in literal true (expecting 'e')",
+        ),
+        (
+            "in literal false (expecting ",
+            b'a',
+            "in literal false (expecting 'a')",
+        ),
+        (
+            "in literal false (expecting ",
+            b'l',
+            "in literal false (expecting 'l')",
+        ),
+        (
+            "in literal false (expecting ",
+            b's',
+            "in literal false (expecting 's')",
+        ),
+        (
+            "in literal false (expecting ",
+            b'e',
+            "in literal false (expecting 'e')",
+        ),
+        (
+            "in literal null (expecting ",
+            b'u',
+            "in literal null (expecting 'u')",
+        ),
+        (
+            "in literal null (expecting ",
+            b'l',
+            "in literal null (expecting 'l')",
+        ),
     ];
     TABLE
         .iter()
@@ -389,12 +425,17 @@ mod tests {
             syntax_error(b"{\"a\":1 x"),
             "invalid character 'x' after object key:value pair"
         );
-        assert_eq!(syntax_error(b"{} x"), "invalid character 'x' after top-level value");
+        assert_eq!(
+            syntax_error(b"{} x"),
+            "invalid character 'x' after top-level value"
+        );
         assert_eq!(summarize(b"", 30), "<empty>");
         assert_eq!(summarize(b"[1, 2]", 30), "5b312c20325d");
         assert_eq!(
             unrecognized("ConfigMap", b"").as_deref(),
-            Some("the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; json parse error: unexpected end of JSON input (<empty>)")
+            Some(
+                "the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; json parse error: unexpected end of JSON input (<empty>)"
+            )
         );
         assert_eq!(unrecognized("ConfigMap", b"null"), None);
         assert_eq!(

@@ -144,7 +144,10 @@ pub async fn index(State(registry): State<Registry>) -> Response {
     }
     // kube-apiserver serves the index as text/plain (it sets no type; Go sniffs one).
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
         json!({"paths": paths}).to_string(),
     )
         .into_response()

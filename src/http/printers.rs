@@ -36,14 +36,18 @@ pub const CREATED_DESCRIPTION: &str = "CreationTimestamp is a timestamp represen
 const CONFIGMAP_DATA: &str = "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process.";
 const SECRET_TYPE: &str = "Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types";
 const SECRET_DATA: &str = "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'. The serialized form of the secret data is a base64 encoded string, representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4";
-const EVENT_LAST_SEEN: &str = "The time at which the most recent occurrence of this event was recorded.";
-const EVENT_TYPE: &str = "Type of this event (Normal, Warning), new types could be added in the future";
+const EVENT_LAST_SEEN: &str =
+    "The time at which the most recent occurrence of this event was recorded.";
+const EVENT_TYPE: &str =
+    "Type of this event (Normal, Warning), new types could be added in the future";
 const EVENT_REASON: &str = "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.";
 const EVENT_OBJECT: &str = "The object that this event is about.";
 const EVENT_SUBOBJECT: &str = "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2]. For example, if the object reference is to a container within a pod, this would take on a value like: \"spec.containers{name}\" (where \"name\" refers to the name of the container that triggered the event) or if no container name is specified \"spec.containers[2]\" (container with index 2 in this pod). This syntax is chosen only to have some well-defined way of referencing a part of an object.";
-const EVENT_SOURCE: &str = "The component reporting this event. Should be a short machine understandable string.";
+const EVENT_SOURCE: &str =
+    "The component reporting this event. Should be a short machine understandable string.";
 const EVENT_MESSAGE: &str = "A human-readable description of the status of this operation.";
-const EVENT_FIRST_SEEN: &str = "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)";
+const EVENT_FIRST_SEEN: &str =
+    "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)";
 const EVENT_COUNT: &str = "The number of times this event has occurred.";
 const LEASE_HOLDER: &str = "holderIdentity contains the identity of the holder of a current lease. If Coordinated Leader Election is used, the holder identity must be equal to the elected LeaseCandidate.metadata.name field.";
 const CSR_SIGNER: &str = "Requested signer for the request. It is a qualified name in the form: `scope-hostname.io/name`. If empty, it will be defaulted:\n 1. If it's a kubelet client certificate, it is assigned\n    \"kubernetes.io/kube-apiserver-client-kubelet\".\n 2. If it's a kubelet serving certificate, it is assigned\n    \"kubernetes.io/kubelet-serving\".\n 3. Otherwise, it is assigned \"kubernetes.io/legacy-unknown\".\nDistribution of trust for signers happens out of band. You can select on this field using `spec.signerName`.";
@@ -57,8 +61,10 @@ const NODE_STATUS: &str = "The status of the node";
 const NODE_ROLES: &str = "The roles of the node";
 const NODE_VERSION: &str = "Kubelet Version reported by the node.";
 const NODE_ADDRESSES: &str = "List of addresses reachable to the node. Queried from cloud provider, if available. More info: https://kubernetes.io/docs/reference/node/node-status/#addresses Note: This field is declared as mergeable, but the merge key is not sufficiently unique, which can cause data corruption when it is merged. Callers should instead use a full-replacement patch. See https://pr.k8s.io/79391 for an example. Consumers should assume that addresses can change during the lifetime of a Node. However, there are some exceptions where this may not be possible, such as Pods that inherit a Node's address in its own status or consumers of the downward API (status.hostIP).";
-const NODE_OS: &str = "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).";
-const NODE_KERNEL: &str = "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).";
+const NODE_OS: &str =
+    "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).";
+const NODE_KERNEL: &str =
+    "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).";
 const NODE_RUNTIME: &str = "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).";
 
 const fn col(name: &'static str, priority: u8, description: &'static str) -> Column {
@@ -86,16 +92,25 @@ pub fn builtin(kind: &Kind) -> Option<Printer> {
     }
     let (columns, cells): (Vec<Column>, fn(&Value, time::OffsetDateTime) -> Vec<Value>) =
         match (kind.group.as_str(), kind.kind.as_str()) {
-            ("", "ConfigMap") => (
-                vec![NAME, col("Data", 0, CONFIGMAP_DATA), AGE],
-                |o, now| {
-                    let count = keys(o, "data") + keys(o, "binaryData");
-                    vec![name(o), json!(count), age(o, now)]
-                },
-            ),
+            ("", "ConfigMap") => (vec![NAME, col("Data", 0, CONFIGMAP_DATA), AGE], |o, now| {
+                let count = keys(o, "data") + keys(o, "binaryData");
+                vec![name(o), json!(count), age(o, now)]
+            }),
             ("", "Secret") => (
-                vec![NAME, col("Type", 0, SECRET_TYPE), col("Data", 0, SECRET_DATA), AGE],
-                |o, now| vec![name(o), text(o, "/type"), json!(keys(o, "data")), age(o, now)],
+                vec![
+                    NAME,
+                    col("Type", 0, SECRET_TYPE),
+                    col("Data", 0, SECRET_DATA),
+                    AGE,
+                ],
+                |o, now| {
+                    vec![
+                        name(o),
+                        text(o, "/type"),
+                        json!(keys(o, "data")),
+                        age(o, now),
+                    ]
+                },
             ),
             ("", "Namespace") => (
                 vec![NAME, col("Status", 0, NAMESPACE_STATUS), AGE],
@@ -132,10 +147,11 @@ pub fn builtin(kind: &Kind) -> Option<Printer> {
                 ],
                 event_cells,
             ),
-            ("coordination.k8s.io", "Lease") => (
-                vec![NAME, col("Holder", 0, LEASE_HOLDER), AGE],
-                |o, now| vec![name(o), text(o, "/spec/holderIdentity"), age(o, now)],
-            ),
+            ("coordination.k8s.io", "Lease") => {
+                (vec![NAME, col("Holder", 0, LEASE_HOLDER), AGE], |o, now| {
+                    vec![name(o), text(o, "/spec/holderIdentity"), age(o, now)]
+                })
+            }
             ("certificates.k8s.io", "CertificateSigningRequest") => (
                 vec![
                     NAME,
@@ -168,7 +184,11 @@ pub fn builtin(kind: &Kind) -> Option<Printer> {
                     AGE,
                     col("Users", 1, "Users in the clusterRoleBinding"),
                     col("Groups", 1, "Groups in the clusterRoleBinding"),
-                    col("ServiceAccounts", 1, "ServiceAccounts in the clusterRoleBinding"),
+                    col(
+                        "ServiceAccounts",
+                        1,
+                        "ServiceAccounts in the clusterRoleBinding",
+                    ),
                 ],
                 binding_cells,
             ),
@@ -205,11 +225,15 @@ fn text(o: &Value, pointer: &str) -> Value {
 }
 
 fn str_at<'a>(o: &'a Value, pointer: &str) -> &'a str {
-    o.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+    o.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn keys(o: &Value, field: &str) -> usize {
-    o.get(field).and_then(Value::as_object).map_or(0, |m| m.len())
+    o.get(field)
+        .and_then(Value::as_object)
+        .map_or(0, |m| m.len())
 }
 
 fn age(o: &Value, now: time::OffsetDateTime) -> Value {
@@ -299,9 +323,13 @@ pub fn human_duration(seconds: i64) -> String {
 
 /// printEvent, over both versions (events.k8s.io names its fields differently).
 fn event_cells(o: &Value, now: time::OffsetDateTime) -> Vec<Value> {
-    let modern = o["apiVersion"].as_str().is_some_and(|v| v.starts_with("events.k8s.io/"));
+    let modern = o["apiVersion"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("events.k8s.io/"));
     let field = |core: &str, new: &str| -> Value {
-        o.get(if modern { new } else { core }).cloned().unwrap_or(Value::Null)
+        o.get(if modern { new } else { core })
+            .cloned()
+            .unwrap_or(Value::Null)
     };
     let stamp = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
     let first = stamp(&field("firstTimestamp", "deprecatedFirstTimestamp"));
@@ -324,7 +352,10 @@ fn event_cells(o: &Value, now: time::OffsetDateTime) -> Vec<Value> {
         count = 1;
     }
     let regarding = field("involvedObject", "regarding");
-    let kind = regarding["kind"].as_str().unwrap_or_default().to_lowercase();
+    let kind = regarding["kind"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
     let target = match regarding["name"].as_str().unwrap_or_default() {
         "" => kind,
         n => format!("{kind}/{n}"),
@@ -336,7 +367,10 @@ fn event_cells(o: &Value, now: time::OffsetDateTime) -> Vec<Value> {
                 .as_str()
                 .unwrap_or_default()
                 .to_string(),
-            o["reportingInstance"].as_str().unwrap_or_default().to_string(),
+            o["reportingInstance"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
         ),
         c => (
             c.to_string(),
@@ -452,7 +486,12 @@ fn node_cells(o: &Value, now: time::OffsetDateTime) -> Vec<Value> {
         status.push("SchedulingDisabled");
     }
     let mut roles = std::collections::BTreeSet::new();
-    for (k, v) in o.pointer("/metadata/labels").and_then(Value::as_object).into_iter().flatten() {
+    for (k, v) in o
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         if let Some(role) = k.strip_prefix("node-role.kubernetes.io/") {
             if !role.is_empty() {
                 roles.insert(role.to_string());
@@ -570,8 +609,18 @@ mod tests {
             "message": " hi ", "count": 0});
         assert_eq!(
             event_cells(&core, now),
-            [json!("<unknown>"), json!("Normal"), json!("R"), json!("configmap/t"), json!(""),
-             json!("c"), json!("hi"), json!("<unknown>"), json!(1), json!("e")]
+            [
+                json!("<unknown>"),
+                json!("Normal"),
+                json!("R"),
+                json!("configmap/t"),
+                json!(""),
+                json!("c"),
+                json!("hi"),
+                json!("<unknown>"),
+                json!(1),
+                json!("e")
+            ]
         );
         let new = json!({"apiVersion": "events.k8s.io/v1", "metadata": {"name": "e"}, "type": "Normal",
             "regarding": {"kind": "ConfigMap"}, "reportingController": "x", "reportingInstance": "y",

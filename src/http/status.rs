@@ -10,7 +10,10 @@ impl IntoResponse for Status {
         if self.reason == crate::api::status::PAGE_NOT_FOUND {
             return (
                 self.status_code(),
-                [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; charset=utf-8",
+                )],
                 "404 page not found\n",
             )
                 .into_response();

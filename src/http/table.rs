@@ -107,7 +107,11 @@ fn definition(kind: &Kind, c: &crate::api::PrinterColumn) -> Value {
         let type_ = if c.name == "Age" { "string" } else { "date" };
         (type_.to_string(), CREATED_DESCRIPTION.to_string())
     } else {
-        let type_ = if c.type_ == "date" { "string" } else { &c.type_ };
+        let type_ = if c.type_ == "date" {
+            "string"
+        } else {
+            &c.type_
+        };
         (type_.to_string(), c.description.clone())
     };
     json!({"name": c.name, "type": type_, "format": "", "description": description, "priority": c.priority})

@@ -147,7 +147,8 @@ fn representer(
                 e.object = super::table::partial(&e.object);
             }
             Representation::Table => {
-                let metadata = json!({"resourceVersion": e.object.pointer("/metadata/resourceVersion")});
+                let metadata =
+                    json!({"resourceVersion": e.object.pointer("/metadata/resourceVersion")});
                 let mut table =
                     super::table::table(&kind, std::slice::from_ref(&e.object), metadata, include);
                 if headers_sent.swap(true, Ordering::Relaxed) {

@@ -87,7 +87,9 @@ fn check_metadata_types(kind: &Kind, meta: Option<&Value>) -> Result<(), Status>
     for (field, value) in meta {
         let ok = match (field.as_str(), value) {
             (_, Value::Null) => true,
-            ("labels" | "annotations", Value::Object(m)) => m.values().all(|v| v.is_string() || v.is_null()),
+            ("labels" | "annotations", Value::Object(m)) => {
+                m.values().all(|v| v.is_string() || v.is_null())
+            }
             ("labels" | "annotations", _) => false,
             ("finalizers", Value::Array(a)) => a.iter().all(Value::is_string),
             ("finalizers", _) => false,
@@ -115,7 +117,11 @@ fn check_metadata_types(kind: &Kind, meta: Option<&Value>) -> Result<(), Status>
                 }
                 _ => json_type(value),
             };
-            return Err(refuse(found, &format!("ObjectMeta.metadata.{field}"), go_type));
+            return Err(refuse(
+                found,
+                &format!("ObjectMeta.metadata.{field}"),
+                go_type,
+            ));
         }
     }
     Ok(())
@@ -139,7 +145,8 @@ fn qualified_name_problems(key: &str) -> Vec<String> {
         !b.is_empty()
             && b[0].is_ascii_alphanumeric()
             && b[b.len() - 1].is_ascii_alphanumeric()
-            && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
     };
     let parts: Vec<&str> = key.split('/').collect();
     let (prefix, name) = match parts.as_slice() {
@@ -153,7 +160,8 @@ fn qualified_name_problems(key: &str) -> Vec<String> {
     };
     let mut problems = Vec::new();
     if let Some(prefix) = prefix {
-        let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let alnum =
+            |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         if prefix.is_empty() {
             problems.push("prefix part must be non-empty".to_string());
         } else if prefix.len() > 253 {
@@ -185,28 +193,44 @@ fn qualified_name_problems(key: &str) -> Vec<String> {
 pub fn validate_metadata(kind: &Kind, object: &Value) -> Result<(), Status> {
     let meta = object.get("metadata");
     let mut causes = Vec::new();
-    if let Some(labels) = meta.and_then(|m| m.get("labels")).and_then(Value::as_object) {
+    if let Some(labels) = meta
+        .and_then(|m| m.get("labels"))
+        .and_then(Value::as_object)
+    {
         for (key, value) in labels {
             for p in qualified_name_problems(key) {
-                causes.push(Cause::invalid("metadata.labels", format!("Invalid value: {key:?}: {p}")));
+                causes.push(Cause::invalid(
+                    "metadata.labels",
+                    format!("Invalid value: {key:?}: {p}"),
+                ));
             }
             let value = value.as_str().unwrap_or_default();
             let b = value.as_bytes();
             let ok = b.is_empty()
                 || (b[0].is_ascii_alphanumeric()
                     && b[b.len() - 1].is_ascii_alphanumeric()
-                    && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')));
+                    && b.iter()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')));
             if b.len() > 63 {
-                causes.push(Cause::invalid("metadata.labels", format!("Invalid value: {value:?}: must be no more than 63 bytes")));
+                causes.push(Cause::invalid(
+                    "metadata.labels",
+                    format!("Invalid value: {value:?}: must be no more than 63 bytes"),
+                ));
             } else if !ok {
                 causes.push(Cause::invalid("metadata.labels", format!("Invalid value: {value:?}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")));
             }
         }
     }
-    if let Some(annotations) = meta.and_then(|m| m.get("annotations")).and_then(Value::as_object) {
+    if let Some(annotations) = meta
+        .and_then(|m| m.get("annotations"))
+        .and_then(Value::as_object)
+    {
         for key in annotations.keys() {
             for p in qualified_name_problems(&key.to_lowercase()) {
-                causes.push(Cause::invalid("metadata.annotations", format!("Invalid value: {key:?}: {p}")));
+                causes.push(Cause::invalid(
+                    "metadata.annotations",
+                    format!("Invalid value: {key:?}: {p}"),
+                ));
             }
         }
     }

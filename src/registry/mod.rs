@@ -240,7 +240,13 @@ impl Registry {
         let mut zero = json!({"apiVersion": kind.api_version(), "kind": kind.kind, "metadata": {}});
         strategy::go_zero_values(kind, &mut zero);
         let empty = zero.as_object().is_some_and(|o| o.len() == 3);
-        track(kind, (!empty).then_some(&zero), &mut object, Target::Main, options);
+        track(
+            kind,
+            (!empty).then_some(&zero),
+            &mut object,
+            Target::Main,
+            options,
+        );
         ssa::untrack(&mut object, &prepared);
         strategy::go_zero_values(kind, &mut object);
         // A generated name collides rarely; retry a few times as kube-apiserver does.
@@ -522,7 +528,8 @@ impl Registry {
                 Err(e) => return Err(Status::from_store(e, kind, name)),
             }
         }
-        if expected.is_none() && strategy::requires_resource_version(kind) && target == Target::Main {
+        if expected.is_none() && strategy::requires_resource_version(kind) && target == Target::Main
+        {
             // A missing object is NotFound first; then the generic store's words, which
             // name the resource where a kind would be.
             self.current(kind, &key, name, None).await?;
@@ -1060,7 +1067,8 @@ pub fn created_fields(kind: &Kind, object: &Value, manager: Option<&str>) -> Opt
     };
     let mut object = object.clone();
     // kube diffs against the empty typed object, whose spec struct is already there.
-    let zero = json!({"apiVersion": kind.api_version(), "kind": kind.kind, "metadata": {}, "spec": {}});
+    let zero =
+        json!({"apiVersion": kind.api_version(), "kind": kind.kind, "metadata": {}, "spec": {}});
     track(kind, Some(&zero), &mut object, Target::Main, &options);
     object.pointer("/metadata/managedFields").cloned()
 }

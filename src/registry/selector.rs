@@ -168,12 +168,12 @@ impl LabelSelector {
             LabelReq::NotIn(k, vs) => get(k).is_none_or(|x| vs.iter().all(|v| v != x)),
             LabelReq::Exists(k) => get(k).is_some(),
             LabelReq::NotExists(k) => get(k).is_none(),
-            LabelReq::GreaterThan(k, n) => {
-                get(k).and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x > *n)
-            }
-            LabelReq::LessThan(k, n) => {
-                get(k).and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x < *n)
-            }
+            LabelReq::GreaterThan(k, n) => get(k)
+                .and_then(|x| x.parse::<i64>().ok())
+                .is_some_and(|x| x > *n),
+            LabelReq::LessThan(k, n) => get(k)
+                .and_then(|x| x.parse::<i64>().ok())
+                .is_some_and(|x| x < *n),
         })
     }
 }
@@ -388,9 +388,7 @@ impl Parser {
                             }
                         }
                         _ => {
-                            return Err(format!(
-                                "found '{l}', expected: ',' or 'end of string'"
-                            ));
+                            return Err(format!("found '{l}', expected: ',' or 'end of string'"));
                         }
                     }
                 }

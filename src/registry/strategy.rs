@@ -32,7 +32,10 @@ pub fn defaults(kind: &Kind, object: &mut Value, creating: bool) {
                 .filter(|n| !n.is_empty())
                 .map(str::to_string)
             {
-                if !object["metadata"].get("labels").is_some_and(Value::is_object) {
+                if !object["metadata"]
+                    .get("labels")
+                    .is_some_and(Value::is_object)
+                {
                     object["metadata"]["labels"] = json!({});
                 }
                 object["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
@@ -137,7 +140,10 @@ pub fn csr_condition_times(kind: &Kind, old: &Value, object: &mut Value) {
     else {
         return;
     };
-    let unset = |c: &Value, f: &str| c.get(f).is_none_or(|t| t.as_str().is_none_or(str::is_empty));
+    let unset = |c: &Value, f: &str| {
+        c.get(f)
+            .is_none_or(|t| t.as_str().is_none_or(str::is_empty))
+    };
     for c in conditions.iter_mut().filter(|c| c.is_object()) {
         if unset(c, "lastUpdateTime") {
             c["lastUpdateTime"] = json!(now);
@@ -145,7 +151,11 @@ pub fn csr_condition_times(kind: &Kind, old: &Value, object: &mut Value) {
         if unset(c, "lastTransitionTime") {
             let kept = old_conditions
                 .iter()
-                .find(|o| o["type"] == c["type"] && o["status"] == c["status"] && !unset(o, "lastTransitionTime"))
+                .find(|o| {
+                    o["type"] == c["type"]
+                        && o["status"] == c["status"]
+                        && !unset(o, "lastTransitionTime")
+                })
                 .map(|o| o["lastTransitionTime"].clone());
             c["lastTransitionTime"] = kept.unwrap_or_else(|| json!(now));
         }
@@ -187,8 +197,7 @@ pub fn requires_resource_version(kind: &Kind) -> bool {
     kind.custom
         || matches!(
             (kind.group.as_str(), kind.kind.as_str()),
-            ("coordination.k8s.io", "Lease")
-                | ("apiextensions.k8s.io", "CustomResourceDefinition")
+            ("coordination.k8s.io", "Lease") | ("apiextensions.k8s.io", "CustomResourceDefinition")
         )
 }
 
@@ -345,7 +354,9 @@ mod tests {
 }
 
 fn text<'a>(o: &'a Value, pointer: &str) -> &'a str {
-    o.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+    o.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn set(o: &Value, pointer: &str) -> bool {
@@ -362,7 +373,10 @@ fn not_supported(field: impl Into<String>, value: &str, supported: &[&str]) -> C
     let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
     Cause {
         reason: "FieldValueNotSupported",
-        message: format!("Unsupported value: {value:?}: supported values: {}", list.join(", ")),
+        message: format!(
+            "Unsupported value: {value:?}: supported values: {}",
+            list.join(", ")
+        ),
         field: field.into(),
     }
 }
@@ -396,7 +410,11 @@ fn validate_event(event: &Value, strict: bool) -> Vec<Cause> {
         "involvedObject.namespace",
         format!("Invalid value: {involved:?}: does not match event.namespace"),
     );
-    let reporting_field = if strict { "reportingController" } else { "reportingComponent" };
+    let reporting_field = if strict {
+        "reportingController"
+    } else {
+        "reportingComponent"
+    };
     if !set(event, "/eventTime") {
         let ok = if involved.is_empty() {
             namespace.is_empty() || namespace == "default"
@@ -438,14 +456,27 @@ fn validate_event(event: &Value, strict: bool) -> Vec<Cause> {
     }
     for (field, name) in [(first, "firstTimestamp"), (last, "lastTimestamp")] {
         if set(event, &format!("/{field}")) {
-            causes.push(Cause::invalid(name, "Invalid value: \"\": needs to be unset"));
+            causes.push(Cause::invalid(
+                name,
+                "Invalid value: \"\": needs to be unset",
+            ));
         }
     }
-    if event.get(count).and_then(Value::as_i64).is_some_and(|c| c != 0) {
-        causes.push(Cause::invalid("count", "Invalid value: \"\": needs to be unset"));
+    if event
+        .get(count)
+        .and_then(Value::as_i64)
+        .is_some_and(|c| c != 0)
+    {
+        causes.push(Cause::invalid(
+            "count",
+            "Invalid value: \"\": needs to be unset",
+        ));
     }
     if set(event, &format!("/{source}/component")) || set(event, &format!("/{source}/host")) {
-        causes.push(Cause::invalid("source", "Invalid value: \"\": needs to be unset"));
+        causes.push(Cause::invalid(
+            "source",
+            "Invalid value: \"\": needs to be unset",
+        ));
     }
     causes
 }
@@ -483,11 +514,14 @@ fn validate_rules(role: &Value, namespaced: bool) -> Vec<Cause> {
             }
             continue;
         }
-        if rule.get("apiGroups").and_then(Value::as_array).is_none_or(Vec::is_empty) {
+        if rule
+            .get("apiGroups")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+        {
             causes.push(Cause {
                 reason: "FieldValueRequired",
-                message: "Required value: resource rules must supply at least one api group"
-                    .into(),
+                message: "Required value: resource rules must supply at least one api group".into(),
                 field: format!("{path}.apiGroups"),
             });
         }
@@ -534,7 +568,12 @@ fn validate_binding(binding: &Value, namespaced: bool) -> Vec<Cause> {
     if text(binding, "/roleRef/name").is_empty() {
         causes.push(Cause::required("roleRef.name"));
     }
-    for (i, subject) in binding["subjects"].as_array().into_iter().flatten().enumerate() {
+    for (i, subject) in binding["subjects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let path = format!("subjects[{i}]");
         let name = text(subject, "/name");
         if name.is_empty() {
@@ -569,7 +608,10 @@ fn validate_binding(binding: &Value, namespaced: bool) -> Vec<Cause> {
 fn validate_lease(lease: &Value) -> Vec<Cause> {
     let mut causes = Vec::new();
     for (field, strict) in [("leaseDurationSeconds", true), ("leaseTransitions", false)] {
-        if let Some(n) = lease.pointer(&format!("/spec/{field}")).and_then(Value::as_i64) {
+        if let Some(n) = lease
+            .pointer(&format!("/spec/{field}"))
+            .and_then(Value::as_i64)
+        {
             let (bad, words) = if strict {
                 (n <= 0, "must be greater than 0")
             } else {

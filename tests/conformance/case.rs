@@ -234,7 +234,8 @@ pub fn yaml_documents(text: &str) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
     let mut doc = String::new();
     let mut flush = |doc: &mut String| -> Result<(), String> {
-        let value = multicluster_controlplane::api::yaml::from_str(doc).map_err(|e| e.to_string())?;
+        let value =
+            multicluster_controlplane::api::yaml::from_str(doc).map_err(|e| e.to_string())?;
         if !value.is_null() {
             out.push(value);
         }
@@ -364,7 +365,10 @@ pub fn kinds(root: &Path) -> Vec<Map<String, Value>> {
             for (name, value) in defaults {
                 k.entry(name).or_insert(value);
             }
-            let mut sample = k.get("sample").cloned().unwrap_or(Value::Object(Map::new()));
+            let mut sample = k
+                .get("sample")
+                .cloned()
+                .unwrap_or(Value::Object(Map::new()));
             sample["apiVersion"] = Value::from(api_version);
             sample["kind"] = Value::from(kind);
             for letter in ["a", "b", "c"] {
@@ -377,7 +381,10 @@ pub fn kinds(root: &Path) -> Vec<Map<String, Value>> {
                 k.insert(format!("obj_{letter}"), object);
                 k.insert(format!("name_{letter}"), Value::from(name));
             }
-            k.insert("sample".into(), replace_strings(&sample, "@name@", "${ns}-a"));
+            k.insert(
+                "sample".into(),
+                replace_strings(&sample, "@name@", "${ns}-a"),
+            );
             k
         })
         .collect()
@@ -401,7 +408,8 @@ fn instantiate(doc: &Value, kinds: &[Map<String, Value>]) -> Result<Vec<Case>, S
         let id = kind["id"].as_str().unwrap_or_default();
         // An absent attribute counts as false.
         let no = Value::Bool(false);
-        let selected = filter.is_none_or(|f| f.iter().all(|(k, v)| kind.get(k).unwrap_or(&no) == v))
+        let selected = filter
+            .is_none_or(|f| f.iter().all(|(k, v)| kind.get(k).unwrap_or(&no) == v))
             && !except.contains(&id);
         if !selected {
             continue;
@@ -483,7 +491,9 @@ pub fn expand_merges(v: Value) -> Value {
                 .map(expand_merges)
                 .fold(Value::Null, |acc, part| merge(acc, part))
         }
-        Value::Object(o) => Value::Object(o.into_iter().map(|(k, x)| (k, expand_merges(x))).collect()),
+        Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, x)| (k, expand_merges(x))).collect())
+        }
         Value::Array(a) => Value::Array(a.into_iter().map(expand_merges).collect()),
         other => other,
     }
@@ -551,10 +561,14 @@ mod tests {
 
     #[test]
     fn merges_and_substitutes() {
-        let v = expand_merges(json!({"body": {"$merge": [{"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}]}}));
+        let v =
+            expand_merges(json!({"body": {"$merge": [{"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}]}}));
         assert_eq!(v, json!({"body": {"a": {"b": 1, "c": 3}}}));
         let vars = BTreeMap::from([("ns".to_string(), "cf-1".to_string())]);
-        assert_eq!(substitute_str("/x/${ns}/y", &vars).as_deref(), Ok("/x/cf-1/y"));
+        assert_eq!(
+            substitute_str("/x/${ns}/y", &vars).as_deref(),
+            Ok("/x/cf-1/y")
+        );
         assert!(substitute_str("${nope}", &vars).is_err());
     }
 }

@@ -86,8 +86,7 @@ pub fn glob(pattern: &str, text: &str) -> bool {
         return pattern == text;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last)
-    {
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
         return false;
     }
     let mut rest = &text[first.len()..text.len() - last.len()];
@@ -107,9 +106,15 @@ mod tests {
 
     #[test]
     fn globs() {
-        assert!(glob("crud-*/managedclusters", "crud-create/managedclusters"));
+        assert!(glob(
+            "crud-*/managedclusters",
+            "crud-create/managedclusters"
+        ));
         assert!(glob("*", ""));
-        assert!(glob("*.body.metadata.finalizers*", "1:http.body.metadata.finalizers"));
+        assert!(glob(
+            "*.body.metadata.finalizers*",
+            "1:http.body.metadata.finalizers"
+        ));
         assert!(!glob("a*b", "ab-c"));
         assert!(glob("a*b*c", "aXbYc"));
         assert!(!glob("abc", "abcd"));

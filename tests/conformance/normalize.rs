@@ -33,8 +33,7 @@ static FINGERPRINT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"X509SHA256=[0-9a-f]{64}").expect("re"));
 static JWT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+").expect("re"));
-static HASH: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"hash=[0-9A-Fa-f]+").expect("re"));
+static HASH: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"hash=[0-9A-Fa-f]+").expect("re"));
 static RECORD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"ResourceVersion in record \(\d+\)").expect("re"));
 static SPACES: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[ \t]+").expect("re"));
@@ -43,10 +42,8 @@ impl Context {
     /// Records `name` as generated from `prefix`.
     pub fn learn_generated(&mut self, object: &Value) {
         let meta = &object["metadata"];
-        if let (Some(prefix), Some(name)) = (
-            meta["generateName"].as_str(),
-            meta["name"].as_str(),
-        ) && name.starts_with(prefix)
+        if let (Some(prefix), Some(name)) = (meta["generateName"].as_str(), meta["name"].as_str())
+            && name.starts_with(prefix)
             && name.len() > prefix.len()
             && !self.generated.iter().any(|(n, _)| n == name)
         {

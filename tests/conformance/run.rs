@@ -105,13 +105,18 @@ impl Server {
             .request(method, format!("{}{path}", self.base))
             .header("Accept", "application/json");
         if let Some(b) = body {
-            r = r.header("Content-Type", "application/json").body(b.to_string());
+            r = r
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
         }
         match r.send() {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let text = resp.text().unwrap_or_default();
-                (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+                (
+                    status,
+                    serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                )
             }
             Err(e) => (0, Value::String(format!("{e}"))),
         }
@@ -167,9 +172,14 @@ pub fn needs_namespace(case: &Case) -> bool {
         return explicit;
     }
     let text = serde_json::to_string(&case.steps).unwrap_or_default();
-    ["namespaces/${ns}/", "\"namespace\":\"${ns}\"", "\"-n\",\"${ns}\"", "\"--namespace=${ns}\""]
-        .iter()
-        .any(|p| text.contains(p))
+    [
+        "namespaces/${ns}/",
+        "\"namespace\":\"${ns}\"",
+        "\"-n\",\"${ns}\"",
+        "\"--namespace=${ns}\"",
+    ]
+    .iter()
+    .any(|p| text.contains(p))
 }
 
 /// Runs `case` on `server` with namespace (and name prefix) `ns`.
@@ -324,12 +334,21 @@ fn execute(
                 reductions => select_only(body, reductions),
             };
             let value = json!({"status": status, "contentType": content_type, "warnings": warnings, "body": body});
-            compared(server, h.compare, value, status < 400, Shape::Json, h.reduce.clone())
+            compared(
+                server,
+                h.compare,
+                value,
+                status < 400,
+                Shape::Json,
+                h.reduce.clone(),
+            )
         }
         Step::Watch(w) => {
             let mut query = w.query.clone();
             if !w.path.contains("timeoutSeconds") {
-                query.entry("timeoutSeconds".into()).or_insert_with(|| "60".into());
+                query
+                    .entry("timeoutSeconds".into())
+                    .or_insert_with(|| "60".into());
             }
             let url = url(server, &w.path, &query);
             let client = if w.identity.anonymous || w.identity.bearer.is_some() {
@@ -386,7 +405,9 @@ fn execute(
         }
         Step::Events(e) => {
             let Some(rx) = running.watches.get(&e.watch) else {
-                return Observed::json(json!({"error": format!("watch {} is not running", e.watch)}));
+                return Observed::json(
+                    json!({"error": format!("watch {} is not running", e.watch)}),
+                );
             };
             let deadline = Instant::now() + Duration::from_secs(e.timeout);
             let mut events = Vec::new();
@@ -449,7 +470,9 @@ fn execute(
         }
         Step::Lines(l) => {
             let Some((_, rx)) = running.kubectls.get(&l.watch) else {
-                return Observed::json(json!({"error": format!("kubectl {} is not running", l.watch)}));
+                return Observed::json(
+                    json!({"error": format!("kubectl {} is not running", l.watch)}),
+                );
             };
             let deadline = Instant::now() + Duration::from_secs(l.timeout);
             let mut lines = Vec::new();
@@ -611,7 +634,8 @@ pub fn reduce_pair(peer: &mut Value, hub: &Value, reductions: &[Reduce]) {
                     .collect();
                 for path in paths {
                     if let Some(Value::Array(items)) = peer.pointer_mut(&path) {
-                        items.retain(|item| item.pointer(key).is_some_and(|k| hub_keys.contains(k)));
+                        items
+                            .retain(|item| item.pointer(key).is_some_and(|k| hub_keys.contains(k)));
                     }
                 }
             }
@@ -687,7 +711,9 @@ fn accept(shortcut: Option<&str>) -> &str {
     match shortcut {
         None => "application/json",
         Some("table") => TABLE,
-        Some("metadata") => "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json",
+        Some("metadata") => {
+            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+        }
         Some("metadata-list") => {
             "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
         }
@@ -759,7 +785,9 @@ fn send(
         .collect();
     let mut bytes = Vec::new();
     let mut response = response;
-    response.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    response
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let body = if text.is_empty() {
         Value::Null
@@ -815,8 +843,14 @@ fn kubectl(
         Ok(Err(e)) => (-1, String::new(), e.to_string()),
         Err(_) => {
             // Ours to stop: the kubectl this step started.
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            (-1, String::new(), format!("kubectl timed out after {timeout} s"))
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            (
+                -1,
+                String::new(),
+                format!("kubectl timed out after {timeout} s"),
+            )
         }
     }
 }
