@@ -23,10 +23,13 @@ impl Column {
     }
 }
 
+/// How a row's cells are computed from an object (at a given time, for ages).
+pub type Cells = fn(&Value, time::OffsetDateTime) -> Vec<Value>;
+
 /// A built-in printer: its columns and how a row's cells are computed.
 pub struct Printer {
     pub columns: Vec<Column>,
-    pub cells: fn(&Value, time::OffsetDateTime) -> Vec<Value>,
+    pub cells: Cells,
 }
 
 /// `ObjectMeta.name`'s documentation: the description of every Name column.
@@ -90,128 +93,127 @@ pub fn builtin(kind: &Kind) -> Option<Printer> {
     if kind.custom {
         return None;
     }
-    let (columns, cells): (Vec<Column>, fn(&Value, time::OffsetDateTime) -> Vec<Value>) =
-        match (kind.group.as_str(), kind.kind.as_str()) {
-            ("", "ConfigMap") => (vec![NAME, col("Data", 0, CONFIGMAP_DATA), AGE], |o, now| {
-                let count = keys(o, "data") + keys(o, "binaryData");
-                vec![name(o), json!(count), age(o, now)]
-            }),
-            ("", "Secret") => (
+    let (columns, cells): (Vec<Column>, Cells) = match (kind.group.as_str(), kind.kind.as_str()) {
+        ("", "ConfigMap") => (vec![NAME, col("Data", 0, CONFIGMAP_DATA), AGE], |o, now| {
+            let count = keys(o, "data") + keys(o, "binaryData");
+            vec![name(o), json!(count), age(o, now)]
+        }),
+        ("", "Secret") => (
+            vec![
+                NAME,
+                col("Type", 0, SECRET_TYPE),
+                col("Data", 0, SECRET_DATA),
+                AGE,
+            ],
+            |o, now| {
                 vec![
-                    NAME,
-                    col("Type", 0, SECRET_TYPE),
-                    col("Data", 0, SECRET_DATA),
-                    AGE,
-                ],
-                |o, now| {
-                    vec![
-                        name(o),
-                        text(o, "/type"),
-                        json!(keys(o, "data")),
-                        age(o, now),
-                    ]
+                    name(o),
+                    text(o, "/type"),
+                    json!(keys(o, "data")),
+                    age(o, now),
+                ]
+            },
+        ),
+        ("", "Namespace") => (
+            vec![NAME, col("Status", 0, NAMESPACE_STATUS), AGE],
+            |o, now| vec![name(o), text(o, "/status/phase"), age(o, now)],
+        ),
+        ("", "ServiceAccount") => (vec![NAME, AGE], |o, now| vec![name(o), age(o, now)]),
+        ("", "Node") => (
+            vec![
+                NAME,
+                col("Status", 0, NODE_STATUS),
+                col("Roles", 0, NODE_ROLES),
+                AGE,
+                col("Version", 0, NODE_VERSION),
+                col("Internal-IP", 1, NODE_ADDRESSES),
+                col("External-IP", 1, NODE_ADDRESSES),
+                col("OS-Image", 1, NODE_OS),
+                col("Kernel-Version", 1, NODE_KERNEL),
+                col("Container-Runtime", 1, NODE_RUNTIME),
+            ],
+            node_cells,
+        ),
+        ("" | "events.k8s.io", "Event") => (
+            vec![
+                col("Last Seen", 0, EVENT_LAST_SEEN),
+                col("Type", 0, EVENT_TYPE),
+                col("Reason", 0, EVENT_REASON),
+                col("Object", 0, EVENT_OBJECT),
+                col("Subobject", 1, EVENT_SUBOBJECT),
+                col("Source", 1, EVENT_SOURCE),
+                col("Message", 0, EVENT_MESSAGE),
+                col("First Seen", 1, EVENT_FIRST_SEEN),
+                col("Count", 1, EVENT_COUNT),
+                col("Name", 1, NAME_DESCRIPTION),
+            ],
+            event_cells,
+        ),
+        ("coordination.k8s.io", "Lease") => {
+            (vec![NAME, col("Holder", 0, LEASE_HOLDER), AGE], |o, now| {
+                vec![name(o), text(o, "/spec/holderIdentity"), age(o, now)]
+            })
+        }
+        ("certificates.k8s.io", "CertificateSigningRequest") => (
+            vec![
+                NAME,
+                AGE,
+                col("SignerName", 0, CSR_SIGNER),
+                col("Requestor", 0, CSR_REQUESTOR),
+                col("RequestedDuration", 0, CSR_DURATION),
+                col("Condition", 0, CSR_CONDITION),
+            ],
+            csr_cells,
+        ),
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => {
+            (vec![NAME, CREATED_AT], |o, _| vec![name(o), created_at(o)])
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding") => (
+            vec![
+                NAME,
+                col("Role", 0, ROLEBINDING_ROLE),
+                AGE,
+                col("Users", 1, "Users in the roleBinding"),
+                col("Groups", 1, "Groups in the roleBinding"),
+                col("ServiceAccounts", 1, "ServiceAccounts in the roleBinding"),
+            ],
+            binding_cells,
+        ),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => (
+            vec![
+                NAME,
+                col("Role", 0, CLUSTERROLEBINDING_ROLE),
+                AGE,
+                col("Users", 1, "Users in the clusterRoleBinding"),
+                col("Groups", 1, "Groups in the clusterRoleBinding"),
+                col(
+                    "ServiceAccounts",
+                    1,
+                    "ServiceAccounts in the clusterRoleBinding",
+                ),
+            ],
+            binding_cells,
+        ),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => (
+            vec![
+                NAME,
+                col("Scope", 0, "Cluster/Namespaced"),
+                col("Versions", 0, "Served versions"),
+                CREATED_AT,
+                col("Group", 1, "API group"),
+                col("Kind", 1, "CustomResource kind"),
+                col("ShortNames", 1, "Short names"),
+                Column {
+                    name: "Established",
+                    type_: "boolean",
+                    priority: 1,
+                    description: "Established status",
                 },
-            ),
-            ("", "Namespace") => (
-                vec![NAME, col("Status", 0, NAMESPACE_STATUS), AGE],
-                |o, now| vec![name(o), text(o, "/status/phase"), age(o, now)],
-            ),
-            ("", "ServiceAccount") => (vec![NAME, AGE], |o, now| vec![name(o), age(o, now)]),
-            ("", "Node") => (
-                vec![
-                    NAME,
-                    col("Status", 0, NODE_STATUS),
-                    col("Roles", 0, NODE_ROLES),
-                    AGE,
-                    col("Version", 0, NODE_VERSION),
-                    col("Internal-IP", 1, NODE_ADDRESSES),
-                    col("External-IP", 1, NODE_ADDRESSES),
-                    col("OS-Image", 1, NODE_OS),
-                    col("Kernel-Version", 1, NODE_KERNEL),
-                    col("Container-Runtime", 1, NODE_RUNTIME),
-                ],
-                node_cells,
-            ),
-            ("" | "events.k8s.io", "Event") => (
-                vec![
-                    col("Last Seen", 0, EVENT_LAST_SEEN),
-                    col("Type", 0, EVENT_TYPE),
-                    col("Reason", 0, EVENT_REASON),
-                    col("Object", 0, EVENT_OBJECT),
-                    col("Subobject", 1, EVENT_SUBOBJECT),
-                    col("Source", 1, EVENT_SOURCE),
-                    col("Message", 0, EVENT_MESSAGE),
-                    col("First Seen", 1, EVENT_FIRST_SEEN),
-                    col("Count", 1, EVENT_COUNT),
-                    col("Name", 1, NAME_DESCRIPTION),
-                ],
-                event_cells,
-            ),
-            ("coordination.k8s.io", "Lease") => {
-                (vec![NAME, col("Holder", 0, LEASE_HOLDER), AGE], |o, now| {
-                    vec![name(o), text(o, "/spec/holderIdentity"), age(o, now)]
-                })
-            }
-            ("certificates.k8s.io", "CertificateSigningRequest") => (
-                vec![
-                    NAME,
-                    AGE,
-                    col("SignerName", 0, CSR_SIGNER),
-                    col("Requestor", 0, CSR_REQUESTOR),
-                    col("RequestedDuration", 0, CSR_DURATION),
-                    col("Condition", 0, CSR_CONDITION),
-                ],
-                csr_cells,
-            ),
-            ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => {
-                (vec![NAME, CREATED_AT], |o, _| vec![name(o), created_at(o)])
-            }
-            ("rbac.authorization.k8s.io", "RoleBinding") => (
-                vec![
-                    NAME,
-                    col("Role", 0, ROLEBINDING_ROLE),
-                    AGE,
-                    col("Users", 1, "Users in the roleBinding"),
-                    col("Groups", 1, "Groups in the roleBinding"),
-                    col("ServiceAccounts", 1, "ServiceAccounts in the roleBinding"),
-                ],
-                binding_cells,
-            ),
-            ("rbac.authorization.k8s.io", "ClusterRoleBinding") => (
-                vec![
-                    NAME,
-                    col("Role", 0, CLUSTERROLEBINDING_ROLE),
-                    AGE,
-                    col("Users", 1, "Users in the clusterRoleBinding"),
-                    col("Groups", 1, "Groups in the clusterRoleBinding"),
-                    col(
-                        "ServiceAccounts",
-                        1,
-                        "ServiceAccounts in the clusterRoleBinding",
-                    ),
-                ],
-                binding_cells,
-            ),
-            ("apiextensions.k8s.io", "CustomResourceDefinition") => (
-                vec![
-                    NAME,
-                    col("Scope", 0, "Cluster/Namespaced"),
-                    col("Versions", 0, "Served versions"),
-                    CREATED_AT,
-                    col("Group", 1, "API group"),
-                    col("Kind", 1, "CustomResource kind"),
-                    col("ShortNames", 1, "Short names"),
-                    Column {
-                        name: "Established",
-                        type_: "boolean",
-                        priority: 1,
-                        description: "Established status",
-                    },
-                ],
-                crd_cells,
-            ),
-            _ => return None,
-        };
+            ],
+            crd_cells,
+        ),
+        _ => return None,
+    };
     Some(Printer { columns, cells })
 }
 

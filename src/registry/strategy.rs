@@ -326,33 +326,6 @@ fn fold_string_data(object: &mut Value) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::Catalog;
-
-    #[test]
-    fn secret_type_and_namespace_lifecycle() {
-        let c = Catalog::builtin();
-        let secret = c.find_resource("", "secrets").expect("secrets");
-        let mut s = json!({"metadata": {"name": "a"}});
-        defaults(&secret, &mut s, true);
-        assert_eq!(s["type"], "Opaque");
-        let mut folded = json!({"data": {"a": "eA==", "b": "eQ=="}, "stringData": {"b": "z"}});
-        defaults(&secret, &mut folded, false);
-        assert_eq!(folded["data"], json!({"a": "eA==", "b": "eg=="}));
-        assert!(folded.get("stringData").is_none());
-        let mut typed = json!({"type": "kubernetes.io/tls"});
-        defaults(&secret, &mut typed, false);
-        assert_eq!(typed["type"], "kubernetes.io/tls");
-        let ns = c.find_resource("", "namespaces").expect("namespaces");
-        let mut n = json!({"metadata": {"name": "x"}, "status": {"phase": "Terminating"}});
-        defaults(&ns, &mut n, true);
-        assert_eq!(n["status"]["phase"], "Active");
-        assert_eq!(n["spec"]["finalizers"], json!(["kubernetes"]));
-    }
-}
-
 fn text<'a>(o: &'a Value, pointer: &str) -> &'a str {
     o.pointer(pointer)
         .and_then(Value::as_str)
@@ -653,4 +626,31 @@ fn validate_csr(csr: &Value) -> Vec<Cause> {
         ));
     }
     causes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Catalog;
+
+    #[test]
+    fn secret_type_and_namespace_lifecycle() {
+        let c = Catalog::builtin();
+        let secret = c.find_resource("", "secrets").expect("secrets");
+        let mut s = json!({"metadata": {"name": "a"}});
+        defaults(&secret, &mut s, true);
+        assert_eq!(s["type"], "Opaque");
+        let mut folded = json!({"data": {"a": "eA==", "b": "eQ=="}, "stringData": {"b": "z"}});
+        defaults(&secret, &mut folded, false);
+        assert_eq!(folded["data"], json!({"a": "eA==", "b": "eg=="}));
+        assert!(folded.get("stringData").is_none());
+        let mut typed = json!({"type": "kubernetes.io/tls"});
+        defaults(&secret, &mut typed, false);
+        assert_eq!(typed["type"], "kubernetes.io/tls");
+        let ns = c.find_resource("", "namespaces").expect("namespaces");
+        let mut n = json!({"metadata": {"name": "x"}, "status": {"phase": "Terminating"}});
+        defaults(&ns, &mut n, true);
+        assert_eq!(n["status"]["phase"], "Active");
+        assert_eq!(n["spec"]["finalizers"], json!(["kubernetes"]));
+    }
 }

@@ -489,7 +489,7 @@ pub fn expand_merges(v: Value) -> Value {
             parts
                 .into_iter()
                 .map(expand_merges)
-                .fold(Value::Null, |acc, part| merge(acc, part))
+                .fold(Value::Null, merge)
         }
         Value::Object(o) => {
             Value::Object(o.into_iter().map(|(k, x)| (k, expand_merges(x))).collect())
