@@ -404,8 +404,12 @@ fn report(
             unused.join("\n")
         );
     }
-    println!("{summary}");
-    println!("report: {}", path.display());
+    // Written to the process's stderr directly, past the test harness's capture, so CI
+    // logs show the counts whether the test passes or fails.
+    {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "{summary}\nreport: {}", path.display());
+    }
     assert_eq!(
         different,
         0,
