@@ -266,7 +266,7 @@ fn cases() -> Vec<Case> {
             "",
             400,
             "BadRequest",
-            Message("field label not supported"),
+            Message("is not a known field selector"),
         ),
         case(
             "invalid limit",

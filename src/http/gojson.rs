@@ -61,14 +61,21 @@ fn quote(c: u8) -> String {
     }
 }
 
+/// How deep the scanners below follow nested arrays and objects. They recurse, so this
+/// bounds their stack (Go stops at 10,000 with "exceeded max depth"; a body nested deeper
+/// than this is refused with those words).
+const MAX_DEPTH: usize = 512;
+
 enum Fail {
     End,
     At(u8, &'static str),
+    Deep,
 }
 
 struct Scanner<'a> {
     data: &'a [u8],
     at: usize,
+    depth: usize,
 }
 
 impl Scanner<'_> {
@@ -91,8 +98,19 @@ impl Scanner<'_> {
     fn value(&mut self) -> Result<(), Fail> {
         self.space();
         match self.next()? {
-            b'{' => self.object(),
-            b'[' => self.array(),
+            b'{' | b'[' if self.depth >= MAX_DEPTH => Err(Fail::Deep),
+            b'{' => {
+                self.depth += 1;
+                let result = self.object();
+                self.depth -= 1;
+                result
+            }
+            b'[' => {
+                self.depth += 1;
+                let result = self.array();
+                self.depth -= 1;
+                result
+            }
             b'"' => self.string(),
             b't' => self.literal(b"rue", "in literal true (expecting "),
             b'f' => self.literal(b"alse", "in literal false (expecting "),
@@ -276,7 +294,11 @@ fn expecting(context: &'static str, want: u8) -> &'static str {
 
 /// Go's `json.Unmarshal` syntax error for a body serde_json refused.
 fn syntax_error(data: &[u8]) -> String {
-    let mut s = Scanner { data, at: 0 };
+    let mut s = Scanner {
+        data,
+        at: 0,
+        depth: 0,
+    };
     let result = s.value().and_then(|()| {
         s.space();
         match s.peek() {
@@ -287,13 +309,24 @@ fn syntax_error(data: &[u8]) -> String {
     match result {
         Ok(()) | Err(Fail::End) => "unexpected end of JSON input".into(),
         Err(Fail::At(c, context)) => format!("invalid character {} {context}", quote(c)),
+        Err(Fail::Deep) => "exceeded max depth".into(),
     }
 }
 
 /// The fields a JSON body sets twice, as Go's strict decoder names them (`spec.color`,
 /// `spec.ports[0].name`), in order of appearance.
 pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
+    /// One value, nested at most [`MAX_DEPTH`] deep (deeper: no answer).
     fn walk(v: &mut Walker<'_>, path: &str) -> Option<()> {
+        if v.depth >= MAX_DEPTH {
+            return None;
+        }
+        v.depth += 1;
+        let result = walk_value(v, path);
+        v.depth -= 1;
+        result
+    }
+    fn walk_value(v: &mut Walker<'_>, path: &str) -> Option<()> {
         v.space();
         match v.peek()? {
             b'{' => {
@@ -365,6 +398,7 @@ pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
     let mut walker = Walker {
         data: body,
         at: 0,
+        depth: 0,
         found: Vec::new(),
     };
     let _ = walk(&mut walker, "");
@@ -374,6 +408,7 @@ pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
 struct Walker<'a> {
     data: &'a [u8],
     at: usize,
+    depth: usize,
     found: Vec<String>,
 }
 
@@ -409,6 +444,15 @@ impl Walker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_bodies_are_refused_without_recursing_further() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let message = unrecognized("ConfigMap", deep.as_bytes()).expect("refused");
+        assert!(message.contains("exceeded max depth"), "{message}");
+        let deep_object = format!("{}1{}", r#"{"a":"#.repeat(100_000), "}".repeat(100_000));
+        assert!(duplicate_fields(deep_object.as_bytes()).is_empty());
+    }
 
     #[test]
     fn go_words() {

@@ -206,6 +206,12 @@ pub struct Lines {
 #[serde(deny_unknown_fields)]
 pub struct WaitFor {
     pub path: String,
+    /// `GET` unless given: a POST of `body` waits on a review's answer (kube's RBAC
+    /// authorizer follows bindings through an informer, so a fresh binding takes a moment).
+    #[serde(default = "get")]
+    pub method: String,
+    #[serde(default)]
+    pub body: Option<Value>,
     /// The HTTP status to wait for (e.g. 404 once something is gone); default 200.
     #[serde(default)]
     pub status: Option<u16>,

@@ -501,7 +501,7 @@ fn execute(
             let want = w.status.unwrap_or(200);
             let deadline = Instant::now() + Duration::from_secs(w.timeout);
             loop {
-                let (status, body) = server.request("GET", &w.path, None);
+                let (status, body) = server.request(&w.method, &w.path, w.body.as_ref());
                 let holds = status == want
                     && match (&w.pointer, &w.equals) {
                         (Some(p), Some(v)) => body.pointer(p) == Some(v),
