@@ -26,7 +26,10 @@
 //!   kube's `call cost exceeds limit` error; an object's rules together get
 //!   [`RUNTIME_BUDGET`], after which kube's `running out of cost budget` error ends them.
 //!   Rules are at most [`MAX_RULE_BYTES`] long and nest brackets at most
-//!   [`MAX_NESTING`] deep, so parsing and evaluation cannot exhaust the stack.
+//!   [`MAX_NESTING`] deep, and their trees at most [`MAX_TREE_NESTING`] levels, so parsing
+//!   (on its own stack, see [`super::cel_ast`]) and evaluation cannot exhaust the stack.
+//! * Caching: a compiled expression is kept by its text ([`ProgramCache`]), so a schema
+//!   compiled again (each catalog rebuild) does not parse its rules again.
 //!
 //! Supported: the CEL standard macros and operators (`has`, `all`, `exists`, `exists_one`,
 //! `map`, `filter`, `in`, arithmetic, comparisons, `?:`, list and map literals), `size`,
@@ -40,15 +43,16 @@
 //! checking (e.g. `undefined field 'x'` at compile time, `must evaluate to a bool`) and its
 //! static cost estimation are not reproduced; such problems surface at evaluation time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use cel_interpreter::extractors::This;
 use cel_interpreter::objects::{Key, Map};
-use cel_interpreter::{Context, ExecutionError, FunctionContext, Program, Value as Cel};
+use cel_interpreter::{Context, ExecutionError, FunctionContext, IdedExpr, Value as Cel};
 use serde_json::Value;
 
+use super::cel_ast::{self, ParseError};
 use super::golang::{self, deep_equal};
 use super::{DATA_DEPTH_LIMIT, FieldError, FieldErrorKind, ListType, Node, Type, child, key};
 
@@ -60,8 +64,17 @@ pub(crate) const RUNTIME_BUDGET: u64 = 10_000_000;
 pub(crate) const MAX_RULE_BYTES: usize = 16 * 1024;
 /// The deepest accepted bracket nesting (cel-go's parser recursion limit).
 pub(crate) const MAX_NESTING: usize = 250;
-/// The deepest accepted expression tree, measured on the parsed program's debug form.
+/// The deepest accepted expression tree, in the levels of [`cel_ast::Facts::depth`].
 const MAX_TREE_NESTING: usize = 600;
+/// Stack the interpreter takes per level of [`cel_ast::Facts::depth`] while evaluating
+/// (it recurses per tree node): measured at most about 8.6 KiB in a debug build (nested
+/// `map` macros), less when optimised.
+const EVAL_STACK_PER_LEVEL: usize = 10 << 10;
+/// Room for what evaluation calls at the deepest level (functions, regex compilation).
+const EVAL_STACK_MARGIN: usize = 256 << 10;
+/// The stack an evaluation moves to when the current one has too little left for its
+/// tree: enough for the deepest accepted tree.
+const EVAL_STACK: usize = MAX_TREE_NESTING * EVAL_STACK_PER_LEVEL + EVAL_STACK_MARGIN;
 /// kube's `MaxEvaluatedMessageExpressionSizeBytes`.
 const MAX_MESSAGE_BYTES: usize = 5 * 1024;
 
@@ -80,12 +93,16 @@ pub(crate) struct Rule {
     program: Compiled,
 }
 
+/// One parsed and checked expression (`rule` or `messageExpression`).
 #[derive(Debug, Clone)]
-struct Compiled {
-    program: Arc<Program>,
-    uses_old_self: bool,
+pub(super) struct Compiled {
+    /// The tree the interpreter evaluates.
+    pub(super) program: Arc<IdedExpr>,
+    pub(super) uses_old_self: bool,
     /// Nesting depth of comprehension macros.
-    loops: u32,
+    pub(super) loops: u32,
+    /// Tree depth ([`cel_ast::Facts::depth`]): how much stack evaluation needs.
+    pub(super) depth: usize,
 }
 
 /// The functions rules may call besides operators and macros.
@@ -420,77 +437,6 @@ fn source_nesting(src: &str) -> usize {
     max
 }
 
-/// What the parsed program's debug form tells: tree depth, comprehension nesting, loop
-/// variables, and constructs the interpreter cannot evaluate.
-struct Shape {
-    depth: usize,
-    loops: u32,
-    loop_vars: HashSet<String>,
-    unsupported: bool,
-}
-
-fn shape(debug: &str) -> Shape {
-    let mut s = Shape {
-        depth: 0,
-        loops: 0,
-        loop_vars: HashSet::new(),
-        unsupported: false,
-    };
-    let bytes = debug.as_bytes();
-    let mut depth = 0usize;
-    let mut open: Vec<usize> = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        if c == b'"' {
-            // A Rust debug string literal.
-            let start = i + 1;
-            i += 1;
-            while i < bytes.len() && bytes[i] != b'"' {
-                if bytes[i] == b'\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            if bytes[..start.saturating_sub(1)].ends_with(b"iter_var: ") {
-                s.loop_vars
-                    .insert(debug.get(start..i).unwrap_or_default().to_string());
-            }
-            i += 1;
-            continue;
-        }
-        match c {
-            b'(' | b'[' | b'{' => {
-                depth += 1;
-                s.depth = s.depth.max(depth);
-                if c == b'(' {
-                    let word = &bytes[..i];
-                    if word.ends_with(b"Comprehension") {
-                        open.push(depth);
-                        s.loops = s.loops.max(open.len() as u32);
-                    }
-                    if word.ends_with(b"Struct") || word.ends_with(b"StructField") {
-                        s.unsupported = true;
-                    }
-                }
-            }
-            b')' | b']' | b'}' => {
-                while open.last().is_some_and(|d| *d >= depth) {
-                    open.pop();
-                }
-                depth = depth.saturating_sub(1);
-            }
-            _ => {
-                if bytes[i..].starts_with(b"Unspecified") {
-                    s.unsupported = true;
-                }
-            }
-        }
-        i += 1;
-    }
-    s
-}
-
 /// Where a word first appears in `src` (1-based line and 0-based column, cel-go style).
 fn position(src: &str, word: &str) -> (usize, usize) {
     let found = src.match_indices(word).find(|(at, _)| {
@@ -509,9 +455,10 @@ fn position(src: &str, word: &str) -> (usize, usize) {
     (line, col)
 }
 
-/// Parses and checks one expression. The parser recurses per nesting level, so it runs on a
-/// thread with a large stack, after the nesting has been bounded.
-fn compile_expr(src: &str) -> Result<Compiled, String> {
+/// Parses and checks one expression, or takes it from the [`ProgramCache`]. The tree is
+/// parsed and measured by [`cel_ast::parse`] after the source's size and bracket nesting
+/// have been bounded.
+pub(super) fn compile_expr(src: &str) -> Result<Compiled, String> {
     if src.len() > MAX_RULE_BYTES {
         return Err(format!(
             "ERROR: <input>:1:1: expression size exceeds limit of {MAX_RULE_BYTES} bytes"
@@ -522,49 +469,28 @@ fn compile_expr(src: &str) -> Result<Compiled, String> {
             "ERROR: <input>:1:1: expression recursion limit exceeded: {MAX_NESTING}"
         ));
     }
-    let owned = src.to_string();
-    let parsed = std::thread::Builder::new()
-        .name("cel-compile".into())
-        .stack_size(256 << 20)
-        .spawn(move || {
-            catch_unwind(AssertUnwindSafe(|| match Program::compile(&owned) {
-                Ok(p) => {
-                    let debug = format!("{p:?}");
-                    let shape = shape(&debug);
-                    if shape.depth > MAX_TREE_NESTING {
-                        return Err(format!(
-                            "ERROR: <input>:1:1: expression recursion limit exceeded: {MAX_NESTING}"
-                        ));
-                    }
-                    let refs = p.references();
-                    let vars: Vec<String> =
-                        refs.variables().iter().map(|s| s.to_string()).collect();
-                    let funcs: Vec<String> =
-                        refs.functions().iter().map(|s| s.to_string()).collect();
-                    Ok((p, shape, vars, funcs))
-                }
-                Err(e) => Err(e.to_string()),
-            }))
-            .unwrap_or_else(|_| Err("ERROR: <input>:1:1: unsupported expression".into()))
-        })
-        .map_err(|e| format!("ERROR: <input>:1:1: {e}"))?
-        .join()
-        .unwrap_or_else(|_| Err("ERROR: <input>:1:1: unsupported expression".into()));
-    let (program, shape, mut vars, mut funcs) = parsed?;
-    if shape.unsupported {
+    if let Some(hit) = ProgramCache::global().get(src) {
+        return Ok(hit);
+    }
+    let (program, facts) = cel_ast::parse(src, MAX_TREE_NESTING).map_err(|e| match e {
+        ParseError::Syntax(message) => message,
+        ParseError::TooDeep => {
+            format!("ERROR: <input>:1:1: expression recursion limit exceeded: {MAX_NESTING}")
+        }
+        ParseError::Panicked => "ERROR: <input>:1:1: unsupported expression".into(),
+    })?;
+    if facts.unsupported {
         return Err("ERROR: <input>:1:1: unsupported expression: message construction".into());
     }
-    vars.sort();
-    funcs.sort();
-    for v in &vars {
-        if v != "self" && v != "oldSelf" && !shape.loop_vars.contains(v) {
+    for v in &facts.variables {
+        if v != "self" && v != "oldSelf" && !facts.loop_vars.contains(v) {
             let (l, c) = position(src, v);
             return Err(format!(
                 "ERROR: <input>:{l}:{c}: undeclared reference to '{v}' (in container '')"
             ));
         }
     }
-    for f in &funcs {
+    for f in &facts.functions {
         let operator = f.starts_with('_') || f.starts_with('@') || f == "!_" || f == "-_";
         if !operator && !FUNCTIONS.contains(&f.as_str()) {
             let (l, c) = position(src, f);
@@ -573,11 +499,75 @@ fn compile_expr(src: &str) -> Result<Compiled, String> {
             ));
         }
     }
-    Ok(Compiled {
-        uses_old_self: vars.iter().any(|v| v == "oldSelf"),
-        loops: shape.loops,
+    let compiled = Compiled {
+        uses_old_self: facts.variables.contains("oldSelf"),
+        loops: facts.loops,
+        depth: facts.depth,
         program: Arc::new(program),
-    })
+    };
+    ProgramCache::global().insert(src, compiled.clone(), facts.nodes);
+    Ok(compiled)
+}
+
+/// Compiled expressions by their text, shared by every schema in the process. A CRD's
+/// rules are compiled when the CRD is written and again for each of its kinds after every
+/// catalog rebuild; with the cache a text is parsed once while it is in use. Only
+/// successes are kept. The cache holds at most [`CACHE_NODES`] tree nodes: when a new
+/// program does not fit, programs no schema holds any more are dropped, and if it still
+/// does not fit it is not kept.
+struct ProgramCache {
+    entries: Mutex<CacheEntries>,
+}
+
+#[derive(Default)]
+struct CacheEntries {
+    by_text: HashMap<String, (Compiled, usize)>,
+    nodes: usize,
+}
+
+/// The most tree nodes [`ProgramCache`] holds (a node is about 150 bytes; a typical rule
+/// has a few dozen).
+const CACHE_NODES: usize = 200_000;
+
+impl ProgramCache {
+    fn global() -> &'static ProgramCache {
+        static CACHE: OnceLock<ProgramCache> = OnceLock::new();
+        CACHE.get_or_init(|| ProgramCache {
+            entries: Mutex::new(CacheEntries::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, CacheEntries> {
+        // The map is consistent after any panic (inserts and removals are single calls).
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, src: &str) -> Option<Compiled> {
+        self.lock().by_text.get(src).map(|(c, _)| c.clone())
+    }
+
+    fn insert(&self, src: &str, compiled: Compiled, nodes: usize) {
+        let mut cache = self.lock();
+        if cache.by_text.contains_key(src) {
+            return;
+        }
+        if cache.nodes + nodes > CACHE_NODES {
+            // Our entry holds one reference; a schema using the program holds another.
+            let mut freed = 0;
+            cache.by_text.retain(|_, (c, n)| {
+                let used = Arc::strong_count(&c.program) > 1;
+                if !used {
+                    freed += *n;
+                }
+                used
+            });
+            cache.nodes -= freed;
+        }
+        if cache.nodes + nodes <= CACHE_NODES {
+            cache.nodes += nodes;
+            cache.by_text.insert(src.to_string(), (compiled, nodes));
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -927,13 +917,10 @@ fn register(ctx: &mut Context) {
     });
 }
 
-/// Evaluates one expression; panics of the interpreter are evaluation errors.
-fn run(
-    program: &Program,
-    this: &Cel,
-    old: Option<&Cel>,
-    optional_old: bool,
-) -> Result<Cel, String> {
+/// Evaluates one expression; panics of the interpreter are evaluation errors. A tree
+/// deeper than the current stack has room for is evaluated on a stack of [`EVAL_STACK`]
+/// (`stacker`, on this thread); most rules are shallow and run in place.
+fn run(expr: &Compiled, this: &Cel, old: Option<&Cel>, optional_old: bool) -> Result<Cel, String> {
     let mut ctx = Context::default();
     register(&mut ctx);
     ctx.add_variable_from_value("self", this.clone());
@@ -942,7 +929,14 @@ fn run(
         None if optional_old => ctx.add_variable_from_value("oldSelf", Cel::Null),
         None => {}
     }
-    match catch_unwind(AssertUnwindSafe(|| program.execute(&ctx))) {
+    let needs = expr
+        .depth
+        .saturating_mul(EVAL_STACK_PER_LEVEL)
+        .saturating_add(EVAL_STACK_MARGIN);
+    let evaluated = stacker::maybe_grow(needs, EVAL_STACK, || {
+        catch_unwind(AssertUnwindSafe(|| Cel::resolve(&expr.program, &ctx)))
+    });
+    match evaluated {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(eval_error(&e)),
         Err(_) => Err("no such overload".into()),
@@ -1078,7 +1072,7 @@ impl Walker {
             }
             self.budget -= cost;
             let result = run(
-                &rule.program.program,
+                &rule.program,
                 &this,
                 old_cel.as_ref(),
                 rule.optional_old_self,
@@ -1118,12 +1112,9 @@ impl Walker {
                 let cost = estimate(size, expr.loops);
                 if cost <= PER_CALL_LIMIT && cost <= self.budget {
                     self.budget -= cost;
-                    if let Ok(Cel::String(s)) = run(
-                        &expr.program,
-                        &this,
-                        old_cel.as_ref(),
-                        rule.optional_old_self,
-                    ) {
+                    if let Ok(Cel::String(s)) =
+                        run(expr, &this, old_cel.as_ref(), rule.optional_old_self)
+                    {
                         let t = s.trim();
                         if !t.is_empty() && t.len() <= MAX_MESSAGE_BYTES && !has_newlines(t) {
                             detail = Some(t.to_string());

@@ -473,3 +473,147 @@ fn string_extensions() {
         errs(&s, json!("Ab-Cd"))
     );
 }
+
+#[test]
+fn the_same_rule_text_is_compiled_once() {
+    let a = cel::compile_expr("self.a > 0 && self.a < 7").expect("compiles");
+    let b = cel::compile_expr("self.a > 0 && self.a < 7").expect("compiles");
+    assert!(std::sync::Arc::ptr_eq(&a.program, &b.program));
+    assert_eq!((a.uses_old_self, a.loops), (b.uses_old_self, b.loops));
+    let c = cel::compile_expr("self.l.all(x, self.l.exists(y, x == y)) && oldSelf == self")
+        .expect("compiles");
+    assert!(c.uses_old_self);
+    assert_eq!(c.loops, 2);
+    // Errors are not kept: the same message every time.
+    for _ in 0..2 {
+        let e = cel::compile_expr("self.a > limit").err();
+        assert_eq!(
+            e.as_deref(),
+            Some("ERROR: <input>:1:9: undeclared reference to 'limit' (in container '')")
+        );
+    }
+}
+
+/// Rules near the limits, compiled and evaluated on a thread with a tokio worker's stack
+/// (2 MiB): the parser gets a stack of its own, accepted trees are shallow enough.
+#[test]
+fn deep_rules_near_the_limits_on_a_small_stack() {
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let schema = |rule: &str| {
+                json!({"type": "object", "properties": {"spec": {"type": "object",
+                    "properties": {"a": {"type": "integer"}, "l": {"type": "array", "items": {"type": "integer"}}},
+                    "x-kubernetes-validations": [{"rule": rule}]}}})
+            };
+            let mut out = Vec::new();
+            for (rule, accepted) in [
+                // 250 brackets: the bracket limit, and no tree levels.
+                (format!("{}self.a >= 0{}", "(".repeat(250), ")".repeat(250)), true),
+                // Trees just inside and just outside the tree limit (4 levels per list).
+                (format!("{}self.a{} != []", "[".repeat(145), "]".repeat(145)), true),
+                (format!("{}self.a{} != []", "[".repeat(152), "]".repeat(152)), false),
+                (format!("self.a >= 0{}", " + 0".repeat(140)), true),
+                (format!("self.a >= 0{}", " + 0".repeat(3000)), false),
+                (format!("self.a >= 0 && {}true", "self.a == 1 ? false : ".repeat(140)), true),
+                (format!("{}true{}", "self.l.all(x, ".repeat(8), ")".repeat(8)), true),
+                // The shapes evaluation needs the most stack for, near the tree limit.
+                (format!("{}self.a{} == 0", "[".repeat(70), "][0]".repeat(70)), true),
+                (format!("{}self.a{} == 0", "{0: ".repeat(52), "}[0]".repeat(52)), true),
+                (format!("{}true{}", "(".repeat(251), ")".repeat(251)), false),
+            ] {
+                let got = match Structural::compile(&schema(&rule)) {
+                    Ok(s) => Ok(s.validate(&json!({"spec": {"a": 0, "l": [1]}})).len()),
+                    Err(e) => Err(e.to_string()),
+                };
+                out.push((rule.len(), accepted, got));
+            }
+            out
+        })
+        .expect("thread");
+    for (len, accepted, got) in handle.join().expect("no stack overflow") {
+        match got {
+            Ok(errors) => assert!(accepted && errors == 0, "{len} bytes: {errors} errors"),
+            Err(e) => assert!(
+                !accepted && e.contains("compilation failed: ERROR: <input>:1:1: expression recursion limit exceeded: 250"),
+                "{len} bytes: {e}"
+            ),
+        }
+    }
+}
+
+/// Hostile rules, on a thread with a tokio worker's stack (2 MiB): each is refused with
+/// kube's message (or, if accepted, evaluates to an error); nothing panics out of the
+/// compiler and no stack overflows.
+#[test]
+fn hostile_rules_are_refused_cleanly() {
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let fill = |unit: &str, head: &str, tail: &str| {
+                let n = (cel::MAX_RULE_BYTES - head.len() - tail.len()) / unit.len();
+                format!("{head}{}{tail}", unit.repeat(n))
+            };
+            let too_deep = "expression recursion limit exceeded: 250";
+            let cases: Vec<(String, &str)> = vec![
+                // Rules of the most bytes allowed, thousands of levels deep.
+                (fill(" + 1", "self.a", " > 0"), too_deep),
+                (fill(".a", "self", " == 1"), too_deep),
+                (fill("[0]", "self.l", " == 1"), too_deep),
+                (fill(".lowerAscii()", "'a'", " == 'a'"), too_deep),
+                (fill("true ? false : ", "", "true"), too_deep),
+                // The parser folds repeated unary operators: shallow, accepted (and
+                // evaluated).
+                (fill("!!", "", "true"), "accepted"),
+                (fill("--", "", "1 > 0"), "accepted"),
+                // The parser balances chains of `&&` and `||`: shallow, accepted.
+                (fill("self.a == 1 || ", "", "true"), "accepted"),
+                (
+                    format!("{}true{}", "self.l.all(x, ".repeat(240), ")".repeat(240)),
+                    too_deep,
+                ),
+                // Over the limits of size and brackets.
+                (
+                    "1 == 1 && ".repeat(2000) + "true",
+                    "expression size exceeds limit of 16384 bytes",
+                ),
+                (format!("{}1{} == 1", "[".repeat(300), "]".repeat(300)), too_deep),
+                (format!("{}true{}", "(".repeat(5000), ")".repeat(5000)), too_deep),
+                // Malformed input: the parser's errors or its panics become errors.
+                ("self.a >".into(), "unsupported expression"),
+                ("'unterminated".into(), "unsupported expression"),
+                ("self..a".into(), "Syntax error"),
+                ("\u{0}\u{1}".into(), "unsupported expression"),
+                ("self.a > 0 && Foo{a: 1} == self".into(), "message construction"),
+                ("ß.ü > ∞".into(), "ERROR: <input>:1:"),
+            ];
+            cases
+                .into_iter()
+                .map(|(rule, expected)| {
+                    let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+                        "properties": {"a": {"type": "integer"}, "l": {"type": "array", "items": {"type": "integer"}}},
+                        "x-kubernetes-validations": [{"rule": rule}]}}});
+                    let got = match Structural::compile(&schema) {
+                        Ok(s) => {
+                            let errors = s.validate(&json!({"spec": {"a": 0, "l": [1]}}));
+                            format!("accepted, {} errors", errors.len())
+                        }
+                        Err(e) => e.to_string(),
+                    };
+                    (rule.chars().take(40).collect::<String>(), expected, got)
+                })
+                .collect::<Vec<_>>()
+        })
+        .expect("thread");
+    let wrong: Vec<String> = handle
+        .join()
+        .expect("no panic, no stack overflow")
+        .into_iter()
+        .filter(|(_, expected, got)| match *expected {
+            "accepted" => !got.starts_with("accepted"),
+            _ => !(got.contains("compilation failed: ERROR: <input>:") && got.contains(expected)),
+        })
+        .map(|(rule, expected, got)| format!("{rule}…: expected {expected:?}, got {got}"))
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

@@ -55,6 +55,7 @@
 //! what of kube's CEL environment is missing.
 
 mod cel;
+mod cel_ast;
 mod compile;
 pub(crate) mod golang;
 mod prune;
