@@ -1,6 +1,10 @@
 //! Storage benchmark: embedded RocksDB and a real etcd, through the same `Store` trait, in
 //! the same run, both durable (fsync per commit).
 //!
+//! Sections: durable creates at 1/16/256 writers, paged lists, point reads at 1/16
+//! readers, a watch replaying the 10k-key list's backlog (time to the first and to the
+//! last event), watch fan-out, memory.
+//!
 //! Run: `cargo bench --bench storage` (`-- --quick` for a shorter run, `-- --big` to add
 //! the 100k-key list and 10k-watcher fan-out). Needs `etcd` on PATH (hack/test.sh installs
 //! Debian's etcd-server).
@@ -97,9 +101,12 @@ async fn run(args: Args) {
     } else {
         &[10_000]
     };
+    let mut backlogs = Vec::new();
     for &n in sizes {
         for (name, store) in &backends {
+            let before = store.current_revision().await.expect("rev");
             fill(store.clone(), &format!("/bench/list{n}/"), n).await;
+            backlogs.push((*name, store.clone(), n, before));
             let started = Instant::now();
             let mut token = None;
             let mut count = 0;
@@ -127,6 +134,31 @@ async fn run(args: Args) {
                 started.elapsed().as_secs_f64() * 1000.0
             );
         }
+    }
+
+    println!("\n## point reads (random keys of the 10k-key list)");
+    println!(
+        "{:<8} {:>8} {:>12} {:>10} {:>10}",
+        "backend", "readers", "gets/s", "p50 us", "p99 us"
+    );
+    for readers in [1usize, 16] {
+        for (name, store) in &backends {
+            let (rate, p50, p99) = gets(
+                store.clone(),
+                readers,
+                args.seconds,
+                "/bench/list10000/",
+                10_000,
+            )
+            .await;
+            println!("{name:<8} {readers:>8} {rate:>12.0} {p50:>10.1} {p99:>10.1}");
+        }
+    }
+
+    println!("\n## watch replay (a watch from before the list fill: its whole backlog)");
+    for (name, store, n, before) in &backlogs {
+        let (first, all) = replay(store.clone(), &format!("/bench/list{n}/"), *before, *n).await;
+        println!("{name:<8} {n:>7} events: first {first:>8.2} ms, all {all:>8.1} ms");
     }
 
     println!("\n## watch fan-out (time until every watcher has the event, median of 5 writes)");
@@ -199,6 +231,68 @@ async fn creates(
             .unwrap_or(0.0)
     };
     (all.len() as f64 / elapsed, pct(0.5), pct(0.99))
+}
+
+/// Random point reads of `prefix{0..n}` by `readers` tasks for `seconds`: (gets/s, p50 µs,
+/// p99 µs).
+async fn gets(
+    store: Arc<dyn Store>,
+    readers: usize,
+    seconds: f64,
+    prefix: &str,
+    n: u64,
+) -> (f64, f64, f64) {
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for r in 0..readers {
+        let store = store.clone();
+        let prefix = prefix.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            // xorshift64: a cheap spread of keys without a dependency.
+            let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (r as u64 + 1);
+            while Instant::now() < deadline {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let key = format!("{prefix}{:07}", x % n);
+                let t = Instant::now();
+                let got = store.get(&key).await.expect("get");
+                lat.push(t.elapsed().as_secs_f64() * 1e6);
+                assert!(got.is_some(), "{key} present");
+            }
+            lat
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("reader"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(|a, b| a.total_cmp(b));
+    let pct = |q: f64| {
+        all.get(((all.len().saturating_sub(1)) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    (all.len() as f64 / elapsed, pct(0.5), pct(0.99))
+}
+
+/// A watch of `prefix` from `after` expecting `n` replayed events: (ms to the first, ms to
+/// the last).
+async fn replay(store: Arc<dyn Store>, prefix: &str, after: u64, n: usize) -> (f64, f64) {
+    let started = Instant::now();
+    let mut w = store.watch(prefix, after).await.expect("watch");
+    let mut first = 0.0;
+    for i in 0..n {
+        let e = w.next().await;
+        assert!(matches!(e, Some(Ok(_))), "replayed event {i}");
+        if i == 0 {
+            first = started.elapsed().as_secs_f64() * 1000.0;
+        }
+    }
+    (first, started.elapsed().as_secs_f64() * 1000.0)
 }
 
 async fn fill(store: Arc<dyn Store>, prefix: &str, n: usize) {

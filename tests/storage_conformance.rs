@@ -376,6 +376,76 @@ async fn watch_replays_from_an_old_revision(store: Arc<dyn Store>) {
     }
 }
 
+/// Creates `/t/big/<w>-<i>` (and, every fourth, a key of another prefix) with 16
+/// writers; returns the revisions of the `/t/big/` writes, in order.
+async fn big_writes(store: &Arc<dyn Store>, tag: &str, per_writer: usize) -> Vec<u64> {
+    let mut tasks = Vec::new();
+    for w in 0..16 {
+        let (store, tag) = (store.clone(), tag.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut revs = Vec::new();
+            for i in 0..per_writer {
+                let key = format!("/t/big/{tag}{w}-{i}");
+                revs.push(
+                    store
+                        .create(&key, b("v"), None)
+                        .await
+                        .expect("create")
+                        .mod_revision,
+                );
+                if i % 4 == 0 {
+                    let other = format!("/t/bigger/{tag}{w}-{i}");
+                    store.create(&other, b("v"), None).await.expect("create");
+                }
+            }
+            revs
+        }));
+    }
+    let mut revs = Vec::new();
+    for t in tasks {
+        revs.extend(t.await.expect("writer"));
+    }
+    revs.sort_unstable();
+    revs
+}
+
+/// A watch whose backlog is thousands of events, with writes going on while it is read:
+/// every event once, in revision order, across the hand-over to live events.
+async fn watch_replays_a_large_backlog_across_the_hand_over(store: Arc<dyn Store>) {
+    let mark = store.current_revision().await.expect("rev");
+    let mut expected = big_writes(&store, "old", 200).await;
+    let mut w = store.watch("/t/big/", mark).await.expect("watch");
+    let live = {
+        let store = store.clone();
+        tokio::spawn(async move { big_writes(&store, "new", 40).await })
+    };
+    let mut got = Vec::new();
+    for _ in 0..expected.len() / 2 {
+        got.push(next_event(&mut w).await);
+    }
+    expected.extend(live.await.expect("live writes"));
+    while got.len() < expected.len() {
+        got.push(next_event(&mut w).await);
+    }
+    let revs: Vec<u64> = got.iter().map(|e| e.revision).collect();
+    assert_eq!(revs.len(), 16 * 240);
+    assert_eq!(revs, expected, "every event once, in order");
+    assert!(
+        got.iter()
+            .all(|e| e.kv.key.starts_with("/t/big/") && e.kind == EventKind::Put)
+    );
+    // Nothing more is pending: the next event is a later write's.
+    let marker = store
+        .create("/t/big/marker", b("m"), None)
+        .await
+        .expect("marker");
+    let next = next_event(&mut w).await;
+    assert_eq!(
+        (next.kv.key.as_str(), next.revision),
+        ("/t/big/marker", marker.mod_revision)
+    );
+}
+
 async fn compaction_makes_old_revisions_gone(store: Arc<dyn Store>) {
     let first = store.create("/t/c/k", b("0"), None).await.expect("create");
     let mut last = first.clone();
@@ -523,6 +593,7 @@ conformance!(
     pagination_is_stable_under_concurrent_writes,
     watch_orders_events_with_previous_values,
     watch_replays_from_an_old_revision,
+    watch_replays_a_large_backlog_across_the_hand_over,
     compaction_makes_old_revisions_gone,
     ttl_expiry_emits_a_delete,
     oversize_values_are_rejected,

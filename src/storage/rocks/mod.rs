@@ -2,14 +2,17 @@
 //!
 //! Layout in `codec`; all mutations go through the single group-committing writer in
 //! `writer`; live events fan out through `hub`; TTL expiry and periodic compaction run in
-//! `maintenance`. Reads go straight to RocksDB (snapshots for consistent lists and watch
-//! replay).
+//! `maintenance`. Reads that may wait for the disk run on tokio's blocking pool: lists,
+//! watch replay, and point reads the memtables and block cache cannot answer (those that
+//! can are answered in place, without I/O). A watch replays the log in bounded chunks,
+//! each from its own snapshot, then hands over to the live events.
 
 mod codec;
 mod hub;
 mod maintenance;
 mod writer;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,7 +22,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options,
-    ReadOptions, SnapshotWithThreadMode,
+    ReadOptions, ReadTier, SnapshotWithThreadMode,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -89,16 +92,33 @@ impl Shared {
         }
     }
 
-    /// The latest record of `key`, if any.
+    /// The latest record of `key`, if any. May wait for the disk.
     fn read_kv(&self, key: &str) -> Result<Option<Record>> {
         let cf = self.cf(codec::CF_KV)?;
         match self.db.get_pinned_cf(&cf, key.as_bytes()) {
-            Ok(None) => Ok(None),
-            Ok(Some(bytes)) => match Record::decode(&bytes) {
-                Some(Some(r)) => Ok(Some(r)),
-                _ => Err(self.corrupt(format!("undecodable record for key {key}"))),
-            },
+            Ok(found) => self.decode_kv(key, found.as_deref()),
             Err(e) => Err(self.io(e)),
+        }
+    }
+
+    /// The latest record of `key` if the memtables and block cache can tell (`Some`), or
+    /// `None` when that needs the disk. Never waits for I/O.
+    fn read_kv_cached(&self, key: &str) -> Result<Option<Option<Record>>> {
+        let cf = self.cf(codec::CF_KV)?;
+        let mut memory_only = ReadOptions::default();
+        memory_only.set_read_tier(ReadTier::BlockCache);
+        match self.db.get_pinned_cf_opt(&cf, key.as_bytes(), &memory_only) {
+            Ok(found) => self.decode_kv(key, found.as_deref()).map(Some),
+            Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete => Ok(None),
+            Err(e) => Err(self.io(e)),
+        }
+    }
+
+    fn decode_kv(&self, key: &str, bytes: Option<&[u8]>) -> Result<Option<Record>> {
+        match bytes.map(Record::decode) {
+            None => Ok(None),
+            Some(Some(Some(r))) => Ok(Some(r)),
+            Some(_) => Err(self.corrupt(format!("undecodable record for key {key}"))),
         }
     }
 
@@ -283,6 +303,42 @@ impl RocksStore {
             .map_err(|_| StoreError::Unavailable("storage writer stopped".into()))?
     }
 
+    /// `Store::watch` with the backlog read in chunks of `limits`. The hub subscription
+    /// comes first, so every later event reaches it; the first chunk is read before
+    /// returning, so a compacted start is this call's error.
+    async fn watch_with(
+        &self,
+        prefix: &str,
+        after: Revision,
+        limits: ReplayLimits,
+    ) -> Result<WatchStream> {
+        let hub::Subscription {
+            rx,
+            cut_off,
+            from: until,
+        } = self.shared.hub.subscribe(prefix);
+        let (shared, p) = (self.shared.clone(), prefix.to_string());
+        let first =
+            blocking(move || Self::replay_blocking(&shared, &p, after, until, limits)).await?;
+        let state = WatchState {
+            shared: self.shared.clone(),
+            prefix: prefix.to_string(),
+            limits,
+            backlog: first.events.into(),
+            read_to: first.read_to,
+            until,
+            floor: after.max(until),
+            rx,
+            cut_off,
+            last: after,
+            done: false,
+        };
+        Ok(futures::stream::unfold(state, |mut s| async move {
+            s.next_item().await.map(|item| (item, s))
+        })
+        .boxed())
+    }
+
     fn list_blocking(shared: &Shared, prefix: &str, options: &ListOptions) -> Result<ListResult> {
         let snapshot = shared.db.snapshot();
         let latest = shared.meta_u64(Some(&snapshot), codec::META_CURRENT)?;
@@ -396,13 +452,16 @@ impl RocksStore {
         })
     }
 
-    /// Events of `prefix` in (after, until], read from the log of one snapshot.
+    /// The first events of `prefix` in (after, until], read from the log of one snapshot:
+    /// at most `limits.events` events, `limits.scan` log entries and (about)
+    /// `limits.bytes` of values. `Compacted` when events after `after` may be gone.
     fn replay_blocking(
         shared: &Shared,
         prefix: &str,
         after: Revision,
         until: Revision,
-    ) -> Result<Vec<Event>> {
+        limits: ReplayLimits,
+    ) -> Result<ReplayChunk> {
         let snapshot = shared.db.snapshot();
         let compacted = shared.meta_u64(Some(&snapshot), codec::META_COMPACT)?;
         // Events from `compacted` on are kept; older ones are gone.
@@ -412,9 +471,12 @@ impl RocksStore {
                 compacted,
             });
         }
-        let mut events = Vec::new();
+        let mut chunk = ReplayChunk {
+            events: Vec::new(),
+            read_to: until,
+        };
         if after >= until {
-            return Ok(events);
+            return Ok(chunk);
         }
         let log = shared.cf(codec::CF_LOG)?;
         let hist = shared.cf(codec::CF_HIST)?;
@@ -434,6 +496,7 @@ impl RocksStore {
                 None => Err(shared.corrupt(format!("history of {key} at {rev} is missing"))),
             }
         };
+        let (mut scanned, mut bytes) = (0usize, 0usize);
         for item in
             shared
                 .db
@@ -441,6 +504,15 @@ impl RocksStore {
         {
             let (k, v) = item.map_err(|e| shared.io(e))?;
             let rev = codec::be_u64(&k).ok_or_else(|| shared.corrupt("malformed log key"))?;
+            let full = scanned >= limits.scan
+                || chunk.events.len() >= limits.events
+                || bytes >= limits.bytes;
+            if full && scanned > 0 {
+                // The next chunk starts at this entry (every chunk reads at least one).
+                chunk.read_to = rev - 1;
+                break;
+            }
+            scanned += 1;
             let entry = LogEntry::decode(&v)
                 .ok_or_else(|| shared.corrupt(format!("malformed log entry {rev}")))?;
             if !entry.key.starts_with(prefix) {
@@ -470,9 +542,106 @@ impl RocksStore {
                     prev,
                 }
             };
-            events.push(event);
+            bytes += event.kv.value.len() + event.prev.as_ref().map_or(0, |p| p.value.len());
+            chunk.events.push(event);
         }
-        Ok(events)
+        Ok(chunk)
+    }
+}
+
+/// How much one replay read may gather.
+#[derive(Debug, Clone, Copy)]
+struct ReplayLimits {
+    /// Events returned.
+    events: usize,
+    /// Log entries looked at (most may belong to other prefixes).
+    scan: usize,
+    /// Bytes of values (new and previous) after which no further event is added.
+    bytes: usize,
+}
+
+impl ReplayLimits {
+    const DEFAULT: ReplayLimits = ReplayLimits {
+        events: 1024,
+        scan: 16 * 1024,
+        bytes: 4 << 20,
+    };
+}
+
+/// One bounded read of a watch's backlog.
+struct ReplayChunk {
+    events: Vec<Event>,
+    /// The log has been read up to here: the next read starts after it.
+    read_to: Revision,
+}
+
+/// An open watch: the log's backlog (after the start, up to where the hub took over) in
+/// bounded chunks, then the live events the hub queued meanwhile, skipping those the
+/// backlog already covered.
+struct WatchState {
+    shared: Arc<Shared>,
+    prefix: String,
+    limits: ReplayLimits,
+    /// Backlog events read but not delivered yet.
+    backlog: VecDeque<Event>,
+    /// The backlog has been read up to here.
+    read_to: Revision,
+    /// The hub delivers the events after this revision; the backlog the others.
+    until: Revision,
+    /// Live events at or below this were (or would have been) replayed.
+    floor: Revision,
+    rx: mpsc::Receiver<Arc<Event>>,
+    cut_off: Arc<hub::CutOff>,
+    /// The last revision delivered, or the start.
+    last: Revision,
+    done: bool,
+}
+
+impl WatchState {
+    async fn next_item(&mut self) -> Option<Result<Event>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            if let Some(event) = self.backlog.pop_front() {
+                self.last = event.revision;
+                return Some(Ok(event));
+            }
+            if self.read_to < self.until {
+                let (shared, prefix) = (self.shared.clone(), self.prefix.clone());
+                let (after, until, limits) = (self.read_to, self.until, self.limits);
+                match blocking(move || {
+                    RocksStore::replay_blocking(&shared, &prefix, after, until, limits)
+                })
+                .await
+                {
+                    Ok(chunk) => {
+                        self.backlog = chunk.events.into();
+                        self.read_to = chunk.read_to;
+                        continue;
+                    }
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                }
+            }
+            match self.rx.recv().await {
+                Some(event) if event.revision <= self.floor => continue,
+                Some(event) => {
+                    self.last = event.revision;
+                    return Some(Ok(Event::clone(&event)));
+                }
+                None => {
+                    self.done = true;
+                    return self.cut_off.lagged.load(Ordering::Acquire).then(|| {
+                        Err(StoreError::WatcherTooSlow {
+                            last_revision: self.last,
+                        })
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -502,7 +671,16 @@ impl Store for RocksStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        Ok(self.shared.read_kv(key)?.map(|r| to_kv(key, r)))
+        // Answered in place when memory can; a read that needs the disk waits on the
+        // blocking pool, not on an async worker.
+        let record = match self.shared.read_kv_cached(key)? {
+            Some(found) => found,
+            None => {
+                let (shared, k) = (self.shared.clone(), key.to_string());
+                blocking(move || shared.read_kv(&k)).await?
+            }
+        };
+        Ok(record.map(|r| to_kv(key, r)))
     }
 
     async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResult> {
@@ -553,47 +731,188 @@ impl Store for RocksStore {
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
-        let subscription = self.shared.hub.subscribe(prefix);
-        let until = subscription.from;
-        let shared = self.shared.clone();
-        let p = prefix.to_string();
-        let replayed = blocking(move || Self::replay_blocking(&shared, &p, after, until)).await?;
-        let floor = after.max(until);
-        let last = replayed.last().map_or(after, |e| e.revision);
-        let hub::Subscription { rx, cut_off, .. } = subscription;
-        let live = futures::stream::unfold(
-            (rx, cut_off, last.max(after), false),
-            move |(mut rx, cut_off, last, done)| async move {
-                if done {
-                    return None;
-                }
-                loop {
-                    match rx.recv().await {
-                        Some(event) if event.revision <= floor => continue,
-                        Some(event) => {
-                            let rev = event.revision;
-                            return Some((Ok(Event::clone(&event)), (rx, cut_off, rev, false)));
-                        }
-                        None if cut_off.lagged.load(Ordering::Acquire) => {
-                            return Some((
-                                Err(StoreError::WatcherTooSlow {
-                                    last_revision: last,
-                                }),
-                                (rx, cut_off, last, true),
-                            ));
-                        }
-                        None => return None,
-                    }
-                }
-            },
-        );
-        Ok(futures::stream::iter(replayed.into_iter().map(Ok))
-            .chain(live)
-            .boxed())
+        self.watch_with(prefix, after, ReplayLimits::DEFAULT).await
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {
         let shared = self.shared.clone();
         blocking(move || maintenance::compact_blocking(&shared, revision)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> (tempfile::TempDir, Arc<RocksStore>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = RocksOptions {
+            sync: false,
+            ..Default::default()
+        };
+        let store = RocksStore::open(&dir.path().join("db"), &options).expect("open");
+        (dir, store)
+    }
+
+    fn value(i: usize) -> Bytes {
+        Bytes::from(format!("value {i}"))
+    }
+
+    /// Writes under `/w/a/` (creates, updates, deletes) interleaved with `/w/b/`; returns
+    /// the revisions of the `/w/a/` events.
+    async fn churn(store: &RocksStore, from: usize, to: usize) -> Vec<Revision> {
+        let mut revs = Vec::new();
+        for i in from..to {
+            let key = format!("/w/a/{i}");
+            let kv = store.create(&key, value(i), None).await.expect("create");
+            revs.push(kv.mod_revision);
+            store
+                .create(&format!("/w/b/{i}"), value(i), None)
+                .await
+                .expect("create other");
+            if i % 3 == 0 {
+                let kv = store
+                    .update(&key, value(i + 1), kv.mod_revision, None)
+                    .await
+                    .expect("update");
+                revs.push(kv.mod_revision);
+            }
+            if i % 5 == 0 {
+                revs.push(store.delete(&key, None).await.expect("delete").revision);
+            }
+        }
+        revs
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_replay_read_is_bounded() {
+        let (_dir, store) = open();
+        let start = store.current_revision().await.expect("rev");
+        let revs = churn(&store, 0, 20).await;
+        let until = store.current_revision().await.expect("rev");
+        let read =
+            |limits| RocksStore::replay_blocking(&store.shared, "/w/a/", start, until, limits);
+        let tiny = ReplayLimits {
+            events: 3,
+            scan: usize::MAX,
+            bytes: usize::MAX,
+        };
+        let chunk = read(tiny).expect("chunk");
+        let got: Vec<Revision> = chunk.events.iter().map(|e| e.revision).collect();
+        assert_eq!(got, revs[..3]);
+        assert!(chunk.read_to >= revs[2] && chunk.read_to < revs[3]);
+        let scan = read(ReplayLimits {
+            scan: 4,
+            ..ReplayLimits::DEFAULT
+        })
+        .expect("chunk");
+        assert_eq!(scan.read_to, start + 4);
+        let bytes = read(ReplayLimits {
+            bytes: 1,
+            ..ReplayLimits::DEFAULT
+        })
+        .expect("chunk");
+        assert_eq!(bytes.events.len(), 1);
+        let all = read(ReplayLimits::DEFAULT).expect("chunk");
+        assert_eq!(all.read_to, until);
+        assert_eq!(all.events.len(), revs.len());
+    }
+
+    /// A backlog read a few events at a time while writes go on: every event once, in
+    /// order, across the hand-over to live events.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn chunked_replay_hands_over_without_gaps_or_duplicates() {
+        let (_dir, store) = open();
+        let start = store.current_revision().await.expect("rev");
+        let mut expected = churn(&store, 0, 60).await;
+        let limits = ReplayLimits {
+            events: 3,
+            scan: 5,
+            bytes: 64,
+        };
+        let mut w = store
+            .watch_with("/w/a/", start, limits)
+            .await
+            .expect("watch");
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move { churn(&store, 60, 120).await })
+        };
+        let mut got = Vec::new();
+        // Read part of the backlog while the writer runs, then the rest.
+        while got.len() < expected.len() / 2 {
+            got.push(w.next().await.expect("open").expect("event"));
+        }
+        expected.extend(writer.await.expect("writer"));
+        while got.len() < expected.len() {
+            let e = tokio::time::timeout(Duration::from_secs(30), w.next())
+                .await
+                .expect("event within 30 s")
+                .expect("open")
+                .expect("event");
+            got.push(e);
+        }
+        let revs: Vec<Revision> = got.iter().map(|e| e.revision).collect();
+        assert_eq!(revs, expected);
+        for e in &got {
+            assert!(e.kv.key.starts_with("/w/a/"), "{}", e.kv.key);
+            assert_eq!(e.kv.mod_revision, e.revision);
+        }
+        // Nothing more is pending: the next event is a later write's.
+        let marker = store
+            .create("/w/a/marker", value(0), None)
+            .await
+            .expect("marker");
+        let next = w.next().await.expect("open").expect("event");
+        assert_eq!(
+            (next.kv.key.as_str(), next.revision),
+            ("/w/a/marker", marker.mod_revision)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_compacted_start_is_the_watch_call_error() {
+        let (_dir, store) = open();
+        let start = store.current_revision().await.expect("rev");
+        churn(&store, 0, 10).await;
+        let current = store.current_revision().await.expect("rev");
+        store.compact(current).await.expect("compact");
+        let limits = ReplayLimits {
+            events: 1,
+            ..ReplayLimits::DEFAULT
+        };
+        assert!(matches!(
+            store.watch_with("/w/a/", start, limits).await,
+            Err(StoreError::Compacted { .. })
+        ));
+    }
+
+    /// Point reads the memory tiers cannot answer go to the blocking pool and still find
+    /// the value; once its block is cached the next read is answered in place.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_that_need_the_disk_are_answered() {
+        let (_dir, store) = open();
+        store.create("/r/k", value(1), None).await.expect("create");
+        assert!(matches!(
+            store.shared.read_kv_cached("/r/k"),
+            Ok(Some(Some(_)))
+        ));
+        assert!(matches!(
+            store.shared.read_kv_cached("/r/absent"),
+            Ok(Some(None))
+        ));
+        let kv = store.shared.cf(codec::CF_KV).expect("cf");
+        store.shared.db.flush_cf(&kv).expect("flush");
+        assert!(
+            matches!(store.shared.read_kv_cached("/r/k"), Ok(None)),
+            "a flushed value is on disk only"
+        );
+        let got = store.get("/r/k").await.expect("get").expect("present");
+        assert_eq!(got.value, value(1));
+        assert!(matches!(
+            store.shared.read_kv_cached("/r/k"),
+            Ok(Some(Some(_)))
+        ));
+        assert!(store.get("/r/absent").await.expect("get").is_none());
     }
 }
