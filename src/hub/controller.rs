@@ -4,12 +4,14 @@
 //! kind and turn each change into queue keys.
 //!
 //! Reconcilers read the current state from the registry every time, so a lost event costs
-//! at most one resync period, never correctness.
+//! at most one resync period, never correctness. The queue itself never loses a key: a lock
+//! poisoned by a panic elsewhere is recovered (every change to the state is one call that
+//! cannot leave it half done).
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -44,13 +46,16 @@ pub struct Queue {
     notify: Arc<Notify>,
 }
 
+/// Locks `m`, recovering the guard of a poisoned lock.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Queue {
     /// Adds a key unless it is already waiting; a key being reconciled runs once more.
     pub fn add(&self, key: impl Into<String>) {
         let key = key.into();
-        let Ok(mut state) = self.state.lock() else {
-            return;
-        };
+        let mut state = lock(&self.state);
         if state.active.contains(&key) {
             state.dirty.insert(key);
             return;
@@ -73,7 +78,7 @@ impl Queue {
 
     /// Number of keys waiting (not counting those being reconciled).
     pub fn len(&self) -> usize {
-        self.state.lock().map(|s| s.queue.len()).unwrap_or(0)
+        lock(&self.state).queue.len()
     }
 
     /// True when no key is waiting.
@@ -84,27 +89,26 @@ impl Queue {
     async fn next(&self) -> String {
         loop {
             let notified = self.notify.notified();
-            if let Ok(mut state) = self.state.lock()
-                && let Some(key) = state.queue.pop_front()
             {
-                state.queued.remove(&key);
-                state.active.insert(key.clone());
-                if !state.queue.is_empty() {
-                    self.notify.notify_one();
+                let mut state = lock(&self.state);
+                if let Some(key) = state.queue.pop_front() {
+                    state.queued.remove(&key);
+                    state.active.insert(key.clone());
+                    if !state.queue.is_empty() {
+                        self.notify.notify_one();
+                    }
+                    return key;
                 }
-                return key;
             }
             notified.await;
         }
     }
 
     fn done(&self, key: &str) {
-        let again = match self.state.lock() {
-            Ok(mut state) => {
-                state.active.remove(key);
-                state.dirty.remove(key)
-            }
-            Err(_) => false,
+        let again = {
+            let mut state = lock(&self.state);
+            state.active.remove(key);
+            state.dirty.remove(key)
         };
         if again {
             self.add(key.to_string());
@@ -134,23 +138,19 @@ pub fn run(name: &'static str, queue: Queue, workers: usize, reconcile: Reconcil
                 queue.done(&key);
                 match outcome {
                     Ok(requeue) => {
-                        if let Ok(mut f) = failures.lock() {
-                            f.remove(&key);
-                        }
+                        lock(&failures).remove(&key);
                         if let Some(delay) = requeue {
                             queue.add_after(key, delay);
                         }
                     }
                     Err(e) => {
                         m.reconcile_errors.get_or_create(&labels).inc();
-                        let attempt = failures
-                            .lock()
-                            .map(|mut f| {
-                                let n = f.entry(key.clone()).or_insert(0);
-                                *n = n.saturating_add(1);
-                                *n
-                            })
-                            .unwrap_or(1);
+                        let attempt = {
+                            let mut f = lock(&failures);
+                            let n = f.entry(key.clone()).or_insert(0);
+                            *n = n.saturating_add(1);
+                            *n
+                        };
                         let delay = Duration::from_millis((100u64 << attempt.min(9)).min(30_000));
                         if e.reason == "Conflict" {
                             tracing::debug!(controller = name, key, "conflict; retrying");
@@ -292,5 +292,29 @@ mod tests {
         assert_eq!(q.len(), 2);
         assert_eq!(q.next().await, "b");
         assert_eq!(q.next().await, "a");
+    }
+
+    #[tokio::test]
+    async fn a_poisoned_lock_loses_no_key() {
+        let q = Queue::default();
+        q.add("a");
+        let first = q.next().await;
+        let state = q.state.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = state.lock();
+            panic!("poison the queue's lock");
+        })
+        .join();
+        assert!(q.state.is_poisoned());
+        // Waiting, while active (dirty) and after: every key is kept and runs.
+        q.add("b");
+        q.add("b");
+        q.add("a");
+        assert_eq!(q.len(), 1);
+        q.done(&first);
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.next().await, "b");
+        assert_eq!(q.next().await, "a");
+        assert!(q.is_empty());
     }
 }
