@@ -1,8 +1,10 @@
 //! The kind descriptor: everything the generic code paths need to know about a resource.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use serde_json::Value;
+
+use super::schema::{Flavor, Structural};
 
 /// Whether objects live in a namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,35 +52,58 @@ pub struct Kind {
     /// The OpenAPI v3 schema of an object: given (CRD kinds) or generated on first use
     /// (built-in kinds, from `k8s-openapi`).
     pub schema: Arc<OnceLock<Option<Arc<Value>>>>,
-    /// The schema compiled for admission, on first use.
-    pub compiled: Arc<OnceLock<Option<Arc<super::schema::Structural>>>>,
+    /// The schema compiled on first use: the one model admission, patches and apply read.
+    pub compiled: Arc<OnceLock<Option<CompiledSchema>>>,
+}
+
+/// A kind's compiled schema, shared by every request.
+#[derive(Debug, Clone)]
+pub struct CompiledSchema {
+    pub schema: Arc<Structural>,
+    /// Whether it compiled without problems; only then does it prune, default and
+    /// validate objects.
+    pub sound: bool,
 }
 
 impl Kind {
-    /// The compiled schema (pruning, defaulting, validation), if the kind has one that
-    /// compiles; a built-in schema that does not is logged and skipped.
-    pub fn structural(&self) -> Option<Arc<super::schema::Structural>> {
+    /// The compiled schema, if the kind has one that compiles: what admission prunes,
+    /// defaults and validates with. A built-in schema that does not compile is logged and
+    /// skipped.
+    pub fn structural(&self) -> Option<Arc<Structural>> {
+        self.compiled_schema()
+            .filter(|c| c.sound)
+            .map(|c| c.schema.clone())
+    }
+
+    /// The compiled schema whatever its problems (an empty one for kinds without a
+    /// schema): what strategic merge patch and server-side apply merge by.
+    pub fn merge_schema(&self) -> Arc<Structural> {
+        static EMPTY: LazyLock<Arc<Structural>> = LazyLock::new(Default::default);
+        match self.compiled_schema() {
+            Some(c) => c.schema.clone(),
+            None => EMPTY.clone(),
+        }
+    }
+
+    fn compiled_schema(&self) -> Option<&CompiledSchema> {
         self.compiled
             .get_or_init(|| {
-                let mut schema = (*self.openapi_schema()?).clone();
-                if !self.custom {
-                    // Built-in schemas spell out ObjectMeta, which admission handles on its
-                    // own; the structural rules allow nothing there but name/generateName.
-                    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
-                        props.remove("metadata");
-                    }
-                    // Their list semantics serve patches and apply; kube does not hold
-                    // built-in objects to the CRD rules for them (e.g. required map keys).
-                    strip_list_semantics(&mut schema);
+                let schema = self.openapi_schema()?;
+                let flavor = if self.custom {
+                    Flavor::Custom
+                } else {
+                    Flavor::BuiltIn
+                };
+                let (schema, error) = Structural::compile_lenient(&schema, flavor);
+                if let Some(e) = &error {
+                    tracing::warn!(kind = %self.kind, group = %self.group, error = %e, "schema does not compile; objects are not validated");
                 }
-                super::schema::Structural::compile(&schema)
-                    .inspect_err(|e| {
-                        tracing::warn!(kind = %self.kind, group = %self.group, error = %e, "schema does not compile; objects are not validated")
-                    })
-                    .ok()
-                    .map(Arc::new)
+                Some(CompiledSchema {
+                    schema: Arc::new(schema),
+                    sound: error.is_none(),
+                })
             })
-            .clone()
+            .as_ref()
     }
 
     /// The object schema, if the kind has one.
@@ -213,26 +238,6 @@ impl Kind {
             (Scope::Namespaced, Some(ns)) => format!("{}{ns}/{name}", self.storage_prefix()),
             _ => format!("{}{name}", self.storage_prefix()),
         }
-    }
-}
-
-/// Removes list and map merge extensions from a schema, recursively.
-fn strip_list_semantics(schema: &mut Value) {
-    match schema {
-        Value::Object(map) => {
-            for key in [
-                "x-kubernetes-list-type",
-                "x-kubernetes-list-map-keys",
-                "x-kubernetes-map-type",
-                "x-kubernetes-patch-merge-key",
-                "x-kubernetes-patch-strategy",
-            ] {
-                map.remove(key);
-            }
-            map.values_mut().for_each(strip_list_semantics);
-        }
-        Value::Array(items) => items.iter_mut().for_each(strip_list_semantics),
-        _ => {}
     }
 }
 

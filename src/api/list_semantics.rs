@@ -9,7 +9,8 @@
 //! `+structType`). [`annotate_builtin`] adds them from the table below, which holds the
 //! markers of `k8s.io/api` (`core/v1`, `events/v1`, `coordination/v1`,
 //! `certificates/v1`, `rbac/v1`) and of apimachinery's `ObjectMeta`, for the kinds this
-//! server serves.
+//! server serves. `/openapi/v3` publishes them; patches and apply read them from the
+//! kind's compiled schema (`api::schema`, `Flavor::BuiltIn`).
 //!
 //! Paths are dotted property names from the kind's root; `name[]` steps into a list's
 //! `items`, `name{}` into a map's `additionalProperties`. Paths missing from a schema are

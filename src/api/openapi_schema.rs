@@ -1,7 +1,8 @@
 //! OpenAPI v3 schemas of the built-in kinds, generated from the `k8s-openapi` types with the
 //! same structural rewriting `kube`'s `CustomResource` derive applies (inlined, no `$ref`,
 //! `nullable` instead of type unions). They feed `/openapi/v3` (so `kubectl explain`
-//! works), and unknown-field detection (`fieldValidation`).
+//! works) and, compiled (`api::schema`), unknown-field detection (`fieldValidation`),
+//! strategic merge patch and server-side apply.
 //!
 //! Generation takes milliseconds per kind, so it happens on first use, not at start-up.
 

@@ -636,8 +636,7 @@ impl Registry {
                     return Err(Status::internal("apply reached the patch loop"));
                 }
                 Patch::Strategic(p) => {
-                    let schema = kind.openapi_schema().unwrap_or_default();
-                    patched = smp::apply(&current, p, &schema).map_err(|e| {
+                    patched = smp::apply_typed(&current, p, &kind.merge_schema()).map_err(|e| {
                         let code = axum::http::StatusCode::from_u16(e.status_code())
                             .unwrap_or(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
                         let reason = match e.status_code() {
@@ -740,7 +739,7 @@ impl Registry {
                 Err(s) => return Err(s),
             };
             let mut applied = with_type_info(kind, |ty| {
-                ssa::apply(
+                ssa::apply_typed(
                     current.as_ref(),
                     config,
                     ty,
@@ -1036,11 +1035,11 @@ fn splice_resource_version(stored: &[u8], revision: u64) -> Option<Vec<u8>> {
     None
 }
 
-/// Runs `f` with the server-side-apply view of `kind` (its schema and version).
-fn with_type_info<R>(kind: &Kind, f: impl FnOnce(&ssa::TypeInfo) -> R) -> R {
-    let schema = kind.openapi_schema().unwrap_or_default();
+/// Runs `f` with the server-side-apply view of `kind` (its compiled schema and version).
+fn with_type_info<R>(kind: &Kind, f: impl FnOnce(&ssa::Typed) -> R) -> R {
+    let schema = kind.merge_schema();
     let api_version = kind.api_version();
-    f(&ssa::TypeInfo {
+    f(&ssa::Typed {
         api_version: &api_version,
         kind: &kind.kind,
         schema: &schema,
@@ -1088,7 +1087,7 @@ fn track(
         subresource: subresource_name(target),
     };
     let result = with_type_info(kind, |ty| {
-        ssa::track_update(old, new, ty, &manager, &crate::api::meta::now_rfc3339())
+        ssa::track_update_typed(old, new, ty, &manager, &crate::api::meta::now_rfc3339())
     });
     if let Err(e) = result {
         tracing::debug!(kind = %kind.kind, error = ?e, "managedFields not updated");
@@ -1253,5 +1252,7 @@ fn json_patch_as_kube(
     Ok(())
 }
 
+#[cfg(test)]
+mod schema_model_tests;
 #[cfg(test)]
 mod tests;

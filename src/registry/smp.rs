@@ -1,11 +1,12 @@
 //! Strategic merge patch (`application/strategic-merge-patch+json`) as kube-apiserver
 //! applies it to built-in kinds.
 //!
-//! The merge rules come from the kind's OpenAPI v3 schema (structural, inlined) and its
-//! extensions: `x-kubernetes-patch-strategy` (`merge`, `replace`, `retainKeys`,
-//! `merge,retainKeys`) and `x-kubernetes-patch-merge-key`; when a list has no merge key
-//! but is `x-kubernetes-list-type: map` with exactly one `x-kubernetes-list-map-keys`
-//! entry, that key is the merge key. The list type alone never turns merging on: kube
+//! The merge rules come from the kind's compiled schema (`api::schema`, the model
+//! validation and server-side apply read too) and the markers it carries:
+//! `x-kubernetes-patch-strategy` (`merge`, `replace`, `retainKeys`, `merge,retainKeys`) and
+//! `x-kubernetes-patch-merge-key`; when a list has no merge key but is
+//! `x-kubernetes-list-type: map` with exactly one `x-kubernetes-list-map-keys` entry, that
+//! key is the merge key. The list type alone never turns merging on: kube
 //! takes the strategy from the Go struct tags only, so a `listType=map` list without
 //! `patchStrategy=merge` (CSR `status.conditions`) is replaced, as in kube. (kube has no
 //! such fallback; it only shows where a patch puts `$setElementOrder` or `$patch: delete`
@@ -41,6 +42,11 @@
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
+use crate::api::schema::golang::{
+    self, GoType, MAP_TYPE as GO_MAP, SLICE_TYPE as GO_SLICE, go_type, type_name as go_type_name,
+};
+use crate::api::schema::{ListType, Node, Structural, Type};
+
 /// How deeply a patch may nest (objects and arrays) before it is refused.
 pub const MAX_DEPTH: usize = 64;
 
@@ -48,11 +54,6 @@ const DIRECTIVE: &str = "$patch";
 const RETAIN_KEYS: &str = "$retainKeys";
 const DELETE_FROM_PRIMITIVE_LIST: &str = "$deleteFromPrimitiveList";
 const SET_ELEMENT_ORDER: &str = "$setElementOrder";
-
-const EXT_MERGE_KEY: &str = "x-kubernetes-patch-merge-key";
-const EXT_STRATEGY: &str = "x-kubernetes-patch-strategy";
-const EXT_LIST_TYPE: &str = "x-kubernetes-list-type";
-const EXT_LIST_MAP_KEYS: &str = "x-kubernetes-list-map-keys";
 
 type Obj = Map<String, Value>;
 
@@ -185,9 +186,20 @@ impl SmpError {
     }
 }
 
-/// Applies the strategic merge patch `patch` to `original` (an object), driven by the
-/// kind's structural OpenAPI v3 `schema` and its list-merge extensions.
+/// [`apply_typed`] with a schema given as JSON (a kind's OpenAPI v3 schema, inlined),
+/// compiled here ([`Structural::compile_memoized`]): for tests and tools. The server
+/// passes the kind's compiled schema ([`crate::api::Kind::merge_schema`]).
 pub fn apply(original: &Value, patch: &Value, schema: &Value) -> Result<Value, SmpError> {
+    apply_typed(original, patch, &Structural::compile_memoized(schema))
+}
+
+/// Applies the strategic merge patch `patch` to `original` (an object), driven by the
+/// kind's compiled schema and its list-merge markers.
+pub fn apply_typed(
+    original: &Value,
+    patch: &Value,
+    schema: &Structural,
+) -> Result<Value, SmpError> {
     let patch = match patch {
         Value::Object(m) => m,
         Value::Null => return Ok(original.clone()),
@@ -201,7 +213,7 @@ pub fn apply(original: &Value, patch: &Value, schema: &Value) -> Result<Value, S
     let Value::Object(original) = original else {
         return Err(SmpError::OriginalNotAnObject);
     };
-    let merged = merge_map(original.clone(), patch.clone(), Some(schema), "", 0)?;
+    let merged = merge_map(original.clone(), patch.clone(), Some(schema.root()), "", 0)?;
     Ok(Value::Object(merged))
 }
 
@@ -237,7 +249,7 @@ fn check_depth(patch: &Obj) -> Result<(), SmpError> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Paths, Go-style type names and formatting (for kube's error texts)
+// Paths and Go type names (for kube's error texts)
 
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
@@ -251,165 +263,47 @@ fn index_path(path: &str, i: usize) -> String {
     format!("{path}[{i}]")
 }
 
-/// The Go dynamic type a JSON value decodes to in kube (`int64` for integers that fit,
-/// `float64` otherwise); two values of different types are never merged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum GoType {
-    Nil,
-    Bool,
-    Int,
-    Float,
-    String,
-    Slice,
-    Map,
-}
-
-fn go_type(v: &Value) -> GoType {
-    match v {
-        Value::Null => GoType::Nil,
-        Value::Bool(_) => GoType::Bool,
-        Value::Number(n) if n.as_i64().is_some() => GoType::Int,
-        Value::Number(_) => GoType::Float,
-        Value::String(_) => GoType::String,
-        Value::Array(_) => GoType::Slice,
-        Value::Object(_) => GoType::Map,
-    }
-}
-
-const GO_MAP: &str = "map[string]interface {}";
-const GO_SLICE: &str = "[]interface {}";
-
-fn go_type_name(v: &Value) -> &'static str {
-    match go_type(v) {
-        GoType::Nil => "<nil>",
-        GoType::Bool => "bool",
-        GoType::Int => "int64",
-        GoType::Float => "float64",
-        GoType::String => "string",
-        GoType::Slice => GO_SLICE,
-        GoType::Map => GO_MAP,
-    }
-}
-
-/// Renders a value as Go's `%v` does for decoded JSON (`map[k:v ...]`, `[a b]`), which is
-/// how kube's messages print objects.
-fn go_fmt(v: &Value) -> String {
-    let mut out = String::new();
-    go_fmt_into(v, &mut out, 0);
-    out
-}
-
-fn go_fmt_into(v: &Value, out: &mut String, depth: usize) {
-    if depth > MAX_DEPTH {
-        out.push_str("...");
-        return;
-    }
-    match v {
-        Value::Null => out.push_str("<nil>"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => out.push_str(s),
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                go_fmt_into(x, out, depth + 1);
-            }
-            out.push(']');
-        }
-        Value::Object(m) => {
-            out.push_str("map[");
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(k);
-                out.push(':');
-                if let Some(x) = m.get(k) {
-                    go_fmt_into(x, out, depth + 1);
-                }
-            }
-            out.push(']');
-        }
-    }
-}
-
-fn go_fmt_list(items: &[Value]) -> String {
-    let mut out = String::from("[");
-    for (i, x) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        go_fmt_into(x, &mut out, 1);
-    }
-    out.push(']');
-    out
-}
-
 // ---------------------------------------------------------------------------------------
 // Schema lookup
 
 /// What the schema says about one field: the sub-schema to descend into (the field's
 /// schema for objects, its `items` for lists), the patch strategies and the merge key.
 struct FieldMeta<'s> {
-    schema: Option<&'s Value>,
-    strategies: Vec<String>,
-    merge_key: String,
+    schema: Option<&'s Node>,
+    strategies: &'s [String],
+    merge_key: &'s str,
 }
 
-/// The schema of `key` inside object schema `schema`: a declared property, else the
-/// `additionalProperties` schema (maps such as `labels`). Unknown fields carry no
-/// metadata (they merge as maps and replace as lists).
-fn field_schema<'s>(schema: Option<&'s Value>, key: &str) -> Option<&'s Value> {
-    let s = schema?;
-    if let Some(p) = s.get("properties").and_then(|p| p.get(key)) {
-        return Some(p);
-    }
-    match s.get("additionalProperties") {
-        Some(v @ Value::Object(_)) => Some(v),
-        _ => None,
-    }
+/// The schema of `key` inside object schema `schema`: a declared property (a built-in
+/// kind's `metadata` included), else the `additionalProperties` schema (maps such as
+/// `labels`). Unknown fields carry no metadata (they merge as maps and replace as lists).
+fn field_schema<'s>(schema: Option<&'s Node>, key: &str) -> Option<&'s Node> {
+    schema?.member(key)
 }
 
-fn field_meta<'s>(schema: Option<&'s Value>, key: &str, list: bool) -> FieldMeta<'s> {
+fn field_meta<'s>(schema: Option<&'s Node>, key: &str, list: bool) -> FieldMeta<'s> {
     let node = field_schema(schema, key);
-    let strategies = node
-        .and_then(|n| n.get(EXT_STRATEGY))
-        .and_then(Value::as_str)
-        .map(|s| s.split(',').map(str::to_string).collect())
-        .unwrap_or_default();
     let merge_key = node
-        .and_then(|n| n.get(EXT_MERGE_KEY))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .or_else(|| {
-            let n = node?;
-            if n.get(EXT_LIST_TYPE).and_then(Value::as_str) != Some("map") {
-                return None;
-            }
-            match n
-                .get(EXT_LIST_MAP_KEYS)
-                .and_then(Value::as_array)?
-                .as_slice()
-            {
-                [Value::String(k)] => Some(k.clone()),
-                _ => None,
-            }
+        .and_then(|n| {
+            n.patch_merge_key
+                .as_deref()
+                .or(match n.list_map_keys.as_slice() {
+                    [k] if n.list_type == Some(ListType::Map) => Some(k.as_str()),
+                    _ => None,
+                })
         })
         .unwrap_or_default();
     let schema = if list {
         // A list field without `items` (not structural) describes its items itself.
-        node.map(|n| n.get("items").unwrap_or(n))
+        node.map(|n| n.items.as_deref().unwrap_or(n))
     } else {
         node
     };
     FieldMeta {
         schema,
-        strategies,
+        strategies: node
+            .map(|n| n.patch_strategy.as_slice())
+            .unwrap_or_default(),
         merge_key,
     }
 }
@@ -437,7 +331,7 @@ fn merge_strategy(strategies: &[String], path: &str) -> Result<String, SmpError>
 fn merge_map(
     mut orig: Obj,
     mut patch: Obj,
-    schema: Option<&Value>,
+    schema: Option<&Node>,
     path: &str,
     depth: usize,
 ) -> Result<Obj, SmpError> {
@@ -456,8 +350,8 @@ fn merge_map(
             Some("delete") => Ok(Map::new()),
             _ => Err(SmpError::UnknownPatchType {
                 path: path.to_string(),
-                value: go_fmt(directive),
-                map: go_fmt(&Value::Object(patch.clone())),
+                value: golang::value(directive),
+                map: golang::value(&Value::Object(patch.clone())),
             }),
         };
     }
@@ -507,7 +401,7 @@ fn merge_map(
         match (current, patch_value) {
             (Value::Object(cur), Value::Object(p)) => {
                 let meta = field_meta(schema, &field, false);
-                let strategy = merge_strategy(&meta.strategies, &child_path)?;
+                let strategy = merge_strategy(meta.strategies, &child_path)?;
                 let merged = if strategy == "replace" {
                     p
                 } else {
@@ -517,14 +411,14 @@ fn merge_map(
             }
             (Value::Array(cur), Value::Array(p)) => {
                 let meta = field_meta(schema, &field, true);
-                let strategy = merge_strategy(&meta.strategies, &child_path)?;
+                let strategy = merge_strategy(meta.strategies, &child_path)?;
                 let merged = merge_list_field(
                     std::mem::take(cur),
                     p,
                     &ListMeta {
                         schema: meta.schema,
                         strategy: &strategy,
-                        merge_key: &meta.merge_key,
+                        merge_key: meta.merge_key,
                     },
                     is_delete_list,
                     &child_path,
@@ -621,7 +515,7 @@ fn apply_retain_keys(orig: &mut Obj, patch: &mut Obj, path: &str) -> Result<(), 
 fn apply_set_element_order(
     orig: &mut Obj,
     patch: &mut Obj,
-    schema: Option<&Value>,
+    schema: Option<&Node>,
     path: &str,
     depth: usize,
 ) -> Result<(), SmpError> {
@@ -660,27 +554,24 @@ fn apply_set_element_order(
         let orig_list = as_list(orig.get(&field))?;
         let patch_list = as_list(patch.get(&field))?;
         // kube looks the field up in the Go type and fails on fields it does not have.
-        if schema.is_some_and(|s| s.get("properties").is_some())
-            && field_schema(schema, &field).is_none()
-        {
+        if schema.is_some_and(Node::has_properties) && field_schema(schema, &field).is_none() {
             return Err(SmpError::UnknownField {
                 path: path.to_string(),
                 field,
             });
         }
         if let Some(kind) = field_schema(schema, &field)
-            .and_then(|f| f.get("type"))
-            .and_then(Value::as_str)
-            .filter(|t| *t != "array")
+            .and_then(|f| f.ty)
+            .filter(|t| *t != Type::Array)
         {
             return Err(SmpError::NotAList {
                 path: child_path,
-                kind: kind.to_string(),
+                kind: kind.name().to_string(),
             });
         }
         let meta = field_meta(schema, &field, true);
-        let strategy = merge_strategy(&meta.strategies, &child_path)?;
-        let merge_key = meta.merge_key.as_str();
+        let strategy = merge_strategy(meta.strategies, &child_path)?;
+        let merge_key = meta.merge_key;
         validate_order(
             patch_list.as_deref().unwrap_or(&[]),
             &order,
@@ -779,8 +670,8 @@ fn validate_order(
     if pi < kept.len() && oi >= order.len() {
         return Err(SmpError::OrderMismatch {
             path: path.to_string(),
-            patch: go_fmt_list(patch_list),
-            order: go_fmt_list(order),
+            patch: golang::values(patch_list),
+            order: golang::values(order),
         });
     }
     Ok(())
@@ -810,7 +701,7 @@ fn merge_key_equal(a: &Value, b: &Value, merge_key: &str, path: &str) -> Result<
 fn missing_key(path: &str, item: &Value, key: &str) -> SmpError {
     SmpError::MissingMergeKey {
         path: path.to_string(),
-        item: go_fmt(item),
+        item: golang::value(item),
         key: key.to_string(),
     }
 }
@@ -819,7 +710,7 @@ fn missing_key(path: &str, item: &Value, key: &str) -> SmpError {
 // Lists
 
 struct ListMeta<'a, 's> {
-    schema: Option<&'s Value>,
+    schema: Option<&'s Node>,
     strategy: &'a str,
     merge_key: &'a str,
 }
@@ -962,8 +853,8 @@ fn merge_list(
             _ => {
                 return Err(SmpError::UnknownPatchType {
                     path: path.to_string(),
-                    value: go_fmt(directive),
-                    map: go_fmt(&item),
+                    value: golang::value(directive),
+                    map: golang::value(&item),
                 });
             }
         }

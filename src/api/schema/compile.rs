@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use super::golang;
 use super::{
-    Additional, Checks, FieldError, ListType, MAX_SCHEMA_DEPTH, Node, Pattern, SchemaError, Type,
-    child, key,
+    Additional, Checks, FieldError, Flavor, ListType, MAX_SCHEMA_DEPTH, MapType, Node, Pattern,
+    SchemaError, Type, child, key,
 };
 
 const TYPES: [&str; 6] = ["array", "boolean", "integer", "number", "object", "string"];
@@ -46,30 +46,34 @@ impl Ctx {
     }
 }
 
-#[derive(Default)]
 struct Compiler {
+    flavor: Flavor,
     errors: Vec<FieldError>,
     too_deep: Option<String>,
 }
 
-pub(super) fn compile(schema: &Value) -> Result<Node, SchemaError> {
-    let mut c = Compiler::default();
+/// The tree of everything that could be read, and what is wrong with the schema (nodes
+/// deeper than [`MAX_SCHEMA_DEPTH`] are left empty).
+pub(super) fn compile(schema: &Value, flavor: Flavor) -> (Node, Option<SchemaError>) {
+    let mut c = Compiler {
+        flavor,
+        errors: Vec::new(),
+        too_deep: None,
+    };
     let path = "openAPIV3Schema";
     let root = c.node(schema, path, Ctx::structural(Level::Root, false), 0, None);
     if let Some(path) = c.too_deep {
-        return Err(SchemaError::TooDeep {
+        let error = SchemaError::TooDeep {
             path,
             max: MAX_SCHEMA_DEPTH,
-        });
+        };
+        return (root, Some(error));
     }
     if c.errors.is_empty() {
         check_defaults(&root, path, true, &mut c.errors);
     }
-    if c.errors.is_empty() {
-        Ok(root)
-    } else {
-        Err(SchemaError::Invalid(c.errors))
-    }
+    let error = (!c.errors.is_empty()).then_some(SchemaError::Invalid(c.errors));
+    (root, error)
 }
 
 /// Defaults must survive pruning unchanged and validate against their own schema
@@ -274,7 +278,11 @@ impl Compiler {
                             depth + 1,
                             sub_shape.as_ref().map(|(s, sp)| (*s, sp.as_str())),
                         );
-                        n.properties.insert(k.clone(), sub);
+                        if meta && self.flavor == Flavor::BuiltIn {
+                            n.object_meta = Some(Box::new(sub));
+                        } else {
+                            n.properties.insert(k.clone(), sub);
+                        }
                     }
                 }
                 None => self.err(FieldError::invalid(
@@ -492,16 +500,29 @@ impl Compiler {
         };
         n.list_map_keys = self.strings(m, path, "x-kubernetes-list-map-keys");
         let map_type = self.string(m, path, "x-kubernetes-map-type");
-        if let Some(mt) = map_type
-            .as_ref()
-            .filter(|mt| *mt != "atomic" && *mt != "granular")
-        {
-            self.err(FieldError::not_supported(
-                child(path, "x-kubernetes-map-type"),
-                &Value::String(mt.clone()),
-                &["atomic".into(), "granular".into()],
-            ));
-        }
+        n.map_type = match map_type.as_deref() {
+            None => None,
+            Some("atomic") => Some(MapType::Atomic),
+            Some("granular") => Some(MapType::Granular),
+            Some(other) => {
+                self.err(FieldError::not_supported(
+                    child(path, "x-kubernetes-map-type"),
+                    &Value::String(other.into()),
+                    &["atomic".into(), "granular".into()],
+                ));
+                None
+            }
+        };
+        // Strategic merge patch's markers are not CRD fields: read, never judged here.
+        n.patch_strategy = m
+            .get("x-kubernetes-patch-strategy")
+            .and_then(Value::as_str)
+            .map(|s| s.split(',').map(str::to_string).collect())
+            .unwrap_or_default();
+        n.patch_merge_key = m
+            .get("x-kubernetes-patch-merge-key")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         match m.get("x-kubernetes-validations") {
             None | Some(Value::Null) => {}
             Some(Value::Array(rules)) => n.cel_rules = rules.clone(),
@@ -739,13 +760,26 @@ impl Compiler {
                 "must be false if x-kubernetes-int-or-string is true",
             ));
         }
+        // Built-in kinds' markers only shape merging (see `Flavor::BuiltIn`).
+        if self.flavor == Flavor::Custom {
+            self.marker_rules(m, path, n);
+        }
+    }
+
+    /// The CRD rules for list and map markers.
+    fn marker_rules(&mut self, m: &Map<String, Value>, path: &str, n: &Node) {
         if m.get("x-kubernetes-map-type").is_some_and(|v| !v.is_null())
             && n.ty != Some(Type::Object)
         {
+            let type_path = child(path, "type");
             let detail = "must be object if x-kubernetes-map-type is specified";
             match n.ty {
                 None => self.err(FieldError::required(&type_path, detail)),
-                Some(_) => self.err(FieldError::invalid(&type_path, &ty_value(n), detail)),
+                Some(t) => self.err(FieldError::invalid(
+                    &type_path,
+                    &Value::String(t.name().into()),
+                    detail,
+                )),
             }
         }
         self.list_rules(m, path, n);
@@ -756,10 +790,6 @@ impl Compiler {
         let lt_path = child(path, "x-kubernetes-list-type");
         let keys_path = child(path, "x-kubernetes-list-map-keys");
         let keys_value = Value::Array(n.list_map_keys.iter().cloned().map(Value::String).collect());
-        let lt_value = m
-            .get("x-kubernetes-list-type")
-            .cloned()
-            .unwrap_or(Value::Null);
         if n.list_type.is_some() && n.ty != Some(Type::Array) {
             let detail = "must be array if x-kubernetes-list-type is specified";
             match n.ty {
@@ -775,7 +805,11 @@ impl Compiler {
             let detail = "must be map if x-kubernetes-list-map-keys is non-empty";
             match n.list_type {
                 None => self.err(FieldError::required(&lt_path, detail)),
-                Some(_) => self.err(FieldError::invalid(&lt_path, &lt_value, detail)),
+                Some(lt) => self.err(FieldError::invalid(
+                    &lt_path,
+                    &Value::String(lt.name().into()),
+                    detail,
+                )),
             }
         }
         let items_path = child(path, "items");
@@ -857,30 +891,25 @@ impl Compiler {
                     ));
                 }
                 let detail = "must be atomic as item of a list with x-kubernetes-list-type=set";
-                let raw_items = m.get("items");
                 match items.ty {
                     Some(Type::Array)
                         if !matches!(items.list_type, None | Some(ListType::Atomic)) =>
                     {
-                        let v = raw_items
-                            .and_then(|i| i.get("x-kubernetes-list-type"))
-                            .cloned()
-                            .unwrap_or(Value::Null);
+                        let written = items.list_type.map(ListType::name).unwrap_or_default();
                         self.err(FieldError::invalid(
                             child(&items_path, "x-kubernetes-list-type"),
-                            &v,
+                            &Value::String(written.into()),
                             detail,
                         ));
                     }
-                    Some(Type::Object) => {
-                        let mt = raw_items.and_then(|i| i.get("x-kubernetes-map-type"));
-                        if mt.and_then(Value::as_str) != Some("atomic") {
-                            self.err(FieldError::invalid(
-                                child(&items_path, "x-kubernetes-map-type"),
-                                mt.unwrap_or(&Value::Null),
-                                detail,
-                            ));
-                        }
+                    Some(Type::Object) if items.map_type != Some(MapType::Atomic) => {
+                        // The value as written (unset, `granular`, or one refused above).
+                        let written = m.get("items").and_then(|i| i.get("x-kubernetes-map-type"));
+                        self.err(FieldError::invalid(
+                            child(&items_path, "x-kubernetes-map-type"),
+                            written.unwrap_or(&Value::Null),
+                            detail,
+                        ));
                     }
                     _ => {}
                 }

@@ -47,8 +47,9 @@ pub(crate) fn quote(s: &str) -> String {
     out
 }
 
-/// Go's `%v` for a `float64`: shortest representation, exponent form when the decimal
-/// exponent is below -4 or at least 21 (e.g. `5`, `0.5`, `1e+21`, `1e-05`).
+/// Go's `%v` for a `float64` (`strconv.FormatFloat(f, 'g', -1, 64)`): shortest
+/// representation, exponent form when the decimal exponent is below -4 or at least 6
+/// (e.g. `5`, `0.5`, `123456`, `1e+06`, `1e-05`).
 pub(crate) fn float(f: f64) -> String {
     if f.is_nan() {
         return "NaN".into();
@@ -70,7 +71,7 @@ pub(crate) fn float(f: f64) -> String {
     let sci = format!("{f:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..21).contains(&exp) {
+    if !(-4..6).contains(&exp) {
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
     } else {
@@ -113,6 +114,107 @@ impl Num {
 pub(crate) fn is_json_integer(f: f64) -> bool {
     const LIMIT: f64 = 9_007_199_254_740_992.0;
     f.is_finite() && (-LIMIT..=LIMIT).contains(&f) && f.trunc() == f
+}
+
+/// The Go dynamic type a JSON value decodes to in kube's unstructured objects (`int64`
+/// for integers that fit, `float64` otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GoType {
+    Nil,
+    Bool,
+    Int,
+    Float,
+    String,
+    Slice,
+    Map,
+}
+
+pub(crate) fn go_type(v: &Value) -> GoType {
+    match v {
+        Value::Null => GoType::Nil,
+        Value::Bool(_) => GoType::Bool,
+        Value::Number(n) => match num(n) {
+            Num::Int(_) => GoType::Int,
+            Num::Float(_) => GoType::Float,
+        },
+        Value::String(_) => GoType::String,
+        Value::Array(_) => GoType::Slice,
+        Value::Object(_) => GoType::Map,
+    }
+}
+
+/// `map[string]interface {}`, a decoded JSON object's type as `%T` prints it.
+pub(crate) const MAP_TYPE: &str = "map[string]interface {}";
+/// `[]interface {}`, a decoded JSON array's type.
+pub(crate) const SLICE_TYPE: &str = "[]interface {}";
+
+/// `%T` of a decoded value.
+pub(crate) fn type_name(v: &Value) -> &'static str {
+    match go_type(v) {
+        GoType::Nil => "<nil>",
+        GoType::Bool => "bool",
+        GoType::Int => "int64",
+        GoType::Float => "float64",
+        GoType::String => "string",
+        GoType::Slice => SLICE_TYPE,
+        GoType::Map => MAP_TYPE,
+    }
+}
+
+/// Go's `%v` of a decoded JSON value: `map[k:v ...]` with sorted keys, `[a b]`, strings
+/// unquoted, `<nil>`.
+pub(crate) fn value(v: &Value) -> String {
+    let mut out = String::new();
+    value_into(v, &mut out, 0);
+    out
+}
+
+/// Go's `%v` of a decoded JSON array.
+pub(crate) fn values(items: &[Value]) -> String {
+    let mut out = String::new();
+    items_into(items, &mut out, 0);
+    out
+}
+
+fn value_into(v: &Value, out: &mut String, depth: usize) {
+    if depth > DATA_DEPTH_LIMIT {
+        out.push_str("...");
+        return;
+    }
+    match v {
+        Value::Null => out.push_str("<nil>"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&num(n).render()),
+        Value::String(s) => out.push_str(s),
+        Value::Array(items) => items_into(items, out, depth),
+        Value::Object(map) => {
+            out.push_str("map[");
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(k);
+                out.push(':');
+                if let Some(x) = map.get(k) {
+                    value_into(x, out, depth + 1);
+                }
+            }
+            out.push(']');
+        }
+    }
+}
+
+fn items_into(items: &[Value], out: &mut String, depth: usize) {
+    out.push('[');
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        value_into(x, out, depth + 1);
+    }
+    out.push(']');
 }
 
 /// How `field.Error` prints a bad value: numbers and booleans with `%v`, strings with
@@ -716,6 +818,21 @@ mod tests {
         assert_eq!(float(0.5), "0.5");
         assert_eq!(float(1e21), "1e+21");
         assert_eq!(float(0.00001), "1e-05");
+        // checked against Go: fmt.Sprint(123456.0, 1e6, 1234567.0, 0.0001)
+        assert_eq!(float(123456.0), "123456");
+        assert_eq!(float(1e6), "1e+06");
+        assert_eq!(float(1234567.0), "1.234567e+06");
+        assert_eq!(float(0.0001), "0.0001");
+        // fmt.Sprintf("%v", m) of a decoded {"a":1.0,"b":[1,2.5,"x",null,true],"c":{"z":1,"y":2}}
+        let decoded = json!({"a": 1.0, "b": [1, 2.5, "x", null, true], "c": {"z": 1, "y": 2}});
+        assert_eq!(
+            value(&decoded),
+            "map[a:1 b:[1 2.5 x <nil> true] c:map[y:2 z:1]]"
+        );
+        assert_eq!(values(&[json!("a"), json!(2)]), "[a 2]");
+        assert_eq!(type_name(&json!(1)), "int64");
+        assert_eq!(type_name(&json!(1.5)), "float64");
+        assert_eq!(type_name(&json!({})), MAP_TYPE);
         assert_eq!(bad_value(&json!(null)), "null");
         assert_eq!(
             bad_value(&json!({"b": 1, "a": "<"})),

@@ -22,6 +22,17 @@
 //! * [`Structural::admit`] (create) and [`Structural::admit_update`] run the three in that
 //!   order and apply `fieldValidation`.
 //!
+//! # One schema model
+//! The compiled tree is the one schema model of the server: each [`Node`] carries kube's
+//! list and map markers (`x-kubernetes-list-type`, `-list-map-keys`, `-map-type`,
+//! `-patch-strategy`, `-patch-merge-key`) beside `x-kubernetes-preserve-unknown-fields`,
+//! `-int-or-string` and `-embedded-resource`. Strategic merge patch and server-side apply
+//! (`registry::smp`, `registry::ssa`) merge by the same nodes pruning and validation walk;
+//! nothing else reads these extensions from JSON. A kind compiles its schema once
+//! (`api::Kind`) and every request shares it. A built-in kind's generated schema compiles
+//! under [`Flavor::BuiltIn`]: its markers only shape merging, and its `metadata` is kept
+//! beside the properties ([`Node::object_meta`]), ObjectMeta being the server's to check.
+//!
 //! # `fieldValidation` (KEP-2885)
 //! * An absent or empty `fieldValidation` query parameter means `Warn`
 //!   (`handlers/rest.go fieldValidation`); other values than `Ignore`, `Warn`, `Strict` are a
@@ -64,10 +75,14 @@ mod validate;
 #[cfg(test)]
 mod cel_tests;
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -76,10 +91,27 @@ pub(crate) use golang::DATA_DEPTH_LIMIT;
 /// Schemas nested deeper than this are rejected by [`Structural::compile`].
 pub const MAX_SCHEMA_DEPTH: usize = 64;
 
-/// A compiled structural schema of one CRD version.
-#[derive(Debug, Clone)]
+/// A compiled structural schema: of one CRD version, or of a built-in kind.
+#[derive(Debug, Clone, Default)]
 pub struct Structural {
     root: Node,
+    flavor: Flavor,
+}
+
+/// Whose rules a schema is compiled under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavor {
+    /// A CRD's `openAPIV3Schema`: every structural-schema and CRD rule applies, list types
+    /// included, and objects are checked for `x-kubernetes-list-type` uniqueness.
+    #[default]
+    Custom,
+    /// A built-in kind's generated schema with kube's markers (`api::list_semantics`).
+    /// kube holds built-in objects to hand-written rules, not to the CRD rules for list
+    /// and map types, so those are neither checked in the schema nor on objects; the
+    /// markers only shape merging. The root's `metadata` goes to [`Node::object_meta`]:
+    /// pruning, defaulting and validation leave ObjectMeta to the server, patches merge
+    /// by its markers.
+    BuiltIn,
 }
 
 /// Why a schema cannot be used.
@@ -362,7 +394,47 @@ impl Structural {
     /// Compiles a CRD version's `openAPIV3Schema` (JSONSchemaProps as JSON), rejecting
     /// schemas that are not structural or that CRD validation would refuse.
     pub fn compile(schema: &Value) -> Result<Self, SchemaError> {
-        compile::compile(schema).map(|root| Self { root })
+        match Self::compile_lenient(schema, Flavor::Custom) {
+            (compiled, None) => Ok(compiled),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// Compiles `schema` under `flavor`'s rules and keeps the tree even when the schema
+    /// breaks them, with the problems beside it: what could be read is what patches and
+    /// apply merge by (a schema that is not structural still names its lists' keys).
+    /// Only a tree without problems may prune, default or validate objects.
+    pub fn compile_lenient(schema: &Value, flavor: Flavor) -> (Self, Option<SchemaError>) {
+        let (root, error) = compile::compile(schema, flavor);
+        (Self { root, flavor }, error)
+    }
+
+    /// [`Structural::compile_lenient`] of a schema held only as JSON (under
+    /// [`Flavor::Custom`], problems ignored), remembered per thread by value: for
+    /// callers that pass the same JSON schema again and again (tests, fuzz bodies) and
+    /// would otherwise compile it on every call. The server compiles each kind's schema
+    /// once instead (`api::Kind`).
+    pub fn compile_memoized(schema: &Value) -> Arc<Self> {
+        const KEEP: usize = 8;
+        thread_local! {
+            static RECENT: RefCell<Vec<(Value, Arc<Structural>)>> = const { RefCell::new(Vec::new()) };
+        }
+        RECENT.with_borrow_mut(|recent| {
+            if let Some((_, compiled)) = recent.iter().find(|(v, _)| v == schema) {
+                return compiled.clone();
+            }
+            let compiled = Arc::new(Self::compile_lenient(schema, Flavor::Custom).0);
+            if recent.len() == KEEP {
+                recent.remove(0);
+            }
+            recent.push((schema.clone(), compiled.clone()));
+            compiled
+        })
+    }
+
+    /// The tree's root, for the merging code of the registry.
+    pub(crate) fn root(&self) -> &Node {
+        &self.root
     }
 
     /// Decoding-time coercion of an object, in place: drops fields the schema does not
@@ -399,7 +471,9 @@ impl Structural {
     fn validate_inner(&self, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
         let mut errors = validate::schema_errors(&self.root, object, old, None);
         errors.extend(validate::embedded_errors(&self.root, object));
-        errors.extend(validate::list_errors(&self.root, object));
+        if self.flavor == Flavor::Custom {
+            errors.extend(validate::list_errors(&self.root, object));
+        }
         // CEL rules run last (`strategy.go`), and not at all when a blocking error (kube's
         // `hasBlockingErr`: unsupported, required, too long, too many, wrong type) exists;
         // then kube adds one error saying so.
@@ -503,11 +577,29 @@ impl Type {
     }
 }
 
+/// `x-kubernetes-list-type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ListType {
     Atomic,
     Set,
     Map,
+}
+
+impl ListType {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Atomic => "atomic",
+            Self::Set => "set",
+            Self::Map => "map",
+        }
+    }
+}
+
+/// `x-kubernetes-map-type` (kube's `+mapType` and `+structType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MapType {
+    Atomic,
+    Granular,
 }
 
 #[derive(Debug, Clone)]
@@ -564,6 +656,17 @@ pub(crate) struct Node {
     pub int_or_string: bool,
     pub list_type: Option<ListType>,
     pub list_map_keys: Vec<String>,
+    pub map_type: Option<MapType>,
+    /// `x-kubernetes-patch-strategy` split at its commas (kube's `patchStrategy` tag:
+    /// `merge`, `replace`, `retainKeys`, `merge,retainKeys`); read by strategic merge
+    /// patch as written, so an unknown strategy is an error of the patch that meets it.
+    pub patch_strategy: Vec<String>,
+    /// `x-kubernetes-patch-merge-key` (kube's `patchMergeKey` tag).
+    pub patch_merge_key: Option<String>,
+    /// The root's `metadata` under [`Flavor::BuiltIn`] (ObjectMeta with kube's markers),
+    /// kept out of `properties` so that pruning, defaulting and validation pass it by;
+    /// merging finds it through [`Node::member`].
+    pub object_meta: Option<Box<Node>>,
     pub checks: Checks,
     /// `x-kubernetes-validations`, kept verbatim.
     pub cel_rules: Vec<Value>,
@@ -585,6 +688,20 @@ impl Node {
         self.properties
             .get(key)
             .or_else(|| self.additional_schema())
+    }
+
+    /// [`Node::field`] as merging sees an object: a built-in root's `metadata` is a
+    /// member too.
+    pub(crate) fn member(&self, key: &str) -> Option<&Node> {
+        match (&self.object_meta, key) {
+            (Some(meta), "metadata") => Some(meta),
+            _ => self.field(key),
+        }
+    }
+
+    /// Whether the node declares properties (a struct, in kube's Go types).
+    pub(crate) fn has_properties(&self) -> bool {
+        !self.properties.is_empty() || self.object_meta.is_some()
     }
 
     fn any(&self, pred: &dyn Fn(&Node) -> bool) -> bool {

@@ -17,6 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
+use crate::api::schema::golang;
+
 use super::MAX_DEPTH;
 
 /// One step of a path.
@@ -56,15 +58,15 @@ impl PathElement {
                     if i > 0 {
                         out.push(',');
                     }
-                    go_json_string(name, &mut out);
+                    golang::json_string(name, &mut out);
                     out.push(':');
-                    go_json(value, &mut out);
+                    out.push_str(&golang::json(value));
                 }
                 out.push('}');
             }
             PathElement::Value(value) => {
                 out.push_str("v:");
-                go_json(value, &mut out);
+                out.push_str(&golang::json(value));
             }
             PathElement::Index(i) => {
                 out.push_str("i:");
@@ -365,7 +367,7 @@ impl FieldSet {
         order.sort();
         for pe in order {
             sep(out);
-            go_json_string(&pe.serialize(), out);
+            golang::json_string(&pe.serialize(), out);
             out.push(':');
             out.push('{');
             if let Some(child) = self.children.get(pe) {
@@ -488,66 +490,14 @@ pub(crate) fn values_equal(a: &Value, b: &Value) -> bool {
     compare_values(a, b) == Ordering::Equal
 }
 
-/// Go's `encoding/json` text of a value: sorted keys, HTML-safe escapes.
-pub(crate) fn go_json(value: &Value, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&go_json_number(n)),
-        Value::String(s) => go_json_string(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                go_json(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (k, v)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                go_json_string(k, out);
-                out.push(':');
-                go_json(v, out);
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn go_json_number(n: &serde_json::Number) -> String {
-    if n.is_i64() || n.is_u64() {
-        return n.to_string();
-    }
-    let f = n.as_f64().unwrap_or(0.0);
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let s = format!("{f:e}");
-        match s.split_once('e') {
-            Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp}"),
-            _ => s,
-        }
-    } else {
-        format!("{f}")
-    }
-}
-
-// Go's JSON string encoding and `%q`, shared with the schema engine.
-pub(crate) use crate::api::schema::golang::{json_string as go_json_string, quote as go_quote};
-
 /// structured-merge-diff's `value.ToString` (used in conflict paths).
 fn go_to_string(v: &Value) -> String {
     match v {
         Value::Null => "null".to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
-        Value::Number(n) => go_float_g(n.as_f64().unwrap_or(0.0)),
-        Value::String(s) => go_quote(s),
+        Value::Number(n) => golang::float(n.as_f64().unwrap_or(0.0)),
+        Value::String(s) => golang::quote(s),
         Value::Array(items) => {
             let parts: Vec<String> = items.iter().map(go_to_string).collect();
             format!("[{}]", parts.join(","))
@@ -556,23 +506,5 @@ fn go_to_string(v: &Value) -> String {
             .iter()
             .map(|(k, v)| format!("{k}={}", go_to_string(v)))
             .collect(),
-    }
-}
-
-/// Go's `%v` of a float64 (`strconv.FormatFloat(f, 'g', -1, 64)`).
-fn go_float_g(f: f64) -> String {
-    if f == 0.0 {
-        return "0".to_string();
-    }
-    let sci = format!("{f:e}");
-    let Some((mantissa, exp)) = sci.split_once('e') else {
-        return sci;
-    };
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..6).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.abs())
-    } else {
-        format!("{f}")
     }
 }

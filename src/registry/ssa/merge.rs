@@ -34,13 +34,13 @@ fn at(path: &[PathElement], msg: impl std::fmt::Display) -> String {
 
 /// How a value at `node` is walked.
 #[derive(Debug)]
-enum Atom {
+enum Atom<'s> {
     Leaf,
     Map,
-    List(ListKind),
+    List(ListKind<'s>),
 }
 
-fn atom(node: Node<'_>, s: Shape) -> Atom {
+fn atom(node: Node<'_>, s: Shape) -> Atom<'_> {
     match s {
         Shape::Object if !map_is_atomic(node) => Atom::Map,
         Shape::Array => match list_kind(node) {
@@ -419,7 +419,7 @@ fn merge_at<'s>(
 }
 
 fn name_items(
-    kind: &ListKind,
+    kind: &ListKind<'_>,
     item_node: Node<'_>,
     items: &[Value],
     path: &[PathElement],
@@ -437,7 +437,7 @@ fn merge_list<'s>(
     typer: &Typer<'s>,
     lhs: &[Value],
     rhs: &[Value],
-    kind: &ListKind,
+    kind: &ListKind<'_>,
     node: Node<'s>,
     path: &mut Vec<PathElement>,
 ) -> Result<Vec<Value>, String> {

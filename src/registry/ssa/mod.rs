@@ -1,7 +1,9 @@
 //! Server-side apply (KEP-555) and `metadata.managedFields` bookkeeping, as
 //! kube-apiserver does it with structured-merge-diff.
 //!
-//! Two entry points, both pure functions over JSON values:
+//! Two entry points, both pure functions over JSON values and the kind's
+//! compiled schema ([`Typed`]; [`TypeInfo`] takes the schema as JSON, for
+//! tests and tools):
 //!
 //! - [`apply`] serves `PATCH` with `application/apply-patch+yaml` (the caller
 //!   parses the body, YAML or JSON, into a [`Value`]). The applied
@@ -104,9 +106,12 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use crate::api::schema::Structural;
+
 pub use fieldset::{FieldSet, PathElement, path_string};
 
-use fieldset::{go_json, go_json_string, go_quote, values_equal};
+use crate::api::schema::golang;
+use fieldset::values_equal;
 use schema::Typer;
 
 /// Deepest nesting any walk follows; deeper input is rejected, never overflows.
@@ -128,14 +133,41 @@ pub struct Manager<'a> {
     pub subresource: &'a str,
 }
 
-/// What is written: the endpoint's apiVersion and kind, the kind's structural
-/// schema (inlined, no `$ref`) and whether it has a status subresource.
+/// What is written: the endpoint's apiVersion and kind, the kind's compiled
+/// schema (the one model admission and strategic merge patch read too) and
+/// whether it has a status subresource.
+#[derive(Clone, Copy, Debug)]
+pub struct Typed<'a> {
+    pub api_version: &'a str,
+    pub kind: &'a str,
+    pub schema: &'a Structural,
+    pub status_subresource: bool,
+}
+
+/// [`Typed`] with the schema as JSON (structural, inlined, no `$ref`), for
+/// callers that hold no compiled schema (tests, tools): [`apply`] and
+/// [`track_update`] compile it ([`Structural::compile_memoized`]). The server
+/// passes the kind's compiled schema to [`apply_typed`] and
+/// [`track_update_typed`].
 #[derive(Clone, Copy, Debug)]
 pub struct TypeInfo<'a> {
     pub api_version: &'a str,
     pub kind: &'a str,
     pub schema: &'a Value,
     pub status_subresource: bool,
+}
+
+impl TypeInfo<'_> {
+    /// Runs `f` with this type, its schema compiled.
+    fn typed<R>(&self, f: impl FnOnce(&Typed<'_>) -> R) -> R {
+        let schema = Structural::compile_memoized(self.schema);
+        f(&Typed {
+            api_version: self.api_version,
+            kind: self.kind,
+            schema: &schema,
+            status_subresource: self.status_subresource,
+        })
+    }
 }
 
 /// A managedFields operation.
@@ -170,11 +202,11 @@ impl Conflict {
     /// kube's manager text: `"m"`, `"m" with subresource "status"`,
     /// `"m" using apps/v1`.
     pub fn manager_display(&self) -> String {
-        let mut out = go_quote(&self.manager);
+        let mut out = golang::quote(&self.manager);
         if !self.subresource.is_empty() {
             out.push_str(&format!(
                 " with subresource {}",
-                go_quote(&self.subresource)
+                golang::quote(&self.subresource)
             ));
         }
         if self.operation == Operation::Update {
@@ -290,9 +322,9 @@ impl ManagerId {
             if out.len() > 1 {
                 out.push(',');
             }
-            go_json_string(name, out);
+            golang::json_string(name, out);
             out.push(':');
-            go_json_string(value, out);
+            golang::json_string(value, out);
         };
         field("manager", &self.manager, &mut out);
         field("operation", self.operation.as_str(), &mut out);
@@ -339,7 +371,7 @@ fn decode_managed(object: &Value) -> Result<Managed, String> {
             other => {
                 return Err(format!(
                     "invalid fieldsType {} in managed fields entry {i}",
-                    go_quote(other)
+                    golang::quote(other)
                 ));
             }
         }
@@ -514,7 +546,7 @@ fn strip_meta(set: &FieldSet) -> FieldSet {
 }
 
 /// What a write through `subresource` may own (kube's reset fields).
-fn reset_filter(set: FieldSet, ty: &TypeInfo, subresource: &str) -> FieldSet {
+fn reset_filter(set: FieldSet, ty: &Typed, subresource: &str) -> FieldSet {
     let status = pe("status");
     if ty.kind == "CertificateSigningRequest" && ty.api_version.starts_with("certificates.k8s.io/")
     {
@@ -543,7 +575,7 @@ fn reset_filter(set: FieldSet, ty: &TypeInfo, subresource: &str) -> FieldSet {
     }
 }
 
-fn empty_object(ty: &TypeInfo) -> Value {
+fn empty_object(ty: &Typed) -> Value {
     json!({"apiVersion": ty.api_version, "kind": ty.kind})
 }
 
@@ -554,7 +586,7 @@ fn empty_object(ty: &TypeInfo) -> Value {
 /// strip-then-merge-into-the-manager's-entry step.
 fn update_managed(
     typer: &Typer<'_>,
-    ty: &TypeInfo,
+    ty: &Typed,
     live: &Value,
     new: &Value,
     managed: &mut Managed,
@@ -658,6 +690,17 @@ pub fn track_update(
     manager: &Manager,
     now: &str,
 ) -> Result<(), ApplyError> {
+    ty.typed(|ty| track_update_typed(old, new, ty, manager, now))
+}
+
+/// [`track_update`] with the kind's compiled schema.
+pub fn track_update_typed(
+    old: Option<&Value>,
+    new: &mut Value,
+    ty: &Typed,
+    manager: &Manager,
+    now: &str,
+) -> Result<(), ApplyError> {
     let mut live = old.cloned().unwrap_or_else(|| empty_object(ty));
     let live_managed = || decode_managed(&live).unwrap_or_default();
     let mut managed = if !manager.subresource.is_empty() {
@@ -726,7 +769,7 @@ fn gvk_string(api_version: &str, kind: &str) -> String {
 }
 
 /// The part of the applied configuration a write through `subresource` merges.
-fn applied_for(applied: &Value, ty: &TypeInfo, subresource: &str) -> Value {
+fn applied_for(applied: &Value, ty: &Typed, subresource: &str) -> Value {
     let Some(map) = applied.as_object() else {
         return applied.clone();
     };
@@ -774,7 +817,7 @@ enum CoreError {
 #[allow(clippy::too_many_arguments)]
 fn apply_core(
     typer: &Typer<'_>,
-    ty: &TypeInfo,
+    ty: &Typed,
     live: &Value,
     config: &Value,
     managed: &mut Managed,
@@ -884,7 +927,7 @@ fn identity_paths() -> FieldSet {
 
 /// The fields `kubectl` may take over without `force`: those of the
 /// last-applied annotation whose live value still matches it.
-fn last_applied_allowed(typer: &Typer<'_>, ty: &TypeInfo, live: &Value) -> Option<FieldSet> {
+fn last_applied_allowed(typer: &Typer<'_>, ty: &Typed, live: &Value) -> Option<FieldSet> {
     let text = live
         .pointer("/metadata/annotations")
         .and_then(|a| a.get(LAST_APPLIED_ANNOTATION))
@@ -927,8 +970,7 @@ fn build_last_applied(applied: &Value) -> String {
             meta.remove("annotations");
         }
     }
-    let mut out = String::new();
-    go_json(&copy, &mut out);
+    let mut out = golang::json(&copy);
     out.push('\n');
     out
 }
@@ -949,6 +991,18 @@ pub fn apply(
     live: Option<&Value>,
     applied: &Value,
     ty: &TypeInfo,
+    manager: &Manager,
+    force: bool,
+    now: &str,
+) -> Result<Value, ApplyError> {
+    ty.typed(|ty| apply_typed(live, applied, ty, manager, force, now))
+}
+
+/// [`apply`] with the kind's compiled schema.
+pub fn apply_typed(
+    live: Option<&Value>,
+    applied: &Value,
+    ty: &Typed,
     manager: &Manager,
     force: bool,
     now: &str,

@@ -11,15 +11,16 @@ use std::sync::LazyLock;
 use serde_json::{Value, json};
 
 use super::fieldset::PathElement;
+use crate::api::schema::{self, ListType, MapType, Structural, Type};
 
-pub(crate) type Node<'s> = Option<&'s Value>;
+pub(crate) type Node<'s> = Option<&'s schema::Node>;
 
 /// How a list's items relate to each other.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum ListKind {
+pub(crate) enum ListKind<'s> {
     Atomic,
     Set,
-    Map(Vec<String>),
+    Map(&'s [String]),
 }
 
 /// What a value is, by its JSON type.
@@ -41,9 +42,9 @@ pub(crate) fn shape(v: &Value) -> Shape {
 }
 
 /// The schema of `metadata` in every resource and embedded resource: what
-/// kube's ObjectMeta type says about merging.
-static OBJECT_META: LazyLock<Value> = LazyLock::new(|| {
-    json!({
+/// kube's ObjectMeta type says about merging, compiled once.
+static OBJECT_META: LazyLock<Structural> = LazyLock::new(|| {
+    let meta = json!({
         "type": "object",
         "properties": {
             "name": {"type": "string"},
@@ -85,26 +86,28 @@ static OBJECT_META: LazyLock<Value> = LazyLock::new(|| {
                 "items": {"type": "object"}
             }
         }
-    })
+    });
+    Structural::compile_lenient(&meta, Default::default()).0
 });
 
 /// Schema lookups, remembering which node is the resource root.
 pub(crate) struct Typer<'s> {
-    root: &'s Value,
+    root: &'s schema::Node,
 }
 
 impl<'s> Typer<'s> {
-    pub(crate) fn new(root: &'s Value) -> Typer<'s> {
-        Typer { root }
+    pub(crate) fn new(schema: &'s Structural) -> Typer<'s> {
+        Typer {
+            root: schema.root(),
+        }
     }
 
     pub(crate) fn root(&self) -> Node<'s> {
         Some(self.root)
     }
 
-    fn is_resource(&self, node: &Value) -> bool {
-        std::ptr::eq(node, self.root)
-            || node.get("x-kubernetes-embedded-resource") == Some(&Value::Bool(true))
+    fn is_resource(&self, node: &schema::Node) -> bool {
+        std::ptr::eq(node, self.root) || node.embedded
     }
 
     /// The schema of field `key` of an object described by `node`, and
@@ -115,25 +118,20 @@ impl<'s> Typer<'s> {
         };
         if self.is_resource(node) {
             match key {
-                "metadata" => return (Some(&*OBJECT_META), true),
-                "apiVersion" | "kind" => {
-                    return (node.get("properties").and_then(|p| p.get(key)), true);
-                }
+                "metadata" => return (Some(OBJECT_META.root()), true),
+                "apiVersion" | "kind" => return (node.properties.get(key), true),
                 _ => {}
             }
         }
-        if let Some(p) = node.get("properties").and_then(|p| p.get(key)) {
+        if let Some(p) = node.properties.get(key) {
             return (Some(p), true);
         }
-        match node.get("additionalProperties") {
-            Some(ap @ Value::Object(_)) => (Some(ap), false),
-            _ => (None, false),
-        }
+        (node.additional_schema(), false)
     }
 
     /// The schema of a list's items.
     pub(crate) fn items(&self, node: Node<'s>) -> Node<'s> {
-        node.and_then(|n| n.get("items")).filter(|i| i.is_object())
+        node.and_then(|n| n.items.as_deref())
     }
 }
 
@@ -142,62 +140,41 @@ pub(crate) fn map_is_atomic(node: Node<'_>) -> bool {
     let Some(node) = node else {
         return false;
     };
-    if node.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic") {
-        return true;
-    }
     // An object where the schema expects a scalar is a single value.
-    matches!(
-        node.get("type").and_then(Value::as_str),
-        Some("string" | "integer" | "number" | "boolean" | "array")
-    ) || node.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true))
+    node.map_type == Some(MapType::Atomic)
+        || matches!(
+            node.ty,
+            Some(Type::String | Type::Integer | Type::Number | Type::Boolean | Type::Array)
+        )
+        || node.int_or_string
 }
 
 /// How a list at `node` merges. Deduced lists are atomic.
-pub(crate) fn list_kind(node: Node<'_>) -> ListKind {
+pub(crate) fn list_kind(node: Node<'_>) -> ListKind<'_> {
     let Some(node) = node else {
         return ListKind::Atomic;
     };
-    match node.get("x-kubernetes-list-type").and_then(Value::as_str) {
-        Some("set") => return ListKind::Set,
-        Some("map") => {
-            let keys: Vec<String> = node
-                .get("x-kubernetes-list-map-keys")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
-            return if keys.is_empty() {
-                ListKind::Atomic
-            } else {
-                ListKind::Map(keys)
-            };
-        }
-        Some(_) => return ListKind::Atomic,
+    match node.list_type {
+        Some(ListType::Set) => return ListKind::Set,
+        Some(ListType::Map) if node.list_map_keys.is_empty() => return ListKind::Atomic,
+        Some(ListType::Map) => return ListKind::Map(&node.list_map_keys),
+        Some(ListType::Atomic) => return ListKind::Atomic,
         None => {}
     }
     // Built-in schemas may only carry the strategic-merge-patch markers.
-    let merge = node
-        .get("x-kubernetes-patch-strategy")
-        .and_then(Value::as_str)
-        .is_some_and(|s| s.split(',').any(|p| p.trim() == "merge"));
+    let merge = node.patch_strategy.iter().any(|p| p.trim() == "merge");
     if !merge {
         return ListKind::Atomic;
     }
-    if let Some(key) = node
-        .get("x-kubernetes-patch-merge-key")
-        .and_then(Value::as_str)
-    {
-        return ListKind::Map(vec![key.to_string()]);
+    if let Some(key) = &node.patch_merge_key {
+        return ListKind::Map(std::slice::from_ref(key));
     }
-    let scalar_items = node
-        .get("items")
-        .and_then(|i| i.get("type"))
-        .and_then(Value::as_str)
-        .is_some_and(|t| matches!(t, "string" | "integer" | "number" | "boolean"));
+    let scalar_items = node.items.as_deref().is_some_and(|i| {
+        matches!(
+            i.ty,
+            Some(Type::String | Type::Integer | Type::Number | Type::Boolean)
+        )
+    });
     if scalar_items {
         ListKind::Set
     } else {
@@ -207,7 +184,7 @@ pub(crate) fn list_kind(node: Node<'_>) -> ListKind {
 
 /// The path element naming one item of a set or associative list.
 pub(crate) fn item_element(
-    kind: &ListKind,
+    kind: &ListKind<'_>,
     items: Node<'_>,
     item: &Value,
 ) -> Result<PathElement, String> {
@@ -240,20 +217,18 @@ pub(crate) fn item_element(
                 }
             };
             let mut fields: Vec<(String, Value)> = Vec::new();
-            for key in keys {
+            for key in keys.iter() {
                 if let Some(v) = map.get(key) {
                     fields.push((key.clone(), v.clone()));
                 } else if let Some(default) = items
-                    .and_then(|i| i.get("properties"))
-                    .and_then(|p| p.get(key))
-                    .and_then(|k| k.get("default"))
+                    .and_then(|i| i.properties.get(key))
+                    .and_then(|k| k.default.as_ref())
                 {
                     fields.push((key.clone(), default.clone()));
                 }
             }
             if fields.is_empty() {
-                let quoted: Vec<String> =
-                    keys.iter().map(|k| super::fieldset::go_quote(k)).collect();
+                let quoted: Vec<String> = keys.iter().map(|k| schema::golang::quote(k)).collect();
                 return Err(format!(
                     "associative list with keys has an element that omits all key fields [{}] (and doesn't have default values for any key fields)",
                     quoted.join(" ")
