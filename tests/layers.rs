@@ -139,3 +139,62 @@ fn the_scanner_finds_paths_and_ignores_lookalikes() {
     let names: Vec<&str> = found.iter().map(|(_, n)| n.as_str()).collect();
     assert_eq!(names, ["api", "b", "hub"]);
 }
+
+/// The list and map markers of OpenAPI schemas (`x-kubernetes-list-type` and the like) are
+/// read in one place: `api::schema`'s compiler, whose nodes strategic merge patch,
+/// server-side apply, pruning and validation consult. Outside tests, the marker names
+/// appear only there and where markers are written (`api::list_semantics` for built-in
+/// kinds, the `api::ocm` types' schema attributes, and the ObjectMeta schema server-side
+/// apply compiles for every resource's `metadata` in `registry::ssa::schema`).
+#[test]
+fn schema_markers_are_read_in_one_place() {
+    const MARKERS: [&str; 5] = [
+        "\"x-kubernetes-list-type\"",
+        "\"x-kubernetes-list-map-keys\"",
+        "\"x-kubernetes-map-type\"",
+        "\"x-kubernetes-patch-strategy\"",
+        "\"x-kubernetes-patch-merge-key\"",
+    ];
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let allowed = |rel: &str| {
+        rel == "api/schema/compile.rs"
+            || rel == "api/list_semantics.rs"
+            || rel.starts_with("api/ocm/")
+            || rel == "registry/ssa/schema.rs"
+    };
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut readers = Vec::new();
+    let mut seen_in_compiler = false;
+    for file in &files {
+        let rel = file
+            .strip_prefix(&src)
+            .expect("under src")
+            .to_string_lossy()
+            .replace('\\', "/");
+        if rel.ends_with("tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).expect("read");
+        // Unit tests sit at the end of a file, behind `#[cfg(test)]`.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") || !MARKERS.iter().any(|m| line.contains(m)) {
+                continue;
+            }
+            if rel == "api/schema/compile.rs" {
+                seen_in_compiler = true;
+            }
+            if !allowed(&rel) {
+                readers.push(format!("src/{rel}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        readers.is_empty(),
+        "schema markers read outside api::schema's compiler (read the compiled Node instead):\n{}",
+        readers.join("\n")
+    );
+    assert!(seen_in_compiler, "the scan finds the compiler's reads");
+}
