@@ -868,7 +868,11 @@ fn auto_approval_tokens_and_admission() {
         .json(&binding)
         .send()
         .expect("binding");
-    assert_eq!(r.status(), 422);
+    assert_eq!(
+        r.status(),
+        400,
+        "a binding named after another set (upstream: BadRequest)"
+    );
     // A user who may edit clusters but not accept them.
     for (path, body) in [
         (

@@ -168,6 +168,8 @@ pub struct FeatureGates {
     pub managed_cluster_auto_approval: bool,
     #[serde(rename = "DefaultClusterSet")]
     pub default_cluster_set: bool,
+    #[serde(rename = "ClusterProfile")]
+    pub cluster_profile: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

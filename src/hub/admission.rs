@@ -233,20 +233,18 @@ pub fn validate(
         }
         "ManifestWork" => validate_work(authz, user, kind, new, old),
         "ManagedClusterSetBinding" => {
+            // As upstream's webhook: the name must be the set's on create and update (a
+            // bad request, not an invalid object), and only creating needs
+            // `managedclustersets/bind` on the set.
             let set = new
                 .pointer("/spec/clusterSet")
                 .and_then(Value::as_str)
                 .unwrap_or("");
             if set != name {
-                return Err(Status::invalid(
-                    kind,
-                    name,
-                    vec![Cause::invalid(
-                        "spec.clusterSet",
-                        format!(
-                            "Invalid value: {set:?}: the name of a ManagedClusterSetBinding must match its spec.clusterSet"
-                        ),
-                    )],
+                return Err(Status::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "The ManagedClusterSetBinding must have the same name as the target ManagedClusterSet",
                 ));
             }
             if old.is_none()
@@ -261,7 +259,7 @@ pub fn validate(
                 )
             {
                 return Err(forbidden(format!(
-                    "user {:?} is not allowed to bind cluster set {set:?}: it needs \"create\" on managedclustersets/bind",
+                    "managedclustersets/bind.{CLUSTER_GROUP} {set:?} is forbidden: user {:?} is not allowed to bind cluster set {set:?}",
                     user.name
                 )));
             }

@@ -1,6 +1,7 @@
 //! The hub controllers of OCM registration: start-up objects, CSR approval and signing,
 //! the ManagedCluster controller (acceptance, RBAC, lease health, taints, cleanup),
-//! bootstrap-token expiry, and the admission rules of the OCM kinds.
+//! bootstrap-token expiry, and the admission rules of the OCM kinds; and placement (the
+//! scheduler, the cluster-set controllers and cluster profiles).
 
 pub mod admission;
 pub mod bootstrap;
@@ -9,6 +10,7 @@ pub mod controller;
 pub mod csr;
 pub mod election;
 pub mod objects;
+pub mod placement;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -72,5 +74,6 @@ pub async fn start(
     }
     .start()
     .await?;
+    placement::start(&objects, gates.cluster_profile).await?;
     cluster::ClusterController::new(objects)?.start(4).await
 }

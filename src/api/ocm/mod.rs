@@ -3,11 +3,13 @@
 //!
 //! The schemas follow the latest upstream `open-cluster-management-io/api` CRDs: field names,
 //! required fields, enums, patterns, limits, defaults, list types and printer columns. One
-//! module per API group; [`crds`] returns all fourteen CRDs.
+//! module per API group; [`crds`] returns all fourteen CRDs. [`profile`] is SIG
+//! Multicluster's ClusterProfile, whose CRD the hub installs only with its feature gate.
 
 pub mod addon;
 pub mod cluster;
 pub mod names;
+pub mod profile;
 mod schema;
 pub mod work;
 

@@ -787,7 +787,9 @@ fn byte_at(s: &str, chars: i64) -> Option<usize> {
     s.char_indices().nth(n).map(|(b, _)| b)
 }
 
-fn register(ctx: &mut Context) {
+/// Adds kube's CEL string library (and its `size`, optional helpers) to a context; the
+/// placement scheduler's CEL selectors use it too.
+pub(crate) fn register(ctx: &mut Context) {
     ctx.add_function(
         "size",
         |ftx: &FunctionContext, This(this): This<Cel>| -> Result<i64, ExecutionError> {

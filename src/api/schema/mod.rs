@@ -65,7 +65,7 @@
 //! CEL rules (`x-kubernetes-validations`) run on `cel-interpreter`; its module doc lists
 //! what of kube's CEL environment is missing.
 
-mod cel;
+pub(crate) mod cel;
 mod cel_ast;
 mod compile;
 pub(crate) mod golang;

@@ -1,0 +1,407 @@
+//! CEL cluster selectors (`spec.predicates[].requiredClusterSelector.celSelector`), on the
+//! `cel-interpreter` crate the schema engine uses, with what upstream's placement
+//! environment adds: the variable `managedCluster` (the whole ManagedCluster object),
+//! `managedCluster.scores("<AddOnPlacementScore>")` (the named scores of that object in the
+//! cluster's namespace, as `[{name, value}]`; an error when it does not exist) and
+//! `"<json>".parseJSON()`; kube's string library comes from `api::schema::cel`.
+//!
+//! Compiling checks what cel-go's type checker would reject that matters here (undeclared
+//! variables and functions), bounds the size and nesting of an expression, and limits
+//! comprehension macros, since this interpreter cannot count evaluation cost. An
+//! expression that fails or is not `true` does not select the cluster.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use cel_interpreter::extractors::This;
+use cel_interpreter::objects::{Key, Map};
+use cel_interpreter::{Context, ExecutionError, FunctionContext, Program, Value as Cel};
+use serde_json::Value;
+
+/// The longest accepted expression.
+const MAX_EXPRESSION_BYTES: usize = 10 * 1024;
+/// The deepest accepted bracket nesting.
+const MAX_NESTING: usize = 32;
+/// The most comprehension macros (`all`, `exists`, `map`, ...) in one expression.
+const MAX_COMPREHENSIONS: usize = 4;
+
+/// Functions an expression may call besides operators and macros.
+const FUNCTIONS: &[&str] = &[
+    "contains",
+    "size",
+    "max",
+    "min",
+    "startsWith",
+    "endsWith",
+    "string",
+    "bytes",
+    "double",
+    "int",
+    "uint",
+    "matches",
+    "hasValue",
+    "value",
+    "orValue",
+    "lowerAscii",
+    "upperAscii",
+    "trim",
+    "replace",
+    "split",
+    "join",
+    "indexOf",
+    "lastIndexOf",
+    "substring",
+    "scores",
+    "parseJSON",
+];
+
+/// The AddOnPlacementScores `scores()` reads: cluster → score name → `[(name, value)]`.
+#[derive(Default)]
+pub struct ScoreTable {
+    by_cluster: RwLock<HashMap<String, HashMap<String, Arc<Vec<(String, i64)>>>>>,
+}
+
+impl ScoreTable {
+    /// Records (or, with `None`, forgets) the scores of AddOnPlacementScore `name` in the
+    /// namespace of `cluster`.
+    pub fn set(&self, cluster: &str, name: &str, scores: Option<Vec<(String, i64)>>) {
+        let Ok(mut table) = self.by_cluster.write() else {
+            return;
+        };
+        match scores {
+            Some(s) => {
+                table
+                    .entry(cluster.to_string())
+                    .or_default()
+                    .insert(name.to_string(), Arc::new(s));
+            }
+            None => {
+                if let Some(of) = table.get_mut(cluster) {
+                    of.remove(name);
+                    if of.is_empty() {
+                        table.remove(cluster);
+                    }
+                }
+            }
+        }
+    }
+
+    fn get(&self, cluster: &str, name: &str) -> Option<Arc<Vec<(String, i64)>>> {
+        self.by_cluster
+            .read()
+            .ok()?
+            .get(cluster)?
+            .get(name)
+            .cloned()
+    }
+}
+
+/// The compiled expressions of one CEL selector.
+#[derive(Clone)]
+pub struct CelSelector {
+    programs: Vec<Arc<Program>>,
+}
+
+impl std::fmt::Debug for CelSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CelSelector({} expressions)", self.programs.len())
+    }
+}
+
+impl CelSelector {
+    /// Compiles every expression; the first error is upstream's `compilation failed: ...`.
+    pub fn compile(expressions: &[String]) -> Result<CelSelector, String> {
+        let programs = expressions
+            .iter()
+            .map(|e| compile(e).map_err(|why| format!("compilation failed: {why}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CelSelector { programs })
+    }
+
+    /// True when there is nothing to evaluate.
+    pub fn is_empty(&self) -> bool {
+        self.programs.is_empty()
+    }
+
+    /// Whether `cluster` satisfies every expression; the failing expression and why
+    /// otherwise.
+    pub fn check(&self, env: &Env, cluster: &Cel) -> Result<(), String> {
+        for (i, program) in self.programs.iter().enumerate() {
+            let mut scope = env.context.new_inner_scope();
+            scope.add_variable_from_value("managedCluster", cluster.clone());
+            match catch_unwind(AssertUnwindSafe(|| program.execute(&scope))) {
+                Ok(Ok(Cel::Bool(true))) => {}
+                Ok(Ok(Cel::Bool(false))) => return Err(format!("CEL expression {i} is false")),
+                Ok(Ok(_)) => return Err(format!("CEL expression {i} is not a bool")),
+                Ok(Err(e)) => return Err(format!("CEL expression {i} failed: {}", error_text(&e))),
+                Err(_) => return Err(format!("CEL expression {i} failed")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The evaluation environment: the functions, with `scores()` reading `table`.
+pub struct Env {
+    context: Context<'static>,
+}
+
+impl Env {
+    pub fn new(table: Arc<ScoreTable>) -> Env {
+        let mut context = Context::default();
+        crate::api::schema::cel::register(&mut context);
+        context.add_function(
+            "scores",
+            move |ftx: &FunctionContext, This(this): This<Cel>, name: Arc<String>| -> Result<Cel, ExecutionError> {
+                let cluster = cluster_name(&this).ok_or_else(|| ftx.error("failed to get cluster name"))?;
+                let scores = table.get(&cluster, &name).ok_or_else(|| {
+                    ftx.error(format!(
+                        "failed to get score: addonplacementscores.cluster.open-cluster-management.io {:?} not found",
+                        name.as_str()
+                    ))
+                })?;
+                Ok(Cel::List(Arc::new(
+                    scores
+                        .iter()
+                        .map(|(n, v)| {
+                            let mut m = HashMap::new();
+                            m.insert(Key::from("name"), Cel::String(Arc::new(n.clone())));
+                            m.insert(Key::from("value"), Cel::Int(*v));
+                            Cel::Map(Map { map: Arc::new(m) })
+                        })
+                        .collect(),
+                )))
+            },
+        );
+        context.add_function(
+            "parseJSON",
+            |ftx: &FunctionContext, This(this): This<Arc<String>>| -> Result<Cel, ExecutionError> {
+                serde_json::from_str::<Value>(&this)
+                    .map(|v| to_cel(&v, true, 0))
+                    .map_err(|e| ftx.error(format!("failed to parse json: {e}")))
+            },
+        );
+        Env { context }
+    }
+}
+
+fn cluster_name(cluster: &Cel) -> Option<String> {
+    let Cel::Map(m) = cluster else { return None };
+    let Cel::Map(meta) = m.map.get(&Key::from("metadata"))? else {
+        return None;
+    };
+    match meta.map.get(&Key::from("name"))? {
+        Cel::String(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+fn error_text(e: &ExecutionError) -> String {
+    match e {
+        ExecutionError::FunctionError { message, .. } => message.clone(),
+        ExecutionError::NoSuchKey(k) => format!("no such key: {k}"),
+        ExecutionError::UndeclaredReference(r) => format!("no such attribute(s): {r}"),
+        other => other.to_string(),
+    }
+}
+
+/// The deepest bracket nesting of `src`, outside string literals.
+fn nesting(src: &str) -> usize {
+    let (mut depth, mut deepest, mut quote) = (0usize, 0usize, None::<char>);
+    let mut escaped = false;
+    for c in src.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' => quote = Some(c),
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+fn comprehension() -> &'static regex::Regex {
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(
+            r"\.\s*(all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,",
+        )
+        .unwrap_or_else(|_| regex::Regex::new("$^").unwrap_or_else(|_| unreachable!()))
+    })
+}
+
+fn compile(src: &str) -> Result<Arc<Program>, String> {
+    if src.len() > MAX_EXPRESSION_BYTES {
+        return Err(format!(
+            "ERROR: <input>:1:1: expression size exceeds limit of {MAX_EXPRESSION_BYTES} bytes"
+        ));
+    }
+    if nesting(src) > MAX_NESTING {
+        return Err(format!(
+            "ERROR: <input>:1:1: expression nests deeper than {MAX_NESTING} levels"
+        ));
+    }
+    let loops: Vec<String> = comprehension()
+        .captures_iter(src)
+        .filter_map(|c| c.get(2).map(|m| m.as_str().to_string()))
+        .collect();
+    if loops.len() > MAX_COMPREHENSIONS {
+        return Err(format!(
+            "ERROR: <input>:1:1: more than {MAX_COMPREHENSIONS} comprehensions; the expression may be too expensive"
+        ));
+    }
+    let program = catch_unwind(AssertUnwindSafe(|| Program::compile(src)))
+        .map_err(|_| "ERROR: <input>:1:1: unsupported expression".to_string())?
+        .map_err(|e| e.to_string())?;
+    let refs = program.references();
+    let mut variables: Vec<String> = refs.variables().iter().map(|s| s.to_string()).collect();
+    variables.sort();
+    for v in variables {
+        if v != "managedCluster" && !loops.contains(&v) {
+            return Err(format!(
+                "ERROR: <input>: undeclared reference to '{v}' (in container '')"
+            ));
+        }
+    }
+    let mut functions: Vec<String> = refs.functions().iter().map(|s| s.to_string()).collect();
+    functions.sort();
+    for f in functions {
+        let operator = f.starts_with('_') || f.starts_with('@') || f == "!_" || f == "-_";
+        if !operator && !FUNCTIONS.contains(&f.as_str()) {
+            return Err(format!(
+                "ERROR: <input>: undeclared reference to '{f}' (in container '')"
+            ));
+        }
+    }
+    Ok(Arc::new(program))
+}
+
+/// JSON as a CEL value; `floats` turns every number into a double (as Go's
+/// `json.Unmarshal` does for `parseJSON`).
+pub fn to_cel(v: &Value, floats: bool, depth: usize) -> Cel {
+    if depth > 64 {
+        return Cel::Null;
+    }
+    match v {
+        Value::Null => Cel::Null,
+        Value::Bool(b) => Cel::Bool(*b),
+        Value::Number(n) => {
+            if floats {
+                Cel::Float(n.as_f64().unwrap_or(0.0))
+            } else if let Some(i) = n.as_i64() {
+                Cel::Int(i)
+            } else if let Some(u) = n.as_u64() {
+                Cel::UInt(u)
+            } else {
+                Cel::Float(n.as_f64().unwrap_or(0.0))
+            }
+        }
+        Value::String(s) => Cel::String(Arc::new(s.clone())),
+        Value::Array(items) => Cel::List(Arc::new(
+            items.iter().map(|i| to_cel(i, floats, depth + 1)).collect(),
+        )),
+        Value::Object(m) => Cel::Map(Map {
+            map: Arc::new(
+                m.iter()
+                    .map(|(k, v)| (Key::from(k.as_str()), to_cel(v, floats, depth + 1)))
+                    .collect(),
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cluster() -> Cel {
+        to_cel(
+            &json!({"metadata": {"name": "c1", "labels": {"env": "prod", "version": "1.30"}},
+                "status": {"clusterClaims": [{"name": "platform", "value": "AWS"}],
+                           "allocatable": {"cpu": "4"}}}),
+            false,
+            0,
+        )
+    }
+
+    fn check(expr: &str, table: Arc<ScoreTable>) -> Result<(), String> {
+        let env = Env::new(table);
+        let selector = CelSelector::compile(&[expr.to_string()])?;
+        selector.check(&env, &cluster())
+    }
+
+    #[test]
+    fn expressions() {
+        let table = Arc::new(ScoreTable::default());
+        table.set(
+            "c1",
+            "res",
+            Some(vec![("cpu".into(), 70), ("mem".into(), -5)]),
+        );
+        assert_eq!(
+            check(
+                "managedCluster.metadata.labels[\"env\"] == \"prod\"",
+                table.clone()
+            ),
+            Ok(())
+        );
+        assert!(
+            check(
+                "managedCluster.metadata.labels.env == \"dev\"",
+                table.clone()
+            )
+            .is_err()
+        );
+        assert_eq!(
+            check(
+                "managedCluster.status.clusterClaims.exists(c, c.name == \"platform\" && c.value.lowerAscii() == \"aws\")",
+                table.clone()
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                "managedCluster.scores(\"res\").filter(s, s.name == \"cpu\").all(s, s.value > 50)",
+                table.clone()
+            ),
+            Ok(())
+        );
+        assert!(
+            check(
+                "managedCluster.scores(\"missing\").size() == 0",
+                table.clone()
+            )
+            .is_err_and(|e| e.contains("not found"))
+        );
+        assert_eq!(
+            check("'{\"a\": [1, 2]}'.parseJSON().a.size() == 2", table.clone()),
+            Ok(())
+        );
+        assert!(
+            check("other == 1", table.clone())
+                .is_err_and(|e| e.contains("undeclared reference to 'other'"))
+        );
+        assert!(check("nope(managedCluster)", table.clone()).is_err_and(|e| e.contains("'nope'")));
+        assert!(
+            check("managedCluster.metadata.name ==", table.clone())
+                .is_err_and(|e| e.starts_with("compilation failed"))
+        );
+        let deep = format!("{}1{}", "(".repeat(40), ")".repeat(40));
+        assert!(check(&deep, table).is_err_and(|e| e.contains("nests deeper")));
+    }
+}

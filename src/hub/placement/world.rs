@@ -1,0 +1,1447 @@
+//! The placement controllers' view of the hub: every object the scheduler reads, kept
+//! current by watches (`feed`) and by the controllers' own writes (write-through: what a
+//! write returns is applied at once, so a placement rescheduled right after its decisions
+//! were written sees them). An object is replaced only by a newer resourceVersion, and a
+//! deleted one leaves a tombstone so that a late event cannot bring it back.
+//!
+//! Indexes make a 10k-cluster, 1k-placement hub cheap to schedule: cluster names are
+//! interned as numbers; clusters are indexed by label and by claim (key → value →
+//! clusters), each cluster set keeps its members, each placement its decided clusters
+//! and each cluster the placements deciding it. Every change reports what it affects
+//! ([`Triggers`]): a cluster change reschedules only the placements for which the
+//! cluster was or is eligible and feasible, in their decisions, just joined or left
+//! their sets, or among the first filtered clusters their status lists.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+
+use cel_interpreter::Value as Cel;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::cel::{Env, ScoreTable, to_cel};
+use super::filters::{ClusterFacts, Compiled, claims_of};
+use super::selector::Selector;
+use crate::api::ocm::names::CLUSTER_NAME_LABEL;
+use crate::api::ocm::profile::{ClusterProfile, LABEL_CLUSTER_MANAGER, OCM_CLUSTER_MANAGER};
+use crate::api::ocm::{
+    AddOnPlacementScore, DECISION_GROUP_INDEX_LABEL, DECISION_GROUP_NAME_LABEL, ManagedCluster,
+    ManagedClusterSet, ManagedClusterSetBinding, PLACEMENT_LABEL, Placement, PlacementDecision,
+    SelectorType,
+};
+
+/// An interned cluster name.
+pub type Id = u32;
+/// An interned placement key (namespace, name).
+pub type Pid = u32;
+
+/// A namespace and a name.
+pub type Key = (String, String);
+
+static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+
+/// A ManagedCluster.
+pub struct ClusterEntry {
+    pub obj: ManagedCluster,
+    pub rv: u64,
+    pub claims: BTreeMap<String, String>,
+    pub deleting: bool,
+    cel: OnceLock<Cel>,
+}
+
+impl ClusterFacts for ClusterEntry {
+    fn labels(&self) -> &BTreeMap<String, String> {
+        self.obj.metadata.labels.as_ref().unwrap_or(&EMPTY)
+    }
+    fn claims(&self) -> &BTreeMap<String, String> {
+        &self.claims
+    }
+    fn cel(&self) -> &Cel {
+        self.cel.get_or_init(|| {
+            let json = serde_json::to_value(&self.obj).unwrap_or_default();
+            to_cel(&json, false, 0)
+        })
+    }
+}
+
+impl ClusterEntry {
+    fn new(obj: ManagedCluster) -> ClusterEntry {
+        ClusterEntry {
+            rv: rv_of(&obj.metadata),
+            claims: claims_of(&obj),
+            deleting: obj.metadata.deletion_timestamp.is_some(),
+            obj,
+            cel: OnceLock::new(),
+        }
+    }
+
+    /// Labels, as the selectors see them.
+    pub fn label_map(&self) -> &BTreeMap<String, String> {
+        ClusterFacts::labels(self)
+    }
+
+    fn quantities(
+        &self,
+    ) -> (
+        Option<
+            &std::collections::BTreeMap<
+                String,
+                k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+            >,
+        >,
+        Option<
+            &std::collections::BTreeMap<
+                String,
+                k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+            >,
+        >,
+    ) {
+        let status = self.obj.status.as_ref();
+        (status.map(|s| &s.allocatable), status.map(|s| &s.capacity))
+    }
+}
+
+/// How a cluster set chooses its members.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SetSelector {
+    /// `cluster.open-cluster-management.io/clusterset=<set>`.
+    Exclusive(String),
+    /// A label selector (`global` has the empty one: every cluster).
+    Labels(Selector),
+}
+
+impl SetSelector {
+    fn of(set: &ManagedClusterSet) -> Result<SetSelector, String> {
+        let name = set.metadata.name.clone().unwrap_or_default();
+        match &set.spec.cluster_selector {
+            None => Ok(SetSelector::Exclusive(name)),
+            Some(s) => match s.selector_type {
+                SelectorType::ExclusiveClusterSetLabel => Ok(SetSelector::Exclusive(name)),
+                SelectorType::LabelSelector => {
+                    Selector::compile(s.label_selector.as_ref()).map(SetSelector::Labels)
+                }
+            },
+        }
+    }
+
+    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        match self {
+            SetSelector::Exclusive(name) => {
+                labels.get(crate::api::ocm::CLUSTER_SET_LABEL) == Some(name)
+            }
+            SetSelector::Labels(s) => s.matches(labels),
+        }
+    }
+}
+
+/// A ManagedClusterSet and its members (deleting clusters included, as upstream counts them).
+pub struct SetEntry {
+    pub obj: ManagedClusterSet,
+    pub rv: u64,
+    pub selector: Result<SetSelector, String>,
+    pub members: HashSet<Id>,
+}
+
+/// A ManagedClusterSetBinding.
+pub struct BindingEntry {
+    pub obj: ManagedClusterSetBinding,
+    pub rv: u64,
+}
+
+/// How far the filtered clusters a placement's status lists reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watermark {
+    /// Not scheduled yet.
+    Unknown,
+    /// Every filtered cluster is listed.
+    Complete,
+    /// Filtered clusters are listed up to this name.
+    UpTo(Arc<str>),
+}
+
+/// A Placement.
+pub struct PlacementEntry {
+    pub obj: Arc<Placement>,
+    pub rv: u64,
+    pub compiled: Arc<Compiled>,
+    pub watermark: Watermark,
+}
+
+/// A PlacementDecision, as much as the scheduler needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionEntry {
+    pub pid: Pid,
+    pub rv: u64,
+    pub clusters: Vec<Id>,
+    pub scores: Vec<Option<i64>>,
+    pub group_name: String,
+    pub group_index: String,
+}
+
+/// An AddOnPlacementScore.
+pub struct ScoreEntry {
+    pub obj: AddOnPlacementScore,
+    pub rv: u64,
+}
+
+/// A ClusterProfile, as much as its controllers need.
+pub struct ProfileEntry {
+    pub cluster: String,
+    pub managed: bool,
+    pub rv: u64,
+}
+
+/// What a change affects.
+#[derive(Debug, Default)]
+pub struct Triggers {
+    pub placements: BTreeSet<Pid>,
+    pub sets: BTreeSet<String>,
+    pub bindings: BTreeSet<Key>,
+    pub profile_namespaces: BTreeSet<String>,
+    pub profile_clusters: BTreeSet<String>,
+    /// Everything should be looked at again (after a relist).
+    pub everything: bool,
+}
+
+/// The kinds the world holds, for tombstones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tomb {
+    Cluster,
+    Set,
+    Binding,
+    Placement,
+    Decision,
+    Score,
+    Profile,
+}
+
+/// Everything the placement controllers read.
+pub struct State {
+    names: Vec<Arc<str>>,
+    ids: HashMap<Arc<str>, Id>,
+    clusters: Vec<Option<ClusterEntry>>,
+    sorted: BTreeMap<Arc<str>, Id>,
+    deleting: HashSet<Id>,
+    label_index: HashMap<String, HashMap<String, HashSet<Id>>>,
+    claim_index: HashMap<String, HashMap<String, HashSet<Id>>>,
+    pub sets: BTreeMap<String, SetEntry>,
+    pub bindings: BTreeMap<Key, BindingEntry>,
+    bindings_by_set: HashMap<String, BTreeSet<Key>>,
+    pkeys: Vec<Key>,
+    pids: HashMap<Key, Pid>,
+    placements: HashMap<Pid, PlacementEntry>,
+    placements_by_ns: HashMap<String, BTreeSet<Pid>>,
+    decisions: HashMap<Key, DecisionEntry>,
+    decisions_of: HashMap<Pid, BTreeSet<String>>,
+    effective: HashMap<Pid, Vec<Id>>,
+    pending: HashMap<Pid, Vec<Id>>,
+    decided_in: Vec<Vec<Pid>>,
+    scores: HashMap<Key, ScoreEntry>,
+    score_table: Arc<ScoreTable>,
+    profiles: HashMap<Key, ProfileEntry>,
+    profiles_of: HashMap<String, BTreeSet<Key>>,
+    tombs: HashMap<(Tomb, Key), u64>,
+    pub env: Env,
+}
+
+/// The resourceVersion of an object.
+pub fn rv_of(meta: &ObjectMeta) -> u64 {
+    meta.resource_version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn key_of(meta: &ObjectMeta) -> Key {
+    (
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+fn index_insert(
+    index: &mut HashMap<String, HashMap<String, HashSet<Id>>>,
+    map: &BTreeMap<String, String>,
+    id: Id,
+) {
+    for (k, v) in map {
+        index
+            .entry(k.clone())
+            .or_default()
+            .entry(v.clone())
+            .or_default()
+            .insert(id);
+    }
+}
+
+fn index_remove(
+    index: &mut HashMap<String, HashMap<String, HashSet<Id>>>,
+    map: &BTreeMap<String, String>,
+    id: Id,
+) {
+    for (k, v) in map {
+        if let Some(values) = index.get_mut(k) {
+            if let Some(ids) = values.get_mut(v) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    values.remove(v);
+                }
+            }
+            if values.is_empty() {
+                index.remove(k);
+            }
+        }
+    }
+}
+
+/// Inserts `x` into a sorted vector.
+fn sorted_insert<T: Ord + Copy>(v: &mut Vec<T>, x: T) {
+    if let Err(at) = v.binary_search(&x) {
+        v.insert(at, x);
+    }
+}
+
+fn sorted_remove<T: Ord + Copy>(v: &mut Vec<T>, x: T) {
+    if let Ok(at) = v.binary_search(&x) {
+        v.remove(at);
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new()
+    }
+}
+
+impl State {
+    pub fn new() -> State {
+        let score_table = Arc::new(ScoreTable::default());
+        State {
+            names: Vec::new(),
+            ids: HashMap::new(),
+            clusters: Vec::new(),
+            sorted: BTreeMap::new(),
+            deleting: HashSet::new(),
+            label_index: HashMap::new(),
+            claim_index: HashMap::new(),
+            sets: BTreeMap::new(),
+            bindings: BTreeMap::new(),
+            bindings_by_set: HashMap::new(),
+            pkeys: Vec::new(),
+            pids: HashMap::new(),
+            placements: HashMap::new(),
+            placements_by_ns: HashMap::new(),
+            decisions: HashMap::new(),
+            decisions_of: HashMap::new(),
+            effective: HashMap::new(),
+            pending: HashMap::new(),
+            decided_in: Vec::new(),
+            scores: HashMap::new(),
+            env: Env::new(score_table.clone()),
+            score_table,
+            profiles: HashMap::new(),
+            profiles_of: HashMap::new(),
+            tombs: HashMap::new(),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Names and lookups.
+
+    /// The id of a cluster name, interning it.
+    pub fn intern(&mut self, name: &str) -> Id {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = Id::try_from(self.names.len()).unwrap_or(Id::MAX);
+        let name: Arc<str> = Arc::from(name);
+        self.names.push(name.clone());
+        self.ids.insert(name, id);
+        self.clusters.push(None);
+        self.decided_in.push(Vec::new());
+        id
+    }
+
+    /// The name of a cluster id.
+    pub fn name(&self, id: Id) -> &Arc<str> {
+        &self.names[id as usize]
+    }
+
+    /// The id of a name, if it was ever seen.
+    pub fn id(&self, name: &str) -> Option<Id> {
+        self.ids.get(name).copied()
+    }
+
+    /// Every id ever interned (clusters and names seen in decisions).
+    pub fn id_count(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The cluster of an id, if it exists.
+    pub fn cluster(&self, id: Id) -> Option<&ClusterEntry> {
+        self.clusters.get(id as usize).and_then(Option::as_ref)
+    }
+
+    /// The cluster named `name`.
+    pub fn cluster_named(&self, name: &str) -> Option<&ClusterEntry> {
+        self.id(name).and_then(|id| self.cluster(id))
+    }
+
+    /// Existing clusters in name order.
+    pub fn clusters_by_name(&self) -> impl Iterator<Item = (&Arc<str>, Id)> {
+        self.sorted.iter().map(|(n, id)| (n, *id))
+    }
+
+    /// Clusters with label (or, with `claims`, claim) `key` set to one of `values` (any
+    /// value when `None`).
+    pub fn indexed(&self, claims: bool, key: &str, values: Option<&[String]>) -> Vec<Id> {
+        let index = if claims {
+            &self.claim_index
+        } else {
+            &self.label_index
+        };
+        let Some(by_value) = index.get(key) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        match values {
+            Some(values) => {
+                for v in values {
+                    if let Some(ids) = by_value.get(v) {
+                        out.extend(ids.iter().copied());
+                    }
+                }
+            }
+            None => {
+                for ids in by_value.values() {
+                    out.extend(ids.iter().copied());
+                }
+            }
+        }
+        out
+    }
+
+    /// How many clusters carry label (claim) `key` with one of `values`.
+    pub fn indexed_count(&self, claims: bool, key: &str, values: Option<&[String]>) -> usize {
+        let index = if claims {
+            &self.claim_index
+        } else {
+            &self.label_index
+        };
+        let Some(by_value) = index.get(key) else {
+            return 0;
+        };
+        match values {
+            Some(values) => values
+                .iter()
+                .filter_map(|v| by_value.get(v))
+                .map(HashSet::len)
+                .sum(),
+            None => by_value.values().map(HashSet::len).sum(),
+        }
+    }
+
+    /// Deleting clusters.
+    pub fn deleting(&self) -> &HashSet<Id> {
+        &self.deleting
+    }
+
+    /// The key of a placement id.
+    pub fn pkey(&self, pid: Pid) -> &Key {
+        &self.pkeys[pid as usize]
+    }
+
+    fn pid_of(&mut self, key: &Key) -> Pid {
+        if let Some(pid) = self.pids.get(key) {
+            return *pid;
+        }
+        let pid = Pid::try_from(self.pkeys.len()).unwrap_or(Pid::MAX);
+        self.pkeys.push(key.clone());
+        self.pids.insert(key.clone(), pid);
+        pid
+    }
+
+    /// The id of a placement key, if known.
+    pub fn pid(&self, key: &Key) -> Option<Pid> {
+        self.pids.get(key).copied()
+    }
+
+    /// A placement.
+    pub fn placement(&self, pid: Pid) -> Option<&PlacementEntry> {
+        self.placements.get(&pid)
+    }
+
+    /// Every placement id.
+    pub fn placement_ids(&self) -> Vec<Pid> {
+        let mut v: Vec<Pid> = self.placements.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// The decisions of a placement (by object name).
+    pub fn decisions_of(&self, pid: Pid) -> Vec<(&str, &DecisionEntry)> {
+        let Some(names) = self.decisions_of.get(&pid) else {
+            return Vec::new();
+        };
+        let ns = &self.pkeys[pid as usize].0;
+        names
+            .iter()
+            .filter_map(|n| {
+                self.decisions
+                    .get(&(ns.clone(), n.clone()))
+                    .map(|d| (n.as_str(), d))
+            })
+            .collect()
+    }
+
+    /// The clusters a placement decides now (its pending decisions while they are written).
+    pub fn decided(&self, pid: Pid) -> &[Id] {
+        self.effective
+            .get(&pid)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// Whether placement `pid` decides cluster `id`.
+    pub fn decides(&self, pid: Pid, id: Id) -> bool {
+        self.decided_in
+            .get(id as usize)
+            .is_some_and(|p| p.binary_search(&pid).is_ok())
+    }
+
+    /// The placements deciding a cluster.
+    pub fn deciders(&self, id: Id) -> &[Pid] {
+        self.decided_in
+            .get(id as usize)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// An AddOnPlacementScore.
+    pub fn score(&self, cluster: &str, name: &str) -> Option<&AddOnPlacementScore> {
+        self.scores
+            .get(&(cluster.to_string(), name.to_string()))
+            .map(|s| &s.obj)
+    }
+
+    /// The bindings of a namespace.
+    pub fn bindings_in(&self, ns: &str) -> impl Iterator<Item = (&Key, &BindingEntry)> {
+        self.bindings
+            .range((ns.to_string(), String::new())..)
+            .take_while(move |(k, _)| k.0 == ns)
+    }
+
+    /// Namespaces with a binding to `set`.
+    pub fn namespaces_binding(&self, set: &str) -> BTreeSet<String> {
+        self.bindings_by_set
+            .get(set)
+            .map(|keys| keys.iter().map(|k| k.0.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Bindings (by `spec.clusterSet`) to `set`.
+    pub fn bindings_to(&self, set: &str) -> BTreeSet<Key> {
+        self.bindings_by_set.get(set).cloned().unwrap_or_default()
+    }
+
+    /// The profiles of a cluster.
+    pub fn profiles_of(&self, cluster: &str) -> BTreeSet<Key> {
+        self.profiles_of.get(cluster).cloned().unwrap_or_default()
+    }
+
+    /// Names of profiles in a namespace managed by OCM.
+    pub fn managed_profiles_in(&self, ns: &str) -> BTreeSet<String> {
+        self.profiles
+            .iter()
+            .filter(|((n, _), p)| n == ns && p.managed)
+            .map(|((_, name), _)| name.clone())
+            .collect()
+    }
+
+    /// The valid bindings of a namespace (those naming an existing set, by their name, as
+    /// upstream checks them) and the eligible sets of a placement there: the bound sets,
+    /// intersected with `spec.clusterSets` when it has any. Both sorted.
+    pub fn eligible_sets(&self, ns: &str, wanted: &BTreeSet<String>) -> (usize, Vec<String>) {
+        let mut bound = 0;
+        let mut sets = BTreeSet::new();
+        for ((_, name), _) in self.bindings_in(ns) {
+            if self.sets.contains_key(name) {
+                bound += 1;
+                if wanted.is_empty() || wanted.contains(name) {
+                    sets.insert(name.clone());
+                }
+            }
+        }
+        (bound, sets.into_iter().collect())
+    }
+
+    /// Whether cluster `id` is in one of `sets`.
+    pub fn in_sets(&self, sets: &[String], id: Id) -> bool {
+        sets.iter()
+            .any(|s| self.sets.get(s).is_some_and(|e| e.members.contains(&id)))
+    }
+
+    /// The resourceVersion of a PlacementDecision held.
+    pub fn decision_rv(&self, ns: &str, name: &str) -> Option<u64> {
+        self.decisions
+            .get(&(ns.to_string(), name.to_string()))
+            .map(|d| d.rv)
+    }
+
+    /// The keys of every object of a kind held (cluster-scoped kinds: empty namespace).
+    pub fn keys(&self, kind: Tomb) -> Vec<Key> {
+        let global = |n: &str| (String::new(), n.to_string());
+        match kind {
+            Tomb::Cluster => self.sorted.keys().map(|n| global(n)).collect(),
+            Tomb::Set => self.sets.keys().map(|n| global(n)).collect(),
+            Tomb::Binding => self.bindings.keys().cloned().collect(),
+            Tomb::Placement => self
+                .placements
+                .keys()
+                .map(|p| self.pkeys[*p as usize].clone())
+                .collect(),
+            Tomb::Decision => self.decisions.keys().cloned().collect(),
+            Tomb::Score => self.scores.keys().cloned().collect(),
+            Tomb::Profile => self.profiles.keys().cloned().collect(),
+        }
+    }
+
+    /// Removes an object of a kind by key (it was missing from a relist).
+    pub fn delete_key(&mut self, kind: Tomb, key: &Key, now: i128) -> Triggers {
+        let meta = |rv: u64| ObjectMeta {
+            name: Some(key.1.clone()),
+            namespace: (!key.0.is_empty()).then(|| key.0.clone()),
+            resource_version: Some(rv.to_string()),
+            ..ObjectMeta::default()
+        };
+        match kind {
+            Tomb::Cluster => {
+                let rv = self.cluster_named(&key.1).map_or(0, |c| c.rv);
+                let mut obj = ManagedCluster::new(&key.1, Default::default());
+                obj.metadata = meta(rv);
+                self.delete_cluster(&obj, now)
+            }
+            Tomb::Set => {
+                let rv = self.sets.get(&key.1).map_or(0, |s| s.rv);
+                let mut obj = ManagedClusterSet::new(&key.1, Default::default());
+                obj.metadata = meta(rv);
+                self.delete_set(&obj)
+            }
+            Tomb::Binding => {
+                let rv = self.bindings.get(key).map_or(0, |b| b.rv);
+                let mut obj = ManagedClusterSetBinding::new(&key.1, Default::default());
+                obj.metadata = meta(rv);
+                self.delete_binding(&obj)
+            }
+            Tomb::Placement => {
+                let rv = self
+                    .pid(key)
+                    .and_then(|p| self.placements.get(&p))
+                    .map_or(0, |p| p.rv);
+                let mut obj = Placement::new(&key.1, Default::default());
+                obj.metadata = meta(rv);
+                self.delete_placement(&obj)
+            }
+            Tomb::Decision => {
+                let rv = self.decision_rv(&key.0, &key.1).unwrap_or(0);
+                self.delete_decision(&key.0, &key.1, rv)
+            }
+            Tomb::Score => {
+                let rv = self.scores.get(key).map_or(0, |s| s.rv);
+                let mut obj = AddOnPlacementScore::new(&key.1, Default::default());
+                obj.metadata = meta(rv);
+                self.change_score(obj, true)
+            }
+            Tomb::Profile => {
+                let rv = self.profiles.get(key).map_or(0, |p| p.rv);
+                let mut obj = ClusterProfile::new(&key.1, Default::default());
+                obj.metadata = meta(rv);
+                if let Some(p) = self.profiles.get(key) {
+                    obj.metadata.labels =
+                        Some([(CLUSTER_NAME_LABEL.to_string(), p.cluster.clone())].into());
+                }
+                self.change_profile(&obj, true)
+            }
+        }
+    }
+
+    /// Every namespace with a binding.
+    pub fn binding_namespaces(&self) -> BTreeSet<String> {
+        self.bindings.keys().map(|k| k.0.clone()).collect()
+    }
+
+    /// Every cluster with a profile.
+    pub fn profiled_clusters(&self) -> Vec<String> {
+        self.profiles_of.keys().cloned().collect()
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Tombstones.
+
+    fn stale(&self, tomb: Tomb, key: &Key, rv: u64) -> bool {
+        self.tombs
+            .get(&(tomb, key.clone()))
+            .is_some_and(|t| rv <= *t)
+    }
+
+    fn bury(&mut self, tomb: Tomb, key: Key, rv: u64) {
+        if self.tombs.len() > 200_000 {
+            self.tombs.clear();
+        }
+        let entry = self.tombs.entry((tomb, key)).or_insert(0);
+        *entry = (*entry).max(rv);
+    }
+
+    /// Forgets the tombstones of a kind (its list is authoritative).
+    pub fn clear_tombs(&mut self, tomb: Tomb) {
+        self.tombs.retain(|(t, _), _| *t != tomb);
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Clusters.
+
+    /// A ManagedCluster was created or changed.
+    pub fn upsert_cluster(&mut self, obj: ManagedCluster, now: i128) -> Triggers {
+        let key = key_of(&obj.metadata);
+        let new = ClusterEntry::new(obj);
+        if self.stale(Tomb::Cluster, &key, new.rv) {
+            return Triggers::default();
+        }
+        let id = self.intern(&key.1);
+        if self
+            .cluster(id)
+            .is_some_and(|c| c.rv >= new.rv && new.rv != 0)
+        {
+            return Triggers::default();
+        }
+        let old = self.clusters[id as usize].take();
+        self.cluster_changed(id, old, Some(new), now)
+    }
+
+    /// A ManagedCluster is gone.
+    pub fn delete_cluster(&mut self, obj: &ManagedCluster, now: i128) -> Triggers {
+        let key = key_of(&obj.metadata);
+        self.bury(Tomb::Cluster, key.clone(), rv_of(&obj.metadata));
+        let Some(id) = self.id(&key.1) else {
+            return Triggers::default();
+        };
+        let old = self.clusters[id as usize].take();
+        if old.is_none() {
+            return Triggers::default();
+        }
+        self.cluster_changed(id, old, None, now)
+    }
+
+    fn cluster_changed(
+        &mut self,
+        id: Id,
+        old: Option<ClusterEntry>,
+        new: Option<ClusterEntry>,
+        now: i128,
+    ) -> Triggers {
+        let mut t = Triggers::default();
+        let name = self.names[id as usize].clone();
+        // Indexes.
+        if let Some(o) = &old {
+            index_remove(&mut self.label_index, o.label_map(), id);
+            index_remove(&mut self.claim_index, &o.claims, id);
+        }
+        match &new {
+            Some(n) => {
+                index_insert(&mut self.label_index, n.label_map(), id);
+                index_insert(&mut self.claim_index, &n.claims, id);
+                self.sorted.insert(name.clone(), id);
+                if n.deleting {
+                    self.deleting.insert(id);
+                } else {
+                    self.deleting.remove(&id);
+                }
+            }
+            None => {
+                self.sorted.remove(&name);
+                self.deleting.remove(&id);
+            }
+        }
+        // Set membership.
+        let mut old_sets = Vec::new();
+        let mut new_sets = Vec::new();
+        for (set_name, set) in self.sets.iter_mut() {
+            let Ok(selector) = &set.selector else {
+                continue;
+            };
+            let was = old
+                .as_ref()
+                .is_some_and(|o| selector.matches(o.label_map()));
+            let is = new
+                .as_ref()
+                .is_some_and(|n| selector.matches(n.label_map()));
+            if was {
+                old_sets.push(set_name.clone());
+            }
+            if is {
+                new_sets.push(set_name.clone());
+                set.members.insert(id);
+            } else {
+                set.members.remove(&id);
+            }
+            if was != is {
+                t.sets.insert(set_name.clone());
+            }
+        }
+        let joined_or_left = old.is_none() || new.is_none();
+        if joined_or_left {
+            t.sets.extend(old_sets.iter().cloned());
+            t.sets.extend(new_sets.iter().cloned());
+        }
+        for set in &t.sets {
+            for (ns, _) in self.bindings_to(set) {
+                t.profile_namespaces.insert(ns);
+            }
+        }
+        if self.profiles_of.contains_key(name.as_ref()) {
+            t.profile_clusters.insert(name.to_string());
+        }
+        // What changed that placements read.
+        let (core, resources) = match (&old, &new) {
+            (Some(o), Some(n)) => {
+                let core = o.label_map() != n.label_map()
+                    || o.claims != n.claims
+                    || o.deleting != n.deleting
+                    || o.obj.spec.taints != n.obj.spec.taints;
+                (core, o.quantities() != n.quantities())
+            }
+            _ => (true, true),
+        };
+        // Placements.
+        for (pid, entry) in &self.placements {
+            let c = &entry.compiled;
+            if !(core || (resources && c.uses_resources) || c.uses_cel) {
+                continue;
+            }
+            let ns = &self.pkeys[*pid as usize].0;
+            let (_, sets) = self.eligible_sets(ns, &c.cluster_sets);
+            let eligible = |e: &Option<ClusterEntry>, member_of: &[String]| {
+                e.as_ref().is_some_and(|e| !e.deleting)
+                    && sets.iter().any(|s| member_of.contains(s))
+            };
+            let (was, is) = (eligible(&old, &old_sets), eligible(&new, &new_sets));
+            if !was && !is {
+                continue;
+            }
+            let in_decisions = self.decides(*pid, id);
+            let affected = was != is
+                || in_decisions
+                || match &entry.watermark {
+                    Watermark::Unknown | Watermark::Complete => true,
+                    Watermark::UpTo(last) => name.as_ref() <= last.as_ref(),
+                }
+                || [(&old, was), (&new, is)].iter().any(|(e, elig)| {
+                    *elig
+                        && e.as_ref().is_some_and(|e| {
+                            c.predicate(&self.env, e).is_ok()
+                                && c.tolerated(&e.obj.spec.taints, in_decisions, now).is_ok()
+                        })
+                });
+            if affected {
+                t.placements.insert(*pid);
+            }
+        }
+        self.clusters[id as usize] = new;
+        t
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Cluster sets and bindings.
+
+    /// A ManagedClusterSet was created or changed.
+    pub fn upsert_set(&mut self, obj: ManagedClusterSet) -> Triggers {
+        let key = key_of(&obj.metadata);
+        let rv = rv_of(&obj.metadata);
+        if self.stale(Tomb::Set, &key, rv)
+            || self.sets.get(&key.1).is_some_and(|s| s.rv >= rv && rv != 0)
+        {
+            return Triggers::default();
+        }
+        let selector = SetSelector::of(&obj);
+        let same = self.sets.get(&key.1).is_some_and(|s| {
+            s.selector == selector
+                && s.obj.metadata.deletion_timestamp == obj.metadata.deletion_timestamp
+        });
+        let mut t = Triggers::default();
+        t.sets.insert(key.1.clone());
+        if same {
+            if let Some(s) = self.sets.get_mut(&key.1) {
+                s.obj = obj;
+                s.rv = rv;
+            }
+            return t;
+        }
+        let members = match &selector {
+            Ok(sel) => self
+                .sorted
+                .values()
+                .filter(|id| {
+                    self.cluster(**id)
+                        .is_some_and(|c| sel.matches(c.label_map()))
+                })
+                .copied()
+                .collect(),
+            Err(_) => HashSet::new(),
+        };
+        let created = !self.sets.contains_key(&key.1);
+        self.sets.insert(
+            key.1.clone(),
+            SetEntry {
+                obj,
+                rv,
+                selector,
+                members,
+            },
+        );
+        self.set_changed(&key.1, created, &mut t);
+        t
+    }
+
+    /// A ManagedClusterSet is gone.
+    pub fn delete_set(&mut self, obj: &ManagedClusterSet) -> Triggers {
+        let key = key_of(&obj.metadata);
+        self.bury(Tomb::Set, key.clone(), rv_of(&obj.metadata));
+        let mut t = Triggers::default();
+        if self.sets.remove(&key.1).is_some() {
+            self.set_changed(&key.1, true, &mut t);
+        }
+        t
+    }
+
+    fn set_changed(&self, set: &str, existence: bool, t: &mut Triggers) {
+        // Bindings whose spec names the set, and (by binding name) the placements there.
+        for key in self.bindings_to(set) {
+            t.bindings.insert(key.clone());
+            t.profile_namespaces.insert(key.0.clone());
+        }
+        let namespaces: BTreeSet<String> = self
+            .bindings
+            .keys()
+            .filter(|(_, name)| name == set)
+            .map(|(ns, _)| ns.clone())
+            .collect();
+        for ns in namespaces {
+            for pid in self.placements_by_ns.get(&ns).into_iter().flatten() {
+                let wanted = &self.placements[pid].compiled.cluster_sets;
+                if wanted.is_empty() || wanted.contains(set) || existence {
+                    t.placements.insert(*pid);
+                }
+            }
+        }
+    }
+
+    /// A ManagedClusterSetBinding was created or changed.
+    pub fn upsert_binding(&mut self, obj: ManagedClusterSetBinding) -> Triggers {
+        let key = key_of(&obj.metadata);
+        let rv = rv_of(&obj.metadata);
+        if self.stale(Tomb::Binding, &key, rv)
+            || self
+                .bindings
+                .get(&key)
+                .is_some_and(|b| b.rv >= rv && rv != 0)
+        {
+            return Triggers::default();
+        }
+        let mut t = Triggers::default();
+        let old = self.bindings.insert(key.clone(), BindingEntry { obj, rv });
+        let new_set = self.bindings[&key].obj.spec.cluster_set.clone();
+        let spec_changed = old
+            .as_ref()
+            .is_none_or(|o| o.obj.spec.cluster_set != new_set);
+        if let Some(o) = &old
+            && o.obj.spec.cluster_set != new_set
+            && let Some(keys) = self.bindings_by_set.get_mut(&o.obj.spec.cluster_set)
+        {
+            keys.remove(&key);
+        }
+        self.bindings_by_set
+            .entry(new_set)
+            .or_default()
+            .insert(key.clone());
+        t.bindings.insert(key.clone());
+        t.profile_namespaces.insert(key.0.clone());
+        if spec_changed {
+            self.binding_placements(&key, &mut t);
+        }
+        t
+    }
+
+    /// A ManagedClusterSetBinding is gone.
+    pub fn delete_binding(&mut self, obj: &ManagedClusterSetBinding) -> Triggers {
+        let key = key_of(&obj.metadata);
+        self.bury(Tomb::Binding, key.clone(), rv_of(&obj.metadata));
+        let mut t = Triggers::default();
+        if let Some(old) = self.bindings.remove(&key) {
+            if let Some(keys) = self.bindings_by_set.get_mut(&old.obj.spec.cluster_set) {
+                keys.remove(&key);
+            }
+            t.profile_namespaces.insert(key.0.clone());
+            self.binding_placements(&key, &mut t);
+        }
+        t
+    }
+
+    /// Every placement of the binding's namespace: the number of valid bindings is in
+    /// each one's status.
+    fn binding_placements(&self, key: &Key, t: &mut Triggers) {
+        t.placements.extend(
+            self.placements_by_ns
+                .get(&key.0)
+                .into_iter()
+                .flatten()
+                .copied(),
+        );
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Placements and decisions.
+
+    /// A Placement was created or changed. Only changes of what scheduling reads (spec,
+    /// annotations, deletion) reschedule it; its own status writes do not.
+    pub fn upsert_placement(&mut self, obj: Placement) -> Triggers {
+        let key = key_of(&obj.metadata);
+        let rv = rv_of(&obj.metadata);
+        let mut t = Triggers::default();
+        if self.stale(Tomb::Placement, &key, rv) {
+            return t;
+        }
+        let pid = self.pid_of(&key);
+        if let Some(old) = self.placements.get_mut(&pid) {
+            if old.rv >= rv && rv != 0 {
+                return t;
+            }
+            let same = old.obj.spec == obj.spec
+                && old.obj.metadata.annotations == obj.metadata.annotations
+                && old.obj.metadata.deletion_timestamp == obj.metadata.deletion_timestamp
+                && old.obj.metadata.uid == obj.metadata.uid;
+            old.rv = rv;
+            if same {
+                old.obj = Arc::new(obj);
+                return t;
+            }
+        }
+        let compiled = Arc::new(Compiled::new(&obj));
+        self.placements.insert(
+            pid,
+            PlacementEntry {
+                obj: Arc::new(obj),
+                rv,
+                compiled,
+                watermark: Watermark::Unknown,
+            },
+        );
+        self.placements_by_ns.entry(key.0).or_default().insert(pid);
+        t.placements.insert(pid);
+        t
+    }
+
+    /// Records a placement as written by the scheduler (status only).
+    pub fn placement_written(&mut self, obj: Placement) {
+        let _ = self.upsert_placement(obj);
+    }
+
+    /// A Placement is gone (its decisions go with it, through the garbage collector).
+    pub fn delete_placement(&mut self, obj: &Placement) -> Triggers {
+        let key = key_of(&obj.metadata);
+        self.bury(Tomb::Placement, key.clone(), rv_of(&obj.metadata));
+        if let Some(pid) = self.pid(&key)
+            && self.placements.remove(&pid).is_some()
+            && let Some(of) = self.placements_by_ns.get_mut(&key.0)
+        {
+            of.remove(&pid);
+        }
+        Triggers::default()
+    }
+
+    /// The scheduler's latest result for a placement.
+    pub fn set_watermark(&mut self, pid: Pid, watermark: Watermark) {
+        if let Some(p) = self.placements.get_mut(&pid) {
+            p.watermark = watermark;
+        }
+    }
+
+    /// A PlacementDecision was created or changed; reschedules its placement when what it
+    /// decides changed.
+    pub fn upsert_decision(&mut self, obj: &PlacementDecision) -> Triggers {
+        let key = key_of(&obj.metadata);
+        let rv = rv_of(&obj.metadata);
+        let mut t = Triggers::default();
+        if self.stale(Tomb::Decision, &key, rv)
+            || self
+                .decisions
+                .get(&key)
+                .is_some_and(|d| d.rv >= rv && rv != 0)
+        {
+            return t;
+        }
+        let labels = obj.metadata.labels.as_ref().unwrap_or(&EMPTY);
+        let placement = labels.get(PLACEMENT_LABEL).cloned().unwrap_or_default();
+        let pid = self.pid_of(&(key.0.clone(), placement));
+        let decisions = obj
+            .status
+            .as_ref()
+            .map(|s| s.decisions.as_slice())
+            .unwrap_or_default();
+        let clusters: Vec<Id> = decisions
+            .iter()
+            .map(|d| self.intern(&d.cluster_name))
+            .collect();
+        let entry = DecisionEntry {
+            pid,
+            rv,
+            clusters,
+            scores: decisions.iter().map(|d| d.score).collect(),
+            group_name: labels
+                .get(DECISION_GROUP_NAME_LABEL)
+                .cloned()
+                .unwrap_or_default(),
+            group_index: labels
+                .get(DECISION_GROUP_INDEX_LABEL)
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let old = self.decisions.insert(key.clone(), entry.clone());
+        if let Some(o) = &old
+            && o.pid != pid
+        {
+            if let Some(names) = self.decisions_of.get_mut(&o.pid) {
+                names.remove(&key.1);
+            }
+            self.refresh_effective(o.pid);
+        }
+        self.decisions_of
+            .entry(pid)
+            .or_default()
+            .insert(key.1.clone());
+        let changed = old.is_none_or(|o| {
+            o.clusters != entry.clusters
+                || o.scores != entry.scores
+                || o.group_name != entry.group_name
+                || o.group_index != entry.group_index
+                || o.pid != pid
+        });
+        if changed {
+            self.refresh_effective(pid);
+            if self.placements.contains_key(&pid) {
+                t.placements.insert(pid);
+            }
+        }
+        t
+    }
+
+    /// A PlacementDecision is gone.
+    pub fn delete_decision(&mut self, ns: &str, name: &str, rv: u64) -> Triggers {
+        let key = (ns.to_string(), name.to_string());
+        self.bury(Tomb::Decision, key.clone(), rv);
+        let mut t = Triggers::default();
+        if let Some(old) = self.decisions.remove(&key) {
+            if let Some(names) = self.decisions_of.get_mut(&old.pid) {
+                names.remove(name);
+            }
+            self.refresh_effective(old.pid);
+            if self.placements.contains_key(&old.pid) {
+                t.placements.insert(old.pid);
+            }
+        }
+        t
+    }
+
+    /// Records what a placement is about to decide, before it is written: Balance and
+    /// Steady of other placements count it from now on.
+    pub fn set_pending(&mut self, pid: Pid, clusters: Vec<Id>) {
+        let mut clusters = clusters;
+        clusters.sort_unstable();
+        clusters.dedup();
+        self.pending.insert(pid, clusters);
+        self.refresh_effective(pid);
+    }
+
+    /// The placement's decisions are written (or failed): back to what is stored.
+    pub fn clear_pending(&mut self, pid: Pid) {
+        if self.pending.remove(&pid).is_some() {
+            self.refresh_effective(pid);
+        }
+    }
+
+    fn refresh_effective(&mut self, pid: Pid) {
+        let new: Vec<Id> = match self.pending.get(&pid) {
+            Some(p) => p.clone(),
+            None => {
+                let mut all = Vec::new();
+                let ns = &self.pkeys[pid as usize].0;
+                for name in self.decisions_of.get(&pid).into_iter().flatten() {
+                    if let Some(d) = self.decisions.get(&(ns.clone(), name.clone())) {
+                        all.extend(d.clusters.iter().copied());
+                    }
+                }
+                all.sort_unstable();
+                all.dedup();
+                all
+            }
+        };
+        let old = self.effective.insert(pid, new.clone()).unwrap_or_default();
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < new.len() {
+            match (old.get(i), new.get(j)) {
+                (Some(a), Some(b)) if a == b => {
+                    i += 1;
+                    j += 1;
+                }
+                (Some(a), b) if b.is_none_or(|b| a < b) => {
+                    sorted_remove(&mut self.decided_in[*a as usize], pid);
+                    i += 1;
+                }
+                (_, Some(b)) => {
+                    sorted_insert(&mut self.decided_in[*b as usize], pid);
+                    j += 1;
+                }
+                _ => break,
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Scores.
+
+    /// An AddOnPlacementScore was created, changed or (with `deleted`) removed.
+    pub fn change_score(&mut self, obj: AddOnPlacementScore, deleted: bool) -> Triggers {
+        let key = key_of(&obj.metadata);
+        let rv = rv_of(&obj.metadata);
+        let mut t = Triggers::default();
+        if deleted {
+            self.bury(Tomb::Score, key.clone(), rv);
+            if self.scores.remove(&key).is_none() {
+                return t;
+            }
+            self.score_table.set(&key.0, &key.1, None);
+        } else {
+            if self.stale(Tomb::Score, &key, rv)
+                || self.scores.get(&key).is_some_and(|s| s.rv >= rv && rv != 0)
+            {
+                return t;
+            }
+            let values = obj
+                .status
+                .as_ref()
+                .map(|s| {
+                    s.scores
+                        .iter()
+                        .map(|v| (v.name.clone(), i64::from(v.value)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.score_table.set(&key.0, &key.1, Some(values));
+            self.scores.insert(key.clone(), ScoreEntry { obj, rv });
+        }
+        // Placements reading this score where the cluster is eligible.
+        let Some(id) = self.id(&key.0) else { return t };
+        for (pid, entry) in &self.placements {
+            let names = &entry.compiled.score_names;
+            if !(names.contains(&key.1) || names.contains("")) {
+                continue;
+            }
+            let ns = &self.pkeys[*pid as usize].0;
+            let (_, sets) = self.eligible_sets(ns, &entry.compiled.cluster_sets);
+            if self.in_sets(&sets, id) {
+                t.placements.insert(*pid);
+            }
+        }
+        t
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Cluster profiles.
+
+    /// A ClusterProfile was created, changed or (with `deleted`) removed.
+    pub fn change_profile(&mut self, obj: &ClusterProfile, deleted: bool) -> Triggers {
+        let key = key_of(&obj.metadata);
+        let rv = rv_of(&obj.metadata);
+        let mut t = Triggers::default();
+        let labels = obj.metadata.labels.as_ref().unwrap_or(&EMPTY);
+        let cluster = labels
+            .get(CLUSTER_NAME_LABEL)
+            .cloned()
+            .unwrap_or_else(|| key.1.clone());
+        let managed = labels
+            .get(LABEL_CLUSTER_MANAGER)
+            .is_some_and(|m| m == OCM_CLUSTER_MANAGER);
+        let old = if deleted {
+            self.bury(Tomb::Profile, key.clone(), rv);
+            self.profiles.remove(&key)
+        } else {
+            if self.stale(Tomb::Profile, &key, rv)
+                || self
+                    .profiles
+                    .get(&key)
+                    .is_some_and(|p| p.rv >= rv && rv != 0)
+            {
+                return t;
+            }
+            self.profiles.insert(
+                key.clone(),
+                ProfileEntry {
+                    cluster: cluster.clone(),
+                    managed,
+                    rv,
+                },
+            )
+        };
+        if let Some(o) = &old
+            && let Some(of) = self.profiles_of.get_mut(&o.cluster)
+        {
+            of.remove(&key);
+            if of.is_empty() {
+                self.profiles_of.remove(&o.cluster);
+            }
+        }
+        if !deleted {
+            self.profiles_of
+                .entry(cluster.clone())
+                .or_default()
+                .insert(key.clone());
+        }
+        if old.is_none()
+            || deleted
+            || old.is_some_and(|o| o.managed != managed || o.cluster != cluster)
+        {
+            t.profile_namespaces.insert(key.0.clone());
+        }
+        t.profile_clusters.insert(cluster);
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cluster(name: &str, rv: u64, labels: serde_json::Value) -> ManagedCluster {
+        serde_json::from_value(json!({"apiVersion": "cluster.open-cluster-management.io/v1", "kind": "ManagedCluster",
+            "metadata": {"name": name, "resourceVersion": rv.to_string(), "labels": labels}, "spec": {}}))
+        .expect("cluster")
+    }
+
+    fn set(name: &str, spec: serde_json::Value) -> ManagedClusterSet {
+        serde_json::from_value(json!({"apiVersion": "cluster.open-cluster-management.io/v1beta2", "kind": "ManagedClusterSet",
+            "metadata": {"name": name, "resourceVersion": "1"}, "spec": spec}))
+        .expect("set")
+    }
+
+    fn placement(ns: &str, name: &str, spec: serde_json::Value) -> Placement {
+        serde_json::from_value(
+            json!({"apiVersion": "cluster.open-cluster-management.io/v1beta1", "kind": "Placement",
+            "metadata": {"name": name, "namespace": ns, "resourceVersion": "1"}, "spec": spec}),
+        )
+        .expect("placement")
+    }
+
+    fn binding(ns: &str, name: &str) -> ManagedClusterSetBinding {
+        serde_json::from_value(json!({"apiVersion": "cluster.open-cluster-management.io/v1beta2", "kind": "ManagedClusterSetBinding",
+            "metadata": {"name": name, "namespace": ns, "resourceVersion": "1"}, "spec": {"clusterSet": name}}))
+        .expect("binding")
+    }
+
+    #[test]
+    fn membership_indexes_and_affected_placements() {
+        let mut w = State::new();
+        w.upsert_set(set(
+            "global",
+            json!({"clusterSelector": {"selectorType": "LabelSelector", "labelSelector": {}}}),
+        ));
+        w.upsert_set(set("prod", json!({})));
+        w.upsert_binding(binding("ns", "global"));
+        let pa = placement(
+            "ns",
+            "a",
+            json!({"predicates": [{"requiredClusterSelector": {"labelSelector": {"matchLabels": {"env": "prod"}}}}]}),
+        );
+        let pb = placement(
+            "ns",
+            "b",
+            json!({"predicates": [{"requiredClusterSelector": {"labelSelector": {"matchLabels": {"env": "dev"}}}}]}),
+        );
+        let ta = w.upsert_placement(pa);
+        let tb = w.upsert_placement(pb);
+        let (a, b) = (
+            *ta.placements.iter().next().expect("a"),
+            *tb.placements.iter().next().expect("b"),
+        );
+        for p in [a, b] {
+            w.set_watermark(p, Watermark::UpTo(Arc::from("a")));
+        }
+        let t = w.upsert_cluster(
+            cluster(
+                "c1",
+                1,
+                json!({"env": "prod", CLUSTER_SET_LABEL_KEY: "prod"}),
+            ),
+            0,
+        );
+        assert_eq!(
+            t.sets,
+            ["global".to_string(), "prod".to_string()]
+                .into_iter()
+                .collect()
+        );
+        assert_eq!(
+            t.placements,
+            [a, b].into_iter().collect(),
+            "c1 joined global: both counts change"
+        );
+        let id = w.id("c1").expect("c1");
+        assert!(w.sets["global"].members.contains(&id) && w.sets["prod"].members.contains(&id));
+        assert_eq!(w.indexed(false, "env", Some(&["prod".to_string()])), [id]);
+        // A label change that matters to a only.
+        let t = w.upsert_cluster(
+            cluster(
+                "c1",
+                2,
+                json!({"env": "prod", "team": "x", CLUSTER_SET_LABEL_KEY: "prod"}),
+            ),
+            0,
+        );
+        assert_eq!(t.placements, [a].into_iter().collect());
+        assert!(t.sets.is_empty());
+        // Moving from prod to dev: both.
+        let t = w.upsert_cluster(cluster("c1", 3, json!({"env": "dev"})), 0);
+        assert_eq!(t.placements, [a, b].into_iter().collect());
+        assert_eq!(t.sets, ["prod".to_string()].into_iter().collect());
+        // A stale event is ignored.
+        let t = w.upsert_cluster(cluster("c1", 2, json!({"env": "prod"})), 0);
+        assert!(t.placements.is_empty());
+        // Decisions: effective decisions and pending overlay.
+        w.set_pending(b, vec![id]);
+        assert!(w.decides(b, id));
+        assert_eq!(w.deciders(id), [b]);
+        w.clear_pending(b);
+        assert!(!w.decides(b, id));
+        let d: PlacementDecision = serde_json::from_value(json!({"apiVersion": "cluster.open-cluster-management.io/v1beta1",
+            "kind": "PlacementDecision", "metadata": {"name": "b-decision-1", "namespace": "ns", "resourceVersion": "7",
+            "labels": {PLACEMENT_LABEL: "b"}}, "status": {"decisions": [{"clusterName": "c1", "reason": ""}]}}))
+        .expect("decision");
+        let t = w.upsert_decision(&d);
+        assert_eq!(t.placements, [b].into_iter().collect());
+        assert!(w.decides(b, id));
+        assert!(
+            w.upsert_decision(&d).placements.is_empty(),
+            "the same revision again"
+        );
+        w.delete_decision("ns", "b-decision-1", 7);
+        assert!(!w.decides(b, id));
+        assert!(
+            w.upsert_decision(&d).placements.is_empty(),
+            "a late event after the delete"
+        );
+        // Deleting the cluster.
+        let t = w.delete_cluster(&cluster("c1", 4, json!({"env": "dev"})), 0);
+        assert_eq!(t.placements, [a, b].into_iter().collect());
+        assert!(w.sets["global"].members.is_empty());
+    }
+
+    const CLUSTER_SET_LABEL_KEY: &str = crate::api::ocm::CLUSTER_SET_LABEL;
+}
