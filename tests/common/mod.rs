@@ -42,9 +42,17 @@ pub fn skip(test: &str, why: &str) {
     }
 }
 
-/// The binary under test.
+/// The binary under test: `$MCP_BIN` when set (a copy taken right after the build, where
+/// several worktrees share one target directory and overwrite its uplifted binary), else
+/// the one cargo built for this test.
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_multicluster-controlplane")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("MCP_BIN")
+            .ok()
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_multicluster-controlplane").to_string())
+    })
 }
 
 /// An API server a test reads and writes as its administrator: our hub, or the real

@@ -88,7 +88,9 @@ pub fn run(
                 Some(Value::Array(items)) => items.clone(),
                 _ => Vec::new(),
             };
+            let count = items.len();
             apply(Change::Relist { items, first });
+            tracing::debug!(kind = %kind.kind, count, first, "placement state listed");
             if first {
                 first = false;
                 synced.done();

@@ -286,6 +286,7 @@ pub async fn start(objects: &Objects, cluster_profiles: bool) -> Result<(), Stat
     });
     tokio::spawn(async move {
         synced.wait().await;
+        tracing::info!("placement state synced; starting the placement controllers");
         scheduler::run(scheduler, ctx.queues.placements.clone(), SCHEDULER_WORKERS);
         let c = ctx.clone();
         controller::run(
