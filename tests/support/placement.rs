@@ -342,9 +342,8 @@ impl<'a> Api<'a> {
     pub fn settled(&self, ns: &str, name: &str) -> Value {
         self.wait(&format!("placement {ns}/{name} is scheduled"), || {
             let p = self.get_placement(ns, name).ok_or("no placement")?;
-            let Some(n) = p["status"]["numberOfSelectedClusters"].as_u64() else {
-                return Err(format!("no status: {p}"));
-            };
+            // Upstream patches status fields that changed: a 0 it never wrote is absent.
+            let n = p["status"]["numberOfSelectedClusters"].as_u64().unwrap_or(0);
             if condition(&p, "PlacementSatisfied").is_none() {
                 return Err(format!("no PlacementSatisfied: {p}"));
             }
@@ -448,6 +447,9 @@ impl Rng {
     }
     pub fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
+    }
+    pub fn word(&mut self, items: &[&'static str]) -> &'static str {
+        items[self.below(items.len() as u64) as usize]
     }
     pub fn pick<'b, T>(&mut self, items: &'b [T]) -> &'b T {
         &items[self.below(items.len() as u64) as usize]
