@@ -57,8 +57,14 @@ fn generate(n: usize, rng: &mut Rng) -> Scenario {
             .label("scenario", &id)
             .label("env", rng.word(&["prod", "dev", "test"]))
             .label("zone", rng.word(&["a", "b", "c"]))
-            .label(support::SET_LABEL, &format!("{id}-{}", rng.word(&["x", "y"])))
-            .claim("platform.open-cluster-management.io", rng.word(&["AWS", "GCP", "Azure"]));
+            .label(
+                support::SET_LABEL,
+                &format!("{id}-{}", rng.word(&["x", "y"])),
+            )
+            .claim(
+                "platform.open-cluster-management.io",
+                rng.word(&["AWS", "GCP", "Azure"]),
+            );
         if rng.chance(60) {
             c = c.label("tier", rng.word(&["1", "2", "3"]));
         }
@@ -66,7 +72,10 @@ fn generate(n: usize, rng: &mut Rng) -> Scenario {
             c = c.claim("region", rng.word(&["eu", "us"]));
         }
         if rng.chance(80) {
-            c = c.resources(rng.word(&["2", "4", "8", "16", "4"]), rng.word(&["4Gi", "8Gi", "16Gi", "8Gi"]));
+            c = c.resources(
+                rng.word(&["2", "4", "8", "16", "4"]),
+                rng.word(&["4Gi", "8Gi", "16Gi", "8Gi"]),
+            );
         }
         if rng.chance(25) {
             c = c.taint(rng.pick(&taints).clone());
@@ -74,20 +83,37 @@ fn generate(n: usize, rng: &mut Rng) -> Scenario {
         clusters.push(c);
     }
     let sets = vec![
-        (format!("{id}-all"), Some(json!({"matchLabels": {"scenario": id}}))),
+        (
+            format!("{id}-all"),
+            Some(json!({"matchLabels": {"scenario": id}})),
+        ),
         (format!("{id}-x"), None),
         (format!("{id}-y"), None),
-        (format!("{id}-prod"), Some(json!({"matchLabels": {"scenario": id, "env": "prod"}}))),
+        (
+            format!("{id}-prod"),
+            Some(json!({"matchLabels": {"scenario": id, "env": "prod"}})),
+        ),
     ];
-    let mut bindings: Vec<String> = sets.iter().filter(|_| rng.chance(45)).map(|s| s.0.clone()).collect();
+    let mut bindings: Vec<String> = sets
+        .iter()
+        .filter(|_| rng.chance(45))
+        .map(|s| s.0.clone())
+        .collect();
     if bindings.is_empty() && rng.chance(85) {
         bindings.push(format!("{id}-all"));
     }
     let mut scores = Vec::new();
     for c in &clusters {
         if rng.chance(60) {
-            let values = vec![("cpu", rng.below(201) as i64 - 100), ("mem", rng.below(5) as i64 * 25)];
-            let valid = if rng.chance(15) { Some("2000-01-01T00:00:00Z") } else { None };
+            let values = vec![
+                ("cpu", rng.below(201) as i64 - 100),
+                ("mem", rng.below(5) as i64 * 25),
+            ];
+            let valid = if rng.chance(15) {
+                Some("2000-01-01T00:00:00Z")
+            } else {
+                None
+            };
             scores.push((c.name.clone(), values, valid));
         }
     }
@@ -105,10 +131,19 @@ fn generate(n: usize, rng: &mut Rng) -> Scenario {
     }
 }
 
-fn placement_spec(id: &str, clusters: usize, sets: &[(String, Option<Value>)], rng: &mut Rng) -> Value {
+fn placement_spec(
+    id: &str,
+    clusters: usize,
+    sets: &[(String, Option<Value>)],
+    rng: &mut Rng,
+) -> Value {
     let mut spec = json!({});
     if rng.chance(30) {
-        let chosen: Vec<&String> = sets.iter().map(|s| &s.0).filter(|_| rng.chance(50)).collect();
+        let chosen: Vec<&String> = sets
+            .iter()
+            .map(|s| &s.0)
+            .filter(|_| rng.chance(50))
+            .collect();
         if !chosen.is_empty() {
             spec["clusterSets"] = json!(chosen);
         }
@@ -121,11 +156,22 @@ fn placement_spec(id: &str, clusters: usize, sets: &[(String, Option<Value>)], r
         for _ in 0..(1 + rng.below(2)) {
             let mut selector = json!({});
             match rng.below(6) {
-                0 => selector["labelSelector"] = json!({"matchLabels": {"env": rng.word(&["prod", "dev", "test"])}}),
-                1 => selector["labelSelector"] = json!({"matchExpressions": [{"key": "zone", "operator": "In", "values": [rng.word(&["a", "b"]), "c"]}]}),
-                2 => selector["labelSelector"] = json!({"matchExpressions": [{"key": "tier", "operator": rng.word(&["Exists", "DoesNotExist"])}]}),
-                3 => selector["labelSelector"] = json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["1"]}]}),
-                4 => selector["claimSelector"] = json!({"matchExpressions": [{"key": "platform.open-cluster-management.io", "operator": "In", "values": [rng.word(&["AWS", "GCP"]), "Azure"]}]}),
+                0 => {
+                    selector["labelSelector"] =
+                        json!({"matchLabels": {"env": rng.word(&["prod", "dev", "test"])}})
+                }
+                1 => {
+                    selector["labelSelector"] = json!({"matchExpressions": [{"key": "zone", "operator": "In", "values": [rng.word(&["a", "b"]), "c"]}]})
+                }
+                2 => {
+                    selector["labelSelector"] = json!({"matchExpressions": [{"key": "tier", "operator": rng.word(&["Exists", "DoesNotExist"])}]})
+                }
+                3 => {
+                    selector["labelSelector"] = json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["1"]}]})
+                }
+                4 => {
+                    selector["claimSelector"] = json!({"matchExpressions": [{"key": "platform.open-cluster-management.io", "operator": "In", "values": [rng.word(&["AWS", "GCP"]), "Azure"]}]})
+                }
                 _ => {
                     selector["celSelector"] = json!({"celExpressions": [rng.pick(&[
                         "managedCluster.metadata.labels[\"env\"] != \"dev\"",
@@ -136,7 +182,8 @@ fn placement_spec(id: &str, clusters: usize, sets: &[(String, Option<Value>)], r
                 }
             }
             if rng.chance(25) {
-                selector["claimSelector"] = json!({"matchExpressions": [{"key": "region", "operator": "Exists"}]});
+                selector["claimSelector"] =
+                    json!({"matchExpressions": [{"key": "region", "operator": "Exists"}]});
             }
             predicates.push(json!({"requiredClusterSelector": selector}));
         }
@@ -151,7 +198,9 @@ fn placement_spec(id: &str, clusters: usize, sets: &[(String, Option<Value>)], r
             json!({"operator": "Exists", "effect": "NoSelectIfNew"}),
             json!({"operator": "Exists"}),
         ];
-        let tolerations: Vec<Value> = (0..(1 + rng.below(2))).map(|_| rng.pick(&options).clone()).collect();
+        let tolerations: Vec<Value> = (0..(1 + rng.below(2)))
+            .map(|_| rng.pick(&options).clone())
+            .collect();
         spec["tolerations"] = json!(tolerations);
     }
     if rng.chance(65) {
@@ -175,7 +224,8 @@ fn placement_spec(id: &str, clusters: usize, sets: &[(String, Option<Value>)], r
                 json!({"scoreCoordinate": coordinate, "weight": weight})
             })
             .collect();
-        spec["prioritizerPolicy"] = json!({"mode": rng.word(&["Additive", "Exact"]), "configurations": configurations});
+        spec["prioritizerPolicy"] =
+            json!({"mode": rng.word(&["Additive", "Exact"]), "configurations": configurations});
     }
     if rng.chance(30) {
         let mut strategy = json!({"clustersPerDecisionGroup": rng.pick(&[json!(1), json!(2), json!("50%"), json!("34%")]).clone()});
@@ -227,15 +277,29 @@ fn set_up(api: &Api, s: &Scenario, upstream: bool) {
     // Upstream's taint controller taints clusters until it sees them Available: wait for
     // every cluster to carry exactly its own taints.
     for c in &s.clusters {
-        let want: Vec<String> = c.taints.iter().filter_map(|t| t["key"].as_str().map(str::to_string)).collect();
+        let want: Vec<String> = c
+            .taints
+            .iter()
+            .filter_map(|t| t["key"].as_str().map(str::to_string))
+            .collect();
         api.wait(&format!("{} has only its taints", c.name), || {
-            let mc = api.get(&format!("{CLUSTERS}/{}", c.name)).ok_or("no cluster")?;
-            let mut have: Vec<String> = mc["spec"]["taints"].as_array().into_iter().flatten()
-                .filter_map(|t| t["key"].as_str().map(str::to_string)).collect();
+            let mc = api
+                .get(&format!("{CLUSTERS}/{}", c.name))
+                .ok_or("no cluster")?;
+            let mut have: Vec<String> = mc["spec"]["taints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["key"].as_str().map(str::to_string))
+                .collect();
             have.sort();
             let mut want = want.clone();
             want.sort();
-            if have == want { Ok(()) } else { Err(format!("{have:?}")) }
+            if have == want {
+                Ok(())
+            } else {
+                Err(format!("{have:?}"))
+            }
         });
     }
 }
@@ -243,11 +307,17 @@ fn set_up(api: &Api, s: &Scenario, upstream: bool) {
 /// What is compared of a scheduled placement.
 fn observed(api: &Api, ns: &str, name: &str) -> Value {
     let p = api.settled(ns, name);
-    let cond = |t: &str| condition(&p, t).map(|(s, r, m)| {
-        // CEL and selector error texts are the engines' own; the reason is what counts.
-        let m = if m.starts_with("Predicate:") { "Predicate:<message>".to_string() } else { m };
-        json!([s, r, m])
-    });
+    let cond = |t: &str| {
+        condition(&p, t).map(|(s, r, m)| {
+            // CEL and selector error texts are the engines' own; the reason is what counts.
+            let m = if m.starts_with("Predicate:") {
+                "Predicate:<message>".to_string()
+            } else {
+                m
+            };
+            json!([s, r, m])
+        })
+    };
     json!({
         "numberOfSelectedClusters": p["status"]["numberOfSelectedClusters"].as_u64().unwrap_or(0),
         "decisionGroups": p["status"]["decisionGroups"],
@@ -262,7 +332,10 @@ fn diff(ours: &Value, theirs: &Value) -> String {
     if let (Some(a), Some(b)) = (ours.as_object(), theirs.as_object()) {
         for (k, v) in a {
             if b.get(k) != Some(v) {
-                out.push_str(&format!("    {k}:\n      ours:     {v}\n      upstream: {}\n", b.get(k).unwrap_or(&Value::Null)));
+                out.push_str(&format!(
+                    "    {k}:\n      ours:     {v}\n      upstream: {}\n",
+                    b.get(k).unwrap_or(&Value::Null)
+                ));
             }
         }
     }
@@ -285,8 +358,14 @@ fn scheduler_agrees_with_upstream() {
     let theirs = Api::new(&peer as &dyn ApiServer, Duration::from_secs(180));
     let mine = Api::new(&ours as &dyn ApiServer, Duration::from_secs(60));
 
-    let seed: u64 = std::env::var("PLACEMENT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_260_101);
-    let count: usize = std::env::var("PLACEMENT_SCENARIOS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let seed: u64 = std::env::var("PLACEMENT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_260_101);
+    let count: usize = std::env::var("PLACEMENT_SCENARIOS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     let mut rng = Rng::new(seed);
     let mut compared = 0;
     let mut identical = 0;
@@ -302,7 +381,10 @@ fn scheduler_agrees_with_upstream() {
             mine.placement(&ns, name, spec.clone());
             let (a, b) = (observed(&mine, &ns, name), observed(&theirs, &ns, name));
             compared += 1;
-            let reason = a["PlacementSatisfied"][1].as_str().unwrap_or("?").to_string();
+            let reason = a["PlacementSatisfied"][1]
+                .as_str()
+                .unwrap_or("?")
+                .to_string();
             *reasons.entry(reason).or_default() += 1;
             if a == b {
                 identical += 1;
@@ -319,7 +401,11 @@ fn scheduler_agrees_with_upstream() {
         for api in [&theirs, &mine] {
             api.wait(&format!("{ns} has no decisions"), || {
                 let left = api.list(&support::decisions(&ns), None);
-                if left.is_empty() { Ok(()) } else { Err(format!("{} left", left.len())) }
+                if left.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("{} left", left.len()))
+                }
             });
         }
     }
@@ -329,5 +415,10 @@ fn scheduler_agrees_with_upstream() {
     );
     drop(upstream_hub);
     assert!(count < 50 || compared >= 50);
-    assert!(mismatches.is_empty(), "{} of {compared} placements differ from upstream:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} of {compared} placements differ from upstream:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
 }

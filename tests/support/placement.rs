@@ -343,7 +343,9 @@ impl<'a> Api<'a> {
         self.wait(&format!("placement {ns}/{name} is scheduled"), || {
             let p = self.get_placement(ns, name).ok_or("no placement")?;
             // Upstream patches status fields that changed: a 0 it never wrote is absent.
-            let n = p["status"]["numberOfSelectedClusters"].as_u64().unwrap_or(0);
+            let n = p["status"]["numberOfSelectedClusters"]
+                .as_u64()
+                .unwrap_or(0);
             if condition(&p, "PlacementSatisfied").is_none() {
                 return Err(format!("no PlacementSatisfied: {p}"));
             }
