@@ -96,6 +96,15 @@ impl Objects {
         typed(&kind, stored)
     }
 
+    /// Deletes the object of type `T` named `name`; absence is success.
+    pub async fn delete_as<T>(&self, namespace: Option<&str>, name: &str) -> Result<(), Status>
+    where
+        T: Resource<DynamicType = ()>,
+    {
+        let kind = self.kind_of::<T>()?;
+        self.delete(&kind, namespace, name).await
+    }
+
     /// The object, or `None` when it does not exist.
     pub async fn get(
         &self,

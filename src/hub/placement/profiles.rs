@@ -12,6 +12,7 @@
 //!   `Joined` from `ManagedClusterJoined`; then the labels, with
 //!   `multicluster.x-k8s.io/clusterset` from the cluster's cluster-set label.
 
+use k8s_openapi::api::core::v1::Namespace;
 use std::collections::BTreeSet;
 
 use super::Ctx;
@@ -41,15 +42,9 @@ pub async fn install_crd(ctx: &Ctx) -> Result<(), Status> {
 
 /// Creates and deletes OCM's ClusterProfiles in namespace `ns`.
 pub async fn reconcile_namespace(ctx: &Ctx, ns: &str) -> Result<Requeue, Status> {
-    let namespaces = ctx.objects.kind("", "namespaces")?;
-    match ctx.objects.get(&namespaces, None, ns).await? {
+    match ctx.objects.get_as::<Namespace>(None, ns).await? {
         None => return Ok(None),
-        Some(n)
-            if n.pointer("/metadata/deletionTimestamp")
-                .is_some_and(|t| !t.is_null()) =>
-        {
-            return Ok(None);
-        }
+        Some(n) if n.metadata.deletion_timestamp.is_some() => return Ok(None),
         Some(_) => {}
     }
     let (desired, existing) = {
@@ -81,7 +76,6 @@ pub async fn reconcile_namespace(ctx: &Ctx, ns: &str) -> Result<Requeue, Status>
         }
         (desired, state.managed_profiles_in(ns))
     };
-    let kind = ctx.objects.kind_of::<ClusterProfile>()?;
     let mut failed = None;
     for cluster in desired.difference(&existing) {
         let mut profile = ClusterProfile::new(
@@ -111,7 +105,11 @@ pub async fn reconcile_namespace(ctx: &Ctx, ns: &str) -> Result<Requeue, Status>
         }
     }
     for name in existing.difference(&desired) {
-        match ctx.objects.delete(&kind, Some(ns), name).await {
+        match ctx
+            .objects
+            .delete_as::<ClusterProfile>(Some(ns), name)
+            .await
+        {
             Ok(()) => {
                 let mut gone = ClusterProfile::new(name, ClusterProfileSpec::default());
                 gone.metadata.namespace = Some(ns.to_string());

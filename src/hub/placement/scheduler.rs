@@ -124,14 +124,15 @@ impl Scheduler {
     async fn step(&self, ns: &str, placement: &Placement, step: Step) -> Result<Done, Status> {
         match step {
             Step::Delete { name } => {
-                let kind = self.objects.kind_of::<PlacementDecision>()?;
                 let rv = self
                     .world
                     .read()
                     .ok()
                     .and_then(|s| s.decision_rv(ns, &name))
                     .unwrap_or(0);
-                self.objects.delete(&kind, Some(ns), &name).await?;
+                self.objects
+                    .delete_as::<PlacementDecision>(Some(ns), &name)
+                    .await?;
                 if let Ok(mut state) = self.world.write() {
                     state.delete_decision(ns, &name, rv);
                 }
