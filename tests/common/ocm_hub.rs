@@ -238,6 +238,13 @@ impl OcmHub {
     /// under `setpriv --pdeathsig KILL`, so they die with the thread that called this:
     /// call it from the thread that keeps the hub (the test's own), not a short-lived one.
     pub fn start(peer: &KubePeer, dir: &Path) -> OcmHub {
+        Self::start_only(peer, dir, &CONTROLLERS.map(|(tool, _)| tool))
+    }
+
+    /// As [`OcmHub::start`], with only the named controllers (`registration`, `work`,
+    /// `placement`, `addon`); the `default` and `global` sets are awaited only when the
+    /// registration controller runs.
+    pub fn start_only(peer: &KubePeer, dir: &Path, only: &[&str]) -> OcmHub {
         std::fs::create_dir_all(dir).expect("create the hub dir");
         let dir = dir.canonicalize().expect("canonical hub dir");
 
@@ -276,7 +283,9 @@ impl OcmHub {
             hub.ca_file.display()
         );
         for (tool, command) in CONTROLLERS {
-            hub.spawn(tool, command);
+            if only.contains(&tool) {
+                hub.spawn(tool, command);
+            }
         }
         hub.wait_ready();
         hub
@@ -361,7 +370,7 @@ impl OcmHub {
             .expect("client");
         let deadline = Instant::now() + READY_TIMEOUT;
         let mut pending: Vec<&'static str> = self.controllers.iter().map(|c| c.name).collect();
-        let mut sets = false;
+        let mut sets = !self.controllers.iter().any(|c| c.name == "registration");
         while !pending.is_empty() || !sets {
             self.check_running();
             pending.retain(|name| {
@@ -440,6 +449,14 @@ impl OcmHub {
             String::from_utf8_lossy(&out.stderr)
         );
         format!("{id}.{secret}")
+    }
+
+    /// The process id of controller `tool`, when it runs.
+    pub fn pid(&self, tool: &str) -> Option<u32> {
+        self.controllers
+            .iter()
+            .find(|c| c.name == tool)
+            .map(|c| c.child.id())
     }
 
     /// The hub's address, `https://127.0.0.1:PORT`.

@@ -56,10 +56,13 @@ const FUNCTIONS: &[&str] = &[
     "parseJSON",
 ];
 
+/// One cluster's scores: AddOnPlacementScore name → `[(score name, value)]`.
+type ClusterScores = HashMap<String, Arc<Vec<(String, i64)>>>;
+
 /// The AddOnPlacementScores `scores()` reads: cluster → score name → `[(name, value)]`.
 #[derive(Default)]
 pub struct ScoreTable {
-    by_cluster: RwLock<HashMap<String, HashMap<String, Arc<Vec<(String, i64)>>>>>,
+    by_cluster: RwLock<HashMap<String, ClusterScores>>,
 }
 
 impl ScoreTable {

@@ -87,7 +87,8 @@ pub fn weights(policy: Option<&PrioritizerPolicy>) -> Result<Vec<Weighted>, Stri
     let configurations = policy
         .map(|p| p.configurations.as_slice())
         .unwrap_or_default();
-    let mut table: Vec<(Key, i32, Option<(String, String)>)> = match mode {
+    type Row = (Key, i32, Option<(String, String)>);
+    let mut table: Vec<Row> = match mode {
         "Exact" => Vec::new(),
         "Additive" | "" => vec![
             (

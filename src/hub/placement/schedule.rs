@@ -306,7 +306,8 @@ fn eligible_count(state: &State, sets: &[String]) -> usize {
 /// every eligible cluster.
 fn candidates(state: &State, sets: &[String], predicates: &[Predicate]) -> Vec<Id> {
     let eligible = |id: &Id| !state.deleting().contains(id) && state.in_sets(sets, *id);
-    let hints: Option<Vec<(bool, &str, Option<&[String]>)>> = if predicates.is_empty() {
+    type Hint<'a> = (bool, &'a str, Option<&'a [String]>);
+    let hints: Option<Vec<Hint>> = if predicates.is_empty() {
         None
     } else {
         predicates

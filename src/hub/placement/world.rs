@@ -79,26 +79,15 @@ impl ClusterEntry {
         ClusterFacts::labels(self)
     }
 
-    fn quantities(
-        &self,
-    ) -> (
-        Option<
-            &std::collections::BTreeMap<
-                String,
-                k8s_openapi::apimachinery::pkg::api::resource::Quantity,
-            >,
-        >,
-        Option<
-            &std::collections::BTreeMap<
-                String,
-                k8s_openapi::apimachinery::pkg::api::resource::Quantity,
-            >,
-        >,
-    ) {
+    fn quantities(&self) -> (Option<&Resources>, Option<&Resources>) {
         let status = self.obj.status.as_ref();
         (status.map(|s| &s.allocatable), status.map(|s| &s.capacity))
     }
 }
+
+/// A cluster's allocatable or capacity resources.
+type Resources =
+    std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>;
 
 /// How a cluster set chooses its members.
 #[derive(Debug, Clone, PartialEq)]
