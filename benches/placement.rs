@@ -789,11 +789,18 @@ fn main() {
                 ),
             ];
             for pid in peer.component_pids() {
-                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-                match comm.trim() {
-                    "kube-apiserver" => processes.push(("kube-apiserver", pid)),
-                    "etcd" => processes.push(("etcd", pid)),
-                    _ => {}
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                // The program and its first argument name the component (`etcd`, or a
+                // Kubernetes binary or `kube-peer apiserver`).
+                let args: Vec<String> = String::from_utf8_lossy(&cmdline)
+                    .split('\0')
+                    .take(2)
+                    .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
+                    .collect();
+                if args.iter().any(|a| a == "etcd") {
+                    processes.push(("etcd", pid));
+                } else if args.iter().any(|a| a.ends_with("apiserver")) {
+                    processes.push(("kube-apiserver", pid));
                 }
             }
             let t = Target {

@@ -9,10 +9,13 @@
 //! Placements of one scenario are created one after the other, each once the previous is
 //! scheduled on both hubs, and deleted (with their decisions) at the end of the scenario:
 //! upstream's Balance prioritizer depends on which other decisions exist when a placement
-//! is scheduled, so both hubs must schedule in the same order on the same state. What
-//! upstream ignores (spread constraints, scores in decisions, our ClustersFiltered
-//! condition) is left out. The scenarios come from a fixed seed (`PLACEMENT_SEED`
-//! overrides it, `PLACEMENT_SCENARIOS` their number).
+//! is scheduled, so both hubs must schedule in the same order on the same state.
+//! Then each placement that selected all of its `numberOfClusters` (2 or more) is asked
+//! for one fewer and compared again: rescheduling over its own decisions, where Steady
+//! and the tie-break decide which cluster goes. What upstream ignores (spread
+//! constraints, scores in decisions, our ClustersFiltered condition) is left out. The
+//! scenarios come from a fixed seed (`PLACEMENT_SEED` overrides it, `PLACEMENT_SCENARIOS`
+//! their number).
 //!
 //! Prerequisites: `hack/install-kube-peer.sh` and `hack/install-ocm-hub.sh`.
 
@@ -306,7 +309,17 @@ fn set_up(api: &Api, s: &Scenario, upstream: bool) {
 
 /// What is compared of a scheduled placement.
 fn observed(api: &Api, ns: &str, name: &str) -> Value {
-    let p = api.settled(ns, name);
+    observed_where(api, ns, name, |_| Ok(()))
+}
+
+/// As [`observed`], once `check` accepts the placement.
+fn observed_where(
+    api: &Api,
+    ns: &str,
+    name: &str,
+    check: impl Fn(&Value) -> Result<(), String>,
+) -> Value {
+    let p = api.settled_where(ns, name, check);
     let cond = |t: &str| {
         condition(&p, t).map(|(s, r, m)| {
             // CEL and selector error texts are the engines' own; the reason is what counts.
@@ -325,6 +338,29 @@ fn observed(api: &Api, ns: &str, name: &str) -> Value {
         "PlacementMisconfigured": cond("PlacementMisconfigured"),
         "decisions": api.decisions(ns, name),
     })
+}
+
+/// Whether two of the clusters our hub selected for the placement have the same score, so
+/// their order (and, at the `numberOfClusters` cut, their selection) is the tie-break's.
+fn tied(api: &Api, ns: &str, name: &str) -> bool {
+    let mut scores: Vec<i64> = api
+        .list(
+            &support::decisions(ns),
+            Some(&format!("{}={name}", support::PLACEMENT_LABEL)),
+        )
+        .iter()
+        .flat_map(|d| {
+            d["status"]["decisions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|c| c["score"].as_i64())
+        .collect();
+    let n = scores.len();
+    scores.sort_unstable();
+    scores.dedup();
+    scores.len() < n
 }
 
 fn diff(ours: &Value, theirs: &Value) -> String {
@@ -369,6 +405,8 @@ fn scheduler_agrees_with_upstream() {
     let mut rng = Rng::new(seed);
     let mut compared = 0;
     let mut identical = 0;
+    let mut ties = 0;
+    let mut rescheduled = 0;
     let mut mismatches = Vec::new();
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     for n in 0..count {
@@ -381,6 +419,9 @@ fn scheduler_agrees_with_upstream() {
             mine.placement(&ns, name, spec.clone());
             let (a, b) = (observed(&mine, &ns, name), observed(&theirs, &ns, name));
             compared += 1;
+            if tied(&mine, &ns, name) {
+                ties += 1;
+            }
             let reason = a["PlacementSatisfied"][1]
                 .as_str()
                 .unwrap_or("?")
@@ -390,6 +431,46 @@ fn scheduler_agrees_with_upstream() {
                 identical += 1;
             } else {
                 mismatches.push(format!("  {}/{name} {spec}\n{}", s.id, diff(&a, &b)));
+            }
+        }
+        // Rescheduling over existing decisions (where Steady counts): a placement that
+        // selected all of its `numberOfClusters` is asked for one cluster fewer.
+        for (name, spec) in &s.placements {
+            let Some(n) = spec["numberOfClusters"].as_u64().filter(|n| *n >= 2) else {
+                continue;
+            };
+            let selected = |p: &Value| p["status"]["numberOfSelectedClusters"].as_u64();
+            if mine.get_placement(&ns, name).and_then(|p| selected(&p)) != Some(n) {
+                continue;
+            }
+            let path = format!("{}/{name}", placements(&ns));
+            let patch = json!({"spec": {"numberOfClusters": n - 1}});
+            for api in [&theirs, &mine] {
+                api.merge(&path, &patch);
+            }
+            let fewer = |p: &Value| match selected(p) {
+                Some(k) if k == n - 1 => Ok(()),
+                k => Err(format!("{k:?} selected, waiting for {}", n - 1)),
+            };
+            let (a, b) = (
+                observed_where(&mine, &ns, name, fewer),
+                observed_where(&theirs, &ns, name, fewer),
+            );
+            compared += 1;
+            rescheduled += 1;
+            if tied(&mine, &ns, name) {
+                ties += 1;
+            }
+            if a == b {
+                identical += 1;
+            } else {
+                let mut spec = spec.clone();
+                spec["numberOfClusters"] = json!(n - 1);
+                mismatches.push(format!(
+                    "  {}/{name} (rescheduled from {n} clusters) {spec}\n{}",
+                    s.id,
+                    diff(&a, &b)
+                ));
             }
         }
         // Clean up so the next scenario's Balance starts from the same, empty state.
@@ -410,11 +491,15 @@ fn scheduler_agrees_with_upstream() {
         }
     }
     eprintln!(
-        "compared {compared} placements in {count} scenarios (seed {seed}) in {:?}: {identical} identical; outcomes {reasons:?}",
+        "compared {compared} placements in {count} scenarios (seed {seed}) in {:?} ({rescheduled} of them rescheduled with one cluster fewer): {identical} identical, {ties} with equal scores among the selected (ordered by the tie-break); outcomes {reasons:?}",
         started.elapsed()
     );
     drop(upstream_hub);
     assert!(count < 50 || compared >= 50);
+    assert!(
+        count < 50 || ties > 0,
+        "no scenario exercised the tie-break"
+    );
     assert!(
         mismatches.is_empty(),
         "{} of {compared} placements differ from upstream:\n{}",

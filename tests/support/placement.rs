@@ -340,8 +340,19 @@ impl<'a> Api<'a> {
     /// Waits until the placement has a status and decisions agreeing with it (what both
     /// upstream and our scheduler write last), and returns the placement.
     pub fn settled(&self, ns: &str, name: &str) -> Value {
+        self.settled_where(ns, name, |_| Ok(()))
+    }
+
+    /// As [`Api::settled`], also waiting for `check` to accept the placement.
+    pub fn settled_where(
+        &self,
+        ns: &str,
+        name: &str,
+        check: impl Fn(&Value) -> Result<(), String>,
+    ) -> Value {
         self.wait(&format!("placement {ns}/{name} is scheduled"), || {
             let p = self.get_placement(ns, name).ok_or("no placement")?;
+            check(&p)?;
             // Upstream patches status fields that changed: a 0 it never wrote is absent.
             let n = p["status"]["numberOfSelectedClusters"]
                 .as_u64()
