@@ -193,6 +193,9 @@ fn client(ca: &Path, crt: &Path, key: &Path) -> reqwest::Client {
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca pem"))
         .identity(reqwest::Identity::from_pem(&pem).expect("identity"))
+        // One connection per request in flight (BENCHMARKS.md, Work: a shared HTTP/2
+        // client under load).
+        .http1_only()
         .timeout(Duration::from_secs(600))
         .build()
         .expect("client")
