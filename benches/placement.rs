@@ -737,7 +737,6 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     println!("placement benchmark: {n} clusters, {m} placements, {changes} label changes");
 
-    let mut reports = Vec::new();
     {
         let config = dir.path().join("hub.json");
         std::fs::write(&config, json!({"logging": {"level": "warn"}}).to_string()).expect("config");
@@ -757,7 +756,8 @@ fn main() {
             ),
             processes: vec![("hub", hub.child.id())],
         };
-        reports.push(runtime.block_on(run(&t, &cs, &ps, changes)));
+        let mut r = runtime.block_on(run(&t, &cs, &ps, changes));
+        print(&mut r, m);
         drop(hub);
     }
 
@@ -816,10 +816,8 @@ fn main() {
                 ),
                 processes,
             };
-            reports.push(runtime.block_on(run(&t, &cs, &ps, changes)));
+            let mut r = runtime.block_on(run(&t, &cs, &ps, changes));
+            print(&mut r, m);
         }
-    }
-    for r in &mut reports {
-        print(r, m);
     }
 }

@@ -1148,7 +1148,8 @@ fn decisions_never_drop_a_kept_cluster_while_they_move() {
     // Each change moves clusters between PlacementDecisions: a cluster sorting first
     // shifts every object; a relabelled one moves between groups (both ways); one
     // leaving shifts back.
-    let changes: Vec<Box<dyn Fn(&Api)>> = vec![
+    type Change = Box<dyn Fn(&Api)>;
+    let changes: Vec<Change> = vec![
         Box::new(|api| {
             api.cluster(
                 &Cluster::new("a000")

@@ -34,6 +34,9 @@ use support::{Api, CLUSTERS, Cluster, Rng, condition, placements};
 
 const TEST: &str = "placement_upstream";
 
+/// An AddOnPlacementScore: (cluster, [(score name, value)], validUntil).
+type Score = (String, Vec<(&'static str, i64)>, Option<&'static str>);
+
 /// One generated scenario.
 struct Scenario {
     id: String,
@@ -41,7 +44,7 @@ struct Scenario {
     /// (name, label selector or None for ExclusiveClusterSetLabel)
     sets: Vec<(String, Option<Value>)>,
     bindings: Vec<String>,
-    scores: Vec<(String, Vec<(&'static str, i64)>, Option<&'static str>)>,
+    scores: Vec<Score>,
     placements: Vec<(String, Value)>,
 }
 
