@@ -106,7 +106,7 @@ pub(super) struct Compiled {
 }
 
 /// The functions rules may call besides operators and macros.
-const FUNCTIONS: &[&str] = &[
+pub(crate) const FUNCTIONS: &[&str] = &[
     "contains",
     "size",
     "max",
@@ -408,7 +408,7 @@ fn unescape_single_quote(s: &str) -> Option<String> {
 }
 
 /// The largest bracket nesting of a source text, outside string literals.
-fn source_nesting(src: &str) -> usize {
+pub(crate) fn source_nesting(src: &str) -> usize {
     let mut depth = 0usize;
     let mut max = 0usize;
     let mut quote: Option<char> = None;
@@ -507,6 +507,69 @@ pub(super) fn compile_expr(src: &str) -> Result<Compiled, String> {
     };
     ProgramCache::global().insert(src, compiled.clone(), facts.nodes);
     Ok(compiled)
+}
+
+/// A CEL expression parsed for another evaluator in the crate (placement's CEL selectors):
+/// the tree bounded as rules are (bracket nesting, tree depth; the caller bounds the size),
+/// and the names it reads and calls.
+pub(crate) struct Parsed {
+    pub program: Arc<IdedExpr>,
+    depth: usize,
+    /// The most comprehensions nested in one another.
+    pub loops: u32,
+    /// Variables read that no comprehension binds.
+    pub free_variables: Vec<String>,
+    /// Functions called (operators excluded).
+    pub functions: Vec<String>,
+}
+
+/// Parses `src` for [`Parsed`]; errors in cel-go's words.
+pub(crate) fn parse_bounded(src: &str) -> Result<Parsed, String> {
+    if source_nesting(src) > MAX_NESTING {
+        return Err(format!(
+            "ERROR: <input>:1:1: expression recursion limit exceeded: {MAX_NESTING}"
+        ));
+    }
+    let (program, facts) = cel_ast::parse(src, MAX_TREE_NESTING).map_err(|e| match e {
+        ParseError::Syntax(message) => message,
+        ParseError::TooDeep => {
+            format!("ERROR: <input>:1:1: expression recursion limit exceeded: {MAX_NESTING}")
+        }
+        ParseError::Panicked => "ERROR: <input>:1:1: unsupported expression".into(),
+    })?;
+    if facts.unsupported {
+        return Err("ERROR: <input>:1:1: unsupported expression: message construction".into());
+    }
+    let operator = |f: &str| f.starts_with('_') || f.starts_with('@') || f == "!_" || f == "-_";
+    Ok(Parsed {
+        depth: facts.depth,
+        loops: facts.loops,
+        free_variables: facts
+            .variables
+            .iter()
+            .filter(|v| !facts.loop_vars.contains(*v))
+            .cloned()
+            .collect(),
+        functions: facts
+            .functions
+            .iter()
+            .filter(|f| !operator(f))
+            .cloned()
+            .collect(),
+        program: Arc::new(program),
+    })
+}
+
+/// Evaluates a [`Parsed`] tree in `ctx` on a stack deep enough for it (as rules are run);
+/// `None` when the interpreter panicked.
+pub(crate) fn resolve(parsed: &Parsed, ctx: &Context) -> Option<Result<Cel, ExecutionError>> {
+    let needs = parsed
+        .depth
+        .saturating_mul(EVAL_STACK_PER_LEVEL)
+        .saturating_add(EVAL_STACK_MARGIN);
+    stacker::maybe_grow(needs, EVAL_STACK, || {
+        catch_unwind(AssertUnwindSafe(|| Cel::resolve(&parsed.program, ctx))).ok()
+    })
 }
 
 /// Compiled expressions by their text, shared by every schema in the process. A CRD's

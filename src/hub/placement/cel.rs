@@ -6,55 +6,33 @@
 //! `"<json>".parseJSON()`; kube's string library comes from `api::schema::cel`.
 //!
 //! Compiling checks what cel-go's type checker would reject that matters here (undeclared
-//! variables and functions), bounds the size and nesting of an expression, and limits
-//! comprehension macros, since this interpreter cannot count evaluation cost. An
-//! expression that fails or is not `true` does not select the cluster.
+//! variables and functions), bounds the size, bracket nesting and tree depth of an
+//! expression (parsed and evaluated on a stack grown for it, as CRD rules are: a hostile
+//! selector cannot exhaust a worker's stack), and limits the nesting of comprehension
+//! macros, since this interpreter cannot count evaluation cost. An expression that fails
+//! or is not `true` does not select the cluster.
 
 use std::collections::HashMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 
 use cel_interpreter::extractors::This;
 use cel_interpreter::objects::{Key, Map};
-use cel_interpreter::{Context, ExecutionError, FunctionContext, Program, Value as Cel};
+use cel_interpreter::{Context, ExecutionError, FunctionContext, Value as Cel};
 use serde_json::Value;
+
+use crate::api::schema::cel::{self, Parsed};
 
 /// The longest accepted expression.
 const MAX_EXPRESSION_BYTES: usize = 10 * 1024;
 /// The deepest accepted bracket nesting.
 const MAX_NESTING: usize = 32;
-/// The most comprehension macros (`all`, `exists`, `map`, ...) in one expression.
+/// The deepest nesting of comprehension macros (`all`, `exists`, `map`, ...), which bounds
+/// an expression's cost.
 const MAX_COMPREHENSIONS: usize = 4;
 
-/// Functions an expression may call besides operators and macros.
-const FUNCTIONS: &[&str] = &[
-    "contains",
-    "size",
-    "max",
-    "min",
-    "startsWith",
-    "endsWith",
-    "string",
-    "bytes",
-    "double",
-    "int",
-    "uint",
-    "matches",
-    "hasValue",
-    "value",
-    "orValue",
-    "lowerAscii",
-    "upperAscii",
-    "trim",
-    "replace",
-    "split",
-    "join",
-    "indexOf",
-    "lastIndexOf",
-    "substring",
-    "scores",
-    "parseJSON",
-];
+/// Functions an expression may call besides operators, macros and the schema engine's
+/// ([`cel::FUNCTIONS`]).
+const PLACEMENT_FUNCTIONS: &[&str] = &["scores", "parseJSON"];
 
 /// One cluster's scores: AddOnPlacementScore name → `[(score name, value)]`.
 type ClusterScores = HashMap<String, Arc<Vec<(String, i64)>>>;
@@ -103,7 +81,7 @@ impl ScoreTable {
 /// The compiled expressions of one CEL selector.
 #[derive(Clone)]
 pub struct CelSelector {
-    programs: Vec<Arc<Program>>,
+    programs: Vec<Arc<Parsed>>,
 }
 
 impl std::fmt::Debug for CelSelector {
@@ -133,12 +111,14 @@ impl CelSelector {
         for (i, program) in self.programs.iter().enumerate() {
             let mut scope = env.context.new_inner_scope();
             scope.add_variable_from_value("managedCluster", cluster.clone());
-            match catch_unwind(AssertUnwindSafe(|| program.execute(&scope))) {
-                Ok(Ok(Cel::Bool(true))) => {}
-                Ok(Ok(Cel::Bool(false))) => return Err(format!("CEL expression {i} is false")),
-                Ok(Ok(_)) => return Err(format!("CEL expression {i} is not a bool")),
-                Ok(Err(e)) => return Err(format!("CEL expression {i} failed: {}", error_text(&e))),
-                Err(_) => return Err(format!("CEL expression {i} failed")),
+            match cel::resolve(program, &scope) {
+                Some(Ok(Cel::Bool(true))) => {}
+                Some(Ok(Cel::Bool(false))) => return Err(format!("CEL expression {i} is false")),
+                Some(Ok(_)) => return Err(format!("CEL expression {i} is not a bool")),
+                Some(Err(e)) => {
+                    return Err(format!("CEL expression {i} failed: {}", error_text(&e)));
+                }
+                None => return Err(format!("CEL expression {i} failed")),
             }
         }
         Ok(())
@@ -209,88 +189,38 @@ fn error_text(e: &ExecutionError) -> String {
     }
 }
 
-/// The deepest bracket nesting of `src`, outside string literals.
-fn nesting(src: &str) -> usize {
-    let (mut depth, mut deepest, mut quote) = (0usize, 0usize, None::<char>);
-    let mut escaped = false;
-    for c in src.chars() {
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
-            }
-            continue;
-        }
-        match c {
-            '"' | '\'' => quote = Some(c),
-            '(' | '[' | '{' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            ')' | ']' | '}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    deepest
-}
-
-fn comprehension() -> &'static regex::Regex {
-    static RE: OnceLock<regex::Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        regex::Regex::new(
-            r"\.\s*(all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,",
-        )
-        .unwrap_or_else(|_| regex::Regex::new("$^").unwrap_or_else(|_| unreachable!()))
-    })
-}
-
-fn compile(src: &str) -> Result<Arc<Program>, String> {
+fn compile(src: &str) -> Result<Arc<Parsed>, String> {
     if src.len() > MAX_EXPRESSION_BYTES {
         return Err(format!(
             "ERROR: <input>:1:1: expression size exceeds limit of {MAX_EXPRESSION_BYTES} bytes"
         ));
     }
-    if nesting(src) > MAX_NESTING {
+    if cel::source_nesting(src) > MAX_NESTING {
         return Err(format!(
             "ERROR: <input>:1:1: expression nests deeper than {MAX_NESTING} levels"
         ));
     }
-    let loops: Vec<String> = comprehension()
-        .captures_iter(src)
-        .filter_map(|c| c.get(2).map(|m| m.as_str().to_string()))
-        .collect();
-    if loops.len() > MAX_COMPREHENSIONS {
+    let parsed = cel::parse_bounded(src)?;
+    if parsed.loops as usize > MAX_COMPREHENSIONS {
         return Err(format!(
             "ERROR: <input>:1:1: more than {MAX_COMPREHENSIONS} comprehensions; the expression may be too expensive"
         ));
     }
-    let program = catch_unwind(AssertUnwindSafe(|| Program::compile(src)))
-        .map_err(|_| "ERROR: <input>:1:1: unsupported expression".to_string())?
-        .map_err(|e| e.to_string())?;
-    let refs = program.references();
-    let mut variables: Vec<String> = refs.variables().iter().map(|s| s.to_string()).collect();
-    variables.sort();
-    for v in variables {
-        if v != "managedCluster" && !loops.contains(&v) {
+    for v in &parsed.free_variables {
+        if v != "managedCluster" {
             return Err(format!(
                 "ERROR: <input>: undeclared reference to '{v}' (in container '')"
             ));
         }
     }
-    let mut functions: Vec<String> = refs.functions().iter().map(|s| s.to_string()).collect();
-    functions.sort();
-    for f in functions {
-        let operator = f.starts_with('_') || f.starts_with('@') || f == "!_" || f == "-_";
-        if !operator && !FUNCTIONS.contains(&f.as_str()) {
+    for f in &parsed.functions {
+        if !cel::FUNCTIONS.contains(&f.as_str()) && !PLACEMENT_FUNCTIONS.contains(&f.as_str()) {
             return Err(format!(
                 "ERROR: <input>: undeclared reference to '{f}' (in container '')"
             ));
         }
     }
-    Ok(Arc::new(program))
+    Ok(Arc::new(parsed))
 }
 
 /// JSON as a CEL value; `floats` turns every number into a double (as Go's
@@ -346,6 +276,28 @@ mod tests {
         let env = Env::new(table);
         let selector = CelSelector::compile(&[expr.to_string()])?;
         selector.check(&env, &cluster())
+    }
+
+    #[test]
+    fn hostile_expressions_are_refused_or_evaluated_without_overflow() {
+        let table = Arc::new(ScoreTable::default());
+        // A 10 KiB chain of operators: deep tree, no brackets.
+        let chain = format!("1{}", " + 1".repeat(2_500));
+        assert!(CelSelector::compile(&[chain]).is_err());
+        let ors = (0..300)
+            .map(|i| format!("managedCluster.metadata.name == 'c{i}'"))
+            .collect::<Vec<_>>()
+            .join(" || ");
+        let deep_or = ors.chars().take(MAX_EXPRESSION_BYTES).collect::<String>();
+        let deep_or = deep_or
+            .rsplit_once(" ||")
+            .map_or(deep_or.clone(), |(a, _)| a.to_string());
+        // Either refused at compile time or evaluated to an answer: never a crash.
+        if let Ok(selector) = CelSelector::compile(&[deep_or]) {
+            let _ = selector.check(&Env::new(table.clone()), &cluster());
+        }
+        let nested = format!("{}true{}", "[".repeat(40), "]".repeat(40));
+        assert!(check(&nested, table).is_err());
     }
 
     #[test]
