@@ -230,7 +230,13 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
     wait_until("the Go agent cleans up and releases the work", || {
         get(&hub, &path).is_none()
     });
-    assert!(get(&spoke, "/api/v1/namespaces/default/configmaps/delivered").is_none());
+    // The Go agent releases the work once its AppliedManifestWork is gone; the applied
+    // resources are deleted by that AppliedManifestWork's own finalizer, which may finish
+    // a moment later.
+    wait_until(
+        "the applied ConfigMap is deleted from the managed cluster",
+        || get(&spoke, "/api/v1/namespaces/default/configmaps/delivered").is_none(),
+    );
 
     let _ = agent.kill();
     let _ = agent.wait();
