@@ -122,11 +122,12 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(work_dir.join("agent.log")).expect("log"))
         .spawn()
+        .map(KillOnDrop)
         .expect("start the Go agent");
     let log = || std::fs::read_to_string(work_dir.join("agent.log")).unwrap_or_default();
 
     let mut waited = || {
-        if let Ok(Some(status)) = agent.try_wait() {
+        if let Ok(Some(status)) = agent.0.try_wait() {
             panic!("the Go agent exited with {status}:\n{}", log());
         }
     };
@@ -147,7 +148,7 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
         });
     }));
     if result.is_err() {
-        let _ = agent.kill();
+        let _ = agent.0.kill();
         panic!(
             "goc never became Available; Go agent log:\n{}\ncluster: {:?}",
             log(),
@@ -202,7 +203,7 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
         );
     }));
     if result.is_err() {
-        let _ = agent.kill();
+        let _ = agent.0.kill();
         panic!(
             "the Go agent did not apply the work; log:\n{}\nwork: {:?}",
             log(),
@@ -238,8 +239,8 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
         || get(&spoke, "/api/v1/namespaces/default/configmaps/delivered").is_none(),
     );
 
-    let _ = agent.kill();
-    let _ = agent.wait();
+    let _ = agent.0.kill();
+    let _ = agent.0.wait();
     // Nothing the agent asked of our hub failed. (409s between its own controllers are
     // retried by design; the peer sets no request-header CA, which only the agent's own
     // metrics endpoint reads from `extension-apiserver-authentication`.)
@@ -257,4 +258,14 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
         "the Go agent logged errors:\n{}",
         errors.join("\n")
     );
+}
+
+/// The Go agent's process, killed when the test ends, also by a failed assertion.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
