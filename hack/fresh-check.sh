@@ -18,7 +18,7 @@
 #   hack/fresh-check.sh                 # report in $FRESH_DIR/report.txt, logs beside it
 #   FRESH_KEEP=1 hack/fresh-check.sh    # keep the root file system afterwards
 #
-# Environment: FRESH_DIR (work directory, default a new /var/tmp/mcp-fresh.XXXXXX),
+# Environment: FRESH_DIR (work directory, default a new $MCP_CACHE/fresh.XXXXXX),
 # FRESH_MIRROR (Debian mirror, default the host's first bookworm mirror or deb.debian.org),
 # FRESH_PORT (the hub's port, default 19443), FRESH_REV (the commit to check, default HEAD),
 # FRESH_KEEP.
@@ -31,11 +31,14 @@ source hack/lib.sh
 apt_install debootstrap git curl
 
 repo=$PWD
-FRESH_DIR=${FRESH_DIR:-$(mktemp -d /var/tmp/mcp-fresh.XXXXXX)}
+FRESH_DIR=${FRESH_DIR:-$(mktemp -d "$MCP_CACHE/fresh.XXXXXX")}
 FRESH_PORT=${FRESH_PORT:-19443}
 mirror=${FRESH_MIRROR:-$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)}
 mirror=${mirror:-http://deb.debian.org/debian}
 rootfs=$FRESH_DIR/rootfs
+# Inside the root: one user home holding the clone, the steering files, the toolchain and
+# the cargo home (paths of the chroot, not of this machine).
+guest=/home/fresh
 report=$FRESH_DIR/report.txt
 mkdir -p "$FRESH_DIR"
 : > "$report"
@@ -95,30 +98,31 @@ fi
 note "debootstrap: $((SECONDS - start)) s, $(chroot "$rootfs" dpkg-query -W -f '.\n' | wc -l) packages"
 
 # The clone and the steering repo's shared data, laid out as on a development machine.
-git clone --quiet --no-local --no-checkout "$repo" "$rootfs/srv/fresh/main"
-git -C "$rootfs/srv/fresh/main" checkout --quiet --detach "$rev"
+mkdir -p "$rootfs$guest"
+git clone --quiet --no-local --no-checkout "$repo" "$rootfs$guest/main"
+git -C "$rootfs$guest/main" checkout --quiet --detach "$rev"
 if [ -d "$repo/../shared" ]; then
-    mnt "$rootfs/srv/fresh/shared" --bind -o ro "$repo/../shared"
-    mount -o remount,bind,ro "$rootfs/srv/fresh/shared"
+    mnt "$rootfs$guest/shared" --bind -o ro "$repo/../shared"
+    mount -o remount,bind,ro "$rootfs$guest/shared"
 fi
 mnt "$rootfs/proc" -t proc proc
 mnt "$rootfs/sys" --rbind /sys
 mnt "$rootfs/dev" --rbind /dev
 mnt "$rootfs/run" -t tmpfs tmpfs
-mnt "$rootfs/opt/rustup" --bind "$rustup_home"
-mount -o remount,bind,ro "$rootfs/opt/rustup"
+mnt "$rootfs$guest/.rustup" --bind "$rustup_home"
+mount -o remount,bind,ro "$rootfs$guest/.rustup"
 mkdir -p "$FRESH_DIR/cargo-upper" "$FRESH_DIR/cargo-work"
-mnt "$rootfs/root/.cargo" -t overlay overlay \
+mnt "$rootfs$guest/.cargo" -t overlay overlay \
     -o "lowerdir=$cargo_home,upperdir=$FRESH_DIR/cargo-upper,workdir=$FRESH_DIR/cargo-work"
 
 # in_root LOG COMMAND...: runs COMMAND as a new user would, in the clone, logging to LOG.
 in_root() {
     local logfile=$1
     shift
-    chroot "$rootfs" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 CI=true \
-        PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        RUSTUP_HOME=/opt/rustup CARGO_HOME=/root/.cargo \
-        /bin/bash -c 'cd /srv/fresh/main && exec "$@"' bash "$@" > "$logfile" 2>&1
+    chroot "$rootfs" /usr/bin/env -i HOME="$guest" TERM=dumb LANG=C.UTF-8 CI=true \
+        PATH="$guest/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+        RUSTUP_HOME="$guest/.rustup" CARGO_HOME="$guest/.cargo" \
+        /bin/bash -c 'cd "$0" && exec "$@"' "$guest/main" "$@" > "$logfile" 2>&1
 }
 
 # 1. The first README command: a hub with embedded storage, until it says it is ready.
@@ -134,7 +138,7 @@ until grep -q "is ready" "$FRESH_DIR/hub.log" 2>/dev/null; do
     fi
     sleep 5 # polling a cold build's log; nothing to wait on but the file
 done
-if ! curl -sf --cacert "$rootfs/srv/fresh/main/.ocm/cert/ca.crt" "https://127.0.0.1:$FRESH_PORT/readyz" > /dev/null; then
+if ! curl -sf --cacert "$rootfs$guest/main/.ocm/cert/ca.crt" "https://127.0.0.1:$FRESH_PORT/readyz" > /dev/null; then
     note "FAIL: hack/hub.sh printed its ready line but /readyz on port $FRESH_PORT does not answer 200"
     exit 1
 fi
