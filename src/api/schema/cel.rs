@@ -455,22 +455,13 @@ fn position(src: &str, word: &str) -> (usize, usize) {
     (line, col)
 }
 
-/// Parses and checks one expression, or takes it from the [`ProgramCache`]. The tree is
-/// parsed and measured by [`cel_ast::parse`] after the source's size and bracket nesting
-/// have been bounded.
-pub(super) fn compile_expr(src: &str) -> Result<Compiled, String> {
-    if src.len() > MAX_RULE_BYTES {
-        return Err(format!(
-            "ERROR: <input>:1:1: expression size exceeds limit of {MAX_RULE_BYTES} bytes"
-        ));
-    }
+/// Parses `src` once its bracket nesting is bounded, refusing trees deeper than
+/// [`MAX_TREE_NESTING`] and what the interpreter cannot evaluate; errors in cel-go's words.
+fn parse_tree(src: &str) -> Result<(IdedExpr, cel_ast::Facts), String> {
     if source_nesting(src) > MAX_NESTING {
         return Err(format!(
             "ERROR: <input>:1:1: expression recursion limit exceeded: {MAX_NESTING}"
         ));
-    }
-    if let Some(hit) = ProgramCache::global().get(src) {
-        return Ok(hit);
     }
     let (program, facts) = cel_ast::parse(src, MAX_TREE_NESTING).map_err(|e| match e {
         ParseError::Syntax(message) => message,
@@ -482,6 +473,23 @@ pub(super) fn compile_expr(src: &str) -> Result<Compiled, String> {
     if facts.unsupported {
         return Err("ERROR: <input>:1:1: unsupported expression: message construction".into());
     }
+    Ok((program, facts))
+}
+
+/// Parses and checks one expression, or takes it from the [`ProgramCache`]. The tree is
+/// parsed and measured by [`cel_ast::parse`] after the source's size and bracket nesting
+/// have been bounded.
+pub(super) fn compile_expr(src: &str) -> Result<Compiled, String> {
+    if src.len() > MAX_RULE_BYTES {
+        return Err(format!(
+            "ERROR: <input>:1:1: expression size exceeds limit of {MAX_RULE_BYTES} bytes"
+        ));
+    }
+    // Only expressions that passed every check are cached.
+    if let Some(hit) = ProgramCache::global().get(src) {
+        return Ok(hit);
+    }
+    let (program, facts) = parse_tree(src)?;
     for v in &facts.variables {
         if v != "self" && v != "oldSelf" && !facts.loop_vars.contains(v) {
             let (l, c) = position(src, v);
@@ -525,21 +533,7 @@ pub(crate) struct Parsed {
 
 /// Parses `src` for [`Parsed`]; errors in cel-go's words.
 pub(crate) fn parse_bounded(src: &str) -> Result<Parsed, String> {
-    if source_nesting(src) > MAX_NESTING {
-        return Err(format!(
-            "ERROR: <input>:1:1: expression recursion limit exceeded: {MAX_NESTING}"
-        ));
-    }
-    let (program, facts) = cel_ast::parse(src, MAX_TREE_NESTING).map_err(|e| match e {
-        ParseError::Syntax(message) => message,
-        ParseError::TooDeep => {
-            format!("ERROR: <input>:1:1: expression recursion limit exceeded: {MAX_NESTING}")
-        }
-        ParseError::Panicked => "ERROR: <input>:1:1: unsupported expression".into(),
-    })?;
-    if facts.unsupported {
-        return Err("ERROR: <input>:1:1: unsupported expression: message construction".into());
-    }
+    let (program, facts) = parse_tree(src)?;
     let operator = |f: &str| f.starts_with('_') || f.starts_with('@') || f == "!_" || f == "-_";
     Ok(Parsed {
         depth: facts.depth,
@@ -722,6 +716,21 @@ fn map_value(entries: HashMap<Key, Cel>) -> Cel {
 
 /// JSON → CEL with the schema's types: declared properties escaped, `number` as double,
 /// embedded resources' and the root's `metadata` reduced to `name` and `generateName`.
+/// A JSON number as CEL sees it: a double when `float` (a `number` in the schema, or
+/// Go's `json.Unmarshal` into `any`), else an int, a uint when too big, a double when
+/// fractional.
+pub(crate) fn number(n: &serde_json::Number, float: bool) -> Cel {
+    if float {
+        Cel::Float(n.as_f64().unwrap_or(0.0))
+    } else if let Some(i) = n.as_i64() {
+        Cel::Int(i)
+    } else if let Some(u) = n.as_u64() {
+        Cel::UInt(u)
+    } else {
+        Cel::Float(n.as_f64().unwrap_or(0.0))
+    }
+}
+
 fn to_cel(node: Option<&Node>, v: &Value, resource: bool, depth: usize) -> Cel {
     if depth > DATA_DEPTH_LIMIT {
         return Cel::Null;
@@ -729,17 +738,7 @@ fn to_cel(node: Option<&Node>, v: &Value, resource: bool, depth: usize) -> Cel {
     match v {
         Value::Null => Cel::Null,
         Value::Bool(b) => Cel::Bool(*b),
-        Value::Number(n) => {
-            if node.is_some_and(|n| n.ty == Some(Type::Number)) {
-                Cel::Float(n.as_f64().unwrap_or(0.0))
-            } else if let Some(i) = n.as_i64() {
-                Cel::Int(i)
-            } else if let Some(u) = n.as_u64() {
-                Cel::UInt(u)
-            } else {
-                Cel::Float(n.as_f64().unwrap_or(0.0))
-            }
-        }
+        Value::Number(n) => number(n, node.is_some_and(|n| n.ty == Some(Type::Number))),
         Value::String(s) => Cel::String(Arc::new(s.clone())),
         Value::Array(items) => {
             let item_node = node.and_then(|n| n.items.as_deref());

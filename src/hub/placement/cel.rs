@@ -232,17 +232,7 @@ pub fn to_cel(v: &Value, floats: bool, depth: usize) -> Cel {
     match v {
         Value::Null => Cel::Null,
         Value::Bool(b) => Cel::Bool(*b),
-        Value::Number(n) => {
-            if floats {
-                Cel::Float(n.as_f64().unwrap_or(0.0))
-            } else if let Some(i) = n.as_i64() {
-                Cel::Int(i)
-            } else if let Some(u) = n.as_u64() {
-                Cel::UInt(u)
-            } else {
-                Cel::Float(n.as_f64().unwrap_or(0.0))
-            }
-        }
+        Value::Number(n) => cel::number(n, floats),
         Value::String(s) => Cel::String(Arc::new(s.clone())),
         Value::Array(items) => Cel::List(Arc::new(
             items.iter().map(|i| to_cel(i, floats, depth + 1)).collect(),
