@@ -31,6 +31,11 @@ use crate::api::{Catalog, Kind};
 use crate::storage::continuation::Continue;
 use crate::storage::{KeyValue, ListOptions, Store, StoreError};
 
+/// How often a delete re-reads and retries after losing a write race before it answers
+/// 409 (kube-apiserver retries without bound; a bound keeps a hot object from pinning a
+/// request forever).
+const DELETE_ATTEMPTS: u32 = 32;
+
 pub use admission::{Op, WriteGuard, WriteOptions, parse_field_validation};
 pub use gc::{DeleteOptions, Propagation};
 pub use meta::validate_name;
@@ -838,7 +843,33 @@ impl Registry {
             return Err(status);
         }
         let key = kind.storage_key(namespace, name);
-        let current = self.current(kind, &key, name, None).await?;
+        // Like kube-apiserver's guaranteed update, a write that lost a race with another
+        // writer is retried on the fresh object (preconditions checked again each time), so
+        // a delete without preconditions never answers 409.
+        for attempt in 1..=DELETE_ATTEMPTS {
+            let outcome = self
+                .delete_attempt(kind, name, &key, is_namespace, options, dry_run)
+                .await?;
+            if let Some(deletion) = outcome {
+                return Ok(deletion);
+            }
+            tracing::debug!(kind = %kind.kind, name, attempt, "delete raced another writer; retrying");
+        }
+        Err(Status::conflict(kind, name))
+    }
+
+    /// One read-check-write round of [`Registry::delete_object`]: `Ok(None)` when its write
+    /// lost a race with another writer (a precondition failure is an error, not a race).
+    async fn delete_attempt(
+        &self,
+        kind: &Kind,
+        name: &str,
+        key: &str,
+        is_namespace: bool,
+        options: &DeleteOptions,
+        dry_run: bool,
+    ) -> Result<Option<Deletion>, Status> {
+        let current = self.current(kind, key, name, None).await?;
         let mut object: Value = serde_json::from_slice(&current.value).map_err(|e| {
             Status::internal(format!("stored {} {name} is not JSON: {e}", kind.kind))
         })?;
@@ -848,13 +879,13 @@ impl Registry {
         if dry_run {
             let current = decode(kind, &current)?;
             if !has_finalizers {
-                return Ok(Deletion::Deleted(current));
+                return Ok(Some(Deletion::Deleted(current)));
             }
             let mut pending = current;
             if pending.pointer("/metadata/deletionTimestamp").is_none() {
                 meta::mark_deleting(&mut pending);
             }
-            return Ok(Deletion::Pending(pending));
+            return Ok(Some(Deletion::Pending(pending)));
         }
         if has_finalizers {
             if object.pointer("/metadata/deletionTimestamp").is_none() {
@@ -866,17 +897,21 @@ impl Registry {
                     }
                     object["status"]["phase"] = json!("Terminating");
                 }
-                let updated = self.write(kind, name, &key, &current, object).await?;
-                return Ok(Deletion::Pending(updated));
+                return match self.write(kind, name, key, &current, object).await {
+                    Ok(updated) => Ok(Some(Deletion::Pending(updated))),
+                    Err(status) if status.reason == "Conflict" => Ok(None),
+                    Err(status) => Err(status),
+                };
             }
-            return Ok(Deletion::Pending(decode(kind, &current)?));
+            return Ok(Some(Deletion::Pending(decode(kind, &current)?)));
         }
-        match self.store.delete(&key, Some(current.mod_revision)).await {
+        match self.store.delete(key, Some(current.mod_revision)).await {
             Ok(deleted) => {
                 let mut last = decode(kind, &deleted.prev)?;
                 last["metadata"]["resourceVersion"] = Value::String(deleted.revision.to_string());
-                Ok(Deletion::Deleted(last))
+                Ok(Some(Deletion::Deleted(last)))
             }
+            Err(StoreError::Conflict { .. }) => Ok(None),
             Err(e) => Err(Status::from_store(e, kind, name)),
         }
     }

@@ -505,3 +505,58 @@ fn json_patch_tests_a_missing_path_as_null_like_kube() {
         .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_without_precondition_never_loses_a_race_to_another_writer() {
+    let e = Arc::new(env().await);
+    let cm = find("", "configmaps").expect("kind");
+    let names: Vec<String> = (0..40).map(|i| format!("race-{i}")).collect();
+    for name in &names {
+        e.registry
+            .create(
+                cm,
+                Some("default"),
+                json!({"metadata": {"name": name, "finalizers": ["example.com/hold"]}}),
+            )
+            .await
+            .expect("create");
+    }
+    // A writer that keeps changing every object while they are deleted.
+    let writer = {
+        let e = Arc::clone(&e);
+        let names = names.clone();
+        tokio::spawn(async move {
+            for round in 0..20 {
+                for name in &names {
+                    let Ok(mut object) = e.registry.get(cm, Some("default"), name).await else {
+                        continue;
+                    };
+                    object["metadata"]["labels"] = json!({"round": round.to_string()});
+                    // Its own lost races are expected; only the deletes are under test.
+                    let _ = e
+                        .registry
+                        .update(cm, Some("default"), name, object, Target::Main)
+                        .await;
+                }
+            }
+        })
+    };
+    for name in &names {
+        match e.registry.delete(cm, Some("default"), name, None).await {
+            Ok(Deletion::Pending(o)) => assert!(o["metadata"]["deletionTimestamp"].is_string()),
+            other => panic!("delete {name}: {other:?}"),
+        }
+    }
+    writer.await.expect("writer");
+    for name in &names {
+        let object = e
+            .registry
+            .get(cm, Some("default"), name)
+            .await
+            .expect("get");
+        assert!(
+            object["metadata"]["deletionTimestamp"].is_string(),
+            "{object}"
+        );
+    }
+}
