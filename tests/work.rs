@@ -555,9 +555,23 @@ fn works_are_delivered_updated_reported_and_removed() {
         .send()
         .expect("delete");
     assert!(r.status().is_success());
-    wait_until_within("the work is gone", 180, || {
-        work_status(hub, "c0", "app").is_none()
-    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    while work_status(hub, "c0", "app").is_some() {
+        // Where a stalled deletion stands: the work's finalizers, what the agent still
+        // waits for, and the managed cluster's namespace.
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until the work is gone; work: {}; applied: {}; namespace app: {}",
+            work_status(hub, "c0", "app").unwrap_or_default(),
+            on_spoke(
+                a,
+                "/apis/work.open-cluster-management.io/v1/appliedmanifestworks"
+            )
+            .unwrap_or_default(),
+            on_spoke(a, "/api/v1/namespaces/app").unwrap_or_default(),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert!(on_spoke(a, "/api/v1/namespaces/app/configmaps/settings").is_none());
     assert!(
         on_spoke(
