@@ -341,6 +341,7 @@ pub fn kubernetes_kinds() -> Vec<Kind> {
             short_names: s.short_names.iter().map(|n| n.to_string()).collect(),
             scope: s.scope,
             status_subresource: s.status_subresource,
+            scale: None,
             printer_columns: s
                 .printer_columns
                 .iter()

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
-use super::{Kind, PrinterColumn, Scope};
+use super::{Kind, PrinterColumn, ScalePaths, Scope};
 
 /// Every served version of `crd` as a kind, preferred first.
 pub fn kinds(crd: &CustomResourceDefinition) -> Vec<Kind> {
@@ -50,6 +50,17 @@ pub fn kinds(crd: &CustomResourceDefinition) -> Vec<Kind> {
                     Scope::Cluster
                 },
                 status_subresource: v.subresources.as_ref().is_some_and(|s| s.status.is_some()),
+                scale: v
+                    .subresources
+                    .as_ref()
+                    .and_then(|s| s.scale.as_ref())
+                    .map(|s| {
+                        ScalePaths::new(
+                            &s.spec_replicas_path,
+                            &s.status_replicas_path,
+                            s.label_selector_path.as_deref(),
+                        )
+                    }),
                 printer_columns: v
                     .additional_printer_columns
                     .iter()

@@ -25,6 +25,35 @@ pub struct PrinterColumn {
     pub description: String,
 }
 
+/// The fields of a custom resource that its `/scale` subresource (an autoscaling/v1
+/// Scale) maps to: dotted paths without the leading dot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScalePaths {
+    pub spec_replicas: Vec<String>,
+    pub status_replicas: Vec<String>,
+    /// Empty when the CRD names no label selector path.
+    pub label_selector: Vec<String>,
+}
+
+impl ScalePaths {
+    /// From a CRD's JSON paths (`.spec.replicas`; only dotted paths are allowed there).
+    pub fn new(spec: &str, status: &str, selector: Option<&str>) -> Self {
+        let split = |p: &str| -> Vec<String> {
+            let p = p.strip_prefix('.').unwrap_or(p);
+            if p.is_empty() {
+                Vec::new()
+            } else {
+                p.split('.').map(str::to_string).collect()
+            }
+        };
+        ScalePaths {
+            spec_replicas: split(spec),
+            status_replicas: split(status),
+            label_selector: selector.map(split).unwrap_or_default(),
+        }
+    }
+}
+
 /// A served resource type. Built-in kinds come from `builtin`, OCM kinds from their CRDs
 /// (`ocm`); the catalog holds them behind `Arc`s, so handlers keep one for a whole request.
 #[derive(Debug, Clone)]
@@ -43,6 +72,8 @@ pub struct Kind {
     pub scope: Scope,
     /// Whether `/status` is a separate subresource (then main writes cannot change status).
     pub status_subresource: bool,
+    /// A CRD version's `subresources.scale`: where `/scale` reads and writes replicas.
+    pub scale: Option<ScalePaths>,
     pub printer_columns: Vec<PrinterColumn>,
     /// Custom resources need `metadata.resourceVersion` on update; most built-ins do not.
     pub custom: bool,
@@ -195,11 +226,12 @@ impl Kind {
         )
     }
 
-    /// Whether `<name>/<subresource>` is served: `status` where declared, a
+    /// Whether `<name>/<subresource>` is served: `status` and `scale` where declared, a
     /// CertificateSigningRequest's `approval`, a Namespace's `finalize`.
     pub fn has_subresource(&self, subresource: &str) -> bool {
         match subresource {
             "status" => self.status_subresource,
+            "scale" => self.scale.is_some(),
             "approval" => {
                 self.group == "certificates.k8s.io" && self.kind == "CertificateSigningRequest"
             }

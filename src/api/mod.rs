@@ -19,4 +19,4 @@ pub mod user;
 pub mod yaml;
 
 pub use catalog::Catalog;
-pub use kind::{Kind, PrinterColumn, Scope};
+pub use kind::{Kind, PrinterColumn, ScalePaths, Scope};

@@ -24,8 +24,8 @@ use crate::api::user::UserInfo;
 use crate::api::{Catalog, Kind};
 use crate::registry::selector::{FieldSelector, LabelSelector};
 use crate::registry::{
-    DeleteOptions, Deletion, Filter, Op, Patch, Propagation, Registry, Target, WriteGuard,
-    WriteOptions, parse_field_validation,
+    DeleteOptions, Deletion, Filter, Op, Patch, Propagation, Registry, ScaleWrite, Target,
+    WriteGuard, WriteOptions, parse_field_validation,
 };
 use crate::storage::ListOptions;
 
@@ -219,6 +219,25 @@ async fn dispatch(
         None => Target::Main,
         Some("approval") => Target::Approval,
         Some("finalize") => Target::Finalize,
+        Some("scale") => {
+            let name = target.name.as_deref().unwrap_or("");
+            let media = if method == Method::PATCH {
+                patch_type.as_str()
+            } else {
+                media.as_str()
+            };
+            return serve_scale(
+                registry,
+                kind,
+                ns,
+                name,
+                &method,
+                (media, &body),
+                query,
+                &options,
+            )
+            .await;
+        }
         Some(_) => Target::Status,
     };
     if kind.create_only() || target.subresource.as_deref() == Some("token") {
@@ -363,18 +382,7 @@ async fn dispatch(
             ))
         }
         (Method::PATCH, Some(name)) => {
-            let patch = match patch_type.as_str() {
-                "application/json-patch+json" => Patch::Json(json_patch_body(&body)?),
-                "application/strategic-merge-patch+json" => Patch::Strategic(parse_body(&body)?),
-                "application/apply-patch+yaml" => Patch::Apply {
-                    config: decode_body("application/yaml", &body)?,
-                    force: query.get("force").is_some_and(|f| f == "true"),
-                },
-                _ => Patch::Merge(
-                    serde_json::from_slice(&body)
-                        .map_err(|_| Status::bad_request("invalid JSON patch"))?,
-                ),
-            };
+            let patch = patch_body(&patch_type, &body, query)?;
             let patched = registry
                 .patch_with(kind, ns, name, &patch, sub, &options)
                 .await?;
@@ -546,6 +554,7 @@ fn observe_rbac(
 
 /// The patch types a kind accepts: strategic merge only for built-in kinds, as kube.
 fn check_patch_type(kind: &Kind, patch_type: &str) -> Result<(), Status> {
+    // Custom resources, their /scale too, take no strategic merge patches.
     let strategic = !kind.custom;
     let ok = match patch_type {
         "application/merge-patch+json"
@@ -754,6 +763,63 @@ fn duplicate_warnings(
         )));
     }
     Ok(duplicates)
+}
+
+/// A PATCH body by its content type (checked before).
+fn patch_body(
+    patch_type: &str,
+    body: &Bytes,
+    query: &HashMap<String, String>,
+) -> Result<Patch, Status> {
+    Ok(match patch_type {
+        "application/json-patch+json" => Patch::Json(json_patch_body(body)?),
+        "application/strategic-merge-patch+json" => Patch::Strategic(parse_body(body)?),
+        "application/apply-patch+yaml" => Patch::Apply {
+            config: decode_body("application/yaml", body)?,
+            force: query.get("force").is_some_and(|f| f == "true"),
+        },
+        _ => Patch::Merge(
+            serde_json::from_slice(body).map_err(|_| Status::bad_request("invalid JSON patch"))?,
+        ),
+    })
+}
+
+/// `<object>/scale` of a custom resource: read, replaced or patched as a Scale.
+#[allow(clippy::too_many_arguments)]
+async fn serve_scale(
+    registry: &Registry,
+    kind: &Kind,
+    namespace: Option<&str>,
+    name: &str,
+    method: &Method,
+    (patch_type, body): (&str, &Bytes),
+    query: &HashMap<String, String>,
+    options: &WriteOptions,
+) -> Result<Response, Status> {
+    let patch;
+    let write = match *method {
+        Method::GET => {
+            return Ok(Json(registry.scale(kind, namespace, name).await?).into_response());
+        }
+        Method::PUT => {
+            if let Some(message) = super::gojson::unrecognized("Scale", body) {
+                return Err(Status::bad_request(message));
+            }
+            ScaleWrite::Replace(decode_body(patch_type, body)?)
+        }
+        Method::PATCH => {
+            patch = patch_body(patch_type, body, query)?;
+            ScaleWrite::Patch(&patch)
+        }
+        _ => return Err(method_not_allowed(method)),
+    };
+    let written = registry
+        .write_scale(kind, namespace, name, write, options)
+        .await?;
+    Ok(with_warnings(
+        Json(written.object).into_response(),
+        &written.warnings,
+    ))
 }
 
 /// An RFC 6902 patch: a JSON array of operations (kube's decoder words the common error).

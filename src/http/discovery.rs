@@ -259,6 +259,7 @@ fn subresources(kind: &Kind) -> Vec<(&'static str, &'static [&'static str])> {
     const GET_UPDATE: &[&str] = &["get", "patch", "update"];
     [
         ("status", GET_UPDATE),
+        ("scale", GET_UPDATE),
         ("approval", GET_UPDATE),
         ("finalize", &["update"][..]),
         ("token", &["create"][..]),
@@ -266,6 +267,16 @@ fn subresources(kind: &Kind) -> Vec<(&'static str, &'static [&'static str])> {
     .into_iter()
     .filter(|(name, _)| kind.has_subresource(name))
     .collect()
+}
+
+/// The group, version and kind a subresource answers with when that is not its
+/// resource's own kind.
+fn foreign_kind(subresource: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    match subresource {
+        "token" => Some(("authentication.k8s.io", "v1", "TokenRequest")),
+        "scale" => Some(("autoscaling", "v1", "Scale")),
+        _ => None,
+    }
 }
 
 fn kinds_of(catalog: &Catalog, group: &str, version: &str) -> Vec<Arc<Kind>> {
@@ -310,10 +321,10 @@ fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Option<Value>
                 "kind": k.kind,
                 "verbs": verbs,
             });
-            if sub == "token" {
-                entry["group"] = json!("authentication.k8s.io");
-                entry["version"] = json!("v1");
-                entry["kind"] = json!("TokenRequest");
+            if let Some((group, version, kind)) = foreign_kind(sub) {
+                entry["group"] = json!(group);
+                entry["version"] = json!(version);
+                entry["kind"] = json!(kind);
             }
             resources.push(entry);
         }
@@ -385,12 +396,15 @@ fn aggregated_resource(kind: &Kind) -> Value {
         json!({"group": "", "version": "", "kind": kind.kind})
     };
     let mut subresources = subresources(kind);
-    subresources.sort_by_key(|(name, _)| *name);
+    if !kind.custom {
+        // Built-in kinds list them by name; a CRD's come status first, then scale.
+        subresources.sort_by_key(|(name, _)| *name);
+    }
     let subresources: Vec<Value> = subresources
         .into_iter()
         .map(|(sub, verbs)| {
-            let kind = if sub == "token" {
-                json!({"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"})
+            let kind = if let Some((group, version, kind)) = foreign_kind(sub) {
+                json!({"group": group, "version": version, "kind": kind})
             } else {
                 response_kind.clone()
             };

@@ -126,15 +126,28 @@ pub fn admit(
             Some(old) => schema.admit_update(object, old, FieldValidation::Ignore),
             None => schema.admit(object, FieldValidation::Ignore),
         };
-        if let Err(Rejection::Invalid(errors)) = result {
-            let causes = errors
+        let mut causes: Vec<Cause> = match result {
+            Err(Rejection::Invalid(errors)) => errors
                 .iter()
                 .map(|e| Cause {
                     reason: e.kind.reason(),
                     message: e.message.clone(),
                     field: e.field.clone(),
                 })
-                .collect();
+                .collect(),
+            _ => Vec::new(),
+        };
+        let scale = kind
+            .scale
+            .as_ref()
+            .map(|paths| super::scale::validate(paths, object))
+            .unwrap_or_default();
+        if !scale.is_empty() {
+            // kube reports them among the schema's, in field order.
+            causes.extend(scale);
+            causes.sort_by(|a, b| a.field.cmp(&b.field));
+        }
+        if !causes.is_empty() {
             return Err(Status::invalid(kind, name, causes));
         }
     } else {

@@ -15,6 +15,7 @@ mod admission;
 pub mod crds;
 pub mod gc;
 mod meta;
+mod scale;
 pub mod selector;
 pub mod smp;
 pub mod ssa;
@@ -39,6 +40,7 @@ const DELETE_ATTEMPTS: u32 = 32;
 pub use admission::{Op, WriteGuard, WriteOptions, parse_field_validation};
 pub use gc::{DeleteOptions, Propagation};
 pub use meta::validate_name;
+pub use scale::ScaleWrite;
 pub use watch::{Filter, WatchEvent};
 
 /// Which part of an object a write may change.
@@ -52,6 +54,9 @@ pub enum Target {
     Approval,
     /// A Namespace's `/finalize`: only `spec.finalizers`.
     Finalize,
+    /// A custom resource's `/scale`: the whole object as the main resource sees it, built
+    /// by the scale handler from the stored one with only the replicas changed.
+    Scale,
 }
 
 /// A patch document, by content type.
@@ -635,49 +640,7 @@ impl Registry {
         }
         for _ in 0..16 {
             let current = self.get(kind, namespace, name).await?;
-            let mut patched = current.clone();
-            match patch {
-                Patch::Apply { .. } => {
-                    return Err(Status::internal("apply reached the patch loop"));
-                }
-                Patch::Strategic(p) => {
-                    patched = smp::apply_typed(&current, p, &kind.merge_schema()).map_err(|e| {
-                        let code = axum::http::StatusCode::from_u16(e.status_code())
-                            .unwrap_or(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
-                        let reason = match e.status_code() {
-                            400 => "BadRequest",
-                            422 => "Invalid",
-                            _ => "InternalError",
-                        };
-                        Status::new(code, reason, e.to_string())
-                    })?;
-                }
-                Patch::Merge(p) => json_patch::merge(&mut patched, p),
-                // `patch_unsafe` on a copy that is dropped on error: the crate's undoing
-                // `patch` can panic when a `move` fails half-way.
-                Patch::Json(p) => json_patch_as_kube(&mut patched, p).map_err(|e| {
-                    // kube's words, which leave the failing operation out; it is logged.
-                    tracing::debug!("JSON patch of {} {name} failed: {e}", kind.kind);
-                    let mut status = Status::new(
-                        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                        "Invalid",
-                        "the server rejected our request due to an error in our request",
-                    );
-                    status.details = Some(Box::default());
-                    status
-                })?,
-            }
-            if !patched.is_object()
-                || patched
-                    .get("metadata")
-                    .is_some_and(|m| !m.is_object() && !m.is_null())
-            {
-                return Err(Status::new(
-                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                    "Invalid",
-                    "the patched object is not a valid object: it must be a JSON object whose metadata is an object",
-                ));
-            }
+            let mut patched = patched(&kind.merge_schema(), kind, name, &current, patch)?;
             let pinned = patched.pointer("/metadata/resourceVersion")
                 != current.pointer("/metadata/resourceVersion");
             if patched
@@ -1084,10 +1047,10 @@ fn with_type_info<R>(kind: &Kind, f: impl FnOnce(&ssa::Typed) -> R) -> R {
 
 /// The managedFields subresource of a write target.
 fn subresource_name(target: Target) -> &'static str {
-    if target == Target::Status {
-        "status"
-    } else {
-        ""
+    match target {
+        Target::Status => "status",
+        Target::Scale => "scale",
+        Target::Main | Target::Approval | Target::Finalize => "",
     }
 }
 
@@ -1261,6 +1224,60 @@ fn with_version(mut object: Value, kv: &KeyValue) -> Value {
         );
     }
     object
+}
+
+/// `current` with `patch` applied (not server-side apply, which merges by ownership):
+/// strategic merge by `schema`, merge patch, or JSON patch; the result must still be an
+/// object with object metadata.
+fn patched(
+    schema: &crate::api::schema::Structural,
+    kind: &Kind,
+    name: &str,
+    current: &Value,
+    patch: &Patch,
+) -> Result<Value, Status> {
+    let mut patched = current.clone();
+    match patch {
+        Patch::Apply { .. } => return Err(Status::internal("apply reached the patch loop")),
+        Patch::Strategic(p) => {
+            patched = smp::apply_typed(current, p, schema).map_err(|e| {
+                let code = axum::http::StatusCode::from_u16(e.status_code())
+                    .unwrap_or(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+                let reason = match e.status_code() {
+                    400 => "BadRequest",
+                    422 => "Invalid",
+                    _ => "InternalError",
+                };
+                Status::new(code, reason, e.to_string())
+            })?;
+        }
+        Patch::Merge(p) => json_patch::merge(&mut patched, p),
+        // `patch_unsafe` on a copy that is dropped on error: the crate's undoing `patch`
+        // can panic when a `move` fails half-way.
+        Patch::Json(p) => json_patch_as_kube(&mut patched, p).map_err(|e| {
+            // kube's words, which leave the failing operation out; it is logged.
+            tracing::debug!("JSON patch of {} {name} failed: {e}", kind.kind);
+            let mut status = Status::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid",
+                "the server rejected our request due to an error in our request",
+            );
+            status.details = Some(Box::default());
+            status
+        })?,
+    }
+    if !patched.is_object()
+        || patched
+            .get("metadata")
+            .is_some_and(|m| !m.is_object() && !m.is_null())
+    {
+        return Err(Status::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            "the patched object is not a valid object: it must be a JSON object whose metadata is an object",
+        ));
+    }
+    Ok(patched)
 }
 
 /// Applies a JSON patch (RFC 6902) as kube-apiserver does: like the `json-patch` crate,

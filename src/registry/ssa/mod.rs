@@ -48,7 +48,10 @@
 
 mod fieldset;
 mod merge;
+mod scale;
 mod schema;
+
+pub use scale::{parent_managed_fields, scale_managed_fields};
 
 /// Removes fields (paths of field names) from every managedFields entry, as if no manager
 /// had written them; a map left with only its own `.` goes too, then empty entries.
