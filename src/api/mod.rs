@@ -7,6 +7,7 @@
 pub mod builtin;
 pub mod catalog;
 pub mod crd;
+pub mod gotype;
 pub mod jsonpath;
 pub mod kind;
 pub mod list_semantics;

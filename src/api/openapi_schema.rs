@@ -29,48 +29,84 @@ pub fn builtin(group: &str, kind: &str) -> Option<Value> {
     Some(schema)
 }
 
-/// The schema as `k8s-openapi` describes the type, before list semantics are added.
-fn generated(group: &str, kind: &str) -> Option<Value> {
-    use k8s_openapi::api::{certificates, coordination, core, events, rbac};
+/// Something computed from a built-in kind's `k8s-openapi` type.
+trait ForType {
+    type Out;
+    fn run<T: JsonSchema>(self) -> Self::Out;
+}
+
+/// Runs `job` with the `k8s-openapi` type of a built-in kind; `None` for other kinds.
+fn for_type<J: ForType>(group: &str, kind: &str, job: J) -> Option<J::Out> {
+    use k8s_openapi::api::{authentication, authorization, certificates, coordination, core};
+    use k8s_openapi::api::{events, rbac};
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
     Some(match (group, kind) {
-        ("", "Namespace") => structural::<core::v1::Namespace>(),
-        ("", "Secret") => structural::<core::v1::Secret>(),
-        ("", "ConfigMap") => structural::<core::v1::ConfigMap>(),
-        ("", "Node") => structural::<core::v1::Node>(),
-        ("", "ServiceAccount") => structural::<core::v1::ServiceAccount>(),
-        ("", "Event") => structural::<core::v1::Event>(),
-        ("events.k8s.io", "Event") => structural::<events::v1::Event>(),
-        ("coordination.k8s.io", "Lease") => structural::<coordination::v1::Lease>(),
+        ("", "Namespace") => job.run::<core::v1::Namespace>(),
+        ("", "Secret") => job.run::<core::v1::Secret>(),
+        ("", "ConfigMap") => job.run::<core::v1::ConfigMap>(),
+        ("", "Node") => job.run::<core::v1::Node>(),
+        ("", "ServiceAccount") => job.run::<core::v1::ServiceAccount>(),
+        ("", "Event") => job.run::<core::v1::Event>(),
+        ("events.k8s.io", "Event") => job.run::<events::v1::Event>(),
+        ("coordination.k8s.io", "Lease") => job.run::<coordination::v1::Lease>(),
         ("certificates.k8s.io", "CertificateSigningRequest") => {
-            structural::<certificates::v1::CertificateSigningRequest>()
+            job.run::<certificates::v1::CertificateSigningRequest>()
         }
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => crd_schema(),
-        ("authentication.k8s.io", "TokenReview") => {
-            structural::<k8s_openapi::api::authentication::v1::TokenReview>()
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            job.run::<apiextensions::CustomResourceDefinition>()
         }
+        ("authentication.k8s.io", "TokenReview") => job.run::<authentication::v1::TokenReview>(),
         ("authentication.k8s.io", "SelfSubjectReview") => {
-            structural::<k8s_openapi::api::authentication::v1::SelfSubjectReview>()
+            job.run::<authentication::v1::SelfSubjectReview>()
         }
         ("authorization.k8s.io", "SubjectAccessReview") => {
-            structural::<k8s_openapi::api::authorization::v1::SubjectAccessReview>()
+            job.run::<authorization::v1::SubjectAccessReview>()
         }
         ("authorization.k8s.io", "SelfSubjectAccessReview") => {
-            structural::<k8s_openapi::api::authorization::v1::SelfSubjectAccessReview>()
+            job.run::<authorization::v1::SelfSubjectAccessReview>()
         }
         ("authorization.k8s.io", "SelfSubjectRulesReview") => {
-            structural::<k8s_openapi::api::authorization::v1::SelfSubjectRulesReview>()
+            job.run::<authorization::v1::SelfSubjectRulesReview>()
         }
         ("authorization.k8s.io", "LocalSubjectAccessReview") => {
-            structural::<k8s_openapi::api::authorization::v1::LocalSubjectAccessReview>()
+            job.run::<authorization::v1::LocalSubjectAccessReview>()
         }
-        ("rbac.authorization.k8s.io", "Role") => structural::<rbac::v1::Role>(),
-        ("rbac.authorization.k8s.io", "ClusterRole") => structural::<rbac::v1::ClusterRole>(),
-        ("rbac.authorization.k8s.io", "RoleBinding") => structural::<rbac::v1::RoleBinding>(),
+        ("rbac.authorization.k8s.io", "Role") => job.run::<rbac::v1::Role>(),
+        ("rbac.authorization.k8s.io", "ClusterRole") => job.run::<rbac::v1::ClusterRole>(),
+        ("rbac.authorization.k8s.io", "RoleBinding") => job.run::<rbac::v1::RoleBinding>(),
         ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
-            structural::<rbac::v1::ClusterRoleBinding>()
+            job.run::<rbac::v1::ClusterRoleBinding>()
         }
         _ => return None,
     })
+}
+
+/// The schema as `k8s-openapi` describes the type, before list semantics are added.
+fn generated(group: &str, kind: &str) -> Option<Value> {
+    struct Schema;
+    impl ForType for Schema {
+        type Out = Value;
+        fn run<T: JsonSchema>(self) -> Value {
+            structural::<T>()
+        }
+    }
+    if (group, kind) == ("apiextensions.k8s.io", "CustomResourceDefinition") {
+        return Some(crd_schema());
+    }
+    for_type(group, kind, Schema)
+}
+
+/// Go's decoding error for a built-in kind's body with a field of the wrong JSON type
+/// (see [`super::gotype`]).
+pub fn go_type_error(group: &str, kind: &str, body: &Value) -> Option<String> {
+    struct TypeError<'a>(&'a Value);
+    impl ForType for TypeError<'_> {
+        type Out = Option<String>;
+        fn run<T: JsonSchema>(self) -> Option<String> {
+            super::gotype::type_error::<T>(self.0)
+        }
+    }
+    for_type(group, kind, TypeError(body)).flatten()
 }
 
 /// The CRD schema. JSONSchemaProps is recursive, so it cannot be inlined: the

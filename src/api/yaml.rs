@@ -48,6 +48,56 @@ fn options() -> serde_saphyr::Options {
     options
 }
 
+impl YamlError {
+    /// The error as kube's YAML reader (go-yaml, a port of libyaml) words the common
+    /// syntax errors, with the line it reports (`yaml: line 4: did not find expected ','
+    /// or ']'`); others keep this reader's words at its line. `text` is the document.
+    pub fn go_yaml(&self, text: &[u8]) -> String {
+        let (message, line) = match self.0.rsplit_once(" at line ") {
+            Some((message, at)) => {
+                let line = at
+                    .split(',')
+                    .next()
+                    .and_then(|l| l.trim().parse::<usize>().ok());
+                (message, line)
+            }
+            None => (self.0.as_str(), None),
+        };
+        let line = line.unwrap_or(1);
+        // go-yaml counts scanner errors' lines from 1 and parser errors' from 0; errors
+        // found at the end of the stream are reported there.
+        let end = text.iter().filter(|b| **b == b'\n').count();
+        let tab_line = || {
+            text.split(|b| *b == b'\n')
+                .position(|l| {
+                    l.iter()
+                        .take_while(|b| b.is_ascii_whitespace())
+                        .any(|b| *b == b'\t')
+                })
+                .map_or(line, |i| i + 1)
+        };
+        let (words, line) = if message.contains("unclosed bracket '['") {
+            ("did not find expected ',' or ']'", end)
+        } else if message.contains("unclosed bracket '{'") {
+            ("did not find expected ',' or '}'", end)
+        } else if message.contains("unclosed quote") {
+            ("found unexpected end of stream", end + 1)
+        } else if message.contains("found a tab") {
+            (
+                "found a tab character that violates indentation",
+                tab_line(),
+            )
+        } else if message.contains("did not find expected key") {
+            ("did not find expected key", line.saturating_sub(1))
+        } else {
+            // libyaml's problem without the context this reader puts first.
+            let problem = message.rsplit_once(", ").map_or(message, |(_, p)| p);
+            (problem, line)
+        };
+        format!("yaml: line {line}: {words}")
+    }
+}
+
 /// Reads one YAML document (an empty text is `null`).
 pub fn from_str(text: &str) -> Result<Value, YamlError> {
     from_slice(text.as_bytes())
@@ -195,6 +245,40 @@ mod tests {
     }
 
     /// Limits: deep nesting and alias bombs are refused, a large flat body is not.
+    #[test]
+    fn go_yaml_words_for_common_syntax_errors() {
+        let cases = [
+            (
+                "a: v1\nb: [x\n",
+                "yaml: line 2: did not find expected ',' or ']'",
+            ),
+            (
+                "a: {b: c\n",
+                "yaml: line 1: did not find expected ',' or '}'",
+            ),
+            (
+                "a: b: c\n",
+                "yaml: line 1: mapping values are not allowed in this context",
+            ),
+            (
+                "a: v1\n\tb: c\n",
+                "yaml: line 2: found a tab character that violates indentation",
+            ),
+            (
+                "a: \"x\nb: c\n",
+                "yaml: line 3: found unexpected end of stream",
+            ),
+            (
+                "a: v1\nb: c\n- item\n",
+                "yaml: line 2: did not find expected key",
+            ),
+        ];
+        for (text, words) in cases {
+            let error = from_str(text).expect_err(text);
+            assert_eq!(error.go_yaml(text.as_bytes()), words, "{text:?}: {error}");
+        }
+    }
+
     #[test]
     fn limits() {
         let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));

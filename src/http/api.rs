@@ -724,6 +724,15 @@ fn decode_body(media: &str, body: &Bytes) -> Result<Value, Status> {
 /// An object body for `kind`: JSON that does not decode as an object is refused in kube's
 /// words, `null` reads as an empty object.
 fn decode_object(kind: &Kind, media: &str, body: &Bytes) -> Result<Value, Status> {
+    if media == "application/yaml" {
+        return crate::api::yaml::from_slice(body).map_err(|e| {
+            Status::bad_request(super::gojson::unrecognized_because(
+                &kind.kind,
+                &e.go_yaml(body),
+                body,
+            ))
+        });
+    }
     if matches!(media, "" | "application/json") {
         if let Some(message) = super::gojson::unrecognized(&kind.kind, body) {
             return Err(Status::bad_request(message));

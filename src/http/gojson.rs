@@ -21,10 +21,20 @@ pub fn unrecognized(kind: &str, body: &[u8]) -> Option<String> {
         ),
         Err(_) => syntax_error(body),
     };
-    Some(format!(
-        "the object provided is unrecognized (must be of type {kind}): couldn't get version/kind; json parse error: {error} ({})",
-        summarize(body, 30)
+    Some(unrecognized_because(
+        kind,
+        &format!("couldn't get version/kind; json parse error: {error}"),
+        body,
     ))
+}
+
+/// A body that is not an object of `kind` in kube's words around `error` (the decoder's
+/// own words) and a summary of the body.
+pub fn unrecognized_because(kind: &str, error: &str, body: &[u8]) -> String {
+    format!(
+        "the object provided is unrecognized (must be of type {kind}): {error} ({})",
+        summarize(body, 30)
+    )
 }
 
 /// apimachinery's `summarizeData`: JSON-looking bodies as text, others in hex.

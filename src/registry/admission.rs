@@ -161,6 +161,9 @@ pub fn admit(
             .into_iter()
             .find(|e| e.kind == FieldErrorKind::TypeInvalid)
         {
+            // Go's decoder's words where the kind's Go type tells them, else the schema's.
+            let error = crate::api::openapi_schema::go_type_error(&kind.group, &kind.kind, object)
+                .unwrap_or_else(|| error.to_string());
             return Err(Status::bad_request(format!(
                 "{} in version \"{}\" cannot be handled as a {}: {error}",
                 kind.kind, kind.version, kind.kind
