@@ -426,7 +426,8 @@ fn cases() -> Vec<Case> {
             r#"{"metadata": {"name": "a"}, "data": {"k": 1}}"#,
             400,
             "BadRequest",
-            Message("data.k"),
+            // Go's decoder's words, as kube-apiserver answers (tests/conformance).
+            Message("Go struct field ConfigMap.data of type string"),
         ),
         case(
             "enum violation",

@@ -10,83 +10,12 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::kube_peer::{self, KubePeer};
-use common::ocm::{self, Agent, condition, get};
+use common::kube_peer;
+use common::ocm::{Setup, condition, get, setup};
 use common::{ApiServer, Hub, client, wait_until, wait_until_within};
 use serde_json::{Value, json};
 
 const WORKS: &str = "/apis/work.open-cluster-management.io/v1/namespaces";
-
-struct Setup {
-    hub: Hub,
-    spokes: Vec<KubePeer>,
-    agents: Vec<Agent>,
-    /// Each agent's metrics address.
-    metrics: Vec<String>,
-}
-
-/// A hub with auto-approval and `n` joined clusters `c0..`, each a real control plane.
-fn setup(dir: &Path, n: usize, extra_config: Value) -> Setup {
-    let mut config = json!({"controllers": {"featureGates": {"ManagedClusterAutoApproval": true},
-        "autoApprovalBootstrapUsers": ["system:bootstrap:abcdef"]}});
-    if let (Some(c), Some(extra)) = (
-        config["controllers"].as_object_mut(),
-        extra_config.as_object(),
-    ) {
-        for (k, v) in extra {
-            c.insert(k.clone(), v.clone());
-        }
-    }
-    let path = dir.join("hub.json");
-    std::fs::write(&path, config.to_string()).expect("config");
-    let mut hub = Hub::start(&dir.join("hub"), &["-c", path.to_str().expect("utf8")]);
-    hub.wait_ready();
-    let token = ocm::create_token(&hub, Some("abcdef.0123456789abcdef"), "1h");
-    let mut spokes = Vec::new();
-    let mut agents = Vec::new();
-    let mut metrics = Vec::new();
-    for i in 0..n {
-        let spoke = KubePeer::start(&dir.join(format!("spoke{i}")));
-        let address = format!("127.0.0.1:{}", common::free_port());
-        agents.push(Agent::start(
-            &format!("c{i}"),
-            &hub.url(""),
-            &token,
-            &spoke,
-            &dir.join(format!("agent{i}")),
-            &[
-                "--lease-duration-seconds",
-                "5",
-                "--status-sync-seconds",
-                "1",
-                "--appliedmanifestwork-eviction-grace-seconds",
-                "3",
-                "--metrics-bind-address",
-                &address,
-            ],
-        ));
-        spokes.push(spoke);
-        metrics.push(address);
-    }
-    for i in 0..n {
-        wait_until(&format!("c{i} is Available"), || {
-            ocm::has_condition(
-                &hub,
-                &format!("c{i}"),
-                "ManagedClusterConditionAvailable",
-                "True",
-            )
-        });
-    }
-    Setup {
-        hub,
-        spokes,
-        agents,
-        metrics,
-    }
-}
 
 fn post(hub: &Hub, path: &str, body: &Value) -> reqwest::blocking::Response {
     client(&hub.data_dir, true)

@@ -170,6 +170,8 @@ pub struct FeatureGates {
     pub default_cluster_set: bool,
     #[serde(rename = "ClusterProfile")]
     pub cluster_profile: bool,
+    #[serde(rename = "ManifestWorkReplicaSet")]
+    pub manifest_work_replica_set: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

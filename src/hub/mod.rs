@@ -1,7 +1,8 @@
 //! The hub controllers of OCM registration: start-up objects, CSR approval and signing,
 //! the ManagedCluster controller (acceptance, RBAC, lease health, taints, cleanup),
-//! bootstrap-token expiry, and the admission rules of the OCM kinds; and placement (the
-//! scheduler, the cluster-set controllers and cluster profiles).
+//! bootstrap-token expiry, and the admission rules of the OCM kinds; placement (the
+//! scheduler, the cluster-set controllers and cluster profiles); ManifestWorkReplicaSets
+//! and the rollout strategies they follow.
 
 pub mod admission;
 pub mod bootstrap;
@@ -11,6 +12,8 @@ pub mod csr;
 pub mod election;
 pub mod objects;
 pub mod placement;
+pub mod replicaset;
+pub mod rollout;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -75,5 +78,8 @@ pub async fn start(
     .start()
     .await?;
     placement::start(&objects, gates.cluster_profile).await?;
+    if gates.manifest_work_replica_set {
+        replicaset::start(&objects).await?;
+    }
     cluster::ClusterController::new(objects)?.start(4).await
 }

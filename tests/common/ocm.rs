@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::{ApiServer, Hub, bin, pump};
+use super::kube_peer::KubePeer;
+use super::{ApiServer, Hub, bin, pump, wait_until};
 
 /// A bootstrap token and the pin of the hub CA, from `token create`.
 pub struct Token {
@@ -235,4 +236,74 @@ pub fn accept_in(ns: Option<&str>, hub: &Hub, cluster: &str) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+pub struct Setup {
+    pub hub: Hub,
+    pub spokes: Vec<KubePeer>,
+    pub agents: Vec<Agent>,
+    /// Each agent's metrics address.
+    pub metrics: Vec<String>,
+}
+
+/// A hub with auto-approval and `n` joined clusters `c0..`, each a real control plane
+/// (`KubePeer`) with an agent of ours; `extra_config` is merged into `controllers`.
+pub fn setup(dir: &Path, n: usize, extra_config: Value) -> Setup {
+    let mut config = json!({"controllers": {"featureGates": {"ManagedClusterAutoApproval": true},
+        "autoApprovalBootstrapUsers": ["system:bootstrap:abcdef"]}});
+    if let (Some(c), Some(extra)) = (
+        config["controllers"].as_object_mut(),
+        extra_config.as_object(),
+    ) {
+        for (k, v) in extra {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    let path = dir.join("hub.json");
+    std::fs::write(&path, config.to_string()).expect("config");
+    let mut hub = Hub::start(&dir.join("hub"), &["-c", path.to_str().expect("utf8")]);
+    hub.wait_ready();
+    let token = create_token(&hub, Some("abcdef.0123456789abcdef"), "1h");
+    let mut spokes = Vec::new();
+    let mut agents = Vec::new();
+    let mut metrics = Vec::new();
+    for i in 0..n {
+        let spoke = KubePeer::start(&dir.join(format!("spoke{i}")));
+        let address = format!("127.0.0.1:{}", super::free_port());
+        agents.push(Agent::start(
+            &format!("c{i}"),
+            &hub.url(""),
+            &token,
+            &spoke,
+            &dir.join(format!("agent{i}")),
+            &[
+                "--lease-duration-seconds",
+                "5",
+                "--status-sync-seconds",
+                "1",
+                "--appliedmanifestwork-eviction-grace-seconds",
+                "3",
+                "--metrics-bind-address",
+                &address,
+            ],
+        ));
+        spokes.push(spoke);
+        metrics.push(address);
+    }
+    for i in 0..n {
+        wait_until(&format!("c{i} is Available"), || {
+            has_condition(
+                &hub,
+                &format!("c{i}"),
+                "ManagedClusterConditionAvailable",
+                "True",
+            )
+        });
+    }
+    Setup {
+        hub,
+        spokes,
+        agents,
+        metrics,
+    }
 }

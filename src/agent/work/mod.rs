@@ -13,7 +13,7 @@
 //!   managed cluster (a SubjectAccessReview there).
 //! - Status: per-manifest `Applied`, `Available`, `StatusFeedbackSynced` and feedback
 //!   values; work `Applied`, `Available`, `Progressing`, `Degraded` with
-//!   `observedGeneration`; written with uid and resourceVersion preconditions, only when
+//!   `observedGeneration` (progressing while a workload rolls out, see `progress`); written with uid and resourceVersion preconditions, only when
 //!   it changed. A work that cannot be reconciled at all says why in `Applied`.
 //! - Resources dropped from a work are deleted unless orphaned; a deleted work is
 //!   cleaned up before its finalizer goes; this agent's AppliedManifestWorks whose work is
@@ -21,6 +21,7 @@
 
 pub mod apply;
 pub mod feedback;
+pub mod progress;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -231,8 +232,13 @@ impl WorkAgent {
                 .await
                 .map_err(WorkError::Failed)?;
         }
+        // A workload still rolling out is looked at again soon, so the rollout that waits
+        // on its Progressing condition advances promptly.
+        let rolling = crate::api::meta::is_condition_true(&next.conditions, PROGRESSING);
         Ok(Action::requeue(if outcome.retry {
             RETRY_FAILED_MANIFESTS
+        } else if rolling {
+            self.resync.min(RETRY_FAILED_MANIFESTS)
         } else {
             self.resync
         }))
@@ -865,6 +871,8 @@ fn next_status(old: &ManifestWorkStatus, outcome: &Outcome, generation: i64) -> 
         .unwrap_or_default();
     let mut manifests = Vec::new();
     let (mut applied, mut available) = (0, 0);
+    // Resources still rolling out, and those that cannot (see `progress`).
+    let (mut rolling, mut stuck) = (Vec::new(), Vec::new());
     for (ordinal, m) in outcome.manifests.iter().enumerate() {
         let meta = m.target.as_ref().map_or_else(
             || crate::api::ocm::ManifestResourceMeta {
@@ -909,6 +917,11 @@ fn next_status(old: &ManifestWorkStatus, outcome: &Outcome, generation: i64) -> 
         match (&m.object, &m.target) {
             (Some(object), Some(t)) => {
                 available += 1;
+                match progress::progress(&t.resource.group, &t.resource.kind, object) {
+                    progress::Progress::Done => {}
+                    progress::Progress::Progressing(why) => rolling.push(why),
+                    progress::Progress::Degraded(why) => stuck.push(why),
+                }
                 set_status_condition(
                     conditions,
                     AVAILABLE,
@@ -979,22 +992,48 @@ fn next_status(old: &ManifestWorkStatus, outcome: &Outcome, generation: i64) -> 
             "Apply manifest work complete",
             generation,
         );
-        set_status_condition(
-            conditions,
-            PROGRESSING,
-            "False",
-            "Completed",
-            "All manifests are applied",
-            generation,
-        );
-        set_status_condition(
-            conditions,
-            DEGRADED,
-            "False",
-            "Completed",
-            "No manifest failed",
-            generation,
-        );
+        match (rolling.first(), stuck.first()) {
+            (_, Some(why)) => {
+                set_status_condition(conditions, PROGRESSING, "True", "Rollout", why, generation);
+                set_status_condition(
+                    conditions,
+                    DEGRADED,
+                    "True",
+                    "RolloutFailed",
+                    why,
+                    generation,
+                );
+            }
+            (Some(why), None) => {
+                set_status_condition(conditions, PROGRESSING, "True", "Rollout", why, generation);
+                set_status_condition(
+                    conditions,
+                    DEGRADED,
+                    "False",
+                    "Completed",
+                    "No manifest failed",
+                    generation,
+                );
+            }
+            (None, None) => {
+                set_status_condition(
+                    conditions,
+                    PROGRESSING,
+                    "False",
+                    "Completed",
+                    "All manifests are applied",
+                    generation,
+                );
+                set_status_condition(
+                    conditions,
+                    DEGRADED,
+                    "False",
+                    "Completed",
+                    "No manifest failed",
+                    generation,
+                );
+            }
+        }
     } else {
         set_status_condition(
             conditions,

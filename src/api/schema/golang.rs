@@ -597,13 +597,23 @@ fn is_duration(s: &str) -> bool {
 
 /// The grammar of Go's `time.ParseDuration` (`[-+]?(\d*\.?\d*unit)+` or `0`).
 fn go_parse_duration(s: &str) -> bool {
-    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+    go_duration_nanos(s).is_some()
+}
+
+/// Go's `time.ParseDuration`, in nanoseconds (`1h30m`, `1.5s`, `-2m`, `0`); `None` when
+/// Go would refuse it.
+pub fn go_duration_nanos(s: &str) -> Option<i128> {
+    let (negative, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
     if s == "0" {
-        return true;
+        return Some(0);
     }
     if s.is_empty() {
-        return false;
+        return None;
     }
+    let mut total: f64 = 0.0;
     let mut rest = s;
     while !rest.is_empty() {
         let digits = rest
@@ -611,21 +621,27 @@ fn go_parse_duration(s: &str) -> bool {
             .unwrap_or(rest.len());
         let number = &rest[..digits];
         if number.is_empty() || number == "." || number.matches('.').count() > 1 {
-            return false;
+            return None;
         }
+        let value: f64 = number.parse().ok()?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        if !matches!(
-            &rest[..unit_len],
-            "ns" | "us" | "µs" | "μs" | "ms" | "s" | "m" | "h"
-        ) {
-            return false;
-        }
+        let unit: f64 = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += value * unit;
         rest = &rest[unit_len..];
     }
-    true
+    let nanos = total.round() as i128;
+    Some(if negative { -nanos } else { nanos })
 }
 
 /// `netutils.ParseIPSloppy`: Go's `net.ParseIP` allowing leading zeros in IPv4 octets.

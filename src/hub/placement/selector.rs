@@ -236,7 +236,7 @@ pub fn check_qualified_name(key: &str) -> Result<(), String> {
 }
 
 /// `validation.IsValidLabelValue`.
-fn check_label_value(value: &str) -> Result<(), String> {
+pub fn check_label_value(value: &str) -> Result<(), String> {
     if value.len() > 63 {
         return Err("must be no more than 63 characters".into());
     }

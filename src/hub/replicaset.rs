@@ -1,0 +1,864 @@
+//! The ManifestWorkReplicaSet controller (OCM v1.3 semantics, feature gate
+//! `ManifestWorkReplicaSet`): one ManifestWork from `manifestWorkTemplate` in the namespace
+//! of every cluster each `placementRefs[]` Placement selects, rolled out under the
+//! placement's strategy (`hub::rollout`), with the replica set's status summarised from
+//! the works.
+//!
+//! One reconcile per replica set, in upstream's order: finalize (delete the works; with
+//! `cascadeDeletionPolicy: Foreground` wait until they are gone), add the cleanup
+//! finalizer, deploy (delete works of placements no longer referenced; per placement,
+//! create or update the works the rollout allows now, delete those of clusters no longer
+//! selected), then the status. Works are labelled with
+//! `work.open-cluster-management.io/manifestworkreplicaset=<ns>.<name>` and
+//! `.../placementname=<placement>`, carry the replica set's labels, and are named by the
+//! server from the replica set's name (`generateName`). A work whose spec differs from the
+//! template counts as not rolled out: a template change rolls out again under the same
+//! strategy. A cluster's rollout state comes from its work's `Applied`, `Progressing` and
+//! `Degraded` conditions at the work's current generation.
+//!
+//! Triggers: the replica set, its works (by the owner label), and its placements and
+//! their decisions (through an index of which replica sets name which placement). A
+//! progress deadline or soak time requeues the replica set when it is due.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::jiff::Timestamp;
+use serde_json::{Map, Value, json};
+
+use super::controller::{self, KeysOf, Queue, Requeue};
+use super::objects::Objects;
+use super::rollout::{self, ClusterStatus, Groups};
+use crate::api::Kind;
+use crate::api::meta::{find_condition, set_status_condition};
+use crate::api::ocm::work_conditions::{
+    APPLIED, AVAILABLE, DEGRADED, MANIFESTWORK_APPLIED, PLACEMENT_ROLLED_OUT, PLACEMENT_VERIFIED,
+    PROGRESSING,
+};
+use crate::api::ocm::{
+    DECISION_GROUP_INDEX_LABEL, DECISION_GROUP_NAME_LABEL, ManifestWorkReplicaSet,
+    ManifestWorkReplicaSetStatus, ManifestWorkReplicaSetSummary, PLACEMENT_LABEL, PlacementSummary,
+};
+use crate::api::status::Status;
+use crate::registry::selector::LabelSelector;
+use crate::registry::{Filter, Target};
+use crate::storage::ListOptions;
+
+/// The label naming a work's replica set, `<namespace>.<name>`.
+pub const OWNER_LABEL: &str = "work.open-cluster-management.io/manifestworkreplicaset";
+/// The label naming the placement a work was created for.
+pub const PLACEMENT_NAME_LABEL: &str = "work.open-cluster-management.io/placementname";
+/// The replica set's cleanup finalizer.
+pub const FINALIZER: &str = "work.open-cluster-management.io/manifest-work-cleanup";
+
+/// Requeues longer than this are left to the next change (upstream's resync).
+const MAX_RECHECK: Duration = Duration::from_secs(30 * 60);
+
+struct Kinds {
+    replica_sets: Arc<Kind>,
+    works: Arc<Kind>,
+    placements: Arc<Kind>,
+    decisions: Arc<Kind>,
+}
+
+/// Which replica sets name a placement: `(namespace, placement)` → `namespace/name` keys.
+type PlacementIndex = Arc<Mutex<HashMap<(String, String), HashSet<String>>>>;
+
+pub struct ReplicaSetController {
+    objects: Objects,
+    kinds: Kinds,
+    index: PlacementIndex,
+}
+
+/// Starts the controller.
+pub async fn start(objects: &Objects) -> Result<(), Status> {
+    let kinds = Kinds {
+        replica_sets: objects.kind("work.open-cluster-management.io", "manifestworkreplicasets")?,
+        works: objects.kind("work.open-cluster-management.io", "manifestworks")?,
+        placements: objects.kind("cluster.open-cluster-management.io", "placements")?,
+        decisions: objects.kind("cluster.open-cluster-management.io", "placementdecisions")?,
+    };
+    let registry = objects.registry.clone();
+    let queue = Queue::default();
+    let index = PlacementIndex::default();
+    let this = Arc::new(ReplicaSetController {
+        objects: objects.clone(),
+        kinds: Kinds {
+            replica_sets: kinds.replica_sets.clone(),
+            works: kinds.works.clone(),
+            placements: kinds.placements.clone(),
+            decisions: kinds.decisions.clone(),
+        },
+        index: index.clone(),
+    });
+    controller::run(
+        "manifestworkreplicaset",
+        queue.clone(),
+        5,
+        Arc::new(move |key: String| {
+            let this = this.clone();
+            Box::pin(async move { this.reconcile(&key).await })
+        }),
+    );
+    controller::feed(
+        &registry,
+        kinds.replica_sets,
+        None,
+        Filter::default(),
+        queue.clone(),
+        Arc::new(|o: &Value| namespaced_key(o).into_iter().collect()),
+    );
+    let owned = Filter {
+        labels: LabelSelector::parse(OWNER_LABEL).map_err(Status::internal)?,
+        ..Filter::default()
+    };
+    controller::feed(
+        &registry,
+        kinds.works,
+        None,
+        owned,
+        queue.clone(),
+        Arc::new(|o: &Value| {
+            // `<ns>.<name>`: exactly one dot, as upstream maps it back.
+            label(o, OWNER_LABEL)
+                .and_then(|v| {
+                    let parts: Vec<&str> = v.split('.').collect();
+                    (parts.len() == 2).then(|| format!("{}/{}", parts[0], parts[1]))
+                })
+                .into_iter()
+                .collect()
+        }),
+    );
+    let by_placement = |index: PlacementIndex, name_of: fn(&Value) -> Option<String>| -> KeysOf {
+        Arc::new(move |o: &Value| {
+            let (Some(ns), Some(placement)) = (
+                o.pointer("/metadata/namespace").and_then(Value::as_str),
+                name_of(o),
+            ) else {
+                return Vec::new();
+            };
+            index
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&(ns.to_string(), placement))
+                .map(|keys| keys.iter().cloned().collect())
+                .unwrap_or_default()
+        })
+    };
+    controller::feed(
+        &registry,
+        kinds.placements,
+        None,
+        Filter::default(),
+        queue.clone(),
+        by_placement(index.clone(), |o| {
+            o.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        }),
+    );
+    controller::feed(
+        &registry,
+        kinds.decisions,
+        None,
+        Filter::default(),
+        queue,
+        by_placement(index, |o| label(o, PLACEMENT_LABEL).map(str::to_string)),
+    );
+    Ok(())
+}
+
+fn label<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
+    o.pointer("/metadata/labels")
+        .and_then(|l| l.get(key))
+        .and_then(Value::as_str)
+}
+
+fn namespaced_key(o: &Value) -> Option<String> {
+    let ns = o.pointer("/metadata/namespace").and_then(Value::as_str)?;
+    let name = o.pointer("/metadata/name").and_then(Value::as_str)?;
+    Some(format!("{ns}/{name}"))
+}
+
+fn name_of(o: &Value) -> &str {
+    o.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+fn namespace_of(o: &Value) -> &str {
+    o.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// A work's conditions (typed), or none when they do not decode.
+fn conditions(work: &Value) -> Vec<Condition> {
+    work.pointer("/status/conditions")
+        .cloned()
+        .and_then(|c| serde_json::from_value(c).ok())
+        .unwrap_or_default()
+}
+
+fn is_true(work: &Value, type_: &str) -> bool {
+    find_condition(&conditions(work), type_).is_some_and(|c| c.status == "True")
+}
+
+/// A cluster's rollout state from its (up-to-date) work: to apply until `Applied` is
+/// True and `Progressing` reported at the work's generation; then failed (still
+/// progressing and degraded), progressing, or succeeded (no longer progressing).
+fn rollout_status(work: &Value) -> ClusterStatus {
+    let cluster = namespace_of(work);
+    let generation = work.pointer("/metadata/generation").and_then(Value::as_i64);
+    let conds = conditions(work);
+    let current = |c: &&Condition| c.observed_generation == generation;
+    let applied = find_condition(&conds, APPLIED);
+    let progressing = find_condition(&conds, PROGRESSING);
+    let degraded = find_condition(&conds, DEGRADED);
+    let to_apply = applied.is_none_or(|a| !current(&a) || a.status != "True")
+        || progressing.is_none_or(|p| !current(&p))
+        || degraded.is_some_and(|d| !current(&d));
+    let (Some(progressing), false) = (progressing, to_apply) else {
+        return ClusterStatus::new(cluster, rollout::Status::ToApply, None);
+    };
+    let since = |c: &Condition| Some(c.last_transition_time.0);
+    match (progressing.status.as_str(), degraded) {
+        ("True", Some(d)) if d.status == "True" => {
+            ClusterStatus::new(cluster, rollout::Status::Failed, since(d))
+        }
+        ("False", _) => ClusterStatus::new(cluster, rollout::Status::Succeeded, since(progressing)),
+        _ => ClusterStatus::new(cluster, rollout::Status::Progressing, since(progressing)),
+    }
+}
+
+/// A manifest as upstream compares it: without creation timestamps.
+fn normalized_manifest(manifest: &Value) -> Value {
+    let mut m = manifest.clone();
+    if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("creationTimestamp");
+    }
+    if let Some(meta) = m
+        .pointer_mut("/spec/template/metadata")
+        .and_then(Value::as_object_mut)
+    {
+        meta.remove("creationTimestamp");
+    }
+    m
+}
+
+/// Drops nulls, empty lists and empty maps (Go's nil and empty are equal there).
+fn without_empties(v: &Value) -> Option<Value> {
+    match v {
+        Value::Null => None,
+        Value::Array(a) if a.is_empty() => None,
+        Value::Object(o) => {
+            let m: Map<String, Value> = o
+                .iter()
+                .filter_map(|(k, v)| without_empties(v).map(|v| (k.clone(), v)))
+                .collect();
+            (!m.is_empty()).then_some(Value::Object(m))
+        }
+        Value::Array(a) => Some(Value::Array(
+            a.iter()
+                .map(|v| without_empties(v).unwrap_or(Value::Null))
+                .collect(),
+        )),
+        other => Some(other.clone()),
+    }
+}
+
+/// Whether a work's spec is the template (upstream's ManifestWorkEqual on the spec).
+fn same_spec(template: &Value, work: &Value) -> bool {
+    let normalize = |spec: &Value| {
+        let mut spec = spec.clone();
+        if let Some(ms) = spec
+            .pointer_mut("/workload/manifests")
+            .and_then(Value::as_array_mut)
+        {
+            for m in ms.iter_mut() {
+                *m = normalized_manifest(m);
+            }
+        }
+        without_empties(&spec)
+    };
+    normalize(template) == normalize(work.get("spec").unwrap_or(&Value::Null))
+}
+
+/// What deploy found, for the status.
+struct Deployed {
+    placement_summaries: Vec<PlacementSummary>,
+    count: i64,
+    /// Placements' selected clusters (upstream's `total`) and succeeded works.
+    selected: i64,
+    succeeded: i64,
+    recheck: Option<Duration>,
+}
+
+impl ReplicaSetController {
+    fn forget(&self, key: &str) {
+        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        for keys in index.values_mut() {
+            keys.remove(key);
+        }
+        index.retain(|_, keys| !keys.is_empty());
+    }
+
+    fn remember(&self, key: &str, namespace: &str, placements: &[String]) {
+        self.forget(key);
+        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        for p in placements {
+            index
+                .entry((namespace.to_string(), p.clone()))
+                .or_default()
+                .insert(key.to_string());
+        }
+    }
+
+    async fn reconcile(&self, key: &str) -> Result<Requeue, Status> {
+        let Some((namespace, name)) = key.split_once('/') else {
+            return Ok(None);
+        };
+        let Some(raw) = self
+            .objects
+            .get(&self.kinds.replica_sets, Some(namespace), name)
+            .await?
+        else {
+            self.forget(key);
+            return Ok(None);
+        };
+        // The template as stored (with its schema defaults), which is what the works'
+        // specs are compared with.
+        let template = raw
+            .pointer("/spec/manifestWorkTemplate")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let mut rs: ManifestWorkReplicaSet = serde_json::from_value(raw).map_err(|e| {
+            Status::internal(format!(
+                "a stored ManifestWorkReplicaSet does not decode: {e}"
+            ))
+        })?;
+        let placements: Vec<String> = rs
+            .spec
+            .placement_refs
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        self.remember(key, namespace, &placements);
+        let owner = format!("{namespace}.{name}");
+        if rs.metadata.deletion_timestamp.is_some() {
+            return self.finalize(rs, &owner).await;
+        }
+        let finalizers = rs.metadata.finalizers.get_or_insert_default();
+        if !finalizers.iter().any(|f| f == FINALIZER) {
+            finalizers.push(FINALIZER.to_string());
+            self.objects.update_as(&rs, Target::Main).await?;
+            return Ok(None);
+        }
+        let old_status = rs.status.clone().unwrap_or_default();
+        let mut status = old_status.clone();
+        let outcome = self.deploy(&rs, &owner, &template, &mut status).await;
+        if let Ok(Some(deployed)) = &outcome {
+            self.summarise(&owner, &template, deployed, &mut status)
+                .await?;
+        }
+        if status != old_status {
+            rs.status = Some(status);
+            self.objects.update_as(&rs, Target::Status).await?;
+        }
+        let recheck = outcome?.and_then(|d| d.recheck);
+        Ok(recheck.filter(|r| *r < MAX_RECHECK))
+    }
+
+    /// Deletes the works; the finalizer goes when they are gone (Foreground) or at once.
+    async fn finalize(
+        &self,
+        mut rs: ManifestWorkReplicaSet,
+        owner: &str,
+    ) -> Result<Requeue, Status> {
+        if !rs
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == FINALIZER)
+        {
+            return Ok(None);
+        }
+        let works = self.works_of(owner).await?;
+        for work in &works {
+            self.objects
+                .delete(&self.kinds.works, Some(namespace_of(work)), name_of(work))
+                .await?;
+        }
+        let foreground = matches!(
+            rs.spec.cascade_deletion_policy,
+            crate::api::ocm::CascadeDeletionPolicy::Foreground
+        );
+        if foreground && !self.works_of(owner).await?.is_empty() {
+            // Their deletion events bring the replica set back.
+            return Ok(None);
+        }
+        if let Some(f) = rs.metadata.finalizers.as_mut() {
+            f.retain(|f| f != FINALIZER);
+        }
+        match self.objects.update_as(&rs, Target::Main).await {
+            Err(e) if e.reason == "NotFound" => Ok(None),
+            other => other.map(|_| None),
+        }
+    }
+
+    /// Every work of a replica set, in every cluster namespace.
+    async fn works_of(&self, owner: &str) -> Result<Vec<Value>, Status> {
+        let filter = Filter {
+            labels: LabelSelector::parse(&format!("{OWNER_LABEL}={owner}"))
+                .map_err(Status::bad_request)?,
+            ..Filter::default()
+        };
+        let list = self
+            .objects
+            .registry
+            .list_filtered(&self.kinds.works, None, ListOptions::default(), &filter)
+            .await?;
+        Ok(list["items"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// A placement's decision groups, from its PlacementDecisions.
+    async fn groups(&self, namespace: &str, placement: &str) -> Result<Groups, Status> {
+        let filter = Filter {
+            labels: LabelSelector::parse(&format!("{PLACEMENT_LABEL}={placement}"))
+                .map_err(Status::bad_request)?,
+            ..Filter::default()
+        };
+        let list = self
+            .objects
+            .registry
+            .list_filtered(
+                &self.kinds.decisions,
+                Some(namespace),
+                ListOptions::default(),
+                &filter,
+            )
+            .await?;
+        let mut groups = Groups::default();
+        for d in list["items"].as_array().into_iter().flatten() {
+            let index = label(d, DECISION_GROUP_INDEX_LABEL)
+                .unwrap_or("")
+                .parse::<i32>()
+                .map_err(|_| {
+                    Status::internal(format!(
+                        "incorrect group index: {:?}",
+                        label(d, DECISION_GROUP_INDEX_LABEL)
+                    ))
+                })?;
+            let name = label(d, DECISION_GROUP_NAME_LABEL).unwrap_or("");
+            let clusters = d
+                .pointer("/status/decisions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.get("clusterName").and_then(Value::as_str))
+                .map(str::to_string);
+            groups.add(index, name, clusters);
+        }
+        Ok(groups)
+    }
+
+    /// Creates, updates and deletes works; `Ok(None)` when the pass stopped early (a
+    /// placement is missing, or the owner label would be invalid).
+    async fn deploy(
+        &self,
+        rs: &ManifestWorkReplicaSet,
+        owner: &str,
+        template: &Value,
+        status: &mut ManifestWorkReplicaSetStatus,
+    ) -> Result<Option<Deployed>, Status> {
+        let namespace = rs.metadata.namespace.as_deref().unwrap_or_default();
+        if let Err(problem) = super::placement::selector::check_label_value(owner) {
+            set(
+                status,
+                MANIFESTWORK_APPLIED,
+                false,
+                "InvalidManifestWorkName",
+                &format!(
+                    "ManifestWork owner reference \"{owner}\" (namespace.name) is not a valid label value: {problem}; recreate the ManifestWorkReplicaSet with a shorter namespace and/or name so the combined length is at most 63 characters"
+                ),
+            );
+            return Ok(None);
+        }
+        let works = self.works_of(owner).await?;
+        let refs: BTreeSet<&str> = rs
+            .spec
+            .placement_refs
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        // Works of placements no longer referenced go.
+        let mut by_cluster: BTreeMap<String, Value> = BTreeMap::new();
+        let mut by_placement: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for work in works {
+            match label(&work, PLACEMENT_NAME_LABEL) {
+                Some(p) if refs.contains(p) => {
+                    by_placement
+                        .entry(p.to_string())
+                        .or_default()
+                        .push(work.clone());
+                    by_cluster.insert(namespace_of(&work).to_string(), work);
+                }
+                _ => {
+                    self.objects
+                        .delete(&self.kinds.works, Some(namespace_of(&work)), name_of(&work))
+                        .await?;
+                }
+            }
+        }
+        let mut errors = Vec::new();
+        let mut out = Deployed {
+            placement_summaries: Vec::new(),
+            count: 0,
+            selected: 0,
+            succeeded: 0,
+            recheck: None,
+        };
+        let now = Timestamp::now();
+        for pref in &rs.spec.placement_refs {
+            let Some(placement) = self
+                .objects
+                .get(&self.kinds.placements, Some(namespace), &pref.name)
+                .await?
+            else {
+                set(
+                    status,
+                    PLACEMENT_VERIFIED,
+                    false,
+                    "PlacementDecisionNotFound",
+                    "",
+                );
+                return Ok(None);
+            };
+            let mine = by_placement.get(&pref.name).cloned().unwrap_or_default();
+            let mut existing = Vec::new();
+            let mut clusters: BTreeSet<String> = BTreeSet::new();
+            let mut succeeded = 0i64;
+            for work in mine.iter().filter(|w| same_spec(template, w)) {
+                let s = rollout_status(work);
+                clusters.insert(s.cluster.clone());
+                if s.status == rollout::Status::Succeeded {
+                    succeeded += 1;
+                }
+                existing.push(s);
+            }
+            let groups = match self.groups(namespace, &pref.name).await {
+                Ok(g) => g,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            let result =
+                match rollout::rollout(pref.rollout_strategy.as_ref(), &groups, &existing, now) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        set(status, PLACEMENT_VERIFIED, false, "NotAsExpected", "");
+                        errors.push(Status::bad_request(e.0));
+                        continue;
+                    }
+                };
+            if let Some(r) = result.recheck_after {
+                out.recheck = Some(out.recheck.map_or(r, |o| o.min(r)));
+            }
+            for s in result
+                .to_rollout
+                .iter()
+                .filter(|s| s.status == rollout::Status::ToApply)
+            {
+                let reuse = by_cluster
+                    .get(&s.cluster)
+                    .filter(|w| label(w, PLACEMENT_NAME_LABEL) == Some(pref.name.as_str()));
+                match self
+                    .apply_work(rs, owner, &pref.name, &s.cluster, reuse, template)
+                    .await
+                {
+                    Ok(()) => {
+                        clusters.insert(s.cluster.clone());
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+            for s in &result.removed {
+                for work in mine.iter().filter(|w| namespace_of(w) == s.cluster) {
+                    if let Err(e) = self
+                        .objects
+                        .delete(&self.kinds.works, Some(&s.cluster), name_of(work))
+                        .await
+                    {
+                        errors.push(e);
+                    }
+                }
+                clusters.remove(&s.cluster);
+            }
+            let placement_status = placement.get("status");
+            let selected = placement_status
+                .and_then(|s| s.get("numberOfSelectedClusters"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            let decision_groups = placement_status
+                .and_then(|s| s.get("decisionGroups"))
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            out.selected += selected;
+            let total = i64::try_from(clusters.len()).unwrap_or(i64::MAX);
+            out.placement_summaries.push(PlacementSummary {
+                name: Some(pref.name.clone()),
+                available_decision_groups: Some(format!(
+                    "{decision_groups} ({total} / {selected} clusters applied)"
+                )),
+                summary: Some(ManifestWorkReplicaSetSummary {
+                    total,
+                    ..Default::default()
+                }),
+            });
+            out.count += total;
+            out.succeeded += succeeded;
+        }
+        status.placements_summary = out.placement_summaries.clone();
+        let summary = status.summary.get_or_insert_default();
+        summary.total = out.count;
+        if out.count == 0 {
+            summary.applied = 0;
+            summary.available = 0;
+            summary.degraded = 0;
+            summary.progressing = 0;
+            set(
+                status,
+                PLACEMENT_VERIFIED,
+                false,
+                "PlacementDecisionEmpty",
+                "",
+            );
+        } else {
+            set(status, PLACEMENT_VERIFIED, true, "AsExpected", "");
+        }
+        if out.selected == out.succeeded {
+            set(status, PLACEMENT_ROLLED_OUT, true, "Complete", "");
+        } else {
+            set(status, PLACEMENT_ROLLED_OUT, false, "Progressing", "");
+        }
+        match errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(Some(out)),
+        }
+    }
+
+    /// Creates the work of one cluster, or makes the existing one the template (labels
+    /// replaced, annotations dropped, spec replaced).
+    async fn apply_work(
+        &self,
+        rs: &ManifestWorkReplicaSet,
+        owner: &str,
+        placement: &str,
+        cluster: &str,
+        existing: Option<&Value>,
+        template: &Value,
+    ) -> Result<(), Status> {
+        let mut labels: Map<String, Value> = rs
+            .metadata
+            .labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        labels.insert(OWNER_LABEL.into(), json!(owner));
+        labels.insert(PLACEMENT_NAME_LABEL.into(), json!(placement));
+        let Some(current) = existing else {
+            let work = json!({
+                "apiVersion": "work.open-cluster-management.io/v1",
+                "kind": "ManifestWork",
+                "metadata": {
+                    "generateName": rs.metadata.name.as_deref().unwrap_or_default(),
+                    "namespace": cluster,
+                    "labels": labels,
+                },
+                "spec": template,
+            });
+            return match self
+                .objects
+                .registry
+                .create(&self.kinds.works, Some(cluster), work)
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.reason == "AlreadyExists" => Ok(()),
+                Err(e) => Err(e),
+            };
+        };
+        let mut next = current.clone();
+        next["metadata"]["labels"] = Value::Object(labels);
+        if let Some(meta) = next["metadata"].as_object_mut() {
+            meta.remove("annotations");
+        }
+        next["spec"] = template.clone();
+        if &next == current {
+            return Ok(());
+        }
+        self.objects
+            .update(&self.kinds.works, Some(cluster), next, Target::Main)
+            .await
+            .map(|_| ())
+    }
+
+    /// The counts of each placement's up-to-date works by their conditions, and the
+    /// ManifestworkApplied condition.
+    async fn summarise(
+        &self,
+        owner: &str,
+        template: &Value,
+        deployed: &Deployed,
+        status: &mut ManifestWorkReplicaSetStatus,
+    ) -> Result<(), Status> {
+        let total = deployed.count;
+        if total > 0 {
+            let works = self.works_of(owner).await?;
+            let mut sums = ManifestWorkReplicaSetSummary {
+                total,
+                ..Default::default()
+            };
+            for entry in status.placements_summary.iter_mut() {
+                let name = entry.name.clone().unwrap_or_default();
+                let s = entry.summary.get_or_insert_default();
+                for work in works.iter().filter(|w| {
+                    label(w, PLACEMENT_NAME_LABEL) == Some(name.as_str())
+                        && w.pointer("/metadata/deletionTimestamp").is_none()
+                        && same_spec(template, w)
+                }) {
+                    for (type_, counter) in [
+                        (APPLIED, &mut s.applied),
+                        (PROGRESSING, &mut s.progressing),
+                        (AVAILABLE, &mut s.available),
+                        (DEGRADED, &mut s.degraded),
+                    ] {
+                        if is_true(work, type_) {
+                            *counter += 1;
+                        }
+                    }
+                }
+                sums.applied += s.applied;
+                sums.progressing += s.progressing;
+                sums.available += s.available;
+                sums.degraded += s.degraded;
+            }
+            let summary = status.summary.get_or_insert_default();
+            summary.applied = sums.applied;
+            summary.progressing = sums.progressing;
+            summary.available = sums.available;
+            summary.degraded = sums.degraded;
+        }
+        let s = status.summary.clone().unwrap_or_default();
+        let verified_empty = find_condition(&status.conditions, PLACEMENT_VERIFIED)
+            .is_some_and(|c| c.reason == "PlacementDecisionEmpty");
+        let (ok, reason) = if total == 0 {
+            if verified_empty {
+                (false, "PlacementDecisionEmpty")
+            } else {
+                (false, "NotAsExpected")
+            }
+        } else if s.available == total && s.progressing == 0 && s.degraded == 0 {
+            (true, "AsExpected")
+        } else if s.progressing > 0 && s.degraded == 0 {
+            (false, "Processing")
+        } else {
+            (false, "NotAsExpected")
+        };
+        set(status, MANIFESTWORK_APPLIED, ok, reason, "");
+        Ok(())
+    }
+}
+
+/// Sets a replica set condition (no observedGeneration, as upstream).
+fn set(
+    status: &mut ManifestWorkReplicaSetStatus,
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: &str,
+) {
+    set_status_condition(
+        &mut status.conditions,
+        type_,
+        if ok { "True" } else { "False" },
+        reason,
+        message,
+        None,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn work(generation: i64, conditions: Value) -> Value {
+        json!({"metadata": {"namespace": "c1", "generation": generation},
+            "status": {"conditions": conditions}})
+    }
+
+    fn cond(type_: &str, status: &str, generation: i64) -> Value {
+        json!({"type": type_, "status": status, "reason": "R", "message": "",
+            "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": generation})
+    }
+
+    #[test]
+    fn rollout_state_follows_the_current_generation() {
+        let s = |w: &Value| rollout_status(w).status;
+        assert_eq!(s(&work(2, json!([]))), rollout::Status::ToApply);
+        assert_eq!(
+            s(&work(2, json!([cond(APPLIED, "True", 2)]))),
+            rollout::Status::ToApply
+        );
+        assert_eq!(
+            s(&work(
+                2,
+                json!([cond(APPLIED, "True", 1), cond(PROGRESSING, "False", 1)])
+            )),
+            rollout::Status::ToApply
+        );
+        assert_eq!(
+            s(&work(
+                2,
+                json!([cond(APPLIED, "True", 2), cond(PROGRESSING, "True", 2)])
+            )),
+            rollout::Status::Progressing
+        );
+        assert_eq!(
+            s(&work(
+                2,
+                json!([
+                    cond(APPLIED, "True", 2),
+                    cond(PROGRESSING, "True", 2),
+                    cond(DEGRADED, "True", 2)
+                ])
+            )),
+            rollout::Status::Failed
+        );
+        assert_eq!(
+            s(&work(
+                2,
+                json!([
+                    cond(APPLIED, "True", 2),
+                    cond(PROGRESSING, "False", 2),
+                    cond(DEGRADED, "False", 2)
+                ])
+            )),
+            rollout::Status::Succeeded
+        );
+    }
+
+    #[test]
+    fn specs_compare_without_timestamps_and_empties() {
+        let template = json!({"workload": {"manifests": [{"kind": "ConfigMap", "metadata": {"name": "a"}}]}, "manifestConfigs": []});
+        let stored = json!({"spec": {"workload": {"manifests": [{"kind": "ConfigMap", "metadata": {"name": "a", "creationTimestamp": null}}]}}});
+        assert!(same_spec(&template, &stored));
+        let changed = json!({"spec": {"workload": {"manifests": [{"kind": "ConfigMap", "metadata": {"name": "b"}}]}}});
+        assert!(!same_spec(&template, &changed));
+    }
+}

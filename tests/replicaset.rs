@@ -1,0 +1,309 @@
+//! ManifestWorkReplicaSets end to end: our hub, three real Kubernetes control planes as
+//! the managed clusters (`KubePeer`, where Deployments really roll out on kwok's nodes),
+//! our agents. A Deployment is rolled out progressively (one cluster at a time, a cluster
+//! counting once its Deployment is available), rolled out again when the template
+//! changes, stopped by a cluster whose Deployment cannot progress (`maxFailures: 0`),
+//! followed when the placement drops a cluster, and removed with each cascade policy;
+//! the replica set's summary and conditions are checked on the way.
+
+mod common;
+#[path = "support/placement.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::kube_peer::{self, KubePeer};
+use common::ocm::setup;
+use serde_json::{Value, json};
+use support::{Api, condition, placements};
+
+const NS: &str = "apps";
+const MWRS: &str =
+    "/apis/work.open-cluster-management.io/v1alpha1/namespaces/apps/manifestworkreplicasets";
+const WORKS: &str = "/apis/work.open-cluster-management.io/v1/manifestworks";
+const OWNER: &str = "work.open-cluster-management.io/manifestworkreplicaset";
+
+fn deployment(image: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"terminationGracePeriodSeconds": 0,
+                    "containers": [{"name": "web", "image": image}]}}}})
+}
+
+fn replica_set(name: &str, image: &str, strategy: Value, cascade: &str) -> Value {
+    json!({"apiVersion": "work.open-cluster-management.io/v1alpha1", "kind": "ManifestWorkReplicaSet",
+        "metadata": {"name": name, "namespace": NS, "labels": {"team": "web"}},
+        "spec": {"cascadeDeletionPolicy": cascade,
+            "placementRefs": [{"name": "all", "rolloutStrategy": strategy}],
+            "manifestWorkTemplate": {"workload": {"manifests": [deployment(image)]}}}})
+}
+
+/// The works of replica set `name`, by cluster.
+fn works(api: &Api, name: &str) -> Vec<Value> {
+    api.list(WORKS, Some(&format!("{OWNER}={NS}.{name}")))
+}
+
+fn image_of(work: &Value) -> &str {
+    work.pointer("/spec/workload/manifests/0/spec/template/spec/containers/0/image")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+fn cluster_of(work: &Value) -> String {
+    work["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Whether the work reports its rollout finished at its current generation.
+fn succeeded(work: &Value) -> bool {
+    let generation = work.pointer("/metadata/generation").and_then(Value::as_i64);
+    let current = |t: &str, s: &str| {
+        work.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|c| {
+                c["type"] == t && c["status"] == s && c["observedGeneration"].as_i64() == generation
+            })
+    };
+    current("Applied", "True") && current("Progressing", "False")
+}
+
+/// Waits until every cluster in `clusters` has a succeeded work of `image`, checking on
+/// every look that at most `concurrency` works of `image` are unfinished at once.
+fn rolled_out(api: &Api, name: &str, image: &str, clusters: &[&str], concurrency: usize) {
+    let want: BTreeSet<String> = clusters.iter().map(|c| c.to_string()).collect();
+    api.wait(&format!("{name} rolled out {image} to {want:?}"), || {
+        let ws = works(api, name);
+        let current: Vec<&Value> = ws.iter().filter(|w| image_of(w) == image).collect();
+        let unfinished = current.iter().filter(|w| !succeeded(w)).count();
+        assert!(
+            unfinished <= concurrency,
+            "{unfinished} clusters roll out {image} at once (at most {concurrency}): {ws:?}"
+        );
+        let done: BTreeSet<String> = current
+            .iter()
+            .filter(|w| succeeded(w))
+            .map(|w| cluster_of(w))
+            .collect();
+        if done == want {
+            Ok(())
+        } else {
+            Err(format!("done on {done:?}"))
+        }
+    });
+}
+
+fn status_of(api: &Api, name: &str) -> Value {
+    api.get(&format!("{MWRS}/{name}")).unwrap_or_default()["status"].clone()
+}
+
+fn reason(status: &Value, type_: &str) -> Option<(String, String)> {
+    condition(&json!({"status": status}), type_).map(|(s, r, _)| (s, r))
+}
+
+#[test]
+fn replica_sets_roll_out_follow_placements_and_clean_up() {
+    if !kube_peer::available("replica_sets_roll_out_follow_placements_and_clean_up") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = setup(dir.path(), 3, json!({}));
+    let api = Api::new(&s.hub, Duration::from_secs(240));
+    api.namespace(NS);
+    api.binding(NS, "default");
+    api.placement(NS, "all", json!({}));
+    api.wait("the placement selects the three clusters", || {
+        let selected = api.selected(NS, "all");
+        (selected.len() == 3)
+            .then_some(())
+            .ok_or(format!("{selected:?}"))
+    });
+
+    // Progressive, one cluster at a time: each waits for the previous Deployment.
+    let one_at_a_time = json!({"type": "Progressive", "progressive": {"maxConcurrency": 1}});
+    api.create(
+        MWRS,
+        &replica_set("web", "nginx:1", one_at_a_time.clone(), "Foreground"),
+    );
+    rolled_out(&api, "web", "nginx:1", &["c0", "c1", "c2"], 1);
+    for spoke in &s.spokes {
+        let d = spoke.kubectl_json(&["get", "deployment", "web", "-n", "default", "-o", "json"]);
+        assert_eq!(d["status"]["availableReplicas"], 1, "{d}");
+    }
+    let status = api.wait("the replica set reports the rollout complete", || {
+        let st = status_of(&api, "web");
+        let summary = &st["summary"];
+        (summary["total"] == 3
+            && summary["available"] == 3
+            && reason(&st, "PlacementRolledOut") == Some(("True".into(), "Complete".into()))
+            && reason(&st, "ManifestworkApplied") == Some(("True".into(), "AsExpected".into())))
+        .then(|| st.clone())
+        .ok_or(format!("{st}"))
+    });
+    assert_eq!(
+        reason(&status, "PlacementVerified"),
+        Some(("True".into(), "AsExpected".into()))
+    );
+    assert_eq!(status["placementSummary"][0]["name"], "all");
+    assert_eq!(
+        status["placementSummary"][0]["availableDecisionGroups"],
+        "1 (3 / 3 clusters applied)"
+    );
+    for w in works(&api, "web") {
+        assert_eq!(w["metadata"]["labels"]["team"], "web", "{w}");
+        assert_eq!(
+            w["metadata"]["labels"]["work.open-cluster-management.io/placementname"],
+            "all"
+        );
+        assert!(
+            w["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("web"))
+        );
+    }
+
+    // A template change rolls out again under the same strategy.
+    api.merge(
+        &format!("{MWRS}/web"),
+        &json!({"spec": {"manifestWorkTemplate": {"workload": {"manifests": [deployment("nginx:2")]}}}}),
+    );
+    rolled_out(&api, "web", "nginx:2", &["c0", "c1", "c2"], 1);
+    for spoke in &s.spokes {
+        let image = spoke.kubectl_ok(&[
+            "get",
+            "deployment",
+            "web",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ]);
+        assert_eq!(image.trim(), "nginx:2");
+    }
+
+    // The placement drops a cluster: its work goes, the others stay.
+    api.merge(
+        &format!("{}/all", placements(NS)),
+        &json!({"spec": {"numberOfClusters": 2}}),
+    );
+    let kept = api.wait("the placement selects two clusters", || {
+        let selected = api.selected(NS, "all");
+        (selected.len() == 2)
+            .then_some(selected.clone())
+            .ok_or(format!("{selected:?}"))
+    });
+    let dropped = ["c0", "c1", "c2"]
+        .into_iter()
+        .find(|c| !kept.contains(*c))
+        .expect("one cluster dropped");
+    api.wait("only the selected clusters keep a work", || {
+        let on: BTreeSet<String> = works(&api, "web").iter().map(cluster_of).collect();
+        (on == kept).then_some(()).ok_or(format!("{on:?}"))
+    });
+    let gone_from = &s.spokes[dropped[1..].parse::<usize>().expect("index")];
+    api.wait("the dropped cluster's Deployment is removed", || {
+        let out = gone_from.kubectl(&["get", "deployment", "web", "-n", "default"]);
+        (!out.status.success())
+            .then_some(())
+            .ok_or("still there".to_string())
+    });
+    api.wait("the summary counts two works", || {
+        let st = status_of(&api, "web");
+        (st["summary"]["total"] == 2)
+            .then_some(())
+            .ok_or(format!("{st}"))
+    });
+
+    // Foreground: the replica set stays until its works are gone.
+    api.delete(&format!("{MWRS}/web"));
+    api.wait("the replica set and its works are gone", || {
+        let left = works(&api, "web").len();
+        let rs = api.get(&format!("{MWRS}/web"));
+        if let Some(rs) = &rs {
+            assert!(
+                left > 0 || rs["metadata"]["deletionTimestamp"].is_string(),
+                "{rs}"
+            );
+        }
+        (rs.is_none() && left == 0)
+            .then_some(())
+            .ok_or(format!("{left} works left"))
+    });
+    for spoke in &s.spokes {
+        api.wait("the Deployments are removed", || {
+            let out = spoke.kubectl(&["get", "deployment", "web", "-n", "default"]);
+            (!out.status.success())
+                .then_some(())
+                .ok_or("still there".to_string())
+        });
+    }
+
+    // A cluster whose Deployment cannot progress stops a rollout allowing no failure.
+    api.merge(
+        &format!("{}/all", placements(NS)),
+        &json!({"spec": {"numberOfClusters": 3}}),
+    );
+    api.wait("the placement selects three clusters again", || {
+        let selected = api.selected(NS, "all");
+        (selected.len() == 3)
+            .then_some(())
+            .ok_or(format!("{selected:?}"))
+    });
+    block_pods(&s.spokes[1]);
+    let strict =
+        json!({"type": "Progressive", "progressive": {"maxConcurrency": 1, "maxFailures": 0}});
+    api.create(
+        MWRS,
+        &replica_set("strict", "nginx:3", strict, "Background"),
+    );
+    let st = api.wait("c1's failure is reported and stops the rollout", || {
+        let st = status_of(&api, "strict");
+        (st["summary"]["degraded"] == 1)
+            .then(|| st.clone())
+            .ok_or(format!("{st}"))
+    });
+    assert_eq!(
+        reason(&st, "PlacementRolledOut"),
+        Some(("False".into(), "Progressing".into()))
+    );
+    assert_eq!(
+        reason(&st, "ManifestworkApplied"),
+        Some(("False".into(), "NotAsExpected".into()))
+    );
+    let strict_works = works(&api, "strict");
+    let on: BTreeSet<String> = strict_works.iter().map(cluster_of).collect();
+    assert_eq!(
+        on,
+        BTreeSet::from(["c0".to_string(), "c1".to_string()]),
+        "c2 must wait: {strict_works:?}"
+    );
+
+    // Background: the replica set goes at once, its works after it.
+    api.delete(&format!("{MWRS}/strict"));
+    api.wait("the works of a background deletion go", || {
+        let left = works(&api, "strict").len();
+        (left == 0)
+            .then_some(())
+            .ok_or(format!("{left} works left"))
+    });
+    assert!(api.get(&format!("{MWRS}/strict")).is_none());
+}
+
+/// A ResourceQuota on a managed cluster that admits no pod in `default`: a Deployment
+/// there cannot create its replicas (ReplicaFailure) and never becomes available.
+fn block_pods(spoke: &KubePeer) {
+    spoke.kubectl_stdin_ok(
+        &["apply", "-f", "-"],
+        &json!({"apiVersion": "v1", "kind": "ResourceQuota",
+            "metadata": {"name": "no-pods", "namespace": "default"},
+            "spec": {"hard": {"pods": "0"}}})
+        .to_string(),
+    );
+}
