@@ -334,6 +334,7 @@ impl ReplicaSetController {
             .pointer("/spec/manifestWorkTemplate")
             .cloned()
             .unwrap_or_else(|| json!({}));
+        let stored_status = raw.get("status").cloned().unwrap_or_else(|| json!({}));
         let mut rs: ManifestWorkReplicaSet = serde_json::from_value(raw).map_err(|e| {
             Status::internal(format!(
                 "a stored ManifestWorkReplicaSet does not decode: {e}"
@@ -364,8 +365,21 @@ impl ReplicaSetController {
                 .await?;
         }
         if status != old_status {
-            rs.status = Some(status);
-            self.objects.update_as(&rs, Target::Status).await?;
+            let written = as_patched(&status, &stored_status)?;
+            if written != stored_status {
+                let mut object = serde_json::to_value(&rs).map_err(|e| {
+                    Status::internal(format!("encoding a ManifestWorkReplicaSet: {e}"))
+                })?;
+                object["status"] = written;
+                self.objects
+                    .update(
+                        &self.kinds.replica_sets,
+                        Some(namespace),
+                        object,
+                        Target::Status,
+                    )
+                    .await?;
+            }
         }
         let recheck = outcome?.and_then(|d| d.recheck);
         Ok(recheck.filter(|r| *r < MAX_RECHECK))
@@ -773,6 +787,18 @@ impl ReplicaSetController {
         set(status, MANIFESTWORK_APPLIED, ok, reason, "");
         Ok(())
     }
+}
+
+/// The status as upstream's merge patch of the changed fields leaves it: a summary
+/// counter that is 0 and was never written stays absent.
+fn as_patched(status: &ManifestWorkReplicaSetStatus, stored: &Value) -> Result<Value, Status> {
+    let mut written = serde_json::to_value(status)
+        .map_err(|e| Status::internal(format!("encoding a replica set status: {e}")))?;
+    if let Some(summary) = written.get_mut("summary").and_then(Value::as_object_mut) {
+        let before = stored.get("summary");
+        summary.retain(|k, v| *v != 0 || before.and_then(|b| b.get(k)).is_some());
+    }
+    Ok(written)
 }
 
 /// Sets a replica set condition (no observedGeneration, as upstream).

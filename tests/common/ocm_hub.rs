@@ -345,6 +345,12 @@ impl OcmHub {
                 "--v",
                 "2",
             ])
+            // Upstream's ManifestWorkReplicaSet controller is behind an alpha gate.
+            .args(
+                (tool == "work")
+                    .then_some("--feature-gates=ManifestWorkReplicaSet=true")
+                    .into_iter(),
+            )
             // The controllers write their serving certificates to a temporary directory.
             .env("TMPDIR", &self.dir)
             .stdin(Stdio::null())
