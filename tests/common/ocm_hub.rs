@@ -346,11 +346,7 @@ impl OcmHub {
                 "2",
             ])
             // Upstream's ManifestWorkReplicaSet controller is behind an alpha gate.
-            .args(
-                (tool == "work")
-                    .then_some("--feature-gates=ManifestWorkReplicaSet=true")
-                    .into_iter(),
-            )
+            .args((tool == "work").then_some("--feature-gates=ManifestWorkReplicaSet=true"))
             // The controllers write their serving certificates to a temporary directory.
             .env("TMPDIR", &self.dir)
             .stdin(Stdio::null())
