@@ -458,7 +458,8 @@ impl Population {
 
 impl Sim {
     /// Watches the cluster's ManifestWorks with its own identity and reports each as
-    /// Applied and Available once (what an agent that applied it would write).
+    /// Applied, Available and no longer Progressing once (what an agent that applied a
+    /// ConfigMap would write; a rollout counts such a work as succeeded).
     async fn acknowledge(self: Arc<Self>, name: String, client: reqwest::Client) {
         let base = format!(
             "{}/apis/work.open-cluster-management.io/v1/namespaces/{name}/manifestworks",
@@ -488,7 +489,8 @@ impl Sim {
                     let patch = json!({"metadata": {"uid": work["metadata"]["uid"], "resourceVersion": work["metadata"]["resourceVersion"]},
                         "status": {"conditions": [
                             {"type": "Applied", "status": "True", "reason": "AppliedManifestWorkComplete", "message": "Apply manifest work complete", "lastTransitionTime": now, "observedGeneration": generation},
-                            {"type": "Available", "status": "True", "reason": "ResourcesAvailable", "message": "All resources are available", "lastTransitionTime": now, "observedGeneration": generation}]}});
+                            {"type": "Available", "status": "True", "reason": "ResourcesAvailable", "message": "All resources are available", "lastTransitionTime": now, "observedGeneration": generation},
+                            {"type": "Progressing", "status": "False", "reason": "Completed", "message": "All manifests are applied", "lastTransitionTime": now, "observedGeneration": generation}]}});
                     let _ = client
                         .patch(format!("{base}/{work_name}/status"))
                         .header("Content-Type", "application/merge-patch+json")

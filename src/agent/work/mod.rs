@@ -515,7 +515,15 @@ impl WorkAgent {
             Api::all_with(self.spoke.clone(), &ar)
         };
         let uid = r.uid.clone().unwrap_or_default();
-        match api.get_opt(&r.name).await.map_err(describe)? {
+        // Any 404 means gone: the object, or its whole kind when its CRD went first (then
+        // the answer is kube's plain-text "404 page not found", which `get_opt` does not
+        // take for NotFound, and the cleanup would never finish).
+        let found = match api.get(&r.name).await {
+            Ok(o) => Some(o),
+            Err(kube::Error::Api(s)) if s.code == 404 => None,
+            Err(e) => return Err(describe(e)),
+        };
+        match found {
             None => Ok(true),
             Some(o) if !uid.is_empty() && o.metadata.uid.as_deref() != Some(uid.as_str()) => {
                 Ok(true)

@@ -1,0 +1,187 @@
+//! ManifestWorkReplicaSet benchmark (issue #19).
+//!
+//! Simulated clusters (`sim/`) join the hub (the `default` cluster set, bound in one
+//! namespace, one Placement selecting all of them); each simulated agent watches its
+//! namespace with its own identity and reports its works Applied, Available and no
+//! longer Progressing. Then, one after the other, each measured from its first request
+//! until every cluster's work is Applied:
+//! 1. reference: one ManifestWork per cluster created directly (64 creates in flight);
+//! 2. one ManifestWorkReplicaSet with a ConfigMap and the `All` strategy;
+//! 3. one with `Progressive`, `maxConcurrency: 10%`.
+//! Reported: the times, their ratio to the reference, and the hub's RSS before and after.
+//!
+//! Goals (issue #19): `All` over 10,000 clusters ≤ 60 s, ≤ 300 MB added RSS.
+//!
+//! Run: `cargo bench --bench replicaset` (`-- --clusters N`, default 10,000).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "sim/mod.rs"]
+mod sim;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sim::arg_value;
+
+const NS: &str = "bench";
+
+fn main() {
+    let clusters: usize = arg_value("--clusters")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (hub, _token) = sim::start_hub(dir.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run(&hub, clusters));
+}
+
+fn template() -> Value {
+    json!({"workload": {"manifests": [{"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "bench", "namespace": "default"}, "data": {"a": "b"}}]}})
+}
+
+async fn post(admin: &reqwest::Client, hub: &common::Hub, path: &str, body: &Value) {
+    let r = admin
+        .post(hub.url(path))
+        .json(body)
+        .send()
+        .await
+        .expect("post");
+    let status = r.status();
+    assert!(
+        status.is_success() || status == 409,
+        "POST {path}: {status} {}",
+        r.text().await.unwrap_or_default()
+    );
+}
+
+async fn selected(admin: &reqwest::Client, hub: &common::Hub) -> u64 {
+    let url = hub.url(&format!(
+        "/apis/cluster.open-cluster-management.io/v1beta1/namespaces/{NS}/placements/all"
+    ));
+    let Ok(r) = admin.get(url).send().await else {
+        return 0;
+    };
+    let p: Value = r.json().await.unwrap_or_default();
+    p["status"]["numberOfSelectedClusters"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+async fn run(hub: &common::Hub, clusters: usize) {
+    let population = sim::Population::start(hub, Duration::from_secs(60), true);
+    let admin = common::async_client(&hub.data_dir, true, true);
+    let pid = hub.child.id();
+    let idle_mb = common::rss_mb(pid);
+    population.spawn(0, clusters);
+    let join_s = sim::Population::wait_for(&population.available, clusters, "Available").await;
+    println!("{clusters} simulated clusters joined in {join_s:.1} s");
+    post(
+        &admin,
+        hub,
+        "/api/v1/namespaces",
+        &json!({"metadata": {"name": NS}}),
+    )
+    .await;
+    post(
+        &admin,
+        hub,
+        &format!("/apis/cluster.open-cluster-management.io/v1beta2/namespaces/{NS}/managedclustersetbindings"),
+        &json!({"metadata": {"name": "default"}, "spec": {"clusterSet": "default"}}),
+    )
+    .await;
+    post(
+        &admin,
+        hub,
+        &format!("/apis/cluster.open-cluster-management.io/v1beta1/namespaces/{NS}/placements"),
+        &json!({"metadata": {"name": "all"}, "spec": {}}),
+    )
+    .await;
+    let t0 = Instant::now();
+    while selected(&admin, hub).await < clusters as u64 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(1800),
+            "placement not scheduled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before_mb = common::rss_mb(pid);
+    println!(
+        "placement selected {clusters} clusters in {:.1} s; RSS idle {idle_mb:.0} MB, with the clusters {before_mb:.0} MB",
+        t0.elapsed().as_secs_f64()
+    );
+
+    // 1. Reference: the works created directly.
+    let t0 = Instant::now();
+    let creating = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut tasks = Vec::new();
+    for i in 0..clusters {
+        let (admin, creating) = (admin.clone(), creating.clone());
+        let url = hub.url(&format!(
+            "/apis/work.open-cluster-management.io/v1/namespaces/sim-{i}/manifestworks"
+        ));
+        tasks.push(tokio::spawn(async move {
+            let _permit = creating.acquire_owned().await.expect("semaphore");
+            let r = admin
+                .post(&url)
+                .json(&json!({"metadata": {"name": "direct"}, "spec": template()}))
+                .send()
+                .await
+                .expect("create");
+            assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+        }));
+    }
+    for t in tasks {
+        t.await.expect("create");
+    }
+    sim::Population::wait_for(&population.applied, clusters, "direct works Applied").await;
+    let direct_s = t0.elapsed().as_secs_f64();
+
+    // 2 and 3: replica sets.
+    let mut rows = vec![(
+        "direct ManifestWorks (reference)",
+        direct_s,
+        common::rss_mb(pid),
+    )];
+    for (i, (what, strategy)) in [
+        ("ManifestWorkReplicaSet, All", json!({"type": "All"})),
+        (
+            "ManifestWorkReplicaSet, Progressive 10%",
+            json!({"type": "Progressive", "progressive": {"maxConcurrency": "10%"}}),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let t0 = Instant::now();
+        post(
+            &admin,
+            hub,
+            &format!("/apis/work.open-cluster-management.io/v1alpha1/namespaces/{NS}/manifestworkreplicasets"),
+            &json!({"metadata": {"name": format!("rs{i}")},
+                "spec": {"placementRefs": [{"name": "all", "rolloutStrategy": strategy}],
+                    "manifestWorkTemplate": template()}}),
+        )
+        .await;
+        sim::Population::wait_for(&population.applied, clusters * (i + 2), what).await;
+        rows.push((what, t0.elapsed().as_secs_f64(), common::rss_mb(pid)));
+    }
+    population
+        .sim
+        .stop
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "\n{:<42} {:>10} {:>12} {:>10}",
+        "every cluster's work Applied", "seconds", "× reference", "RSS MB"
+    );
+    for (what, s, mb) in rows {
+        println!("{what:<42} {s:>10.1} {:>12.2} {mb:>10.0}", s / direct_s);
+    }
+    println!("RSS with the clusters before the works: {before_mb:.0} MB");
+    println!("goal: All over 10,000 clusters ≤ 60 s, ≤ 300 MB added RSS");
+}
