@@ -8,6 +8,7 @@
 //! 1. reference: one ManifestWork per cluster created directly (64 creates in flight);
 //! 2. one ManifestWorkReplicaSet with a ConfigMap and the `All` strategy;
 //! 3. one with `Progressive`, `maxConcurrency: 10%`.
+//!
 //! Reported: the times, their ratio to the reference, and the hub's RSS before and after.
 //!
 //! Goals (issue #19): `All` over 10,000 clusters ≤ 60 s, ≤ 300 MB added RSS.
