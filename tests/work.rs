@@ -195,7 +195,10 @@ fn works_are_delivered_updated_reported_and_removed() {
     let feedback = json!({"manifestConfigs": [{"resourceIdentifier": {"group": "example.com", "resource": "widgets", "namespace": "app", "name": "w"},
         "feedbackRules": [{"type": "JSONPaths", "jsonPaths": [{"name": "phase", "path": ".status.phase"}, {"name": "size", "path": ".spec.size"}]}]},
         {"resourceIdentifier": {"group": "apps", "resource": "deployments", "namespace": "app", "name": "web"},
-        "feedbackRules": [{"type": "WellKnownStatus"}]}]});
+        "feedbackRules": [{"type": "WellKnownStatus"}],
+        "conditionRules": [{"condition": "Ready", "type": "CEL",
+            "celExpressions": ["hasConditions(object.status)", "object.status.readyReplicas == object.spec.replicas"],
+            "messageExpression": "result ? string(object.status.readyReplicas) + ' replicas ready' : ''"}]}]});
     create_work(hub, &work("c0", "app", manifests, feedback));
     wait_until("the work is applied on c0", || applied(hub, "c0", "app"));
     let waited = common::kubectl_run(
@@ -277,6 +280,23 @@ fn works_are_delivered_updated_reported_and_removed() {
     });
     let web = on_spoke(a, "/apis/apps/v1/namespaces/app/deployments/web").expect("deployment");
     assert_eq!(web["status"]["readyReplicas"], 2, "{web}");
+    // A CEL condition rule on the Deployment, on the manifest and aggregated on the work.
+    wait_until("the condition rule holds", || {
+        work_condition_full(hub, "c0", "app", "Ready").is_some_and(|(status, reason, message)| {
+            status == "True"
+                && reason == "ConditionRulesAggregated"
+                && message == "2 replicas ready"
+        })
+    });
+    let w = work_status(hub, "c0", "app").expect("work");
+    assert_eq!(
+        manifest_condition(&w, 5, "Ready"),
+        Some((
+            "True".into(),
+            "ConditionRuleEvaluated".into(),
+            "2 replicas ready".into()
+        ))
+    );
 
     // The agent's own metrics count what it applied and its lease renewals.
     let scrape = || {

@@ -22,6 +22,7 @@
 pub mod apply;
 pub mod feedback;
 pub mod progress;
+pub mod rules;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -46,9 +47,9 @@ use crate::api::meta::{now_time, set_status_condition};
 use crate::api::ocm::names::{APPLIED_FINALIZER, WORK_FINALIZER};
 use crate::api::ocm::work_conditions::{APPLIED, AVAILABLE, DEGRADED, PROGRESSING};
 use crate::api::ocm::{
-    AppliedManifestResourceMeta, AppliedManifestWork, AppliedManifestWorkSpec, DeleteOption,
-    DeletePropagationPolicyType, FeedbackRule, ManifestCondition, ManifestResourceStatus,
-    ManifestWork, ManifestWorkStatus, StatusFeedbackResult,
+    AppliedManifestResourceMeta, AppliedManifestWork, AppliedManifestWorkSpec, ConditionRule,
+    DeleteOption, DeletePropagationPolicyType, FeedbackRule, ManifestCondition,
+    ManifestResourceStatus, ManifestWork, ManifestWorkStatus, StatusFeedbackResult,
 };
 use apply::{Strategy, Target, describe};
 
@@ -340,7 +341,10 @@ impl WorkAgent {
                             let value = serde_json::to_value(&object).unwrap_or(Value::Null);
                             let rules =
                                 config.map(|c| c.feedback_rules.clone()).unwrap_or_default();
-                            ManifestResult::applied(target, value, rules)
+                            let condition_rules = config
+                                .map(|c| c.condition_rules.clone())
+                                .unwrap_or_default();
+                            ManifestResult::applied(target, value, rules, condition_rules)
                         }
                         Err(e) => {
                             outcome.retry = true;
@@ -839,6 +843,7 @@ struct ManifestResult {
     error: Option<String>,
     object: Option<Value>,
     rules: Vec<FeedbackRule>,
+    condition_rules: Vec<ConditionRule>,
 }
 
 impl ManifestResult {
@@ -849,15 +854,22 @@ impl ManifestResult {
             error: Some(error),
             object: None,
             rules: Vec::new(),
+            condition_rules: Vec::new(),
         }
     }
-    fn applied(target: Target, object: Value, rules: Vec<FeedbackRule>) -> ManifestResult {
+    fn applied(
+        target: Target,
+        object: Value,
+        rules: Vec<FeedbackRule>,
+        condition_rules: Vec<ConditionRule>,
+    ) -> ManifestResult {
         ManifestResult {
             target: Some(target),
             applied: true,
             error: None,
             object: Some(object),
             rules,
+            condition_rules,
         }
     }
 }
@@ -881,6 +893,8 @@ fn next_status(old: &ManifestWorkStatus, outcome: &Outcome, generation: i64) -> 
     let (mut applied, mut available) = (0, 0);
     // Resources still rolling out, and those that cannot (see `progress`).
     let (mut rolling, mut stuck) = (Vec::new(), Vec::new());
+    // Each manifest's condition-rule results (see `rules`).
+    let mut ruled = Vec::new();
     for (ordinal, m) in outcome.manifests.iter().enumerate() {
         let meta = m.target.as_ref().map_or_else(
             || crate::api::ocm::ManifestResourceMeta {
@@ -898,6 +912,7 @@ fn next_status(old: &ManifestWorkStatus, outcome: &Outcome, generation: i64) -> 
                 resource_meta: meta.clone(),
                 ..ManifestCondition::default()
             });
+        let mut results = Vec::new();
         let conditions = &mut entry.conditions;
         match &m.error {
             None => {
@@ -925,6 +940,12 @@ fn next_status(old: &ManifestWorkStatus, outcome: &Outcome, generation: i64) -> 
         match (&m.object, &m.target) {
             (Some(object), Some(t)) => {
                 available += 1;
+                results = rules::evaluate(
+                    &m.condition_rules,
+                    &t.resource.group,
+                    &t.resource.kind,
+                    object,
+                );
                 match progress::progress(&t.resource.group, &t.resource.kind, object) {
                     progress::Progress::Done => {}
                     progress::Progress::Progressing(why) => rolling.push(why),
@@ -983,6 +1004,21 @@ fn next_status(old: &ManifestWorkStatus, outcome: &Outcome, generation: i64) -> 
                 );
             }
         }
+        // Rule conditions at this generation; those no rule gives any more go.
+        entry.conditions.retain(|c| {
+            !c.reason.starts_with(rules::PREFIX) || results.iter().any(|r| r.condition == c.type_)
+        });
+        for r in &results {
+            set_status_condition(
+                &mut entry.conditions,
+                &r.condition,
+                r.status,
+                r.reason,
+                &r.message,
+                Some(generation),
+            );
+        }
+        ruled.push(results);
         manifests.push(entry);
     }
     let mut status = old.clone();
@@ -1065,6 +1101,20 @@ fn next_status(old: &ManifestWorkStatus, outcome: &Outcome, generation: i64) -> 
             "True",
             "Failed",
             &format!("{failed} of {total} manifests failed to apply"),
+            generation,
+        );
+    }
+    // Conditions from rules, aggregated, take precedence over the defaults above.
+    let aggregated = rules::aggregate(&ruled);
+    conditions
+        .retain(|c| !c.reason.starts_with(rules::PREFIX) || aggregated.contains_key(&c.type_));
+    for (type_, (status, message)) in &aggregated {
+        set_status_condition(
+            conditions,
+            type_,
+            status,
+            rules::AGGREGATED,
+            message,
             generation,
         );
     }

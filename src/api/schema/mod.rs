@@ -67,6 +67,7 @@
 
 pub(crate) mod cel;
 mod cel_ast;
+pub(crate) mod cel_program;
 mod compile;
 pub(crate) mod golang;
 mod prune;

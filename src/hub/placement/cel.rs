@@ -5,12 +5,9 @@
 //! cluster's namespace, as `[{name, value}]`; an error when it does not exist) and
 //! `"<json>".parseJSON()`; kube's string library comes from `api::schema::cel`.
 //!
-//! Compiling checks what cel-go's type checker would reject that matters here (undeclared
-//! variables and functions), bounds the size, bracket nesting and tree depth of an
-//! expression (parsed and evaluated on a stack grown for it, as CRD rules are: a hostile
-//! selector cannot exhaust a worker's stack), and limits the nesting of comprehension
-//! macros, since this interpreter cannot count evaluation cost. An expression that fails
-//! or is not `true` does not select the cluster.
+//! Compiled and bounded by `api::schema::cel_program` (undeclared names refused; size,
+//! nesting, tree depth and comprehensions limited: a hostile selector cannot exhaust a
+//! worker's stack). An expression that fails or is not `true` does not select the cluster.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -21,14 +18,7 @@ use cel_interpreter::{Context, ExecutionError, FunctionContext, Value as Cel};
 use serde_json::Value;
 
 use crate::api::schema::cel::{self, Parsed};
-
-/// The longest accepted expression.
-const MAX_EXPRESSION_BYTES: usize = 10 * 1024;
-/// The deepest accepted bracket nesting.
-const MAX_NESTING: usize = 32;
-/// The deepest nesting of comprehension macros (`all`, `exists`, `map`, ...), which bounds
-/// an expression's cost.
-const MAX_COMPREHENSIONS: usize = 4;
+use crate::api::schema::cel_program as program;
 
 /// Functions an expression may call besides operators, macros and the schema engine's
 /// ([`cel::FUNCTIONS`]).
@@ -95,7 +85,10 @@ impl CelSelector {
     pub fn compile(expressions: &[String]) -> Result<CelSelector, String> {
         let programs = expressions
             .iter()
-            .map(|e| compile(e).map_err(|why| format!("compilation failed: {why}")))
+            .map(|e| {
+                program::compile(e, &["managedCluster"], PLACEMENT_FUNCTIONS)
+                    .map_err(|why| format!("compilation failed: {why}"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(CelSelector { programs })
     }
@@ -116,7 +109,10 @@ impl CelSelector {
                 Some(Ok(Cel::Bool(false))) => return Err(format!("CEL expression {i} is false")),
                 Some(Ok(_)) => return Err(format!("CEL expression {i} is not a bool")),
                 Some(Err(e)) => {
-                    return Err(format!("CEL expression {i} failed: {}", error_text(&e)));
+                    return Err(format!(
+                        "CEL expression {i} failed: {}",
+                        program::error_text(&e)
+                    ));
                 }
                 None => return Err(format!("CEL expression {i} failed")),
             }
@@ -161,7 +157,7 @@ impl Env {
             "parseJSON",
             |ftx: &FunctionContext, This(this): This<Arc<String>>| -> Result<Cel, ExecutionError> {
                 serde_json::from_str::<Value>(&this)
-                    .map(|v| to_cel(&v, true, 0))
+                    .map(|v| program::to_cel(&v, true, 0))
                     .map_err(|e| ftx.error(format!("failed to parse json: {e}")))
             },
         );
@@ -180,80 +176,13 @@ fn cluster_name(cluster: &Cel) -> Option<String> {
     }
 }
 
-fn error_text(e: &ExecutionError) -> String {
-    match e {
-        ExecutionError::FunctionError { message, .. } => message.clone(),
-        ExecutionError::NoSuchKey(k) => format!("no such key: {k}"),
-        ExecutionError::UndeclaredReference(r) => format!("no such attribute(s): {r}"),
-        other => other.to_string(),
-    }
-}
-
-fn compile(src: &str) -> Result<Arc<Parsed>, String> {
-    if src.len() > MAX_EXPRESSION_BYTES {
-        return Err(format!(
-            "ERROR: <input>:1:1: expression size exceeds limit of {MAX_EXPRESSION_BYTES} bytes"
-        ));
-    }
-    if cel::source_nesting(src) > MAX_NESTING {
-        return Err(format!(
-            "ERROR: <input>:1:1: expression nests deeper than {MAX_NESTING} levels"
-        ));
-    }
-    let parsed = cel::parse_bounded(src)?;
-    if parsed.loops as usize > MAX_COMPREHENSIONS {
-        return Err(format!(
-            "ERROR: <input>:1:1: more than {MAX_COMPREHENSIONS} comprehensions; the expression may be too expensive"
-        ));
-    }
-    for v in &parsed.free_variables {
-        if v != "managedCluster" {
-            return Err(format!(
-                "ERROR: <input>: undeclared reference to '{v}' (in container '')"
-            ));
-        }
-    }
-    for f in &parsed.functions {
-        if !cel::FUNCTIONS.contains(&f.as_str()) && !PLACEMENT_FUNCTIONS.contains(&f.as_str()) {
-            return Err(format!(
-                "ERROR: <input>: undeclared reference to '{f}' (in container '')"
-            ));
-        }
-    }
-    Ok(Arc::new(parsed))
-}
-
-/// JSON as a CEL value; `floats` turns every number into a double (as Go's
-/// `json.Unmarshal` does for `parseJSON`).
-pub fn to_cel(v: &Value, floats: bool, depth: usize) -> Cel {
-    if depth > 64 {
-        return Cel::Null;
-    }
-    match v {
-        Value::Null => Cel::Null,
-        Value::Bool(b) => Cel::Bool(*b),
-        Value::Number(n) => cel::number(n, floats),
-        Value::String(s) => Cel::String(Arc::new(s.clone())),
-        Value::Array(items) => Cel::List(Arc::new(
-            items.iter().map(|i| to_cel(i, floats, depth + 1)).collect(),
-        )),
-        Value::Object(m) => Cel::Map(Map {
-            map: Arc::new(
-                m.iter()
-                    .map(|(k, v)| (Key::from(k.as_str()), to_cel(v, floats, depth + 1)))
-                    .collect(),
-            ),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     fn cluster() -> Cel {
-        to_cel(
+        program::to_cel(
             &json!({"metadata": {"name": "c1", "labels": {"env": "prod", "version": "1.30"}},
                 "status": {"clusterClaims": [{"name": "platform", "value": "AWS"}],
                            "allocatable": {"cpu": "4"}}}),
@@ -278,7 +207,10 @@ mod tests {
             .map(|i| format!("managedCluster.metadata.name == 'c{i}'"))
             .collect::<Vec<_>>()
             .join(" || ");
-        let deep_or = ors.chars().take(MAX_EXPRESSION_BYTES).collect::<String>();
+        let deep_or = ors
+            .chars()
+            .take(program::MAX_EXPRESSION_BYTES)
+            .collect::<String>();
         let deep_or = deep_or
             .rsplit_once(" ||")
             .map_or(deep_or.clone(), |(a, _)| a.to_string());

@@ -18,7 +18,7 @@ use std::sync::{Arc, OnceLock};
 use cel_interpreter::Value as Cel;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::cel::{Env, ScoreTable, to_cel};
+use super::cel::{Env, ScoreTable};
 use super::filters::{ClusterFacts, Compiled, claims_of};
 use super::selector::Selector;
 use crate::api::ocm::names::CLUSTER_NAME_LABEL;
@@ -28,6 +28,7 @@ use crate::api::ocm::{
     ManagedClusterSet, ManagedClusterSetBinding, PLACEMENT_LABEL, Placement, PlacementDecision,
     SelectorType,
 };
+use crate::api::schema::cel_program::to_cel;
 
 /// An interned cluster name.
 pub type Id = u32;
