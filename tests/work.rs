@@ -869,4 +869,24 @@ fn manifest_work_admission() {
         201,
         "without an executor alice may create works"
     );
+
+    // A work whose condition rule says Complete goes ttlSecondsAfterFinished later, and
+    // the agent removes what it applied.
+    let done = json!({"resourceIdentifier": {"group": "", "resource": "configmaps", "namespace": "default", "name": "done"},
+        "conditionRules": [{"condition": "Complete", "type": "CEL", "celExpressions": ["object.data.state == 'finished'"]}]});
+    create_work(
+        hub,
+        &work(
+            "c0",
+            "finite",
+            json!([cm("done", "default", json!({"state": "finished"}))]),
+            json!({"manifestConfigs": [done], "deleteOption": {"propagationPolicy": "Foreground", "ttlSecondsAfterFinished": 1}}),
+        ),
+    );
+    wait_until("the finished work is collected", || {
+        work_status(hub, "c0", "finite").is_none()
+    });
+    wait_until("its ConfigMap is removed", || {
+        on_spoke(&s.spokes[0], "/api/v1/namespaces/default/configmaps/done").is_none()
+    });
 }

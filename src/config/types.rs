@@ -172,6 +172,8 @@ pub struct FeatureGates {
     pub cluster_profile: bool,
     #[serde(rename = "ManifestWorkReplicaSet")]
     pub manifest_work_replica_set: bool,
+    #[serde(rename = "CleanUpCompletedManifestWork")]
+    pub clean_up_completed_manifest_work: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -15,6 +15,7 @@ pub mod placement;
 pub mod replicaset;
 pub mod rollout;
 pub mod tokens;
+pub mod workgc;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,6 +81,9 @@ pub async fn start(
     placement::start(&objects, gates.cluster_profile).await?;
     if gates.manifest_work_replica_set {
         replicaset::start(&objects).await?;
+    }
+    if gates.clean_up_completed_manifest_work {
+        workgc::start(&objects).await?;
     }
     cluster::ClusterController::new(objects)?.start(4).await
 }
