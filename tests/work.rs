@@ -619,6 +619,40 @@ fn strategies_delete_options_offline_agent_and_hub_restart() {
         "CreateOnly never updates"
     );
 
+    // ignoreFields: data.x is set at creation, then left to the managed cluster.
+    let ssa_ignoring = json!({"type": "ServerSideApply", "serverSideApply": {
+        "ignoreFields": [{"condition": "OnSpokePresent", "jsonPaths": [".data.x"]}]}});
+    create_work(
+        hub,
+        &work(
+            "c0",
+            "ignoring",
+            json!([cm("tuned", "default", json!({"x": "hub", "y": "1"}))]),
+            json!({"manifestConfigs": [strategy("tuned", ssa_ignoring)]}),
+        ),
+    );
+    wait_until("the tuned ConfigMap is created whole", || {
+        get(spoke, &format!("{cms}/tuned")).is_some_and(|c| c["data"]["x"] == "hub")
+    });
+    let r = spoke_http
+        .patch(spoke.api_url(&format!("{cms}/tuned")))
+        .header("Content-Type", "application/merge-patch+json")
+        .body(json!({"data": {"x": "spoke"}}).to_string())
+        .send()
+        .expect("patch");
+    assert!(r.status().is_success());
+    update_work(hub, "c0", "ignoring", |w| {
+        w["spec"]["workload"]["manifests"][0]["data"]["y"] = json!("2");
+    });
+    wait_until("the hub's change is applied", || {
+        get(spoke, &format!("{cms}/tuned")).is_some_and(|c| c["data"]["y"] == "2")
+    });
+    assert_eq!(
+        get(spoke, &format!("{cms}/tuned")).expect("tuned")["data"]["x"],
+        "spoke",
+        "an ignored field keeps the managed cluster's value"
+    );
+
     // Delete options.
     create_work(
         hub,

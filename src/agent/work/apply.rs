@@ -8,8 +8,120 @@ use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use serde_json::{Value, json};
 
 use crate::api::ocm::{
-    ManifestConfigOption, ManifestResourceMeta, ResourceIdentifier, UpdateStrategyType,
+    IgnoreField, IgnoreFieldsCondition, ManifestConfigOption, ManifestResourceMeta,
+    ResourceIdentifier, UpdateStrategyType,
 };
+
+/// The annotation holding the hash of a manifest without its ignored fields: while it
+/// matches, the agent does not apply the manifest again.
+pub const CONFIG_HASH: &str = "open-cluster-management.io/config-spec-hash";
+
+fn annotation<'a>(object: &'a DynamicObject, key: &str) -> Option<&'a str> {
+    object
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
+
+/// A field path of `ignoreFields` (a JSON pointer, or a JSONPath or jq path of plain
+/// field names: `.spec.replicas`, `.metadata.annotations["a.b/c"]`) as field names.
+fn field_path(path: &str, pointer: bool) -> Result<Vec<String>, String> {
+    if pointer {
+        if !path.starts_with('/') {
+            return Err(format!("{path:?} is not a JSON pointer"));
+        }
+        return Ok(path[1..]
+            .split('/')
+            .map(|p| p.replace("~1", "/").replace("~0", "~"))
+            .collect());
+    }
+    let mut out = Vec::new();
+    let mut rest = path.trim();
+    rest = rest.strip_prefix('$').unwrap_or(rest);
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            if end == 0 {
+                return Err(format!("unsupported path {path:?}"));
+            }
+            out.push(r[..end].to_string());
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix("[\"").or_else(|| rest.strip_prefix("['")) {
+            let quote = if rest.starts_with("[\"") { "\"]" } else { "']" };
+            let end = r
+                .find(quote)
+                .ok_or_else(|| format!("unsupported path {path:?}"))?;
+            out.push(r[..end].to_string());
+            rest = &r[end + 2..];
+        } else {
+            return Err(format!(
+                "unsupported path {path:?}: only field names are supported"
+            ));
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("unsupported path {path:?}"));
+    }
+    Ok(out)
+}
+
+fn remove_field(object: &mut Value, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut at = object;
+    for p in parents {
+        match at.get_mut(p) {
+            Some(next) => at = next,
+            None => return,
+        }
+    }
+    if let Some(map) = at.as_object_mut() {
+        map.remove(last);
+    }
+}
+
+/// The manifest to create with (all of it) and to apply afterwards (without the fields
+/// ignored while present on the managed cluster), both annotated with the hash of the
+/// latter.
+fn ignoring(manifest: &Value, ignore: &[IgnoreField]) -> Result<(Value, Value, String), String> {
+    let mut stripped = manifest.clone();
+    for entry in ignore
+        .iter()
+        .filter(|e| e.condition != IgnoreFieldsCondition::OnSpokeChange)
+    {
+        let paths = entry
+            .json_pointers
+            .iter()
+            .map(|p| field_path(p, true))
+            .chain(
+                entry
+                    .json_paths
+                    .iter()
+                    .chain(&entry.jq_path_expressions)
+                    .map(|p| field_path(p, false)),
+            );
+        for path in paths {
+            let path = path.map_err(|e| format!("Failed to process ignoreFields: {e}"))?;
+            remove_field(&mut stripped, &path);
+        }
+    }
+    use sha2::Digest;
+    let hash = format!(
+        "{:x}",
+        sha2::Sha256::digest(serde_json::to_vec(&stripped).unwrap_or_default())
+    );
+    let mut full = manifest.clone();
+    for v in [&mut full, &mut stripped] {
+        if !v["metadata"]["annotations"].is_object() {
+            v["metadata"]["annotations"] = json!({});
+        }
+        v["metadata"]["annotations"][CONFIG_HASH] = json!(hash);
+    }
+    Ok((full, stripped, hash))
+}
 
 /// What a manifest resolves to on the managed cluster.
 #[derive(Clone, Debug)]
@@ -97,7 +209,12 @@ pub fn resolve(discovery: &kube::Discovery, manifest: &Value) -> Result<Target, 
 pub enum Strategy {
     Update,
     CreateOnly,
-    ServerSideApply { field_manager: String, force: bool },
+    ServerSideApply {
+        field_manager: String,
+        force: bool,
+        /// `serverSideApply.ignoreFields`.
+        ignore: Vec<IgnoreField>,
+    },
     ReadOnly,
 }
 
@@ -117,6 +234,7 @@ impl Strategy {
                         .filter(|f| !f.is_empty())
                         .unwrap_or_else(|| "work-agent".into()),
                     force: ssa.is_some_and(|c| c.force),
+                    ignore: ssa.map(|c| c.ignore_fields.clone()).unwrap_or_default(),
                 }
             }
             UpdateStrategyType::Update => Strategy::Update,
@@ -165,12 +283,26 @@ pub async fn apply(
             Strategy::ServerSideApply {
                 field_manager,
                 force,
+                ignore,
             },
-            _,
+            existing,
         ) => {
             let mut params = PatchParams::apply(field_manager);
             params.force = *force;
-            api.patch(&target.name, &params, &Patch::Apply(&manifest))
+            let body = if ignore.is_empty() {
+                manifest
+            } else {
+                let (full, stripped, hash) = ignoring(&manifest, ignore)?;
+                match existing {
+                    // Created whole; afterwards the ignored fields are left alone.
+                    None => full,
+                    Some(live) if annotation(&live, CONFIG_HASH) == Some(hash.as_str()) => {
+                        return Ok(live);
+                    }
+                    Some(_) => stripped,
+                }
+            };
+            api.patch(&target.name, &params, &Patch::Apply(&body))
                 .await
                 .map_err(describe)
         }
@@ -320,5 +452,56 @@ pub fn describe_ref(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => format!("{} ({}): {}", s.reason, s.code, s.message),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignore_field_paths_are_field_names() {
+        assert_eq!(
+            field_path(".spec.replicas", false).expect("path"),
+            ["spec", "replicas"]
+        );
+        assert_eq!(
+            field_path(".metadata.annotations[\"a.b/c\"]", false).expect("path"),
+            ["metadata", "annotations", "a.b/c"]
+        );
+        assert_eq!(
+            field_path("/data/a~1b", true).expect("pointer"),
+            ["data", "a/b"]
+        );
+        assert!(field_path(".spec.containers[0].image", false).is_err());
+        assert!(field_path("data", true).is_err());
+    }
+
+    #[test]
+    fn ignored_fields_leave_the_applied_object_and_its_hash() {
+        let manifest = json!({"metadata": {"name": "c"}, "data": {"x": "1", "y": "1"}});
+        let ignore = |condition| IgnoreField {
+            condition,
+            json_paths: vec![".data.x".into()],
+            ..Default::default()
+        };
+        let (full, stripped, hash) =
+            ignoring(&manifest, &[ignore(IgnoreFieldsCondition::OnSpokePresent)]).expect("ok");
+        assert_eq!(full["data"]["x"], "1");
+        assert!(stripped["data"].get("x").is_none());
+        assert_eq!(
+            stripped["metadata"]["annotations"][CONFIG_HASH],
+            hash.as_str()
+        );
+        // Another x, same hash: nothing to apply again. OnSpokeChange keeps x in the hash.
+        let mut other = manifest.clone();
+        other["data"]["x"] = json!("2");
+        let (_, _, same) =
+            ignoring(&other, &[ignore(IgnoreFieldsCondition::OnSpokePresent)]).expect("ok");
+        assert_eq!(same, hash);
+        let (_, kept, changed) =
+            ignoring(&other, &[ignore(IgnoreFieldsCondition::OnSpokeChange)]).expect("ok");
+        assert_eq!(kept["data"]["x"], "2");
+        assert_ne!(changed, hash);
     }
 }
