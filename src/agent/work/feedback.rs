@@ -1,10 +1,16 @@
 //! Status feedback: values read from an applied object's status with `JSONPaths` rules
-//! or the `WellKnownStatus` set of Deployments, Jobs and Pods.
+//! or the `WellKnownStatus` set of Deployments, Jobs and Pods. A map, a list or several
+//! matches are reported as `JsonRaw` (compact JSON, at most 1,024 bytes), what upstream's
+//! agent does behind its `RawFeedbackJsonString` gate.
 
 use serde_json::Value;
 
 use crate::api::jsonpath::JsonPath;
 use crate::api::ocm::{FeedbackRule, FeedbackType, FeedbackValue, FieldValue, ValueType};
+
+/// The longest `JsonRaw` value (upstream's `--max-json-raw-length` default and the CRD's
+/// limit).
+const MAX_JSON_RAW: usize = 1024;
 
 /// The well-known `(name, path)` pairs of a kind.
 fn well_known(group: &str, kind: &str) -> &'static [(&'static str, &'static str)] {
@@ -82,8 +88,12 @@ pub fn evaluate(
                 }
             };
             let found = parsed.find(object);
-            let Some(value) = found.first() else {
-                continue; // a missing field is no value, not an error
+            let several = Value::Array(found.iter().map(|v| (*v).clone()).collect());
+            let value = match found.as_slice() {
+                [] => continue, // a missing field is no value, not an error
+                [one] => *one,
+                // Several matches are reported together, as raw JSON.
+                _ => &several,
             };
             let field = match value {
                 Value::Number(n) if n.is_i64() => FieldValue {
@@ -101,6 +111,21 @@ pub fn evaluate(
                     boolean: Some(*b),
                     ..FieldValue::default()
                 },
+                Value::Array(_) | Value::Object(_) => {
+                    let raw = value.to_string();
+                    if raw.len() > MAX_JSON_RAW {
+                        errors.push(format!(
+                            "{name}: the value at {path} is {} bytes of JSON, more than {MAX_JSON_RAW}",
+                            raw.len()
+                        ));
+                        continue;
+                    }
+                    FieldValue {
+                        type_: ValueType::JsonRaw,
+                        json_raw: Some(raw),
+                        ..FieldValue::default()
+                    }
+                }
                 other => {
                     errors.push(format!(
                         "{name}: the value at {path} is not a scalar: {other}"
@@ -139,12 +164,23 @@ mod tests {
             json!({"name": "ReadyReplicas", "fieldValue": {"type": "Integer", "integer": 2}})
         );
         assert_eq!(values.len(), 2, "absent fields give no value");
-        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "x"}, "status": {"ok": true, "m": {"k": 1}}});
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "x"},
+            "status": {"ok": true, "m": {"k": 1}, "f": 1.5, "l": [{"n": 1}, {"n": 2}]}});
         let paths = rules(json!([{"type": "JSONPaths", "jsonPaths": [
             {"name": "a", "path": ".data.a"}, {"name": "ok", "path": ".status.ok"},
-            {"name": "m", "path": ".status.m"}, {"name": "v", "path": ".data.a", "version": "v2"}]}]));
+            {"name": "m", "path": ".status.m"}, {"name": "f", "path": ".status.f"},
+            {"name": "n", "path": ".status.l[*].n"},
+            {"name": "v", "path": ".data.a", "version": "v2"}]}]));
         let (values, err) = evaluate(&paths, "", "ConfigMap", &cm);
-        assert_eq!(values.len(), 2);
+        assert_eq!(values.len(), 4);
+        assert_eq!(
+            serde_json::to_value(&values[2].value).expect("json"),
+            json!({"type": "JsonRaw", "jsonRaw": "{\"k\":1}"})
+        );
+        assert_eq!(
+            serde_json::to_value(&values[3].value).expect("json"),
+            json!({"type": "JsonRaw", "jsonRaw": "[1,2]"})
+        );
         assert_eq!(
             serde_json::to_value(&values[1].value).expect("json"),
             json!({"type": "Boolean", "boolean": true})
