@@ -4,7 +4,8 @@
 //! counting once its Deployment is available), rolled out again when the template
 //! changes, stopped by a cluster whose Deployment cannot progress (`maxFailures: 0`),
 //! followed when the placement drops a cluster, and removed with each cascade policy;
-//! the replica set's summary and conditions are checked on the way.
+//! the replica set's summary and conditions are checked on the way. (`All` and
+//! `ProgressivePerGroup` are compared with upstream in `tests/replicaset_upstream.rs`.)
 
 mod common;
 #[path = "support/placement.rs"]
@@ -76,13 +77,25 @@ fn succeeded(work: &Value) -> bool {
 }
 
 /// Waits until every cluster in `clusters` has a succeeded work of `image`, checking on
-/// every look that at most `concurrency` works of `image` are unfinished at once.
+/// every look that at most `concurrency` clusters got `image` without having finished
+/// with it yet (a cluster that finished once counts as done even if its Deployment later
+/// flaps on a loaded machine).
 fn rolled_out(api: &Api, name: &str, image: &str, clusters: &[&str], concurrency: usize) {
     let want: BTreeSet<String> = clusters.iter().map(|c| c.to_string()).collect();
+    let mut finished_once: BTreeSet<String> = BTreeSet::new();
     api.wait(&format!("{name} rolled out {image} to {want:?}"), || {
         let ws = works(api, name);
         let current: Vec<&Value> = ws.iter().filter(|w| image_of(w) == image).collect();
-        let unfinished = current.iter().filter(|w| !succeeded(w)).count();
+        finished_once.extend(
+            current
+                .iter()
+                .filter(|w| succeeded(w))
+                .map(|w| cluster_of(w)),
+        );
+        let unfinished = current
+            .iter()
+            .filter(|w| !finished_once.contains(&cluster_of(w)))
+            .count();
         assert!(
             unfinished <= concurrency,
             "{unfinished} clusters roll out {image} at once (at most {concurrency}): {ws:?}"
