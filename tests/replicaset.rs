@@ -76,10 +76,10 @@ fn succeeded(work: &Value) -> bool {
     current("Applied", "True") && current("Progressing", "False")
 }
 
-/// Waits until every cluster in `clusters` has a succeeded work of `image`, checking on
-/// every look that at most `concurrency` clusters got `image` without having finished
-/// with it yet (a cluster that finished once counts as done even if its Deployment later
-/// flaps on a loaded machine).
+/// Waits until every cluster in `clusters` has finished rolling out `image` (once: a
+/// Deployment may flap later when the managed cluster's simulated node misses a
+/// heartbeat on a loaded machine), checking on every look that at most `concurrency`
+/// clusters got `image` without having finished with it yet.
 fn rolled_out(api: &Api, name: &str, image: &str, clusters: &[&str], concurrency: usize) {
     let want: BTreeSet<String> = clusters.iter().map(|c| c.to_string()).collect();
     let mut finished_once: BTreeSet<String> = BTreeSet::new();
@@ -102,8 +102,8 @@ fn rolled_out(api: &Api, name: &str, image: &str, clusters: &[&str], concurrency
         );
         let done: BTreeSet<String> = current
             .iter()
-            .filter(|w| succeeded(w))
             .map(|w| cluster_of(w))
+            .filter(|c| finished_once.contains(c))
             .collect();
         if done == want {
             Ok(())
