@@ -85,38 +85,32 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
     let index = PlacementIndex::default();
     let this = Arc::new(ReplicaSetController {
         objects: objects.clone(),
-        kinds: Kinds {
-            replica_sets: kinds.replica_sets.clone(),
-            works: kinds.works.clone(),
-            placements: kinds.placements.clone(),
-            decisions: kinds.decisions.clone(),
-        },
+        kinds,
         index: index.clone(),
     });
+    let kinds = &this.kinds;
+    let reconciler = this.clone();
     controller::run(
         "manifestworkreplicaset",
         queue.clone(),
         5,
         Arc::new(move |key: String| {
-            let this = this.clone();
+            let this = reconciler.clone();
             Box::pin(async move { this.reconcile(&key).await })
         }),
     );
     controller::feed(
         &registry,
-        kinds.replica_sets,
+        kinds.replica_sets.clone(),
         None,
         Filter::default(),
         queue.clone(),
         Arc::new(|o: &Value| namespaced_key(o).into_iter().collect()),
     );
-    let owned = Filter {
-        labels: LabelSelector::parse(OWNER_LABEL).map_err(Status::internal)?,
-        ..Filter::default()
-    };
+    let owned = labelled(OWNER_LABEL)?;
     controller::feed(
         &registry,
-        kinds.works,
+        kinds.works.clone(),
         None,
         owned,
         queue.clone(),
@@ -149,7 +143,7 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
     };
     controller::feed(
         &registry,
-        kinds.placements,
+        kinds.placements.clone(),
         None,
         Filter::default(),
         queue.clone(),
@@ -161,13 +155,21 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
     );
     controller::feed(
         &registry,
-        kinds.decisions,
+        kinds.decisions.clone(),
         None,
         Filter::default(),
         queue,
         by_placement(index, |o| label(o, PLACEMENT_LABEL).map(str::to_string)),
     );
     Ok(())
+}
+
+/// A list filter by label selector.
+fn labelled(selector: &str) -> Result<Filter, Status> {
+    Ok(Filter {
+        labels: LabelSelector::parse(selector).map_err(Status::internal)?,
+        ..Filter::default()
+    })
 }
 
 fn label<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
@@ -200,10 +202,6 @@ fn conditions(work: &Value) -> Vec<Condition> {
         .cloned()
         .and_then(|c| serde_json::from_value(c).ok())
         .unwrap_or_default()
-}
-
-fn is_true(work: &Value, type_: &str) -> bool {
-    find_condition(&conditions(work), type_).is_some_and(|c| c.status == "True")
 }
 
 /// A cluster's rollout state from its (up-to-date) work: to apply until `Applied` is
@@ -425,11 +423,7 @@ impl ReplicaSetController {
 
     /// Every work of a replica set, in every cluster namespace.
     async fn works_of(&self, owner: &str) -> Result<Vec<Value>, Status> {
-        let filter = Filter {
-            labels: LabelSelector::parse(&format!("{OWNER_LABEL}={owner}"))
-                .map_err(Status::bad_request)?,
-            ..Filter::default()
-        };
+        let filter = labelled(&format!("{OWNER_LABEL}={owner}"))?;
         let list = self
             .objects
             .registry
@@ -440,11 +434,7 @@ impl ReplicaSetController {
 
     /// A placement's decision groups, from its PlacementDecisions.
     async fn groups(&self, namespace: &str, placement: &str) -> Result<Groups, Status> {
-        let filter = Filter {
-            labels: LabelSelector::parse(&format!("{PLACEMENT_LABEL}={placement}"))
-                .map_err(Status::bad_request)?,
-            ..Filter::default()
-        };
+        let filter = labelled(&format!("{PLACEMENT_LABEL}={placement}"))?;
         let list = self
             .objects
             .registry
@@ -746,13 +736,14 @@ impl ReplicaSetController {
                         && w.pointer("/metadata/deletionTimestamp").is_none()
                         && same_spec(template, w)
                 }) {
+                    let conds = conditions(work);
                     for (type_, counter) in [
                         (APPLIED, &mut s.applied),
                         (PROGRESSING, &mut s.progressing),
                         (AVAILABLE, &mut s.available),
                         (DEGRADED, &mut s.degraded),
                     ] {
-                        if is_true(work, type_) {
+                        if find_condition(&conds, type_).is_some_and(|c| c.status == "True") {
                             *counter += 1;
                         }
                     }

@@ -1027,82 +1027,47 @@ fn next_status(old: &ManifestWorkStatus, outcome: &Outcome, generation: i64) -> 
     let failed = total - applied;
     let generation = Some(generation);
     let conditions = &mut status.conditions;
-    if failed == 0 {
-        set_status_condition(
-            conditions,
-            APPLIED,
+    // (status, reason, message) of Applied, Progressing and Degraded.
+    let failed_message = format!("{failed} of {total} manifests failed to apply");
+    let applied_message =
+        format!("Failed to apply manifest work: {failed} of {total} manifests failed");
+    let not_degraded = ("False", "Completed", "No manifest failed");
+    let [applied, progressing, degraded] = if failed > 0 {
+        [
+            (
+                "False",
+                "AppliedManifestWorkFailed",
+                applied_message.as_str(),
+            ),
+            ("True", "Applying", "Some manifests are not applied yet"),
+            ("True", "Failed", failed_message.as_str()),
+        ]
+    } else {
+        let applied = (
             "True",
             "AppliedManifestWorkComplete",
             "Apply manifest work complete",
-            generation,
         );
         match (rolling.first(), stuck.first()) {
-            (_, Some(why)) => {
-                set_status_condition(conditions, PROGRESSING, "True", "Rollout", why, generation);
-                set_status_condition(
-                    conditions,
-                    DEGRADED,
-                    "True",
-                    "RolloutFailed",
-                    why,
-                    generation,
-                );
-            }
-            (Some(why), None) => {
-                set_status_condition(conditions, PROGRESSING, "True", "Rollout", why, generation);
-                set_status_condition(
-                    conditions,
-                    DEGRADED,
-                    "False",
-                    "Completed",
-                    "No manifest failed",
-                    generation,
-                );
-            }
-            (None, None) => {
-                set_status_condition(
-                    conditions,
-                    PROGRESSING,
-                    "False",
-                    "Completed",
-                    "All manifests are applied",
-                    generation,
-                );
-                set_status_condition(
-                    conditions,
-                    DEGRADED,
-                    "False",
-                    "Completed",
-                    "No manifest failed",
-                    generation,
-                );
-            }
+            (_, Some(why)) => [
+                applied,
+                ("True", "Rollout", why.as_str()),
+                ("True", "RolloutFailed", why.as_str()),
+            ],
+            (Some(why), None) => [applied, ("True", "Rollout", why.as_str()), not_degraded],
+            (None, None) => [
+                applied,
+                ("False", "Completed", "All manifests are applied"),
+                not_degraded,
+            ],
         }
-    } else {
-        set_status_condition(
-            conditions,
-            APPLIED,
-            "False",
-            "AppliedManifestWorkFailed",
-            &format!("Failed to apply manifest work: {failed} of {total} manifests failed"),
-            generation,
-        );
-        set_status_condition(
-            conditions,
-            PROGRESSING,
-            "True",
-            "Applying",
-            "Some manifests are not applied yet",
-            generation,
-        );
-        set_status_condition(
-            conditions,
-            DEGRADED,
-            "True",
-            "Failed",
-            &format!("{failed} of {total} manifests failed to apply"),
-            generation,
-        );
+    };
+    for (type_, (status, reason, message)) in [
+        (APPLIED, applied),
+        (PROGRESSING, progressing),
+        (DEGRADED, degraded),
+    ] {
+        set_status_condition(conditions, type_, status, reason, message, generation);
     }
     // Conditions from rules, aggregated, take precedence over the defaults above.
     let aggregated = rules::aggregate(&ruled);
