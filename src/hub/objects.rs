@@ -34,9 +34,13 @@ impl Objects {
             .ok_or_else(|| Status::internal(format!("{resource}.{group} is not served")))
     }
 
-    /// The kind serving the Rust type `T`.
+    /// The kind serving the Rust type `T`, at `T`'s own version (a group may serve several).
     pub fn kind_of<T: Resource<DynamicType = ()>>(&self) -> Result<Arc<Kind>, Status> {
-        self.kind(&T::group(&()), &T::plural(&()))
+        let (group, version, plural) = (T::group(&()), T::version(&()), T::plural(&()));
+        self.registry
+            .catalog()
+            .find(&group, &version, &plural)
+            .ok_or_else(|| Status::internal(format!("{plural}.{group}/{version} is not served")))
     }
 
     /// The object of type `T`, or `None` when it does not exist.
