@@ -46,34 +46,6 @@ fn template() -> Value {
         "metadata": {"name": "bench", "namespace": "default"}, "data": {"a": "b"}}]}})
 }
 
-async fn post(admin: &reqwest::Client, hub: &common::Hub, path: &str, body: &Value) {
-    let r = admin
-        .post(hub.url(path))
-        .json(body)
-        .send()
-        .await
-        .expect("post");
-    let status = r.status();
-    assert!(
-        status.is_success() || status == 409,
-        "POST {path}: {status} {}",
-        r.text().await.unwrap_or_default()
-    );
-}
-
-async fn selected(admin: &reqwest::Client, hub: &common::Hub) -> u64 {
-    let url = hub.url(&format!(
-        "/apis/cluster.open-cluster-management.io/v1beta1/namespaces/{NS}/placements/all"
-    ));
-    let Ok(r) = admin.get(url).send().await else {
-        return 0;
-    };
-    let p: Value = r.json().await.unwrap_or_default();
-    p["status"]["numberOfSelectedClusters"]
-        .as_u64()
-        .unwrap_or(0)
-}
-
 async fn run(hub: &common::Hub, clusters: usize) {
     let population = sim::Population::start(hub, Duration::from_secs(60), true);
     let admin = common::async_client(&hub.data_dir, true, true);
@@ -82,35 +54,8 @@ async fn run(hub: &common::Hub, clusters: usize) {
     population.spawn(0, clusters);
     let join_s = sim::Population::wait_for(&population.available, clusters, "Available").await;
     println!("{clusters} simulated clusters joined in {join_s:.1} s");
-    post(
-        &admin,
-        hub,
-        "/api/v1/namespaces",
-        &json!({"metadata": {"name": NS}}),
-    )
-    .await;
-    post(
-        &admin,
-        hub,
-        &format!("/apis/cluster.open-cluster-management.io/v1beta2/namespaces/{NS}/managedclustersetbindings"),
-        &json!({"metadata": {"name": "default"}, "spec": {"clusterSet": "default"}}),
-    )
-    .await;
-    post(
-        &admin,
-        hub,
-        &format!("/apis/cluster.open-cluster-management.io/v1beta1/namespaces/{NS}/placements"),
-        &json!({"metadata": {"name": "all"}, "spec": {}}),
-    )
-    .await;
     let t0 = Instant::now();
-    while selected(&admin, hub).await < clusters as u64 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(1800),
-            "placement not scheduled"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    sim::placement_of_all(&admin, hub, NS, clusters).await;
     let before_mb = common::rss_mb(pid);
     println!(
         "placement selected {clusters} clusters in {:.1} s; RSS idle {idle_mb:.0} MB, with the clusters {before_mb:.0} MB",
@@ -160,7 +105,7 @@ async fn run(hub: &common::Hub, clusters: usize) {
     .enumerate()
     {
         let t0 = Instant::now();
-        post(
+        sim::post(
             &admin,
             hub,
             &format!("/apis/work.open-cluster-management.io/v1alpha1/namespaces/{NS}/manifestworkreplicasets"),

@@ -2,7 +2,9 @@
 //! `hack/install-go-peers.sh`): `clusteradm get token --use-bootstrap-token` and
 //! `clusteradm accept` against our hub, and the Go singleton klusterlet agent
 //! (`registration-operator agent`) joining our hub, becoming Available, and applying a
-//! ManifestWork created through our API (its status stored and served intact). The managed
+//! ManifestWork created through our API (its status stored and served intact), and a
+//! template add-on enabled and disabled with `clusteradm addon` that the Go agent registers
+//! (its hub kubeconfig Secret) and installs until it is Available. The managed
 //! cluster is a real Kubernetes control plane (`KubePeer`) with the AppliedManifestWork
 //! and ClusterClaim CRDs applied from upstream's klusterlet manifests, as upstream's
 //! klusterlet operator installs them before it starts the agent.
@@ -238,6 +240,70 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
         "the applied ConfigMap is deleted from the managed cluster",
         || get(&spoke, "/api/v1/namespaces/default/configmaps/delivered").is_none(),
     );
+
+    // A template add-on enabled with `clusteradm addon enable`: our hub renders it, approves
+    // the Go agent's CSR for the add-on identity, and the Go agent writes the add-on's hub
+    // kubeconfig Secret and applies its Deployment, whose feedback makes it Available.
+    let addons = common::addon::ADDONS;
+    let admin = client(&hub.data_dir, true);
+    for (path, body) in [
+        (
+            format!("{addons}/addontemplates"),
+            common::addon::template("hello-v1"),
+        ),
+        (
+            format!("{addons}/clustermanagementaddons"),
+            common::addon::cma(
+                "hello",
+                json!({"type": "Manual"}),
+                common::addon::hello_configs("hello-v1", None),
+            ),
+        ),
+    ] {
+        let r = admin.post(hub.url(&path)).json(&body).send().expect("create");
+        assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    }
+    let enabled = clusteradm(&hub, &["addon", "enable", "--names", "hello", "--clusters", "goc"]);
+    assert!(enabled.contains("Deploying hello add-on"), "{enabled}");
+    let mca = common::addon::mca_path("goc", "hello");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_until("the Go agent's add-on becomes Available", || {
+            get(&hub, &mca).is_some_and(|a| {
+                condition(&a, "Available").is_some_and(|c| c.0 == "True" && c.1 == "ProbeAvailable")
+            })
+        });
+        wait_until("the Go agent writes the add-on's hub kubeconfig", || {
+            get(&spoke, "/api/v1/namespaces/hello-ns/secrets/hello-hub-kubeconfig").is_some()
+        });
+    }));
+    if result.is_err() {
+        let _ = agent.0.kill();
+        panic!(
+            "the Go agent did not install the add-on; log:\n{}\nadd-on: {:?}\nCSRs: {:?}",
+            log(),
+            get(&hub, &mca),
+            get(&hub, "/apis/certificates.k8s.io/v1/certificatesigningrequests")
+        );
+    }
+    let csrs = get(&hub, "/apis/certificates.k8s.io/v1/certificatesigningrequests").expect("CSRs");
+    let addon_csr = csrs["items"]
+        .as_array()
+        .and_then(|i| {
+            i.iter().find(|c| {
+                c["metadata"]["labels"]["open-cluster-management.io/addon-name"] == "hello"
+            })
+        })
+        .expect("the add-on's CSR");
+    assert!(
+        addon_csr.to_string().contains("Auto approving addon agent certificate."),
+        "{addon_csr}"
+    );
+    let disabled = clusteradm(&hub, &["addon", "disable", "--names", "hello", "--clusters", "goc"]);
+    assert!(disabled.contains("hello"), "{disabled}");
+    wait_until("the disabled add-on's Deployment is removed", || {
+        get(&spoke, "/apis/apps/v1/namespaces/hello-ns/deployments/hello-agent").is_none()
+    });
+    assert!(get(&hub, &mca).is_none(), "a disabled add-on came back");
 
     let _ = agent.0.kill();
     let _ = agent.0.wait();

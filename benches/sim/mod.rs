@@ -502,3 +502,56 @@ impl Sim {
         }
     }
 }
+
+/// POSTs `body`; an existing object is fine.
+pub async fn post(admin: &reqwest::Client, hub: &common::Hub, path: &str, body: &Value) {
+    let r = admin
+        .post(hub.url(path))
+        .json(body)
+        .send()
+        .await
+        .expect("post");
+    let status = r.status();
+    assert!(
+        status.is_success() || status == 409,
+        "POST {path}: {status} {}",
+        r.text().await.unwrap_or_default()
+    );
+}
+
+/// Namespace `ns`, bound to the `default` cluster set, with Placement `all`; returns once
+/// it selects `clusters` clusters.
+pub async fn placement_of_all(admin: &reqwest::Client, hub: &common::Hub, ns: &str, clusters: usize) {
+    post(admin, hub, "/api/v1/namespaces", &json!({"metadata": {"name": ns}})).await;
+    post(
+        admin,
+        hub,
+        &format!("/apis/cluster.open-cluster-management.io/v1beta2/namespaces/{ns}/managedclustersetbindings"),
+        &json!({"metadata": {"name": "default"}, "spec": {"clusterSet": "default"}}),
+    )
+    .await;
+    post(
+        admin,
+        hub,
+        &format!("/apis/cluster.open-cluster-management.io/v1beta1/namespaces/{ns}/placements"),
+        &json!({"metadata": {"name": "all"}, "spec": {}}),
+    )
+    .await;
+    let url = hub.url(&format!(
+        "/apis/cluster.open-cluster-management.io/v1beta1/namespaces/{ns}/placements/all"
+    ));
+    let t0 = std::time::Instant::now();
+    loop {
+        let selected = match admin.get(&url).send().await {
+            Ok(r) => r.json::<Value>().await.unwrap_or_default()["status"]["numberOfSelectedClusters"]
+                .as_u64()
+                .unwrap_or(0),
+            Err(_) => 0,
+        };
+        if selected >= clusters as u64 {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(1800), "placement not scheduled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

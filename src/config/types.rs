@@ -174,6 +174,8 @@ pub struct FeatureGates {
     pub manifest_work_replica_set: bool,
     #[serde(rename = "CleanUpCompletedManifestWork")]
     pub clean_up_completed_manifest_work: bool,
+    #[serde(rename = "AddonManagement")]
+    pub addon_management: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -1,7 +1,8 @@
 //! CertificateSigningRequests on the hub: approval of OCM agent CSRs (renewals by the
 //! cluster's current identity always; first CSRs of listed bootstrap users when
 //! `ManagedClusterAutoApproval` is on), signing of approved `kube-apiserver-client` CSRs
-//! with the hub CA, and cleanup of old CSRs (kube's csrcleaner periods).
+//! with the hub CA, approval of template add-ons' CSRs and signing for their custom
+//! signers (`hub::addon::template`), and cleanup of old CSRs (kube's csrcleaner periods).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,9 @@ use serde_json::{Value, json};
 use x509_parser::prelude::FromDer;
 
 use super::controller::{self, Queue, Requeue};
+use super::addon::{ADDON_LABEL, label, template};
 use super::objects::Objects;
+use crate::api::ocm::{AddOnTemplate, ClusterManagementAddOn, ManagedClusterAddOn, RegistrationType};
 use crate::api::meta::parse_time;
 use crate::api::ocm::names::{
     CLIENT_SIGNER, CLUSTER_NAME_LABEL, IDENTITY_PREFIX, MANAGED_CLUSTERS_GROUP,
@@ -26,6 +29,10 @@ const ALLOWED_USAGES: [&str; 3] = ["client auth", "digital signature", "key enci
 const MIN_EXPIRATION: u64 = 600;
 const APPROVED_TTL: Duration = Duration::from_secs(3600);
 const PENDING_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How long custom signers' certificates live (upstream's template add-ons: 24 hours).
+const CUSTOM_SIGNER_LIFETIME: u64 = 24 * 3600;
+const AGENT_APPROVAL_MESSAGE: &str =
+    "Auto approving Managed cluster agent certificate after SubjectAccessReview.";
 
 /// What the CSR controller needs.
 pub struct CsrController {
@@ -232,8 +239,8 @@ impl CsrController {
         let approved = has_condition(&csr, "Approved");
         let denied = has_condition(&csr, "Denied");
         if !approved && !denied {
-            if let Some(reason) = self.auto_approval(&csr).await? {
-                csr = self.approve(&kind, csr, reason).await?;
+            if let Some((reason, message)) = self.auto_approval(&csr).await? {
+                csr = self.approve(&kind, csr, reason, message).await?;
             } else {
                 let created = csr
                     .pointer("/metadata/creationTimestamp")
@@ -261,7 +268,9 @@ impl CsrController {
                 .and_then(Value::as_str)
                 .unwrap_or("");
             if signer == CLIENT_SIGNER || signer == LEGACY_SIGNER {
-                csr = self.sign(&kind, csr).await?;
+                csr = self.sign(&kind, csr, None).await?;
+            } else if let Some(ca) = self.addon_signer(&csr).await? {
+                csr = self.sign(&kind, csr, Some(ca)).await?;
             }
         }
         // Cleanup: decided CSRs after an hour, issued ones once their certificate expired.
@@ -282,14 +291,24 @@ impl CsrController {
         }
     }
 
-    /// Why a pending CSR is approved automatically, if it is.
-    async fn auto_approval(&self, csr: &Value) -> Result<Option<&'static str>, Status> {
+    /// Why a pending CSR is approved automatically, if it is: reason and message.
+    async fn auto_approval(
+        &self,
+        csr: &Value,
+    ) -> Result<Option<(&'static str, &'static str)>, Status> {
         let Ok(pem) = request_pem(csr) else {
             return Ok(None);
         };
         let Ok(subject) = request_subject(&pem) else {
             return Ok(None);
         };
+        if label(csr, ADDON_LABEL).is_some() {
+            let approved = self.addon_approves(csr, &subject).await?;
+            return Ok(approved.then_some((
+                "AutoApprovedByHubCSRApprovingController",
+                "Auto approving addon agent certificate.",
+            )));
+        }
         let Ok(cluster) = ocm_cluster(csr, &subject) else {
             return Ok(None);
         };
@@ -323,7 +342,10 @@ impl CsrController {
                 ..Attributes::default()
             };
             if self.authorizer.authorize(&attrs).allowed {
-                return Ok(Some("AutoApprovedByHubCSRApprovingController"));
+                return Ok(Some((
+                    "AutoApprovedByHubCSRApprovingController",
+                    AGENT_APPROVAL_MESSAGE,
+                )));
             }
             return Ok(None);
         }
@@ -337,7 +359,10 @@ impl CsrController {
                 .patch(&clusters, None, &cluster, &accept, Target::Main)
                 .await?;
             tracing::info!(cluster, user = username, "cluster accepted automatically");
-            return Ok(Some("AutoApprovedByHubCSRApprovingController"));
+            return Ok(Some((
+                "AutoApprovedByHubCSRApprovingController",
+                AGENT_APPROVAL_MESSAGE,
+            )));
         }
         Ok(None)
     }
@@ -347,11 +372,11 @@ impl CsrController {
         kind: &crate::api::Kind,
         mut csr: Value,
         reason: &str,
+        message: &str,
     ) -> Result<Value, Status> {
         let now = crate::api::meta::now_rfc3339();
         let condition = json!({"type": "Approved", "status": "True", "reason": reason,
-            "message": "Auto approving Managed cluster agent certificate after SubjectAccessReview.",
-            "lastUpdateTime": now, "lastTransitionTime": now});
+            "message": message, "lastUpdateTime": now, "lastTransitionTime": now});
         append_condition(&mut csr, condition);
         let name = csr
             .pointer("/metadata/name")
@@ -363,7 +388,144 @@ impl CsrController {
     }
 
     /// Issues the certificate, or records why not (`Failed`).
-    async fn sign(&self, kind: &crate::api::Kind, mut csr: Value) -> Result<Value, Status> {
+    /// The template add-on a CSR is for (by its cluster and add-on labels), when the
+    /// add-on manager handles it: the add-on and its desired template.
+    async fn addon_template(
+        &self,
+        csr: &Value,
+    ) -> Result<Option<(ManagedClusterAddOn, AddOnTemplate)>, Status> {
+        let (Some(cluster), Some(name)) = (label(csr, CLUSTER_NAME_LABEL), label(csr, ADDON_LABEL))
+        else {
+            return Ok(None);
+        };
+        let Some(addon) = self
+            .objects
+            .get_as::<ManagedClusterAddOn>(Some(cluster), name)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(cma) = self
+            .objects
+            .get_as::<ClusterManagementAddOn>(None, name)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if !super::addon::managed_by_addon_manager(&cma) {
+            return Ok(None);
+        }
+        let Some((template_name, _)) = template::template_ref(&addon) else {
+            return Ok(None);
+        };
+        let tpl = self
+            .objects
+            .get_as::<AddOnTemplate>(None, &template_name)
+            .await?;
+        Ok(tpl.map(|t| (addon, t)))
+    }
+
+    /// Template add-on CSRs are approved when they ask for the default add-on identity
+    /// from the cluster's own agent (`kube-apiserver-client`), or for a custom signer the
+    /// template registers.
+    async fn addon_approves(&self, csr: &Value, subject: &Subject) -> Result<bool, Status> {
+        let Some((addon, tpl)) = self.addon_template(csr).await? else {
+            return Ok(false);
+        };
+        let cluster = addon.metadata.namespace.clone().unwrap_or_default();
+        let name = addon.metadata.name.clone().unwrap_or_default();
+        let signer = csr
+            .pointer("/spec/signerName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let username = csr
+            .pointer("/spec/username")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        for r in &tpl.spec.registration {
+            match r.type_ {
+                RegistrationType::KubeClient if signer == CLIENT_SIGNER => {
+                    let mut orgs = subject.organizations.clone();
+                    orgs.sort();
+                    orgs.dedup();
+                    let mut wanted = template::default_groups(&cluster, &name);
+                    wanted.sort();
+                    return Ok(orgs == wanted
+                        && subject.common_name == template::default_user(&cluster, &name)
+                        && username.starts_with(&format!("{IDENTITY_PREFIX}{cluster}")));
+                }
+                RegistrationType::CustomSigner
+                    if r.custom_signer.as_ref().is_some_and(|c| c.signer_name == signer) =>
+                {
+                    return Ok(true);
+                }
+                _ => {}
+            }
+        }
+        Ok(false)
+    }
+
+    /// The CA of a template add-on's custom signer for this CSR, from its `signingCA`
+    /// Secret (`tls.crt`, `tls.key`).
+    async fn addon_signer(
+        &self,
+        csr: &Value,
+    ) -> Result<Option<Result<crate::pki::CertificateAuthority, String>>, Status> {
+        let Some((_, tpl)) = self.addon_template(csr).await? else {
+            return Ok(None);
+        };
+        let signer = csr
+            .pointer("/spec/signerName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let Some(custom) = tpl
+            .spec
+            .registration
+            .iter()
+            .filter_map(|r| r.custom_signer.as_ref())
+            .find(|c| c.signer_name == signer)
+        else {
+            return Ok(None);
+        };
+        let namespace = custom
+            .signing_ca
+            .namespace
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| template::SIGNING_CA_NAMESPACE.to_string());
+        let secrets = self.objects.kind("", "secrets")?;
+        let secret = self
+            .objects
+            .get(&secrets, Some(&namespace), &custom.signing_ca.name)
+            .await?;
+        let where_ = format!("secret {namespace}/{}", custom.signing_ca.name);
+        let Some(secret) = secret else {
+            return Ok(Some(Err(format!("get custom signer ca {where_} failed: not found"))));
+        };
+        let field = |k: &str| -> Option<String> {
+            use base64::Engine;
+            let text = secret.pointer(&format!("/data/{}", k.replace('/', "~1")))?.as_str()?;
+            let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok()?;
+            String::from_utf8(bytes).ok()
+        };
+        let (Some(cert), Some(key)) = (field("tls.crt"), field("tls.key")) else {
+            return Ok(Some(Err(format!("{where_} lacks tls.crt or tls.key"))));
+        };
+        let path = std::path::PathBuf::from(&where_);
+        Ok(Some(
+            crate::pki::CertificateAuthority::from_pem(cert, &key, &path, &path)
+                .map_err(|e| format!("get ca {where_} data failed: {e}")),
+        ))
+    }
+
+    /// Issues the certificate with the hub CA (or `custom`, a template add-on's signer,
+    /// for 24 hours), or records why not (`Failed`).
+    async fn sign(
+        &self,
+        kind: &crate::api::Kind,
+        mut csr: Value,
+        custom: Option<Result<crate::pki::CertificateAuthority, String>>,
+    ) -> Result<Value, Status> {
         let name = csr
             .pointer("/metadata/name")
             .and_then(Value::as_str)
@@ -376,25 +538,25 @@ impl CsrController {
             if subject.organizations.iter().any(|o| o == "system:masters") {
                 return Err("use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed".into());
             }
-            if csr
-                .pointer(&format!(
-                    "/metadata/labels/{}",
-                    CLUSTER_NAME_LABEL.replace('/', "~1")
-                ))
-                .is_some()
-            {
+            if label(&csr, CLUSTER_NAME_LABEL).is_some() && label(&csr, ADDON_LABEL).is_none() {
                 ocm_cluster(&csr, &subject)?;
             }
             let requested = csr
                 .pointer("/spec/expirationSeconds")
                 .and_then(Value::as_u64);
-            let max = self.max_expiration.as_secs();
+            let max = match &custom {
+                Some(_) => CUSTOM_SIGNER_LIFETIME,
+                None => self.max_expiration.as_secs(),
+            };
             let seconds = requested.map_or(max, |r| r.max(MIN_EXPIRATION).min(max));
             let usages = usages(&csr);
             let usages: Vec<&str> = usages.iter().map(String::as_str).collect();
-            self.pki
-                .ca
-                .sign_request(
+            let ca = match &custom {
+                Some(Ok(ca)) => ca,
+                Some(Err(e)) => return Err(e.clone()),
+                None => &self.pki.ca,
+            };
+            ca.sign_request(
                     &subject.spki_der,
                     &subject.subject_der,
                     time::Duration::seconds(seconds as i64),

@@ -2,8 +2,9 @@
 //! the ManagedCluster controller (acceptance, RBAC, lease health, taints, cleanup),
 //! bootstrap-token expiry, and the admission rules of the OCM kinds; placement (the
 //! scheduler, the cluster-set controllers and cluster profiles); ManifestWorkReplicaSets
-//! and the rollout strategies they follow.
+//! and the rollout strategies they follow; the add-on manager (`addon`).
 
+pub mod addon;
 pub mod admission;
 pub mod bootstrap;
 pub mod cluster;
@@ -84,6 +85,9 @@ pub async fn start(
     }
     if gates.clean_up_completed_manifest_work {
         workgc::start(&objects).await?;
+    }
+    if gates.addon_management {
+        addon::start(&objects).await?;
     }
     cluster::ClusterController::new(objects)?.start(4).await
 }

@@ -30,7 +30,7 @@ use serde_json::{Map, Value, json};
 
 use super::controller::{self, KeysOf, Queue, Requeue};
 use super::objects::Objects;
-use super::rollout::{self, ClusterStatus, Groups};
+use super::rollout::{self, ClusterStatus};
 use crate::api::Kind;
 use crate::api::meta::{find_condition, set_status_condition};
 use crate::api::ocm::work_conditions::{
@@ -38,7 +38,7 @@ use crate::api::ocm::work_conditions::{
     PROGRESSING,
 };
 use crate::api::ocm::{
-    DECISION_GROUP_INDEX_LABEL, DECISION_GROUP_NAME_LABEL, ManifestWorkReplicaSet,
+    ManifestWorkReplicaSet,
     ManifestWorkReplicaSetStatus, ManifestWorkReplicaSetSummary, PLACEMENT_LABEL, PlacementSummary,
 };
 use crate::api::status::Status;
@@ -432,43 +432,6 @@ impl ReplicaSetController {
         Ok(list["items"].as_array().cloned().unwrap_or_default())
     }
 
-    /// A placement's decision groups, from its PlacementDecisions.
-    async fn groups(&self, namespace: &str, placement: &str) -> Result<Groups, Status> {
-        let filter = labelled(&format!("{PLACEMENT_LABEL}={placement}"))?;
-        let list = self
-            .objects
-            .registry
-            .list_filtered(
-                &self.kinds.decisions,
-                Some(namespace),
-                ListOptions::default(),
-                &filter,
-            )
-            .await?;
-        let mut groups = Groups::default();
-        for d in list["items"].as_array().into_iter().flatten() {
-            let index = label(d, DECISION_GROUP_INDEX_LABEL)
-                .unwrap_or("")
-                .parse::<i32>()
-                .map_err(|_| {
-                    Status::internal(format!(
-                        "incorrect group index: {:?}",
-                        label(d, DECISION_GROUP_INDEX_LABEL)
-                    ))
-                })?;
-            let name = label(d, DECISION_GROUP_NAME_LABEL).unwrap_or("");
-            let clusters = d
-                .pointer("/status/decisions")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c.get("clusterName").and_then(Value::as_str))
-                .map(str::to_string);
-            groups.add(index, name, clusters);
-        }
-        Ok(groups)
-    }
-
     /// Creates, updates and deletes works; `Ok(None)` when the pass stopped early (a
     /// placement is missing, or the owner label would be invalid).
     async fn deploy(
@@ -553,7 +516,14 @@ impl ReplicaSetController {
                 }
                 existing.push(s);
             }
-            let groups = match self.groups(namespace, &pref.name).await {
+            let groups = match rollout::placement_groups(
+                &self.objects,
+                &self.kinds.decisions,
+                namespace,
+                &pref.name,
+            )
+            .await
+            {
                 Ok(g) => g,
                 Err(e) => {
                     errors.push(e);

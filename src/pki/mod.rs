@@ -406,33 +406,46 @@ fn load_or_create_ca(
 fn load_ca(cert_path: &Path, key_path: &Path) -> Result<CertificateAuthority, PkiError> {
     let cert_pem = files::read_string(cert_path)?;
     let key_pem = files::read_string(key_path)?;
-    let bad_cert = |reason: String| PkiError::BadCertificate {
-        path: cert_path.to_path_buf(),
-        reason,
-    };
-    let der = keys::first_cert_der(&cert_pem).map_err(bad_cert)?;
-    let (_, x509) = X509Certificate::from_der(&der).map_err(|e| bad_cert(e.to_string()))?;
-    let key = keys::parse_key(&key_pem).map_err(|reason| PkiError::BadKey {
-        path: key_path.to_path_buf(),
-        reason,
-    })?;
-    if !keys::spki_matches(&x509, &key) {
-        return Err(PkiError::CaMismatch {
-            cert: cert_path.to_path_buf(),
-            key: key_path.to_path_buf(),
-        });
-    }
-    if !x509.is_ca() {
-        return Err(PkiError::NotCa {
+    CertificateAuthority::from_pem(cert_pem, &key_pem, cert_path, key_path)
+}
+
+impl CertificateAuthority {
+    /// A CA from PEM text (`cert_path` and `key_path` only name where it came from in
+    /// errors): the key must belong to the certificate, and the certificate be a CA.
+    pub fn from_pem(
+        cert_pem: String,
+        key_pem: &str,
+        cert_path: &Path,
+        key_path: &Path,
+    ) -> Result<CertificateAuthority, PkiError> {
+        let bad_cert = |reason: String| PkiError::BadCertificate {
             path: cert_path.to_path_buf(),
-        });
+            reason,
+        };
+        let der = keys::first_cert_der(&cert_pem).map_err(bad_cert)?;
+        let (_, x509) = X509Certificate::from_der(&der).map_err(|e| bad_cert(e.to_string()))?;
+        let key = keys::parse_key(key_pem).map_err(|reason| PkiError::BadKey {
+            path: key_path.to_path_buf(),
+            reason,
+        })?;
+        if !keys::spki_matches(&x509, &key) {
+            return Err(PkiError::CaMismatch {
+                cert: cert_path.to_path_buf(),
+                key: key_path.to_path_buf(),
+            });
+        }
+        if !x509.is_ca() {
+            return Err(PkiError::NotCa {
+                path: cert_path.to_path_buf(),
+            });
+        }
+        Ok(CertificateAuthority {
+            cert_pem,
+            cert_der: der,
+            key,
+            cert_path: cert_path.to_path_buf(),
+        })
     }
-    Ok(CertificateAuthority {
-        cert_pem,
-        cert_der: der,
-        key,
-        cert_path: cert_path.to_path_buf(),
-    })
 }
 
 /// True once less than `percent` of the certificate's lifetime is left.

@@ -2,6 +2,7 @@
 //! wait for it to be ready, find real kubectl.
 #![allow(dead_code)]
 
+pub mod addon;
 pub mod etcd;
 pub mod ha;
 pub mod kube_peer;

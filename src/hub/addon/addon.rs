@@ -1,0 +1,384 @@
+//! One reconcile per ManagedClusterAddOn of a CMA the add-on manager handles.
+//!
+//! Template add-ons (the CMA supports `addontemplates` configs) once their template is
+//! configured: the supported configs, registrations, install namespace and `Customized`
+//! health mode in the add-on's status; the hub RoleBindings of its permissions
+//! (`RegistrationApplied`); the deploy work (`ManifestApplied`); and `Available` from the
+//! work's feedback unless the cluster itself is Unknown (then `health` owns it).
+//!
+//! Every add-on: `Progressing` and `lastAppliedConfig` from its works (upstream's
+//! add-on progressing controller): a work rendered from the desired configs (its spec-hash
+//! annotation) that is Applied and Available at its generation completes the rollout.
+
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use serde_json::Value;
+
+use super::template::{self, DEPLOYMENT_CONFIGS, GROUP, TEMPLATES};
+use super::{ADDON_LABEL, ADDON_NAMESPACE_LABEL, CONFIG_SPEC_HASH_ANNOTATION, label};
+use crate::api::Kind;
+use crate::api::meta::{find_condition, set_status_condition};
+use crate::api::ocm::{
+    AddOnDeploymentConfig, AddOnTemplate, ClusterManagementAddOn, ConfigGroupResource,
+    HealthCheck, HealthCheckMode, ManagedCluster, ManagedClusterAddOn, ManagedClusterAddOnStatus,
+};
+use crate::api::status::Status;
+use crate::hub::controller::{Queue, Requeue};
+use crate::hub::objects::Objects;
+use crate::registry::Target;
+
+pub struct AddonController {
+    objects: Objects,
+    queue: Queue,
+    works: Arc<Kind>,
+    role_bindings: Arc<Kind>,
+}
+
+impl AddonController {
+    pub fn new(objects: Objects, queue: Queue) -> Result<Self, Status> {
+        Ok(AddonController {
+            works: objects.kind("work.open-cluster-management.io", "manifestworks")?,
+            role_bindings: objects.kind("rbac.authorization.k8s.io", "rolebindings")?,
+            objects,
+            queue,
+        })
+    }
+
+    pub async fn reconcile(&self, key: &str) -> Result<Requeue, Status> {
+        let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+        if namespace == "*" || name == "*" {
+            return self.expand(namespace, name).await;
+        }
+        let Some(addon) = self
+            .objects
+            .get_as::<ManagedClusterAddOn>(Some(namespace), name)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if addon.metadata.deletion_timestamp.is_some() {
+            return Ok(None);
+        }
+        let Some(cma) = self
+            .objects
+            .get_as::<ClusterManagementAddOn>(None, name)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if !super::managed_by_addon_manager(&cma) {
+            return Ok(None);
+        }
+        let mut next = addon.clone();
+        let mut errors = Vec::new();
+        if supports(&cma, TEMPLATES) {
+            if let Err(e) = self.template(&mut next).await {
+                errors.push(e);
+            }
+        }
+        let works = self.works_of(namespace, name).await?;
+        progressing(next.status.get_or_insert_with(Default::default), &next.spec, &works);
+        if next.status != addon.status {
+            match self.objects.update_as(&next, Target::Status).await {
+                Ok(_) => {}
+                Err(e) if e.reason == "NotFound" => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        match errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
+    }
+
+    /// Queues the add-ons a pattern key names: `*/<name>`, `<cluster>/*` or `*/*`.
+    async fn expand(&self, namespace: &str, name: &str) -> Result<Requeue, Status> {
+        let ns = (namespace != "*").then_some(namespace);
+        for addon in self.objects.list_as::<ManagedClusterAddOn>(ns).await? {
+            let (Some(n), Some(c)) = (addon.metadata.name, addon.metadata.namespace) else {
+                continue;
+            };
+            if name == "*" || n == name {
+                self.queue.add(format!("{c}/{n}"));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The add-on's works in its cluster's namespace (hosted ones excepted).
+    async fn works_of(&self, namespace: &str, name: &str) -> Result<Vec<Value>, Status> {
+        Ok(self
+            .objects
+            .list(&self.works, Some(namespace))
+            .await?
+            .into_iter()
+            .filter(|w| label(w, ADDON_LABEL) == Some(name) && label(w, ADDON_NAMESPACE_LABEL).is_none())
+            .collect())
+    }
+
+    /// Everything the template add-on manager does for one add-on, into `addon`'s status
+    /// (the RoleBindings and the work are written here).
+    async fn template(&self, addon: &mut ManagedClusterAddOn) -> Result<(), Status> {
+        let name = addon.metadata.name.clone().unwrap_or_default();
+        let cluster_name = addon.metadata.namespace.clone().unwrap_or_default();
+        let status = addon.status.get_or_insert_with(Default::default);
+        status.supported_configs = [DEPLOYMENT_CONFIGS, TEMPLATES]
+            .into_iter()
+            .map(|r| ConfigGroupResource {
+                group: GROUP.into(),
+                resource: r.into(),
+            })
+            .collect();
+        let Some((template_name, hash)) = template::template_ref(addon) else {
+            return Ok(());
+        };
+        if hash.is_empty() {
+            return Ok(());
+        }
+        let Some(tpl) = self
+            .objects
+            .get_as::<AddOnTemplate>(None, &template_name)
+            .await?
+        else {
+            return Ok(());
+        };
+        let config = match template::deployment_config_ref(addon) {
+            Some((ns, n)) => {
+                self.objects
+                    .get_as::<AddOnDeploymentConfig>(Some(&ns), &n)
+                    .await?
+            }
+            None => None,
+        };
+        let Some(cluster) = self
+            .objects
+            .get_as::<ManagedCluster>(None, &cluster_name)
+            .await?
+        else {
+            return Ok(());
+        };
+        let status = addon.status.get_or_insert_with(Default::default);
+        status.registrations = template::registrations(&tpl, &cluster_name, &name);
+        status.namespace = Some(template::install_namespace(&tpl, config.as_ref()));
+        status.health_check = Some(HealthCheck {
+            mode: Some(HealthCheckMode::Customized),
+        });
+        let mut failure = None;
+        for (namespace, binding) in template::role_bindings(addon, &tpl) {
+            if let Err(e) = self
+                .objects
+                .ensure(&self.role_bindings, Some(&namespace), binding, &["roleRef", "subjects"])
+                .await
+            {
+                failure = Some(e);
+            }
+        }
+        let status = addon.status.get_or_insert_with(Default::default);
+        match &failure {
+            Some(e) => set(
+                &mut status.conditions,
+                "RegistrationApplied",
+                "False",
+                "SetPermissionFailed",
+                &format!("Failed to set permission for hub agent: {}", e.message),
+            ),
+            None => set(
+                &mut status.conditions,
+                "RegistrationApplied",
+                "True",
+                "SetPermissionApplied",
+                "Registration of the addon agent is configured",
+            ),
+        }
+        let objects = match template::render(&tpl, config.as_ref(), &cluster_name, &name) {
+            Ok(o) => o,
+            Err(e) => {
+                set(
+                    &mut status.conditions,
+                    "ManifestApplied",
+                    "False",
+                    "ManifestWorkApplyFailed",
+                    &format!("failed to build manifestwork: {e}"),
+                );
+                return failure.map_or(Ok(()), Err);
+            }
+        };
+        let desired = template::work(addon, &tpl, objects);
+        let work = self.apply_work(&cluster_name, desired).await?;
+        let status = addon.status.get_or_insert_with(Default::default);
+        let applied = work
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| c.iter().find(|c| c["type"] == "Applied"))
+            .and_then(|c| c.get("status"))
+            .and_then(Value::as_str);
+        match applied {
+            Some("True") => set(
+                &mut status.conditions,
+                "ManifestApplied",
+                "True",
+                "AddonManifestApplied",
+                "manifests of addon are applied successfully",
+            ),
+            Some("False") => set(
+                &mut status.conditions,
+                "ManifestApplied",
+                "False",
+                "AddonManifestAppliedFailed",
+                "failed to apply the manifests of addon",
+            ),
+            _ => {}
+        }
+        let cluster_unknown = cluster
+            .status
+            .as_ref()
+            .and_then(|s| find_condition(&s.conditions, "ManagedClusterConditionAvailable"))
+            .is_some_and(|c| c.status == "Unknown");
+        if !cluster_unknown {
+            let (s, reason, message) = template::availability(&name, Some(&work));
+            set(&mut status.conditions, "Available", s, reason, &message);
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Creates the work or brings its spec, labels, annotations and owners up to date.
+    async fn apply_work(&self, namespace: &str, desired: Value) -> Result<Value, Status> {
+        let name = desired["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let Some(current) = self.objects.get(&self.works, Some(namespace), &name).await? else {
+            return self
+                .objects
+                .registry
+                .create(&self.works, Some(namespace), desired)
+                .await;
+        };
+        let mut next = current.clone();
+        next["spec"] = desired["spec"].clone();
+        for field in ["labels", "annotations", "ownerReferences"] {
+            match desired["metadata"].get(field) {
+                Some(v) => next["metadata"][field] = v.clone(),
+                None => {
+                    if let Some(m) = next["metadata"].as_object_mut() {
+                        m.remove(field);
+                    }
+                }
+            }
+        }
+        if next == current {
+            return Ok(current);
+        }
+        self.objects
+            .update(&self.works, Some(namespace), next, Target::Main)
+            .await
+    }
+}
+
+fn supports(cma: &ClusterManagementAddOn, resource: &str) -> bool {
+    cma.spec
+        .supported_configs
+        .iter()
+        .any(|c| c.group == GROUP && c.resource == resource)
+}
+
+fn set(conditions: &mut Vec<Condition>, type_: &str, status: &str, reason: &str, message: &str) {
+    set_status_condition(conditions, type_, status, reason, message, None);
+}
+
+/// The add-on's `Progressing` (and, once complete, `lastAppliedConfig`) from its works.
+fn progressing(
+    status: &mut ManagedClusterAddOnStatus,
+    spec: &crate::api::ocm::ManagedClusterAddOnSpec,
+    works: &[Value],
+) {
+    if let Some(c) = spec.configs.iter().find(|c| {
+        !status
+            .supported_configs
+            .iter()
+            .any(|s| s.group == c.group && s.resource == c.resource)
+    }) {
+        let message = format!(
+            "Configuration with gvr {}/{} is not supported for this addon",
+            c.group, c.resource
+        );
+        set(&mut status.conditions, "Progressing", "False", "ConfigurationUnsupported", &message);
+        return;
+    }
+    if find_condition(&status.conditions, "ManifestApplied").is_none() {
+        set(
+            &mut status.conditions,
+            "Progressing",
+            "False",
+            "WaitingForManifestApplied",
+            "Waiting for ManagedClusterAddOn ManifestApplied condition",
+        );
+        return;
+    }
+    let progress = |status: &mut ManagedClusterAddOnStatus, why: &str| {
+        set(
+            &mut status.conditions,
+            "Progressing",
+            "True",
+            "Progressing",
+            &format!("progressing... {why}"),
+        );
+    };
+    if works.is_empty() {
+        return progress(status, "no addon works");
+    }
+    let expected = super::config::spec_hash_map(&status.config_references);
+    let hashes_set = status
+        .config_references
+        .iter()
+        .all(|r| r.desired_config.as_ref().is_some_and(|d| !d.spec_hash.is_empty()));
+    for work in works {
+        let name = work["metadata"]["name"].as_str().unwrap_or("");
+        if name.starts_with(&format!(
+            "addon-{}-pre-delete",
+            label(work, ADDON_LABEL).unwrap_or("")
+        )) {
+            continue;
+        }
+        let annotation = work
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(CONFIG_SPEC_HASH_ANNOTATION))
+            .and_then(Value::as_str);
+        let matches = match annotation {
+            None => status.config_references.is_empty(),
+            Some(text) => serde_json::from_str::<std::collections::BTreeMap<String, String>>(text)
+                .is_ok_and(|m| m.values().all(|v| !v.is_empty()) && hashes_set && m == expected),
+        };
+        if !matches {
+            return progress(status, "mca and work configs mismatch");
+        }
+        if !ready(work) {
+            return progress(status, "work is not ready");
+        }
+    }
+    for r in &mut status.config_references {
+        r.last_applied_config = r.desired_config.clone();
+    }
+    set(
+        &mut status.conditions,
+        "Progressing",
+        "False",
+        "Completed",
+        "completed with no errors.",
+    );
+}
+
+/// A work whose `Applied` and `Available` are True at its current generation.
+fn ready(work: &Value) -> bool {
+    let generation = work.pointer("/metadata/generation").and_then(Value::as_i64);
+    let conditions = work
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    ["Available", "Applied"].iter().all(|t| {
+        conditions.iter().any(|c| {
+            c["type"] == *t
+                && c["status"] == "True"
+                && c.get("observedGeneration").and_then(Value::as_i64) == generation
+        })
+    })
+}
