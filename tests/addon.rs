@@ -30,7 +30,10 @@ const CLUSTERS: &str = "/apis/cluster.open-cluster-management.io/v1/managedclust
 fn deployment_config(level: &str) -> Value {
     json!({"apiVersion": "addon.open-cluster-management.io/v1alpha1", "kind": "AddOnDeploymentConfig",
         "metadata": {"name": "hello-config", "namespace": NS},
-        "spec": {"customizedVariables": [{"name": "LEVEL", "value": level}]}})
+        "spec": {"customizedVariables": [{"name": "LEVEL", "value": level}],
+            // Empty: the template's own namespace (the default would move the agent to
+            // `open-cluster-management-agent-addon`).
+            "agentInstallNamespace": ""}})
 }
 
 /// The `args` of the add-on's Deployment on a managed cluster, once it exists.
