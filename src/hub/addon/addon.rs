@@ -235,7 +235,9 @@ impl AddonController {
             .as_ref()
             .and_then(|s| find_condition(&s.conditions, "ManagedClusterConditionAvailable"))
             .is_some_and(|c| c.status == "Unknown");
-        if !cluster_unknown {
+        // Health is probed once the manifests were applied (or failed to).
+        let applied_known = find_condition(&status.conditions, "ManifestApplied").is_some();
+        if !cluster_unknown && applied_known {
             let (s, reason, message) = template::availability(&name, Some(&work));
             set(&mut status.conditions, "Available", s, reason, &message);
         }
@@ -243,9 +245,20 @@ impl AddonController {
     }
 
     /// Creates the work or brings its spec, labels, annotations and owners up to date.
-    async fn apply_work(&self, namespace: &str, desired: Value) -> Result<Value, Status> {
+    async fn apply_work(&self, namespace: &str, mut desired: Value) -> Result<Value, Status> {
         let name = desired["metadata"]["name"].as_str().unwrap_or("").to_string();
-        let Some(current) = self.objects.get(&self.works, Some(namespace), &name).await? else {
+        let current = self.objects.get(&self.works, Some(namespace), &name).await?;
+        let existing = current
+            .as_ref()
+            .and_then(|c| c.pointer("/spec/workload/manifests"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(manifests) = desired.pointer_mut("/spec/workload/manifests") {
+            let objects = manifests.as_array().cloned().unwrap_or_default();
+            *manifests = Value::Array(template::ordered(objects, &existing));
+        }
+        let Some(current) = current else {
             return self
                 .objects
                 .registry

@@ -135,7 +135,7 @@ fn hex(bytes: &[u8]) -> String {
 /// Spec hashes of config objects, read once per reconcile.
 pub struct Hashes<'a> {
     objects: &'a Objects,
-    seen: HashMap<(String, String, Option<String>, String), Option<String>>,
+    seen: HashMap<(String, String, Option<String>, String), Option<(String, i64)>>,
 }
 
 impl<'a> Hashes<'a> {
@@ -146,14 +146,15 @@ impl<'a> Hashes<'a> {
         }
     }
 
-    /// The spec hash of a config; `None` when it (or its kind) does not exist.
+    /// The spec hash and generation of a config; `None` when it (or its kind) does not
+    /// exist.
     pub async fn of(
         &mut self,
         group: &str,
         resource: &str,
         namespace: Option<&str>,
         name: &str,
-    ) -> Result<Option<String>, Status> {
+    ) -> Result<Option<(String, i64)>, Status> {
         let key = (
             group.to_string(),
             resource.to_string(),
@@ -167,27 +168,33 @@ impl<'a> Hashes<'a> {
             None => None,
             Some(kind) => {
                 let ns = if kind.namespaced() { namespace } else { None };
-                self.objects
-                    .get(&kind, ns, name)
-                    .await?
-                    .map(|o| spec_hash(&o))
+                self.objects.get(&kind, ns, name).await?.map(|o| {
+                    let generation = o
+                        .pointer("/metadata/generation")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
+                    (spec_hash(&o), generation)
+                })
             }
         };
         self.seen.insert(key, hash.clone());
         Ok(hash)
     }
 
-    /// Fills in the spec hash of every desired config (empty when the config is missing).
+    /// Fills in the spec hash (empty when the config is missing) and the config's
+    /// generation (the deprecated `lastObservedGeneration`) of every desired config.
     pub async fn fill(&mut self, desired: &mut DesiredConfigs) -> Result<(), Status> {
         for list in desired.values_mut() {
             for r in list.iter_mut() {
                 let Some(d) = r.desired_config.as_mut() else {
                     continue;
                 };
-                let hash = self
+                let (hash, generation) = self
                     .of(&r.group, &r.resource, d.namespace.as_deref(), &d.name)
-                    .await?;
-                d.spec_hash = hash.unwrap_or_default();
+                    .await?
+                    .unwrap_or_default();
+                d.spec_hash = hash;
+                r.last_observed_generation = generation;
             }
         }
         Ok(())
@@ -258,6 +265,7 @@ pub fn merged(current: &[ConfigReference], desired: &DesiredConfigs) -> Vec<Conf
                     e.namespace = w.namespace.clone();
                     e.name = w.name.clone();
                     e.desired_config = w.desired_config.clone();
+                    e.last_observed_generation = w.last_observed_generation;
                 }
                 None => list.push(w.clone()),
             }

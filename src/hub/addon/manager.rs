@@ -360,13 +360,18 @@ impl Manager {
         nodes: &[PlacementNode],
     ) -> Result<(), Status> {
         let old = cma.status.clone().unwrap_or_default();
+        // In the order of `supportedConfigs`, as upstream lists them.
         let mut status = ClusterManagementAddOnStatus {
-            default_config_references: config::flatten(base)
-                .into_iter()
+            default_config_references: cma
+                .spec
+                .supported_configs
+                .iter()
+                .filter_map(|c| base.get(&(c.group.clone(), c.resource.clone())))
+                .flatten()
                 .map(|r| DefaultConfigReference {
-                    group: r.group,
-                    resource: r.resource,
-                    desired_config: r.desired_config,
+                    group: r.group.clone(),
+                    resource: r.resource.clone(),
+                    desired_config: r.desired_config.clone(),
                 })
                 .collect(),
             install_progressions: Vec::new(),

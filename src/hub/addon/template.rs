@@ -411,6 +411,31 @@ pub fn override_image(mirrors: &[crate::api::ocm::ImageMirror], image: &str) -> 
     result
 }
 
+/// Manifests in the order upstream's work builder leaves them: those already in the work
+/// (`existing`) where they were, new ones after them from the largest to the smallest.
+pub fn ordered(objects: Vec<Value>, existing: &[Value]) -> Vec<Value> {
+    let key = |o: &Value| {
+        let s = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+        (
+            s("/apiVersion"),
+            s("/kind"),
+            s("/metadata/namespace"),
+            s("/metadata/name"),
+        )
+    };
+    let mut placed: Vec<(usize, Value)> = Vec::new();
+    let mut fresh: Vec<Value> = Vec::new();
+    for o in objects {
+        match existing.iter().position(|e| key(e) == key(&o)) {
+            Some(i) => placed.push((i, o)),
+            None => fresh.push(o),
+        }
+    }
+    placed.sort_by_key(|(i, _)| *i);
+    fresh.sort_by_key(|o| std::cmp::Reverse(o.to_string().len()));
+    placed.into_iter().map(|(_, o)| o).chain(fresh).collect()
+}
+
 /// The deploy work of an add-on rendered from `objects`.
 pub fn work(addon: &ManagedClusterAddOn, template: &AddOnTemplate, objects: Vec<Value>) -> Value {
     let name = addon.metadata.name.clone().unwrap_or_default();
