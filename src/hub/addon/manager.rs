@@ -171,32 +171,36 @@ impl Manager {
             .iter()
             .filter_map(|a| a.metadata.namespace.clone())
             .collect();
-        let mut changed = false;
-        let mut errors = Vec::new();
+        let mut creates = Vec::new();
         for cluster in wanted.difference(&existing) {
             let mut addon = ManagedClusterAddOn::new(&name, ManagedClusterAddOnSpec::default());
             addon.metadata.namespace = Some(cluster.clone());
             addon.metadata.owner_references = Some(vec![owner(cma)]);
-            match self.objects.create_as(&addon).await {
-                Ok(_) => changed = true,
-                Err(e) if e.reason == "AlreadyExists" => {}
-                Err(e) => errors.push(e),
-            }
+            creates.push(async move {
+                match self.objects.create_as(&addon).await {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.reason == "AlreadyExists" => Ok(false),
+                    Err(e) => Err(e),
+                }
+            });
         }
+        let mut results = concurrently(creates).await;
+        let mut deletes = Vec::new();
         for cluster in existing.difference(wanted) {
-            match self
-                .objects
-                .delete_as::<ManagedClusterAddOn>(Some(cluster), &name)
-                .await
-            {
-                Ok(()) => changed = true,
-                Err(e) => errors.push(e),
-            }
+            let name = &name;
+            deletes.push(async move {
+                self.objects
+                    .delete_as::<ManagedClusterAddOn>(Some(cluster), name)
+                    .await
+                    .map(|()| true)
+            });
         }
-        match errors.into_iter().next() {
-            Some(e) => Err(e),
-            None => Ok(changed),
+        results.extend(concurrently(deletes).await);
+        let mut changed = false;
+        for r in results {
+            changed |= r?;
         }
+        Ok(changed)
     }
 
     /// Makes the CMA the add-on's controller owner.
@@ -325,7 +329,7 @@ impl Manager {
                 update.insert(i);
             }
         }
-        let mut errors = Vec::new();
+        let mut changed = Vec::new();
         for (i, addon) in addons.iter().enumerate() {
             let mut next = addon.clone();
             let status = next.status.get_or_insert_with(Default::default);
@@ -338,17 +342,22 @@ impl Manager {
                 configured(&mut status.conditions, true);
             }
             if next.status != addon.status {
-                match self.objects.update_as(&next, Target::Status).await {
-                    Ok(_) => {}
-                    Err(e) if e.reason == "NotFound" => {}
-                    Err(e) => errors.push(e),
-                }
+                changed.push(next);
             }
         }
-        match errors.into_iter().next() {
-            Some(e) => Err(e),
-            None => Ok((base, recheck)),
+        let mut writes = Vec::new();
+        for next in &changed {
+            writes.push(async move {
+                match self.objects.update_as(next, Target::Status).await {
+                    Err(e) if e.reason != "NotFound" => Err(e),
+                    _ => Ok(()),
+                }
+            });
         }
+        for r in concurrently(writes).await {
+            r?;
+        }
+        Ok((base, recheck))
     }
 
     /// The CMA's `defaultconfigReferences` and one install progression per placement of
@@ -476,6 +485,19 @@ fn progress(p: &mut InstallProgression, c: Counts) {
         );
     }
 }
+
+/// Runs `tasks` with up to `WRITERS` in flight (the store commits concurrent writes in one
+/// batch); their results, in no particular order.
+async fn concurrently<T, F: std::future::Future<Output = T>>(tasks: Vec<F>) -> Vec<T> {
+    use futures::StreamExt;
+    futures::stream::iter(tasks)
+        .buffer_unordered(WRITERS)
+        .collect()
+        .await
+}
+
+/// How many writes one reconcile keeps in flight.
+const WRITERS: usize = 32;
 
 /// The CMA as its add-ons' controller owner.
 fn owner(cma: &ClusterManagementAddOn) -> OwnerReference {

@@ -119,7 +119,7 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
     controller::run(
         "addon",
         mca_queue.clone(),
-        4,
+        16,
         Arc::new(move |key: String| {
             let this = reconciler.clone();
             Box::pin(async move { this.reconcile(&key).await })
