@@ -6,6 +6,9 @@
 //! (`RegistrationApplied`); the deploy work (`ManifestApplied`); and `Available` from the
 //! work's feedback unless the cluster itself is Unknown (then `health` owns it).
 //!
+//! A deleted template add-on whose template has pre-delete hooks keeps its finalizer
+//! until the hook work `addon-<name>-pre-delete` reports them complete.
+//!
 //! Every add-on: `Progressing` and `lastAppliedConfig` from its works (upstream's
 //! add-on progressing controller): a work rendered from the desired configs (its spec-hash
 //! annotation) that is Applied and Available at its generation completes the rollout.
@@ -27,6 +30,13 @@ use crate::api::status::Status;
 use crate::hub::controller::{Queue, Requeue};
 use crate::hub::objects::Objects;
 use crate::registry::Target;
+
+/// What a template add-on is rendered from.
+struct Inputs {
+    template: AddOnTemplate,
+    config: Option<AddOnDeploymentConfig>,
+    cluster: ManagedCluster,
+}
 
 pub struct AddonController {
     objects: Objects,
@@ -57,24 +67,26 @@ impl AddonController {
         else {
             return Ok(None);
         };
-        if addon.metadata.deletion_timestamp.is_some() {
-            return Ok(None);
-        }
-        let Some(cma) = self
+        let cma = self
             .objects
             .get_as::<ClusterManagementAddOn>(None, name)
             .await?
-        else {
-            return Ok(None);
-        };
-        if !super::managed_by_addon_manager(&cma) {
+            .filter(super::managed_by_addon_manager);
+        let template_addon = cma.as_ref().is_some_and(|c| supports(c, TEMPLATES));
+        if addon.metadata.deletion_timestamp.is_some() {
+            return self.finalize(addon, template_addon).await;
+        }
+        if cma.is_none() {
             return Ok(None);
         }
         let mut next = addon.clone();
         let mut errors = Vec::new();
-        if supports(&cma, TEMPLATES) {
-            if let Err(e) = self.template(&mut next).await {
-                errors.push(e);
+        if template_addon {
+            match self.template(&mut next).await {
+                // The finalizer changed: the next pass sees the new object.
+                Ok(true) => return Ok(None),
+                Ok(false) => {}
+                Err(e) => errors.push(e),
             }
         }
         let works = self.works_of(namespace, name).await?;
@@ -117,9 +129,49 @@ impl AddonController {
             .collect())
     }
 
+    /// The template, deployment config and cluster an add-on is rendered from, once its
+    /// template is configured (named with a spec hash in its `configReferences`).
+    async fn inputs(&self, addon: &ManagedClusterAddOn) -> Result<Option<Inputs>, Status> {
+        let Some((template_name, hash)) = template::template_ref(addon) else {
+            return Ok(None);
+        };
+        if hash.is_empty() {
+            return Ok(None);
+        }
+        let Some(template) = self
+            .objects
+            .get_as::<AddOnTemplate>(None, &template_name)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let config = match template::deployment_config_ref(addon) {
+            Some((ns, n)) => {
+                self.objects
+                    .get_as::<AddOnDeploymentConfig>(Some(&ns), &n)
+                    .await?
+            }
+            None => None,
+        };
+        let cluster_name = addon.metadata.namespace.as_deref().unwrap_or("");
+        let Some(cluster) = self
+            .objects
+            .get_as::<ManagedCluster>(None, cluster_name)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Inputs {
+            template,
+            config,
+            cluster,
+        }))
+    }
+
     /// Everything the template add-on manager does for one add-on, into `addon`'s status
-    /// (the RoleBindings and the work are written here).
-    async fn template(&self, addon: &mut ManagedClusterAddOn) -> Result<(), Status> {
+    /// (the RoleBindings and the work are written here). True when it added or removed
+    /// the pre-delete finalizer instead (the add-on was updated).
+    async fn template(&self, addon: &mut ManagedClusterAddOn) -> Result<bool, Status> {
         let name = addon.metadata.name.clone().unwrap_or_default();
         let cluster_name = addon.metadata.namespace.clone().unwrap_or_default();
         let status = addon.status.get_or_insert_with(Default::default);
@@ -130,33 +182,13 @@ impl AddonController {
                 resource: r.into(),
             })
             .collect();
-        let Some((template_name, hash)) = template::template_ref(addon) else {
-            return Ok(());
-        };
-        if hash.is_empty() {
-            return Ok(());
-        }
-        let Some(tpl) = self
-            .objects
-            .get_as::<AddOnTemplate>(None, &template_name)
-            .await?
+        let Some(Inputs {
+            template: tpl,
+            config,
+            cluster,
+        }) = self.inputs(addon).await?
         else {
-            return Ok(());
-        };
-        let config = match template::deployment_config_ref(addon) {
-            Some((ns, n)) => {
-                self.objects
-                    .get_as::<AddOnDeploymentConfig>(Some(&ns), &n)
-                    .await?
-            }
-            None => None,
-        };
-        let Some(cluster) = self
-            .objects
-            .get_as::<ManagedCluster>(None, &cluster_name)
-            .await?
-        else {
-            return Ok(());
+            return Ok(false);
         };
         let status = addon.status.get_or_insert_with(Default::default);
         status.registrations = template::registrations(&tpl, &cluster_name, &name);
@@ -201,9 +233,13 @@ impl AddonController {
                     "ManifestWorkApplyFailed",
                     &format!("failed to build manifestwork: {e}"),
                 );
-                return failure.map_or(Ok(()), Err);
+                return failure.map_or(Ok(false), Err);
             }
         };
+        let hooks = objects.iter().any(|o| template::hook_config(o).is_some());
+        if self.set_finalizer(addon, hooks).await? {
+            return Ok(true);
+        }
         let desired = template::work(addon, &tpl, objects);
         let work = self.apply_work(&cluster_name, desired).await?;
         let status = addon.status.get_or_insert_with(Default::default);
@@ -241,7 +277,81 @@ impl AddonController {
             let (s, reason, message) = template::availability(&name, Some(&work));
             set(&mut status.conditions, "Available", s, reason, &message);
         }
-        failure.map_or(Ok(()), Err)
+        failure.map_or(Ok(false), Err)
+    }
+
+    /// Adds (`wanted`) or removes the pre-delete finalizer; true when the add-on changed.
+    async fn set_finalizer(&self, addon: &ManagedClusterAddOn, wanted: bool) -> Result<bool, Status> {
+        let finalizers = addon.metadata.finalizers.clone().unwrap_or_default();
+        let has = finalizers.iter().any(|f| f == template::PRE_DELETE_FINALIZER);
+        if has == wanted {
+            return Ok(false);
+        }
+        let mut next = addon.clone();
+        let list = next.metadata.finalizers.get_or_insert_with(Vec::new);
+        if wanted {
+            list.push(template::PRE_DELETE_FINALIZER.to_string());
+        } else {
+            list.retain(|f| f != template::PRE_DELETE_FINALIZER);
+        }
+        // Only the finalizer changes: the status written with it is the stored one.
+        next.status = addon.status.clone();
+        match self.objects.update_as(&next, Target::Main).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.reason == "NotFound" => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A deleted add-on with the pre-delete finalizer: its hooks run in the hook work;
+    /// once they completed (or when there is nothing to run), the finalizer goes.
+    async fn finalize(&self, addon: ManagedClusterAddOn, template_addon: bool) -> Result<Requeue, Status> {
+        let has = addon
+            .metadata
+            .finalizers
+            .as_ref()
+            .is_some_and(|f| f.iter().any(|f| f == template::PRE_DELETE_FINALIZER));
+        if !has {
+            return Ok(None);
+        }
+        let name = addon.metadata.name.clone().unwrap_or_default();
+        let cluster = addon.metadata.namespace.clone().unwrap_or_default();
+        let inputs = match template_addon {
+            true => self.inputs(&addon).await?,
+            false => None,
+        };
+        let hook = inputs.and_then(|i| {
+            template::render(&i.template, i.config.as_ref(), &cluster, &name)
+                .ok()
+                .and_then(|objects| template::hook_work(&addon, &objects))
+        });
+        let Some(hook) = hook else {
+            self.set_finalizer(&addon, false).await?;
+            return Ok(None);
+        };
+        let work = self.apply_work(&cluster, hook).await?;
+        let work_name = template::hook_work_name(&name);
+        if template::hook_completed(&work) {
+            tracing::info!(addon = %name, cluster = %cluster, "pre-delete hook completed");
+            self.set_finalizer(&addon, false).await?;
+            return Ok(None);
+        }
+        let mut next = addon.clone();
+        let status = next.status.get_or_insert_with(Default::default);
+        set(
+            &mut status.conditions,
+            "HookManifestCompleted",
+            "False",
+            "HookManifestIsNotCompleted",
+            &format!("hook manifestWork {work_name} is not completed."),
+        );
+        if next.status != addon.status {
+            match self.objects.update_as(&next, Target::Status).await {
+                Err(e) if e.reason != "NotFound" => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(None)
     }
 
     /// Creates the work or brings its spec, labels, annotations and owners up to date.

@@ -13,7 +13,9 @@
 //! move there. The result is the ManifestWork `addon-<name>-deploy-0` in the cluster's
 //! namespace, owned by the add-on, labelled with it, annotated with the configs' spec
 //! hashes, with WellKnownStatus feedback for every Deployment and DaemonSet (the health
-//! probe: `WorkloadAvailability`).
+//! probe: `WorkloadAvailability`). Jobs and Pods marked as pre-delete hooks are left out
+//! of it: while the template has any, the add-on carries a finalizer, and once it is
+//! deleted they run in the work `addon-<name>-pre-delete` until they complete.
 
 use std::collections::BTreeMap;
 
@@ -36,6 +38,17 @@ pub const GROUP: &str = "addon.open-cluster-management.io";
 pub const TEMPLATE_LABEL: &str = "open-cluster-management.io/addon-template-name";
 /// Where the Secrets of custom signers' CAs live unless the template says otherwise.
 pub const SIGNING_CA_NAMESPACE: &str = "open-cluster-management-hub";
+
+/// The annotation (or, deprecated, label) making a Job or Pod a pre-delete hook.
+pub const PRE_DELETE_ANNOTATION: &str = "addon.open-cluster-management.io/addon-pre-delete";
+const PRE_DELETE_LABEL: &str = "open-cluster-management.io/addon-pre-delete";
+/// The add-on's finalizer while its template has a pre-delete hook.
+pub const PRE_DELETE_FINALIZER: &str = "addon.open-cluster-management.io/addon-pre-delete";
+
+/// The pre-delete hook work's name.
+pub fn hook_work_name(addon: &str) -> String {
+    format!("addon-{addon}-pre-delete")
+}
 
 /// The deploy work's name.
 pub fn work_name(addon: &str) -> String {
@@ -436,10 +449,113 @@ pub fn ordered(objects: Vec<Value>, existing: &[Value]) -> Vec<Value> {
     placed.into_iter().map(|(_, o)| o).chain(fresh).collect()
 }
 
-/// The deploy work of an add-on rendered from `objects`.
+/// Whether a rendered object is a pre-delete hook: a Job or Pod with the hook
+/// annotation or label. Its manifest config (WellKnownStatus feedback) when it is.
+pub fn hook_config(o: &Value) -> Option<Value> {
+    let resource = match o.get("kind").and_then(Value::as_str)? {
+        "Job" => "jobs",
+        "Pod" => "pods",
+        _ => return None,
+    };
+    let marked = |field: &str, key: &str| {
+        o.pointer(&format!("/metadata/{field}"))
+            .and_then(|m| m.get(key))
+            .is_some()
+    };
+    if !marked("annotations", PRE_DELETE_ANNOTATION) && !marked("labels", PRE_DELETE_LABEL) {
+        return None;
+    }
+    let group = o
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .and_then(|v| v.rsplit_once('/').map(|(g, _)| g))
+        .unwrap_or("");
+    Some(json!({"resourceIdentifier": {"group": group, "resource": resource,
+        "name": o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""),
+        "namespace": o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("")},
+        "feedbackRules": [{"type": "WellKnownStatus"}]}))
+}
+
+/// A work of the add-on in its cluster's namespace, owned by it.
+fn addon_work(addon: &ManagedClusterAddOn, name: String, manifests: Vec<Value>, configs: Vec<Value>) -> Value {
+    let addon_name = addon.metadata.name.clone().unwrap_or_default();
+    let mut work = json!({
+        "apiVersion": "work.open-cluster-management.io/v1",
+        "kind": "ManifestWork",
+        "metadata": {
+            "name": name,
+            "namespace": addon.metadata.namespace.clone().unwrap_or_default(),
+            "labels": {ADDON_LABEL: addon_name},
+            "ownerReferences": [{
+                "apiVersion": "addon.open-cluster-management.io/v1alpha1",
+                "kind": "ManagedClusterAddOn",
+                "name": addon_name,
+                "uid": addon.metadata.uid.clone().unwrap_or_default(),
+                "controller": true,
+                "blockOwnerDeletion": true,
+            }],
+        },
+        "spec": {"workload": {"manifests": manifests}},
+    });
+    if !configs.is_empty() {
+        work["spec"]["manifestConfigs"] = json!(configs);
+    }
+    work
+}
+
+/// The pre-delete hook work of the rendered `objects`, if any of them is a hook.
+pub fn hook_work(addon: &ManagedClusterAddOn, objects: &[Value]) -> Option<Value> {
+    let (hooks, configs): (Vec<Value>, Vec<Value>) = objects
+        .iter()
+        .filter_map(|o| hook_config(o).map(|c| (o.clone(), c)))
+        .unzip();
+    if hooks.is_empty() {
+        return None;
+    }
+    let name = hook_work_name(addon.metadata.name.as_deref().unwrap_or(""));
+    Some(addon_work(addon, name, hooks, configs))
+}
+
+/// A hook work whose Jobs report `JobComplete` True and Pods `PodPhase` Succeeded.
+pub fn hook_completed(work: &Value) -> bool {
+    let manifests = work
+        .pointer("/status/resourceStatus/manifests")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let configs = work
+        .pointer("/spec/manifestConfigs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    !configs.is_empty()
+        && configs.iter().all(|c| {
+            let id = &c["resourceIdentifier"];
+            let (field, wanted) = match id["resource"].as_str() {
+                Some("jobs") => ("JobComplete", "True"),
+                Some("pods") => ("PodPhase", "Succeeded"),
+                _ => return true,
+            };
+            manifests.iter().any(|m| {
+                let meta = &m["resourceMeta"];
+                meta["resource"] == id["resource"]
+                    && meta["name"] == id["name"]
+                    && meta["namespace"] == id["namespace"]
+                    && m.pointer("/statusFeedback/values")
+                        .and_then(Value::as_array)
+                        .is_some_and(|vs| {
+                            vs.iter().any(|v| {
+                                v["name"] == field && v.pointer("/fieldValue/string") == Some(&json!(wanted))
+                            })
+                        })
+            })
+        })
+}
+
+/// The deploy work of an add-on rendered from `objects` (hooks excepted).
 pub fn work(addon: &ManagedClusterAddOn, template: &AddOnTemplate, objects: Vec<Value>) -> Value {
+    let objects: Vec<Value> = objects.into_iter().filter(|o| hook_config(o).is_none()).collect();
     let name = addon.metadata.name.clone().unwrap_or_default();
-    let cluster = addon.metadata.namespace.clone().unwrap_or_default();
     let refs = addon
         .status
         .as_ref()
@@ -483,30 +599,10 @@ pub fn work(addon: &ManagedClusterAddOn, template: &AddOnTemplate, objects: Vec<
             None => configs.push(mc),
         }
     }
-    let mut work = json!({
-        "apiVersion": "work.open-cluster-management.io/v1",
-        "kind": "ManifestWork",
-        "metadata": {
-            "name": work_name(&name),
-            "namespace": cluster,
-            "labels": {ADDON_LABEL: name},
-            "ownerReferences": [{
-                "apiVersion": "addon.open-cluster-management.io/v1alpha1",
-                "kind": "ManagedClusterAddOn",
-                "name": name,
-                "uid": addon.metadata.uid.clone().unwrap_or_default(),
-                "controller": true,
-                "blockOwnerDeletion": true,
-            }],
-        },
-        "spec": {"workload": {"manifests": objects}},
-    });
+    let mut work = addon_work(addon, work_name(&name), objects, configs);
     if !refs.is_empty() {
         let map = serde_json::to_string(&spec_hash_map(&refs)).unwrap_or_default();
         work["metadata"]["annotations"] = json!({CONFIG_SPEC_HASH_ANNOTATION: map});
-    }
-    if !configs.is_empty() {
-        work["spec"]["manifestConfigs"] = json!(configs);
     }
     work
 }
