@@ -76,10 +76,12 @@ pub async fn run(agent: Arc<AddonAgent>, addon: String, namespace: String, nudge
     let config = watcher::Config::default().fields(&format!("metadata.name={addon}"));
     let mut changes = Box::pin(watcher(leases.clone(), config).default_backoff());
     let mut backoff = Backoff::default();
+    let mut failures = 0u32;
     loop {
         let delay = match check(&agent, &leases, &addon).await {
             Ok(until) => {
                 backoff = Backoff::default();
+                failures = 0;
                 let stale_in = until
                     .map(|u| u.duration_since(Timestamp::now()).unsigned_abs())
                     .unwrap_or(RESYNC);
@@ -87,7 +89,12 @@ pub async fn run(agent: Arc<AddonAgent>, addon: String, namespace: String, nudge
                 (stale_in + Duration::from_millis(100)).min(RESYNC)
             }
             Err(e) => {
-                tracing::debug!(addon, namespace, error = %e, "add-on lease check; retrying");
+                failures += 1;
+                if failures == 3 {
+                    tracing::warn!(addon, namespace, error = %e, "add-on lease check keeps failing; retrying");
+                } else {
+                    tracing::debug!(addon, namespace, error = %e, "add-on lease check; retrying");
+                }
                 backoff.next_delay()
             }
         };

@@ -412,7 +412,7 @@ impl AddonAgent {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let current = api.get_status(name).await?;
+            let current = api.get(name).await?;
             let before = current.status.clone().unwrap_or_default();
             let mut after = before.clone();
             if !edit(&mut after) {

@@ -238,20 +238,34 @@ pub async fn run(agent: Arc<AddonAgent>, registration: Registration) {
         watcher::Config::default().fields(&format!("metadata.name={}", registration.secret));
     let mut changes = Box::pin(watcher(secrets.clone(), config).default_backoff());
     let mut backoff = Backoff::default();
+    let mut failures = 0u32;
     // An issued certificate not yet written (the namespace may not exist yet).
     let mut unsaved: Option<BTreeMap<String, ByteString>> = None;
     loop {
         let delay = match step(&agent, &registration, &secrets, &additional, &mut unsaved).await {
             Ok(Some(renew_at)) => {
                 backoff = Backoff::default();
+                failures = 0;
                 let left = (renew_at - time::OffsetDateTime::now_utc()).max(time::Duration::ZERO);
                 left.unsigned_abs().min(RESYNC)
             }
             Ok(None) => {
                 backoff = Backoff::default();
+                failures = 0;
                 Duration::ZERO
             }
+            Err(e) if failures == 2 => {
+                failures += 1;
+                tracing::warn!(
+                    addon = registration.addon,
+                    signer = registration.signer,
+                    error = %e,
+                    "add-on registration keeps failing; retrying"
+                );
+                backoff.next_delay()
+            }
             Err(e) => {
+                failures += 1;
                 tracing::debug!(
                     addon = registration.addon,
                     signer = registration.signer,
@@ -280,61 +294,59 @@ async fn step(
     additional: &BTreeMap<String, ByteString>,
     unsaved: &mut Option<BTreeMap<String, ByteString>>,
 ) -> Result<Option<time::OffsetDateTime>, AddonError> {
-    if let Some(fresh) = unsaved.as_ref() {
-        save(secrets, &registration.secret, fresh).await?;
-        *unsaved = None;
-        return Ok(None);
-    }
-    let current = secrets
-        .get_opt(&registration.secret)
-        .await
-        .map_err(AddonError::managed)?;
-    let data = current.and_then(|s| s.data).unwrap_or_default();
-    let why = match assess(
-        &data,
-        &registration.subject,
-        additional,
-        time::OffsetDateTime::now_utc(),
-        renewal_threshold(),
-    ) {
-        Assessment::Valid { renew_at } => return Ok(Some(renew_at)),
-        Assessment::Renew(why) => why,
-    };
-    tracing::info!(
-        addon = registration.addon,
-        signer = registration.signer,
-        reason = why,
-        "requesting a client certificate for the add-on"
-    );
-    let fresh = match issue(agent, registration).await {
-        Ok(fresh) => fresh,
-        Err(e) => {
-            let message = match &e {
-                AddonError::Halted(_) => {
-                    "Stop creating csr since there are too many csr created already on hub"
-                        .to_string()
-                }
-                other => format!("Failed to rotated client certificate {other}"),
-            };
-            agent
-                .record_rotation(
-                    &registration.addon,
-                    "False",
-                    "ClientCertificateUpdateFailed",
-                    &message,
-                )
-                .await;
-            return Err(e);
+    if unsaved.is_none() {
+        let current = secrets
+            .get_opt(&registration.secret)
+            .await
+            .map_err(AddonError::managed)?;
+        let data = current.and_then(|s| s.data).unwrap_or_default();
+        let why = match assess(
+            &data,
+            &registration.subject,
+            additional,
+            time::OffsetDateTime::now_utc(),
+            renewal_threshold(),
+        ) {
+            Assessment::Valid { renew_at } => return Ok(Some(renew_at)),
+            Assessment::Renew(why) => why,
+        };
+        tracing::info!(
+            addon = registration.addon,
+            signer = registration.signer,
+            reason = why,
+            "requesting a client certificate for the add-on"
+        );
+        match issue(agent, registration).await {
+            Ok(mut fresh) => {
+                fresh.extend(additional.clone());
+                *unsaved = Some(fresh);
+            }
+            Err(e) => {
+                let message = match &e {
+                    AddonError::Halted(_) => {
+                        "Stop creating csr since there are too many csr created already on hub"
+                            .to_string()
+                    }
+                    other => format!("Failed to rotated client certificate {other}"),
+                };
+                agent
+                    .record_rotation(
+                        &registration.addon,
+                        "False",
+                        "ClientCertificateUpdateFailed",
+                        &message,
+                    )
+                    .await;
+                return Err(e);
+            }
         }
-    };
-    let mut fresh_data = fresh.clone();
-    fresh_data.extend(additional.clone());
-    *unsaved = Some(fresh_data);
-    if let Some(data) = unsaved.as_ref() {
-        save(secrets, &registration.secret, data).await?;
     }
-    *unsaved = None;
-    let message = data_validity(&fresh)
+    // Kept until written: a missing namespace or a conflict does not cost a new CSR.
+    let Some(fresh) = unsaved.as_ref() else {
+        return Ok(None);
+    };
+    save(secrets, &registration.secret, fresh).await?;
+    let message = data_validity(fresh)
         .map(|(from, to)| {
             format!(
                 "client certificate rotated starting from {} to {}",
@@ -343,6 +355,7 @@ async fn step(
             )
         })
         .unwrap_or_else(|| "client certificate rotated".to_string());
+    *unsaved = None;
     agent
         .record_rotation(
             &registration.addon,
