@@ -231,10 +231,10 @@ fn wait_available(hub: &Hub, status: &str, reason: &str, message: &str) {
     );
 }
 
-/// Prints the agent's log when the test fails.
-struct LogOnPanic<'a>(&'a common::ocm::Agent);
+/// The agent, whose log is printed when the test fails.
+struct Logged(common::ocm::Agent);
 
-impl Drop for LogOnPanic<'_> {
+impl Drop for Logged {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!("agent log:\n{}", self.0.log().join("\n"));
@@ -248,10 +248,10 @@ fn addon_registration_secret_and_lease_health() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let s = setup(dir.path(), 1, json!({}));
+    let mut s = setup(dir.path(), 1, json!({}));
+    let mut agent = Logged(s.agents.remove(0));
     let (hub, spoke) = (&s.hub, &s.spokes[0]);
-    let _log = LogOnPanic(&s.agents[0]);
-    let agent_id = std::fs::read_to_string(s.agents[0].dir.join("agent-name"))
+    let agent_id = std::fs::read_to_string(agent.0.dir.join("agent-name"))
         .expect("agent-name")
         .trim()
         .to_string();
@@ -394,6 +394,19 @@ fn addon_registration_secret_and_lease_health() {
     for g in groups_wanted {
         assert!(groups.iter().any(|x| x == g), "{groups:?}");
     }
+
+    // A restarted agent keeps the valid certificate (no CSR) and takes up the lease again.
+    let before = secret_data(spoke, "hello-hub-kubeconfig").expect("secret");
+    agent.0.restart();
+    put_lease(spoke, 0);
+    wait_available(
+        hub,
+        "True",
+        "ManagedClusterAddOnLeaseUpdated",
+        "hello add-on is available.",
+    );
+    assert_eq!(addon_csrs(hub, "hello").len(), 2, "no CSR after a restart");
+    assert_eq!(secret_data(spoke, "hello-hub-kubeconfig"), Some(before));
 
     // The add-on's deletion takes its Secret along.
     let out = common::kubectl_run(hub, &["delete", "managedclusteraddon", "hello", "-n", "c0"]);
