@@ -379,7 +379,7 @@ fn addon_registration_secret_and_lease_health() {
         &json!({"status": {"registrations": [{"signerName": CLIENT_SIGNER,
             "subject": {"user": "hello-agent", "groups": groups_wanted}}]}}),
     );
-    let second = new_csr(hub, "hello", &[name.clone()]);
+    let second = new_csr(hub, "hello", std::slice::from_ref(&name));
     let (cn, orgs, _) = request_subject(&second);
     assert_eq!((cn.as_str(), orgs.len()), ("hello-agent", 3), "{orgs:?}");
     approve(hub, second["metadata"]["name"].as_str().expect("name"));

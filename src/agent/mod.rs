@@ -1,4 +1,5 @@
-//! The `agent` command: the combined OCM agent (registration here, work in `work`).
+//! The `agent` command: the combined OCM agent (registration here, work in `work`,
+//! add-ons in `addon`).
 //!
 //! It joins its managed cluster to a hub (ManagedCluster, then a CSR for a client
 //! certificate whose key never leaves this process), and once accepted keeps the cluster's
@@ -6,8 +7,8 @@
 //! back to bootstrap when the hub rejects its credentials. Every hub call is retried after
 //! an outage; nothing needs an operator after a hub or agent restart.
 //!
-//! Start reading at [`run`]; `register` is the join, `status` the reporting, `hubconfig`
-//! the credentials on disk.
+//! Start reading at [`run`]; `register` is the join (and the CSR helpers add-ons share),
+//! `status` the reporting, `hubconfig` the credentials on disk.
 
 pub mod addon;
 pub mod crds;

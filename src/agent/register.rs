@@ -1,6 +1,7 @@
 //! The join half of the agent: make sure the ManagedCluster exists, and obtain a client
 //! certificate through a CertificateSigningRequest (a fresh ECDSA P-256 key made here;
-//! it never leaves the agent), waiting for approval and signing.
+//! it never leaves the agent), waiting for approval and signing. The key, request and CSR
+//! helpers serve add-on registrations too (`CertSubject`, `CsrTemplate`).
 
 use std::collections::BTreeMap;
 
