@@ -408,6 +408,46 @@ fn addon_registration_secret_and_lease_health() {
     assert_eq!(addon_csrs(hub, "hello").len(), 2, "no CSR after a restart");
     assert_eq!(secret_data(spoke, "hello-hub-kubeconfig"), Some(before));
 
+    // A second registration, for a custom signer: its CSR carries the default user and no
+    // group; denied, it is reported on the add-on, and the first registration is untouched.
+    let kept = secret_data(spoke, "hello-hub-kubeconfig").expect("secret");
+    let names: Vec<String> = addon_csrs(hub, "hello")
+        .iter()
+        .filter_map(|c| c["metadata"]["name"].as_str().map(String::from))
+        .collect();
+    send(
+        hub,
+        reqwest::Method::PATCH,
+        &format!("{}/status", addon_path("hello")),
+        &json!({"status": {"registrations": [
+            {"signerName": CLIENT_SIGNER, "subject": {"user": "hello-agent", "groups": groups_wanted}},
+            {"signerName": "example.com/hello-signer"}]}}),
+    );
+    let custom = new_csr(hub, "hello", &names);
+    assert_eq!(custom["spec"]["signerName"], "example.com/hello-signer");
+    assert_eq!(request_subject(&custom).0, user);
+    assert!(request_subject(&custom).1.is_empty());
+    let out = common::kubectl_run(
+        hub,
+        &[
+            "certificate",
+            "deny",
+            custom["metadata"]["name"].as_str().expect("name"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("the denial is recorded on the add-on", || {
+        addon_condition(hub, "hello", "ClusterCertificateRotated").is_some_and(|c| {
+            c.0 == "False" && c.1 == "ClientCertificateUpdateFailed" && c.2.contains("denied")
+        })
+    });
+    assert_eq!(secret_data(spoke, "hello-hub-kubeconfig"), Some(kept));
+    assert_eq!(addon_csrs(hub, "hello").len(), 3);
+
     // The add-on's deletion takes its Secret along.
     let out = common::kubectl_run(hub, &["delete", "managedclusteraddon", "hello", "-n", "c0"]);
     assert!(

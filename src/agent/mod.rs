@@ -37,6 +37,9 @@ pub enum AgentError {
     /// The hub said no or could not be used; the agent retries.
     #[error("hub: {0}")]
     Hub(String),
+    /// The hub denied the CSR, or failed to sign it; a new CSR is the only way on.
+    #[error("hub: {0}")]
+    Refused(String),
     /// The hub rejected the credentials (401).
     #[error("the hub rejected the agent's credentials")]
     Unauthorized,

@@ -194,7 +194,7 @@ fn issued(csr: &CertificateSigningRequest) -> Result<Option<String>, AgentError>
         .flatten()
     {
         if c.type_ == "Denied" || c.type_ == "Failed" {
-            return Err(AgentError::Hub(format!(
+            return Err(AgentError::Refused(format!(
                 "the CSR was {}: {} {}",
                 c.type_.to_lowercase(),
                 c.reason.as_deref().unwrap_or(""),

@@ -18,12 +18,13 @@ use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams, PostParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event, watcher};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::{AddonAgent, AddonError};
 use crate::agent::register::{CertSubject, CsrTemplate, key_and_request, request_certificate};
-use crate::agent::{Backoff, api_code, hubconfig};
+use crate::agent::{AgentError, Backoff, api_code, hubconfig};
 use crate::api::ocm::names::{CLIENT_SIGNER, CLUSTER_NAME_LABEL};
 use crate::api::ocm::{ADDON_NAME_LABEL, Subject};
 
@@ -40,6 +41,10 @@ pub const CLUSTER_NAME: &str = "cluster-name";
 const CSR_LIMIT: usize = 10;
 /// How often a valid certificate's Secret is looked at even without a change.
 const RESYNC: Duration = Duration::from_secs(5 * 60);
+/// How long after a denied (or failed) CSR the next one is made. Upstream waits until
+/// the denied CSR is deleted (our hub removes decided CSRs after an hour); this bounds the
+/// CSRs a denied add-on makes to a few an hour, without watching for that deletion.
+const AFTER_REFUSAL: Duration = Duration::from_secs(10 * 60);
 
 /// The user name of an add-on agent's certificate when its registration names none.
 pub fn default_user(cluster: &str, addon: &str, agent: &str) -> String {
@@ -242,45 +247,64 @@ pub async fn run(agent: Arc<AddonAgent>, registration: Registration) {
     // An issued certificate not yet written (the namespace may not exist yet).
     let mut unsaved: Option<BTreeMap<String, ByteString>> = None;
     loop {
-        let delay = match step(&agent, &registration, &secrets, &additional, &mut unsaved).await {
-            Ok(Some(renew_at)) => {
-                backoff = Backoff::default();
-                failures = 0;
-                let left = (renew_at - time::OffsetDateTime::now_utc()).max(time::Duration::ZERO);
-                left.unsigned_abs().min(RESYNC)
+        // How long to wait, and whether a change of the Secret ends the wait early (not
+        // after a refusal: only time helps then).
+        let (delay, on_change) =
+            match step(&agent, &registration, &secrets, &additional, &mut unsaved).await {
+                Ok(Some(renew_at)) => {
+                    backoff = Backoff::default();
+                    failures = 0;
+                    let left =
+                        (renew_at - time::OffsetDateTime::now_utc()).max(time::Duration::ZERO);
+                    (left.unsigned_abs().min(RESYNC), true)
+                }
+                Ok(None) => {
+                    backoff = Backoff::default();
+                    failures = 0;
+                    continue;
+                }
+                Err(e @ AddonError::Agent(AgentError::Refused(_))) => {
+                    tracing::warn!(
+                        addon = registration.addon,
+                        signer = registration.signer,
+                        error = %e,
+                        "the add-on's CSR was refused; asking again later"
+                    );
+                    (AFTER_REFUSAL, false)
+                }
+                Err(e) => {
+                    failures += 1;
+                    if failures == 3 {
+                        tracing::warn!(
+                            addon = registration.addon,
+                            signer = registration.signer,
+                            error = %e,
+                            "add-on registration keeps failing; retrying"
+                        );
+                    } else {
+                        tracing::debug!(
+                            addon = registration.addon,
+                            signer = registration.signer,
+                            error = %e,
+                            "add-on registration; retrying"
+                        );
+                    }
+                    (backoff.next_delay(), true)
+                }
+            };
+        let deadline = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                event = changes.next() => match event {
+                    Some(Ok(Event::Apply(_) | Event::Delete(_) | Event::InitApply(_))) if on_change => break,
+                    Some(_) => {}
+                    None => {
+                        tokio::time::sleep_until(deadline).await;
+                        break;
+                    }
+                },
             }
-            Ok(None) => {
-                backoff = Backoff::default();
-                failures = 0;
-                Duration::ZERO
-            }
-            Err(e) if failures == 2 => {
-                failures += 1;
-                tracing::warn!(
-                    addon = registration.addon,
-                    signer = registration.signer,
-                    error = %e,
-                    "add-on registration keeps failing; retrying"
-                );
-                backoff.next_delay()
-            }
-            Err(e) => {
-                failures += 1;
-                tracing::debug!(
-                    addon = registration.addon,
-                    signer = registration.signer,
-                    error = %e,
-                    "add-on registration; retrying"
-                );
-                backoff.next_delay()
-            }
-        };
-        if delay.is_zero() {
-            continue;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            Some(_) = changes.next() => {}
         }
     }
 }
