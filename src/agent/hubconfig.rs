@@ -225,6 +225,21 @@ pub async fn cluster_info(client: &kube::Client) -> Result<(String, String), Str
     Ok((cluster.server.clone().unwrap_or_default(), ca))
 }
 
+/// The hub kubeconfig beside a `tls.crt` and `tls.key` (paths relative to the kubeconfig,
+/// as OCM writes it for its agents and add-on agents): the hub's URL and CA inline, the
+/// client certificate and key from those files, namespace `configuration`.
+pub fn kubeconfig(endpoint: &Endpoint) -> String {
+    let doc = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "default-cluster", "cluster": {"server": endpoint.server,
+            "certificate-authority-data": B64.encode(&endpoint.ca_pem)}}],
+        "users": [{"name": "default-auth", "user": {"client-certificate": "tls.crt", "client-key": "tls.key"}}],
+        "contexts": [{"name": "default-context", "context": {"cluster": "default-cluster", "user": "default-auth", "namespace": "configuration"}}],
+        "current-context": "default-context",
+    });
+    crate::pki::kubeconfig_yaml(&doc)
+}
+
 /// The credential directory.
 #[derive(Debug, Clone)]
 pub struct CredDir {
@@ -349,15 +364,7 @@ impl CredDir {
         cert_pem: &str,
         key_pem: &str,
     ) -> Result<(), AgentError> {
-        let kubeconfig = json!({
-            "apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "default-cluster", "cluster": {"server": endpoint.server,
-                "certificate-authority-data": B64.encode(&endpoint.ca_pem)}}],
-            "users": [{"name": "default-auth", "user": {"client-certificate": "tls.crt", "client-key": "tls.key"}}],
-            "contexts": [{"name": "default-context", "context": {"cluster": "default-cluster", "user": "default-auth", "namespace": "configuration"}}],
-            "current-context": "default-context",
-        });
-        let kubeconfig = crate::pki::kubeconfig_yaml(&kubeconfig);
+        let kubeconfig = kubeconfig(endpoint);
         // Key and certificate first: a crash before the kubeconfig leaves a mismatch that
         // `load` rejects, never a kubeconfig pointing at a half-written pair.
         self.write_files(&[

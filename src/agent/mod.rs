@@ -1,4 +1,5 @@
-//! The `agent` command: the combined OCM agent (registration here, work in `work`).
+//! The `agent` command: the combined OCM agent (registration here, work in `work`,
+//! add-ons in `addon`).
 //!
 //! It joins its managed cluster to a hub (ManagedCluster, then a CSR for a client
 //! certificate whose key never leaves this process), and once accepted keeps the cluster's
@@ -6,9 +7,10 @@
 //! back to bootstrap when the hub rejects its credentials. Every hub call is retried after
 //! an outage; nothing needs an operator after a hub or agent restart.
 //!
-//! Start reading at [`run`]; `register` is the join, `status` the reporting, `hubconfig`
-//! the credentials on disk.
+//! Start reading at [`run`]; `register` is the join (and the CSR helpers add-ons share),
+//! `status` the reporting, `hubconfig` the credentials on disk.
 
+pub mod addon;
 pub mod crds;
 pub mod hubconfig;
 pub mod quantity;
@@ -35,6 +37,9 @@ pub enum AgentError {
     /// The hub said no or could not be used; the agent retries.
     #[error("hub: {0}")]
     Hub(String),
+    /// The hub denied the CSR, or failed to sign it; a new CSR is the only way on.
+    #[error("hub: {0}")]
+    Refused(String),
     /// The hub rejected the credentials (401).
     #[error("the hub rejected the agent's credentials")]
     Unauthorized,
@@ -249,13 +254,8 @@ async fn join(
         .await
         .map_err(AgentError::from_kube)?;
     let (key, request) = register::new_request(cluster, agent)?;
-    let chain = register::request_certificate(
-        &hub,
-        cluster,
-        &request,
-        options.client_cert_expiration_seconds,
-    )
-    .await?;
+    let template = register::CsrTemplate::cluster(cluster, options.client_cert_expiration_seconds);
+    let chain = register::request_certificate(&hub, &template, &request).await?;
     creds.store(endpoint, cluster, agent, &chain, &key.serialize_pem())?;
     creds
         .load(endpoint, &register::identity(cluster, agent))
@@ -273,13 +273,8 @@ async fn rotate(
 ) -> Result<Issued, AgentError> {
     let cluster = &options.cluster_name;
     let (key, request) = register::new_request(cluster, agent)?;
-    let chain = register::request_certificate(
-        hub,
-        cluster,
-        &request,
-        options.client_cert_expiration_seconds,
-    )
-    .await?;
+    let template = register::CsrTemplate::cluster(cluster, options.client_cert_expiration_seconds);
+    let chain = register::request_certificate(hub, &template, &request).await?;
     creds.store(endpoint, cluster, agent, &chain, &key.serialize_pem())?;
     let issued = creds
         .load(endpoint, &register::identity(cluster, agent))
@@ -347,6 +342,18 @@ async fn connected(
         work::AbortOnDrop(tokio::spawn(agent.run()))
     };
     let mut work_agent = start_work(&hub);
+    let start_addons = |hub: &kube::Client| {
+        let agent = addon::AddonAgent::new(
+            hub.clone(),
+            managed.clone(),
+            cluster.clone(),
+            agent.to_string(),
+            endpoint.clone(),
+            options.client_cert_expiration_seconds,
+        );
+        work::AbortOnDrop(tokio::spawn(agent.run()))
+    };
+    let mut addon_agent = start_addons(&hub);
     let status_period = Duration::from_secs(options.status_sync_seconds.max(1));
     let mut lease_period = Duration::from_secs(options.lease_duration_seconds.max(1));
     let mut next_status = tokio::time::Instant::now();
@@ -370,6 +377,7 @@ async fn connected(
                         watcher.abort();
                         watcher = tokio::spawn(watch_cluster(hub.clone(), cluster.clone(), changed_tx.clone()));
                         work_agent = start_work(&hub);
+                        addon_agent = start_addons(&hub);
                     }
                     Err(AgentError::Unauthorized) => break Exit::Rejected,
                     Err(AgentError::Config(e)) => return Err(AgentError::Config(e)),
@@ -444,6 +452,7 @@ async fn connected(
     };
     watcher.abort();
     drop(work_agent);
+    drop(addon_agent);
     Ok(outcome)
 }
 
@@ -475,9 +484,13 @@ struct Backoff(u32);
 
 impl Backoff {
     async fn wait(&mut self) {
+        tokio::time::sleep(self.next_delay()).await;
+    }
+    /// The next delay (for callers that wait on something else at the same time).
+    fn next_delay(&mut self) -> Duration {
         let delay = Duration::from_millis(500u64 << self.0.min(6)).min(Duration::from_secs(30));
         self.0 = self.0.saturating_add(1);
-        tokio::time::sleep(delay).await;
+        delay
     }
     fn reset(&mut self) {
         self.0 = 0;

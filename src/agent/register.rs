@@ -1,6 +1,7 @@
 //! The join half of the agent: make sure the ManagedCluster exists, and obtain a client
 //! certificate through a CertificateSigningRequest (a fresh ECDSA P-256 key made here;
-//! it never leaves the agent), waiting for approval and signing.
+//! it never leaves the agent), waiting for approval and signing. The key, request and CSR
+//! helpers serve add-on registrations too (`CertSubject`, `CsrTemplate`).
 
 use std::collections::BTreeMap;
 
@@ -65,45 +66,90 @@ pub async fn ensure_cluster(
     }
 }
 
-/// A fresh key and the PEM certificate request for `cluster`/`agent` with OCM's subject.
-pub fn new_request(cluster: &str, agent: &str) -> Result<(rcgen::KeyPair, String), AgentError> {
+/// The subject of a client certificate: user, groups and organizational units.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CertSubject {
+    pub user: String,
+    pub groups: Vec<String>,
+    pub units: Vec<String>,
+}
+
+/// A fresh ECDSA P-256 key and a PEM certificate request for `subject`, with `dns_names`
+/// as requested subject alternative names.
+pub fn key_and_request(
+    subject: &CertSubject,
+    dns_names: &[String],
+) -> Result<(rcgen::KeyPair, String), AgentError> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .map_err(|e| AgentError::Config(e.to_string()))?;
-    let mut params = rcgen::CertificateParams::default();
-    let group = format!("{IDENTITY_PREFIX}{cluster}");
-    params.distinguished_name =
-        crate::pki::subject(&identity(cluster, agent), &[&group, MANAGED_CLUSTERS_GROUP]);
-    let pem = params
-        .serialize_request(&key)
-        .and_then(|r| r.pem())
+    let groups: Vec<&str> = subject.groups.iter().map(String::as_str).collect();
+    let units: Vec<&str> = subject.units.iter().map(String::as_str).collect();
+    let pem = crate::pki::certificate_request(&key, &subject.user, &groups, &units, dns_names)
         .map_err(|e| AgentError::Config(e.to_string()))?;
     Ok((key, pem))
+}
+
+/// A fresh key and the PEM certificate request for `cluster`/`agent` with OCM's subject.
+pub fn new_request(cluster: &str, agent: &str) -> Result<(rcgen::KeyPair, String), AgentError> {
+    let subject = CertSubject {
+        user: identity(cluster, agent),
+        groups: vec![
+            format!("{IDENTITY_PREFIX}{cluster}"),
+            MANAGED_CLUSTERS_GROUP.to_string(),
+        ],
+        units: Vec::new(),
+    };
+    key_and_request(&subject, &[])
+}
+
+/// What a CSR is created with besides its request: its name prefix, labels, signer and
+/// requested lifetime.
+#[derive(Debug, Clone)]
+pub struct CsrTemplate {
+    pub generate_name: String,
+    pub labels: BTreeMap<String, String>,
+    pub signer: String,
+    pub expiration_seconds: Option<u64>,
+}
+
+impl CsrTemplate {
+    /// The template of the agent's own CSRs: `<cluster>-`, the cluster label, the client
+    /// signer.
+    pub fn cluster(cluster: &str, expiration_seconds: Option<u64>) -> CsrTemplate {
+        CsrTemplate {
+            generate_name: format!("{cluster}-"),
+            labels: [(CLUSTER_NAME_LABEL.to_string(), cluster.to_string())].into(),
+            signer: CLIENT_SIGNER.to_string(),
+            expiration_seconds,
+        }
+    }
 }
 
 /// Creates the CSR and waits (through a watch) until it is issued; returns the
 /// certificate chain (PEM). A denied or failed CSR is an error naming why.
 pub async fn request_certificate(
     hub: &kube::Client,
-    cluster: &str,
+    template: &CsrTemplate,
     request_pem: &str,
-    expiration_seconds: Option<u64>,
 ) -> Result<String, AgentError> {
     let api: Api<CertificateSigningRequest> = Api::all(hub.clone());
     let csr = CertificateSigningRequest {
         metadata: ObjectMeta {
-            generate_name: Some(format!("{cluster}-")),
-            labels: Some([(CLUSTER_NAME_LABEL.to_string(), cluster.to_string())].into()),
+            generate_name: Some(template.generate_name.clone()),
+            labels: Some(template.labels.clone()),
             ..ObjectMeta::default()
         },
         spec: CertificateSigningRequestSpec {
-            signer_name: CLIENT_SIGNER.to_string(),
+            signer_name: template.signer.clone(),
             usages: Some(
                 ["digital signature", "key encipherment", "client auth"]
                     .map(String::from)
                     .to_vec(),
             ),
             request: ByteString(request_pem.as_bytes().to_vec()),
-            expiration_seconds: expiration_seconds.map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
+            expiration_seconds: template
+                .expiration_seconds
+                .map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
             ..CertificateSigningRequestSpec::default()
         },
         status: None,
@@ -148,7 +194,7 @@ fn issued(csr: &CertificateSigningRequest) -> Result<Option<String>, AgentError>
         .flatten()
     {
         if c.type_ == "Denied" || c.type_ == "Failed" {
-            return Err(AgentError::Hub(format!(
+            return Err(AgentError::Refused(format!(
                 "the CSR was {}: {} {}",
                 c.type_.to_lowercase(),
                 c.reason.as_deref().unwrap_or(""),

@@ -1,7 +1,7 @@
 //! Just enough DER to put a certificate request's subject, byte for byte, into a
 //! certificate: read a TLV header, write a length, and re-sign a TBSCertificate.
 //! (rcgen models a subject as one value per attribute type, so it cannot express the
-//! several `O` groups Kubernetes client certificates carry.)
+//! several `O` groups Kubernetes client certificates carry); and write such a subject.
 
 /// `(header length, content length)` of the TLV at the start of `bytes`.
 pub fn header(bytes: &[u8]) -> Option<(usize, usize)> {
@@ -42,6 +42,29 @@ pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A DER X.501 Name in Go's `pkix.Name` order: every organization (`O`), every
+/// organizational unit (`OU`), then the common name (`CN`), one UTF8String attribute per
+/// relative distinguished name.
+pub fn name(common_name: &str, organizations: &[&str], units: &[&str]) -> Vec<u8> {
+    const O: [u8; 3] = [0x55, 0x04, 0x0a];
+    const OU: [u8; 3] = [0x55, 0x04, 0x0b];
+    const CN: [u8; 3] = [0x55, 0x04, 0x03];
+    let rdn = |oid: &[u8], value: &str| {
+        let mut attribute = tlv(0x06, oid);
+        attribute.extend(tlv(0x0c, value.as_bytes()));
+        tlv(0x31, &tlv(0x30, &attribute))
+    };
+    let mut content = Vec::new();
+    for o in organizations {
+        content.extend(rdn(&O, o));
+    }
+    for u in units {
+        content.extend(rdn(&OU, u));
+    }
+    content.extend(rdn(&CN, common_name));
+    tlv(0x30, &content)
+}
+
 /// The slice's offset inside `outer`, when it lies within it.
 pub fn offset_in(outer: &[u8], inner: &[u8]) -> Option<usize> {
     let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
@@ -60,5 +83,20 @@ mod tests {
         }
         assert_eq!(header(&[0x30]), None);
         assert_eq!(header(&[0x30, 0x85, 1, 2, 3, 4, 5]), None);
+    }
+
+    #[test]
+    fn names_hold_several_organizations_and_units() {
+        use x509_parser::prelude::{FromDer, X509Name};
+        let der = name("alice", &["g1", "g2", "g3"], &["u1", "u2"]);
+        let (rest, parsed) = X509Name::from_der(&der).expect("a DER Name");
+        assert!(rest.is_empty());
+        let text = |it: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue<'_>>| {
+            it.map(|a| a.as_str().unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(text(&mut parsed.iter_organization()), ["g1", "g2", "g3"]);
+        assert_eq!(text(&mut parsed.iter_organizational_unit()), ["u1", "u2"]);
+        assert_eq!(text(&mut parsed.iter_common_name()), ["alice"]);
     }
 }

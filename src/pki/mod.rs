@@ -175,6 +175,56 @@ impl CertificateAuthority {
     }
 }
 
+/// A PKCS#10 certificate request (PEM) signed by `key`, for the subject `common_name`,
+/// `organizations` and `units` (any number of each, written by [`der::name`]) with
+/// `dns_names` requested as subject alternative names. rcgen writes the request, which is
+/// then given the full subject and signed again.
+pub fn certificate_request(
+    key: &KeyPair,
+    common_name: &str,
+    organizations: &[&str],
+    units: &[&str],
+    dns_names: &[String],
+) -> Result<String, PkiError> {
+    let bad = |reason: &str| PkiError::BadCertificate {
+        path: PathBuf::from("<certificate request>"),
+        reason: reason.to_string(),
+    };
+    let mut params = CertificateParams::new(dns_names.to_vec())?;
+    params.distinguished_name = subject(common_name, &[]);
+    let draft = params.serialize_request(key)?.der().to_vec();
+    let (_, parsed) =
+        x509_parser::certification_request::X509CertificationRequest::from_der(&draft)
+            .map_err(|e| bad(&e.to_string()))?;
+    let info = parsed.certification_request_info.raw;
+    let old_subject = parsed.certification_request_info.subject.as_raw();
+    let (info_at, subject_at) = (
+        der::offset_in(&draft, info).ok_or_else(|| bad("request info outside the request"))?,
+        der::offset_in(info, old_subject).ok_or_else(|| bad("subject outside the request info"))?,
+    );
+    let (info_header, _) = der::header(info).ok_or_else(|| bad("request info header"))?;
+    let mut content = info[info_header..subject_at].to_vec();
+    content.extend(der::name(common_name, organizations, units));
+    content.extend_from_slice(&info[subject_at + old_subject.len()..]);
+    let new_info = der::tlv(0x30, &content);
+    let after_info = &draft[info_at + info.len()..];
+    let (alg_header, alg_len) = der::header(after_info).ok_or_else(|| bad("algorithm"))?;
+    use rcgen::SigningKey;
+    let mut bits = vec![0u8];
+    bits.extend(key.sign(&new_info)?);
+    let mut outer = new_info;
+    outer.extend_from_slice(&after_info[..alg_header + alg_len]);
+    outer.extend(der::tlv(0x03, &bits));
+    let request = der::tlv(0x30, &outer);
+    let (_, check) =
+        x509_parser::certification_request::X509CertificationRequest::from_der(&request)
+            .map_err(|e| bad(&e.to_string()))?;
+    check
+        .verify_signature()
+        .map_err(|_| bad("the rewritten request does not verify"))?;
+    Ok(pem_encode("CERTIFICATE REQUEST", &request))
+}
+
 /// Paths of everything the PKI keeps under `<dataDirectory>/cert`.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -760,5 +810,56 @@ mod tests {
         assert_eq!(server_url(&c), "https://127.0.0.1:9443");
         c.apiserver.external_hostname = "fd00::5".into();
         assert_eq!(server_url(&c), "https://[fd00::5]:9443");
+    }
+
+    #[test]
+    fn certificate_requests_carry_every_group_unit_and_dns_name() {
+        let key = KeyPair::generate().expect("key");
+        let pem = certificate_request(
+            &key,
+            "user",
+            &["g1", "g2", "g3"],
+            &["u1"],
+            &["a.example".to_string()],
+        )
+        .expect("request");
+        let der = keys::labelled(&pem, "CERTIFICATE REQUEST")
+            .expect("pem")
+            .remove(0);
+        let (_, request) =
+            x509_parser::certification_request::X509CertificationRequest::from_der(&der)
+                .expect("parse");
+        request.verify_signature().expect("signature");
+        let info = &request.certification_request_info;
+        let text =
+            |a: &x509_parser::x509::AttributeTypeAndValue<'_>| a.as_str().unwrap_or("").to_string();
+        let orgs: Vec<String> = info.subject.iter_organization().map(text).collect();
+        assert_eq!(orgs, ["g1", "g2", "g3"]);
+        let units: Vec<String> = info.subject.iter_organizational_unit().map(text).collect();
+        assert_eq!(units, ["u1"]);
+        assert_eq!(
+            info.subject
+                .iter_common_name()
+                .map(text)
+                .collect::<Vec<_>>(),
+            ["user"]
+        );
+        use rcgen::PublicKeyData;
+        assert_eq!(
+            info.subject_pki.raw,
+            key.subject_public_key_info().as_slice()
+        );
+        let sans = request
+            .requested_extensions()
+            .into_iter()
+            .flatten()
+            .find_map(|e| match e {
+                x509_parser::extensions::ParsedExtension::SubjectAlternativeName(san) => {
+                    Some(format!("{:?}", san.general_names))
+                }
+                _ => None,
+            })
+            .expect("a SAN extension");
+        assert!(sans.contains("a.example"), "{sans}");
     }
 }
