@@ -7,9 +7,11 @@
 //! work rendered from the template and the AddOnDeploymentConfig, the Deployment applied
 //! on each cluster and the add-on Available from the work's feedback, `Progressing`
 //! completed with `lastAppliedConfig`, registrations, install namespace, the hub
-//! RoleBinding, the cluster's feature label and the CMA's install progression. Then a
-//! config change rolls out, a cluster the placement drops loses the add-on, a `Manual`
-//! add-on a user deleted stays deleted, and deleting the CMA removes every add-on.
+//! RoleBinding, the add-on's hub kubeconfig Secret written by our agent (its CSR approved by
+//! the hub), the cluster's feature label and the CMA's install progression. Then a config
+//! change rolls out, a cluster the placement drops loses the add-on, a `Manual` add-on a
+//! user deleted stays deleted, and deleting the CMA removes every add-on after its
+//! pre-delete hook Job ran.
 
 mod common;
 #[path = "support/placement.rs"]
@@ -148,7 +150,11 @@ fn template_addons_install_configure_report_and_clean_up() {
             hashes["addontemplates.addon.open-cluster-management.io//hello-v1"].is_string(),
             "{hashes}"
         );
-        let container = &work["spec"]["workload"]["manifests"][1]["spec"]["template"]["spec"]["containers"][0];
+        let deployment = work["spec"]["workload"]["manifests"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["kind"] == "Deployment"))
+            .expect("the Deployment in the work");
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(container["args"], json!([format!("--cluster={cluster}"), "--level=debug"]));
         assert_eq!(container["env"][0]["name"], "HUB_KUBECONFIG");
         assert_eq!(container["volumeMounts"][0]["mountPath"], "/managed/hub-kubeconfig");
@@ -169,6 +175,23 @@ fn template_addons_install_configure_report_and_clean_up() {
             .expect("the add-on's RoleBinding");
         assert_eq!(binding["roleRef"]["name"], "hello-role");
         assert_eq!(binding["subjects"].as_array().map(Vec::len), Some(3), "{binding}");
+        // Our agent registered the add-on: the hub approved its CSR for the default
+        // identity, and the hub kubeconfig Secret is in the install namespace.
+        api.wait(&format!("the add-on's hub kubeconfig reaches {cluster}"), || {
+            let out = s.spokes[i].kubectl(&["get", "secret", "hello-hub-kubeconfig", "-n", "hello-ns", "-o", "json"]);
+            let secret: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            secret["data"]["kubeconfig"]
+                .is_string()
+                .then_some(())
+                .ok_or(String::from_utf8_lossy(&out.stderr).to_string())
+        });
+        // The hook Job is not deployed with the add-on; the add-on holds its finalizer.
+        assert!(!work.to_string().contains("hello-cleanup"), "{work}");
+        assert!(
+            addon["metadata"]["finalizers"].to_string().contains("addon.open-cluster-management.io/addon-pre-delete"),
+            "{}",
+            addon["metadata"]
+        );
         api.wait(&format!("{cluster} carries the add-on's feature label"), || {
             let c = api.get(&format!("{CLUSTERS}/{cluster}")).ok_or("no cluster")?;
             (c["metadata"]["labels"]["feature.open-cluster-management.io/addon-hello"] == "available")
@@ -270,6 +293,18 @@ fn template_addons_install_configure_report_and_clean_up() {
             Some(a) => Err(a["metadata"].to_string()),
         }
     });
+    // The pre-delete hook Job ran on c0 first (its events outlive it in `default`).
+    let ran = s.spokes[0].kubectl_ok(&[
+        "get",
+        "events",
+        "-n",
+        "default",
+        "--field-selector",
+        "involvedObject.name=hello-cleanup",
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ]);
+    assert!(ran.contains("Completed"), "hook Job events: {ran}");
     api.wait("c0's Deployment is removed", || {
         match deployed_args(&s.spokes[0]) {
             None => Ok(()),

@@ -129,17 +129,9 @@ fn request_subject(csr: &Value) -> (String, Vec<String>, Vec<String>) {
     )
 }
 
-/// Approves a CSR as the hub admin and waits until the hub signed it. Our hub signs an
-/// approved client CSR carrying the cluster label only when its subject is the cluster
-/// agent's own, so the label is taken off first (the hub's add-on CSR rules are another
-/// change: then this step goes).
+/// Approves a CSR as the hub admin (the add-on here is not a template add-on, whose CSRs
+/// the hub approves itself) and waits until the hub signed it.
 fn approve(hub: &Hub, name: &str) {
-    let out = common::kubectl_run(hub, &["label", "csr", name, &format!("{CLUSTER_LABEL}-")]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let out = common::kubectl_run(hub, &["certificate", "approve", name]);
     assert!(
         out.status.success(),

@@ -1,6 +1,7 @@
 //! Add-on fixtures shared by the add-on tests: a template add-on `hello` (a Namespace and
-//! a Deployment whose args carry `{{CLUSTER_NAME}}` and `{{LEVEL}}`, a hub kubeconfig
-//! registration with a `CurrentCluster` permission) and its ClusterManagementAddOn.
+//! a Deployment whose args carry `{{CLUSTER_NAME}}` and `{{LEVEL}}`, a pre-delete hook
+//! Job `hello-cleanup`, a hub kubeconfig registration with a `CurrentCluster` permission)
+//! and its ClusterManagementAddOn.
 
 use serde_json::{Value, json};
 
@@ -21,12 +22,17 @@ pub fn template(name: &str) -> Value {
                 "spec": {"terminationGracePeriodSeconds": 0, "containers": [{"name": "agent",
                     "image": "quay.io/example/hello:v1",
                     "args": ["--cluster={{CLUSTER_NAME}}", "--level={{LEVEL}}"]}]}}}});
+    let hook = json!({"apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "hello-cleanup", "namespace": "default",
+            "annotations": {"addon.open-cluster-management.io/addon-pre-delete": ""}},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "cleanup", "image": "quay.io/example/hello:v1"}]}}}});
     json!({"apiVersion": "addon.open-cluster-management.io/v1alpha1", "kind": "AddOnTemplate",
         "metadata": {"name": name},
         "spec": {"addonName": "hello",
             "agentSpec": {"workload": {"manifests": [
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "hello-ns"}},
-                deployment]}},
+                deployment, hook]}},
             "registration": [{"type": "KubeClient", "kubeClient": {"hubPermissions": [
                 {"type": "CurrentCluster", "currentCluster": {"clusterRoleName": "hello-role"}}]}}]}})
 }

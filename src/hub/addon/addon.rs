@@ -70,15 +70,20 @@ impl AddonController {
         let cma = self
             .objects
             .get_as::<ClusterManagementAddOn>(None, name)
-            .await?
-            .filter(super::managed_by_addon_manager);
-        let template_addon = cma.as_ref().is_some_and(|c| supports(c, TEMPLATES));
+            .await?;
+        let ours = cma.as_ref().is_none_or(super::managed_by_addon_manager);
         if addon.metadata.deletion_timestamp.is_some() {
-            return self.finalize(addon, template_addon).await;
+            // Also when the CMA is gone (its deletion deletes the add-ons): the hook
+            // still runs, from the template the add-on names.
+            return match ours {
+                true => self.finalize(addon).await,
+                false => Ok(None),
+            };
         }
-        if cma.is_none() {
+        let Some(cma) = cma.filter(super::managed_by_addon_manager) else {
             return Ok(None);
-        }
+        };
+        let template_addon = supports(&cma, TEMPLATES);
         let mut next = addon.clone();
         let mut errors = Vec::new();
         if template_addon {
@@ -305,7 +310,7 @@ impl AddonController {
 
     /// A deleted add-on with the pre-delete finalizer: its hooks run in the hook work;
     /// once they completed (or when there is nothing to run), the finalizer goes.
-    async fn finalize(&self, addon: ManagedClusterAddOn, template_addon: bool) -> Result<Requeue, Status> {
+    async fn finalize(&self, addon: ManagedClusterAddOn) -> Result<Requeue, Status> {
         let has = addon
             .metadata
             .finalizers
@@ -316,11 +321,7 @@ impl AddonController {
         }
         let name = addon.metadata.name.clone().unwrap_or_default();
         let cluster = addon.metadata.namespace.clone().unwrap_or_default();
-        let inputs = match template_addon {
-            true => self.inputs(&addon).await?,
-            false => None,
-        };
-        let hook = inputs.and_then(|i| {
+        let hook = self.inputs(&addon).await?.and_then(|i| {
             template::render(&i.template, i.config.as_ref(), &cluster, &name)
                 .ok()
                 .and_then(|objects| template::hook_work(&addon, &objects))
