@@ -265,3 +265,150 @@ pub struct AddOnDeploymentConfigSpec {
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["containerID"]))]
     pub resource_requirements: Vec<ContainerResourceRequirements>,
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::api::ocm::schema::testutil::crd;
+    use serde_json::{Value, json};
+
+    /// The v1beta1 version of a CRD.
+    fn beta(crd: &Value) -> &Value {
+        let versions = crd["spec"]["versions"].as_array().expect("versions");
+        versions
+            .iter()
+            .find(|v| v["name"] == "v1beta1")
+            .expect("v1beta1 served")
+    }
+
+    /// A schema node of the v1beta1 version by dotted path; `[]` steps into items.
+    fn node<'a>(crd: &'a Value, path: &str) -> &'a Value {
+        let mut node = &beta(crd)["schema"]["openAPIV3Schema"];
+        for segment in path.split('.') {
+            let (name, items) = match segment.strip_suffix("[]") {
+                Some(name) => (name, true),
+                None => (segment, false),
+            };
+            node = &node["properties"][name];
+            assert!(!node.is_null(), "no schema node {segment} in {path}");
+            if items {
+                node = &node["items"];
+            }
+        }
+        node
+    }
+
+    #[test]
+    fn three_kinds_store_v1beta1_and_serve_both() {
+        for kind in [
+            "ClusterManagementAddOn",
+            "ManagedClusterAddOn",
+            "AddOnDeploymentConfig",
+        ] {
+            let crd = crd(kind);
+            let versions: Vec<_> = crd["spec"]["versions"]
+                .as_array()
+                .expect("versions")
+                .iter()
+                .map(|v| (v["name"].clone(), v["served"].clone(), v["storage"].clone()))
+                .collect();
+            assert_eq!(
+                versions,
+                [
+                    (json!("v1alpha1"), json!(true), json!(false)),
+                    (json!("v1beta1"), json!(true), json!(true))
+                ],
+                "{kind}"
+            );
+            assert_eq!(
+                beta(&crd)["schema"]["openAPIV3Schema"]["required"],
+                json!(["spec"]),
+                "{kind}"
+            );
+        }
+        assert_eq!(crd("AddOnTemplate")["spec"]["versions"].as_array().map(Vec::len), Some(1));
+        // AddOnDeploymentConfig's versions have the same schema.
+        let adc = crd("AddOnDeploymentConfig");
+        assert_eq!(
+            adc["spec"]["versions"][0]["schema"],
+            adc["spec"]["versions"][1]["schema"]
+        );
+    }
+
+    #[test]
+    fn cluster_management_add_on_v1beta1_schema() {
+        let crd = crd("ClusterManagementAddOn");
+        assert!(!beta(&crd)["subresources"]["status"].is_null());
+        assert_eq!(
+            beta(&crd)["additionalPrinterColumns"],
+            json!([{"name": "DISPLAY NAME", "type": "string", "jsonPath": ".spec.addOnMeta.displayName"}])
+        );
+        let defaults = node(&crd, "spec.defaultConfigs");
+        assert_eq!(defaults["x-kubernetes-list-map-keys"], json!(["group", "resource"]));
+        assert_eq!(defaults["x-kubernetes-list-type"], "map");
+        assert_eq!(node(&crd, "spec.defaultConfigs[]")["required"], json!(["name", "resource"]));
+        assert_eq!(node(&crd, "spec.defaultConfigs[].group")["default"], "");
+        assert_eq!(node(&crd, "spec.defaultConfigs[].name")["minLength"], 1);
+        assert_eq!(node(&crd, "spec.installStrategy")["default"], json!({"type": "Manual"}));
+        assert!(beta(&crd)["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+            .get("supportedConfigs")
+            .is_none());
+        assert_eq!(
+            node(&crd, "status.defaultConfigReferences[].desiredConfig")["required"],
+            json!(["name"])
+        );
+        assert_eq!(
+            node(&crd, "status.installProgressions[].conditions")["x-kubernetes-list-type"],
+            "map"
+        );
+    }
+
+    #[test]
+    fn managed_cluster_add_on_v1beta1_schema() {
+        let crd = crd("ManagedClusterAddOn");
+        let columns: Vec<_> = beta(&crd)["additionalPrinterColumns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .map(|c| c["name"].clone())
+            .collect();
+        assert_eq!(columns, [json!("Available"), json!("Degraded"), json!("Progressing")]);
+        assert!(beta(&crd)["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+            .get("installNamespace")
+            .is_none());
+        assert_eq!(node(&crd, "spec.configs[]")["required"], json!(["name", "resource"]));
+        assert_eq!(node(&crd, "status.registrations[]")["required"], json!(["type"]));
+        assert_eq!(
+            node(&crd, "status.registrations[].type")["enum"],
+            json!(["kubeClient", "customSigner"])
+        );
+        assert_eq!(
+            node(&crd, "status.registrations[].kubeClient.driver")["enum"],
+            json!(["csr", "token"])
+        );
+        assert_eq!(
+            node(&crd, "status.registrations[].customSigner")["required"],
+            json!(["signerName"])
+        );
+        assert_eq!(
+            node(&crd, "status.registrations[].customSigner.signerName")["maxLength"],
+            571
+        );
+        assert_eq!(
+            node(&crd, "status.registrations[].customSigner.subject.organizationUnits")["type"],
+            "array"
+        );
+        assert!(node(&crd, "status.registrations[].kubeClient.subject")["properties"]
+            .get("organizationUnits")
+            .is_none());
+        assert_eq!(node(&crd, "status.configReferences[]")["required"], json!(["resource"]));
+        assert!(node(&crd, "status.configReferences[].lastObservedGeneration")
+            .get("default")
+            .is_none());
+        assert_eq!(node(&crd, "status.healthCheck.mode")["default"], "Lease");
+        assert_eq!(
+            node(&crd, "status.supportedConfigs")["x-kubernetes-list-map-keys"],
+            json!(["group", "resource"])
+        );
+        assert!(node(&crd, "status")["properties"].get("kubeClientDriver").is_none());
+    }
+}
