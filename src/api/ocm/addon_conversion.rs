@@ -213,12 +213,7 @@ fn mca_to_v1beta1(object: &mut Map<String, Value>) {
 fn mca_to_v1alpha1(object: &mut Map<String, Value>) {
     let carried = take_carried(object);
     if let Some(ns) = remove_annotation(object, INSTALL_NAMESPACE_ANNOTATION) {
-        let spec = object
-            .entry("spec")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Some(spec) = spec.as_object_mut() {
-            spec.insert("installNamespace".into(), ns);
-        }
+        child(object, "spec").insert("installNamespace".into(), ns);
     }
     let Some(status) = section(object, "status") else {
         return;
@@ -419,24 +414,20 @@ fn carried_field<'a>(carried: &'a Value, part: &str, field: &str) -> Option<&'a 
 
 /// `metadata.annotations`, created when missing.
 fn annotations(object: &mut Map<String, Value>) -> &mut Map<String, Value> {
-    let metadata = object
-        .entry("metadata")
+    child(child(object, "metadata"), "annotations")
+}
+
+/// The object at `map[key]`, made one when missing or not an object.
+fn child<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+    let slot = map
+        .entry(key)
         .or_insert_with(|| Value::Object(Map::new()));
-    if !metadata.is_object() {
-        *metadata = Value::Object(Map::new());
+    if !slot.is_object() {
+        *slot = Value::Object(Map::new());
     }
-    let Value::Object(metadata) = metadata else {
-        unreachable!("metadata was just made an object")
-    };
-    let annotations = metadata
-        .entry("annotations")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !annotations.is_object() {
-        *annotations = Value::Object(Map::new());
-    }
-    match annotations {
+    match slot {
         Value::Object(map) => map,
-        _ => unreachable!("annotations were just made an object"),
+        _ => unreachable!("the slot was just made an object"),
     }
 }
 
