@@ -108,7 +108,10 @@ fn add_ons_are_served_as_v1alpha1_and_v1beta1() {
         );
     }
     let versions = stdout(&kubectl_run(&hub, &["api-versions"]));
-    assert!(versions.contains(&format!("{GROUP}/v1alpha1")), "{versions}");
+    assert!(
+        versions.contains(&format!("{GROUP}/v1alpha1")),
+        "{versions}"
+    );
     assert!(versions.contains(&format!("{GROUP}/v1beta1")), "{versions}");
 
     stdout(&kubectl_run(&hub, &["create", "namespace", "cluster1"]));
@@ -250,20 +253,31 @@ fn add_ons_are_served_as_v1alpha1_and_v1beta1() {
     ));
     let e = next(&alpha_events);
     assert_eq!(e["object"]["spec"]["installNamespace"], "from-beta");
-    assert_eq!(next(&beta_events)["object"]["apiVersion"], format!("{GROUP}/v1beta1"));
+    assert_eq!(
+        next(&beta_events)["object"]["apiVersion"],
+        format!("{GROUP}/v1beta1")
+    );
 
     // Server-side apply through v1alpha1 owns v1alpha1's fields.
     let applied = kubectl_file(
         &hub,
         dir.path(),
-        &["apply", "--server-side", "--force-conflicts", "--field-manager=tester"],
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=tester",
+        ],
         &format!(
             "apiVersion: {GROUP}/v1alpha1\nkind: ManagedClusterAddOn\nmetadata:\n  name: hello\n  namespace: cluster1\nspec:\n  installNamespace: applied\n"
         ),
     );
     assert!(applied.contains("serverside-applied"), "{applied}");
     let beta = kubectl_json(&hub, &["get", &beta_name, "hello", "-n", "cluster1"]);
-    assert_eq!(beta["metadata"]["annotations"][INSTALL_NAMESPACE], "applied");
+    assert_eq!(
+        beta["metadata"]["annotations"][INSTALL_NAMESPACE],
+        "applied"
+    );
 
     // The other direction: a ClusterManagementAddOn written through v1beta1.
     kubectl_file(
@@ -276,7 +290,11 @@ fn add_ons_are_served_as_v1alpha1_and_v1beta1() {
     );
     let cma_alpha = kubectl_json(
         &hub,
-        &["get", &format!("clustermanagementaddons.v1alpha1.{GROUP}"), "hello"],
+        &[
+            "get",
+            &format!("clustermanagementaddons.v1alpha1.{GROUP}"),
+            "hello",
+        ],
     );
     assert_eq!(cma_alpha["apiVersion"], format!("{GROUP}/v1alpha1"));
     assert_eq!(
@@ -284,7 +302,10 @@ fn add_ons_are_served_as_v1alpha1_and_v1beta1() {
         json!([{"group": GROUP, "resource": "addondeploymentconfigs",
             "defaultConfig": {"namespace": "open-cluster-management", "name": "default"}}])
     );
-    assert_eq!(cma_alpha["spec"]["installStrategy"], json!({"type": "Manual"}));
+    assert_eq!(
+        cma_alpha["spec"]["installStrategy"],
+        json!({"type": "Manual"})
+    );
     // Client-side apply through v1alpha1 (a supported config without a default added).
     kubectl_file(
         &hub,
@@ -296,7 +317,11 @@ fn add_ons_are_served_as_v1alpha1_and_v1beta1() {
     );
     let cma_beta = kubectl_json(
         &hub,
-        &["get", &format!("clustermanagementaddons.v1beta1.{GROUP}"), "hello"],
+        &[
+            "get",
+            &format!("clustermanagementaddons.v1beta1.{GROUP}"),
+            "hello",
+        ],
     );
     assert_eq!(cma_beta["spec"]["addOnMeta"]["displayName"], "Hello again");
     assert_eq!(
@@ -308,7 +333,11 @@ fn add_ons_are_served_as_v1alpha1_and_v1beta1() {
     );
     let cma_alpha = kubectl_json(
         &hub,
-        &["get", &format!("clustermanagementaddons.v1alpha1.{GROUP}"), "hello"],
+        &[
+            "get",
+            &format!("clustermanagementaddons.v1alpha1.{GROUP}"),
+            "hello",
+        ],
     );
     assert_eq!(
         cma_alpha["spec"]["supportedConfigs"][1],

@@ -277,7 +277,16 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
     for namespace in ["hello-agent", "hello-moved"] {
         let enabled = clusteradm(
             &hub,
-            &["addon", "enable", "--names", "hello", "--clusters", "goc", "--namespace", namespace],
+            &[
+                "addon",
+                "enable",
+                "--names",
+                "hello",
+                "--clusters",
+                "goc",
+                "--namespace",
+                namespace,
+            ],
         );
         assert!(enabled.contains("Deploying hello add-on"), "{enabled}");
         let path = |v: &str| format!("{addons}/{v}/namespaces/goc/managedclusteraddons/hello");

@@ -586,11 +586,19 @@ async fn kinds_with_two_versions_convert_on_every_path() {
 
     // Written through v1alpha1, stored as v1beta1.
     e.registry
-        .create(alpha, Some("cluster1"), json!({"apiVersion": format!("{GROUP}/v1alpha1"), "kind": "ManagedClusterAddOn",
-            "metadata": {"name": "hello"}, "spec": {"installNamespace": "agents"}}))
+        .create(
+            alpha,
+            Some("cluster1"),
+            json!({"apiVersion": format!("{GROUP}/v1alpha1"), "kind": "ManagedClusterAddOn",
+            "metadata": {"name": "hello"}, "spec": {"installNamespace": "agents"}}),
+        )
         .await
         .expect("create");
-    let mut object = e.registry.get(alpha, Some("cluster1"), "hello").await.expect("get");
+    let mut object = e
+        .registry
+        .get(alpha, Some("cluster1"), "hello")
+        .await
+        .expect("get");
     object["status"] = json!({"kubeClientDriver": "csr", "registrations": [{"signerName": "kubernetes.io/kube-apiserver-client", "subject": {"user": "u"}}]});
     let written = e
         .registry
@@ -600,9 +608,21 @@ async fn kinds_with_two_versions_convert_on_every_path() {
     assert_eq!(written["apiVersion"], format!("{GROUP}/v1alpha1"));
     assert_eq!(written["spec"]["installNamespace"], "agents");
     let key = alpha.storage_key(Some("cluster1"), "hello");
-    let stored: Value = serde_json::from_slice(&e.registry.store.get(&key).await.expect("read").expect("stored").value).expect("json");
+    let stored: Value = serde_json::from_slice(
+        &e.registry
+            .store
+            .get(&key)
+            .await
+            .expect("read")
+            .expect("stored")
+            .value,
+    )
+    .expect("json");
     assert_eq!(stored["apiVersion"], format!("{GROUP}/v1beta1"));
-    assert_eq!(stored["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION], "agents");
+    assert_eq!(
+        stored["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION],
+        "agents"
+    );
     assert!(stored["spec"].get("installNamespace").is_none());
     assert_eq!(
         stored["status"]["registrations"],
@@ -610,11 +630,22 @@ async fn kinds_with_two_versions_convert_on_every_path() {
     );
 
     // Read back through either version.
-    let got = e.registry.get(alpha, Some("cluster1"), "hello").await.expect("get");
+    let got = e
+        .registry
+        .get(alpha, Some("cluster1"), "hello")
+        .await
+        .expect("get");
     assert_eq!(got, written);
-    let as_beta = e.registry.get(beta, Some("cluster1"), "hello").await.expect("get");
+    let as_beta = e
+        .registry
+        .get(beta, Some("cluster1"), "hello")
+        .await
+        .expect("get");
     assert_eq!(as_beta["apiVersion"], format!("{GROUP}/v1beta1"));
-    assert_eq!(as_beta["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION], "agents");
+    assert_eq!(
+        as_beta["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION],
+        "agents"
+    );
 
     // Writing back what was read changes nothing.
     let again = e
@@ -630,18 +661,42 @@ async fn kinds_with_two_versions_convert_on_every_path() {
         "spec": {"installNamespace": "legacy"}});
     e.registry
         .store
-        .create(&alpha.storage_key(Some("cluster1"), "old"), serde_json::to_vec(&old).expect("json").into(), None)
+        .create(
+            &alpha.storage_key(Some("cluster1"), "old"),
+            serde_json::to_vec(&old).expect("json").into(),
+            None,
+        )
         .await
         .expect("raw write");
-    let old_beta = e.registry.get(beta, Some("cluster1"), "old").await.expect("get");
-    assert_eq!(old_beta["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION], "legacy");
-    assert_eq!(e.registry.get(alpha, Some("cluster1"), "old").await.expect("get")["spec"]["installNamespace"], "legacy");
+    let old_beta = e
+        .registry
+        .get(beta, Some("cluster1"), "old")
+        .await
+        .expect("get");
+    assert_eq!(
+        old_beta["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION],
+        "legacy"
+    );
+    assert_eq!(
+        e.registry
+            .get(alpha, Some("cluster1"), "old")
+            .await
+            .expect("get")["spec"]["installNamespace"],
+        "legacy"
+    );
 
     // Lists, the spliced fast path included, give each version its own objects.
     for kind in [alpha, beta] {
-        let slow = e.registry.list(kind, Some("cluster1"), ListOptions::default()).await.expect("list");
+        let slow = e
+            .registry
+            .list(kind, Some("cluster1"), ListOptions::default())
+            .await
+            .expect("list");
         let fast: Value = serde_json::from_slice(
-            &e.registry.list_json(kind, Some("cluster1"), ListOptions::default()).await.expect("list_json"),
+            &e.registry
+                .list_json(kind, Some("cluster1"), ListOptions::default())
+                .await
+                .expect("list_json"),
         )
         .expect("json");
         assert_eq!(slow, fast, "{}", kind.version);
@@ -657,39 +712,80 @@ async fn kinds_with_two_versions_convert_on_every_path() {
     }
 
     // Patches apply to the version of the request; watches of both versions see them.
-    let listed = e.registry.list(alpha, None, ListOptions::default()).await.expect("list");
+    let listed = e
+        .registry
+        .list(alpha, None, ListOptions::default())
+        .await
+        .expect("list");
     let from = rv(&listed);
     let mut watches = Vec::new();
     for kind in [alpha, beta] {
         let stream = e
             .registry
-            .watch(Arc::new(kind.clone()), Some("cluster1"), from, Default::default())
+            .watch(
+                Arc::new(kind.clone()),
+                Some("cluster1"),
+                from,
+                Default::default(),
+            )
             .await
             .expect("watch");
         watches.push(Box::pin(stream));
     }
     e.registry
-        .patch(alpha, Some("cluster1"), "hello", &super::Patch::Merge(json!({"spec": {"installNamespace": "moved"}})), Target::Main)
+        .patch(
+            alpha,
+            Some("cluster1"),
+            "hello",
+            &super::Patch::Merge(json!({"spec": {"installNamespace": "moved"}})),
+            Target::Main,
+        )
         .await
         .expect("merge patch");
     let seen_alpha = watches[0].next().await.expect("event").expect("ok");
     let seen_beta = watches[1].next().await.expect("event").expect("ok");
     assert_eq!(seen_alpha.object["spec"]["installNamespace"], "moved");
-    assert_eq!(seen_beta.object["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION], "moved");
+    assert_eq!(
+        seen_beta.object["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION],
+        "moved"
+    );
     e.registry
-        .patch(beta, Some("cluster1"), "hello", &super::Patch::Merge(json!({"metadata": {"annotations": {INSTALL_NAMESPACE_ANNOTATION: "by-beta"}}})), Target::Main)
+        .patch(
+            beta,
+            Some("cluster1"),
+            "hello",
+            &super::Patch::Merge(
+                json!({"metadata": {"annotations": {INSTALL_NAMESPACE_ANNOTATION: "by-beta"}}}),
+            ),
+            Target::Main,
+        )
         .await
         .expect("merge patch");
     assert_eq!(
-        e.registry.get(alpha, Some("cluster1"), "hello").await.expect("get")["spec"]["installNamespace"],
+        e.registry
+            .get(alpha, Some("cluster1"), "hello")
+            .await
+            .expect("get")["spec"]["installNamespace"],
         "by-beta"
     );
 
     // A deletion held by a finalizer answers in the version of the request.
-    let mut held = e.registry.get(alpha, Some("cluster1"), "old").await.expect("get");
+    let mut held = e
+        .registry
+        .get(alpha, Some("cluster1"), "old")
+        .await
+        .expect("get");
     held["metadata"]["finalizers"] = json!(["example.com/hold"]);
-    e.registry.update(alpha, Some("cluster1"), "old", held, Target::Main).await.expect("finalizer");
-    match e.registry.delete(alpha, Some("cluster1"), "old", None).await.expect("delete") {
+    e.registry
+        .update(alpha, Some("cluster1"), "old", held, Target::Main)
+        .await
+        .expect("finalizer");
+    match e
+        .registry
+        .delete(alpha, Some("cluster1"), "old", None)
+        .await
+        .expect("delete")
+    {
         Deletion::Pending(object) => {
             assert_eq!(object["apiVersion"], format!("{GROUP}/v1alpha1"));
             assert_eq!(object["spec"]["installNamespace"], "legacy");

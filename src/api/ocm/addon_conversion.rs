@@ -365,7 +365,10 @@ fn config_references_to_v1alpha1(references: &Value) -> Value {
 // JSON helpers
 
 /// The object at `object[key]`, if it is one.
-fn section<'a>(object: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Map<String, Value>> {
+fn section<'a>(
+    object: &'a mut Map<String, Value>,
+    key: &str,
+) -> Option<&'a mut Map<String, Value>> {
     object.get_mut(key).and_then(Value::as_object_mut)
 }
 
@@ -382,7 +385,10 @@ fn items_mut(list: &mut Value) -> impl Iterator<Item = &mut Map<String, Value>> 
 
 /// The fields `keys` of `value` that it has.
 fn pick(value: &Value, keys: &[&str]) -> Map<String, Value> {
-    value.as_object().map(|m| pick_map(m, keys)).unwrap_or_default()
+    value
+        .as_object()
+        .map(|m| pick_map(m, keys))
+        .unwrap_or_default()
 }
 
 fn pick_map(map: &Map<String, Value>, keys: &[&str]) -> Map<String, Value> {
@@ -419,9 +425,7 @@ fn annotations(object: &mut Map<String, Value>) -> &mut Map<String, Value> {
 
 /// The object at `map[key]`, made one when missing or not an object.
 fn child<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    let slot = map
-        .entry(key)
-        .or_insert_with(|| Value::Object(Map::new()));
+    let slot = map.entry(key).or_insert_with(|| Value::Object(Map::new()));
     if !slot.is_object() {
         *slot = Value::Object(Map::new());
     }
@@ -611,9 +615,18 @@ mod tests {
         alpha["metadata"]["annotations"] = json!({"keep": "me"});
         let beta = mca(&alpha, "v1beta1");
         let kept = carried(&beta);
-        assert_eq!(kept["status"]["registrations"], alpha["status"]["registrations"]);
-        assert_eq!(kept["status"]["configReferences"], alpha["status"]["configReferences"]);
-        assert_eq!(kept["status"]["addOnConfiguration"], json!({"crdName": "configs.example.com"}));
+        assert_eq!(
+            kept["status"]["registrations"],
+            alpha["status"]["registrations"]
+        );
+        assert_eq!(
+            kept["status"]["configReferences"],
+            alpha["status"]["configReferences"]
+        );
+        assert_eq!(
+            kept["status"]["addOnConfiguration"],
+            json!({"crdName": "configs.example.com"})
+        );
         assert!(kept["status"].get("kubeClientDriver").is_none());
         assert_eq!(beta["metadata"]["annotations"]["keep"], "me");
         assert_eq!(mca(&beta, "v1alpha1"), alpha);
@@ -623,7 +636,10 @@ mod tests {
             "metadata": {"name": "a", "namespace": "c"}, "spec": {},
             "status": {"kubeClientDriver": "csr"}});
         let beta = mca(&lone, "v1beta1");
-        assert_eq!(carried(&beta), json!({"status": {"kubeClientDriver": "csr"}}));
+        assert_eq!(
+            carried(&beta),
+            json!({"status": {"kubeClientDriver": "csr"}})
+        );
         assert_eq!(beta["status"], json!({}));
         assert_eq!(mca(&beta, "v1alpha1"), lone);
     }
@@ -645,7 +661,10 @@ mod tests {
         assert!(back["metadata"].get("annotations").is_none(), "{back}");
         // The install namespace comes from the annotation a v1beta1 client may set.
         beta["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION] = json!("elsewhere");
-        assert_eq!(mca(&beta, "v1alpha1")["spec"]["installNamespace"], "elsewhere");
+        assert_eq!(
+            mca(&beta, "v1alpha1")["spec"]["installNamespace"],
+            "elsewhere"
+        );
     }
 
     #[test]

@@ -325,7 +325,12 @@ mod tests {
                 "{kind}"
             );
         }
-        assert_eq!(crd("AddOnTemplate")["spec"]["versions"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            crd("AddOnTemplate")["spec"]["versions"]
+                .as_array()
+                .map(Vec::len),
+            Some(1)
+        );
         // AddOnDeploymentConfig's versions have the same schema.
         let adc = crd("AddOnDeploymentConfig");
         assert_eq!(
@@ -343,15 +348,26 @@ mod tests {
             json!([{"name": "DISPLAY NAME", "type": "string", "jsonPath": ".spec.addOnMeta.displayName"}])
         );
         let defaults = node(&crd, "spec.defaultConfigs");
-        assert_eq!(defaults["x-kubernetes-list-map-keys"], json!(["group", "resource"]));
+        assert_eq!(
+            defaults["x-kubernetes-list-map-keys"],
+            json!(["group", "resource"])
+        );
         assert_eq!(defaults["x-kubernetes-list-type"], "map");
-        assert_eq!(node(&crd, "spec.defaultConfigs[]")["required"], json!(["name", "resource"]));
+        assert_eq!(
+            node(&crd, "spec.defaultConfigs[]")["required"],
+            json!(["name", "resource"])
+        );
         assert_eq!(node(&crd, "spec.defaultConfigs[].group")["default"], "");
         assert_eq!(node(&crd, "spec.defaultConfigs[].name")["minLength"], 1);
-        assert_eq!(node(&crd, "spec.installStrategy")["default"], json!({"type": "Manual"}));
-        assert!(beta(&crd)["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
-            .get("supportedConfigs")
-            .is_none());
+        assert_eq!(
+            node(&crd, "spec.installStrategy")["default"],
+            json!({"type": "Manual"})
+        );
+        assert!(
+            beta(&crd)["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+                .get("supportedConfigs")
+                .is_none()
+        );
         assert_eq!(
             node(&crd, "status.defaultConfigReferences[].desiredConfig")["required"],
             json!(["name"])
@@ -371,12 +387,23 @@ mod tests {
             .iter()
             .map(|c| c["name"].clone())
             .collect();
-        assert_eq!(columns, [json!("Available"), json!("Degraded"), json!("Progressing")]);
-        assert!(beta(&crd)["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
-            .get("installNamespace")
-            .is_none());
-        assert_eq!(node(&crd, "spec.configs[]")["required"], json!(["name", "resource"]));
-        assert_eq!(node(&crd, "status.registrations[]")["required"], json!(["type"]));
+        assert_eq!(
+            columns,
+            [json!("Available"), json!("Degraded"), json!("Progressing")]
+        );
+        assert!(
+            beta(&crd)["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+                .get("installNamespace")
+                .is_none()
+        );
+        assert_eq!(
+            node(&crd, "spec.configs[]")["required"],
+            json!(["name", "resource"])
+        );
+        assert_eq!(
+            node(&crd, "status.registrations[]")["required"],
+            json!(["type"])
+        );
         assert_eq!(
             node(&crd, "status.registrations[].type")["enum"],
             json!(["kubeClient", "customSigner"])
@@ -394,21 +421,35 @@ mod tests {
             571
         );
         assert_eq!(
-            node(&crd, "status.registrations[].customSigner.subject.organizationUnits")["type"],
+            node(
+                &crd,
+                "status.registrations[].customSigner.subject.organizationUnits"
+            )["type"],
             "array"
         );
-        assert!(node(&crd, "status.registrations[].kubeClient.subject")["properties"]
-            .get("organizationUnits")
-            .is_none());
-        assert_eq!(node(&crd, "status.configReferences[]")["required"], json!(["resource"]));
-        assert!(node(&crd, "status.configReferences[].lastObservedGeneration")
-            .get("default")
-            .is_none());
+        assert!(
+            node(&crd, "status.registrations[].kubeClient.subject")["properties"]
+                .get("organizationUnits")
+                .is_none()
+        );
+        assert_eq!(
+            node(&crd, "status.configReferences[]")["required"],
+            json!(["resource"])
+        );
+        assert!(
+            node(&crd, "status.configReferences[].lastObservedGeneration")
+                .get("default")
+                .is_none()
+        );
         assert_eq!(node(&crd, "status.healthCheck.mode")["default"], "Lease");
         assert_eq!(
             node(&crd, "status.supportedConfigs")["x-kubernetes-list-map-keys"],
             json!(["group", "resource"])
         );
-        assert!(node(&crd, "status")["properties"].get("kubeClientDriver").is_none());
+        assert!(
+            node(&crd, "status")["properties"]
+                .get("kubeClientDriver")
+                .is_none()
+        );
     }
 }

@@ -168,7 +168,10 @@ mod tests {
             .iter()
             .flat_map(|c| (0..c.spec.versions.len()).map(move |i| (c, i)))
         {
-            let kind = format!("{}/{}", crd.spec.names.kind, crd.spec.versions[version].name);
+            let kind = format!(
+                "{}/{}",
+                crd.spec.names.kind, crd.spec.versions[version].name
+            );
             let value = serde_json::to_value(crd).expect("CRD serializes");
             let root = &value["spec"]["versions"][version]["schema"]["openAPIV3Schema"];
             assert_eq!(root["type"], "object", "{kind}");
