@@ -1210,8 +1210,16 @@ fn decode(kind: &Kind, kv: &KeyValue) -> Result<Value, Status> {
 }
 
 /// A stored object (at whatever version it was stored) at the version it is read through.
+/// Kube defaults what it reads from storage by the served version's schema; an object
+/// written at that version already was, so only a converted one can lack a default.
 fn served(kind: &Kind, mut object: Value) -> Result<Value, Status> {
+    let api_version = kind.api_version();
+    let converted = kind.convert.is_some()
+        && object.get("apiVersion").and_then(Value::as_str) != Some(api_version.as_str());
     kind.convert_to(&mut object, &kind.version)?;
+    if converted && let Some(schema) = kind.structural() {
+        schema.default(&mut object);
+    }
     Ok(object)
 }
 

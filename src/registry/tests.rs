@@ -769,6 +769,35 @@ async fn kinds_with_two_versions_convert_on_every_path() {
         "by-beta"
     );
 
+    // Written through v1beta1, read through v1alpha1 with v1alpha1's defaults (kube
+    // defaults what it reads from storage).
+    e.registry
+        .create(
+            beta,
+            Some("cluster1"),
+            json!({"apiVersion": format!("{GROUP}/v1beta1"), "kind": "ManagedClusterAddOn",
+            "metadata": {"name": "new"}, "spec": {}}),
+        )
+        .await
+        .expect("create through v1beta1");
+    let new = e
+        .registry
+        .get(alpha, Some("cluster1"), "new")
+        .await
+        .expect("get");
+    assert_eq!(
+        new["spec"]["installNamespace"],
+        crate::api::ocm::DEFAULT_ADDON_INSTALL_NAMESPACE
+    );
+    assert!(
+        e.registry
+            .get(beta, Some("cluster1"), "new")
+            .await
+            .expect("get")["metadata"]
+            .get("annotations")
+            .is_none()
+    );
+
     // A deletion held by a finalizer answers in the version of the request.
     let mut held = e
         .registry
