@@ -324,6 +324,48 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
         "the Go agent logged errors:\n{}",
         errors.join("\n")
     );
+
+    // clusteradm's add-on commands read and write v1alpha1; the hub stores v1beta1 and
+    // converts. An add-on created through v1beta1, enabled (created, then updated) with
+    // clusteradm, and listed by it.
+    let addons = "/apis/addon.open-cluster-management.io";
+    let cma = json!({"apiVersion": "addon.open-cluster-management.io/v1beta1", "kind": "ClusterManagementAddOn",
+        "metadata": {"name": "hello"},
+        "spec": {"addOnMeta": {"displayName": "Hello"},
+            "defaultConfigs": [{"group": "addon.open-cluster-management.io", "resource": "addondeploymentconfigs",
+                "namespace": "open-cluster-management", "name": "default"}]}});
+    let r = client(&hub.data_dir, true)
+        .post(hub.url(&format!("{addons}/v1beta1/clustermanagementaddons")))
+        .json(&cma)
+        .send()
+        .expect("add-on");
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    for namespace in ["hello-agent", "hello-moved"] {
+        let enabled = clusteradm(
+            &hub,
+            &[
+                "addon",
+                "enable",
+                "--names",
+                "hello",
+                "--clusters",
+                "goc",
+                "--namespace",
+                namespace,
+            ],
+        );
+        assert!(enabled.contains("Deploying hello add-on"), "{enabled}");
+        let path = |v: &str| format!("{addons}/{v}/namespaces/goc/managedclusteraddons/hello");
+        let alpha = get(&hub, &path("v1alpha1")).expect("v1alpha1 add-on");
+        assert_eq!(alpha["spec"]["installNamespace"], namespace);
+        let beta = get(&hub, &path("v1beta1")).expect("v1beta1 add-on");
+        assert_eq!(
+            beta["metadata"]["annotations"]["addon.open-cluster-management.io/v1alpha1-install-namespace"],
+            namespace
+        );
+    }
+    let listed = clusteradm(&hub, &["get", "addon", "--clusters", "goc"]);
+    assert!(listed.contains("hello"), "{listed}");
 }
 
 /// The Go agent's process, killed when the test ends, also by a failed assertion.

@@ -335,6 +335,7 @@ pub fn kubernetes_kinds() -> Vec<Kind> {
             group: s.group.into(),
             version: s.version.into(),
             storage_version: s.version.into(),
+            convert: None,
             kind: s.kind.into(),
             plural: s.plural.into(),
             singular: s.singular.into(),
@@ -378,12 +379,20 @@ mod tests {
             assert_eq!(k.plural, format!("{}s", k.singular), "{}", k.kind);
             assert_eq!(k.singular, k.kind.to_lowercase());
         }
-        assert_eq!(
-            kinds()
-                .iter()
-                .filter(|k| k.group.ends_with("open-cluster-management.io"))
-                .count(),
-            14
-        );
+        let ocm: Vec<_> = kinds()
+            .into_iter()
+            .filter(|k| k.group.ends_with("open-cluster-management.io"))
+            .collect();
+        // Fourteen kinds; three add-on kinds are served at two versions, v1beta1 first.
+        assert_eq!(ocm.len(), 17);
+        let mut names: Vec<_> = ocm.iter().map(|k| k.kind.clone()).collect();
+        names.dedup();
+        assert_eq!(names.len(), 14);
+        let mca: Vec<_> = ocm
+            .iter()
+            .filter(|k| k.kind == "ManagedClusterAddOn")
+            .map(|k| (k.version.as_str(), k.storage_version.as_str()))
+            .collect();
+        assert_eq!(mca, [("v1beta1", "v1beta1"), ("v1alpha1", "v1beta1")]);
     }
 }

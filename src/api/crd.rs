@@ -1,7 +1,9 @@
 //! Kinds from CustomResourceDefinitions: one `Kind` per served version, in kube's version
 //! priority (GA before beta before alpha, higher numbers first), so discovery's preferred
 //! version is the one kube-apiserver would prefer. The built-in OCM kinds come through
-//! here from their generated CRDs, and so will CRDs created at run time.
+//! here from their generated CRDs, and so will CRDs created at run time. A kind whose
+//! versions differ in shape gets its conversion from `ocm::conversion` (the built-in
+//! add-on kinds); every other kind's versions differ only in their label.
 
 use std::cmp::Ordering;
 use std::sync::{Arc, OnceLock};
@@ -37,6 +39,7 @@ pub fn kinds(crd: &CustomResourceDefinition) -> Vec<Kind> {
                 group: spec.group.clone(),
                 version: v.name.clone(),
                 storage_version: storage.clone(),
+                convert: super::ocm::conversion(&spec.group, &names.kind),
                 kind: names.kind.clone(),
                 plural: names.plural.clone(),
                 singular: names

@@ -5,6 +5,7 @@ use std::sync::{Arc, LazyLock, OnceLock};
 use serde_json::Value;
 
 use super::schema::{Flavor, Structural};
+use super::status::Status;
 
 /// Whether objects live in a namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +55,12 @@ impl ScalePaths {
     }
 }
 
+/// Converts an object of one kind from the version its `apiVersion` names to another served
+/// version (`v1beta1`: the version alone), `apiVersion` included. Versions it does not know
+/// are an error; the same version is no change. Kinds whose versions differ only in their
+/// label have none: [`Kind::convert_to`] relabels them (CRD conversion strategy `None`).
+pub type Convert = fn(&mut Value, &str) -> Result<(), String>;
+
 /// A served resource type. Built-in kinds come from `builtin`, OCM kinds from their CRDs
 /// (`ocm`); the catalog holds them behind `Arc`s, so handlers keep one for a whole request.
 #[derive(Debug, Clone)]
@@ -62,9 +69,12 @@ pub struct Kind {
     pub group: String,
     /// The served version; objects are stored at the same key whatever the version.
     pub version: String,
-    /// The version objects are stored as; other served versions relabel `apiVersion` on
-    /// the way in and out (CRD conversion strategy `None`).
+    /// The version objects are stored as; other served versions are converted on the way
+    /// in and out ([`Kind::convert_to`]).
     pub storage_version: String,
+    /// How objects change between this kind's served versions, when more than their
+    /// `apiVersion` does (found by group and kind: `api::ocm::conversion`).
+    pub convert: Option<Convert>,
     pub kind: String,
     pub plural: String,
     pub singular: String,
@@ -151,6 +161,36 @@ impl Kind {
         } else {
             format!("{}/{}", self.group, self.version)
         }
+    }
+
+    /// `object`, at whatever version of this kind its `apiVersion` names, at `version`:
+    /// converted by [`Kind::convert`] when the kind has a conversion, else relabelled.
+    /// Storage calls it both ways, so an object stored by an older binary at another
+    /// version is read (and rewritten) through the same path.
+    pub fn convert_to(&self, object: &mut Value, version: &str) -> Result<(), Status> {
+        let target = if self.group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{}/{version}", self.group)
+        };
+        let Some(map) = object.as_object_mut() else {
+            return Ok(());
+        };
+        if map.get("apiVersion").and_then(Value::as_str) == Some(target.as_str()) {
+            return Ok(());
+        }
+        if let Some(convert) = self.convert {
+            convert(object, version).map_err(|e| {
+                Status::internal(format!(
+                    "conversion of {} to {target} failed: {e}",
+                    self.qualified_resource()
+                ))
+            })?;
+        }
+        if let Some(map) = object.as_object_mut() {
+            map.insert("apiVersion".into(), Value::String(target));
+        }
+        Ok(())
     }
 
     /// `group/storage_version`, what stored objects carry.

@@ -20,4 +20,4 @@ pub mod user;
 pub mod yaml;
 
 pub use catalog::Catalog;
-pub use kind::{Kind, PrinterColumn, ScalePaths, Scope};
+pub use kind::{Convert, Kind, PrinterColumn, ScalePaths, Scope};

@@ -454,7 +454,7 @@ impl Registry {
             if i > 0 {
                 out.push(b',');
             }
-            let spliced = (kind.version == kind.storage_version)
+            let spliced = stored_as_served(kind, &kv.value)
                 .then(|| splice_resource_version(&kv.value, kv.mod_revision))
                 .flatten();
             match spliced {
@@ -561,6 +561,8 @@ impl Registry {
         let old: Value = serde_json::from_slice(&current.value).map_err(|e| {
             Status::internal(format!("stored {} {name} is not JSON: {e}", kind.kind))
         })?;
+        // The write happens in the version of the request; storage converts it back.
+        let old = served(kind, old)?;
         let applied_fields = (options.applied && target != Target::Main)
             .then(|| object.pointer("/metadata/managedFields").cloned())
             .flatten();
@@ -584,7 +586,7 @@ impl Registry {
         strategy::go_zero_values(kind, &mut merged);
         if options.dry_run {
             return Ok(Written {
-                object: with_version(served(kind, merged), &current),
+                object: with_version(served(kind, merged)?, &current),
                 warnings,
                 created: false,
             });
@@ -833,9 +835,10 @@ impl Registry {
         dry_run: bool,
     ) -> Result<Option<Deletion>, Status> {
         let current = self.current(kind, key, name, None).await?;
-        let mut object: Value = serde_json::from_slice(&current.value).map_err(|e| {
+        let object: Value = serde_json::from_slice(&current.value).map_err(|e| {
             Status::internal(format!("stored {} {name} is not JSON: {e}", kind.kind))
         })?;
+        let mut object = served(kind, object)?;
         check_preconditions(kind, name, &object, current.mod_revision, options)?;
         gc::add_policy_finalizer(&mut object, options.propagation);
         let has_finalizers = held(kind, &object);
@@ -1183,12 +1186,10 @@ fn apply_error(kind: &Kind, name: &str, e: ssa::ApplyError) -> Status {
     }
 }
 
-/// Serialises an object for storage, without `resourceVersion`.
+/// Serialises an object for storage, at the storage version, without `resourceVersion`.
 fn encode(kind: &Kind, object: &Value) -> Result<Bytes, Status> {
     let mut stored = object.clone();
-    if kind.version != kind.storage_version {
-        stored["apiVersion"] = Value::String(kind.storage_api_version());
-    }
+    kind.convert_to(&mut stored, &kind.storage_version)?;
     if let Some(meta) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
     }
@@ -1205,15 +1206,36 @@ fn decode(kind: &Kind, kv: &KeyValue) -> Result<Value, Status> {
             kind.kind, kv.key
         ))
     })?;
-    Ok(with_version(served(kind, object), kv))
+    Ok(with_version(served(kind, object)?, kv))
 }
 
-/// A stored object relabelled with the version it is read through.
-fn served(kind: &Kind, mut object: Value) -> Value {
-    if kind.version != kind.storage_version {
-        object["apiVersion"] = Value::String(kind.api_version());
+/// A stored object (at whatever version it was stored) at the version it is read through.
+/// Kube defaults what it reads from storage by the served version's schema; an object
+/// written at that version already was, so only a converted one can lack a default.
+fn served(kind: &Kind, mut object: Value) -> Result<Value, Status> {
+    let api_version = kind.api_version();
+    let converted = kind.convert.is_some()
+        && object.get("apiVersion").and_then(Value::as_str) != Some(api_version.as_str());
+    kind.convert_to(&mut object, &kind.version)?;
+    if converted && let Some(schema) = kind.structural() {
+        schema.default(&mut object);
     }
-    object
+    Ok(object)
+}
+
+/// Whether stored bytes are already what a read through `kind` serves, but for their
+/// resourceVersion: the kind has the storage version and, when its versions differ in
+/// shape, the bytes were stored at it (an older binary may have stored another version).
+/// Stored objects are encoded with sorted keys, so `apiVersion` comes first.
+fn stored_as_served(kind: &Kind, stored: &[u8]) -> bool {
+    if kind.version != kind.storage_version {
+        return false;
+    }
+    if kind.convert.is_none() {
+        return true;
+    }
+    let prefix = format!("{{\"apiVersion\":\"{}\",", kind.api_version());
+    stored.starts_with(prefix.as_bytes())
 }
 
 fn with_version(mut object: Value, kv: &KeyValue) -> Value {

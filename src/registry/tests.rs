@@ -560,3 +560,265 @@ async fn delete_without_precondition_never_loses_a_race_to_another_writer() {
         );
     }
 }
+
+/// A kind at one of its versions (leaked: tests only).
+fn find_at(group: &str, version: &str, plural: &str) -> &'static Kind {
+    let kind = Catalog::builtin()
+        .find(group, version, plural)
+        .expect("kind served");
+    Box::leak(Box::new((*kind).clone()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinds_with_two_versions_convert_on_every_path() {
+    use crate::api::ocm::addon_conversion::INSTALL_NAMESPACE_ANNOTATION;
+    use futures::StreamExt;
+    const GROUP: &str = "addon.open-cluster-management.io";
+    let e = env().await;
+    let ns = find("", "namespaces").expect("ns");
+    e.registry
+        .create(ns, None, json!({"metadata": {"name": "cluster1"}}))
+        .await
+        .expect("namespace");
+    let alpha = find_at(GROUP, "v1alpha1", "managedclusteraddons");
+    let beta = find_at(GROUP, "v1beta1", "managedclusteraddons");
+    assert_eq!(alpha.storage_version, "v1beta1");
+
+    // Written through v1alpha1, stored as v1beta1.
+    e.registry
+        .create(
+            alpha,
+            Some("cluster1"),
+            json!({"apiVersion": format!("{GROUP}/v1alpha1"), "kind": "ManagedClusterAddOn",
+            "metadata": {"name": "hello"}, "spec": {"installNamespace": "agents"}}),
+        )
+        .await
+        .expect("create");
+    let mut object = e
+        .registry
+        .get(alpha, Some("cluster1"), "hello")
+        .await
+        .expect("get");
+    object["status"] = json!({"kubeClientDriver": "csr", "registrations": [{"signerName": "kubernetes.io/kube-apiserver-client", "subject": {"user": "u"}}]});
+    let written = e
+        .registry
+        .update(alpha, Some("cluster1"), "hello", object, Target::Status)
+        .await
+        .expect("status");
+    assert_eq!(written["apiVersion"], format!("{GROUP}/v1alpha1"));
+    assert_eq!(written["spec"]["installNamespace"], "agents");
+    let key = alpha.storage_key(Some("cluster1"), "hello");
+    let stored: Value = serde_json::from_slice(
+        &e.registry
+            .store
+            .get(&key)
+            .await
+            .expect("read")
+            .expect("stored")
+            .value,
+    )
+    .expect("json");
+    assert_eq!(stored["apiVersion"], format!("{GROUP}/v1beta1"));
+    assert_eq!(
+        stored["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION],
+        "agents"
+    );
+    assert!(stored["spec"].get("installNamespace").is_none());
+    assert_eq!(
+        stored["status"]["registrations"],
+        json!([{"type": "kubeClient", "kubeClient": {"driver": "csr", "subject": {"user": "u"}}}])
+    );
+
+    // Read back through either version.
+    let got = e
+        .registry
+        .get(alpha, Some("cluster1"), "hello")
+        .await
+        .expect("get");
+    assert_eq!(got, written);
+    let as_beta = e
+        .registry
+        .get(beta, Some("cluster1"), "hello")
+        .await
+        .expect("get");
+    assert_eq!(as_beta["apiVersion"], format!("{GROUP}/v1beta1"));
+    assert_eq!(
+        as_beta["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION],
+        "agents"
+    );
+
+    // Writing back what was read changes nothing.
+    let again = e
+        .registry
+        .update(alpha, Some("cluster1"), "hello", got.clone(), Target::Main)
+        .await
+        .expect("no-op");
+    assert_eq!(rv(&again), rv(&got));
+
+    // An object an older binary stored as v1alpha1 reads through both versions.
+    let old = json!({"apiVersion": format!("{GROUP}/v1alpha1"), "kind": "ManagedClusterAddOn",
+        "metadata": {"name": "old", "namespace": "cluster1", "uid": "u1", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"installNamespace": "legacy"}});
+    e.registry
+        .store
+        .create(
+            &alpha.storage_key(Some("cluster1"), "old"),
+            serde_json::to_vec(&old).expect("json").into(),
+            None,
+        )
+        .await
+        .expect("raw write");
+    let old_beta = e
+        .registry
+        .get(beta, Some("cluster1"), "old")
+        .await
+        .expect("get");
+    assert_eq!(
+        old_beta["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION],
+        "legacy"
+    );
+    assert_eq!(
+        e.registry
+            .get(alpha, Some("cluster1"), "old")
+            .await
+            .expect("get")["spec"]["installNamespace"],
+        "legacy"
+    );
+
+    // Lists, the spliced fast path included, give each version its own objects.
+    for kind in [alpha, beta] {
+        let slow = e
+            .registry
+            .list(kind, Some("cluster1"), ListOptions::default())
+            .await
+            .expect("list");
+        let fast: Value = serde_json::from_slice(
+            &e.registry
+                .list_json(kind, Some("cluster1"), ListOptions::default())
+                .await
+                .expect("list_json"),
+        )
+        .expect("json");
+        assert_eq!(slow, fast, "{}", kind.version);
+        assert_eq!(slow["items"].as_array().map(Vec::len), Some(2));
+        for item in slow["items"].as_array().into_iter().flatten() {
+            assert_eq!(item["apiVersion"], kind.api_version());
+            assert_eq!(
+                item["spec"].get("installNamespace").is_some(),
+                kind.version == "v1alpha1",
+                "{item}"
+            );
+        }
+    }
+
+    // Patches apply to the version of the request; watches of both versions see them.
+    let listed = e
+        .registry
+        .list(alpha, None, ListOptions::default())
+        .await
+        .expect("list");
+    let from = rv(&listed);
+    let mut watches = Vec::new();
+    for kind in [alpha, beta] {
+        let stream = e
+            .registry
+            .watch(
+                Arc::new(kind.clone()),
+                Some("cluster1"),
+                from,
+                Default::default(),
+            )
+            .await
+            .expect("watch");
+        watches.push(Box::pin(stream));
+    }
+    e.registry
+        .patch(
+            alpha,
+            Some("cluster1"),
+            "hello",
+            &super::Patch::Merge(json!({"spec": {"installNamespace": "moved"}})),
+            Target::Main,
+        )
+        .await
+        .expect("merge patch");
+    let seen_alpha = watches[0].next().await.expect("event").expect("ok");
+    let seen_beta = watches[1].next().await.expect("event").expect("ok");
+    assert_eq!(seen_alpha.object["spec"]["installNamespace"], "moved");
+    assert_eq!(
+        seen_beta.object["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION],
+        "moved"
+    );
+    e.registry
+        .patch(
+            beta,
+            Some("cluster1"),
+            "hello",
+            &super::Patch::Merge(
+                json!({"metadata": {"annotations": {INSTALL_NAMESPACE_ANNOTATION: "by-beta"}}}),
+            ),
+            Target::Main,
+        )
+        .await
+        .expect("merge patch");
+    assert_eq!(
+        e.registry
+            .get(alpha, Some("cluster1"), "hello")
+            .await
+            .expect("get")["spec"]["installNamespace"],
+        "by-beta"
+    );
+
+    // Written through v1beta1, read through v1alpha1 with v1alpha1's defaults (kube
+    // defaults what it reads from storage).
+    e.registry
+        .create(
+            beta,
+            Some("cluster1"),
+            json!({"apiVersion": format!("{GROUP}/v1beta1"), "kind": "ManagedClusterAddOn",
+            "metadata": {"name": "new"}, "spec": {}}),
+        )
+        .await
+        .expect("create through v1beta1");
+    let new = e
+        .registry
+        .get(alpha, Some("cluster1"), "new")
+        .await
+        .expect("get");
+    assert_eq!(
+        new["spec"]["installNamespace"],
+        crate::api::ocm::DEFAULT_ADDON_INSTALL_NAMESPACE
+    );
+    assert!(
+        e.registry
+            .get(beta, Some("cluster1"), "new")
+            .await
+            .expect("get")["metadata"]
+            .get("annotations")
+            .is_none()
+    );
+
+    // A deletion held by a finalizer answers in the version of the request.
+    let mut held = e
+        .registry
+        .get(alpha, Some("cluster1"), "old")
+        .await
+        .expect("get");
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    e.registry
+        .update(alpha, Some("cluster1"), "old", held, Target::Main)
+        .await
+        .expect("finalizer");
+    match e
+        .registry
+        .delete(alpha, Some("cluster1"), "old", None)
+        .await
+        .expect("delete")
+    {
+        Deletion::Pending(object) => {
+            assert_eq!(object["apiVersion"], format!("{GROUP}/v1alpha1"));
+            assert_eq!(object["spec"]["installNamespace"], "legacy");
+        }
+        other => panic!("expected a pending deletion: {other:?}"),
+    }
+}

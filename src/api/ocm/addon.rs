@@ -1,6 +1,9 @@
-//! `addon.open-cluster-management.io` v1alpha1 (the storage version): add-ons known to the
-//! hub (ClusterManagementAddOn), their installation on one cluster (ManagedClusterAddOn),
+//! `addon.open-cluster-management.io` v1alpha1: add-ons known to the hub
+//! (ClusterManagementAddOn), their installation on one cluster (ManagedClusterAddOn),
 //! deployment settings (AddOnDeploymentConfig) and template-defined add-ons (AddOnTemplate).
+//! The first three are stored as v1beta1 ([`super::addon_v1beta1`]) and converted on the
+//! way in and out ([`super::addon_conversion`]); these types are what the hub's
+//! controllers and the agent read and write. AddOnTemplate is v1alpha1 only.
 
 use std::collections::BTreeMap;
 
@@ -721,16 +724,27 @@ pub struct SigningCaRef {
     pub namespace: Option<String>,
 }
 
-/// The CRDs of this group.
+/// The CRDs of this group: three with v1alpha1 and v1beta1 (stored), AddOnTemplate with
+/// v1alpha1 only.
 pub fn crds() -> Vec<CustomResourceDefinition> {
+    use super::addon_v1beta1 as beta;
     let required = Tweaks {
         spec_required: true,
         ..Tweaks::default()
     };
+    let both = |alpha: CustomResourceDefinition, beta: CustomResourceDefinition| {
+        two_versions(finalize(alpha, &required), finalize(beta, &required))
+    };
     vec![
-        finalize(ClusterManagementAddOn::crd(), &required),
-        finalize(ManagedClusterAddOn::crd(), &required),
-        finalize(AddOnDeploymentConfig::crd(), &required),
+        both(
+            ClusterManagementAddOn::crd(),
+            beta::ClusterManagementAddOn::crd(),
+        ),
+        both(ManagedClusterAddOn::crd(), beta::ManagedClusterAddOn::crd()),
+        both(
+            AddOnDeploymentConfig::crd(),
+            beta::AddOnDeploymentConfig::crd(),
+        ),
         finalize(
             AddOnTemplate::crd(),
             &Tweaks {
@@ -740,6 +754,25 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
             },
         ),
     ]
+}
+
+/// One CRD serving `alpha`'s versions and `beta`'s, which is stored (upstream lists
+/// v1alpha1 first).
+fn two_versions(
+    mut alpha: CustomResourceDefinition,
+    beta: CustomResourceDefinition,
+) -> CustomResourceDefinition {
+    for version in &mut alpha.spec.versions {
+        version.storage = false;
+    }
+    alpha
+        .spec
+        .versions
+        .extend(beta.spec.versions.into_iter().map(|mut v| {
+            v.storage = true;
+            v
+        }));
+    alpha
 }
 
 #[cfg(test)]

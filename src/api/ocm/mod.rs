@@ -3,10 +3,16 @@
 //!
 //! The schemas follow the latest upstream `open-cluster-management-io/api` CRDs: field names,
 //! required fields, enums, patterns, limits, defaults, list types and printer columns. One
-//! module per API group; [`crds`] returns all fourteen CRDs. [`profile`] is SIG
+//! module per API group and version; [`crds`] returns all fourteen CRDs. [`profile`] is SIG
 //! Multicluster's ClusterProfile, whose CRD the hub installs only with its feature gate.
+//!
+//! Three add-on kinds are served as v1alpha1 and v1beta1 (stored as v1beta1): their CRDs
+//! list both versions, and [`conversion`] gives the registry the function converting
+//! objects between them.
 
 pub mod addon;
+pub mod addon_conversion;
+pub mod addon_v1beta1;
 pub mod cluster;
 pub mod names;
 pub mod profile;
@@ -34,6 +40,15 @@ pub fn crds() -> &'static [CustomResourceDefinition] {
     })
 }
 
+/// The conversion between the served versions of an OCM kind whose versions differ in
+/// more than their label (looked up by group and kind when a CRD becomes kinds).
+pub fn conversion(group: &str, kind: &str) -> Option<crate::api::Convert> {
+    match group {
+        addon::ADDON_GROUP => addon_conversion::converter(kind),
+        _ => None,
+    }
+}
+
 /// Starts generating the CRDs in the background.
 pub fn prepare() {
     std::thread::spawn(|| {
@@ -56,10 +71,23 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), 14);
+        let two_versions = [
+            "clustermanagementaddons.addon.open-cluster-management.io",
+            "managedclusteraddons.addon.open-cluster-management.io",
+            "addondeploymentconfigs.addon.open-cluster-management.io",
+        ];
         for crd in crds {
-            assert_eq!(crd.spec.versions.len(), 1, "{:?}", crd.metadata.name);
-            let version = &crd.spec.versions[0];
-            assert!(version.served && version.storage);
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            let versions: Vec<_> = crd.spec.versions.iter().map(|v| v.name.as_str()).collect();
+            if two_versions.contains(&name.as_str()) {
+                assert_eq!(versions, ["v1alpha1", "v1beta1"], "{name}");
+            } else {
+                assert_eq!(versions.len(), 1, "{name}");
+            }
+            assert!(crd.spec.versions.iter().all(|v| v.served), "{name}");
+            let storage: Vec<_> = crd.spec.versions.iter().filter(|v| v.storage).collect();
+            assert_eq!(storage.len(), 1, "{name}");
+            assert_eq!(storage[0].name, *versions.last().unwrap_or(&""), "{name}");
             assert_eq!(
                 crd.spec.names.list_kind.as_deref(),
                 Some(format!("{}List", crd.spec.names.kind).as_str())
@@ -136,10 +164,16 @@ mod tests {
     #[test]
     fn every_schema_is_structural() {
         let mut problems = Vec::new();
-        for crd in crds() {
-            let kind = crd.spec.names.kind.clone();
+        for (crd, version) in crds()
+            .iter()
+            .flat_map(|c| (0..c.spec.versions.len()).map(move |i| (c, i)))
+        {
+            let kind = format!(
+                "{}/{}",
+                crd.spec.names.kind, crd.spec.versions[version].name
+            );
             let value = serde_json::to_value(crd).expect("CRD serializes");
-            let root = &value["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+            let root = &value["spec"]["versions"][version]["schema"]["openAPIV3Schema"];
             assert_eq!(root["type"], "object", "{kind}");
             assert_eq!(
                 root["properties"]["metadata"],
