@@ -113,9 +113,14 @@ async fn run(hub: &common::Hub, clusters: usize) {
     for name in ADDONS {
         sim::post(&admin, hub, &format!("{base}/namespaces/{NS}/addondeploymentconfigs"),
             &json!({"metadata": {"name": name}, "spec": {"customizedVariables": [{"name": "X", "value": "1"}]}})).await;
-        sim::post(&admin, hub, &format!("{base}/addontemplates"),
+        sim::post(
+            &admin,
+            hub,
+            &format!("{base}/addontemplates"),
             &json!({"metadata": {"name": name}, "spec": {"addonName": name,
-                "agentSpec": {"workload": {"manifests": manifests(name)}}}})).await;
+                "agentSpec": {"workload": {"manifests": manifests(name)}}}}),
+        )
+        .await;
         sim::post(&admin, hub, &format!("{base}/clustermanagementaddons"),
             &json!({"metadata": {"name": name}, "spec": {
                 "supportedConfigs": [
@@ -132,10 +137,16 @@ async fn run(hub: &common::Hub, clusters: usize) {
             break;
         }
         if n != last.0 || last.1.elapsed() > Duration::from_secs(10) {
-            println!("  {n}/{works} add-ons Available after {:.0} s", t0.elapsed().as_secs_f64());
+            println!(
+                "  {n}/{works} add-ons Available after {:.0} s",
+                t0.elapsed().as_secs_f64()
+            );
             last = (n, Instant::now());
         }
-        assert!(t0.elapsed() < Duration::from_secs(1800), "add-ons never became Available");
+        assert!(
+            t0.elapsed() < Duration::from_secs(1800),
+            "add-ons never became Available"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let addons_s = t0.elapsed().as_secs_f64();
@@ -151,7 +162,10 @@ async fn run(hub: &common::Hub, clusters: usize) {
         "× reference",
         "RSS MB"
     );
-    println!("{:<52} {direct_s:>10.1} {:>12.2} {direct_mb:>10.0}", "direct ManifestWorks Applied (reference)", 1.0);
+    println!(
+        "{:<52} {direct_s:>10.1} {:>12.2} {direct_mb:>10.0}",
+        "direct ManifestWorks Applied (reference)", 1.0
+    );
     println!(
         "{:<52} {addons_s:>10.1} {:>12.2} {addons_mb:>10.0}",
         "template add-ons Available (Placements)",

@@ -73,18 +73,18 @@ fn template_addons_install_configure_report_and_clean_up() {
     api.placement(NS, "all", json!({}));
     api.wait("the placement selects both clusters", || {
         let selected = api.selected(NS, "all");
-        (selected.len() == 2).then_some(()).ok_or(format!("{selected:?}"))
+        (selected.len() == 2)
+            .then_some(())
+            .ok_or(format!("{selected:?}"))
     });
-    api.create(
-        &format!("{ADDONS}/addontemplates"),
-        &template("hello-v1"),
-    );
+    api.create(&format!("{ADDONS}/addontemplates"), &template("hello-v1"));
     api.create(
         &format!("{ADDONS}/namespaces/{NS}/addondeploymentconfigs"),
         &deployment_config("debug"),
     );
     let supported = hello_configs("hello-v1", Some((NS, "hello-config")));
-    let placements = json!({"type": "Placements", "placements": [{"namespace": NS, "name": "all"}]});
+    let placements =
+        json!({"type": "Placements", "placements": [{"namespace": NS, "name": "all"}]});
     let created = api.create(
         &format!("{ADDONS}/clustermanagementaddons"),
         &cma("hello", placements, supported),
@@ -94,7 +94,9 @@ fn template_addons_install_configure_report_and_clean_up() {
     // Installed, configured and available on both clusters.
     for (i, cluster) in ["c0", "c1"].iter().enumerate() {
         let addon = api.wait(&format!("hello is available on {cluster}"), || {
-            let a = api.get(&mca_path(cluster, "hello")).ok_or("no add-on yet")?;
+            let a = api
+                .get(&mca_path(cluster, "hello"))
+                .ok_or("no add-on yet")?;
             let status = |t: &str| condition(&a, t).map(|c| c.0);
             let ok = status("Available").as_deref() == Some("True")
                 && status("Progressing").as_deref() == Some("False");
@@ -105,7 +107,9 @@ fn template_addons_install_configure_report_and_clean_up() {
         assert_eq!(owner["uid"], cma_uid);
         assert_eq!(owner["controller"], true);
         let status = &addon["status"];
-        let refs = status["configReferences"].as_array().expect("configReferences");
+        let refs = status["configReferences"]
+            .as_array()
+            .expect("configReferences");
         assert_eq!(refs.len(), 2, "{status}");
         for r in refs {
             let hash = r["desiredConfig"]["specHash"].as_str().unwrap_or("");
@@ -136,10 +140,18 @@ fn template_addons_install_configure_report_and_clean_up() {
         );
         // The deploy work, rendered for this cluster.
         let work = api
-            .get(&format!("{WORKS}/namespaces/{cluster}/manifestworks/addon-hello-deploy-0"))
+            .get(&format!(
+                "{WORKS}/namespaces/{cluster}/manifestworks/addon-hello-deploy-0"
+            ))
             .expect("the deploy work");
-        assert_eq!(work["metadata"]["labels"]["open-cluster-management.io/addon-name"], "hello");
-        assert_eq!(work["metadata"]["ownerReferences"][0]["kind"], "ManagedClusterAddOn");
+        assert_eq!(
+            work["metadata"]["labels"]["open-cluster-management.io/addon-name"],
+            "hello"
+        );
+        assert_eq!(
+            work["metadata"]["ownerReferences"][0]["kind"],
+            "ManagedClusterAddOn"
+        );
         let hashes: Value = serde_json::from_str(
             work["metadata"]["annotations"]["open-cluster-management.io/config-spec-hash"]
                 .as_str()
@@ -155,9 +167,15 @@ fn template_addons_install_configure_report_and_clean_up() {
             .and_then(|m| m.iter().find(|m| m["kind"] == "Deployment"))
             .expect("the Deployment in the work");
         let container = &deployment["spec"]["template"]["spec"]["containers"][0];
-        assert_eq!(container["args"], json!([format!("--cluster={cluster}"), "--level=debug"]));
+        assert_eq!(
+            container["args"],
+            json!([format!("--cluster={cluster}"), "--level=debug"])
+        );
         assert_eq!(container["env"][0]["name"], "HUB_KUBECONFIG");
-        assert_eq!(container["volumeMounts"][0]["mountPath"], "/managed/hub-kubeconfig");
+        assert_eq!(
+            container["volumeMounts"][0]["mountPath"],
+            "/managed/hub-kubeconfig"
+        );
         assert_eq!(
             work["spec"]["manifestConfigs"][0]["feedbackRules"],
             json!([{"type": "WellKnownStatus"}])
@@ -174,30 +192,53 @@ fn template_addons_install_configure_report_and_clean_up() {
             ))
             .expect("the add-on's RoleBinding");
         assert_eq!(binding["roleRef"]["name"], "hello-role");
-        assert_eq!(binding["subjects"].as_array().map(Vec::len), Some(3), "{binding}");
+        assert_eq!(
+            binding["subjects"].as_array().map(Vec::len),
+            Some(3),
+            "{binding}"
+        );
         // Our agent registered the add-on: the hub approved its CSR for the default
         // identity, and the hub kubeconfig Secret is in the install namespace.
-        api.wait(&format!("the add-on's hub kubeconfig reaches {cluster}"), || {
-            let out = s.spokes[i].kubectl(&["get", "secret", "hello-hub-kubeconfig", "-n", "hello-ns", "-o", "json"]);
-            let secret: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-            secret["data"]["kubeconfig"]
-                .is_string()
-                .then_some(())
-                .ok_or(String::from_utf8_lossy(&out.stderr).to_string())
-        });
+        api.wait(
+            &format!("the add-on's hub kubeconfig reaches {cluster}"),
+            || {
+                let out = s.spokes[i].kubectl(&[
+                    "get",
+                    "secret",
+                    "hello-hub-kubeconfig",
+                    "-n",
+                    "hello-ns",
+                    "-o",
+                    "json",
+                ]);
+                let secret: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+                secret["data"]["kubeconfig"]
+                    .is_string()
+                    .then_some(())
+                    .ok_or(String::from_utf8_lossy(&out.stderr).to_string())
+            },
+        );
         // The hook Job is not deployed with the add-on; the add-on holds its finalizer.
         assert!(!work.to_string().contains("hello-cleanup"), "{work}");
         assert!(
-            addon["metadata"]["finalizers"].to_string().contains("addon.open-cluster-management.io/addon-pre-delete"),
+            addon["metadata"]["finalizers"]
+                .to_string()
+                .contains("addon.open-cluster-management.io/addon-pre-delete"),
             "{}",
             addon["metadata"]
         );
-        api.wait(&format!("{cluster} carries the add-on's feature label"), || {
-            let c = api.get(&format!("{CLUSTERS}/{cluster}")).ok_or("no cluster")?;
-            (c["metadata"]["labels"]["feature.open-cluster-management.io/addon-hello"] == "available")
-                .then_some(())
-                .ok_or(c["metadata"]["labels"].to_string())
-        });
+        api.wait(
+            &format!("{cluster} carries the add-on's feature label"),
+            || {
+                let c = api
+                    .get(&format!("{CLUSTERS}/{cluster}"))
+                    .ok_or("no cluster")?;
+                (c["metadata"]["labels"]["feature.open-cluster-management.io/addon-hello"]
+                    == "available")
+                    .then_some(())
+                    .ok_or(c["metadata"]["labels"].to_string())
+            },
+        );
     }
     let status = api.wait("the install progression completes", || {
         let c = api
@@ -212,7 +253,10 @@ fn template_addons_install_configure_report_and_clean_up() {
         status["installProgressions"][0]["conditions"][0]["message"],
         "2/2 completed with no errors, 0 failed 0 timeout."
     );
-    assert_eq!(status["defaultconfigReferences"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        status["defaultconfigReferences"].as_array().map(Vec::len),
+        Some(2)
+    );
 
     // A config change rolls out to both clusters.
     api.merge(

@@ -32,7 +32,9 @@ const WORKS: &str = "/apis/work.open-cluster-management.io/v1/manifestworks";
 
 fn set_up(api: &Api, upstream: bool) {
     for name in CLUSTERS {
-        api.cluster(&Cluster::new(name).label("cluster.open-cluster-management.io/clusterset", "fleet"));
+        api.cluster(
+            &Cluster::new(name).label("cluster.open-cluster-management.io/clusterset", "fleet"),
+        );
         api.namespace(name);
     }
     api.exclusive_set("fleet");
@@ -126,7 +128,10 @@ fn observed(api: &Api) -> Result<Value, String> {
             continue;
         };
         let status = &a["status"];
-        if status["configReferences"].as_array().is_none_or(Vec::is_empty) {
+        if status["configReferences"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+        {
             return Err(format!("{cluster}: no configReferences yet: {status}"));
         }
         let mut supported: Vec<Value> = status["supportedConfigs"]
@@ -199,8 +204,10 @@ fn observed(api: &Api) -> Result<Value, String> {
         .map(|p| json!({"placement": [p["namespace"], p["name"]], "configReferences": p["configReferences"],
             "conditions": conditions(&json!({"status": p}))}))
         .collect();
-    Ok(json!({"addons": addons, "cma": {"defaultconfigReferences": c["status"]["defaultconfigReferences"],
-        "installProgressions": progressions}}))
+    Ok(
+        json!({"addons": addons, "cma": {"defaultconfigReferences": c["status"]["defaultconfigReferences"],
+        "installProgressions": progressions}}),
+    )
 }
 
 /// Waits until both hubs show the same state; the difference when they never do.

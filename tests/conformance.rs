@@ -213,27 +213,14 @@ fn whoami(server: &Server) -> String {
         .to_string()
 }
 
-/// The OCM CRDs as our hub serves them, on the real server. A CRD with two versions
-/// (three add-on kinds: v1alpha1 and v1beta1, stored as v1beta1) keeps both, but the peer
-/// stores the oldest: without a conversion webhook kube-apiserver only relabels between
-/// versions, and objects stored as v1beta1 would lose v1alpha1's fields to pruning, where
-/// the hub converts and keeps them. The cases use v1alpha1, which the peer then answers
-/// exactly as a converting server would; the storage version shows only in discovery's
-/// `storageVersionHash` (explained.yaml).
+/// The OCM CRDs as our hub serves them, on the real server. The three add-on kinds with
+/// two versions are stored as v1alpha1 on both; the peer has no conversion webhook, so
+/// the cases use v1alpha1, which it then answers as a converting server would.
 fn install_ocm_crds(peer: &Server) {
     let path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
     let mut names = Vec::new();
     for crd in multicluster_controlplane::api::ocm::crds() {
-        let mut body = serde_json::to_value(crd).expect("crd json");
-        if let Some(versions) = body
-            .pointer_mut("/spec/versions")
-            .and_then(Value::as_array_mut)
-            .filter(|v| v.len() > 1)
-        {
-            for (i, version) in versions.iter_mut().enumerate() {
-                version["storage"] = Value::Bool(i == 0);
-            }
-        }
+        let body = serde_json::to_value(crd).expect("crd json");
         let (status, answer) = peer.request("POST", path, Some(&body));
         assert!(
             status == 201 || status == 409,

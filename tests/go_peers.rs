@@ -260,10 +260,17 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
             ),
         ),
     ] {
-        let r = admin.post(hub.url(&path)).json(&body).send().expect("create");
+        let r = admin
+            .post(hub.url(&path))
+            .json(&body)
+            .send()
+            .expect("create");
         assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
     }
-    let enabled = clusteradm(&hub, &["addon", "enable", "--names", "hello", "--clusters", "goc"]);
+    let enabled = clusteradm(
+        &hub,
+        &["addon", "enable", "--names", "hello", "--clusters", "goc"],
+    );
     assert!(enabled.contains("Deploying hello add-on"), "{enabled}");
     let mca = common::addon::mca_path("goc", "hello");
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -273,7 +280,11 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
             })
         });
         wait_until("the Go agent writes the add-on's hub kubeconfig", || {
-            get(&spoke, "/api/v1/namespaces/hello-ns/secrets/hello-hub-kubeconfig").is_some()
+            get(
+                &spoke,
+                "/api/v1/namespaces/hello-ns/secrets/hello-hub-kubeconfig",
+            )
+            .is_some()
         });
     }));
     if result.is_err() {
@@ -282,10 +293,17 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
             "the Go agent did not install the add-on; log:\n{}\nadd-on: {:?}\nCSRs: {:?}",
             log(),
             get(&hub, &mca),
-            get(&hub, "/apis/certificates.k8s.io/v1/certificatesigningrequests")
+            get(
+                &hub,
+                "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+            )
         );
     }
-    let csrs = get(&hub, "/apis/certificates.k8s.io/v1/certificatesigningrequests").expect("CSRs");
+    let csrs = get(
+        &hub,
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+    )
+    .expect("CSRs");
     let addon_csr = csrs["items"]
         .as_array()
         .and_then(|i| {
@@ -295,13 +313,22 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
         })
         .expect("the add-on's CSR");
     assert!(
-        addon_csr.to_string().contains("Auto approving addon agent certificate."),
+        addon_csr
+            .to_string()
+            .contains("Auto approving addon agent certificate."),
         "{addon_csr}"
     );
-    let disabled = clusteradm(&hub, &["addon", "disable", "--names", "hello", "--clusters", "goc"]);
+    let disabled = clusteradm(
+        &hub,
+        &["addon", "disable", "--names", "hello", "--clusters", "goc"],
+    );
     assert!(disabled.contains("hello"), "{disabled}");
     wait_until("the disabled add-on's Deployment is removed", || {
-        get(&spoke, "/apis/apps/v1/namespaces/hello-ns/deployments/hello-agent").is_none()
+        get(
+            &spoke,
+            "/apis/apps/v1/namespaces/hello-ns/deployments/hello-agent",
+        )
+        .is_none()
     });
     assert!(get(&hub, &mca).is_none(), "a disabled add-on came back");
 

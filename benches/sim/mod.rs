@@ -521,8 +521,19 @@ pub async fn post(admin: &reqwest::Client, hub: &common::Hub, path: &str, body: 
 
 /// Namespace `ns`, bound to the `default` cluster set, with Placement `all`; returns once
 /// it selects `clusters` clusters.
-pub async fn placement_of_all(admin: &reqwest::Client, hub: &common::Hub, ns: &str, clusters: usize) {
-    post(admin, hub, "/api/v1/namespaces", &json!({"metadata": {"name": ns}})).await;
+pub async fn placement_of_all(
+    admin: &reqwest::Client,
+    hub: &common::Hub,
+    ns: &str,
+    clusters: usize,
+) {
+    post(
+        admin,
+        hub,
+        "/api/v1/namespaces",
+        &json!({"metadata": {"name": ns}}),
+    )
+    .await;
     post(
         admin,
         hub,
@@ -543,15 +554,20 @@ pub async fn placement_of_all(admin: &reqwest::Client, hub: &common::Hub, ns: &s
     let t0 = std::time::Instant::now();
     loop {
         let selected = match admin.get(&url).send().await {
-            Ok(r) => r.json::<Value>().await.unwrap_or_default()["status"]["numberOfSelectedClusters"]
-                .as_u64()
-                .unwrap_or(0),
+            Ok(r) => {
+                r.json::<Value>().await.unwrap_or_default()["status"]["numberOfSelectedClusters"]
+                    .as_u64()
+                    .unwrap_or(0)
+            }
             Err(_) => 0,
         };
         if selected >= clusters as u64 {
             return;
         }
-        assert!(t0.elapsed() < Duration::from_secs(1800), "placement not scheduled");
+        assert!(
+            t0.elapsed() < Duration::from_secs(1800),
+            "placement not scheduled"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -393,6 +393,6 @@ mod tests {
             .filter(|k| k.kind == "ManagedClusterAddOn")
             .map(|k| (k.version.as_str(), k.storage_version.as_str()))
             .collect();
-        assert_eq!(mca, [("v1beta1", "v1beta1"), ("v1alpha1", "v1beta1")]);
+        assert_eq!(mca, [("v1beta1", "v1alpha1"), ("v1alpha1", "v1alpha1")]);
     }
 }

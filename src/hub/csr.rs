@@ -10,13 +10,15 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use x509_parser::prelude::FromDer;
 
-use super::controller::{self, Queue, Requeue};
 use super::addon::{ADDON_LABEL, label, template};
+use super::controller::{self, Queue, Requeue};
 use super::objects::Objects;
-use crate::api::ocm::{AddOnTemplate, ClusterManagementAddOn, ManagedClusterAddOn, RegistrationType};
 use crate::api::meta::parse_time;
 use crate::api::ocm::names::{
     CLIENT_SIGNER, CLUSTER_NAME_LABEL, IDENTITY_PREFIX, MANAGED_CLUSTERS_GROUP,
+};
+use crate::api::ocm::{
+    AddOnTemplate, ClusterManagementAddOn, ManagedClusterAddOn, RegistrationType,
 };
 use crate::api::status::Status;
 use crate::api::user::UserInfo;
@@ -455,7 +457,9 @@ impl CsrController {
                         && username.starts_with(&format!("{IDENTITY_PREFIX}{cluster}")));
                 }
                 RegistrationType::CustomSigner
-                    if r.custom_signer.as_ref().is_some_and(|c| c.signer_name == signer) =>
+                    if r.custom_signer
+                        .as_ref()
+                        .is_some_and(|c| c.signer_name == signer) =>
                 {
                     return Ok(true);
                 }
@@ -500,12 +504,18 @@ impl CsrController {
             .await?;
         let where_ = format!("secret {namespace}/{}", custom.signing_ca.name);
         let Some(secret) = secret else {
-            return Ok(Some(Err(format!("get custom signer ca {where_} failed: not found"))));
+            return Ok(Some(Err(format!(
+                "get custom signer ca {where_} failed: not found"
+            ))));
         };
         let field = |k: &str| -> Option<String> {
             use base64::Engine;
-            let text = secret.pointer(&format!("/data/{}", k.replace('/', "~1")))?.as_str()?;
-            let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok()?;
+            let text = secret
+                .pointer(&format!("/data/{}", k.replace('/', "~1")))?
+                .as_str()?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .ok()?;
             String::from_utf8(bytes).ok()
         };
         let (Some(cert), Some(key)) = (field("tls.crt"), field("tls.key")) else {
@@ -557,12 +567,12 @@ impl CsrController {
                 None => &self.pki.ca,
             };
             ca.sign_request(
-                    &subject.spki_der,
-                    &subject.subject_der,
-                    time::Duration::seconds(seconds as i64),
-                    &usages,
-                )
-                .map_err(|e| format!("signing failed: {e}"))
+                &subject.spki_der,
+                &subject.subject_der,
+                time::Duration::seconds(seconds as i64),
+                &usages,
+            )
+            .map_err(|e| format!("signing failed: {e}"))
         })();
         match outcome {
             Ok(chain) => {

@@ -38,8 +38,8 @@ use crate::api::ocm::work_conditions::{
     PROGRESSING,
 };
 use crate::api::ocm::{
-    ManifestWorkReplicaSet,
-    ManifestWorkReplicaSetStatus, ManifestWorkReplicaSetSummary, PLACEMENT_LABEL, PlacementSummary,
+    ManifestWorkReplicaSet, ManifestWorkReplicaSetStatus, ManifestWorkReplicaSetSummary,
+    PLACEMENT_LABEL, PlacementSummary,
 };
 use crate::api::status::Status;
 use crate::registry::selector::LabelSelector;

@@ -682,9 +682,7 @@ pub async fn placement_groups(
     namespace: &str,
     placement: &str,
 ) -> Result<Groups, crate::api::status::Status> {
-    use crate::api::ocm::{
-        DECISION_GROUP_INDEX_LABEL, DECISION_GROUP_NAME_LABEL, PLACEMENT_LABEL,
-    };
+    use crate::api::ocm::{DECISION_GROUP_INDEX_LABEL, DECISION_GROUP_NAME_LABEL, PLACEMENT_LABEL};
     use crate::api::status::Status;
     use serde_json::Value;
     let filter = crate::registry::Filter {

@@ -454,7 +454,7 @@ impl Registry {
             if i > 0 {
                 out.push(b',');
             }
-            let spliced = stored_as_served(kind, &kv.value)
+            let spliced = stored_as_served(kind)
                 .then(|| splice_resource_version(&kv.value, kv.mod_revision))
                 .flatten();
             match spliced {
@@ -1210,32 +1210,24 @@ fn decode(kind: &Kind, kv: &KeyValue) -> Result<Value, Status> {
 }
 
 /// A stored object (at whatever version it was stored) at the version it is read through.
-/// Kube defaults what it reads from storage by the served version's schema; an object
-/// written at that version already was, so only a converted one can lack a default.
+/// Kube defaults what it reads from storage by the served version's schema; an object of a
+/// single-version kind already was when written, but one written through another version
+/// of a multi-version kind (converted on the way) may lack a default of this one.
 fn served(kind: &Kind, mut object: Value) -> Result<Value, Status> {
-    let api_version = kind.api_version();
-    let converted = kind.convert.is_some()
-        && object.get("apiVersion").and_then(Value::as_str) != Some(api_version.as_str());
     kind.convert_to(&mut object, &kind.version)?;
-    if converted && let Some(schema) = kind.structural() {
+    if kind.convert.is_some()
+        && let Some(schema) = kind.structural()
+    {
         schema.default(&mut object);
     }
     Ok(object)
 }
 
 /// Whether stored bytes are already what a read through `kind` serves, but for their
-/// resourceVersion: the kind has the storage version and, when its versions differ in
-/// shape, the bytes were stored at it (an older binary may have stored another version).
-/// Stored objects are encoded with sorted keys, so `apiVersion` comes first.
-fn stored_as_served(kind: &Kind, stored: &[u8]) -> bool {
-    if kind.version != kind.storage_version {
-        return false;
-    }
-    if kind.convert.is_none() {
-        return true;
-    }
-    let prefix = format!("{{\"apiVersion\":\"{}\",", kind.api_version());
-    stored.starts_with(prefix.as_bytes())
+/// resourceVersion: a single-version kind (a kind with conversions is converted and
+/// defaulted on every read).
+fn stored_as_served(kind: &Kind) -> bool {
+    kind.version == kind.storage_version && kind.convert.is_none()
 }
 
 fn with_version(mut object: Value, kv: &KeyValue) -> Value {

@@ -582,9 +582,10 @@ async fn kinds_with_two_versions_convert_on_every_path() {
         .expect("namespace");
     let alpha = find_at(GROUP, "v1alpha1", "managedclusteraddons");
     let beta = find_at(GROUP, "v1beta1", "managedclusteraddons");
-    assert_eq!(alpha.storage_version, "v1beta1");
+    assert_eq!(alpha.storage_version, "v1alpha1");
+    assert_eq!(beta.storage_version, "v1alpha1");
 
-    // Written through v1alpha1, stored as v1beta1.
+    // Written through v1alpha1, stored as v1alpha1, served as v1beta1 by conversion.
     e.registry
         .create(
             alpha,
@@ -618,16 +619,9 @@ async fn kinds_with_two_versions_convert_on_every_path() {
             .value,
     )
     .expect("json");
-    assert_eq!(stored["apiVersion"], format!("{GROUP}/v1beta1"));
-    assert_eq!(
-        stored["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION],
-        "agents"
-    );
-    assert!(stored["spec"].get("installNamespace").is_none());
-    assert_eq!(
-        stored["status"]["registrations"],
-        json!([{"type": "kubeClient", "kubeClient": {"driver": "csr", "subject": {"user": "u"}}}])
-    );
+    assert_eq!(stored["apiVersion"], format!("{GROUP}/v1alpha1"));
+    assert_eq!(stored["spec"]["installNamespace"], "agents");
+    assert!(stored["metadata"].get("annotations").is_none());
 
     // Read back through either version.
     let got = e
@@ -646,6 +640,10 @@ async fn kinds_with_two_versions_convert_on_every_path() {
         as_beta["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION],
         "agents"
     );
+    assert_eq!(
+        as_beta["status"]["registrations"],
+        json!([{"type": "kubeClient", "kubeClient": {"driver": "csr", "subject": {"user": "u"}}}])
+    );
 
     // Writing back what was read changes nothing.
     let again = e
@@ -655,10 +653,12 @@ async fn kinds_with_two_versions_convert_on_every_path() {
         .expect("no-op");
     assert_eq!(rv(&again), rv(&got));
 
-    // An object an older binary stored as v1alpha1 reads through both versions.
-    let old = json!({"apiVersion": format!("{GROUP}/v1alpha1"), "kind": "ManagedClusterAddOn",
-        "metadata": {"name": "old", "namespace": "cluster1", "uid": "u1", "creationTimestamp": "2026-01-01T00:00:00Z"},
-        "spec": {"installNamespace": "legacy"}});
+    // An object stored at the other version (as a build that stored v1beta1 did) reads
+    // through both versions.
+    let old = json!({"apiVersion": format!("{GROUP}/v1beta1"), "kind": "ManagedClusterAddOn",
+        "metadata": {"name": "old", "namespace": "cluster1", "uid": "u1", "creationTimestamp": "2026-01-01T00:00:00Z",
+            "annotations": {INSTALL_NAMESPACE_ANNOTATION: "legacy"}},
+        "spec": {}});
     e.registry
         .store
         .create(

@@ -756,20 +756,18 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     ]
 }
 
-/// One CRD serving `alpha`'s versions and `beta`'s, which is stored (upstream lists
-/// v1alpha1 first).
+/// One CRD serving `alpha`'s versions (stored) and `beta`'s, v1alpha1 listed first as
+/// upstream does.
 fn two_versions(
     mut alpha: CustomResourceDefinition,
     beta: CustomResourceDefinition,
 ) -> CustomResourceDefinition {
-    for version in &mut alpha.spec.versions {
-        version.storage = false;
-    }
+    // Stored as v1alpha1, as upstream v1.3 does (its conversion webhook's hub version).
     alpha
         .spec
         .versions
         .extend(beta.spec.versions.into_iter().map(|mut v| {
-            v.storage = true;
+            v.storage = false;
             v
         }));
     alpha

@@ -18,9 +18,9 @@
 //!   only through `desiredConfig`; v1alpha1's `name` and `namespace` are taken from it.
 //! - AddOnDeploymentConfig: the same fields; its versions are only relabelled.
 //!
-//! Upstream stores v1alpha1, so its conversions may lose what only v1alpha1 can say; here
-//! v1beta1 is stored, so an object written through v1alpha1 must come back unchanged.
-//! What the rules above cannot carry goes, as JSON in v1alpha1's shape, into the
+//! v1alpha1 is stored, as upstream does; a v1beta1 client that reads an object and writes
+//! it back must not lose what only v1alpha1 can say. What the rules above cannot carry
+//! goes, as JSON in v1alpha1's shape, into the
 //! annotation [`V1ALPHA1_FIELDS_ANNOTATION`]: the deprecated `addOnConfiguration` (both
 //! kinds), a `kubeClientDriver` without a kubeClient registration, and whole
 //! `registrations` or `configReferences` lists the rules would change (organizational

@@ -1,5 +1,6 @@
-//! `addon.open-cluster-management.io` v1beta1: the storage version of ClusterManagementAddOn,
-//! ManagedClusterAddOn and AddOnDeploymentConfig (AddOnTemplate is v1alpha1 only). The
+//! `addon.open-cluster-management.io` v1beta1 of ClusterManagementAddOn, ManagedClusterAddOn
+//! and AddOnDeploymentConfig, served beside v1alpha1, which is stored as upstream does
+//! (AddOnTemplate is v1alpha1 only). The
 //! v1alpha1 types in [`super::addon`] stay what the hub's controllers and the agent use;
 //! [`super::addon_conversion`] converts objects between the two versions.
 //!
@@ -314,8 +315,8 @@ mod tests {
             assert_eq!(
                 versions,
                 [
-                    (json!("v1alpha1"), json!(true), json!(false)),
-                    (json!("v1beta1"), json!(true), json!(true))
+                    (json!("v1alpha1"), json!(true), json!(true)),
+                    (json!("v1beta1"), json!(true), json!(false))
                 ],
                 "{kind}"
             );

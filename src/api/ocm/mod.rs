@@ -6,7 +6,7 @@
 //! module per API group and version; [`crds`] returns all fourteen CRDs. [`profile`] is SIG
 //! Multicluster's ClusterProfile, whose CRD the hub installs only with its feature gate.
 //!
-//! Three add-on kinds are served as v1alpha1 and v1beta1 (stored as v1beta1): their CRDs
+//! Three add-on kinds are served as v1alpha1 and v1beta1 (stored as v1alpha1): their CRDs
 //! list both versions, and [`conversion`] gives the registry the function converting
 //! objects between them.
 
@@ -87,7 +87,7 @@ mod tests {
             assert!(crd.spec.versions.iter().all(|v| v.served), "{name}");
             let storage: Vec<_> = crd.spec.versions.iter().filter(|v| v.storage).collect();
             assert_eq!(storage.len(), 1, "{name}");
-            assert_eq!(storage[0].name, *versions.last().unwrap_or(&""), "{name}");
+            assert_eq!(storage[0].name, *versions.first().unwrap_or(&""), "{name}");
             assert_eq!(
                 crd.spec.names.list_kind.as_deref(),
                 Some(format!("{}List", crd.spec.names.kind).as_str())

@@ -23,8 +23,8 @@ use super::{ADDON_LABEL, ADDON_NAMESPACE_LABEL, CONFIG_SPEC_HASH_ANNOTATION, lab
 use crate::api::Kind;
 use crate::api::meta::{find_condition, set_status_condition};
 use crate::api::ocm::{
-    AddOnDeploymentConfig, AddOnTemplate, ClusterManagementAddOn, ConfigGroupResource,
-    HealthCheck, HealthCheckMode, ManagedCluster, ManagedClusterAddOn, ManagedClusterAddOnStatus,
+    AddOnDeploymentConfig, AddOnTemplate, ClusterManagementAddOn, ConfigGroupResource, HealthCheck,
+    HealthCheckMode, ManagedCluster, ManagedClusterAddOn, ManagedClusterAddOnStatus,
 };
 use crate::api::status::Status;
 use crate::hub::controller::{Queue, Requeue};
@@ -95,7 +95,11 @@ impl AddonController {
             }
         }
         let works = self.works_of(namespace, name).await?;
-        progressing(next.status.get_or_insert_with(Default::default), &next.spec, &works);
+        progressing(
+            next.status.get_or_insert_with(Default::default),
+            &next.spec,
+            &works,
+        );
         if next.status != addon.status {
             match self.objects.update_as(&next, Target::Status).await {
                 Ok(_) => {}
@@ -130,7 +134,9 @@ impl AddonController {
             .list(&self.works, Some(namespace))
             .await?
             .into_iter()
-            .filter(|w| label(w, ADDON_LABEL) == Some(name) && label(w, ADDON_NAMESPACE_LABEL).is_none())
+            .filter(|w| {
+                label(w, ADDON_LABEL) == Some(name) && label(w, ADDON_NAMESPACE_LABEL).is_none()
+            })
             .collect())
     }
 
@@ -205,7 +211,12 @@ impl AddonController {
         for (namespace, binding) in template::role_bindings(addon, &tpl) {
             if let Err(e) = self
                 .objects
-                .ensure(&self.role_bindings, Some(&namespace), binding, &["roleRef", "subjects"])
+                .ensure(
+                    &self.role_bindings,
+                    Some(&namespace),
+                    binding,
+                    &["roleRef", "subjects"],
+                )
                 .await
             {
                 failure = Some(e);
@@ -286,9 +297,15 @@ impl AddonController {
     }
 
     /// Adds (`wanted`) or removes the pre-delete finalizer; true when the add-on changed.
-    async fn set_finalizer(&self, addon: &ManagedClusterAddOn, wanted: bool) -> Result<bool, Status> {
+    async fn set_finalizer(
+        &self,
+        addon: &ManagedClusterAddOn,
+        wanted: bool,
+    ) -> Result<bool, Status> {
         let finalizers = addon.metadata.finalizers.clone().unwrap_or_default();
-        let has = finalizers.iter().any(|f| f == template::PRE_DELETE_FINALIZER);
+        let has = finalizers
+            .iter()
+            .any(|f| f == template::PRE_DELETE_FINALIZER);
         if has == wanted {
             return Ok(false);
         }
@@ -357,8 +374,14 @@ impl AddonController {
 
     /// Creates the work or brings its spec, labels, annotations and owners up to date.
     async fn apply_work(&self, namespace: &str, mut desired: Value) -> Result<Value, Status> {
-        let name = desired["metadata"]["name"].as_str().unwrap_or("").to_string();
-        let current = self.objects.get(&self.works, Some(namespace), &name).await?;
+        let name = desired["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let current = self
+            .objects
+            .get(&self.works, Some(namespace), &name)
+            .await?;
         let existing = current
             .as_ref()
             .and_then(|c| c.pointer("/spec/workload/manifests"))
@@ -424,7 +447,13 @@ fn progressing(
             "Configuration with gvr {}/{} is not supported for this addon",
             c.group, c.resource
         );
-        set(&mut status.conditions, "Progressing", "False", "ConfigurationUnsupported", &message);
+        set(
+            &mut status.conditions,
+            "Progressing",
+            "False",
+            "ConfigurationUnsupported",
+            &message,
+        );
         return;
     }
     if find_condition(&status.conditions, "ManifestApplied").is_none() {
@@ -450,10 +479,11 @@ fn progressing(
         return progress(status, "no addon works");
     }
     let expected = super::config::spec_hash_map(&status.config_references);
-    let hashes_set = status
-        .config_references
-        .iter()
-        .all(|r| r.desired_config.as_ref().is_some_and(|d| !d.spec_hash.is_empty()));
+    let hashes_set = status.config_references.iter().all(|r| {
+        r.desired_config
+            .as_ref()
+            .is_some_and(|d| !d.spec_hash.is_empty())
+    });
     for work in works {
         let name = work["metadata"]["name"].as_str().unwrap_or("");
         if name.starts_with(&format!(

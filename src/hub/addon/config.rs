@@ -28,7 +28,12 @@ pub type GroupResource = (String, String);
 pub type DesiredConfigs = BTreeMap<GroupResource, Vec<ConfigReference>>;
 
 /// A config reference to `namespace/name` of `group/resource` with an empty spec hash.
-pub fn reference(group: &str, resource: &str, namespace: Option<&str>, name: &str) -> ConfigReference {
+pub fn reference(
+    group: &str,
+    resource: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> ConfigReference {
     let namespace = namespace.filter(|n| !n.is_empty()).map(str::to_string);
     ConfigReference {
         group: group.to_string(),
@@ -52,7 +57,12 @@ pub fn defaults(cma: &ClusterManagementAddOn) -> DesiredConfigs {
         if let Some(d) = &c.default_config {
             out.insert(
                 (c.group.clone(), c.resource.clone()),
-                vec![reference(&c.group, &c.resource, d.namespace.as_deref(), &d.name)],
+                vec![reference(
+                    &c.group,
+                    &c.resource,
+                    d.namespace.as_deref(),
+                    &d.name,
+                )],
             );
         }
     }
@@ -84,13 +94,19 @@ pub fn flatten(desired: &DesiredConfigs) -> Vec<ConfigReference> {
 }
 
 fn referent(r: &ConfigReference) -> Option<(Option<&str>, &str)> {
-    r.desired_config
-        .as_ref()
-        .map(|d| (d.namespace.as_deref().filter(|n| !n.is_empty()), d.name.as_str()))
+    r.desired_config.as_ref().map(|d| {
+        (
+            d.namespace.as_deref().filter(|n| !n.is_empty()),
+            d.name.as_str(),
+        )
+    })
 }
 
 fn same_referent(a: &ConfigReference, b: &ConfigReference) -> bool {
-    a.group == b.group && a.resource == b.resource && referent(a).is_some() && referent(a) == referent(b)
+    a.group == b.group
+        && a.resource == b.resource
+        && referent(a).is_some()
+        && referent(a) == referent(b)
 }
 
 /// The SHA-256 (hex) of an object's configuration fields, as upstream computes it.
@@ -164,7 +180,12 @@ impl<'a> Hashes<'a> {
         if let Some(h) = self.seen.get(&key) {
             return Ok(h.clone());
         }
-        let hash = match self.objects.registry.catalog().find_resource(group, resource) {
+        let hash = match self
+            .objects
+            .registry
+            .catalog()
+            .find_resource(group, resource)
+        {
             None => None,
             Some(kind) => {
                 let ns = if kind.namespaced() { namespace } else { None };
@@ -316,11 +337,13 @@ mod tests {
 
     #[test]
     fn precedence_replaces_whole_group_resource() {
-        let c = cma(json!({"metadata": {"name": "a"}, "spec": {"supportedConfigs": [
+        let c = cma(
+            json!({"metadata": {"name": "a"}, "spec": {"supportedConfigs": [
             {"group": "addon.open-cluster-management.io", "resource": "addondeploymentconfigs",
              "defaultConfig": {"namespace": "ns", "name": "default"}},
             {"group": "addon.open-cluster-management.io", "resource": "addontemplates",
-             "defaultConfig": {"name": "t1"}}]}}));
+             "defaultConfig": {"name": "t1"}}]}}),
+        );
         let d = defaults(&c);
         assert_eq!(flatten(&d).len(), 2);
         let placed = overridden(

@@ -38,7 +38,8 @@ impl HealthController {
             .as_ref()
             .map(|s| s.conditions.as_slice())
             .unwrap_or(&[]);
-        let Some(available) = find_condition(conditions, "ManagedClusterConditionAvailable").cloned()
+        let Some(available) =
+            find_condition(conditions, "ManagedClusterConditionAvailable").cloned()
         else {
             return Ok(None);
         };

@@ -302,8 +302,11 @@ impl Manager {
             if let Some(r) = result.recheck_after {
                 recheck = Some(recheck.map_or(r, |o| o.min(r)));
             }
-            let rolling: BTreeSet<&str> =
-                result.to_rollout.iter().map(|s| s.cluster.as_str()).collect();
+            let rolling: BTreeSet<&str> = result
+                .to_rollout
+                .iter()
+                .map(|s| s.cluster.as_str())
+                .collect();
             let mut counts = Counts {
                 timed_out: result.timed_out.len(),
                 total: node.groups.all_clusters().len(),
@@ -414,7 +417,9 @@ impl Manager {
                                 c.group == r.group
                                     && c.resource == r.resource
                                     && c.desired_config.as_ref().map(|d| (&d.namespace, &d.name))
-                                        == r.desired_config.as_ref().map(|d| (&d.namespace, &d.name))
+                                        == r.desired_config
+                                            .as_ref()
+                                            .map(|d| (&d.namespace, &d.name))
                             })
                         });
                         InstallConfigReference {
@@ -511,7 +516,10 @@ fn owner(cma: &ClusterManagementAddOn) -> OwnerReference {
     }
 }
 
-fn configured(conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>, yes: bool) {
+fn configured(
+    conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    yes: bool,
+) {
     if yes {
         set_status_condition(
             conditions,
@@ -535,7 +543,10 @@ fn configured(conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v
 
 /// A `Progressive` strategy without `maxConcurrency` takes the placement's
 /// `clustersPerDecisionGroup`, as upstream's add-on manager does.
-fn with_default_concurrency(strategy: Option<RolloutStrategy>, placement: &Value) -> RolloutStrategy {
+fn with_default_concurrency(
+    strategy: Option<RolloutStrategy>,
+    placement: &Value,
+) -> RolloutStrategy {
     let mut strategy = strategy.unwrap_or_default();
     if strategy.type_ == Some(RolloutType::Progressive) {
         let progressive = strategy.progressive.get_or_insert_with(Default::default);

@@ -102,7 +102,11 @@ fn desired_config(addon: &ManagedClusterAddOn, resource: &str) -> Option<(String
 }
 
 /// The registrations the add-on's agent needs on `cluster`.
-pub fn registrations(template: &AddOnTemplate, cluster: &str, addon: &str) -> Vec<RegistrationConfig> {
+pub fn registrations(
+    template: &AddOnTemplate,
+    cluster: &str,
+    addon: &str,
+) -> Vec<RegistrationConfig> {
     let default_subject = || Subject {
         user: Some(default_user(cluster, addon)),
         groups: default_groups(cluster, addon),
@@ -130,7 +134,10 @@ pub fn registrations(template: &AddOnTemplate, cluster: &str, addon: &str) -> Ve
 
 /// The namespace the agent is installed in: the config's `agentInstallNamespace`, else
 /// the namespace of the template's first Deployment (or DaemonSet), else the default.
-pub fn install_namespace(template: &AddOnTemplate, config: Option<&AddOnDeploymentConfig>) -> String {
+pub fn install_namespace(
+    template: &AddOnTemplate,
+    config: Option<&AddOnDeploymentConfig>,
+) -> String {
     if let Some(ns) = config
         .and_then(|c| c.spec.agent_install_namespace.clone())
         .filter(|n| !n.is_empty())
@@ -171,10 +178,16 @@ fn values(
     let mut all = BTreeMap::new();
     let mut preset = Vec::new();
     if !template.spec.registration.is_empty() {
-        all.insert("HUB_KUBECONFIG".to_string(), HUB_KUBECONFIG_PATH.to_string());
+        all.insert(
+            "HUB_KUBECONFIG".to_string(),
+            HUB_KUBECONFIG_PATH.to_string(),
+        );
         preset.push("HUB_KUBECONFIG".to_string());
     }
-    for v in config.map(|c| c.spec.customized_variables.as_slice()).unwrap_or(&[]) {
+    for v in config
+        .map(|c| c.spec.customized_variables.as_slice())
+        .unwrap_or(&[])
+    {
         all.insert(v.name.clone(), v.value.clone());
     }
     let mut builtin = vec![("CLUSTER_NAME".to_string(), cluster.to_string())];
@@ -306,7 +319,9 @@ fn decorate_pod(
     for r in &template.spec.registration {
         match r.type_ {
             RegistrationType::KubeClient => {
-                mounts.push(json!({"name": "hub-kubeconfig", "mountPath": "/managed/hub-kubeconfig"}));
+                mounts.push(
+                    json!({"name": "hub-kubeconfig", "mountPath": "/managed/hub-kubeconfig"}),
+                );
                 volumes.push(json!({"name": "hub-kubeconfig",
                     "secret": {"secretName": format!("{addon}-hub-kubeconfig")}}));
             }
@@ -363,7 +378,13 @@ fn decorate_pod(
             let pattern: Vec<String> = r
                 .container_id
                 .split(':')
-                .map(|p| if p == "*" { ".+".to_string() } else { p.to_string() })
+                .map(|p| {
+                    if p == "*" {
+                        ".+".to_string()
+                    } else {
+                        p.to_string()
+                    }
+                })
                 .collect();
             regex::Regex::new(&format!("^{}$", pattern.join(":"))).is_ok_and(|re| re.is_match(&id))
         });
@@ -428,7 +449,12 @@ pub fn override_image(mirrors: &[crate::api::ocm::ImageMirror], image: &str) -> 
 /// (`existing`) where they were, new ones after them from the largest to the smallest.
 pub fn ordered(objects: Vec<Value>, existing: &[Value]) -> Vec<Value> {
     let key = |o: &Value| {
-        let s = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+        let s = |p: &str| {
+            o.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         (
             s("/apiVersion"),
             s("/kind"),
@@ -470,14 +496,21 @@ pub fn hook_config(o: &Value) -> Option<Value> {
         .and_then(Value::as_str)
         .and_then(|v| v.rsplit_once('/').map(|(g, _)| g))
         .unwrap_or("");
-    Some(json!({"resourceIdentifier": {"group": group, "resource": resource,
+    Some(
+        json!({"resourceIdentifier": {"group": group, "resource": resource,
         "name": o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""),
         "namespace": o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("")},
-        "feedbackRules": [{"type": "WellKnownStatus"}]}))
+        "feedbackRules": [{"type": "WellKnownStatus"}]}),
+    )
 }
 
 /// A work of the add-on in its cluster's namespace, owned by it.
-fn addon_work(addon: &ManagedClusterAddOn, name: String, manifests: Vec<Value>, configs: Vec<Value>) -> Value {
+fn addon_work(
+    addon: &ManagedClusterAddOn,
+    name: String,
+    manifests: Vec<Value>,
+    configs: Vec<Value>,
+) -> Value {
     let addon_name = addon.metadata.name.clone().unwrap_or_default();
     let mut work = json!({
         "apiVersion": "work.open-cluster-management.io/v1",
@@ -545,7 +578,8 @@ pub fn hook_completed(work: &Value) -> bool {
                         .and_then(Value::as_array)
                         .is_some_and(|vs| {
                             vs.iter().any(|v| {
-                                v["name"] == field && v.pointer("/fieldValue/string") == Some(&json!(wanted))
+                                v["name"] == field
+                                    && v.pointer("/fieldValue/string") == Some(&json!(wanted))
                             })
                         })
             })
@@ -554,7 +588,10 @@ pub fn hook_completed(work: &Value) -> bool {
 
 /// The deploy work of an add-on rendered from `objects` (hooks excepted).
 pub fn work(addon: &ManagedClusterAddOn, template: &AddOnTemplate, objects: Vec<Value>) -> Value {
-    let objects: Vec<Value> = objects.into_iter().filter(|o| hook_config(o).is_none()).collect();
+    let objects: Vec<Value> = objects
+        .into_iter()
+        .filter(|o| hook_config(o).is_none())
+        .collect();
     let name = addon.metadata.name.clone().unwrap_or_default();
     let refs = addon
         .status
@@ -584,7 +621,10 @@ pub fn work(addon: &ManagedClusterAddOn, template: &AddOnTemplate, objects: Vec<
             Some(existing) => {
                 if let Some(rules) = mc.get("feedbackRules").and_then(Value::as_array) {
                     for rule in rules {
-                        let have = existing["feedbackRules"].as_array().cloned().unwrap_or_default();
+                        let have = existing["feedbackRules"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default();
                         if !have.contains(rule) {
                             push_all(existing, "feedbackRules", std::slice::from_ref(rule));
                         }
@@ -611,7 +651,11 @@ pub fn work(addon: &ManagedClusterAddOn, template: &AddOnTemplate, objects: Vec<
 /// `(status, reason, message)`.
 pub fn availability(addon: &str, work: Option<&Value>) -> (&'static str, &'static str, String) {
     let Some(work) = work else {
-        return ("Unknown", "WorkNotFound", "Addon manifestWork is not found".into());
+        return (
+            "Unknown",
+            "WorkNotFound",
+            "Addon manifestWork is not found".into(),
+        );
     };
     let conditions = work
         .pointer("/status/conditions")
@@ -621,7 +665,10 @@ pub fn availability(addon: &str, work: Option<&Value>) -> (&'static str, &'stati
     let available = conditions
         .iter()
         .find(|c| c.get("type").and_then(Value::as_str) == Some("Available"));
-    match available.and_then(|c| c.get("status")).and_then(Value::as_str) {
+    match available
+        .and_then(|c| c.get("status"))
+        .and_then(Value::as_str)
+    {
         None => {
             return (
                 "Unknown",
@@ -646,9 +693,13 @@ pub fn availability(addon: &str, work: Option<&Value>) -> (&'static str, &'stati
         .flatten()
         .filter(|c| {
             matches!(
-                c.pointer("/resourceIdentifier/resource").and_then(Value::as_str),
+                c.pointer("/resourceIdentifier/resource")
+                    .and_then(Value::as_str),
                 Some("deployments" | "daemonsets")
-            ) && c.pointer("/resourceIdentifier/group").and_then(Value::as_str) == Some("apps")
+            ) && c
+                .pointer("/resourceIdentifier/group")
+                .and_then(Value::as_str)
+                == Some("apps")
         })
         .collect();
     let manifests = work
@@ -678,9 +729,17 @@ pub fn availability(addon: &str, work: Option<&Value>) -> (&'static str, &'stati
         }
     }
     if !probes.is_empty() && results == 0 {
-        return ("Unknown", "NoProbeResult", "Probe results are not returned".into());
+        return (
+            "Unknown",
+            "NoProbeResult",
+            "Probe results are not returned".into(),
+        );
     }
-    ("True", "ProbeAvailable", format!("{addon} add-on is available."))
+    (
+        "True",
+        "ProbeAvailable",
+        format!("{addon} add-on is available."),
+    )
 }
 
 /// A Deployment is healthy with one ready replica (or none wanted), a DaemonSet when
@@ -695,7 +754,9 @@ fn workload_healthy(id: &Value, feedback: &Value) -> Result<(), String> {
         .cloned()
         .unwrap_or_default();
     if values.is_empty() {
-        return Err(format!("no values are probed for {resource} {namespace}/{name}"));
+        return Err(format!(
+            "no values are probed for {resource} {namespace}/{name}"
+        ));
     }
     let value = |n: &str| {
         values
@@ -726,7 +787,10 @@ fn workload_healthy(id: &Value, feedback: &Value) -> Result<(), String> {
 /// The RoleBindings granting the add-on's identity its hub permissions:
 /// `(namespace, object)`. `CurrentCluster` binds a ClusterRole in the cluster's namespace
 /// (owned by the add-on); `SingleNamespace` a role in the given namespace.
-pub fn role_bindings(addon: &ManagedClusterAddOn, template: &AddOnTemplate) -> Vec<(String, Value)> {
+pub fn role_bindings(
+    addon: &ManagedClusterAddOn,
+    template: &AddOnTemplate,
+) -> Vec<(String, Value)> {
     let name = addon.metadata.name.clone().unwrap_or_default();
     let cluster = addon.metadata.namespace.clone().unwrap_or_default();
     let subject = addon
@@ -743,9 +807,14 @@ pub fn role_bindings(addon: &ManagedClusterAddOn, template: &AddOnTemplate) -> V
     };
     let mut subjects = Vec::new();
     if let Some(user) = subject.user.as_ref().filter(|u| !u.is_empty()) {
-        subjects.push(json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": user}));
+        subjects
+            .push(json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": user}));
     }
-    for g in subject.groups.iter().filter(|g| *g != "system:authenticated") {
+    for g in subject
+        .groups
+        .iter()
+        .filter(|g| *g != "system:authenticated")
+    {
         subjects.push(json!({"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": g}));
     }
     if subjects.is_empty() {
@@ -753,7 +822,10 @@ pub fn role_bindings(addon: &ManagedClusterAddOn, template: &AddOnTemplate) -> V
     }
     let mut out = Vec::new();
     for r in &template.spec.registration {
-        let Some(kc) = r.kube_client.as_ref().filter(|_| r.type_ == RegistrationType::KubeClient)
+        let Some(kc) = r
+            .kube_client
+            .as_ref()
+            .filter(|_| r.type_ == RegistrationType::KubeClient)
         else {
             continue;
         };
@@ -809,7 +881,8 @@ mod tests {
     }
 
     fn sample() -> AddOnTemplate {
-        template(json!({"metadata": {"name": "hello-0.1"}, "spec": {"addonName": "hello",
+        template(
+            json!({"metadata": {"name": "hello-0.1"}, "spec": {"addonName": "hello",
             "agentSpec": {"workload": {"manifests": [
                 {"apiVersion": "apps/v1", "kind": "Deployment",
                  "metadata": {"name": "hello-agent", "namespace": "hello-ns"},
@@ -818,7 +891,8 @@ mod tests {
                 {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "hello-ns"},
                  "data": {"k": "{{HUB_KUBECONFIG}}"}}]}},
             "registration": [{"type": "KubeClient", "kubeClient": {"hubPermissions": [
-                {"type": "CurrentCluster", "currentCluster": {"clusterRoleName": "hello-role"}}]}}]}}))
+                {"type": "CurrentCluster", "currentCluster": {"clusterRoleName": "hello-role"}}]}}]}}),
+        )
     }
 
     #[test]
@@ -842,11 +916,22 @@ mod tests {
         let c = &d["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["args"], json!(["--cluster=c1", "--x=2", ""]));
         assert_eq!(c["image"], "mirror.local/org/hello:v1");
-        let env: Vec<&str> = c["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+        let env: Vec<&str> = c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
         assert_eq!(env, ["HUB_KUBECONFIG", "CLUSTER_NAME", "INSTALL_NAMESPACE"]);
         assert_eq!(c["volumeMounts"][0]["mountPath"], "/managed/hub-kubeconfig");
-        assert_eq!(d["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"], "hello-hub-kubeconfig");
-        assert_eq!(d["spec"]["template"]["spec"]["nodeSelector"], json!({"zone": "a"}));
+        assert_eq!(
+            d["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"],
+            "hello-hub-kubeconfig"
+        );
+        assert_eq!(
+            d["spec"]["template"]["spec"]["nodeSelector"],
+            json!({"zone": "a"})
+        );
         assert_eq!(objects[1]["data"]["k"], HUB_KUBECONFIG_PATH);
         assert_eq!(install_namespace(&sample(), None), "hello-ns");
         assert_eq!(install_namespace(&sample(), Some(&config)), "elsewhere");
@@ -857,7 +942,10 @@ mod tests {
         let r = registrations(&sample(), "c1", "hello");
         assert_eq!(r.len(), 1);
         let s = r[0].subject.as_ref().unwrap();
-        assert_eq!(s.user.as_deref(), Some("system:open-cluster-management:cluster:c1:addon:hello:agent:hello-agent"));
+        assert_eq!(
+            s.user.as_deref(),
+            Some("system:open-cluster-management:cluster:c1:addon:hello:agent:hello-agent")
+        );
         assert_eq!(s.groups.len(), 3);
     }
 
@@ -872,16 +960,32 @@ mod tests {
             {"name": "ReadyReplicas", "fieldValue": {"type": "Integer", "integer": 0}},
             {"name": "Replicas", "fieldValue": {"type": "Integer", "integer": 1}}]}}]});
         assert_eq!(availability("a", Some(&w)).1, "ProbeUnavailable");
-        w["status"]["resourceStatus"]["manifests"][0]["statusFeedback"]["values"][0]["fieldValue"]["integer"] = json!(1);
-        assert_eq!(availability("a", Some(&w)), ("True", "ProbeAvailable", "a add-on is available.".into()));
+        w["status"]["resourceStatus"]["manifests"][0]["statusFeedback"]["values"][0]["fieldValue"]
+            ["integer"] = json!(1);
+        assert_eq!(
+            availability("a", Some(&w)),
+            ("True", "ProbeAvailable", "a add-on is available.".into())
+        );
         assert_eq!(availability("a", None).1, "WorkNotFound");
     }
 
     #[test]
     fn image_mirrors() {
-        let m = |s: &str, mi: &str| crate::api::ocm::ImageMirror { source: s.into(), mirror: mi.into() };
-        assert_eq!(override_image(&[m("", "local")], "quay.io/a/b:1"), "local/b:1");
-        assert_eq!(override_image(&[m("quay.io/a", "x.io/y")], "quay.io/a/b:1"), "x.io/y/b:1");
-        assert_eq!(override_image(&[m("docker.io", "x")], "quay.io/a/b:1"), "quay.io/a/b:1");
+        let m = |s: &str, mi: &str| crate::api::ocm::ImageMirror {
+            source: s.into(),
+            mirror: mi.into(),
+        };
+        assert_eq!(
+            override_image(&[m("", "local")], "quay.io/a/b:1"),
+            "local/b:1"
+        );
+        assert_eq!(
+            override_image(&[m("quay.io/a", "x.io/y")], "quay.io/a/b:1"),
+            "x.io/y/b:1"
+        );
+        assert_eq!(
+            override_image(&[m("docker.io", "x")], "quay.io/a/b:1"),
+            "quay.io/a/b:1"
+        );
     }
 }
