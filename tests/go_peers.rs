@@ -323,26 +323,50 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
         &["addon", "disable", "--names", "hello", "--clusters", "goc"],
     );
     assert!(disabled.contains("hello"), "{disabled}");
-    wait_until("the disabled add-on's Deployment is removed", || {
-        get(
-            &spoke,
-            "/apis/apps/v1/namespaces/hello-ns/deployments/hello-agent",
-        )
-        .is_none()
-    });
+    // Its pre-delete hook Job runs first (the Go agent applies the hook work), then the
+    // add-on and its works go.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // The hook Job's pod takes a while on kwok's nodes.
+        common::wait_until_within("the disabled add-on's Deployment is removed", 240, || {
+            get(
+                &spoke,
+                "/apis/apps/v1/namespaces/hello-ns/deployments/hello-agent",
+            )
+            .is_none()
+        });
+    }));
+    if result.is_err() {
+        let _ = agent.0.kill();
+        panic!(
+            "the disabled add-on was not removed; log:\n{}\nadd-on: {:?}\nhook work: {:?}\nhook Job: {:?}",
+            log(),
+            get(&hub, &mca),
+            get(
+                &hub,
+                "/apis/work.open-cluster-management.io/v1/namespaces/goc/manifestworks/addon-hello-pre-delete"
+            ),
+            get(
+                &spoke,
+                "/apis/batch/v1/namespaces/default/jobs/hello-cleanup"
+            ),
+        );
+    }
     assert!(get(&hub, &mca).is_none(), "a disabled add-on came back");
 
     let _ = agent.0.kill();
     let _ = agent.0.wait();
     // Nothing the agent asked of our hub failed. (409s between its own controllers are
     // retried by design; the peer sets no request-header CA, which only the agent's own
-    // metrics endpoint reads from `extension-apiserver-authentication`.)
+    // metrics endpoint reads from `extension-apiserver-authentication`; the add-on's work
+    // lists its Deployment before its Namespace, in upstream's largest-first order, so a
+    // first apply may find no namespace yet and is retried.)
     let errors: Vec<String> = log()
         .lines()
         .filter(|l| {
             l.starts_with('E')
                 && !l.contains("extension-apiserver-authentication")
                 && !l.contains("the object has been modified")
+                && !(l.contains("namespaces") && l.contains("hello-ns") && l.contains("not found"))
         })
         .map(str::to_string)
         .collect();
@@ -352,13 +376,13 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
         errors.join("\n")
     );
 
-    // clusteradm's add-on commands read and write v1alpha1; the hub stores v1beta1 and
-    // converts. An add-on created through v1beta1, enabled (created, then updated) with
-    // clusteradm, and listed by it.
+    // clusteradm's add-on commands read and write v1alpha1 (the storage version); v1beta1
+    // is served by conversion. An add-on created through v1beta1, enabled (created, then
+    // updated) with clusteradm, read through both versions, and listed by clusteradm.
     let addons = "/apis/addon.open-cluster-management.io";
     let cma = json!({"apiVersion": "addon.open-cluster-management.io/v1beta1", "kind": "ClusterManagementAddOn",
-        "metadata": {"name": "hello"},
-        "spec": {"addOnMeta": {"displayName": "Hello"},
+        "metadata": {"name": "greeter"},
+        "spec": {"addOnMeta": {"displayName": "Greeter"},
             "defaultConfigs": [{"group": "addon.open-cluster-management.io", "resource": "addondeploymentconfigs",
                 "namespace": "open-cluster-management", "name": "default"}]}});
     let r = client(&hub.data_dir, true)
@@ -367,22 +391,22 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
         .send()
         .expect("add-on");
     assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
-    for namespace in ["hello-agent", "hello-moved"] {
+    for namespace in ["greeter-agent", "greeter-moved"] {
         let enabled = clusteradm(
             &hub,
             &[
                 "addon",
                 "enable",
                 "--names",
-                "hello",
+                "greeter",
                 "--clusters",
                 "goc",
                 "--namespace",
                 namespace,
             ],
         );
-        assert!(enabled.contains("Deploying hello add-on"), "{enabled}");
-        let path = |v: &str| format!("{addons}/{v}/namespaces/goc/managedclusteraddons/hello");
+        assert!(enabled.contains("Deploying greeter add-on"), "{enabled}");
+        let path = |v: &str| format!("{addons}/{v}/namespaces/goc/managedclusteraddons/greeter");
         let alpha = get(&hub, &path("v1alpha1")).expect("v1alpha1 add-on");
         assert_eq!(alpha["spec"]["installNamespace"], namespace);
         let beta = get(&hub, &path("v1beta1")).expect("v1beta1 add-on");
@@ -392,7 +416,7 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
         );
     }
     let listed = clusteradm(&hub, &["get", "addon", "--clusters", "goc"]);
-    assert!(listed.contains("hello"), "{listed}");
+    assert!(listed.contains("greeter"), "{listed}");
 }
 
 /// The Go agent's process, killed when the test ends, also by a failed assertion.

@@ -90,13 +90,15 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
         cma_queue.clone(),
         controller::by_name(),
     );
+    // Add-ons change by the thousand while they roll out; their CMA's reconcile reads all
+    // of them, so their changes reach it at most once per `COALESCE`.
     controller::feed(
         &registry,
         mcas.clone(),
         None,
         Filter::default(),
         cma_queue.clone(),
-        controller::by_name(),
+        coalesced(cma_queue.clone()),
     );
     let every_cma = all_cmas(objects.clone(), cma_queue.clone());
     for kind in [placements, decisions].into_iter().chain(configs.clone()) {
@@ -187,6 +189,37 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
         controller::by_namespace(),
     );
     Ok(())
+}
+
+/// How long changes of add-ons are gathered before their CMA is reconciled.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The name of a changed object, added to `queue` `COALESCE` after the first change
+/// since the last time it was added.
+fn coalesced(queue: Queue) -> controller::KeysOf {
+    let pending = Arc::new(std::sync::Mutex::new(
+        std::collections::HashSet::<String>::new(),
+    ));
+    Arc::new(move |o: &Value| {
+        let Some(name) = o.pointer("/metadata/name").and_then(Value::as_str) else {
+            return Vec::new();
+        };
+        let fresh = pending
+            .lock()
+            .map(|mut p| p.insert(name.to_string()))
+            .unwrap_or(true);
+        if fresh {
+            let (queue, pending, name) = (queue.clone(), pending.clone(), name.to_string());
+            tokio::spawn(async move {
+                tokio::time::sleep(COALESCE).await;
+                if let Ok(mut p) = pending.lock() {
+                    p.remove(&name);
+                }
+                queue.add(name);
+            });
+        }
+        Vec::new()
+    })
 }
 
 /// Keys of every ClusterManagementAddOn, added to `queue` from a background task (the
