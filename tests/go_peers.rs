@@ -363,10 +363,11 @@ fn clusteradm_and_the_go_agent_work_with_our_hub() {
     let errors: Vec<String> = log()
         .lines()
         .filter(|l| {
+            let retried_namespace = l.contains("hello-ns") && l.contains("not found");
             l.starts_with('E')
                 && !l.contains("extension-apiserver-authentication")
                 && !l.contains("the object has been modified")
-                && !(l.contains("namespaces") && l.contains("hello-ns") && l.contains("not found"))
+                && !retried_namespace
         })
         .map(str::to_string)
         .collect();

@@ -499,6 +499,59 @@ fn mandatory_phase(
     Ok((!partial.rollout.is_empty() || !partial.timed_out.is_empty()).then_some(partial))
 }
 
+/// A placement's decision groups, from its PlacementDecisions.
+pub async fn placement_groups(
+    objects: &super::objects::Objects,
+    decisions: &crate::api::Kind,
+    namespace: &str,
+    placement: &str,
+) -> Result<Groups, crate::api::status::Status> {
+    use crate::api::ocm::{DECISION_GROUP_INDEX_LABEL, DECISION_GROUP_NAME_LABEL, PLACEMENT_LABEL};
+    use crate::api::status::Status;
+    use serde_json::Value;
+    let filter = crate::registry::Filter {
+        labels: crate::registry::selector::LabelSelector::parse(&format!(
+            "{PLACEMENT_LABEL}={placement}"
+        ))
+        .map_err(Status::internal)?,
+        ..Default::default()
+    };
+    let list = objects
+        .registry
+        .list_filtered(
+            decisions,
+            Some(namespace),
+            crate::storage::ListOptions::default(),
+            &filter,
+        )
+        .await?;
+    let label = |d: &Value, key: &str| -> Option<String> {
+        d.pointer("/metadata/labels")
+            .and_then(|l| l.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let mut groups = Groups::default();
+    for d in list["items"].as_array().into_iter().flatten() {
+        let index_label = label(d, DECISION_GROUP_INDEX_LABEL);
+        let index = index_label
+            .as_deref()
+            .unwrap_or("")
+            .parse::<i32>()
+            .map_err(|_| Status::internal(format!("incorrect group index: {index_label:?}")))?;
+        let name = label(d, DECISION_GROUP_NAME_LABEL).unwrap_or_default();
+        let clusters = d
+            .pointer("/status/decisions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("clusterName").and_then(Value::as_str))
+            .map(str::to_string);
+        groups.add(index, &name, clusters);
+    }
+    Ok(groups)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -673,57 +726,4 @@ mod tests {
         let r = rollout(Some(&s), &g, &more, now()).expect("rollout");
         assert_eq!(names(&r.to_rollout), ["d"]);
     }
-}
-
-/// A placement's decision groups, from its PlacementDecisions.
-pub async fn placement_groups(
-    objects: &super::objects::Objects,
-    decisions: &crate::api::Kind,
-    namespace: &str,
-    placement: &str,
-) -> Result<Groups, crate::api::status::Status> {
-    use crate::api::ocm::{DECISION_GROUP_INDEX_LABEL, DECISION_GROUP_NAME_LABEL, PLACEMENT_LABEL};
-    use crate::api::status::Status;
-    use serde_json::Value;
-    let filter = crate::registry::Filter {
-        labels: crate::registry::selector::LabelSelector::parse(&format!(
-            "{PLACEMENT_LABEL}={placement}"
-        ))
-        .map_err(Status::internal)?,
-        ..Default::default()
-    };
-    let list = objects
-        .registry
-        .list_filtered(
-            decisions,
-            Some(namespace),
-            crate::storage::ListOptions::default(),
-            &filter,
-        )
-        .await?;
-    let label = |d: &Value, key: &str| -> Option<String> {
-        d.pointer("/metadata/labels")
-            .and_then(|l| l.get(key))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    let mut groups = Groups::default();
-    for d in list["items"].as_array().into_iter().flatten() {
-        let index_label = label(d, DECISION_GROUP_INDEX_LABEL);
-        let index = index_label
-            .as_deref()
-            .unwrap_or("")
-            .parse::<i32>()
-            .map_err(|_| Status::internal(format!("incorrect group index: {index_label:?}")))?;
-        let name = label(d, DECISION_GROUP_NAME_LABEL).unwrap_or_default();
-        let clusters = d
-            .pointer("/status/decisions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.get("clusterName").and_then(Value::as_str))
-            .map(str::to_string);
-        groups.add(index, &name, clusters);
-    }
-    Ok(groups)
 }

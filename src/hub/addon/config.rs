@@ -148,10 +148,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A config object: group, resource, namespace, name.
+type ConfigKey = (String, String, Option<String>, String);
+
 /// Spec hashes of config objects, read once per reconcile.
 pub struct Hashes<'a> {
     objects: &'a Objects,
-    seen: HashMap<(String, String, Option<String>, String), Option<(String, i64)>>,
+    seen: HashMap<ConfigKey, Option<(String, i64)>>,
 }
 
 impl<'a> Hashes<'a> {

@@ -6,7 +6,7 @@
 //!   `Placements` install strategy, owner references, each cluster's desired configs
 //!   (`config`) rolled out under the placement's strategy, `Configured`, and the CMA's
 //!   `defaultconfigReferences` and `installProgressions`.
-//! - `addon`: one reconcile per ManagedClusterAddOn: template add-ons (`template`:
+//! - `managed`: one reconcile per ManagedClusterAddOn: template add-ons (`template`:
 //!   rendering, the deploy work, registrations, hub RBAC, health from work feedback), then
 //!   `Progressing` and `lastAppliedConfig` from the add-on's works.
 //! - `health`: one reconcile per ManagedCluster: every add-on `Unknown` when its cluster is,
@@ -15,9 +15,9 @@
 //! Add-on CSRs are approved and custom signers' certificates signed by `hub::csr` with
 //! the rules in `template::approves` and `template::signing_ca`.
 
-pub mod addon;
 pub mod config;
 pub mod health;
+pub mod managed;
 pub mod manager;
 pub mod template;
 
@@ -114,7 +114,7 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
 
     // Per ManagedClusterAddOn: the add-on, its works (by label), its CMA and configs.
     let mca_queue = Queue::default();
-    let reconciler = Arc::new(addon::AddonController::new(
+    let reconciler = Arc::new(managed::AddonController::new(
         objects.clone(),
         mca_queue.clone(),
     )?);

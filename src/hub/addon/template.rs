@@ -342,11 +342,11 @@ fn decorate_pod(
         push_all(pod, "volumes", &volumes);
     }
     let Some(config) = config else { return };
-    if let Some(np) = &config.spec.node_placement {
-        if !np.node_selector.is_empty() {
-            pod["nodeSelector"] = json!(np.node_selector);
-            pod["tolerations"] = json!(np.tolerations);
-        }
+    if let Some(np) = &config.spec.node_placement
+        && !np.node_selector.is_empty()
+    {
+        pod["nodeSelector"] = json!(np.node_selector);
+        pod["tolerations"] = json!(np.tolerations);
     }
     if !config.spec.registries.is_empty() {
         for container in containers(pod) {
