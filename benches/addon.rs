@@ -22,7 +22,6 @@ mod common;
 #[path = "sim/mod.rs"]
 mod sim;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -82,26 +81,16 @@ async fn run(hub: &common::Hub, clusters: usize) {
 
     // 1. Reference: the same number of works created directly.
     let t0 = Instant::now();
-    let creating = Arc::new(tokio::sync::Semaphore::new(64));
-    let mut tasks = Vec::new();
-    for i in 0..clusters {
-        for name in ADDONS {
-            let (admin, creating) = (admin.clone(), creating.clone());
-            let url = hub.url(&format!(
-                "/apis/work.open-cluster-management.io/v1/namespaces/sim-{i}/manifestworks"
-            ));
-            let body = json!({"metadata": {"name": format!("direct-{name}")},
-                "spec": {"workload": {"manifests": manifests(name)}}});
-            tasks.push(tokio::spawn(async move {
-                let _permit = creating.acquire_owned().await.expect("semaphore");
-                let r = admin.post(&url).json(&body).send().await.expect("create");
-                assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
-            }));
-        }
-    }
-    for t in tasks {
-        t.await.expect("create");
-    }
+    sim::create_works(&admin, hub, clusters, |_| {
+        ADDONS
+            .iter()
+            .map(|name| {
+                json!({"metadata": {"name": format!("direct-{name}")},
+                    "spec": {"workload": {"manifests": manifests(name)}}})
+            })
+            .collect()
+    })
+    .await;
     let works = clusters * ADDONS.len();
     sim::Population::wait_for(&population.applied, works, "direct works Applied").await;
     let direct_s = t0.elapsed().as_secs_f64();

@@ -20,7 +20,6 @@ mod common;
 #[path = "sim/mod.rs"]
 mod sim;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -64,27 +63,10 @@ async fn run(hub: &common::Hub, clusters: usize) {
 
     // 1. Reference: the works created directly.
     let t0 = Instant::now();
-    let creating = Arc::new(tokio::sync::Semaphore::new(64));
-    let mut tasks = Vec::new();
-    for i in 0..clusters {
-        let (admin, creating) = (admin.clone(), creating.clone());
-        let url = hub.url(&format!(
-            "/apis/work.open-cluster-management.io/v1/namespaces/sim-{i}/manifestworks"
-        ));
-        tasks.push(tokio::spawn(async move {
-            let _permit = creating.acquire_owned().await.expect("semaphore");
-            let r = admin
-                .post(&url)
-                .json(&json!({"metadata": {"name": "direct"}, "spec": template()}))
-                .send()
-                .await
-                .expect("create");
-            assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
-        }));
-    }
-    for t in tasks {
-        t.await.expect("create");
-    }
+    sim::create_works(&admin, hub, clusters, |_| {
+        vec![json!({"metadata": {"name": "direct"}, "spec": template()})]
+    })
+    .await;
     sim::Population::wait_for(&population.applied, clusters, "direct works Applied").await;
     let direct_s = t0.elapsed().as_secs_f64();
 

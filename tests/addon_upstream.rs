@@ -210,29 +210,6 @@ fn observed(api: &Api) -> Result<Value, String> {
     )
 }
 
-/// Waits until both hubs show the same state; the difference when they never do.
-fn agreed(mine: &Api, theirs: &Api, what: &str) -> Result<Value, String> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let (a, b) = (observed(mine), observed(theirs));
-        match (&a, &b) {
-            (Ok(a), Ok(b)) if a == b => return Ok(a.clone()),
-            _ if std::time::Instant::now() > deadline => {
-                let show = |r: &Result<Value, String>| match r {
-                    Ok(v) => serde_json::to_string_pretty(v).unwrap_or_default(),
-                    Err(e) => format!("(not settled) {e}"),
-                };
-                return Err(format!(
-                    "{what}:\n  ours:     {}\n  upstream: {}",
-                    show(&a),
-                    show(&b)
-                ));
-            }
-            _ => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
-
 /// What an agent would report for every deploy work: applied and available, the add-on's
 /// Deployment ready in its feedback.
 fn acknowledge_works(api: &Api) {
@@ -282,10 +259,11 @@ fn template_addons_agree_with_upstream() {
     set_up(&mine, false);
 
     let mut mismatches = Vec::new();
-    let mut settle = |what: &str| match agreed(&mine, &theirs, what) {
+    let mut settle = |what: &str| match mine.agrees_with(&theirs, Duration::from_secs(90), observed)
+    {
         Ok(v) => Some(v),
         Err(e) => {
-            mismatches.push(e);
+            mismatches.push(format!("{what}:{e}"));
             None
         }
     };

@@ -212,31 +212,6 @@ fn observed(api: &Api, ns: &str, acked: usize) -> Result<Value, String> {
     Ok(seen)
 }
 
-/// Waits until both hubs show the same settled state (each controller runs on its own
-/// schedule, and a pass may count answers that arrived during it); the state, or both
-/// last observations when they never agree.
-fn agreed(mine: &Api, theirs: &Api, ns: &str, acked: usize) -> Result<Value, String> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let (a, b) = (observed(mine, ns, acked), observed(theirs, ns, acked));
-        match (&a, &b) {
-            (Ok(a), Ok(b)) if a == b => return Ok(a.clone()),
-            _ if std::time::Instant::now() > deadline => {
-                let show = |r: &Result<Value, String>| match r {
-                    Ok(v) => v.to_string(),
-                    Err(e) => format!("(not settled) {e}"),
-                };
-                return Err(format!(
-                    "\n  ours:     {}\n  upstream: {}",
-                    show(&a),
-                    show(&b)
-                ));
-            }
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
-
 /// Neither controller sets `desiredTotal` and `updated`: a 0 there may be written or not.
 fn drop_unwritten(v: &mut Value) {
     match v {
@@ -292,7 +267,9 @@ fn replica_sets_agree_with_upstream() {
         let mut acked = 0;
         loop {
             rounds += 1;
-            if let Err(difference) = agreed(&mine, &theirs, &ns, acked) {
+            if let Err(difference) = mine.agrees_with(&theirs, Duration::from_secs(60), |api| {
+                observed(api, &ns, acked)
+            }) {
                 mismatches.push(format!("{} after {acked} answers:{difference}", s.id));
                 break;
             }

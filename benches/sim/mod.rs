@@ -571,3 +571,31 @@ pub async fn placement_of_all(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Creates, in every simulated cluster's namespace `sim-<i>`, the ManifestWorks
+/// `works(i)` gives (64 creates in flight).
+pub async fn create_works(
+    admin: &reqwest::Client,
+    hub: &common::Hub,
+    clusters: usize,
+    works: impl Fn(usize) -> Vec<Value>,
+) {
+    let creating = Arc::new(Semaphore::new(64));
+    let mut tasks = Vec::new();
+    for i in 0..clusters {
+        let url = hub.url(&format!(
+            "/apis/work.open-cluster-management.io/v1/namespaces/sim-{i}/manifestworks"
+        ));
+        for body in works(i) {
+            let (admin, creating, url) = (admin.clone(), creating.clone(), url.clone());
+            tasks.push(tokio::spawn(async move {
+                let _permit = creating.acquire_owned().await.expect("semaphore");
+                let r = admin.post(&url).json(&body).send().await.expect("create");
+                assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.expect("create");
+    }
+}

@@ -169,6 +169,36 @@ impl<'a> Api<'a> {
         }
     }
 
+    /// Waits until `observe` gives the same settled state on this hub and on `theirs`
+    /// (each hub's controllers run on their own schedule); the state, or both last
+    /// observations when they never agree within `patience`.
+    pub fn agrees_with(
+        &self,
+        theirs: &Api,
+        patience: Duration,
+        observe: impl Fn(&Api) -> Result<Value, String>,
+    ) -> Result<Value, String> {
+        let deadline = Instant::now() + patience;
+        loop {
+            let (a, b) = (observe(self), observe(theirs));
+            match (&a, &b) {
+                (Ok(a), Ok(b)) if a == b => return Ok(a.clone()),
+                _ if Instant::now() > deadline => {
+                    let show = |r: &Result<Value, String>| match r {
+                        Ok(v) => v.to_string(),
+                        Err(e) => format!("(not settled) {e}"),
+                    };
+                    return Err(format!(
+                        "\n  ours:     {}\n  upstream: {}",
+                        show(&a),
+                        show(&b)
+                    ));
+                }
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
     // ------------------------------------------------------------------------------
     // Builders.
 
