@@ -98,7 +98,7 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
         None,
         Filter::default(),
         cma_queue.clone(),
-        coalesced(cma_queue.clone()),
+        coalesced(cma_queue.clone(), |o| Some(name_of(o)?.to_string())),
     );
     let every_cma = all_cmas(objects.clone(), cma_queue.clone());
     for kind in [placements, decisions].into_iter().chain(configs.clone()) {
@@ -149,7 +149,7 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
         }),
     );
     let every_mca = all_mcas();
-    for kind in configs.into_iter().chain([cmas, clusters.clone()]) {
+    for kind in configs.into_iter().chain([cmas]) {
         controller::feed(
             &registry,
             kind,
@@ -159,6 +159,16 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
             every_mca.clone(),
         );
     }
+    // A cluster's changes (its labels change with its add-ons' health) reach its add-ons
+    // coalesced.
+    controller::feed(
+        &registry,
+        clusters.clone(),
+        None,
+        Filter::default(),
+        mca_queue.clone(),
+        coalesced(mca_queue.clone(), |o| Some(format!("{}/*", name_of(o)?))),
+    );
 
     // Per cluster: health and feature labels.
     let cluster_queue = Queue::default();
@@ -185,41 +195,46 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
         mcas,
         None,
         Filter::default(),
-        cluster_queue,
-        controller::by_namespace(),
+        cluster_queue.clone(),
+        coalesced(cluster_queue, |o| Some(namespace_of(o)?.to_string())),
     );
     Ok(())
 }
 
-/// How long changes of add-ons are gathered before their CMA is reconciled.
+/// How long changes are gathered before the object they affect is reconciled.
 const COALESCE: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// The name of a changed object, added to `queue` `COALESCE` after the first change
-/// since the last time it was added.
-fn coalesced(queue: Queue) -> controller::KeysOf {
+/// The key `key_of` gives a changed object, added to `queue` `COALESCE` after the first
+/// change since the last time it was added: reconciles that read many objects (a CMA's
+/// add-ons, a cluster's) run once for a burst of changes.
+fn coalesced(queue: Queue, key_of: fn(&Value) -> Option<String>) -> controller::KeysOf {
     let pending = Arc::new(std::sync::Mutex::new(
         std::collections::HashSet::<String>::new(),
     ));
     Arc::new(move |o: &Value| {
-        let Some(name) = o.pointer("/metadata/name").and_then(Value::as_str) else {
+        let Some(key) = key_of(o) else {
             return Vec::new();
         };
         let fresh = pending
             .lock()
-            .map(|mut p| p.insert(name.to_string()))
+            .map(|mut p| p.insert(key.clone()))
             .unwrap_or(true);
         if fresh {
-            let (queue, pending, name) = (queue.clone(), pending.clone(), name.to_string());
+            let (queue, pending) = (queue.clone(), pending.clone());
             tokio::spawn(async move {
                 tokio::time::sleep(COALESCE).await;
                 if let Ok(mut p) = pending.lock() {
-                    p.remove(&name);
+                    p.remove(&key);
                 }
-                queue.add(name);
+                queue.add(key);
             });
         }
         Vec::new()
     })
+}
+
+fn name_of(o: &Value) -> Option<&str> {
+    o.pointer("/metadata/name").and_then(Value::as_str)
 }
 
 /// Keys of every ClusterManagementAddOn, added to `queue` from a background task (the
@@ -241,8 +256,8 @@ fn all_cmas(objects: Objects, queue: Queue) -> controller::KeysOf {
     })
 }
 
-/// Keys of the ManagedClusterAddOns a change of a config, CMA or cluster may affect, as
-/// patterns the add-on controller expands: `*/<cma>`, `<cluster>/*`, or (configs) `*/*`.
+/// Keys of the ManagedClusterAddOns a change of a config or CMA may affect, as patterns
+/// the add-on controller expands: `*/<cma>` or (configs) `*/*`.
 fn all_mcas() -> controller::KeysOf {
     Arc::new(move |o: &Value| {
         let kind = o.get("kind").and_then(Value::as_str).unwrap_or("");
@@ -252,7 +267,6 @@ fn all_mcas() -> controller::KeysOf {
             .unwrap_or("");
         match kind {
             "ClusterManagementAddOn" => vec![format!("*/{name}")],
-            "ManagedCluster" => vec![format!("{name}/*")],
             _ => vec!["*/*".to_string()],
         }
     })
