@@ -8,10 +8,12 @@
 //! on each cluster and the add-on Available from the work's feedback, `Progressing`
 //! completed with `lastAppliedConfig`, registrations, install namespace, the hub
 //! RoleBinding, the add-on's hub kubeconfig Secret written by our agent (its CSR approved by
-//! the hub), the cluster's feature label and the CMA's install progression. Then a config
+//! the hub), the cluster's feature label, its add-on annotations copied to the add-on, and
+//! the CMA's install progression. Then a config
 //! change rolls out, a cluster the placement drops loses the add-on, a `Manual` add-on a
-//! user deleted stays deleted, and deleting the CMA removes every add-on after its
-//! pre-delete hook Job ran.
+//! user deleted stays deleted, a cluster whose agent stops makes its add-ons Unknown, and
+//! deleting the CMA removes every add-on after its pre-delete hook Job ran. The template
+//! also registers a custom signer, whose certificates the hub signs with a CA from a Secret.
 
 mod common;
 #[path = "support/placement.rs"]
@@ -28,6 +30,55 @@ use support::{Api, condition};
 const NS: &str = "addons";
 const WORKS: &str = "/apis/work.open-cluster-management.io/v1";
 const CLUSTERS: &str = "/apis/cluster.open-cluster-management.io/v1/managedclusters";
+
+const SIGNER: &str = "example.com/hello-signer";
+
+/// A CA (made with openssl) as the Secret `open-cluster-management-hub/hello-signer-ca`.
+fn signing_ca(api: &Api, dir: &std::path::Path) {
+    use base64::Engine;
+    let (crt, key) = (dir.join("signer.crt"), dir.join("signer.key"));
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .args([
+            "-subj",
+            "/CN=hello-signer",
+            "-days",
+            "2",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ])
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b64 = |p: &std::path::Path| {
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(p).expect("read"))
+    };
+    api.namespace("open-cluster-management-hub");
+    api.create(
+        "/api/v1/namespaces/open-cluster-management-hub/secrets",
+        &json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": "hello-signer-ca"},
+            "data": {"tls.crt": b64(&crt), "tls.key": b64(&key)}}),
+    );
+}
 
 fn deployment_config(level: &str) -> Value {
     json!({"apiVersion": "addon.open-cluster-management.io/v1alpha1", "kind": "AddOnDeploymentConfig",
@@ -66,7 +117,7 @@ fn template_addons_install_configure_report_and_clean_up() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let s = setup(dir.path(), 2, json!({}));
+    let mut s = setup(dir.path(), 2, json!({}));
     let api = Api::new(&s.hub, Duration::from_secs(240));
     api.namespace(NS);
     api.binding(NS, "default");
@@ -218,6 +269,25 @@ fn template_addons_install_configure_report_and_clean_up() {
                     .ok_or(String::from_utf8_lossy(&out.stderr).to_string())
             },
         );
+        // The custom signer's certificate, signed by the hub with the template's CA.
+        api.wait(
+            &format!("the custom signer's certificate reaches {cluster}"),
+            || {
+                let out = s.spokes[i].kubectl(&[
+                    "get",
+                    "secret",
+                    "hello-example.com-hello-signer-client-cert",
+                    "-n",
+                    "hello-ns",
+                    "-o",
+                    "jsonpath={.data.tls\\.crt}",
+                ]);
+                let text = String::from_utf8_lossy(&out.stdout).to_string();
+                (!text.is_empty())
+                    .then_some(text)
+                    .ok_or(String::from_utf8_lossy(&out.stderr).to_string())
+            },
+        );
         // The hook Job is not deployed with the add-on; the add-on holds its finalizer.
         assert!(!work.to_string().contains("hello-cleanup"), "{work}");
         assert!(
@@ -256,6 +326,22 @@ fn template_addons_install_configure_report_and_clean_up() {
     assert_eq!(
         status["defaultconfigReferences"].as_array().map(Vec::len),
         Some(2)
+    );
+
+    // The cluster's add-on annotations are copied to add-ons installed by placements.
+    api.merge(
+        &format!("{CLUSTERS}/c0"),
+        &json!({"metadata": {"annotations": {"addon.open-cluster-management.io/values": "{\"x\":\"y\"}"}}}),
+    );
+    api.wait(
+        "c0's add-on carries the cluster's add-on annotation",
+        || {
+            let a = api.get(&mca_path("c0", "hello")).ok_or("gone")?;
+            (a["metadata"]["annotations"]["addon.open-cluster-management.io/values"]
+                == "{\"x\":\"y\"}")
+                .then_some(())
+                .ok_or(a["metadata"].to_string())
+        },
     );
 
     // A config change rolls out to both clusters.
@@ -328,6 +414,18 @@ fn template_addons_install_configure_report_and_clean_up() {
         api.get(&mca_path("c0", "manual")).is_none(),
         "a deleted Manual add-on came back"
     );
+
+    // A cluster whose agent stops is Unknown, and so are its add-ons.
+    s.agents[1].kill();
+    api.wait("c1's add-on is Unknown with its cluster", || {
+        let a = api.get(&mca_path("c1", "manual")).ok_or("gone")?;
+        let c = api.get(&format!("{CLUSTERS}/c1")).ok_or("no cluster")?;
+        let unknown = condition(&a, "Available").is_some_and(|c| c.0 == "Unknown");
+        let label = &c["metadata"]["labels"]["feature.open-cluster-management.io/addon-manual"];
+        (unknown && label == "unreachable")
+            .then_some(())
+            .ok_or(format!("{} {label}", conditions_of(&a)))
+    });
 
     // Deleting the CMA removes its add-ons, their works and what they deployed.
     api.delete(&format!("{ADDONS}/clustermanagementaddons/hello"));

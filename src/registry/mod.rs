@@ -160,6 +160,18 @@ impl Registry {
     }
 
     /// The kinds this registry serves.
+    /// An object as stored: at the storage version (converted and defaulted there when
+    /// it came through another version), without `resourceVersion`.
+    fn encode(&self, kind: &Kind, object: &Value) -> Result<Bytes, Status> {
+        let storage = (kind.convert.is_some() && kind.version != kind.storage_version)
+            .then(|| {
+                self.catalog()
+                    .find(&kind.group, &kind.storage_version, &kind.plural)
+            })
+            .flatten();
+        encode(kind, object, storage.as_deref())
+    }
+
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }
@@ -273,7 +285,7 @@ impl Registry {
             validate_name(kind, &name)?;
             object["metadata"]["name"] = Value::String(name.clone());
             let key = kind.storage_key(namespace.as_deref(), &name);
-            let bytes = encode(kind, &object)?;
+            let bytes = self.encode(kind, &object)?;
             if options.dry_run {
                 return match self.store.get(&key).await {
                     Ok(None) => Ok(Written {
@@ -454,7 +466,7 @@ impl Registry {
             if i > 0 {
                 out.push(b',');
             }
-            let spliced = stored_as_served(kind)
+            let spliced = stored_as_served(kind, &kv.value)
                 .then(|| splice_resource_version(&kv.value, kv.mod_revision))
                 .flatten();
             match spliced {
@@ -892,7 +904,7 @@ impl Registry {
         current: &KeyValue,
         object: Value,
     ) -> Result<Value, Status> {
-        let bytes = encode(kind, &object)?;
+        let bytes = self.encode(kind, &object)?;
         if bytes == current.value {
             // No-op writes are free: no new revision, no event.
             return decode(kind, current);
@@ -1187,9 +1199,14 @@ fn apply_error(kind: &Kind, name: &str, e: ssa::ApplyError) -> Status {
 }
 
 /// Serialises an object for storage, at the storage version, without `resourceVersion`.
-fn encode(kind: &Kind, object: &Value) -> Result<Bytes, Status> {
+fn encode(kind: &Kind, object: &Value, storage: Option<&Kind>) -> Result<Bytes, Status> {
     let mut stored = object.clone();
     kind.convert_to(&mut stored, &kind.storage_version)?;
+    // Converted to the storage version, it gets that version's defaults (kube defaults
+    // at every version an object passes), so reads of the storage version are as written.
+    if let Some(schema) = storage.and_then(Kind::structural) {
+        schema.default(&mut stored);
+    }
     if let Some(meta) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
     }
@@ -1210,24 +1227,32 @@ fn decode(kind: &Kind, kv: &KeyValue) -> Result<Value, Status> {
 }
 
 /// A stored object (at whatever version it was stored) at the version it is read through.
-/// Kube defaults what it reads from storage by the served version's schema; an object of a
-/// single-version kind already was when written, but one written through another version
-/// of a multi-version kind (converted on the way) may lack a default of this one.
+/// Kube defaults what it reads from storage by the served version's schema; an object
+/// written at that version already was, so only a converted one can lack a default.
 fn served(kind: &Kind, mut object: Value) -> Result<Value, Status> {
+    let api_version = kind.api_version();
+    let converted = kind.convert.is_some()
+        && object.get("apiVersion").and_then(Value::as_str) != Some(api_version.as_str());
     kind.convert_to(&mut object, &kind.version)?;
-    if kind.convert.is_some()
-        && let Some(schema) = kind.structural()
-    {
+    if converted && let Some(schema) = kind.structural() {
         schema.default(&mut object);
     }
     Ok(object)
 }
 
 /// Whether stored bytes are already what a read through `kind` serves, but for their
-/// resourceVersion: a single-version kind (a kind with conversions is converted and
-/// defaulted on every read).
-fn stored_as_served(kind: &Kind) -> bool {
-    kind.version == kind.storage_version && kind.convert.is_none()
+/// resourceVersion: the kind has the storage version and, when its versions differ in
+/// shape, the bytes were stored at it (an older binary may have stored another version).
+/// Stored objects are encoded with sorted keys, so `apiVersion` comes first.
+fn stored_as_served(kind: &Kind, stored: &[u8]) -> bool {
+    if kind.version != kind.storage_version {
+        return false;
+    }
+    if kind.convert.is_none() {
+        return true;
+    }
+    let prefix = format!("{{\"apiVersion\":\"{}\",", kind.api_version());
+    stored.starts_with(prefix.as_bytes())
 }
 
 fn with_version(mut object: Value, kv: &KeyValue) -> Value {

@@ -769,8 +769,8 @@ async fn kinds_with_two_versions_convert_on_every_path() {
         "by-beta"
     );
 
-    // Written through v1beta1, read through v1alpha1 with v1alpha1's defaults (kube
-    // defaults what it reads from storage).
+    // Written through v1beta1, stored and read through v1alpha1 with v1alpha1's defaults
+    // (kube defaults at every version an object passes).
     e.registry
         .create(
             beta,
@@ -789,13 +789,13 @@ async fn kinds_with_two_versions_convert_on_every_path() {
         new["spec"]["installNamespace"],
         crate::api::ocm::DEFAULT_ADDON_INSTALL_NAMESPACE
     );
-    assert!(
+    // Stored as v1alpha1 with v1alpha1's defaults, so the v1beta1 view carries them.
+    assert_eq!(
         e.registry
             .get(beta, Some("cluster1"), "new")
             .await
-            .expect("get")["metadata"]
-            .get("annotations")
-            .is_none()
+            .expect("get")["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION],
+        crate::api::ocm::DEFAULT_ADDON_INSTALL_NAMESPACE
     );
 
     // A deletion held by a finalizer answers in the version of the request.

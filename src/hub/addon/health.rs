@@ -2,16 +2,23 @@
 //! reason and message) when the cluster's does (its agent, which reports add-on health,
 //! stopped), and the cluster carries `feature.open-cluster-management.io/addon-<name>` =
 //! `available`, `unhealthy` or `unreachable` for each add-on it has, per the add-on's
-//! `Available` condition; labels of add-ons that are gone are removed.
+//! `Available` condition; labels of add-ons that are gone are removed. Add-ons installed by
+//! a `Placements` strategy carry the cluster's `addon.open-cluster-management.io/*`
+//! annotations (upstream v1.3's add-on annotation controller).
 
 use std::collections::BTreeMap;
 
 use crate::api::meta::{find_condition, set_status_condition};
-use crate::api::ocm::{ManagedCluster, ManagedClusterAddOn};
+use crate::api::ocm::{
+    ClusterManagementAddOn, InstallStrategyType, ManagedCluster, ManagedClusterAddOn,
+};
 use crate::api::status::Status;
 use crate::hub::controller::Requeue;
 use crate::hub::objects::Objects;
 use crate::registry::Target;
+
+/// The prefix of the cluster annotations copied to its add-ons.
+const ANNOTATION_PREFIX: &str = "addon.open-cluster-management.io";
 
 /// The prefix of the add-on feature labels on clusters.
 pub const FEATURE_PREFIX: &str = "feature.open-cluster-management.io/addon-";
@@ -73,10 +80,69 @@ impl HealthController {
             }
             current.push(addon);
         }
+        for addon in &current {
+            if let Err(e) = self.annotations(&cluster, addon).await {
+                errors.push(e);
+            }
+        }
         self.labels(cluster, &current).await?;
         match errors.into_iter().next() {
             Some(e) => Err(e),
             None => Ok(None),
+        }
+    }
+
+    /// Copies the cluster's add-on annotations to an add-on its CMA installs by
+    /// placements (and drops those the cluster no longer has).
+    async fn annotations(
+        &self,
+        cluster: &ManagedCluster,
+        addon: &ManagedClusterAddOn,
+    ) -> Result<(), Status> {
+        let name = addon.metadata.name.as_deref().unwrap_or("");
+        let Some(cma) = self
+            .objects
+            .get_as::<ClusterManagementAddOn>(None, name)
+            .await?
+        else {
+            return Ok(());
+        };
+        let placements = cma
+            .spec
+            .install_strategy
+            .as_ref()
+            .is_some_and(|s| s.type_ == InstallStrategyType::Placements);
+        if !placements {
+            return Ok(());
+        }
+        let ours = |k: &String| k.starts_with(ANNOTATION_PREFIX);
+        let wanted: BTreeMap<String, String> = cluster
+            .metadata
+            .annotations
+            .iter()
+            .flatten()
+            .filter(|(k, _)| ours(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut next = addon.clone();
+        let annotations = next
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default);
+        annotations.retain(|k, _| !ours(k) || wanted.contains_key(k));
+        annotations.extend(wanted);
+        let unchanged = next.metadata.annotations.as_ref().filter(|a| !a.is_empty())
+            == addon
+                .metadata
+                .annotations
+                .as_ref()
+                .filter(|a| !a.is_empty());
+        if unchanged {
+            return Ok(());
+        }
+        match self.objects.update_as(&next, Target::Main).await {
+            Err(e) if e.reason != "NotFound" => Err(e),
+            _ => Ok(()),
         }
     }
 

@@ -48,6 +48,8 @@ struct PlacementNode {
     name: String,
     strategy: RolloutStrategy,
     groups: Groups,
+    /// Every cluster of the groups.
+    clusters: BTreeSet<String>,
     desired: DesiredConfigs,
     children: Vec<usize>,
     counts: Counts,
@@ -98,11 +100,17 @@ impl Manager {
             let groups =
                 rollout::placement_groups(&self.objects, &self.decisions, &p.namespace, &p.name)
                     .await?;
+            let clusters = groups
+                .all_clusters()
+                .into_iter()
+                .map(str::to_string)
+                .collect();
             nodes.push(PlacementNode {
                 namespace: p.namespace.clone(),
                 name: p.name.clone(),
                 strategy: with_default_concurrency(p.rollout_strategy.clone(), &placement),
                 groups,
+                clusters,
                 desired: DesiredConfigs::new(),
                 children: Vec::new(),
                 counts: Counts::default(),
@@ -112,7 +120,7 @@ impl Manager {
         if strategy.type_ == InstallStrategyType::Placements {
             let wanted: BTreeSet<String> = nodes
                 .iter()
-                .flat_map(|n| n.groups.all_clusters().into_iter().map(str::to_string))
+                .flat_map(|n| n.clusters.iter().cloned())
                 .collect();
             if self.install(&cma, &addons, &wanted).await? {
                 addons = self.addons_named(name).await?;
@@ -266,7 +274,7 @@ impl Manager {
             let node = nodes
                 .iter_mut()
                 .rev()
-                .find(|n| n.groups.all_clusters().contains(cluster));
+                .find(|n| n.clusters.contains(cluster));
             let inherited = match node {
                 Some(n) => {
                     n.children.push(i);
@@ -309,7 +317,7 @@ impl Manager {
                 .collect();
             let mut counts = Counts {
                 timed_out: result.timed_out.len(),
-                total: node.groups.all_clusters().len(),
+                total: node.clusters.len(),
                 ..Counts::default()
             };
             for &i in &node.children {
