@@ -128,7 +128,17 @@ fn template_addons_install_configure_report_and_clean_up() {
             .then_some(())
             .ok_or(format!("{selected:?}"))
     });
-    api.create(&format!("{ADDONS}/addontemplates"), &template("hello-v1"));
+    // A custom signer besides the hub kubeconfig: its CA in a Secret of the hub's namespace.
+    let mut tpl = template("hello-v1");
+    tpl["spec"]["registration"]
+        .as_array_mut()
+        .expect("registrations")
+        .push(
+            json!({"type": "CustomSigner", "customSigner": {"signerName": SIGNER,
+            "signingCA": {"name": "hello-signer-ca"}}}),
+        );
+    api.create(&format!("{ADDONS}/addontemplates"), &tpl);
+    signing_ca(&api, dir.path());
     api.create(
         &format!("{ADDONS}/namespaces/{NS}/addondeploymentconfigs"),
         &deployment_config("debug"),
@@ -283,9 +293,30 @@ fn template_addons_install_configure_report_and_clean_up() {
                     "jsonpath={.data.tls\\.crt}",
                 ]);
                 let text = String::from_utf8_lossy(&out.stdout).to_string();
-                (!text.is_empty())
-                    .then_some(text)
-                    .ok_or(String::from_utf8_lossy(&out.stderr).to_string())
+                let csrs: Vec<Value> = api
+                    .list(
+                        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+                        Some(&format!(
+                            "open-cluster-management.io/cluster-name={cluster}"
+                        )),
+                    )
+                    .into_iter()
+                    .filter(|c| c["spec"]["signerName"] == SIGNER)
+                    .map(|c| {
+                        json!([
+                            c["metadata"]["name"],
+                            c["status"]["conditions"],
+                            c["spec"]["usages"]
+                        ])
+                    })
+                    .collect();
+                let mca = api
+                    .get(&mca_path(cluster, "hello"))
+                    .map(|a| a["status"]["registrations"].clone());
+                (!text.is_empty()).then_some(text).ok_or(format!(
+                    "{} registrations {mca:?} CSRs: {csrs:?}",
+                    String::from_utf8_lossy(&out.stderr)
+                ))
             },
         );
         // The hook Job is not deployed with the add-on; the add-on holds its finalizer.
