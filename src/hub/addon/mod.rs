@@ -7,13 +7,14 @@
 //!   (`config`) rolled out under the placement's strategy, `Configured`, and the CMA's
 //!   `defaultconfigReferences` and `installProgressions`.
 //! - `managed`: one reconcile per ManagedClusterAddOn: template add-ons (`template`:
-//!   rendering, the deploy work, registrations, hub RBAC, health from work feedback), then
-//!   `Progressing` and `lastAppliedConfig` from the add-on's works.
+//!   rendering, the deploy work, pre-delete hooks, registrations, hub RBAC, health from
+//!   work feedback), then `Progressing` and `lastAppliedConfig` from the add-on's works.
 //! - `health`: one reconcile per ManagedCluster: every add-on `Unknown` when its cluster is,
-//!   and the cluster's `feature.open-cluster-management.io/addon-<name>` labels.
+//!   the cluster's `feature.open-cluster-management.io/addon-<name>` labels, and its
+//!   add-on annotations copied to add-ons installed by placements.
 //!
-//! Add-on CSRs are approved and custom signers' certificates signed by `hub::csr` with
-//! the rules in `template::approves` and `template::signing_ca`.
+//! Template add-ons' CSRs are approved, and their custom signers' certificates signed, by
+//! `hub::csr` (`addon_approves`, `addon_signer`).
 
 pub mod config;
 pub mod health;
