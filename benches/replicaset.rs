@@ -20,7 +20,7 @@ mod common;
 #[path = "sim/mod.rs"]
 mod sim;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 use sim::arg_value;
@@ -46,20 +46,8 @@ fn template() -> Value {
 }
 
 async fn run(hub: &common::Hub, clusters: usize) {
-    let population = sim::Population::start(hub, Duration::from_secs(60), true);
-    let admin = common::async_client(&hub.data_dir, true, true);
+    let (population, admin, before_mb) = sim::joined_with_placement(hub, clusters, NS).await;
     let pid = hub.child.id();
-    let idle_mb = common::rss_mb(pid);
-    population.spawn(0, clusters);
-    let join_s = sim::Population::wait_for(&population.available, clusters, "Available").await;
-    println!("{clusters} simulated clusters joined in {join_s:.1} s");
-    let t0 = Instant::now();
-    sim::placement_of_all(&admin, hub, NS, clusters).await;
-    let before_mb = common::rss_mb(pid);
-    println!(
-        "placement selected {clusters} clusters in {:.1} s; RSS idle {idle_mb:.0} MB, with the clusters {before_mb:.0} MB",
-        t0.elapsed().as_secs_f64()
-    );
 
     // 1. Reference: the works created directly.
     let t0 = Instant::now();

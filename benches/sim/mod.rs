@@ -599,3 +599,28 @@ pub async fn create_works(
         t.await.expect("create");
     }
 }
+
+/// `clusters` simulated clusters that acknowledge works, joined, and Placement `all` in
+/// `ns` selecting them (times and RSS printed); the population, an admin client and the
+/// hub's RSS with the clusters, in MB.
+pub async fn joined_with_placement(
+    hub: &common::Hub,
+    clusters: usize,
+    ns: &str,
+) -> (Population, reqwest::Client, f64) {
+    let population = Population::start(hub, Duration::from_secs(60), true);
+    let admin = common::async_client(&hub.data_dir, true, true);
+    let pid = hub.child.id();
+    let idle_mb = common::rss_mb(pid);
+    population.spawn(0, clusters);
+    let join_s = Population::wait_for(&population.available, clusters, "Available").await;
+    println!("{clusters} simulated clusters joined in {join_s:.1} s");
+    let t0 = Instant::now();
+    placement_of_all(&admin, hub, ns, clusters).await;
+    let before_mb = common::rss_mb(pid);
+    println!(
+        "placement selected {clusters} clusters in {:.1} s; RSS idle {idle_mb:.0} MB, with the clusters {before_mb:.0} MB",
+        t0.elapsed().as_secs_f64()
+    );
+    (population, admin, before_mb)
+}
