@@ -129,7 +129,7 @@ fn three_replicas_on_three_etcd_members_survive_faults() {
     wait_until_within("the agent is accepted through another replica", 60, || {
         common::ocm::accept(replicas[2].hub(), "ha-agent").contains("accepted")
     });
-    wait_until_within("the agent's cluster is Available", 180, || {
+    wait_until_within("the agent's cluster is Available", 300, || {
         cluster_available(&client, &replicas[0], "ha-agent")
     });
     send_work(&client, &replicas[0], "before-faults");
