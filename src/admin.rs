@@ -184,6 +184,8 @@ pub fn join_commands(server: &str, token: &str, ca_hash: &str) -> (String, Strin
 pub struct Accepted {
     pub approved_csrs: Vec<String>,
     pub accepted: bool,
+    /// Whether some bootstrap CSR of the cluster is approved (now or before).
+    pub csr_approved: bool,
 }
 
 /// Approves the cluster's pending CSRs made by bootstrap identities and sets
@@ -194,7 +196,7 @@ pub async fn accept(hub: &kube::Client, cluster: &str) -> Result<Accepted, Admin
     let list = csrs
         .list(&ListParams::default().labels(&format!("{CLUSTER_NAME_LABEL}={cluster}")))
         .await?;
-    let pending: Vec<&CertificateSigningRequest> = list
+    let bootstrap: Vec<&CertificateSigningRequest> = list
         .items
         .iter()
         .filter(|csr| {
@@ -205,16 +207,19 @@ pub async fn accept(hub: &kube::Client, cluster: &str) -> Result<Accepted, Admin
                 .iter()
                 .flatten()
                 .any(|g| g == BOOTSTRAP_GROUP);
-            let decided = csr
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|cs| {
-                    cs.iter()
-                        .any(|c| c.type_ == "Approved" || c.type_ == "Denied")
-                });
-            !decided && user.starts_with("system:bootstrap:") && in_group
+            user.starts_with("system:bootstrap:") && in_group
         })
+        .collect();
+    let has = |csr: &CertificateSigningRequest, types: &[&str]| {
+        csr.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| types.contains(&c.type_.as_str())))
+    };
+    outcome.csr_approved = bootstrap.iter().any(|csr| has(csr, &["Approved"]));
+    let pending: Vec<&CertificateSigningRequest> = bootstrap
+        .into_iter()
+        .filter(|csr| !has(csr, &["Approved", "Denied"]))
         .collect();
     // Two agents asking to be the same cluster: one of them is not who it claims to be.
     let mut identities: Vec<String> = pending.iter().map(|csr| requested_identity(csr)).collect();
@@ -239,6 +244,7 @@ pub async fn accept(hub: &kube::Client, cluster: &str) -> Result<Accepted, Admin
         csrs.patch_approval(&name, &PatchParams::default(), &Patch::Merge(&approved))
             .await?;
         outcome.approved_csrs.push(name);
+        outcome.csr_approved = true;
     }
     let clusters: Api<ManagedCluster> = Api::all(hub.clone());
     match clusters.get_opt(cluster).await? {

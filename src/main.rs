@@ -57,6 +57,12 @@ fn main() -> ExitCode {
                 for csr in &outcome.approved_csrs {
                     println!("CSR {csr} approved");
                 }
+                if !outcome.csr_approved {
+                    // As `clusteradm accept`: nothing can join until its CSR is approved.
+                    return Err(admin::AdminError::Invalid(format!(
+                        "no CSR of cluster {cluster:?} is approved yet (hubAcceptsClient is set); run accept again once its agent has created its CSR"
+                    )));
+                }
                 if outcome.accepted {
                     println!("managed cluster {cluster} accepted (hubAcceptsClient: true)");
                 } else {

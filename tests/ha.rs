@@ -28,7 +28,7 @@ use common::ha::{
 use common::kube_peer::KubePeer;
 use common::netns::{Host, Lab};
 use common::ocm::Agent;
-use common::{free_port, kubectl_cmd, wait_until, wait_until_within};
+use common::{free_port, kubectl_cmd, wait_until, wait_until_or_explain, wait_until_within};
 use serde_json::{Value, json};
 
 #[test]
@@ -118,7 +118,7 @@ fn three_replicas_on_three_etcd_members_survive_faults() {
     // An agent joins through replica 1 and is accepted through replica 2; a work
     // created through replica 0 reaches its (real) managed cluster.
     let token = common::ocm::create_token(replicas[1].hub(), None, "1h");
-    let _agent = Agent::start(
+    let agent = Agent::start(
         "ha-agent",
         &replicas[1].url(""),
         &token,
@@ -129,9 +129,12 @@ fn three_replicas_on_three_etcd_members_survive_faults() {
     wait_until_within("the agent is accepted through another replica", 60, || {
         common::ocm::accept(replicas[2].hub(), "ha-agent").contains("accepted")
     });
-    wait_until_within("the agent's cluster is Available", 300, || {
-        cluster_available(&client, &replicas[0], "ha-agent")
-    });
+    wait_until_or_explain(
+        "the agent's cluster is Available",
+        300,
+        || cluster_available(&client, &replicas[0], "ha-agent"),
+        || explain(&client, &replicas[0], &agent, "before-faults"),
+    );
     send_work(&client, &replicas[0], "before-faults");
     wait_until_within("the work is applied on the managed cluster", 60, || {
         peer.kubectl(&["get", "configmap", "before-faults", "-n", "default"])
@@ -247,17 +250,23 @@ fn three_replicas_on_three_etcd_members_survive_faults() {
         "exactly one leader at the end"
     );
     // The agent came through every fault: Available, and a work sent now is applied.
-    wait_until_within(
+    wait_until_or_explain(
         "the agent's cluster is Available after the faults",
         60,
         || cluster_available(&client, &replicas[0], "ha-agent"),
+        || explain(&client, &replicas[0], &agent, "after-faults"),
     );
     send_work(&client, &replicas[2], "after-faults");
-    wait_until_within("a work sent after the faults is applied", 60, || {
-        peer.kubectl(&["get", "configmap", "after-faults", "-n", "default"])
-            .status
-            .success()
-    });
+    wait_until_or_explain(
+        "a work sent after the faults is applied",
+        60,
+        || {
+            peer.kubectl(&["get", "configmap", "after-faults", "-n", "default"])
+                .status
+                .success()
+        },
+        || explain(&client, &replicas[0], &agent, "after-faults"),
+    );
     // One client certificate was issued for the cluster: no CSR was signed twice or
     // by two leaders.
     let csrs: Value = client
@@ -432,6 +441,33 @@ fn cluster_available(client: &reqwest::blocking::Client, replica: &Replica, name
     get_cluster(client, replica, name)
         .and_then(|c| common::ocm::condition(&c, "ManagedClusterConditionAvailable"))
         .is_some_and(|(status, _)| status == "True")
+}
+
+/// What a failed wait on the agent should show: its log, its cluster and the work `work`.
+fn explain(
+    client: &reqwest::blocking::Client,
+    replica: &Replica,
+    agent: &Agent,
+    work: &str,
+) -> String {
+    let fetch = |path: String| {
+        client
+            .get(replica.url(&path))
+            .send()
+            .and_then(|r| r.text())
+            .unwrap_or_else(|e| e.to_string())
+    };
+    let log = agent.log();
+    let tail = &log[log.len().saturating_sub(80)..];
+    format!(
+        "agent log (last {} lines):\n{}\ncluster: {}\nwork: {}",
+        tail.len(),
+        tail.join("\n"),
+        fetch(common::ocm::cluster_path("ha-agent")),
+        fetch(format!(
+            "/apis/work.open-cluster-management.io/v1/namespaces/ha-agent/manifestworks/{work}"
+        )),
+    )
 }
 
 /// A ManifestWork for the agent's cluster carrying one ConfigMap `name`.

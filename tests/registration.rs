@@ -741,6 +741,24 @@ fn auto_approval_tokens_and_admission() {
         "the listed bootstrap user's cluster is accepted and Available",
         || has_condition(&hub, "auto", "ManagedClusterConditionAvailable", "True"),
     );
+    // A cluster whose agent has made no CSR yet: `accept` sets hubAcceptsClient but, as
+    // `clusteradm accept` does, fails saying nothing can join yet.
+    let created = common::client(&hub.data_dir, true)
+        .post(hub.url("/apis/cluster.open-cluster-management.io/v1/managedclusters"))
+        .json(
+            &json!({"apiVersion": "cluster.open-cluster-management.io/v1",
+            "kind": "ManagedCluster", "metadata": {"name": "no-agent"}}),
+        )
+        .send()
+        .expect("create");
+    assert_eq!(created.status(), 201);
+    let out = ocm::accept_once(None, &hub, "no-agent");
+    assert!(
+        out.contains("no CSR of cluster \"no-agent\" is approved yet"),
+        "{out}"
+    );
+    let mc = get(&hub, &cluster_path("no-agent")).expect("mc");
+    assert_eq!(mc["spec"]["hubAcceptsClient"], true);
     // Another token's cluster waits for an admin.
     let other = ocm::create_token(&hub, None, "1h");
     let _manual = Agent::start(

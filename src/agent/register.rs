@@ -167,14 +167,30 @@ pub async fn request_certificate(
         None => true, // deleted: reported below
         Some(c) => !matches!(issued(c), Ok(None)),
     };
-    let last = kube::runtime::wait::await_condition(api, &name, decided)
-        .await
-        .map_err(|e| match e {
-            kube::runtime::wait::Error::ProbeFailed(kube::runtime::watcher::Error::WatchError(
-                s,
-            )) if s.code == 401 => AgentError::Unauthorized,
-            other => AgentError::Hub(format!("watching CSR {name}: {other}")),
-        })?;
+    // A broken watch (a hub replica restarting, a dropped connection) keeps waiting on
+    // the same CSR: creating another would leave the approved one unused.
+    let mut backoff = std::time::Duration::from_millis(500);
+    let last = loop {
+        match kube::runtime::wait::await_condition(api.clone(), &name, decided).await {
+            Ok(last) => break last,
+            Err(kube::runtime::wait::Error::ProbeFailed(
+                kube::runtime::watcher::Error::WatchError(s),
+            )) if s.code == 401 => return Err(AgentError::Unauthorized),
+            Err(kube::runtime::wait::Error::ProbeFailed(
+                kube::runtime::watcher::Error::WatchError(s),
+            )) if s.code != 410 => {
+                return Err(AgentError::Hub(format!(
+                    "watching CSR {name}: {}",
+                    s.message
+                )));
+            }
+            Err(e) => {
+                tracing::debug!(csr = name, error = %e, "CSR watch broke; watching again");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+            }
+        }
+    };
     let Some(csr) = last else {
         return Err(AgentError::Hub(format!(
             "CSR {name} was deleted before it was issued"

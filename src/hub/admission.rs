@@ -60,6 +60,14 @@ pub fn mutate(
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    // Upstream's webhook re-encodes the typed object, so `spec` and its
+    // `hubAcceptsClient` are always there; typed clients (ours included) need `spec`.
+    if let Some(obj) = object.as_object_mut() {
+        let spec = obj.entry("spec").or_insert_with(|| json!({}));
+        if let Some(spec) = spec.as_object_mut() {
+            spec.entry("hubAcceptsClient").or_insert(json!(false));
+        }
+    }
     let now = crate::api::meta::now_rfc3339();
     let old_taints: Vec<Value> = old
         .and_then(|o| o.pointer("/spec/taints"))
@@ -388,6 +396,17 @@ mod tests {
             .into_iter()
             .find(|k| k.kind == "ManagedCluster")
             .expect("ManagedCluster kind")
+    }
+
+    #[test]
+    fn a_cluster_always_has_a_spec() {
+        let kind = mc_kind();
+        let mut bare = json!({"metadata": {"name": "c1"}});
+        mutate(&kind, &mut bare, None, true).expect("create");
+        assert_eq!(bare["spec"], json!({"hubAcceptsClient": false}));
+        let mut accepted = json!({"metadata": {"name": "c1"}, "spec": {"hubAcceptsClient": true}});
+        mutate(&kind, &mut accepted, None, true).expect("create");
+        assert_eq!(accepted["spec"]["hubAcceptsClient"], true);
     }
 
     #[test]

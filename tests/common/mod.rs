@@ -323,10 +323,23 @@ pub fn wait_until(what: &str, check: impl FnMut() -> bool) {
 
 /// [`wait_until`] with a limit of `seconds` (the real Kubernetes peer's controllers, on a
 /// loaded 2-core machine, take longer than our hub to act).
-pub fn wait_until_within(what: &str, seconds: u64, mut check: impl FnMut() -> bool) {
+pub fn wait_until_within(what: &str, seconds: u64, check: impl FnMut() -> bool) {
+    wait_until_or_explain(what, seconds, check, String::new);
+}
+
+/// [`wait_until_within`] that, on timeout, adds what `explain` gathers (logs, statuses)
+/// to the failure.
+pub fn wait_until_or_explain(
+    what: &str,
+    seconds: u64,
+    mut check: impl FnMut() -> bool,
+    explain: impl FnOnce() -> String,
+) {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        if Instant::now() >= deadline {
+            panic!("timed out waiting until {what}\n{}", explain());
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }

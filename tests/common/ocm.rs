@@ -219,7 +219,21 @@ pub fn accept(hub: &Hub, cluster: &str) -> String {
 }
 
 /// [`accept`] run inside network namespace `ns`.
+/// An agent creates its ManagedCluster a moment before its CSR: while `accept` says no
+/// CSR is approved yet, it runs again (for up to 30 s), as a user would.
 pub fn accept_in(ns: Option<&str>, hub: &Hub, cluster: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = accept_once(ns, hub, cluster);
+        if !text.contains("is approved yet") || std::time::Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// One run of `accept`: its stdout and stderr.
+pub fn accept_once(ns: Option<&str>, hub: &Hub, cluster: &str) -> String {
     let out = command(
         ns,
         &[
