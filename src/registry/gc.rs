@@ -122,6 +122,40 @@ fn locate(key: &str) -> Option<Location> {
     })
 }
 
+/// The part of a stored object the graph reads.
+#[derive(serde::Deserialize)]
+struct Stored {
+    #[serde(default)]
+    metadata: StoredMeta,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct StoredMeta {
+    uid: Option<String>,
+    namespace: Option<String>,
+    deletion_timestamp: Option<serde::de::IgnoredAny>,
+    #[serde(deserialize_with = "null_as_default")]
+    finalizers: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    owner_references: Vec<StoredOwner>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredOwner {
+    uid: Option<String>,
+    block_owner_deletion: Option<bool>,
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    Ok(<Option<T> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
+}
+
 #[derive(Default)]
 struct Graph {
     nodes: HashMap<String, Node>,
@@ -131,20 +165,16 @@ struct Graph {
 
 impl Graph {
     fn put(&mut self, kv: &KeyValue) -> Option<String> {
-        let object: Value = serde_json::from_slice(&kv.value).ok()?;
-        let uid = object.pointer("/metadata/uid")?.as_str()?.to_string();
+        // Only the metadata is read: the rest of the object (a PlacementDecision's hundred
+        // decisions, a work's manifests) is skipped without being built.
+        let stored: Stored = serde_json::from_slice(&kv.value).ok()?;
+        let meta = stored.metadata;
+        let uid = meta.uid?;
         self.remove_key(&kv.key);
-        let owners: Vec<(String, bool)> = object
-            .pointer("/metadata/ownerReferences")
-            .and_then(Value::as_array)
+        let owners: Vec<(String, bool)> = meta
+            .owner_references
             .into_iter()
-            .flatten()
-            .filter_map(|o| {
-                Some((
-                    o.get("uid")?.as_str()?.to_string(),
-                    o.get("blockOwnerDeletion") == Some(&json!(true)),
-                ))
-            })
+            .filter_map(|o| Some((o.uid?, o.block_owner_deletion == Some(true))))
             .collect();
         for (owner, _) in &owners {
             self.dependents
@@ -155,19 +185,9 @@ impl Graph {
         let node = Node {
             key: kv.key.clone(),
             owners,
-            deleting: object.pointer("/metadata/deletionTimestamp").is_some(),
-            finalizers: object
-                .pointer("/metadata/finalizers")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|f| f.as_str().map(str::to_string))
-                .collect(),
-            namespace: object
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
+            deleting: meta.deletion_timestamp.is_some(),
+            finalizers: meta.finalizers,
+            namespace: meta.namespace.unwrap_or_default(),
         };
         self.uid_of_key.insert(kv.key.clone(), uid.clone());
         self.nodes.insert(uid.clone(), node);

@@ -34,6 +34,11 @@ impl Filter {
     pub fn matches(&self, object: &Value) -> bool {
         self.labels.matches(object) && self.fields.matches(object)
     }
+
+    /// True when no selector is given: every object matches.
+    fn is_everything(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
 }
 
 impl Registry {
@@ -89,8 +94,18 @@ fn translate(kind: &Kind, filter: &Filter, event: &Event) -> Option<WatchEvent> 
             });
         }
     };
-    let old = event.prev.as_ref().and_then(|p| decode(kind, p).ok());
-    let old_matched = old.as_ref().is_some_and(|o| filter.matches(o));
+    // Without selectors the previous object is only needed to know it existed; decoding
+    // it is half the cost of every event for the usual unfiltered watcher.
+    let old = if filter.is_everything() {
+        None
+    } else {
+        event.prev.as_ref().and_then(|p| decode(kind, p).ok())
+    };
+    let old_matched = if filter.is_everything() {
+        event.prev.is_some()
+    } else {
+        old.as_ref().is_some_and(|o| filter.matches(o))
+    };
     let (type_, new) = match event.kind {
         EventKind::Delete if old_matched => ("DELETED", new),
         EventKind::Delete => return None,

@@ -147,11 +147,14 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
                         }
                     }
                 }
-                feasible.sort_by(|a, b| {
-                    totals[b]
-                        .cmp(&totals[a])
-                        .then_with(|| state.name(*a).cmp(state.name(*b)))
-                });
+                // Highest total first, then by name; keyed once rather than looked up in
+                // every comparison (a pass sorts thousands of clusters).
+                let mut keyed: Vec<(i64, &str, Id)> = feasible
+                    .iter()
+                    .map(|id| (totals[id], state.name(*id).as_ref(), *id))
+                    .collect();
+                keyed.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+                feasible = keyed.into_iter().map(|(_, _, id)| id).collect();
                 let wanted = c
                     .number_of_clusters
                     .map(|n| usize::try_from(n).unwrap_or(0));

@@ -25,6 +25,7 @@ pub enum Op {
 pub struct Requirement {
     pub key: String,
     pub op: Op,
+    /// Sorted and without duplicates.
     pub values: Vec<String>,
 }
 
@@ -32,8 +33,8 @@ impl Requirement {
     fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         let value = labels.get(&self.key);
         match self.op {
-            Op::In => value.is_some_and(|v| self.values.contains(v)),
-            Op::NotIn => value.is_none_or(|v| !self.values.contains(v)),
+            Op::In => value.is_some_and(|v| self.values.binary_search(v).is_ok()),
+            Op::NotIn => value.is_none_or(|v| self.values.binary_search(v).is_err()),
             Op::Exists => value.is_some(),
             Op::DoesNotExist => value.is_none(),
         }
@@ -170,10 +171,14 @@ fn requirement(
             return Err(format!("{at}[{key}]: Invalid value: {value:?}: {why}"));
         }
     }
+    // Sorted, so a cluster's value is found by binary search.
+    let mut values = values.to_vec();
+    values.sort_unstable();
+    values.dedup();
     Ok(Requirement {
         key: key.to_string(),
         op,
-        values: values.to_vec(),
+        values,
     })
 }
 
