@@ -94,14 +94,21 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
             Err(msg) if predicates_given => misconfigured = Some(("Predicate".into(), msg.clone())),
             Err(_) => {}
             Ok(predicates) => {
-                let passed: Vec<Id> = candidates(state, &sets, predicates)
-                    .into_iter()
-                    .filter(|id| {
-                        state
-                            .cluster(*id)
-                            .is_some_and(|cl| c.predicate(&state.env, cl).is_ok())
-                    })
-                    .collect();
+                let passes = |id: Id| {
+                    state
+                        .cluster(id)
+                        .is_some_and(|cl| c.predicate(&state.env, cl).is_ok())
+                };
+                let compute = || {
+                    candidates(state, &sets, predicates)
+                        .into_iter()
+                        .filter(|id| passes(*id))
+                        .collect()
+                };
+                let eligible_passes = |id: Id| {
+                    !state.deleting().contains(&id) && state.in_sets(&sets, id) && passes(id)
+                };
+                let passed = state.passing(pid, &entry.compiled, &sets, compute, eligible_passes);
                 if !passed.is_empty() {
                     match &c.tolerations {
                         Err(msg) => misconfigured = Some(("TaintToleration".into(), msg.clone())),

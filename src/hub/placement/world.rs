@@ -12,8 +12,8 @@
 //! cluster was or is eligible and feasible, in their decisions, just joined or left
 //! their sets, or among the first filtered clusters their status lists.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, OnceLock};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use cel_interpreter::Value as Cel;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -231,6 +231,29 @@ pub struct State {
     profiles_of: HashMap<String, BTreeSet<Key>>,
     tombs: HashMap<(Tomb, Key), u64>,
     pub env: Env,
+    /// Clusters in the order they changed (the last [`CHANGE_LOG`]), numbered from
+    /// `changes_base`: what a placement's cached predicate results must re-check.
+    changes: VecDeque<Id>,
+    changes_base: u64,
+    /// Bumped by every change other than a cluster's that can change which clusters
+    /// pass a placement's predicates (set members, scores read by CEL).
+    epoch: u64,
+    /// Per placement: the eligible clusters passing its predicates, as of a change.
+    passed: Mutex<HashMap<Pid, Passed>>,
+}
+
+/// How many cluster changes are kept for the predicate caches; a cache older than that
+/// is computed again in full.
+const CHANGE_LOG: usize = 1 << 16;
+
+/// A placement's eligible clusters that pass its predicates, valid for `compiled`,
+/// `sets` and `epoch`, up to cluster change `seq`.
+pub struct Passed {
+    compiled: Arc<Compiled>,
+    sets: Vec<String>,
+    epoch: u64,
+    seq: u64,
+    ids: HashSet<Id>,
 }
 
 /// The resourceVersion of an object.
@@ -331,6 +354,65 @@ impl State {
             profiles: HashMap::new(),
             profiles_of: HashMap::new(),
             tombs: HashMap::new(),
+            changes: VecDeque::new(),
+            changes_base: 0,
+            epoch: 0,
+            passed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The eligible clusters (in `sets`, not being deleted) passing placement `pid`'s
+    /// predicates: its cached answer brought up to date with the clusters changed since,
+    /// or `compute` when the cache cannot say (another spec, sets or epoch, or more
+    /// changes than the log keeps).
+    pub fn passing(
+        &self,
+        pid: Pid,
+        compiled: &Arc<Compiled>,
+        sets: &[String],
+        compute: impl FnOnce() -> HashSet<Id>,
+        passes: impl Fn(Id) -> bool,
+    ) -> HashSet<Id> {
+        let seq = self.changes_base + self.changes.len() as u64;
+        let Ok(mut cache) = self.passed.lock() else {
+            return compute();
+        };
+        if let Some(p) = cache.get_mut(&pid)
+            && Arc::ptr_eq(&p.compiled, compiled)
+            && p.sets == sets
+            && p.epoch == self.epoch
+            && p.seq >= self.changes_base
+        {
+            let from = (p.seq - self.changes_base) as usize;
+            for &id in self.changes.range(from..) {
+                if passes(id) {
+                    p.ids.insert(id);
+                } else {
+                    p.ids.remove(&id);
+                }
+            }
+            p.seq = seq;
+            return p.ids.clone();
+        }
+        let ids = compute();
+        cache.insert(
+            pid,
+            Passed {
+                compiled: compiled.clone(),
+                sets: sets.to_vec(),
+                epoch: self.epoch,
+                seq,
+                ids: ids.clone(),
+            },
+        );
+        ids
+    }
+
+    fn log_change(&mut self, id: Id) {
+        self.changes.push_back(id);
+        if self.changes.len() > CHANGE_LOG {
+            self.changes.pop_front();
+            self.changes_base += 1;
         }
     }
 
@@ -728,6 +810,7 @@ impl State {
         new: Option<ClusterEntry>,
         now: i128,
     ) -> Triggers {
+        self.log_change(id);
         let mut t = Triggers::default();
         let name = self.names[id as usize].clone();
         // Indexes.
@@ -844,6 +927,7 @@ impl State {
 
     /// A ManagedClusterSet was created or changed.
     pub fn upsert_set(&mut self, obj: ManagedClusterSet) -> Triggers {
+        self.epoch += 1;
         let key = key_of(&obj.metadata);
         let rv = rv_of(&obj.metadata);
         if self.stale(Tomb::Set, &key, rv)
@@ -893,6 +977,7 @@ impl State {
 
     /// A ManagedClusterSet is gone.
     pub fn delete_set(&mut self, obj: &ManagedClusterSet) -> Triggers {
+        self.epoch += 1;
         let key = key_of(&obj.metadata);
         self.bury(Tomb::Set, key.clone(), rv_of(&obj.metadata));
         let mut t = Triggers::default();
@@ -1038,6 +1123,11 @@ impl State {
     pub fn delete_placement(&mut self, obj: &Placement) -> Triggers {
         let key = key_of(&obj.metadata);
         self.bury(Tomb::Placement, key.clone(), rv_of(&obj.metadata));
+        if let Some(pid) = self.pid(&key)
+            && let Ok(mut cache) = self.passed.lock()
+        {
+            cache.remove(&pid);
+        }
         if let Some(pid) = self.pid(&key)
             && self.placements.remove(&pid).is_some()
             && let Some(of) = self.placements_by_ns.get_mut(&key.0)
@@ -1199,6 +1289,7 @@ impl State {
 
     /// An AddOnPlacementScore was created, changed or (with `deleted`) removed.
     pub fn change_score(&mut self, obj: AddOnPlacementScore, deleted: bool) -> Triggers {
+        self.epoch += 1;
         let key = key_of(&obj.metadata);
         let rv = rv_of(&obj.metadata);
         let mut t = Triggers::default();
@@ -1334,6 +1425,55 @@ mod tests {
         serde_json::from_value(json!({"apiVersion": "cluster.open-cluster-management.io/v1beta2", "kind": "ManagedClusterSetBinding",
             "metadata": {"name": name, "namespace": ns, "resourceVersion": "1"}, "spec": {"clusterSet": name}}))
         .expect("binding")
+    }
+
+    #[test]
+    fn predicate_cache_follows_cluster_changes_and_recomputes_on_set_changes() {
+        let mut w = State::new();
+        let all =
+            json!({"clusterSelector": {"selectorType": "LabelSelector", "labelSelector": {}}});
+        w.upsert_set(set("global", all.clone()));
+        w.upsert_binding(binding("ns", "global"));
+        let t = w.upsert_placement(placement(
+            "ns",
+            "a",
+            json!({"predicates": [{"requiredClusterSelector": {"labelSelector": {"matchLabels": {"env": "prod"}}}}]}),
+        ));
+        let pid = *t.placements.iter().next().expect("pid");
+        w.upsert_cluster(cluster("c1", 1, json!({"env": "prod"})), 0);
+        w.upsert_cluster(cluster("c2", 1, json!({"env": "dev"})), 0);
+        let sets = vec!["global".to_string()];
+        let computed = std::cell::Cell::new(0);
+        let run = |w: &State| {
+            let compiled = w.placement(pid).expect("placement").compiled.clone();
+            let passes = |id: Id| {
+                w.in_sets(&sets, id)
+                    && w.cluster(id)
+                        .is_some_and(|cl| compiled.predicate(&w.env, cl).is_ok())
+            };
+            let compute = || {
+                computed.set(computed.get() + 1);
+                (0..w.id_count() as Id).filter(|id| passes(*id)).collect()
+            };
+            let mut names: Vec<String> = w
+                .passing(pid, &compiled, &sets, compute, passes)
+                .into_iter()
+                .map(|id| w.name(id).to_string())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(run(&w), ["c1"]);
+        // Cluster changes are applied to the cached answer, not computed again.
+        w.upsert_cluster(cluster("c2", 2, json!({"env": "prod"})), 0);
+        w.upsert_cluster(cluster("c1", 2, json!({"env": "dev"})), 0);
+        w.upsert_cluster(cluster("c3", 1, json!({"env": "prod"})), 0);
+        assert_eq!(run(&w), ["c2", "c3"]);
+        assert_eq!(computed.get(), 1);
+        // A set change may move many clusters: computed again.
+        w.upsert_set(set("global", all));
+        assert_eq!(run(&w), ["c2", "c3"]);
+        assert_eq!(computed.get(), 2);
     }
 
     #[test]
