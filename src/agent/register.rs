@@ -171,20 +171,18 @@ pub async fn request_certificate(
     // the same CSR: creating another would leave the approved one unused.
     let mut backoff = std::time::Duration::from_millis(500);
     let last = loop {
-        match kube::runtime::wait::await_condition(api.clone(), &name, decided).await {
-            Ok(last) => break last,
-            Err(kube::runtime::wait::Error::ProbeFailed(
-                kube::runtime::watcher::Error::WatchError(s),
-            )) if s.code == 401 => return Err(AgentError::Unauthorized),
-            Err(kube::runtime::wait::Error::ProbeFailed(
-                kube::runtime::watcher::Error::WatchError(s),
-            )) if s.code != 410 => {
-                return Err(AgentError::Hub(format!(
-                    "watching CSR {name}: {}",
-                    s.message
-                )));
+        let kube::runtime::wait::Error::ProbeFailed(e) =
+            match kube::runtime::wait::await_condition(api.clone(), &name, decided).await {
+                Ok(last) => break last,
+                Err(e) => e,
+            };
+        // The hub answered with an error (other than an expired watch): give up on this CSR.
+        match watch_error_code(&e) {
+            Some(401) => return Err(AgentError::Unauthorized),
+            Some(code) if code != 410 => {
+                return Err(AgentError::Hub(format!("watching CSR {name}: {e}")));
             }
-            Err(e) => {
+            _ => {
                 tracing::debug!(csr = name, error = %e, "CSR watch broke; watching again");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
@@ -199,6 +197,16 @@ pub async fn request_certificate(
     let chain = issued(&csr)?.ok_or_else(|| AgentError::Hub(format!("CSR {name} not issued")))?;
     tracing::info!(csr = name, "certificate issued");
     Ok(chain)
+}
+
+/// The HTTP code the hub answered a watch with (`None` for a broken connection).
+fn watch_error_code(e: &kube::runtime::watcher::Error) -> Option<u16> {
+    use kube::runtime::watcher::Error as W;
+    match e {
+        W::WatchError(status) => Some(status.code),
+        W::InitialListFailed(e) | W::WatchStartFailed(e) | W::WatchFailed(e) => api_code(e),
+        W::NoResourceVersion => None,
+    }
 }
 
 /// The issued chain, `None` while pending, an error once denied or failed.
