@@ -38,9 +38,9 @@ pub fn client(endpoint: &Endpoint, credential: &Credential) -> Result<kube::Clie
     let mut config = kube::Config::new(uri);
     config.root_cert = Some(pem_certs(&endpoint.ca_pem)?);
     config.connect_timeout = Some(std::time::Duration::from_secs(5));
-    // Longer than a watch lasts (kube's 290 s): a shorter limit cuts every quiet watch
-    // (a CSR waiting for approval, a cluster without works) and makes it start again.
-    config.read_timeout = Some(std::time::Duration::from_secs(295));
+    // Short, so a stalled connection heals within 30 s; a quiet watch cut by it starts
+    // again (the CSR wait and the controllers' watchers resume on the same objects).
+    config.read_timeout = Some(std::time::Duration::from_secs(30));
     match credential {
         Credential::Token(t) => config.auth_info.token = Some(t.clone().into()),
         Credential::Cert { cert_pem, key_pem } => {
