@@ -96,15 +96,12 @@ fn translate(kind: &Kind, filter: &Filter, event: &Event) -> Option<WatchEvent> 
     };
     // Without selectors the previous object is only needed to know it existed; decoding
     // it is half the cost of every event for the usual unfiltered watcher.
-    let old = if filter.is_everything() {
-        None
+    let (old, old_matched) = if filter.is_everything() {
+        (None, event.prev.is_some())
     } else {
-        event.prev.as_ref().and_then(|p| decode(kind, p).ok())
-    };
-    let old_matched = if filter.is_everything() {
-        event.prev.is_some()
-    } else {
-        old.as_ref().is_some_and(|o| filter.matches(o))
+        let old = event.prev.as_ref().and_then(|p| decode(kind, p).ok());
+        let matched = old.as_ref().is_some_and(|o| filter.matches(o));
+        (old, matched)
     };
     let (type_, new) = match event.kind {
         EventKind::Delete if old_matched => ("DELETED", new),

@@ -105,9 +105,7 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
                         .filter(|id| passes(*id))
                         .collect()
                 };
-                let eligible_passes = |id: Id| {
-                    !state.deleting().contains(&id) && state.in_sets(&sets, id) && passes(id)
-                };
+                let eligible_passes = |id: Id| eligible(state, &sets, id) && passes(id);
                 let passed = state.passing(pid, &entry.compiled, &sets, compute, eligible_passes);
                 if !passed.is_empty() {
                     match &c.tolerations {
@@ -314,8 +312,13 @@ fn eligible_count(state: &State, sets: &[String]) -> usize {
 /// The eligible clusters the predicates may select: through the label and claim indexes
 /// when every predicate has a requirement only clusters carrying some key can meet, else
 /// every eligible cluster.
+/// In one of `sets` and not being deleted.
+fn eligible(state: &State, sets: &[String], id: Id) -> bool {
+    !state.deleting().contains(&id) && state.in_sets(sets, id)
+}
+
 fn candidates(state: &State, sets: &[String], predicates: &[Predicate]) -> Vec<Id> {
-    let eligible = |id: &Id| !state.deleting().contains(id) && state.in_sets(sets, *id);
+    let eligible = |id: &Id| eligible(state, sets, *id);
     type Hint<'a> = (bool, &'a str, Option<&'a [String]>);
     let hints: Option<Vec<Hint>> = if predicates.is_empty() {
         None
