@@ -924,3 +924,104 @@ fn manifest_work_admission() {
         on_spoke(&s.spokes[0], "/api/v1/namespaces/default/configmaps/done").is_none()
     });
 }
+
+/// Server-side apply on a real kube-apiserver for every kind a user ships: a Namespace, a
+/// ConfigMap, a Secret, a CRD and a custom resource of it (listed before its CRD), each
+/// with the `ServerSideApply` strategy. The agent's field manager owns what it applied; a
+/// field dropped from the work is removed from the object (SSA's ownership, not a merge);
+/// deleting the work removes every object, the CRD and the namespace included.
+#[test]
+fn server_side_apply_of_every_kind_and_cleanup() {
+    if !kube_peer::available("server_side_apply_of_every_kind_and_cleanup") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = setup(dir.path(), 1, json!({}));
+    let (hub, spoke) = (&s.hub, &s.spokes[0]);
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.ssa.example.com"},
+        "spec": {"group": "ssa.example.com", "scope": "Namespaced",
+            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}]}});
+    let manifests = |data: Value| {
+        json!([
+            {"apiVersion": "ssa.example.com/v1", "kind": "Gadget", "metadata": {"name": "g", "namespace": "ssa"}, "spec": {"size": 3}},
+            cm("settings", "ssa", data),
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": "ssa"}, "stringData": {"pw": "s3cret"}},
+            crd.clone(),
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ssa"}},
+        ])
+    };
+    let ssa = json!({"type": "ServerSideApply", "serverSideApply": {"fieldManager": "work-agent", "force": false}});
+    let config = |group: &str, resource: &str, namespace: &str, name: &str| {
+        json!({"resourceIdentifier": {"group": group, "resource": resource, "namespace": namespace, "name": name},
+               "updateStrategy": ssa.clone()})
+    };
+    let configs = json!({"manifestConfigs": [
+        config("ssa.example.com", "gadgets", "ssa", "g"),
+        config("", "configmaps", "ssa", "settings"),
+        config("", "secrets", "ssa", "creds"),
+        config("apiextensions.k8s.io", "customresourcedefinitions", "", "gadgets.ssa.example.com"),
+        config("", "namespaces", "", "ssa"),
+    ]});
+    create_work(
+        hub,
+        &work("c0", "ssa", manifests(json!({"a": "1", "b": "2"})), configs),
+    );
+    wait_until_within("every manifest is server-side applied", 120, || {
+        work_status(hub, "c0", "ssa").is_some_and(|w| {
+            (0..5).all(|i| manifest_condition(&w, i, "Applied").is_some_and(|c| c.0 == "True"))
+        })
+    });
+    let paths = [
+        "/apis/ssa.example.com/v1/namespaces/ssa/gadgets/g",
+        "/api/v1/namespaces/ssa/configmaps/settings",
+        "/api/v1/namespaces/ssa/secrets/creds",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.ssa.example.com",
+        "/api/v1/namespaces/ssa",
+    ];
+    for path in paths {
+        let object = on_spoke(spoke, path).unwrap_or_else(|| panic!("{path} on the peer"));
+        let applied_by_agent = object["metadata"]["managedFields"]
+            .as_array()
+            .is_some_and(|f| {
+                f.iter()
+                    .any(|e| e["manager"] == "work-agent" && e["operation"] == "Apply")
+            });
+        assert!(
+            applied_by_agent,
+            "{path} is not applied by work-agent: {object}"
+        );
+    }
+    assert_eq!(
+        on_spoke(spoke, "/apis/ssa.example.com/v1/namespaces/ssa/gadgets/g").expect("gadget")["spec"]
+            ["size"],
+        3
+    );
+
+    // Dropping data.b from the work removes it from the ConfigMap: the field was ours.
+    update_work(hub, "c0", "ssa", |w| {
+        w["spec"]["workload"]["manifests"][1]["data"] = json!({"a": "10"});
+    });
+    wait_until("the ConfigMap follows the work, data.b removed", || {
+        on_spoke(spoke, "/api/v1/namespaces/ssa/configmaps/settings")
+            .is_some_and(|c| c["data"] == json!({"a": "10"}))
+    });
+
+    // Deleting the work removes every object it applied, its CRD and namespace included.
+    let r = client(&hub.data_dir, true)
+        .delete(hub.url(&format!("{WORKS}/c0/manifestworks/ssa")))
+        .send()
+        .expect("delete");
+    assert!(r.status().is_success());
+    wait_until_within("the work is gone", 180, || {
+        work_status(hub, "c0", "ssa").is_none()
+    });
+    for path in paths {
+        wait_until_within(&format!("{path} is gone from the peer"), 120, || {
+            on_spoke(spoke, path).is_none()
+        });
+    }
+}
