@@ -10,7 +10,7 @@
 //!   bootstrap token whose CSRs it approves itself, and runs the agent in this process, so
 //!   ManifestWorks for that cluster are applied to the hosting cluster.
 //! - **The admin kubeconfig as a Secret**: in a pod (`POD_NAMESPACE` set, in-cluster
-//!   configuration available), `multicluster-controlplane-kubeconfig` (the external address)
+//!   configuration or `KUBECONFIG`), `multicluster-controlplane-kubeconfig` (the external address)
 //!   and `multicluster-controlplane-svc-kubeconfig` (the in-cluster Service) in that
 //!   namespace, as the Go project publishes them.
 //!
@@ -236,9 +236,18 @@ pub async fn publish_kubeconfigs(pki: &crate::pki::Pki) {
     let Ok(namespace) = std::env::var("POD_NAMESPACE") else {
         return;
     };
-    let client = match kube::Config::incluster().map(kube::Client::try_from) {
+    // In a pod the in-cluster configuration; `KUBECONFIG` when set (a hub run beside the
+    // cluster, and the tests).
+    let client = match kube::Config::infer().await.map(kube::Client::try_from) {
         Ok(Ok(c)) => c,
-        _ => return,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot publish the admin kubeconfig");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "POD_NAMESPACE is set but no cluster configuration is found; the admin kubeconfig is not published");
+            return;
+        }
     };
     let admin = match pki.ensure_admin() {
         Ok(a) => a,
@@ -248,6 +257,7 @@ pub async fn publish_kubeconfigs(pki: &crate::pki::Pki) {
         }
     };
     let secrets: Api<Secret> = Api::namespaced(client, &namespace);
+    // A name the serving certificate carries (`pki::service_names`).
     let service = format!("https://multicluster-controlplane.{namespace}.svc");
     for (name, server) in [
         (

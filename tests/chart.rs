@@ -3,7 +3,9 @@
 //! chart's checks and `values.schema.json`), the rendered configuration accepted by the
 //! binary's own contract and served by a hub started from it, and two releases in two
 //! namespaces installed into a real Kubernetes API server (`KubePeer`), every manifest
-//! accepted and both Deployments Available.
+//! accepted and both Deployments Available; one release's hub run on this host from the
+//! configuration it installed publishes its kubeconfigs (external port, Service name in
+//! its serving certificate) into its namespace; the Go chart's default values render.
 
 mod common;
 
@@ -39,6 +41,12 @@ fn text(out: &Output) -> String {
 
 /// `helm template` with `--set` values; the rendered documents.
 fn render(dir: &Path, sets: &[&str]) -> Result<Vec<serde_json::Value>, String> {
+    let flags: Vec<&str> = sets.iter().flat_map(|s| ["--set", s]).collect();
+    render_with(dir, &flags)
+}
+
+/// `helm template` with these flags; the rendered documents.
+fn render_with(dir: &Path, flags: &[&str]) -> Result<Vec<serde_json::Value>, String> {
     let chart = chart();
     let mut args = vec![
         "template",
@@ -47,9 +55,7 @@ fn render(dir: &Path, sets: &[&str]) -> Result<Vec<serde_json::Value>, String> {
         "--namespace",
         "team-a",
     ];
-    for s in sets {
-        args.extend(["--set", s]);
-    }
+    args.extend(flags);
     let out = helm(dir, &args);
     if !out.status.success() {
         return Err(text(&out));
@@ -85,11 +91,6 @@ fn hub_json(docs: &[serde_json::Value]) -> serde_json::Value {
 #[test]
 fn every_combination_renders_and_passes_the_contract() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = helm(
-        dir.path(),
-        &["lint", chart().to_str().expect("utf8"), "--strict"],
-    );
-    assert!(out.status.success(), "{}", text(&out));
     let external = [
         "etcd.mode=external",
         "etcd.servers={https://etcd-0.etcd:2379,https://etcd-1.etcd:2379}",
@@ -102,6 +103,7 @@ fn every_combination_renders_and_passes_the_contract() {
         "apiserver.cakey=KEY",
         "apiserver.serviceAccountKey=SAKEY",
     ];
+    let chart_path = chart().to_str().expect("utf8").to_string();
     for exposure in [
         None,
         Some("route.enabled=true"),
@@ -117,6 +119,12 @@ fn every_combination_renders_and_passes_the_contract() {
                 "serviceMonitor.enabled=true",
                 "apiserver.externalHostname=hub.example.com",
             ]);
+            let mut lint = vec!["lint", chart_path.as_str(), "--strict"];
+            for set in &sets {
+                lint.extend(["--set", set]);
+            }
+            let out = helm(dir.path(), &lint);
+            assert!(out.status.success(), "helm lint {sets:?}: {}", text(&out));
             let docs = render(dir.path(), &sets).unwrap_or_else(|e| panic!("{sets:?}: {e}"));
             let k = kinds(&docs);
             assert!(k.contains(&"Deployment".to_string()), "{k:?}");
@@ -169,6 +177,13 @@ fn every_combination_renders_and_passes_the_contract() {
                 let secret = docs.iter().find(|d| d["kind"] == "Secret").expect("secret");
                 assert_eq!(secret["stringData"]["sa.key"], "SAKEY");
             }
+            // Kubeconfigs name the port clients reach: the node port, or the Service's.
+            let port = if exposure == Some("nodeport.enabled=true") {
+                30443
+            } else {
+                443
+            };
+            assert_eq!(config["apiserver"]["externalPort"], port, "{sets:?}");
             assert_eq!(config["controllers"]["selfManagement"]["enabled"], true);
             assert_eq!(
                 config["apiserver"]["delegatingAuthentication"]["enabled"],
@@ -201,6 +216,15 @@ fn wrong_values_are_refused_with_a_reason() {
         (vec!["etcd.mode=sqlite"], "/etcd/mode"),
         (vec!["replicas=2"], "replicas > 1 needs etcd.mode=external"),
         (vec!["apiserver.ca=PEM"], "apiserver.cakey"),
+        // A replaced pod on external etcd must keep the identity its data was written with.
+        (
+            vec!["etcd.mode=external", "etcd.servers={https://etcd:2379}"],
+            "set apiserver.ca, apiserver.cakey and apiserver.serviceAccountKey",
+        ),
+        (
+            vec!["serviceMonitor.enabled=true"],
+            "needs enableDelegatingAuthentication=true",
+        ),
         (
             vec![
                 "replicas=3",
@@ -231,7 +255,15 @@ fn wrong_values_are_refused_with_a_reason() {
 #[test]
 fn rendered_config_starts_a_hub() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let docs = render(dir.path(), &["features=DefaultClusterSet=true"]).expect("render");
+    let docs = render(
+        dir.path(),
+        &[
+            "features=DefaultClusterSet=true",
+            "apiserver.externalHostname=127.0.0.1",
+            "apiserver.externalPort=30443",
+        ],
+    )
+    .expect("render");
     let mut config = hub_json(&docs);
     // The pod's paths and port, moved to this test's directory and a free port.
     config["dataDirectory"] = serde_json::json!(dir.path().join("data"));
@@ -244,7 +276,13 @@ fn rendered_config_starts_a_hub() {
     cmd.args(["server", "--config", file.to_str().expect("utf8")]);
     let mut hub = Hub::spawn(cmd, port, &dir.path().join("data"), &[]);
     hub.wait_ready();
-    let out = common::kubectl_run(&hub, &["get", "managedclustersets", "-o", "name"]);
+    // The kubeconfig the hub writes (and publishes in a pod) names the external port.
+    let admin = std::fs::read_to_string(dir.path().join("data/cert/kube-aggregator.kubeconfig"))
+        .expect("admin kubeconfig");
+    assert!(admin.contains("server: https://127.0.0.1:30443"), "{admin}");
+    // 30443 is the node port in front of the pod; here the hub is reached directly.
+    let server = format!("--server=https://127.0.0.1:{port}");
+    let out = common::kubectl_run(&hub, &[&server, "get", "managedclustersets", "-o", "name"]);
     assert!(out.status.success(), "{}", text(&out));
     let sets = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -277,6 +315,10 @@ fn two_releases_install_into_a_real_cluster() {
         ("hub-a", "team-a", "nodeport.enabled=true"),
         ("hub-b", "team-b", "enableSelfManagement=true"),
     ] {
+        let external = format!(
+            "apiserver.externalHostname={}",
+            if ns == "team-a" { "127.0.0.1" } else { "" }
+        );
         let out = helm(
             dir.path(),
             &[
@@ -294,6 +336,8 @@ fn two_releases_install_into_a_real_cluster() {
                 "enableDelegatingAuthentication=true",
                 "--set",
                 "nodeport.port=30443",
+                "--set",
+                &external,
                 "--wait",
                 "--timeout",
                 "3m",
@@ -345,4 +389,127 @@ fn two_releases_install_into_a_real_cluster() {
         listed.contains("hub-a") && listed.contains("hub-b"),
         "{listed}"
     );
+
+    // The pods are simulated: run team-a's hub on this host from the configuration the
+    // release installed, as its pod would (POD_NAMESPACE; the peer as hosting cluster
+    // through KUBECONFIG instead of the in-cluster configuration).
+    let encoded = peer.kubectl_ok(&[
+        "get",
+        "secret",
+        "multicluster-controlplane-config",
+        "-n",
+        "team-a",
+        "-o",
+        "jsonpath={.data.hub\\.json}",
+    ]);
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .expect("base64");
+    let mut config: serde_json::Value = serde_json::from_slice(&decoded).expect("hub.json");
+    let port = common::free_port();
+    config["dataDirectory"] = serde_json::json!(dir.path().join("hub-a"));
+    config["apiserver"]["port"] = serde_json::json!(port);
+    config["apiserver"]["bindAddress"] = serde_json::json!("127.0.0.1");
+    let file = dir.path().join("hub-a.json");
+    std::fs::write(&file, config.to_string()).expect("write");
+    let mut cmd = Command::new(common::bin());
+    cmd.args(["server", "--config", file.to_str().expect("utf8")]);
+    let kubeconfig_env = kubeconfig.to_str().expect("utf8");
+    let mut hub = Hub::spawn(
+        cmd,
+        port,
+        &dir.path().join("hub-a"),
+        &[("POD_NAMESPACE", "team-a"), ("KUBECONFIG", kubeconfig_env)],
+    );
+    hub.wait_ready();
+    // It publishes both kubeconfigs into its namespace, as the Go project's pod does.
+    let published = |name: &str| {
+        let out = peer.kubectl(&[
+            "get",
+            "secret",
+            name,
+            "-n",
+            "team-a",
+            "-o",
+            "jsonpath={.data.kubeconfig}",
+        ]);
+        out.status
+            .success()
+            .then(|| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(String::from_utf8_lossy(&out.stdout).trim())
+                    .ok()
+            })
+            .flatten()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
+    wait_until_within("the hub publishes its kubeconfigs", 60, || {
+        published("multicluster-controlplane-kubeconfig").is_some()
+            && published("multicluster-controlplane-svc-kubeconfig").is_some()
+    });
+    let external = published("multicluster-controlplane-kubeconfig").expect("kubeconfig");
+    assert!(
+        external.contains("server: https://127.0.0.1:30443"),
+        "the node port: {external}"
+    );
+    let service = published("multicluster-controlplane-svc-kubeconfig").expect("kubeconfig");
+    let service_name = "multicluster-controlplane.team-a.svc";
+    assert!(
+        service.contains(&format!("server: https://{service_name}")),
+        "{service}"
+    );
+    // Its serving certificate is valid for the Service name that kubeconfig uses.
+    let svc_file = dir.path().join("svc.kubeconfig");
+    std::fs::write(&svc_file, &service).expect("write");
+    let out = Command::new(common::kubectl())
+        .args([
+            "--kubeconfig",
+            svc_file.to_str().expect("utf8"),
+            &format!("--server=https://127.0.0.1:{port}"),
+            &format!("--tls-server-name={service_name}"),
+            "get",
+            "managedclustersets",
+            "-o",
+            "name",
+        ])
+        .output()
+        .expect("kubectl");
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// The Go project's chart values (the keys and defaults its `values.yaml` ships with,
+/// written out here) render unchanged: an empty self-management name means local-cluster,
+/// and keys we do not use (`generateCA`, `etcd.snapshotCount`) are accepted.
+#[test]
+fn the_go_charts_default_values_render() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let values = dir.path().join("go-values.yaml");
+    std::fs::write(
+        &values,
+        r#"image: quay.io/open-cluster-management/multicluster-controlplane:latest
+imagePullPolicy: IfNotPresent
+replicas: 1
+features: "DefaultClusterSet=true,ManagedClusterAutoApproval=true"
+autoApprovalBootstrapUsers: ""
+enableSelfManagement: true
+selfManagementClusterName: ""
+enableDelegatingAuthentication: false
+apiserver: {externalHostname: "", externalPort: 443, ca: "", cakey: "", generateCA: false}
+etcd: {mode: embed, snapshotCount: 5000, servers: [], ca: "", cert: "", certkey: ""}
+pvc: {storageCapacity: 1Gi, storageClassName: "", selector: {}}
+route: {enabled: false}
+loadbalancer: {enabled: false, ip: ""}
+nodeport: {enabled: false, port: 30443}
+"#,
+    )
+    .expect("values");
+    let docs = render_with(dir.path(), &["-f", values.to_str().expect("utf8")])
+        .unwrap_or_else(|e| panic!("the Go chart's values: {e}"));
+    let config = hub_json(&docs);
+    assert_eq!(
+        config["controllers"]["selfManagement"]["clusterName"],
+        "local-cluster"
+    );
+    assert!(kinds(&docs).contains(&"PersistentVolumeClaim".to_string()));
 }

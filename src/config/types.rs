@@ -27,6 +27,8 @@ pub struct Config {
 #[serde(rename_all = "camelCase")]
 pub struct ApiServer {
     pub external_hostname: String,
+    /// The port behind `external_hostname` (0: `port`).
+    pub external_port: u16,
     pub port: u16,
     pub bind_address: String,
     pub ca_file: String,

@@ -44,6 +44,8 @@ struct State {
 pub struct Queue {
     state: Arc<Mutex<State>>,
     notify: Arc<Notify>,
+    /// `workqueue_depth` of the controller running this queue, set by [`run`].
+    depth: Arc<std::sync::OnceLock<prometheus_client::metrics::gauge::Gauge>>,
 }
 
 /// Locks `m`, recovering the guard of a poisoned lock.
@@ -62,8 +64,15 @@ impl Queue {
         }
         if state.queued.insert(key.clone()) {
             state.queue.push_back(key);
+            self.report_depth(&state);
             drop(state);
             self.notify.notify_one();
+        }
+    }
+
+    fn report_depth(&self, state: &State) {
+        if let Some(gauge) = self.depth.get() {
+            gauge.set(i64::try_from(state.queue.len()).unwrap_or(i64::MAX));
         }
     }
 
@@ -92,6 +101,7 @@ impl Queue {
             {
                 let mut state = lock(&self.state);
                 if let Some(key) = state.queue.pop_front() {
+                    self.report_depth(&state);
                     state.queued.remove(&key);
                     state.active.insert(key.clone());
                     if !state.queue.is_empty() {
@@ -120,6 +130,13 @@ impl Queue {
 /// a growing delay (per key, capped at 30 s).
 pub fn run(name: &'static str, queue: Queue, workers: usize, reconcile: ReconcileFn) {
     let failures: Arc<Mutex<std::collections::HashMap<String, u32>>> = Arc::default();
+    let labels = crate::metrics::QueueLabels { name: name.into() };
+    let gauge = crate::metrics::get()
+        .queue_depth
+        .get_or_create(&labels)
+        .clone();
+    gauge.set(i64::try_from(queue.len()).unwrap_or(i64::MAX));
+    let _ = queue.depth.set(gauge);
     for _ in 0..workers.max(1) {
         let (queue, reconcile, failures) = (queue.clone(), reconcile.clone(), failures.clone());
         tokio::spawn(async move {
@@ -127,9 +144,6 @@ pub fn run(name: &'static str, queue: Queue, workers: usize, reconcile: Reconcil
             let m = crate::metrics::get();
             loop {
                 let key = queue.next().await;
-                m.queue_depth
-                    .get_or_create(&labels)
-                    .set(i64::try_from(queue.len()).unwrap_or(i64::MAX));
                 let started = std::time::Instant::now();
                 let outcome = reconcile(key.clone()).await;
                 m.reconcile_duration
@@ -292,6 +306,19 @@ mod tests {
         assert_eq!(q.len(), 2);
         assert_eq!(q.next().await, "b");
         assert_eq!(q.next().await, "a");
+    }
+
+    #[tokio::test]
+    async fn the_depth_gauge_follows_adds_and_takes() {
+        let q = Queue::default();
+        let gauge = prometheus_client::metrics::gauge::Gauge::default();
+        let _ = q.depth.set(gauge.clone());
+        q.add("a");
+        q.add("b");
+        q.add("a");
+        assert_eq!(gauge.get(), 2, "a waiting key is counted once");
+        let _ = q.next().await;
+        assert_eq!(gauge.get(), 1);
     }
 
     #[tokio::test]

@@ -540,7 +540,27 @@ fn serving_names(config: &Config) -> Vec<String> {
     ] {
         add(n);
     }
+    // In a pod (the Helm chart sets POD_NAMESPACE): the chart's Service, by which the
+    // published `multicluster-controlplane-svc-kubeconfig` reaches the hub.
+    if let Ok(ns) = std::env::var("POD_NAMESPACE") {
+        for n in service_names(&ns) {
+            add(&n);
+        }
+    }
     names
+}
+
+/// The DNS names of the Helm chart's Service in namespace `ns`.
+pub fn service_names(ns: &str) -> Vec<String> {
+    if !crate::api::meta::is_dns_label(ns) {
+        return Vec::new();
+    }
+    [
+        format!("multicluster-controlplane.{ns}"),
+        format!("multicluster-controlplane.{ns}.svc"),
+        format!("multicluster-controlplane.{ns}.svc.cluster.local"),
+    ]
+    .into()
 }
 
 /// The URL written into the admin kubeconfig.
@@ -555,9 +575,14 @@ pub fn server_url(config: &Config) -> String {
             Err(_) => api.bind_address.clone(),
         }
     };
+    let port = if !api.external_hostname.is_empty() && api.external_port != 0 {
+        api.external_port
+    } else {
+        api.port
+    };
     match host.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) => format!("https://[{v6}]:{}", api.port),
-        _ => format!("https://{host}:{}", api.port),
+        Ok(IpAddr::V6(v6)) => format!("https://[{v6}]:{port}"),
+        _ => format!("https://{host}:{port}"),
     }
 }
 
@@ -808,8 +833,25 @@ mod tests {
         assert_eq!(server_url(&c), "https://127.0.0.1:9443");
         c.apiserver.bind_address = "::1".into();
         assert_eq!(server_url(&c), "https://127.0.0.1:9443");
+        c.apiserver.external_port = 443;
+        assert_eq!(server_url(&c), "https://127.0.0.1:9443", "no external host");
         c.apiserver.external_hostname = "fd00::5".into();
+        assert_eq!(server_url(&c), "https://[fd00::5]:443");
+        c.apiserver.external_port = 0;
         assert_eq!(server_url(&c), "https://[fd00::5]:9443");
+    }
+
+    #[test]
+    fn the_charts_service_names_follow_its_namespace() {
+        assert_eq!(
+            service_names("team-a"),
+            [
+                "multicluster-controlplane.team-a",
+                "multicluster-controlplane.team-a.svc",
+                "multicluster-controlplane.team-a.svc.cluster.local"
+            ]
+        );
+        assert!(service_names("not a namespace").is_empty());
     }
 
     #[test]

@@ -39,6 +39,12 @@ open-cluster-management:multicluster-controlplane:{{ .Release.Namespace }}
 {{- if and (gt (int .Values.replicas) 1) (not (and .Values.apiserver.ca .Values.apiserver.serviceAccountKey)) }}
 {{- fail "replicas > 1 share one hub identity: set apiserver.ca, apiserver.cakey and apiserver.serviceAccountKey" }}
 {{- end }}
+{{- if and (eq .Values.etcd.mode "external") (not (and .Values.apiserver.ca .Values.apiserver.serviceAccountKey)) }}
+{{- fail "etcd.mode=external keeps the hub's data outside the pod: set apiserver.ca, apiserver.cakey and apiserver.serviceAccountKey so that a replaced pod keeps the identity its data was written with" }}
+{{- end }}
+{{- if and .Values.serviceMonitor.enabled (not .Values.enableDelegatingAuthentication) }}
+{{- fail "serviceMonitor.enabled needs enableDelegatingAuthentication=true: Prometheus presents a token of the hosting cluster, which the hub checks with that cluster" }}
+{{- end }}
 {{- if and .Values.apiserver.ca (not .Values.apiserver.cakey) }}
 {{- fail "apiserver.cakey must be set together with apiserver.ca" }}
 {{- end }}
@@ -69,6 +75,9 @@ open-cluster-management:multicluster-controlplane:{{ .Release.Namespace }}
 {{- $users := list }}
 {{- range (splitList "," .Values.autoApprovalBootstrapUsers) }}{{ if trim . }}{{ $users = append $users (trim .) }}{{ end }}{{ end }}
 {{- $apiserver := dict "port" 9443 "bindAddress" "0.0.0.0" "externalHostname" .Values.apiserver.externalHostname }}
+{{- if .Values.apiserver.externalHostname }}
+{{- $_ := set $apiserver "externalPort" (int (ternary .Values.nodeport.port .Values.apiserver.externalPort .Values.nodeport.enabled)) }}
+{{- end }}
 {{- if .Values.apiserver.ca }}
 {{- $_ := set $apiserver "caFile" "/etc/multicluster-controlplane/ca.crt" }}
 {{- $_ := set $apiserver "caKeyFile" "/etc/multicluster-controlplane/ca.key" }}
@@ -89,7 +98,7 @@ open-cluster-management:multicluster-controlplane:{{ .Release.Namespace }}
 {{- end }}
 {{- $controllers := dict "featureGates" (include "mcp.featureGates" . | fromJson) "autoApprovalBootstrapUsers" $users }}
 {{- if .Values.enableSelfManagement }}
-{{- $_ := set $controllers "selfManagement" (dict "enabled" true "clusterName" .Values.selfManagementClusterName) }}
+{{- $_ := set $controllers "selfManagement" (dict "enabled" true "clusterName" (default "local-cluster" .Values.selfManagementClusterName)) }}
 {{- end }}
 {{- $config := dict "dataDirectory" "/var/lib/multicluster-controlplane" "apiserver" $apiserver "etcd" $etcd "controllers" $controllers "logging" (dict "level" .Values.logLevel "format" "json") }}
 {{- toPrettyJson $config }}

@@ -694,7 +694,13 @@ async fn reconcile(work: Arc<ManifestWork>, agent: Arc<WorkAgent>) -> Result<Act
             }
             Err(e)
         }
-        Err(other) => Err(WorkError::Failed(other.to_string())),
+        Err(other) => {
+            // The hub's finalizer could not be added or removed: say so on the work too,
+            // in case the hub takes the status write that refused the finalizer.
+            let message = other.to_string();
+            agent.report_failure(&seen, &message).await;
+            Err(WorkError::Failed(message))
+        }
     }
 }
 
@@ -1164,5 +1170,22 @@ mod tests {
             [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
         );
         assert!(f.warned.is_some(), "warned once it kept failing");
+    }
+
+    #[test]
+    fn a_failing_work_warns_from_the_third_failure_at_most_once_a_minute() {
+        let mut f = Failing::default();
+        f.failed("w", "boom");
+        f.failed("w", "boom");
+        assert!(f.warned.is_none(), "two failures are not worth a warning");
+        f.failed("w", "boom");
+        let first = f.warned.expect("the third failure warns");
+        f.failed("w", "boom");
+        assert_eq!(f.warned, Some(first), "no second warning within a minute");
+        // A minute later the next failure warns again.
+        let earlier = first.checked_sub(Failing::WARN_EVERY);
+        f.warned = earlier;
+        f.failed("w", "boom");
+        assert!(f.warned.is_some_and(|at| Some(at) != earlier));
     }
 }
