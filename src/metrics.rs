@@ -85,6 +85,8 @@ pub struct Metrics {
     pub storage_commit: Histogram,
     /// Time of the durable write (and fsync, with `storage.sync`) of one batch.
     pub storage_fsync: Histogram,
+    /// Time of one write transaction on external etcd (a quorum write).
+    pub etcd_write: Histogram,
     /// Keys waiting in a controller's queue.
     pub queue_depth: Family<QueueLabels, Gauge>,
     /// Time of one reconcile.
@@ -113,6 +115,7 @@ impl Metrics {
             watches: Family::default(),
             storage_commit: storage_latency(),
             storage_fsync: storage_latency(),
+            etcd_write: storage_latency(),
             queue_depth: Family::default(),
             reconcile_duration: Family::new_with_constructor(latency),
             reconcile_errors: Family::default(),
@@ -147,6 +150,11 @@ impl Metrics {
             "storage_fsync_duration_seconds",
             "Time of the durable write (with fsync when storage.sync is on) of one batch in the embedded store",
             m.storage_fsync.clone(),
+        );
+        hub.register(
+            "etcd_write_duration_seconds",
+            "Time of one write transaction on external etcd, retries included",
+            m.etcd_write.clone(),
         );
         hub.register(
             "workqueue_depth",

@@ -291,6 +291,18 @@ fn three_replicas_on_three_etcd_members_survive_faults() {
         .filter(|n| !stored.contains(n.as_str()))
         .collect();
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    // Writes to etcd are measured.
+    let metrics = client
+        .get(replicas[2].url("/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .expect("metrics");
+    let writes_timed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("etcd_write_duration_seconds_count "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(writes_timed > 0, "no etcd write recorded:\n{metrics}");
     assert_eq!(
         leaders(&client, &replicas).len(),
         1,

@@ -203,8 +203,11 @@ impl EtcdStore {
     }
 
     /// A transaction, retried only while it cannot have reached a member.
+    /// One write transaction (its latency, retries included, recorded as
+    /// `etcd_request_duration_seconds`).
     async fn transaction(&self, txn: Txn, context: &str) -> Result<etcd_client::TxnResponse> {
-        call(
+        let started = Instant::now();
+        let answer = call(
             || {
                 let mut kv = self
                     .client
@@ -216,7 +219,11 @@ impl EtcdStore {
             context,
             0,
         )
-        .await
+        .await;
+        crate::metrics::get()
+            .etcd_write
+            .observe(started.elapsed().as_secs_f64());
+        answer
     }
 
     fn full(&self, key: &str) -> String {
