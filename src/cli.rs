@@ -53,6 +53,14 @@ pub enum Command {
     Config(ConfigCommand),
     /// Print version information.
     Version(VersionArgs),
+    /// Internal: `del(EXPRESSION)` in jq on the JSON object read from stdin, the result on
+    /// stdout. The agent runs its `ignoreFields.jqPathExpressions` through this, in a child
+    /// process it can stop.
+    #[command(hide = true)]
+    JqDelete {
+        /// A jq path expression.
+        expression: String,
+    },
 }
 
 /// Where the configuration comes from, and the flags that override it.

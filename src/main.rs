@@ -100,6 +100,7 @@ fn main() -> ExitCode {
             print!("{}", config::SCHEMA);
             ExitCode::SUCCESS
         }
+        Command::JqDelete { expression } => agent::work::ignore::jq_delete_command(&expression),
         Command::Version(args) => {
             let info = http::version::info();
             match args.output {

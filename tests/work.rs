@@ -621,13 +621,18 @@ fn strategies_delete_options_offline_agent_and_hub_restart() {
 
     // ignoreFields: data.x is set at creation, then left to the managed cluster.
     let ssa_ignoring = json!({"type": "ServerSideApply", "serverSideApply": {
-        "ignoreFields": [{"condition": "OnSpokePresent", "jsonPaths": [".data.x"]}]}});
+        "ignoreFields": [{"condition": "OnSpokePresent", "jsonPaths": [".data.x"],
+            "jsonPointers": ["/data/w"], "jqPathExpressions": [".data | .[\"z\"]"]}]}});
     create_work(
         hub,
         &work(
             "c0",
             "ignoring",
-            json!([cm("tuned", "default", json!({"x": "hub", "y": "1"}))]),
+            json!([cm(
+                "tuned",
+                "default",
+                json!({"x": "hub", "y": "1", "z": "hub", "w": "hub"})
+            )]),
             json!({"manifestConfigs": [strategy("tuned", ssa_ignoring)]}),
         ),
     );
@@ -637,7 +642,7 @@ fn strategies_delete_options_offline_agent_and_hub_restart() {
     let r = spoke_http
         .patch(spoke.api_url(&format!("{cms}/tuned")))
         .header("Content-Type", "application/merge-patch+json")
-        .body(json!({"data": {"x": "spoke"}}).to_string())
+        .body(json!({"data": {"x": "spoke", "z": "spoke", "w": "spoke"}}).to_string())
         .send()
         .expect("patch");
     assert!(r.status().is_success());
@@ -647,11 +652,13 @@ fn strategies_delete_options_offline_agent_and_hub_restart() {
     wait_until("the hub's change is applied", || {
         get(spoke, &format!("{cms}/tuned")).is_some_and(|c| c["data"]["y"] == "2")
     });
-    assert_eq!(
-        get(spoke, &format!("{cms}/tuned")).expect("tuned")["data"]["x"],
-        "spoke",
-        "an ignored field keeps the managed cluster's value"
-    );
+    let tuned = get(spoke, &format!("{cms}/tuned")).expect("tuned");
+    for field in ["x", "z", "w"] {
+        assert_eq!(
+            tuned["data"][field], "spoke",
+            "an ignored field (JSONPath x, jq z, pointer w) keeps the managed cluster's value"
+        );
+    }
 
     // Delete options.
     create_work(
@@ -1023,5 +1030,31 @@ fn server_side_apply_of_every_kind_and_cleanup() {
         wait_until_within(&format!("{path} is gone from the peer"), 120, || {
             on_spoke(spoke, path).is_none()
         });
+    }
+}
+
+/// jq expressions of `ignoreFields` run in a child process of the binary: a runaway one is
+/// stopped after a second (or dies alone), reported, and not run again.
+#[test]
+fn jq_ignore_expressions_run_in_a_child_that_can_be_stopped() {
+    use multicluster_controlplane::agent::work::ignore::jq_delete_with;
+    let bin = std::path::Path::new(common::bin());
+    let object = json!({"data": {"a": "1", "b": "2"}});
+    assert_eq!(
+        jq_delete_with(bin, &object, ".data.a").expect("deleted"),
+        json!({"data": {"b": "2"}})
+    );
+    let bad = jq_delete_with(bin, &object, ".data.[").expect_err("a syntax error");
+    assert!(bad.contains("JQ expression error"), "{bad}");
+    for runaway in ["def f: f; f", "def f: .data, f; f", "repeat(.)"] {
+        let started = std::time::Instant::now();
+        let err = jq_delete_with(bin, &object, runaway).expect_err(runaway);
+        assert!(
+            err.contains("timed out") || err.contains("crashed"),
+            "{runaway}: {err}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let again = jq_delete_with(bin, &object, runaway).expect_err(runaway);
+        assert!(again.contains("not run again"), "{again}");
     }
 }

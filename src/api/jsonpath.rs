@@ -73,8 +73,17 @@ impl JsonPath {
                     .find(']')
                     .ok_or_else(|| JsonPathError::Unclosed(text.to_string()))?;
                 let inner = &r[..end];
+                let quoted = ['\'', '"'].into_iter().find_map(|q| {
+                    inner
+                        .strip_prefix(q)
+                        .and_then(|i| i.strip_suffix(q))
+                        .filter(|i| !i.contains(q))
+                });
                 segments.push(if inner == "*" {
                     ("[:]".to_string(), false)
+                } else if let Some(name) = quoted {
+                    // `['a.b/c']`: a field whose name holds dots.
+                    (format!("[{}]", string_literal(name)), false)
                 } else if let Some(filter) =
                     inner.strip_prefix("?(@.").and_then(|f| f.strip_suffix(')'))
                 {
@@ -420,7 +429,12 @@ mod tests {
             json!([".a[0", null]),
             json!([".a[x]", null]),
             json!([".a[-1]", null]),
-            json!([".a['k']", null]),
+            // kube's quoted field names (the hand-written evaluator refused them).
+            json!([".a['k']", [[], [], [], [], [], [], []]]),
+            json!([
+                ".metadata.labels['a.b']",
+                [["dotted"], [], [], [], [], [], []]
+            ]),
             json!([".a[?(@.x>1)]", null]),
             json!([".a[?(@.x)]", null]),
             json!(["a.b", null]),

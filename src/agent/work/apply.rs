@@ -25,64 +25,6 @@ fn annotation<'a>(object: &'a DynamicObject, key: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-/// A field path of `ignoreFields` (a JSON pointer, or a JSONPath or jq path of plain
-/// field names: `.spec.replicas`, `.metadata.annotations["a.b/c"]`) as field names.
-fn field_path(path: &str, pointer: bool) -> Result<Vec<String>, String> {
-    if pointer {
-        if !path.starts_with('/') {
-            return Err(format!("{path:?} is not a JSON pointer"));
-        }
-        return Ok(path[1..]
-            .split('/')
-            .map(|p| p.replace("~1", "/").replace("~0", "~"))
-            .collect());
-    }
-    let mut out = Vec::new();
-    let mut rest = path.trim();
-    rest = rest.strip_prefix('$').unwrap_or(rest);
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            if end == 0 {
-                return Err(format!("unsupported path {path:?}"));
-            }
-            out.push(r[..end].to_string());
-            rest = &r[end..];
-        } else if let Some(r) = rest.strip_prefix("[\"").or_else(|| rest.strip_prefix("['")) {
-            let quote = if rest.starts_with("[\"") { "\"]" } else { "']" };
-            let end = r
-                .find(quote)
-                .ok_or_else(|| format!("unsupported path {path:?}"))?;
-            out.push(r[..end].to_string());
-            rest = &r[end + 2..];
-        } else {
-            return Err(format!(
-                "unsupported path {path:?}: only field names are supported"
-            ));
-        }
-    }
-    if out.is_empty() {
-        return Err(format!("unsupported path {path:?}"));
-    }
-    Ok(out)
-}
-
-fn remove_field(object: &mut Value, path: &[String]) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    let mut at = object;
-    for p in parents {
-        match at.get_mut(p) {
-            Some(next) => at = next,
-            None => return,
-        }
-    }
-    if let Some(map) = at.as_object_mut() {
-        map.remove(last);
-    }
-}
-
 /// The manifest to create with (all of it) and to apply afterwards (without the fields
 /// ignored while present on the managed cluster), both annotated with the hash of the
 /// latter.
@@ -92,21 +34,8 @@ fn ignoring(manifest: &Value, ignore: &[IgnoreField]) -> Result<(Value, Value, S
         .iter()
         .filter(|e| e.condition != IgnoreFieldsCondition::OnSpokeChange)
     {
-        let paths = entry
-            .json_pointers
-            .iter()
-            .map(|p| field_path(p, true))
-            .chain(
-                entry
-                    .json_paths
-                    .iter()
-                    .chain(&entry.jq_path_expressions)
-                    .map(|p| field_path(p, false)),
-            );
-        for path in paths {
-            let path = path.map_err(|e| format!("Failed to process ignoreFields: {e}"))?;
-            remove_field(&mut stripped, &path);
-        }
+        super::ignore::strip(&mut stripped, entry)
+            .map_err(|e| format!("Failed to process ignoreFields: {e}"))?;
     }
     use sha2::Digest;
     let hash = format!(
@@ -458,24 +387,6 @@ pub fn describe_ref(e: &kube::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ignore_field_paths_are_field_names() {
-        assert_eq!(
-            field_path(".spec.replicas", false).expect("path"),
-            ["spec", "replicas"]
-        );
-        assert_eq!(
-            field_path(".metadata.annotations[\"a.b/c\"]", false).expect("path"),
-            ["metadata", "annotations", "a.b/c"]
-        );
-        assert_eq!(
-            field_path("/data/a~1b", true).expect("pointer"),
-            ["data", "a/b"]
-        );
-        assert!(field_path(".spec.containers[0].image", false).is_err());
-        assert!(field_path("data", true).is_err());
-    }
 
     #[test]
     fn ignored_fields_leave_the_applied_object_and_its_hash() {

@@ -21,6 +21,7 @@
 
 pub mod apply;
 pub mod feedback;
+pub mod ignore;
 pub mod progress;
 pub mod rules;
 
