@@ -4,8 +4,9 @@
 //! counting once its Deployment is available), rolled out again when the template
 //! changes, stopped by a cluster whose Deployment cannot progress (`maxFailures: 0`),
 //! followed when the placement drops a cluster, and removed with each cascade policy;
-//! the replica set's summary and conditions are checked on the way. (`All` and
-//! `ProgressivePerGroup` are compared with upstream in `tests/replicaset_upstream.rs`.)
+//! the replica set's summary and conditions are checked on the way. `All` and
+//! `ProgressivePerGroup` roll out on the same real clusters (a canary decision group
+//! first), and are compared with upstream in `tests/replicaset_upstream.rs`.
 
 mod common;
 #[path = "support/placement.rs"]
@@ -36,10 +37,20 @@ fn deployment(image: &str) -> Value {
 }
 
 fn replica_set(name: &str, image: &str, strategy: Value, cascade: &str) -> Value {
+    replica_set_on(name, "all", image, strategy, cascade)
+}
+
+fn replica_set_on(
+    name: &str,
+    placement: &str,
+    image: &str,
+    strategy: Value,
+    cascade: &str,
+) -> Value {
     json!({"apiVersion": "work.open-cluster-management.io/v1alpha1", "kind": "ManifestWorkReplicaSet",
         "metadata": {"name": name, "namespace": NS, "labels": {"team": "web"}},
         "spec": {"cascadeDeletionPolicy": cascade,
-            "placementRefs": [{"name": "all", "rolloutStrategy": strategy}],
+            "placementRefs": [{"name": placement, "rolloutStrategy": strategy}],
             "manifestWorkTemplate": {"workload": {"manifests": [deployment(image)]}}}})
 }
 
@@ -318,5 +329,122 @@ fn block_pods(spoke: &KubePeer) {
             "metadata": {"name": "no-pods", "namespace": "default"},
             "spec": {"hard": {"pods": "0"}}})
         .to_string(),
+    );
+}
+
+#[test]
+fn all_and_progressive_per_group_roll_out_on_real_clusters() {
+    if !kube_peer::available("all_and_progressive_per_group_roll_out_on_real_clusters") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = setup(dir.path(), 3, json!({}));
+    let api = Api::new(&s.hub, Duration::from_secs(240));
+    api.namespace(NS);
+    api.binding(NS, "default");
+    // c0 is the canary: its own decision group, before the others'.
+    api.merge(
+        "/apis/cluster.open-cluster-management.io/v1/managedclusters/c0",
+        &json!({"metadata": {"labels": {"tier": "canary"}}}),
+    );
+    api.placement(
+        NS,
+        "grouped",
+        json!({"decisionStrategy": {"groupStrategy": {"decisionGroups": [
+            {"groupName": "canary", "groupClusterSelector": {"labelSelector": {"matchLabels": {"tier": "canary"}}}}]}}}),
+    );
+    api.wait(
+        "the placement makes a canary group and a group of the rest",
+        || {
+            let p = api.get_placement(NS, "grouped").unwrap_or_default();
+            let groups = p["status"]["decisionGroups"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let counts: Vec<i64> = groups
+                .iter()
+                .filter_map(|g| g["clusterCount"].as_i64())
+                .collect();
+            (counts == [1, 2]).then_some(()).ok_or(format!("{p}"))
+        },
+    );
+
+    // All: every cluster at once.
+    api.create(
+        MWRS,
+        &replica_set_on(
+            "everywhere",
+            "grouped",
+            "nginx:1",
+            json!({"type": "All"}),
+            "Background",
+        ),
+    );
+    rolled_out(&api, "everywhere", "nginx:1", &["c0", "c1", "c2"], 3);
+    api.wait("All reports the rollout complete", || {
+        let st = status_of(&api, "everywhere");
+        (st["summary"]["available"] == 3
+            && reason(&st, "PlacementRolledOut") == Some(("True".into(), "Complete".into())))
+        .then_some(())
+        .ok_or(format!("{st}"))
+    });
+    api.delete(&format!("{MWRS}/everywhere"));
+    api.wait("All's works are gone", || {
+        let left = works(&api, "everywhere").len();
+        (left == 0).then_some(()).ok_or(format!("{left} left"))
+    });
+
+    // ProgressivePerGroup: the canary group first; the rest only once the canary's
+    // Deployment is available.
+    api.create(
+        MWRS,
+        &replica_set_on(
+            "per-group",
+            "grouped",
+            "nginx:2",
+            json!({"type": "ProgressivePerGroup"}),
+            "Background",
+        ),
+    );
+    let mut canary_done = false;
+    api.wait("the canary, then the rest, roll out nginx:2", || {
+        let ws = works(&api, "per-group");
+        let canary = ws.iter().find(|w| cluster_of(w) == "c0");
+        canary_done |= canary.is_some_and(succeeded);
+        let rest: Vec<String> = ws
+            .iter()
+            .map(cluster_of)
+            .filter(|c| c.as_str() != "c0")
+            .collect();
+        assert!(
+            canary_done || rest.is_empty(),
+            "the rest got works before the canary finished: {ws:?}"
+        );
+        let finished = ws.iter().filter(|w| succeeded(w)).count();
+        (finished == 3)
+            .then_some(())
+            .ok_or(format!("{finished} finished: {rest:?}"))
+    });
+    for spoke in &s.spokes {
+        let image = spoke.kubectl_ok(&[
+            "get",
+            "deployment",
+            "web",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ]);
+        assert_eq!(image.trim(), "nginx:2");
+    }
+    let st = api.wait("ProgressivePerGroup reports the rollout complete", || {
+        let st = status_of(&api, "per-group");
+        (reason(&st, "PlacementRolledOut") == Some(("True".into(), "Complete".into())))
+            .then(|| st.clone())
+            .ok_or(format!("{st}"))
+    });
+    assert_eq!(
+        st["placementSummary"][0]["availableDecisionGroups"], "2 (3 / 3 clusters applied)",
+        "{st}"
     );
 }
