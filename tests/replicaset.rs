@@ -3,8 +3,8 @@
 //! our agents. A Deployment is rolled out progressively (one cluster at a time, a cluster
 //! counting once its Deployment is available), rolled out again when the template
 //! changes, stopped by a cluster whose Deployment cannot progress (`maxFailures: 0`),
-//! followed when the placement drops a cluster, and removed with each cascade policy;
-//! the replica set's summary and conditions are checked on the way. `All` and
+//! followed when the placement drops a cluster and takes it back, and removed with each
+//! cascade policy; the replica set's summary and conditions are checked on the way. `All` and
 //! `ProgressivePerGroup` roll out on the same real clusters (a canary decision group
 //! first), and are compared with upstream in `tests/replicaset_upstream.rs`.
 
@@ -245,6 +245,19 @@ fn replica_sets_roll_out_follow_placements_and_clean_up() {
             .ok_or(format!("{st}"))
     });
 
+    // The placement takes the cluster back: it gets the current template again.
+    api.merge(
+        &format!("{}/all", placements(NS)),
+        &json!({"spec": {"numberOfClusters": 3}}),
+    );
+    rolled_out(&api, "web", "nginx:2", &["c0", "c1", "c2"], 1);
+    api.wait("the summary counts three works again", || {
+        let st = status_of(&api, "web");
+        (st["summary"]["total"] == 3)
+            .then_some(())
+            .ok_or(format!("{st}"))
+    });
+
     // Foreground: the replica set stays until its works are gone.
     api.delete(&format!("{MWRS}/web"));
     api.wait("the replica set and its works are gone", || {
@@ -270,11 +283,7 @@ fn replica_sets_roll_out_follow_placements_and_clean_up() {
     }
 
     // A cluster whose Deployment cannot progress stops a rollout allowing no failure.
-    api.merge(
-        &format!("{}/all", placements(NS)),
-        &json!({"spec": {"numberOfClusters": 3}}),
-    );
-    api.wait("the placement selects three clusters again", || {
+    api.wait("the placement selects three clusters", || {
         let selected = api.selected(NS, "all");
         (selected.len() == 3)
             .then_some(())
