@@ -338,6 +338,19 @@ mod tests {
         assert_eq!(spec_hash(&o), expected);
     }
 
+    /// `go_json` is kept rather than `api::schema::golang::json`: they agree on sorted
+    /// keys, HTML escapes and integers, but not on floats (`1.0`, `1e-7`), `\b`, or
+    /// integers beyond `i64`, so configs with such values would change spec hash.
+    #[test]
+    fn go_json_is_not_schema_golang_json() {
+        let golang = crate::api::schema::golang::json;
+        let same = json!({"b": "<&>\u{2028}\"", "a": [1, -2, 0.5, null, true, {}]});
+        assert_eq!(go_json(&same), golang(&same));
+        for v in [json!(1.0), json!(1e-7), json!("\u{8}"), json!(u64::MAX)] {
+            assert_ne!(go_json(&v), golang(&v), "{v}");
+        }
+    }
+
     #[test]
     fn precedence_replaces_whole_group_resource() {
         let c = cma(

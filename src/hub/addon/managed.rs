@@ -15,16 +15,18 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
 use serde_json::Value;
 
 use super::template::{self, DEPLOYMENT_CONFIGS, GROUP, TEMPLATES};
-use super::{ADDON_LABEL, ADDON_NAMESPACE_LABEL, CONFIG_SPEC_HASH_ANNOTATION, label};
+use super::{ADDON_NAMESPACE_LABEL, CONFIG_SPEC_HASH_ANNOTATION};
 use crate::api::Kind;
 use crate::api::meta::{find_condition, set_status_condition};
 use crate::api::ocm::{
-    AddOnDeploymentConfig, AddOnTemplate, ClusterManagementAddOn, ConfigGroupResource, HealthCheck,
-    HealthCheckMode, ManagedCluster, ManagedClusterAddOn, ManagedClusterAddOnStatus,
+    ADDON_NAME_LABEL, AddOnDeploymentConfig, AddOnTemplate, ClusterManagementAddOn,
+    ConfigGroupResource, HealthCheck, HealthCheckMode, ManagedCluster, ManagedClusterAddOn,
+    ManagedClusterAddOnStatus, Manifest, ManifestWork,
 };
 use crate::api::status::Status;
 use crate::hub::controller::{Queue, Requeue};
@@ -38,23 +40,24 @@ struct Inputs {
     cluster: ManagedCluster,
 }
 
+/// The reconciler of ManagedClusterAddOns.
 pub struct AddonController {
     objects: Objects,
     queue: Queue,
-    works: Arc<Kind>,
     role_bindings: Arc<Kind>,
 }
 
 impl AddonController {
+    /// The reconciler; fails when RoleBindings are not served.
     pub fn new(objects: Objects, queue: Queue) -> Result<Self, Status> {
         Ok(AddonController {
-            works: objects.kind("work.open-cluster-management.io", "manifestworks")?,
             role_bindings: objects.kind("rbac.authorization.k8s.io", "rolebindings")?,
             objects,
             queue,
         })
     }
 
+    /// Reconciles the add-on `namespace/name` (or queues those a pattern key names).
     pub async fn reconcile(&self, key: &str) -> Result<Requeue, Status> {
         let (namespace, name) = key.split_once('/').unwrap_or(("", key));
         if namespace == "*" || name == "*" {
@@ -128,14 +131,15 @@ impl AddonController {
     }
 
     /// The add-on's works in its cluster's namespace (hosted ones excepted).
-    async fn works_of(&self, namespace: &str, name: &str) -> Result<Vec<Value>, Status> {
+    async fn works_of(&self, namespace: &str, name: &str) -> Result<Vec<ManifestWork>, Status> {
         Ok(self
             .objects
-            .list(&self.works, Some(namespace))
+            .list_as::<ManifestWork>(Some(namespace))
             .await?
             .into_iter()
             .filter(|w| {
-                label(w, ADDON_LABEL) == Some(name) && label(w, ADDON_NAMESPACE_LABEL).is_none()
+                label(&w.metadata, ADDON_NAME_LABEL) == Some(name)
+                    && label(&w.metadata, ADDON_NAMESPACE_LABEL).is_none()
             })
             .collect())
     }
@@ -209,16 +213,7 @@ impl AddonController {
         });
         let mut failure = None;
         for (namespace, binding) in template::role_bindings(addon, &tpl) {
-            if let Err(e) = self
-                .objects
-                .ensure(
-                    &self.role_bindings,
-                    Some(&namespace),
-                    binding,
-                    &["roleRef", "subjects"],
-                )
-                .await
-            {
+            if let Err(e) = self.ensure_role_binding(&namespace, &binding).await {
                 failure = Some(e);
             }
         }
@@ -257,14 +252,13 @@ impl AddonController {
             return Ok(true);
         }
         let desired = template::work(addon, &tpl, objects);
-        let work = self.apply_work(&cluster_name, desired).await?;
+        let work = self.apply_work(desired).await?;
         let status = addon.status.get_or_insert_with(Default::default);
         let applied = work
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .and_then(|c| c.iter().find(|c| c["type"] == "Applied"))
-            .and_then(|c| c.get("status"))
-            .and_then(Value::as_str);
+            .status
+            .as_ref()
+            .and_then(|s| find_condition(&s.conditions, "Applied"))
+            .map(|c| c.status.as_str());
         match applied {
             Some("True") => set(
                 &mut status.conditions,
@@ -347,7 +341,7 @@ impl AddonController {
             self.set_finalizer(&addon, false).await?;
             return Ok(None);
         };
-        let work = self.apply_work(&cluster, hook).await?;
+        let work = self.apply_work(hook).await?;
         let work_name = template::hook_work_name(&name);
         if template::hook_completed(&work) {
             tracing::info!(addon = %name, cluster = %cluster, "pre-delete hook completed");
@@ -372,54 +366,76 @@ impl AddonController {
         Ok(None)
     }
 
-    /// Creates the work or brings its spec, labels, annotations and owners up to date.
-    async fn apply_work(&self, namespace: &str, mut desired: Value) -> Result<Value, Status> {
-        let name = desired["metadata"]["name"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
+    /// Creates the RoleBinding or brings its role, subjects and labels up to date.
+    async fn ensure_role_binding(
+        &self,
+        namespace: &str,
+        binding: &RoleBinding,
+    ) -> Result<(), Status> {
+        let desired = serde_json::to_value(binding)
+            .map_err(|e| Status::internal(format!("encoding a RoleBinding: {e}")))?;
+        self.objects
+            .ensure(
+                &self.role_bindings,
+                Some(namespace),
+                desired,
+                &["roleRef", "subjects"],
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Creates the work (in the add-on's cluster namespace, where `desired` is) or brings
+    /// its spec, labels, annotations and owners up to date. Manifests already in the
+    /// work keep their places.
+    async fn apply_work(&self, mut desired: ManifestWork) -> Result<ManifestWork, Status> {
+        let name = desired.metadata.name.clone().unwrap_or_default();
+        let namespace = desired.metadata.namespace.clone();
         let current = self
             .objects
-            .get(&self.works, Some(namespace), &name)
+            .get_as::<ManifestWork>(namespace.as_deref(), &name)
             .await?;
-        let existing = current
-            .as_ref()
-            .and_then(|c| c.pointer("/spec/workload/manifests"))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if let Some(manifests) = desired.pointer_mut("/spec/workload/manifests") {
-            let objects = manifests.as_array().cloned().unwrap_or_default();
-            *manifests = Value::Array(template::ordered(objects, &existing));
+        let existing = current.as_ref().map(manifests_of).unwrap_or_default();
+        if let Some(workload) = desired.spec.workload.as_mut() {
+            let objects = std::mem::take(&mut workload.manifests)
+                .into_iter()
+                .map(|m| m.0)
+                .collect();
+            workload.manifests = template::ordered(objects, &existing)
+                .into_iter()
+                .map(Manifest)
+                .collect();
         }
         let Some(current) = current else {
-            return self
-                .objects
-                .registry
-                .create(&self.works, Some(namespace), desired)
-                .await;
+            return self.objects.create_as(&desired).await;
         };
         let mut next = current.clone();
-        next["spec"] = desired["spec"].clone();
-        for field in ["labels", "annotations", "ownerReferences"] {
-            match desired["metadata"].get(field) {
-                Some(v) => next["metadata"][field] = v.clone(),
-                None => {
-                    if let Some(m) = next["metadata"].as_object_mut() {
-                        m.remove(field);
-                    }
-                }
-            }
-        }
+        next.spec = desired.spec;
+        next.metadata.labels = desired.metadata.labels;
+        next.metadata.annotations = desired.metadata.annotations;
+        next.metadata.owner_references = desired.metadata.owner_references;
         if next == current {
             return Ok(current);
         }
-        self.objects
-            .update(&self.works, Some(namespace), next, Target::Main)
-            .await
+        self.objects.update_as(&next, Target::Main).await
     }
 }
 
+/// The manifests of a work, as objects.
+fn manifests_of(work: &ManifestWork) -> Vec<Value> {
+    work.spec
+        .workload
+        .as_ref()
+        .map(|w| w.manifests.iter().map(|m| m.0.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Label `key` of an object.
+fn label<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
+    meta.labels.as_ref()?.get(key).map(String::as_str)
+}
+
+/// Whether the CMA supports configs of `resource` (in the add-on group).
 fn supports(cma: &ClusterManagementAddOn, resource: &str) -> bool {
     cma.spec
         .supported_configs
@@ -427,6 +443,7 @@ fn supports(cma: &ClusterManagementAddOn, resource: &str) -> bool {
         .any(|c| c.group == GROUP && c.resource == resource)
 }
 
+/// Sets condition `type_` (without an observed generation).
 fn set(conditions: &mut Vec<Condition>, type_: &str, status: &str, reason: &str, message: &str) {
     set_status_condition(conditions, type_, status, reason, message, None);
 }
@@ -435,7 +452,7 @@ fn set(conditions: &mut Vec<Condition>, type_: &str, status: &str, reason: &str,
 fn progressing(
     status: &mut ManagedClusterAddOnStatus,
     spec: &crate::api::ocm::ManagedClusterAddOnSpec,
-    works: &[Value],
+    works: &[ManifestWork],
 ) {
     if let Some(c) = spec.configs.iter().find(|c| {
         !status
@@ -485,17 +502,19 @@ fn progressing(
             .is_some_and(|d| !d.spec_hash.is_empty())
     });
     for work in works {
-        let name = work["metadata"]["name"].as_str().unwrap_or("");
+        let name = work.metadata.name.as_deref().unwrap_or("");
         if name.starts_with(&format!(
             "addon-{}-pre-delete",
-            label(work, ADDON_LABEL).unwrap_or("")
+            label(&work.metadata, ADDON_NAME_LABEL).unwrap_or("")
         )) {
             continue;
         }
         let annotation = work
-            .pointer("/metadata/annotations")
+            .metadata
+            .annotations
+            .as_ref()
             .and_then(|a| a.get(CONFIG_SPEC_HASH_ANNOTATION))
-            .and_then(Value::as_str);
+            .map(String::as_str);
         let matches = match annotation {
             None => status.config_references.is_empty(),
             Some(text) => serde_json::from_str::<std::collections::BTreeMap<String, String>>(text)
@@ -521,18 +540,16 @@ fn progressing(
 }
 
 /// A work whose `Applied` and `Available` are True at its current generation.
-fn ready(work: &Value) -> bool {
-    let generation = work.pointer("/metadata/generation").and_then(Value::as_i64);
+fn ready(work: &ManifestWork) -> bool {
+    let generation = work.metadata.generation;
     let conditions = work
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or(&[]);
     ["Available", "Applied"].iter().all(|t| {
-        conditions.iter().any(|c| {
-            c["type"] == *t
-                && c["status"] == "True"
-                && c.get("observedGeneration").and_then(Value::as_i64) == generation
-        })
+        conditions
+            .iter()
+            .any(|c| c.type_ == *t && c.status == "True" && c.observed_generation == generation)
     })
 }

@@ -29,14 +29,15 @@ use serde_json::Value;
 use super::controller::{self, Queue};
 use super::objects::Objects;
 use crate::api::ocm::{
-    AddOnDeploymentConfig, AddOnTemplate, ClusterManagementAddOn, ManagedCluster,
+    ADDON_NAME_LABEL, AddOnDeploymentConfig, AddOnTemplate, ClusterManagementAddOn, ManagedCluster,
     ManagedClusterAddOn, ManifestWork,
 };
 use crate::api::status::Status;
 use crate::registry::Filter;
 
-/// The label naming a work's (or CSR's) add-on.
-pub const ADDON_LABEL: &str = "open-cluster-management.io/addon-name";
+/// The label naming a work's (or CSR's) add-on: `api::ocm`'s, under the name `hub::csr`
+/// imports it by.
+pub use crate::api::ocm::ADDON_NAME_LABEL as ADDON_LABEL;
 /// The label on works of hosted add-ons naming the managed cluster they are for.
 pub const ADDON_NAMESPACE_LABEL: &str = "open-cluster-management.io/addon-namespace";
 /// The CMA annotation saying who manages the add-on's lifecycle.
@@ -143,7 +144,7 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
         Filter::default(),
         mca_queue.clone(),
         Arc::new(|o: &Value| {
-            let (Some(ns), Some(addon)) = (namespace_of(o), label(o, ADDON_LABEL)) else {
+            let (Some(ns), Some(addon)) = (namespace_of(o), label(o, ADDON_NAME_LABEL)) else {
                 return Vec::new();
             };
             vec![format!("{ns}/{addon}")]

@@ -19,13 +19,20 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use k8s_openapi::api::core::v1::{EnvVar, SecretVolumeSource, Volume, VolumeMount};
+use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject as RbacSubject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::config::spec_hash_map;
-use super::{ADDON_LABEL, CONFIG_SPEC_HASH_ANNOTATION, HUB_KUBECONFIG_PATH};
+use super::{CONFIG_SPEC_HASH_ANNOTATION, HUB_KUBECONFIG_PATH};
+use crate::api::meta::find_condition;
 use crate::api::ocm::{
-    AddOnDeploymentConfig, AddOnTemplate, DEFAULT_ADDON_INSTALL_NAMESPACE, ManagedClusterAddOn,
-    RegistrationConfig, RegistrationType, Subject,
+    ADDON_NAME_LABEL, AddOnDeploymentConfig, AddOnTemplate, DEFAULT_ADDON_INSTALL_NAMESPACE,
+    FeedbackRule, FeedbackType, FeedbackValue, ManagedClusterAddOn, Manifest, ManifestCondition,
+    ManifestConfigOption, ManifestResourceMeta, ManifestWork, ManifestWorkSpec, ManifestsTemplate,
+    RegistrationConfig, RegistrationType, ResourceIdentifier, StatusFeedbackResult, Subject,
 };
 
 /// The config resource naming an add-on's template.
@@ -285,13 +292,13 @@ pub fn render(
         }
         if let Some(ns) = &install_ns {
             if kind == "Namespace" {
-                object["metadata"]["name"] = json!(ns);
+                object["metadata"]["name"] = Value::String(ns.clone());
             } else if object
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str)
                 .is_some_and(|n| !n.is_empty())
             {
-                object["metadata"]["namespace"] = json!(ns);
+                object["metadata"]["namespace"] = Value::String(ns.clone());
             }
         }
         out.push(object);
@@ -309,29 +316,28 @@ fn decorate_pod(
     resource: &str,
     workload: &str,
 ) {
-    let env: Vec<Value> = preset
-        .iter()
-        .map(|(k, v)| json!({"name": k, "value": v}))
-        .collect();
+    let env: Vec<Value> = preset.iter().map(|(k, v)| env_var(k, v)).collect();
     append_env(pod, &env);
     let mut mounts = Vec::new();
     let mut volumes = Vec::new();
     for r in &template.spec.registration {
         match r.type_ {
             RegistrationType::KubeClient => {
-                mounts.push(
-                    json!({"name": "hub-kubeconfig", "mountPath": "/managed/hub-kubeconfig"}),
-                );
-                volumes.push(json!({"name": "hub-kubeconfig",
-                    "secret": {"secretName": format!("{addon}-hub-kubeconfig")}}));
+                mounts.push(mount("hub-kubeconfig", "/managed/hub-kubeconfig"));
+                volumes.push(secret_volume(
+                    "hub-kubeconfig",
+                    &format!("{addon}-hub-kubeconfig"),
+                ));
             }
             RegistrationType::CustomSigner => {
                 let Some(c) = &r.custom_signer else { continue };
                 let name = format!("cert-{}", c.signer_name.replace(['/', '.'], "-"));
-                mounts.push(json!({"name": name,
-                    "mountPath": format!("/managed/{}", c.signer_name.replace('/', "-"))}));
-                volumes.push(json!({"name": name,
-                    "secret": {"secretName": custom_signer_secret(addon, &c.signer_name)}}));
+                let path = format!("/managed/{}", c.signer_name.replace('/', "-"));
+                mounts.push(mount(&name, &path));
+                volumes.push(secret_volume(
+                    &name,
+                    &custom_signer_secret(addon, &c.signer_name),
+                ));
             }
         }
     }
@@ -345,14 +351,14 @@ fn decorate_pod(
     if let Some(np) = &config.spec.node_placement
         && !np.node_selector.is_empty()
     {
-        pod["nodeSelector"] = json!(np.node_selector);
-        pod["tolerations"] = json!(np.tolerations);
+        pod["nodeSelector"] = json_of(&np.node_selector);
+        pod["tolerations"] = json_of(&np.tolerations);
     }
     if !config.spec.registries.is_empty() {
         for container in containers(pod) {
             if let Some(image) = container.get("image").and_then(Value::as_str) {
                 let image = override_image(&config.spec.registries, image);
-                container["image"] = json!(image);
+                container["image"] = Value::String(image);
             }
         }
     }
@@ -364,8 +370,8 @@ fn decorate_pod(
             ("NO_PROXY", "no_proxy", &proxy.no_proxy),
         ] {
             if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
-                env.push(json!({"name": upper, "value": v}));
-                env.push(json!({"name": lower, "value": v}));
+                env.push(env_var(upper, v));
+                env.push(env_var(lower, v));
             }
         }
         append_env(pod, &env);
@@ -389,11 +395,47 @@ fn decorate_pod(
             regex::Regex::new(&format!("^{}$", pattern.join(":"))).is_ok_and(|re| re.is_match(&id))
         });
         if let Some(r) = found {
-            container["resources"] = serde_json::to_value(&r.resources).unwrap_or(Value::Null);
+            container["resources"] = json_of(&r.resources);
         }
     }
 }
 
+/// `value` as JSON (the k8s-openapi and OCM types used here always encode; `null` if not).
+fn json_of<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// A container's `env` entry.
+fn env_var(name: &str, value: &str) -> Value {
+    json_of(&EnvVar {
+        name: name.to_string(),
+        value: Some(value.to_string()),
+        ..Default::default()
+    })
+}
+
+/// A container's `volumeMounts` entry.
+fn mount(name: &str, path: &str) -> Value {
+    json_of(&VolumeMount {
+        name: name.to_string(),
+        mount_path: path.to_string(),
+        ..Default::default()
+    })
+}
+
+/// A pod's `volumes` entry for the Secret `secret`.
+fn secret_volume(name: &str, secret: &str) -> Value {
+    json_of(&Volume {
+        name: name.to_string(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.to_string()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// The containers of a pod spec.
 fn containers(pod: &mut Value) -> impl Iterator<Item = &mut Value> {
     pod.get_mut("containers")
         .and_then(Value::as_array_mut)
@@ -401,6 +443,7 @@ fn containers(pod: &mut Value) -> impl Iterator<Item = &mut Value> {
         .flatten()
 }
 
+/// `env` appended to every container's environment.
 fn append_env(pod: &mut Value, env: &[Value]) {
     if env.is_empty() {
         return;
@@ -410,9 +453,10 @@ fn append_env(pod: &mut Value, env: &[Value]) {
     }
 }
 
+/// `items` appended to the list `field` of `object` (made a list first if it is not).
 fn push_all(object: &mut Value, field: &str, items: &[Value]) {
     if !object.get(field).is_some_and(Value::is_array) {
-        object[field] = json!([]);
+        object[field] = Value::Array(Vec::new());
     }
     if let Some(list) = object[field].as_array_mut() {
         list.extend(items.iter().cloned());
@@ -475,16 +519,47 @@ pub fn ordered(objects: Vec<Value>, existing: &[Value]) -> Vec<Value> {
     placed.into_iter().map(|(_, o)| o).chain(fresh).collect()
 }
 
+/// A string field of a manifest's `metadata` (`""` when absent).
+fn meta_str<'a>(o: &'a Value, field: &str) -> &'a str {
+    o.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// A manifest's `kind`.
+fn kind_of(o: &Value) -> Option<&str> {
+    o.get("kind").and_then(Value::as_str)
+}
+
+/// `WellKnownStatus` feedback for the manifest `o`, a `group`/`resource`.
+fn well_known_status(group: &str, resource: &str, o: &Value) -> ManifestConfigOption {
+    ManifestConfigOption {
+        resource_identifier: ResourceIdentifier {
+            group: group.to_string(),
+            resource: resource.to_string(),
+            name: meta_str(o, "name").to_string(),
+            namespace: meta_str(o, "namespace").to_string(),
+        },
+        feedback_rules: vec![FeedbackRule {
+            type_: FeedbackType::WellKnownStatus,
+            json_paths: Vec::new(),
+        }],
+        ..Default::default()
+    }
+}
+
 /// Whether a rendered object is a pre-delete hook: a Job or Pod with the hook
 /// annotation or label. Its manifest config (WellKnownStatus feedback) when it is.
-pub fn hook_config(o: &Value) -> Option<Value> {
-    let resource = match o.get("kind").and_then(Value::as_str)? {
+pub fn hook_config(o: &Value) -> Option<ManifestConfigOption> {
+    let resource = match kind_of(o)? {
         "Job" => "jobs",
         "Pod" => "pods",
         _ => return None,
     };
     let marked = |field: &str, key: &str| {
-        o.pointer(&format!("/metadata/{field}"))
+        o.get("metadata")
+            .and_then(|m| m.get(field))
             .and_then(|m| m.get(key))
             .is_some()
     };
@@ -496,12 +571,19 @@ pub fn hook_config(o: &Value) -> Option<Value> {
         .and_then(Value::as_str)
         .and_then(|v| v.rsplit_once('/').map(|(g, _)| g))
         .unwrap_or("");
-    Some(
-        json!({"resourceIdentifier": {"group": group, "resource": resource,
-        "name": o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""),
-        "namespace": o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("")},
-        "feedbackRules": [{"type": "WellKnownStatus"}]}),
-    )
+    Some(well_known_status(group, resource, o))
+}
+
+/// The add-on as the owner of its works (`controller`) or of its RoleBindings.
+fn owner(addon: &ManagedClusterAddOn, controller: bool) -> OwnerReference {
+    OwnerReference {
+        api_version: "addon.open-cluster-management.io/v1alpha1".to_string(),
+        kind: "ManagedClusterAddOn".to_string(),
+        name: addon.metadata.name.clone().unwrap_or_default(),
+        uid: addon.metadata.uid.clone().unwrap_or_default(),
+        controller: controller.then_some(true),
+        block_owner_deletion: controller.then_some(true),
+    }
 }
 
 /// A work of the add-on in its cluster's namespace, owned by it.
@@ -509,36 +591,33 @@ fn addon_work(
     addon: &ManagedClusterAddOn,
     name: String,
     manifests: Vec<Value>,
-    configs: Vec<Value>,
-) -> Value {
+    configs: Vec<ManifestConfigOption>,
+) -> ManifestWork {
     let addon_name = addon.metadata.name.clone().unwrap_or_default();
-    let mut work = json!({
-        "apiVersion": "work.open-cluster-management.io/v1",
-        "kind": "ManifestWork",
-        "metadata": {
-            "name": name,
-            "namespace": addon.metadata.namespace.clone().unwrap_or_default(),
-            "labels": {ADDON_LABEL: addon_name},
-            "ownerReferences": [{
-                "apiVersion": "addon.open-cluster-management.io/v1alpha1",
-                "kind": "ManagedClusterAddOn",
-                "name": addon_name,
-                "uid": addon.metadata.uid.clone().unwrap_or_default(),
-                "controller": true,
-                "blockOwnerDeletion": true,
-            }],
-        },
-        "spec": {"workload": {"manifests": manifests}},
-    });
-    if !configs.is_empty() {
-        work["spec"]["manifestConfigs"] = json!(configs);
+    let metadata = ObjectMeta {
+        name: Some(name),
+        namespace: Some(addon.metadata.namespace.clone().unwrap_or_default()),
+        labels: Some(BTreeMap::from([(ADDON_NAME_LABEL.to_string(), addon_name)])),
+        owner_references: Some(vec![owner(addon, true)]),
+        ..Default::default()
+    };
+    let spec = ManifestWorkSpec {
+        workload: Some(ManifestsTemplate {
+            manifests: manifests.into_iter().map(Manifest).collect(),
+        }),
+        manifest_configs: configs,
+        ..Default::default()
+    };
+    ManifestWork {
+        metadata,
+        spec,
+        status: None,
     }
-    work
 }
 
 /// The pre-delete hook work of the rendered `objects`, if any of them is a hook.
-pub fn hook_work(addon: &ManagedClusterAddOn, objects: &[Value]) -> Option<Value> {
-    let (hooks, configs): (Vec<Value>, Vec<Value>) = objects
+pub fn hook_work(addon: &ManagedClusterAddOn, objects: &[Value]) -> Option<ManifestWork> {
+    let (hooks, configs): (Vec<Value>, Vec<ManifestConfigOption>) = objects
         .iter()
         .filter_map(|o| hook_config(o).map(|c| (o.clone(), c)))
         .unzip();
@@ -549,45 +628,93 @@ pub fn hook_work(addon: &ManagedClusterAddOn, objects: &[Value]) -> Option<Value
     Some(addon_work(addon, name, hooks, configs))
 }
 
+/// The per-manifest status a work reports.
+fn manifest_statuses(work: &ManifestWork) -> &[ManifestCondition] {
+    work.status
+        .as_ref()
+        .and_then(|s| s.resource_status.as_ref())
+        .map(|r| r.manifests.as_slice())
+        .unwrap_or(&[])
+}
+
+/// The feedback values reported for one manifest.
+fn feedback_values(m: &ManifestCondition) -> &[FeedbackValue] {
+    m.status_feedbacks
+        .as_ref()
+        .map(|f| f.values.as_slice())
+        .unwrap_or(&[])
+}
+
 /// A hook work whose Jobs report `JobComplete` True and Pods `PodPhase` Succeeded.
-pub fn hook_completed(work: &Value) -> bool {
-    let manifests = work
-        .pointer("/status/resourceStatus/manifests")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let configs = work
-        .pointer("/spec/manifestConfigs")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+pub fn hook_completed(work: &ManifestWork) -> bool {
+    let manifests = manifest_statuses(work);
+    let configs = &work.spec.manifest_configs;
     !configs.is_empty()
-        && configs.iter().all(|c| {
-            let id = &c["resourceIdentifier"];
-            let (field, wanted) = match id["resource"].as_str() {
-                Some("jobs") => ("JobComplete", "True"),
-                Some("pods") => ("PodPhase", "Succeeded"),
-                _ => return true,
-            };
-            manifests.iter().any(|m| {
-                let meta = &m["resourceMeta"];
-                meta["resource"] == id["resource"]
-                    && meta["name"] == id["name"]
-                    && meta["namespace"] == id["namespace"]
-                    && m.pointer("/statusFeedback/values")
-                        .and_then(Value::as_array)
-                        .is_some_and(|vs| {
-                            vs.iter().any(|v| {
-                                v["name"] == field
-                                    && v.pointer("/fieldValue/string") == Some(&json!(wanted))
-                            })
-                        })
-            })
-        })
+        && configs
+            .iter()
+            .all(|c| hook_done(&c.resource_identifier, manifests))
+}
+
+/// Whether the hook `id` (a Job or Pod; anything else counts as done) reports completion.
+fn hook_done(id: &ResourceIdentifier, manifests: &[ManifestCondition]) -> bool {
+    let (field, wanted) = match id.resource.as_str() {
+        "jobs" => ("JobComplete", "True"),
+        "pods" => ("PodPhase", "Succeeded"),
+        _ => return true,
+    };
+    manifests.iter().any(|m| {
+        let meta = &m.resource_meta;
+        meta.resource == id.resource
+            && meta.name == id.name
+            && meta.namespace == id.namespace
+            && feedback_values(m)
+                .iter()
+                .any(|v| v.name == field && v.value.string.as_deref() == Some(wanted))
+    })
+}
+
+/// The health probe of a rendered Deployment or DaemonSet: WellKnownStatus feedback.
+fn workload_probe(o: &Value) -> Option<ManifestConfigOption> {
+    let resource = match kind_of(o)? {
+        "Deployment" => "deployments",
+        "DaemonSet" => "daemonsets",
+        _ => return None,
+    };
+    Some(well_known_status("apps", resource, o))
+}
+
+/// A manifest config of the template merged into `configs`: a resource already there
+/// gains its missing feedback rules and takes its other settings; a new one is added.
+fn merge_config(configs: &mut Vec<ManifestConfigOption>, mc: &ManifestConfigOption) {
+    let Some(existing) = configs
+        .iter_mut()
+        .find(|c| c.resource_identifier == mc.resource_identifier)
+    else {
+        configs.push(mc.clone());
+        return;
+    };
+    for rule in &mc.feedback_rules {
+        if !existing.feedback_rules.contains(rule) {
+            existing.feedback_rules.push(rule.clone());
+        }
+    }
+    if mc.update_strategy.is_some() {
+        existing.update_strategy = mc.update_strategy.clone();
+    }
+    if !mc.condition_rules.is_empty() {
+        existing.condition_rules = mc.condition_rules.clone();
+    }
+    if mc.feedback_scrape_type.is_some() {
+        existing.feedback_scrape_type = mc.feedback_scrape_type;
+    }
 }
 
 /// The deploy work of an add-on rendered from `objects` (hooks excepted).
-pub fn work(addon: &ManagedClusterAddOn, template: &AddOnTemplate, objects: Vec<Value>) -> Value {
+pub fn work(
+    addon: &ManagedClusterAddOn,
+    template: &AddOnTemplate,
+    objects: Vec<Value>,
+) -> ManifestWork {
     let objects: Vec<Value> = objects
         .into_iter()
         .filter(|o| hook_config(o).is_none())
@@ -598,58 +725,28 @@ pub fn work(addon: &ManagedClusterAddOn, template: &AddOnTemplate, objects: Vec<
         .as_ref()
         .map(|s| s.config_references.clone())
         .unwrap_or_default();
-    let mut configs: Vec<Value> = objects
-        .iter()
-        .filter_map(|o| {
-            let resource = match o.get("kind").and_then(Value::as_str)? {
-                "Deployment" => "deployments",
-                "DaemonSet" => "daemonsets",
-                _ => return None,
-            };
-            Some(json!({"resourceIdentifier": {"group": "apps", "resource": resource,
-                "name": o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""),
-                "namespace": o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("")},
-                "feedbackRules": [{"type": "WellKnownStatus"}]}))
-        })
-        .collect();
+    let mut configs: Vec<ManifestConfigOption> =
+        objects.iter().filter_map(workload_probe).collect();
     for mc in &template.spec.agent_spec.manifest_configs {
-        let mc = serde_json::to_value(mc).unwrap_or(Value::Null);
-        match configs
-            .iter_mut()
-            .find(|c| c.get("resourceIdentifier") == mc.get("resourceIdentifier"))
-        {
-            Some(existing) => {
-                if let Some(rules) = mc.get("feedbackRules").and_then(Value::as_array) {
-                    for rule in rules {
-                        let have = existing["feedbackRules"]
-                            .as_array()
-                            .cloned()
-                            .unwrap_or_default();
-                        if !have.contains(rule) {
-                            push_all(existing, "feedbackRules", std::slice::from_ref(rule));
-                        }
-                    }
-                }
-                for (k, v) in mc.as_object().into_iter().flatten() {
-                    if k != "feedbackRules" && k != "resourceIdentifier" {
-                        existing[k] = v.clone();
-                    }
-                }
-            }
-            None => configs.push(mc),
-        }
+        merge_config(&mut configs, mc);
     }
     let mut work = addon_work(addon, work_name(&name), objects, configs);
     if !refs.is_empty() {
         let map = serde_json::to_string(&spec_hash_map(&refs)).unwrap_or_default();
-        work["metadata"]["annotations"] = json!({CONFIG_SPEC_HASH_ANNOTATION: map});
+        work.metadata.annotations = Some(BTreeMap::from([(
+            CONFIG_SPEC_HASH_ANNOTATION.to_string(),
+            map,
+        )]));
     }
     work
 }
 
 /// The add-on's `Available` condition from its deploy work's status and feedback:
 /// `(status, reason, message)`.
-pub fn availability(addon: &str, work: Option<&Value>) -> (&'static str, &'static str, String) {
+pub fn availability(
+    addon: &str,
+    work: Option<&ManifestWork>,
+) -> (&'static str, &'static str, String) {
     let Some(work) = work else {
         return (
             "Unknown",
@@ -658,17 +755,11 @@ pub fn availability(addon: &str, work: Option<&Value>) -> (&'static str, &'stati
         );
     };
     let conditions = work
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let available = conditions
-        .iter()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some("Available"));
-    match available
-        .and_then(|c| c.get("status"))
-        .and_then(Value::as_str)
-    {
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or(&[]);
+    match find_condition(conditions, "Available") {
         None => {
             return (
                 "Unknown",
@@ -676,51 +767,29 @@ pub fn availability(addon: &str, work: Option<&Value>) -> (&'static str, &'stati
                 "Addon manifestWork is not applied yet".into(),
             );
         }
-        Some("False") => {
-            let message = available
-                .and_then(|c| c.get("message"))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            return ("False", "WorkNotApplied", message);
-        }
-        _ => {}
+        Some(c) if c.status == "False" => return ("False", "WorkNotApplied", c.message.clone()),
+        Some(_) => {}
     }
-    let probes: Vec<&Value> = work
-        .pointer("/spec/manifestConfigs")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|c| {
-            matches!(
-                c.pointer("/resourceIdentifier/resource")
-                    .and_then(Value::as_str),
-                Some("deployments" | "daemonsets")
-            ) && c
-                .pointer("/resourceIdentifier/group")
-                .and_then(Value::as_str)
-                == Some("apps")
+    let probes: Vec<&ResourceIdentifier> = work
+        .spec
+        .manifest_configs
+        .iter()
+        .map(|c| &c.resource_identifier)
+        .filter(|id| {
+            matches!(id.resource.as_str(), "deployments" | "daemonsets") && id.group == "apps"
         })
         .collect();
-    let manifests = work
-        .pointer("/status/resourceStatus/manifests")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let manifests = manifest_statuses(work);
     let mut results = 0;
-    for probe in &probes {
-        let id = &probe["resourceIdentifier"];
-        let found = manifests.iter().find(|m| {
-            let meta = &m["resourceMeta"];
-            meta.get("group") == id.get("group")
-                && meta.get("resource") == id.get("resource")
-                && meta.get("name") == id.get("name")
-                && meta.get("namespace").and_then(Value::as_str).unwrap_or("")
-                    == id.get("namespace").and_then(Value::as_str).unwrap_or("")
-        });
-        let Some(found) = found else { continue };
+    for id in &probes {
+        let Some(found) = manifests
+            .iter()
+            .find(|m| same_resource(&m.resource_meta, id))
+        else {
+            continue;
+        };
         results += 1;
-        if let Err(e) = workload_healthy(id, &found["statusFeedback"]) {
+        if let Err(e) = workload_healthy(id, found.status_feedbacks.as_ref()) {
             return (
                 "False",
                 "ProbeUnavailable",
@@ -742,17 +811,22 @@ pub fn availability(addon: &str, work: Option<&Value>) -> (&'static str, &'stati
     )
 }
 
+/// Whether a manifest's status is about the resource `id`.
+fn same_resource(meta: &ManifestResourceMeta, id: &ResourceIdentifier) -> bool {
+    meta.group == id.group
+        && meta.resource == id.resource
+        && meta.name == id.name
+        && meta.namespace == id.namespace
+}
+
 /// A Deployment is healthy with one ready replica (or none wanted), a DaemonSet when
 /// every scheduled pod is ready.
-fn workload_healthy(id: &Value, feedback: &Value) -> Result<(), String> {
-    let resource = id.get("resource").and_then(Value::as_str).unwrap_or("");
-    let name = id.get("name").and_then(Value::as_str).unwrap_or("");
-    let namespace = id.get("namespace").and_then(Value::as_str).unwrap_or("");
-    let values = feedback
-        .get("values")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+fn workload_healthy(
+    id: &ResourceIdentifier,
+    feedback: Option<&StatusFeedbackResult>,
+) -> Result<(), String> {
+    let (resource, name, namespace) = (&id.resource, &id.name, &id.namespace);
+    let values = feedback.map(|f| f.values.as_slice()).unwrap_or(&[]);
     if values.is_empty() {
         return Err(format!(
             "no values are probed for {resource} {namespace}/{name}"
@@ -761,17 +835,16 @@ fn workload_healthy(id: &Value, feedback: &Value) -> Result<(), String> {
     let value = |n: &str| {
         values
             .iter()
-            .find(|v| v.get("name").and_then(Value::as_str) == Some(n))
-            .and_then(|v| v.pointer("/fieldValue/integer"))
-            .and_then(Value::as_i64)
+            .find(|v| v.name == n)
+            .and_then(|v| v.value.integer)
     };
-    let (ready, desired) = match resource {
+    let (ready, desired) = match resource.as_str() {
         "deployments" => (value("ReadyReplicas"), value("Replicas")),
         _ => (value("NumberReady"), value("DesiredNumberScheduled")),
     };
     let ready = ready.ok_or("readyReplica is not probed")?;
     let desired = desired.ok_or("desiredNumberReplicas is not probed")?;
-    let healthy = match resource {
+    let healthy = match resource.as_str() {
         "deployments" => desired == 0 || ready >= 1,
         _ => ready == desired,
     };
@@ -784,15 +857,9 @@ fn workload_healthy(id: &Value, feedback: &Value) -> Result<(), String> {
     }
 }
 
-/// The RoleBindings granting the add-on's identity its hub permissions:
-/// `(namespace, object)`. `CurrentCluster` binds a ClusterRole in the cluster's namespace
-/// (owned by the add-on); `SingleNamespace` a role in the given namespace.
-pub fn role_bindings(
-    addon: &ManagedClusterAddOn,
-    template: &AddOnTemplate,
-) -> Vec<(String, Value)> {
-    let name = addon.metadata.name.clone().unwrap_or_default();
-    let cluster = addon.metadata.namespace.clone().unwrap_or_default();
+/// The RBAC subjects of the add-on's hub identity (its `KubeClient` registration's user
+/// and groups, `system:authenticated` excepted).
+fn rbac_subjects(addon: &ManagedClusterAddOn) -> Vec<RbacSubject> {
     let subject = addon
         .status
         .as_ref()
@@ -805,18 +872,35 @@ pub fn role_bindings(
     let Some(subject) = subject else {
         return Vec::new();
     };
-    let mut subjects = Vec::new();
-    if let Some(user) = subject.user.as_ref().filter(|u| !u.is_empty()) {
-        subjects
-            .push(json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": user}));
-    }
-    for g in subject
-        .groups
-        .iter()
-        .filter(|g| *g != "system:authenticated")
-    {
-        subjects.push(json!({"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": g}));
-    }
+    let rbac = |kind: &str, name: &str| RbacSubject {
+        api_group: Some("rbac.authorization.k8s.io".to_string()),
+        kind: kind.to_string(),
+        name: name.to_string(),
+        namespace: None,
+    };
+    let user = subject.user.as_deref().filter(|u| !u.is_empty());
+    user.map(|u| rbac("User", u))
+        .into_iter()
+        .chain(
+            subject
+                .groups
+                .iter()
+                .filter(|g| *g != "system:authenticated")
+                .map(|g| rbac("Group", g)),
+        )
+        .collect()
+}
+
+/// The RoleBindings granting the add-on's identity its hub permissions:
+/// `(namespace, object)`. `CurrentCluster` binds a ClusterRole in the cluster's namespace
+/// (owned by the add-on); `SingleNamespace` a role in the given namespace.
+pub fn role_bindings(
+    addon: &ManagedClusterAddOn,
+    template: &AddOnTemplate,
+) -> Vec<(String, RoleBinding)> {
+    let name = addon.metadata.name.clone().unwrap_or_default();
+    let cluster = addon.metadata.namespace.clone().unwrap_or_default();
+    let subjects = rbac_subjects(addon);
     if subjects.is_empty() {
         return Vec::new();
     }
@@ -831,41 +915,33 @@ pub fn role_bindings(
         };
         for p in &kc.hub_permissions {
             let (namespace, role_ref, owned) = if let Some(cc) = &p.current_cluster {
-                (
-                    cluster.clone(),
-                    json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cc.cluster_role_name}),
-                    true,
-                )
+                let role_ref = RoleRef {
+                    api_group: Some("rbac.authorization.k8s.io".to_string()),
+                    kind: "ClusterRole".to_string(),
+                    name: cc.cluster_role_name.clone(),
+                };
+                (cluster.clone(), role_ref, true)
             } else if let Some(sn) = &p.single_namespace {
-                let role_ref = serde_json::to_value(&sn.role_ref).unwrap_or(Value::Null);
-                (sn.namespace.clone(), role_ref, false)
+                (sn.namespace.clone(), sn.role_ref.clone(), false)
             } else {
                 continue;
             };
-            let kind = role_ref
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_lowercase();
-            let mut binding = json!({
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "RoleBinding",
-                "metadata": {
-                    "name": format!("open-cluster-management:{name}:{kind}:agent"),
-                    "namespace": namespace,
-                    "labels": {ADDON_LABEL: name, TEMPLATE_LABEL: ""},
-                },
-                "roleRef": role_ref,
-                "subjects": subjects,
-            });
-            if owned {
-                binding["metadata"]["ownerReferences"] = json!([{
-                    "apiVersion": "addon.open-cluster-management.io/v1alpha1",
-                    "kind": "ManagedClusterAddOn",
-                    "name": name,
-                    "uid": addon.metadata.uid.clone().unwrap_or_default(),
-                }]);
-            }
+            let kind = role_ref.kind.to_lowercase();
+            let metadata = ObjectMeta {
+                name: Some(format!("open-cluster-management:{name}:{kind}:agent")),
+                namespace: Some(namespace.clone()),
+                labels: Some(BTreeMap::from([
+                    (ADDON_NAME_LABEL.to_string(), name.clone()),
+                    (TEMPLATE_LABEL.to_string(), String::new()),
+                ])),
+                owner_references: owned.then(|| vec![owner(addon, false)]),
+                ..Default::default()
+            };
+            let binding = RoleBinding {
+                metadata,
+                role_ref,
+                subjects: Some(subjects.clone()),
+            };
             out.push((namespace, binding));
         }
     }
@@ -875,6 +951,7 @@ pub fn role_bindings(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn template(v: Value) -> AddOnTemplate {
         serde_json::from_value(v).expect("template")
@@ -949,21 +1026,29 @@ mod tests {
         assert_eq!(s.groups.len(), 3);
     }
 
+    /// A work from JSON.
+    fn work_of(v: &Value) -> ManifestWork {
+        let mut v = v.clone();
+        v["metadata"] = json!({"name": "w", "namespace": "c1"});
+        serde_json::from_value(v).expect("work")
+    }
+
     #[test]
     fn availability_from_feedback() {
         let mut w = json!({"spec": {"manifestConfigs": [{"resourceIdentifier": {"group": "apps",
             "resource": "deployments", "name": "d", "namespace": "n"}, "feedbackRules": [{"type": "WellKnownStatus"}]}]},
-            "status": {"conditions": [{"type": "Available", "status": "True"}]}});
-        assert_eq!(availability("a", Some(&w)).1, "NoProbeResult");
-        w["status"]["resourceStatus"] = json!({"manifests": [{"resourceMeta": {"group": "apps",
+            "status": {"conditions": [{"type": "Available", "status": "True", "reason": "r",
+                "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+        assert_eq!(availability("a", Some(&work_of(&w))).1, "NoProbeResult");
+        w["status"]["resourceStatus"] = json!({"manifests": [{"resourceMeta": {"ordinal": 0, "group": "apps",
             "resource": "deployments", "name": "d", "namespace": "n"}, "statusFeedback": {"values": [
             {"name": "ReadyReplicas", "fieldValue": {"type": "Integer", "integer": 0}},
             {"name": "Replicas", "fieldValue": {"type": "Integer", "integer": 1}}]}}]});
-        assert_eq!(availability("a", Some(&w)).1, "ProbeUnavailable");
+        assert_eq!(availability("a", Some(&work_of(&w))).1, "ProbeUnavailable");
         w["status"]["resourceStatus"]["manifests"][0]["statusFeedback"]["values"][0]["fieldValue"]
             ["integer"] = json!(1);
         assert_eq!(
-            availability("a", Some(&w)),
+            availability("a", Some(&work_of(&w))),
             ("True", "ProbeAvailable", "a add-on is available.".into())
         );
         assert_eq!(availability("a", None).1, "WorkNotFound");
@@ -987,5 +1072,77 @@ mod tests {
             override_image(&[m("docker.io", "x")], "quay.io/a/b:1"),
             "quay.io/a/b:1"
         );
+    }
+
+    /// The works and RoleBindings written for a template with workloads, hooks (by
+    /// annotation and by label), its own manifest configs (merged into and added to the
+    /// probes) and both kinds of hub permission: as the JSON-built versions wrote them.
+    #[test]
+    fn works_and_role_bindings_match_the_recorded_objects() {
+        let t = template(
+            json!({"metadata": {"name": "hello-0.1"}, "spec": {"addonName": "hello",
+            "agentSpec": {"workload": {"manifests": [
+                {"apiVersion": "apps/v1", "kind": "Deployment",
+                 "metadata": {"name": "hello-agent", "namespace": "hello-ns"},
+                 "spec": {"template": {"spec": {"containers": [{"name": "agent", "image": "quay.io/org/hello:v1"}]}}}},
+                {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "ds", "namespace": "hello-ns"},
+                 "spec": {"template": {"spec": {"containers": [{"name": "agent", "image": "quay.io/org/hello:v1"}]}}}},
+                {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "cleanup", "namespace": "hello-ns",
+                  "annotations": {PRE_DELETE_ANNOTATION: ""}}, "spec": {}},
+                {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "hello-ns",
+                  "labels": {PRE_DELETE_LABEL: ""}}, "spec": {}},
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "hello-ns"}}]},
+              "manifestConfigs": [
+                {"resourceIdentifier": {"group": "apps", "resource": "deployments", "name": "hello-agent", "namespace": "hello-ns"},
+                 "feedbackRules": [{"type": "WellKnownStatus"}, {"type": "JSONPaths", "jsonPaths": [{"name": "x", "path": ".status.x"}]}],
+                 "updateStrategy": {"type": "ServerSideApply"}},
+                {"resourceIdentifier": {"resource": "configmaps", "name": "c", "namespace": "hello-ns"},
+                 "feedbackRules": [{"type": "JSONPaths", "jsonPaths": [{"name": "y", "path": ".data"}]}]}]},
+            "registration": [{"type": "KubeClient", "kubeClient": {"hubPermissions": [
+                {"type": "CurrentCluster", "currentCluster": {"clusterRoleName": "hello-role"}},
+                {"type": "SingleNamespace", "singleNamespace": {"namespace": "other",
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"}}}]}}]}}),
+        );
+        let addon: ManagedClusterAddOn = serde_json::from_value(json!({
+            "metadata": {"name": "hello", "namespace": "c1", "uid": "u-1"}, "spec": {},
+            "status": {"configReferences": [{"group": GROUP, "resource": TEMPLATES, "name": "hello-0.1",
+                "desiredConfig": {"name": "hello-0.1", "specHash": "abc"}}],
+            "registrations": [{"signerName": crate::api::ocm::names::CLIENT_SIGNER,
+                "subject": {"user": "u1", "groups": ["g1", "system:authenticated"]}}]}}))
+        .expect("addon");
+        let recorded: Value =
+            serde_json::from_str(include_str!("testdata/template_golden.json")).expect("golden");
+        let objects = render(&t, None, "c1", "hello").expect("render");
+        assert_eq!(
+            json_of(&work(&addon, &t, objects.clone())),
+            recorded["work"]
+        );
+        assert_eq!(json_of(&hook_work(&addon, &objects)), recorded["hook"]);
+        assert_eq!(
+            json_of(&role_bindings(&addon, &t)),
+            recorded["roleBindings"]
+        );
+    }
+
+    #[test]
+    fn hook_completion_from_feedback() {
+        let t = template(
+            json!({"metadata": {"name": "t"}, "spec": {"addonName": "hello",
+            "agentSpec": {"workload": {"manifests": [
+                {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "n",
+                  "annotations": {PRE_DELETE_ANNOTATION: ""}}}]}}}}),
+        );
+        let addon: ManagedClusterAddOn = serde_json::from_value(
+            json!({"metadata": {"name": "hello", "namespace": "c1"}, "spec": {}}),
+        )
+        .expect("addon");
+        let objects = render(&t, None, "c1", "hello").expect("render");
+        let mut w = json_of(&hook_work(&addon, &objects).expect("hook work"));
+        assert!(!hook_completed(&work_of(&w)));
+        w["status"] = json!({"resourceStatus": {"manifests": [{"resourceMeta": {"ordinal": 0,
+            "group": "batch", "resource": "jobs", "name": "j", "namespace": "n"},
+            "statusFeedback": {"values": [{"name": "JobComplete",
+                "fieldValue": {"type": "String", "string": "True"}}]}, "conditions": []}]}});
+        assert!(hook_completed(&work_of(&w)));
     }
 }
