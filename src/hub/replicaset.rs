@@ -24,9 +24,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 use super::controller::{self, KeysOf, Queue, Requeue};
 use super::objects::Objects;
@@ -38,8 +40,9 @@ use crate::api::ocm::work_conditions::{
     PROGRESSING,
 };
 use crate::api::ocm::{
-    ManifestWorkReplicaSet, ManifestWorkReplicaSetStatus, ManifestWorkReplicaSetSummary,
-    PLACEMENT_LABEL, PlacementSummary,
+    CascadeDeletionPolicy, ManifestWork, ManifestWorkReplicaSet, ManifestWorkReplicaSetStatus,
+    ManifestWorkReplicaSetSummary, ManifestWorkSpec, PLACEMENT_LABEL, Placement, PlacementDecision,
+    PlacementSummary,
 };
 use crate::api::status::Status;
 use crate::registry::selector::LabelSelector;
@@ -75,10 +78,10 @@ pub struct ReplicaSetController {
 /// Starts the controller.
 pub async fn start(objects: &Objects) -> Result<(), Status> {
     let kinds = Kinds {
-        replica_sets: objects.kind("work.open-cluster-management.io", "manifestworkreplicasets")?,
-        works: objects.kind("work.open-cluster-management.io", "manifestworks")?,
-        placements: objects.kind("cluster.open-cluster-management.io", "placements")?,
-        decisions: objects.kind("cluster.open-cluster-management.io", "placementdecisions")?,
+        replica_sets: objects.kind_of::<ManifestWorkReplicaSet>()?,
+        works: objects.kind_of::<ManifestWork>()?,
+        placements: objects.kind_of::<Placement>()?,
+        decisions: objects.kind_of::<PlacementDecision>()?,
     };
     let registry = objects.registry.clone();
     let queue = Queue::default();
@@ -105,7 +108,7 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
         None,
         Filter::default(),
         queue.clone(),
-        Arc::new(|o: &Value| namespaced_key(o).into_iter().collect()),
+        Arc::new(|o: &Value| namespaced_key(&meta_of(o)).into_iter().collect()),
     );
     let owned = labelled(OWNER_LABEL)?;
     controller::feed(
@@ -114,44 +117,15 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
         None,
         owned,
         queue.clone(),
-        Arc::new(|o: &Value| {
-            // `<ns>.<name>`: exactly one dot, as upstream maps it back.
-            label(o, OWNER_LABEL)
-                .and_then(|v| {
-                    let parts: Vec<&str> = v.split('.').collect();
-                    (parts.len() == 2).then(|| format!("{}/{}", parts[0], parts[1]))
-                })
-                .into_iter()
-                .collect()
-        }),
+        Arc::new(|o: &Value| owner_key(&meta_of(o)).into_iter().collect()),
     );
-    let by_placement = |index: PlacementIndex, name_of: fn(&Value) -> Option<String>| -> KeysOf {
-        Arc::new(move |o: &Value| {
-            let (Some(ns), Some(placement)) = (
-                o.pointer("/metadata/namespace").and_then(Value::as_str),
-                name_of(o),
-            ) else {
-                return Vec::new();
-            };
-            index
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(&(ns.to_string(), placement))
-                .map(|keys| keys.iter().cloned().collect())
-                .unwrap_or_default()
-        })
-    };
     controller::feed(
         &registry,
         kinds.placements.clone(),
         None,
         Filter::default(),
         queue.clone(),
-        by_placement(index.clone(), |o| {
-            o.pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        }),
+        placement_keys(index.clone(), |m| m.name.as_deref()),
     );
     controller::feed(
         &registry,
@@ -159,7 +133,7 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
         None,
         Filter::default(),
         queue,
-        by_placement(index, |o| label(o, PLACEMENT_LABEL).map(str::to_string)),
+        placement_keys(index, |m| label(m, PLACEMENT_LABEL)),
     );
     Ok(())
 }
@@ -172,49 +146,84 @@ fn labelled(selector: &str) -> Result<Filter, Status> {
     })
 }
 
-fn label<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
-    o.pointer("/metadata/labels")
-        .and_then(|l| l.get(key))
-        .and_then(Value::as_str)
+/// The keys of the replica sets naming the placement of an object (a placement, or a
+/// decision by its placement label), from the index.
+fn placement_keys(index: PlacementIndex, placement_of: fn(&ObjectMeta) -> Option<&str>) -> KeysOf {
+    Arc::new(move |o: &Value| {
+        let meta = meta_of(o);
+        let (Some(ns), Some(placement)) = (meta.namespace.as_deref(), placement_of(&meta)) else {
+            return Vec::new();
+        };
+        index
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(ns.to_string(), placement.to_string()))
+            .map(|keys| keys.iter().cloned().collect())
+            .unwrap_or_default()
+    })
 }
 
-fn namespaced_key(o: &Value) -> Option<String> {
-    let ns = o.pointer("/metadata/namespace").and_then(Value::as_str)?;
-    let name = o.pointer("/metadata/name").and_then(Value::as_str)?;
+/// The metadata of an object a feed saw (empty when it does not decode).
+fn meta_of(o: &Value) -> ObjectMeta {
+    o.get("metadata")
+        .and_then(|m| ObjectMeta::deserialize(m).ok())
+        .unwrap_or_default()
+}
+
+/// The value of the label `key`.
+fn label<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
+    meta.labels.as_ref()?.get(key).map(String::as_str)
+}
+
+/// `namespace/name`, the queue key of a namespaced object.
+fn namespaced_key(meta: &ObjectMeta) -> Option<String> {
+    let ns = meta.namespace.as_deref()?;
+    let name = meta.name.as_deref()?;
     Some(format!("{ns}/{name}"))
 }
 
-fn name_of(o: &Value) -> &str {
-    o.pointer("/metadata/name")
-        .and_then(Value::as_str)
+/// The key of a work's replica set from its owner label `<ns>.<name>`: exactly one dot, as
+/// upstream maps it back.
+fn owner_key(meta: &ObjectMeta) -> Option<String> {
+    let parts: Vec<&str> = label(meta, OWNER_LABEL)?.split('.').collect();
+    (parts.len() == 2).then(|| format!("{}/{}", parts[0], parts[1]))
+}
+
+/// A work's name (empty when it has none).
+fn name_of(work: &ManifestWork) -> &str {
+    work.metadata.name.as_deref().unwrap_or_default()
+}
+
+/// A work's namespace, its cluster (empty when it has none).
+fn namespace_of(work: &ManifestWork) -> &str {
+    work.metadata.namespace.as_deref().unwrap_or_default()
+}
+
+/// A work's conditions.
+fn conditions(work: &ManifestWork) -> &[Condition] {
+    work.status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
         .unwrap_or_default()
 }
 
-fn namespace_of(o: &Value) -> &str {
-    o.pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-}
-
-/// A work's conditions (typed), or none when they do not decode.
-fn conditions(work: &Value) -> Vec<Condition> {
-    work.pointer("/status/conditions")
-        .cloned()
-        .and_then(|c| serde_json::from_value(c).ok())
-        .unwrap_or_default()
+/// A stored object as its type.
+fn decode<T: DeserializeOwned>(what: &str, object: Value) -> Result<T, Status> {
+    serde_json::from_value(object)
+        .map_err(|e| Status::internal(format!("a stored {what} does not decode: {e}")))
 }
 
 /// A cluster's rollout state from its (up-to-date) work: to apply until `Applied` is
 /// True and `Progressing` reported at the work's generation; then failed (still
 /// progressing and degraded), progressing, or succeeded (no longer progressing).
-fn rollout_status(work: &Value) -> ClusterStatus {
+fn rollout_status(work: &ManifestWork) -> ClusterStatus {
     let cluster = namespace_of(work);
-    let generation = work.pointer("/metadata/generation").and_then(Value::as_i64);
+    let generation = work.metadata.generation;
     let conds = conditions(work);
     let current = |c: &&Condition| c.observed_generation == generation;
-    let applied = find_condition(&conds, APPLIED);
-    let progressing = find_condition(&conds, PROGRESSING);
-    let degraded = find_condition(&conds, DEGRADED);
+    let applied = find_condition(conds, APPLIED);
+    let progressing = find_condition(conds, PROGRESSING);
+    let degraded = find_condition(conds, DEGRADED);
     let to_apply = applied.is_none_or(|a| !current(&a) || a.status != "True")
         || progressing.is_none_or(|p| !current(&p))
         || degraded.is_some_and(|d| !current(&d));
@@ -267,21 +276,23 @@ fn without_empties(v: &Value) -> Option<Value> {
     }
 }
 
+/// A work spec as compared: encoded, its manifests without creation timestamps, without
+/// empties.
+fn normalized_spec(spec: &ManifestWorkSpec) -> Option<Value> {
+    let mut spec = spec.clone();
+    for m in spec
+        .workload
+        .iter_mut()
+        .flat_map(|w| w.manifests.iter_mut())
+    {
+        m.0 = normalized_manifest(&m.0);
+    }
+    without_empties(&serde_json::to_value(spec).unwrap_or_default())
+}
+
 /// Whether a work's spec is the template (upstream's ManifestWorkEqual on the spec).
-fn same_spec(template: &Value, work: &Value) -> bool {
-    let normalize = |spec: &Value| {
-        let mut spec = spec.clone();
-        if let Some(ms) = spec
-            .pointer_mut("/workload/manifests")
-            .and_then(Value::as_array_mut)
-        {
-            for m in ms.iter_mut() {
-                *m = normalized_manifest(m);
-            }
-        }
-        without_empties(&spec)
-    };
-    normalize(template) == normalize(work.get("spec").unwrap_or(&Value::Null))
+fn same_spec(template: &ManifestWorkSpec, work: &ManifestWork) -> bool {
+    normalized_spec(template) == normalized_spec(&work.spec)
 }
 
 /// What deploy found, for the status.
@@ -326,18 +337,16 @@ impl ReplicaSetController {
             self.forget(key);
             return Ok(None);
         };
+        // Read as stored, not typed: the status written back keeps the summary counters
+        // the stored status has (see `as_patched`).
+        let stored_status = raw
+            .get("status")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        let mut rs: ManifestWorkReplicaSet = decode("ManifestWorkReplicaSet", raw)?;
         // The template as stored (with its schema defaults), which is what the works'
         // specs are compared with.
-        let template = raw
-            .pointer("/spec/manifestWorkTemplate")
-            .cloned()
-            .unwrap_or_else(|| json!({}));
-        let stored_status = raw.get("status").cloned().unwrap_or_else(|| json!({}));
-        let mut rs: ManifestWorkReplicaSet = serde_json::from_value(raw).map_err(|e| {
-            Status::internal(format!(
-                "a stored ManifestWorkReplicaSet does not decode: {e}"
-            ))
-        })?;
+        let template = rs.spec.manifest_work_template.clone();
         let placements: Vec<String> = rs
             .spec
             .placement_refs
@@ -401,12 +410,12 @@ impl ReplicaSetController {
         let works = self.works_of(owner).await?;
         for work in &works {
             self.objects
-                .delete(&self.kinds.works, Some(namespace_of(work)), name_of(work))
+                .delete_as::<ManifestWork>(Some(namespace_of(work)), name_of(work))
                 .await?;
         }
         let foreground = matches!(
             rs.spec.cascade_deletion_policy,
-            crate::api::ocm::CascadeDeletionPolicy::Foreground
+            CascadeDeletionPolicy::Foreground
         );
         if foreground && !self.works_of(owner).await?.is_empty() {
             // Their deletion events bring the replica set back.
@@ -422,14 +431,20 @@ impl ReplicaSetController {
     }
 
     /// Every work of a replica set, in every cluster namespace.
-    async fn works_of(&self, owner: &str) -> Result<Vec<Value>, Status> {
+    async fn works_of(&self, owner: &str) -> Result<Vec<ManifestWork>, Status> {
         let filter = labelled(&format!("{OWNER_LABEL}={owner}"))?;
-        let list = self
+        let mut list = self
             .objects
             .registry
             .list_filtered(&self.kinds.works, None, ListOptions::default(), &filter)
             .await?;
-        Ok(list["items"].as_array().cloned().unwrap_or_default())
+        match list.get_mut("items").map(Value::take) {
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|w| decode("ManifestWork", w))
+                .collect(),
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// Creates, updates and deletes works; `Ok(None)` when the pass stopped early (a
@@ -438,7 +453,7 @@ impl ReplicaSetController {
         &self,
         rs: &ManifestWorkReplicaSet,
         owner: &str,
-        template: &Value,
+        template: &ManifestWorkSpec,
         status: &mut ManifestWorkReplicaSetStatus,
     ) -> Result<Option<Deployed>, Status> {
         let namespace = rs.metadata.namespace.as_deref().unwrap_or_default();
@@ -462,10 +477,10 @@ impl ReplicaSetController {
             .map(|p| p.name.as_str())
             .collect();
         // Works of placements no longer referenced go.
-        let mut by_cluster: BTreeMap<String, Value> = BTreeMap::new();
-        let mut by_placement: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        let mut by_cluster: BTreeMap<String, ManifestWork> = BTreeMap::new();
+        let mut by_placement: BTreeMap<String, Vec<ManifestWork>> = BTreeMap::new();
         for work in works {
-            match label(&work, PLACEMENT_NAME_LABEL) {
+            match label(&work.metadata, PLACEMENT_NAME_LABEL) {
                 Some(p) if refs.contains(p) => {
                     by_placement
                         .entry(p.to_string())
@@ -475,7 +490,7 @@ impl ReplicaSetController {
                 }
                 _ => {
                     self.objects
-                        .delete(&self.kinds.works, Some(namespace_of(&work)), name_of(&work))
+                        .delete_as::<ManifestWork>(Some(namespace_of(&work)), name_of(&work))
                         .await?;
                 }
             }
@@ -492,7 +507,7 @@ impl ReplicaSetController {
         for pref in &rs.spec.placement_refs {
             let Some(placement) = self
                 .objects
-                .get(&self.kinds.placements, Some(namespace), &pref.name)
+                .get_as::<Placement>(Some(namespace), &pref.name)
                 .await?
             else {
                 set(
@@ -547,9 +562,9 @@ impl ReplicaSetController {
                 .iter()
                 .filter(|s| s.status == rollout::Status::ToApply)
             {
-                let reuse = by_cluster
-                    .get(&s.cluster)
-                    .filter(|w| label(w, PLACEMENT_NAME_LABEL) == Some(pref.name.as_str()));
+                let reuse = by_cluster.get(&s.cluster).filter(|w| {
+                    label(&w.metadata, PLACEMENT_NAME_LABEL) == Some(pref.name.as_str())
+                });
                 match self
                     .apply_work(rs, owner, &pref.name, &s.cluster, reuse, template)
                     .await
@@ -564,7 +579,7 @@ impl ReplicaSetController {
                 for work in mine.iter().filter(|w| namespace_of(w) == s.cluster) {
                     if let Err(e) = self
                         .objects
-                        .delete(&self.kinds.works, Some(&s.cluster), name_of(work))
+                        .delete_as::<ManifestWork>(Some(&s.cluster), name_of(work))
                         .await
                     {
                         errors.push(e);
@@ -572,15 +587,11 @@ impl ReplicaSetController {
                 }
                 clusters.remove(&s.cluster);
             }
-            let placement_status = placement.get("status");
+            let placement_status = placement.status.as_ref();
             let selected = placement_status
-                .and_then(|s| s.get("numberOfSelectedClusters"))
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            let decision_groups = placement_status
-                .and_then(|s| s.get("decisionGroups"))
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
+                .and_then(|s| s.number_of_selected_clusters)
+                .map_or(0, i64::from);
+            let decision_groups = placement_status.map_or(0, |s| s.decision_groups.len());
             out.selected += selected;
             let total = i64::try_from(clusters.len()).unwrap_or(i64::MAX);
             out.placement_summaries.push(PlacementSummary {
@@ -633,51 +644,38 @@ impl ReplicaSetController {
         owner: &str,
         placement: &str,
         cluster: &str,
-        existing: Option<&Value>,
-        template: &Value,
+        existing: Option<&ManifestWork>,
+        template: &ManifestWorkSpec,
     ) -> Result<(), Status> {
-        let mut labels: Map<String, Value> = rs
-            .metadata
-            .labels
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), json!(v)))
-            .collect();
-        labels.insert(OWNER_LABEL.into(), json!(owner));
-        labels.insert(PLACEMENT_NAME_LABEL.into(), json!(placement));
+        let mut labels = rs.metadata.labels.clone().unwrap_or_default();
+        labels.insert(OWNER_LABEL.into(), owner.into());
+        labels.insert(PLACEMENT_NAME_LABEL.into(), placement.into());
         let Some(current) = existing else {
-            let work = json!({
-                "apiVersion": "work.open-cluster-management.io/v1",
-                "kind": "ManifestWork",
-                "metadata": {
-                    "generateName": rs.metadata.name.as_deref().unwrap_or_default(),
-                    "namespace": cluster,
-                    "labels": labels,
+            let work = ManifestWork {
+                metadata: ObjectMeta {
+                    generate_name: Some(rs.metadata.name.clone().unwrap_or_default()),
+                    namespace: Some(cluster.to_string()),
+                    labels: Some(labels),
+                    ..ObjectMeta::default()
                 },
-                "spec": template,
-            });
-            return match self
-                .objects
-                .registry
-                .create(&self.kinds.works, Some(cluster), work)
-                .await
-            {
+                spec: template.clone(),
+                status: None,
+            };
+            return match self.objects.create_as(&work).await {
                 Ok(_) => Ok(()),
                 Err(e) if e.reason == "AlreadyExists" => Ok(()),
                 Err(e) => Err(e),
             };
         };
         let mut next = current.clone();
-        next["metadata"]["labels"] = Value::Object(labels);
-        if let Some(meta) = next["metadata"].as_object_mut() {
-            meta.remove("annotations");
-        }
-        next["spec"] = template.clone();
+        next.metadata.labels = Some(labels);
+        next.metadata.annotations = None;
+        next.spec = template.clone();
         if &next == current {
             return Ok(());
         }
         self.objects
-            .update(&self.kinds.works, Some(cluster), next, Target::Main)
+            .update_as(&next, Target::Main)
             .await
             .map(|_| ())
     }
@@ -687,7 +685,7 @@ impl ReplicaSetController {
     async fn summarise(
         &self,
         owner: &str,
-        template: &Value,
+        template: &ManifestWorkSpec,
         deployed: &Deployed,
         status: &mut ManifestWorkReplicaSetStatus,
     ) -> Result<(), Status> {
@@ -702,8 +700,8 @@ impl ReplicaSetController {
                 let name = entry.name.clone().unwrap_or_default();
                 let s = entry.summary.get_or_insert_default();
                 for work in works.iter().filter(|w| {
-                    label(w, PLACEMENT_NAME_LABEL) == Some(name.as_str())
-                        && w.pointer("/metadata/deletionTimestamp").is_none()
+                    label(&w.metadata, PLACEMENT_NAME_LABEL) == Some(name.as_str())
+                        && w.metadata.deletion_timestamp.is_none()
                         && same_spec(template, w)
                 }) {
                     let conds = conditions(work);
@@ -713,7 +711,7 @@ impl ReplicaSetController {
                         (AVAILABLE, &mut s.available),
                         (DEGRADED, &mut s.degraded),
                     ] {
-                        if find_condition(&conds, type_).is_some_and(|c| c.status == "True") {
+                        if find_condition(conds, type_).is_some_and(|c| c.status == "True") {
                             *counter += 1;
                         }
                     }
@@ -784,9 +782,18 @@ fn set(
 mod tests {
     use super::*;
 
-    fn work(generation: i64, conditions: Value) -> Value {
-        json!({"metadata": {"namespace": "c1", "generation": generation},
-            "status": {"conditions": conditions}})
+    use serde_json::json;
+
+    fn work(generation: i64, conditions: Value) -> ManifestWork {
+        decode_work(
+            json!({"apiVersion": "work.open-cluster-management.io/v1", "kind": "ManifestWork",
+            "metadata": {"namespace": "c1", "generation": generation},
+            "spec": {}, "status": {"conditions": conditions}}),
+        )
+    }
+
+    fn decode_work(work: Value) -> ManifestWork {
+        serde_json::from_value(work).expect("a ManifestWork")
     }
 
     fn cond(type_: &str, status: &str, generation: i64) -> Value {
@@ -796,7 +803,7 @@ mod tests {
 
     #[test]
     fn rollout_state_follows_the_current_generation() {
-        let s = |w: &Value| rollout_status(w).status;
+        let s = |w: &ManifestWork| rollout_status(w).status;
         assert_eq!(s(&work(2, json!([]))), rollout::Status::ToApply);
         assert_eq!(
             s(&work(2, json!([cond(APPLIED, "True", 2)]))),
@@ -842,10 +849,18 @@ mod tests {
 
     #[test]
     fn specs_compare_without_timestamps_and_empties() {
-        let template = json!({"workload": {"manifests": [{"kind": "ConfigMap", "metadata": {"name": "a"}}]}, "manifestConfigs": []});
-        let stored = json!({"spec": {"workload": {"manifests": [{"kind": "ConfigMap", "metadata": {"name": "a", "creationTimestamp": null}}]}}});
-        assert!(same_spec(&template, &stored));
-        let changed = json!({"spec": {"workload": {"manifests": [{"kind": "ConfigMap", "metadata": {"name": "b"}}]}}});
+        let template: ManifestWorkSpec = serde_json::from_value(json!({"workload": {"manifests": [{"kind": "ConfigMap", "metadata": {"name": "a"}}]}, "manifestConfigs": []})).expect("a spec");
+        let stored = |spec: Value| {
+            decode_work(json!({"apiVersion": "work.open-cluster-management.io/v1",
+                "kind": "ManifestWork", "metadata": {}, "spec": spec}))
+        };
+        let same = stored(
+            json!({"workload": {"manifests": [{"kind": "ConfigMap", "metadata": {"name": "a", "creationTimestamp": null}}]}}),
+        );
+        assert!(same_spec(&template, &same));
+        let changed = stored(
+            json!({"workload": {"manifests": [{"kind": "ConfigMap", "metadata": {"name": "b"}}]}}),
+        );
         assert!(!same_spec(&template, &changed));
     }
 }

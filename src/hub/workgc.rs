@@ -8,51 +8,71 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::controller::{self, Queue, Requeue};
 use super::objects::Objects;
 use super::replicaset::OWNER_LABEL;
-use crate::api::Kind;
+use crate::api::ocm::ManifestWork;
+use crate::api::ocm::work_conditions::COMPLETE;
 use crate::api::status::Status;
 use crate::registry::Filter;
 
 /// When a work is due for deletion: `None` when it is not (yet) to be collected.
-pub fn due(work: &Value) -> Option<Timestamp> {
-    if work.pointer("/metadata/deletionTimestamp").is_some()
-        || work
-            .pointer("/metadata/labels")
-            .and_then(|l| l.get(OWNER_LABEL))
-            .is_some()
+pub fn due(work: &ManifestWork) -> Option<Timestamp> {
+    let meta = &work.metadata;
+    if meta.deletion_timestamp.is_some()
+        || meta
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(OWNER_LABEL))
     {
         return None;
     }
     let ttl = work
-        .pointer("/spec/deleteOption/ttlSecondsAfterFinished")
-        .and_then(Value::as_i64)?;
+        .spec
+        .delete_option
+        .as_ref()?
+        .ttl_seconds_after_finished?;
     let complete = work
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)?
+        .status
+        .as_ref()?
+        .conditions
         .iter()
-        .find(|c| c["type"] == "Complete" && c["status"] == "True")?;
-    let since: Timestamp = complete["lastTransitionTime"].as_str()?.parse().ok()?;
-    let ns = since
+        .find(|c| c.type_ == COMPLETE && c.status == "True")?;
+    let ns = complete
+        .last_transition_time
+        .0
         .as_nanosecond()
         .saturating_add(i128::from(ttl.max(0)) * 1_000_000_000);
     Timestamp::from_nanosecond(ns).ok()
 }
 
+/// The queue key (`namespace/name`) of a stored work that is due, as the feed sees it.
+fn due_key(object: &Value) -> Option<String> {
+    let work = ManifestWork::deserialize(object).ok()?;
+    due(&work)?;
+    let ns = work.metadata.namespace?;
+    let name = work.metadata.name?;
+    Some(format!("{ns}/{name}"))
+}
+
 struct Collector {
     objects: Objects,
-    works: Arc<Kind>,
 }
 
 impl Collector {
+    /// Deletes the work `namespace/name` when it is due, or requeues it for then.
     async fn reconcile(&self, key: &str) -> Result<Requeue, Status> {
         let Some((namespace, name)) = key.split_once('/') else {
             return Ok(None);
         };
-        let Some(work) = self.objects.get(&self.works, Some(namespace), name).await? else {
+        let Some(work) = self
+            .objects
+            .get_as::<ManifestWork>(Some(namespace), name)
+            .await?
+        else {
             return Ok(None);
         };
         let Some(at) = due(&work) else {
@@ -69,7 +89,7 @@ impl Collector {
             "completed; deleted after ttlSecondsAfterFinished"
         );
         self.objects
-            .delete(&self.works, Some(namespace), name)
+            .delete_as::<ManifestWork>(Some(namespace), name)
             .await?;
         Ok(None)
     }
@@ -77,11 +97,10 @@ impl Collector {
 
 /// Starts the collector.
 pub async fn start(objects: &Objects) -> Result<(), Status> {
-    let works = objects.kind("work.open-cluster-management.io", "manifestworks")?;
+    let works = objects.kind_of::<ManifestWork>()?;
     let queue = Queue::default();
     let this = Arc::new(Collector {
         objects: objects.clone(),
-        works: works.clone(),
     });
     controller::run(
         "manifestwork-gc",
@@ -98,17 +117,7 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
         None,
         Filter::default(),
         queue,
-        Arc::new(|o: &Value| {
-            if due(o).is_none() {
-                return Vec::new();
-            }
-            let ns = o.pointer("/metadata/namespace").and_then(Value::as_str);
-            let name = o.pointer("/metadata/name").and_then(Value::as_str);
-            match (ns, name) {
-                (Some(ns), Some(name)) => vec![format!("{ns}/{name}")],
-                _ => Vec::new(),
-            }
-        }),
+        Arc::new(|o: &Value| due_key(o).into_iter().collect()),
     );
     Ok(())
 }
@@ -121,15 +130,23 @@ mod tests {
 
     #[test]
     fn completed_works_with_a_ttl_are_due_after_it() {
-        let work = |ttl: Value, complete: &str, labels: Value| {
-            json!({"metadata": {"labels": labels}, "spec": {"deleteOption": {"ttlSecondsAfterFinished": ttl}},
-                "status": {"conditions": [{"type": "Complete", "status": complete,
-                    "lastTransitionTime": "2026-01-01T00:00:00Z"}]}})
+        let raw = |ttl: Value, complete: &str, labels: Value| {
+            json!({"apiVersion": "work.open-cluster-management.io/v1", "kind": "ManifestWork",
+                "metadata": {"labels": labels}, "spec": {"deleteOption": {"ttlSecondsAfterFinished": ttl}},
+                "status": {"conditions": [{"type": "Complete", "status": complete, "reason": "R",
+                    "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}})
+        };
+        let work = |ttl: Value, complete: &str, labels: Value| -> ManifestWork {
+            serde_json::from_value(raw(ttl, complete, labels)).expect("a ManifestWork")
         };
         let at = due(&work(json!(60), "True", json!({}))).expect("due");
         assert_eq!(at.to_string(), "2026-01-01T00:01:00Z");
         assert!(due(&work(json!(60), "False", json!({}))).is_none());
         assert!(due(&work(Value::Null, "True", json!({}))).is_none());
         assert!(due(&work(json!(0), "True", json!({OWNER_LABEL: "ns.rs"}))).is_none());
+        let mut keyed = raw(json!(0), "True", json!({}));
+        keyed["metadata"]["namespace"] = json!("c1");
+        keyed["metadata"]["name"] = json!("w");
+        assert_eq!(due_key(&keyed).as_deref(), Some("c1/w"));
     }
 }
