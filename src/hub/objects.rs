@@ -68,6 +68,32 @@ impl Objects {
             .collect()
     }
 
+    /// The objects of type `T` in `namespace` (or everywhere) whose labels match
+    /// `selector` (kube's text form, e.g. `a=b,c`).
+    pub async fn list_labelled_as<T>(
+        &self,
+        namespace: Option<&str>,
+        selector: &str,
+    ) -> Result<Vec<T>, Status>
+    where
+        T: Resource<DynamicType = ()> + DeserializeOwned,
+    {
+        let kind = self.kind_of::<T>()?;
+        let filter = crate::registry::Filter {
+            labels: crate::registry::selector::LabelSelector::parse(selector)
+                .map_err(Status::internal)?,
+            ..Default::default()
+        };
+        let mut list = self
+            .registry
+            .list_filtered(&kind, namespace, Default::default(), &filter)
+            .await?;
+        match list.get_mut("items").map(Value::take) {
+            Some(Value::Array(items)) => items.into_iter().map(|v| typed(&kind, v)).collect(),
+            _ => Ok(Vec::new()),
+        }
+    }
+
     /// Creates `object`; `AlreadyExists` when it is there.
     pub async fn create_as<T>(&self, object: &T) -> Result<T, Status>
     where

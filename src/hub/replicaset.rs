@@ -47,7 +47,6 @@ use crate::api::ocm::{
 use crate::api::status::Status;
 use crate::registry::selector::LabelSelector;
 use crate::registry::{Filter, Target};
-use crate::storage::ListOptions;
 
 /// The label naming a work's replica set, `<namespace>.<name>`.
 pub const OWNER_LABEL: &str = "work.open-cluster-management.io/manifestworkreplicaset";
@@ -432,19 +431,9 @@ impl ReplicaSetController {
 
     /// Every work of a replica set, in every cluster namespace.
     async fn works_of(&self, owner: &str) -> Result<Vec<ManifestWork>, Status> {
-        let filter = labelled(&format!("{OWNER_LABEL}={owner}"))?;
-        let mut list = self
-            .objects
-            .registry
-            .list_filtered(&self.kinds.works, None, ListOptions::default(), &filter)
-            .await?;
-        match list.get_mut("items").map(Value::take) {
-            Some(Value::Array(items)) => items
-                .into_iter()
-                .map(|w| decode("ManifestWork", w))
-                .collect(),
-            _ => Ok(Vec::new()),
-        }
+        self.objects
+            .list_labelled_as(None, &format!("{OWNER_LABEL}={owner}"))
+            .await
     }
 
     /// Creates, updates and deletes works; `Ok(None)` when the pass stopped early (a
@@ -531,13 +520,7 @@ impl ReplicaSetController {
                 }
                 existing.push(s);
             }
-            let groups = match rollout::placement_groups(
-                &self.objects,
-                &self.kinds.decisions,
-                namespace,
-                &pref.name,
-            )
-            .await
+            let groups = match rollout::placement_groups(&self.objects, namespace, &pref.name).await
             {
                 Ok(g) => g,
                 Err(e) => {

@@ -502,51 +502,32 @@ fn mandatory_phase(
 /// A placement's decision groups, from its PlacementDecisions.
 pub async fn placement_groups(
     objects: &super::objects::Objects,
-    decisions: &crate::api::Kind,
     namespace: &str,
     placement: &str,
 ) -> Result<Groups, crate::api::status::Status> {
-    use crate::api::ocm::{DECISION_GROUP_INDEX_LABEL, DECISION_GROUP_NAME_LABEL, PLACEMENT_LABEL};
+    use crate::api::ocm::{
+        DECISION_GROUP_INDEX_LABEL, DECISION_GROUP_NAME_LABEL, PLACEMENT_LABEL, PlacementDecision,
+    };
     use crate::api::status::Status;
-    use serde_json::Value;
-    let filter = crate::registry::Filter {
-        labels: crate::registry::selector::LabelSelector::parse(&format!(
-            "{PLACEMENT_LABEL}={placement}"
-        ))
-        .map_err(Status::internal)?,
-        ..Default::default()
-    };
-    let list = objects
-        .registry
-        .list_filtered(
-            decisions,
-            Some(namespace),
-            crate::storage::ListOptions::default(),
-            &filter,
-        )
+    let decisions: Vec<PlacementDecision> = objects
+        .list_labelled_as(Some(namespace), &format!("{PLACEMENT_LABEL}={placement}"))
         .await?;
-    let label = |d: &Value, key: &str| -> Option<String> {
-        d.pointer("/metadata/labels")
-            .and_then(|l| l.get(key))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
     let mut groups = Groups::default();
-    for d in list["items"].as_array().into_iter().flatten() {
-        let index_label = label(d, DECISION_GROUP_INDEX_LABEL);
+    for d in &decisions {
+        let label = |key: &str| d.metadata.labels.as_ref().and_then(|l| l.get(key));
+        let index_label = label(DECISION_GROUP_INDEX_LABEL);
         let index = index_label
-            .as_deref()
-            .unwrap_or("")
+            .map_or("", String::as_str)
             .parse::<i32>()
             .map_err(|_| Status::internal(format!("incorrect group index: {index_label:?}")))?;
-        let name = label(d, DECISION_GROUP_NAME_LABEL).unwrap_or_default();
+        let name = label(DECISION_GROUP_NAME_LABEL)
+            .cloned()
+            .unwrap_or_default();
         let clusters = d
-            .pointer("/status/decisions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.get("clusterName").and_then(Value::as_str))
-            .map(str::to_string);
+            .status
+            .iter()
+            .flat_map(|s| &s.decisions)
+            .map(|c| c.cluster_name.clone());
         groups.add(index, &name, clusters);
     }
     Ok(groups)

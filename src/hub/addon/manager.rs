@@ -38,7 +38,6 @@ const MAX_RECHECK: Duration = Duration::from_secs(30 * 60);
 pub struct Manager {
     objects: Objects,
     placements: Arc<Kind>,
-    decisions: Arc<Kind>,
     addons: Arc<Kind>,
 }
 
@@ -69,7 +68,6 @@ impl Manager {
     pub fn new(objects: Objects) -> Result<Self, Status> {
         Ok(Manager {
             placements: objects.kind("cluster.open-cluster-management.io", "placements")?,
-            decisions: objects.kind("cluster.open-cluster-management.io", "placementdecisions")?,
             addons: objects.kind_of::<ManagedClusterAddOn>()?,
             objects,
         })
@@ -97,9 +95,7 @@ impl Manager {
                 tracing::debug!(addon = name, placement = %p.name, "placement not found");
                 continue;
             };
-            let groups =
-                rollout::placement_groups(&self.objects, &self.decisions, &p.namespace, &p.name)
-                    .await?;
+            let groups = rollout::placement_groups(&self.objects, &p.namespace, &p.name).await?;
             let clusters = groups
                 .all_clusters()
                 .into_iter()
