@@ -485,4 +485,138 @@ mod tests {
             old["spec"]["taints"][0]["timeAdded"]
         );
     }
+
+    fn find(kind: &str) -> Kind {
+        crate::api::builtin::kinds()
+            .into_iter()
+            .find(|k| k.kind == kind)
+            .expect("kind")
+    }
+
+    /// `validate` by a user with no permissions: `(code, reason, message)` of its refusal.
+    fn refusal(kind: &Kind, new: Value, old: Option<Value>) -> Option<(u16, &'static str, String)> {
+        let user = UserInfo {
+            name: "bob".into(),
+            ..UserInfo::default()
+        };
+        validate(&Authorizer::new(), &user, kind, &new, old.as_ref())
+            .err()
+            .map(|s| (s.code, s.reason, s.message))
+    }
+
+    #[test]
+    fn cluster_checks_keep_their_words() {
+        let kind = mc_kind();
+        let plain = json!({"metadata": {"name": "c1"}, "spec": {"hubAcceptsClient": false}});
+        assert_eq!(refusal(&kind, plain.clone(), None), None);
+        assert_eq!(
+            refusal(&kind, json!({"metadata": {"name": "c1"}}), None),
+            None
+        );
+        let (code, _, message) =
+            refusal(&kind, json!({"metadata": {"name": "C_1"}}), None).expect("bad name");
+        assert_eq!(code, 422);
+        assert!(message.ends_with("metadata.name: Invalid value: \"C_1\": a ManagedCluster name must be a valid namespace name (a lowercase RFC 1123 label)"), "{message}");
+        let http = json!({"metadata": {"name": "c1"}, "spec": {"managedClusterClientConfigs": [
+            {"url": "https://a"}, {"url": "http://b"}]}});
+        let (code, _, message) = refusal(&kind, http, None).expect("http");
+        assert_eq!(code, 422);
+        assert!(message.ends_with("spec.managedClusterClientConfigs[1].url: Invalid value: \"http://b\": url must be https"), "{message}");
+        let accepted = json!({"metadata": {"name": "c1"}, "spec": {"hubAcceptsClient": true}});
+        let (code, reason, message) =
+            refusal(&kind, accepted.clone(), Some(plain.clone())).expect("accept");
+        assert_eq!((code, reason), (403, "Forbidden"));
+        assert!(
+            message.starts_with(
+                "user \"bob\" cannot update the HubAcceptsClient field of managed cluster \"c1\""
+            ),
+            "{message}"
+        );
+        assert_eq!(
+            refusal(&kind, accepted.clone(), Some(accepted.clone())),
+            None
+        );
+        let moved = json!({"metadata": {"name": "c1", "labels": {CLUSTER_SET_LABEL: "s1"}}});
+        let (code, _, message) = refusal(&kind, moved, Some(plain)).expect("join");
+        assert_eq!(code, 403);
+        assert!(
+            message.contains("to/from ManagedClusterSet \"s1\""),
+            "{message}"
+        );
+        // A body the types cannot hold is a bad request, not a panic.
+        let (code, reason, _) = refusal(
+            &kind,
+            json!({"metadata": {"name": "c1"}, "spec": "x"}),
+            None,
+        )
+        .expect("bad");
+        assert_eq!((code, reason), (400, "BadRequest"));
+    }
+
+    #[test]
+    fn binding_and_work_checks_keep_their_words() {
+        let binding = find("ManagedClusterSetBinding");
+        let other =
+            json!({"metadata": {"name": "a", "namespace": "n"}, "spec": {"clusterSet": "b"}});
+        let (code, reason, message) = refusal(&binding, other, None).expect("name");
+        assert_eq!((code, reason), (400, "BadRequest"));
+        assert_eq!(
+            message,
+            "The ManagedClusterSetBinding must have the same name as the target ManagedClusterSet"
+        );
+        let bare = json!({"metadata": {"name": "a", "namespace": "n"}});
+        assert_eq!(refusal(&binding, bare, None).map(|r| r.0), Some(400));
+        let same =
+            json!({"metadata": {"name": "a", "namespace": "n"}, "spec": {"clusterSet": "a"}});
+        let (code, _, message) = refusal(&binding, same.clone(), None).expect("bind");
+        assert_eq!(code, 403);
+        assert_eq!(
+            message,
+            "managedclustersets/bind.cluster.open-cluster-management.io \"a\" is forbidden: user \"bob\" is not allowed to bind cluster set \"a\""
+        );
+        assert_eq!(refusal(&binding, same.clone(), Some(same)), None);
+
+        let work = find("ManifestWork");
+        let with = |manifests: Value| {
+            json!({"metadata": {"name": "w", "namespace": "c1"},
+                "spec": {"workload": {"manifests": manifests}}})
+        };
+        let field = |new: Value| refusal(&work, new, None).map(|(_, _, m)| m);
+        let empty = field(json!({"metadata": {"name": "w", "namespace": "c1"}})).expect("empty");
+        assert!(
+            empty.ends_with("spec.workload.manifests: manifests should not be empty"),
+            "{empty}"
+        );
+        let kindless = field(with(
+            json!([{"apiVersion": "v1", "metadata": {"name": "a"}}]),
+        ));
+        assert!(
+            kindless
+                .expect("kind")
+                .ends_with("spec.workload.manifests[0].kind: Required value: kind must be set")
+        );
+        let generated = field(with(
+            json!([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "a-"}}]),
+        ));
+        assert!(generated.expect("generateName").ends_with("spec.workload.manifests[0].metadata.generateName: Forbidden: generateName is not allowed in a manifest"));
+        let nameless = field(with(
+            json!([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": 3}}]),
+        ));
+        assert!(nameless.expect("name").ends_with(
+            "spec.workload.manifests[0].metadata.name: Required value: name must be set"
+        ));
+        let good =
+            with(json!([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}]));
+        assert_eq!(field(good.clone()), None);
+        let mut executed = good.clone();
+        executed["spec"]["executor"] = json!({"subject": {"type": "ServiceAccount",
+            "serviceAccount": {"namespace": "ns", "name": "sa"}}});
+        let message = field(executed.clone()).expect("execute-as");
+        assert_eq!(
+            message,
+            "user \"bob\" cannot manipulate the Manifestwork with executor system:serviceaccount:ns:sa in namespace c1: it needs \"execute-as\" on manifestworks"
+        );
+        // An unchanged executor is not checked again.
+        assert_eq!(refusal(&work, executed.clone(), Some(executed)), None);
+    }
 }

@@ -176,7 +176,9 @@ fn conditions(csr: &CertificateSigningRequest) -> &[CertificateSigningRequestCon
 }
 
 /// `Approved`, `Denied` or `Failed` present with status True. A condition without a status
-/// counts as True (`k8s-openapi` reads a missing status as empty).
+/// counts as True, as it did read as JSON; `k8s-openapi` reads a missing status as empty,
+/// so an explicitly empty one counts too (kube requires a status; the registry checks
+/// only types on built-in kinds' writes).
 fn has_condition(csr: &CertificateSigningRequest, type_: &str) -> bool {
     conditions(csr)
         .iter()
@@ -229,10 +231,11 @@ fn push_condition(csr: &mut CertificateSigningRequest, c: CertificateSigningRequ
         .push(c);
 }
 
-/// Replaces a base64 field of a stored CSR that `k8s-openapi`'s decoder refuses with
-/// [`UNDECODABLE`]. The schema's `byte` format (as Go's decoder) accepts base64 whose
-/// last character has non-zero trailing bits; the strict decoder does not, and such a
-/// field read as undecodable text before the CSR was typed.
+/// Replaces a base64 field of a stored CSR that `k8s-openapi`'s strict decoder refuses
+/// with [`UNDECODABLE`]. The registry stores a built-in kind's `byte` strings as given
+/// (and Go's decoder accepts base64 with non-zero trailing bits, which the strict one does
+/// not); such a field read as undecodable text before the CSR was typed, and must not
+/// make the whole CSR fail to decode.
 fn strict_base64(csr: &mut Value, section: &str, field: &str) {
     use base64::Engine;
     let Some(slot) = csr.get_mut(section).and_then(|s| s.get_mut(field)) else {
@@ -274,8 +277,8 @@ impl CsrController {
     }
 
     /// CSR `name` as its type, or `None` when it does not exist. Its `spec.request` and
-    /// `status.certificate` go through [`strict_base64`] first, so a field only Go's
-    /// lenient base64 accepts reads as undecodable text (as before the CSR was typed)
+    /// `status.certificate` go through [`strict_base64`] first, so a field that is not
+    /// strict base64 reads as undecodable text (as before the CSR was typed)
     /// instead of making the whole CSR fail to decode.
     async fn read(&self, name: &str) -> Result<Option<CertificateSigningRequest>, Status> {
         let kind = self.objects.kind_of::<CertificateSigningRequest>()?;
@@ -532,8 +535,8 @@ impl CsrController {
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| template::SIGNING_CA_NAMESPACE.to_string());
         // The Secret stays JSON: a typed Secret decodes every data value with the strict
-        // base64 decoder, so one value only Go's lenient decoder accepts would fail the
-        // whole read instead of reading as "lacks tls.crt or tls.key".
+        // base64 decoder, so one value it refuses (any of them, not only these two) would
+        // fail the whole read instead of reading as "lacks tls.crt or tls.key".
         let secrets = self.objects.kind("", "secrets")?;
         let secret = self
             .objects
@@ -673,8 +676,8 @@ mod tests {
 
     #[test]
     fn leniently_encoded_fields_read_as_undecodable() {
-        // "aGl=" is "hi" with non-zero trailing bits: Go (and the schema's byte format)
-        // accept it, k8s-openapi's decoder does not.
+        // "aGl=" is "hi" with non-zero trailing bits: Go accepts it, k8s-openapi's
+        // decoder does not; the registry stores any text.
         let mut raw = json!({"metadata": {"name": "x"},
             "spec": {"signerName": CLIENT_SIGNER, "request": "aGl="},
             "status": {"certificate": "aGk="}});
@@ -682,6 +685,9 @@ mod tests {
         strict_base64(&mut raw, "status", "certificate");
         assert_eq!(raw["spec"]["request"], UNDECODABLE);
         assert_eq!(raw["status"]["certificate"], "aGk=");
+        let mut junk = json!({"spec": {"request": "not base64!"}});
+        strict_base64(&mut junk, "spec", "request");
+        assert_eq!(junk["spec"]["request"], UNDECODABLE);
         let typed: CertificateSigningRequest = serde_json::from_value(raw).expect("decodes");
         assert_eq!(
             request_pem(&typed).expect_err("not PEM"),
