@@ -6,16 +6,20 @@
 //! `managedclustersets/join` on both, client-config URLs are https, and a
 //! ManagedClusterSetBinding names its set and needs `managedclustersets/bind`.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::api::Kind;
+use crate::api::ocm::{
+    CLUSTER_SET_LABEL, ManagedClusterSetBindingSpec, ManagedClusterSpec, Manifest, ManifestWorkSpec,
+};
 use crate::api::status::{Cause, Status};
 use crate::api::user::UserInfo;
 use crate::auth::authz::Authorizer;
 use crate::auth::request::Attributes;
 
-/// The label naming a cluster's ManagedClusterSet.
-pub const CLUSTERSET_LABEL: &str = "cluster.open-cluster-management.io/clusterset";
 const CLUSTER_GROUP: &str = "cluster.open-cluster-management.io";
 
 fn is_managed_cluster(kind: &Kind) -> bool {
@@ -46,6 +50,11 @@ fn label<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// Mutating admission of a ManagedCluster write (`old` on updates).
+///
+/// This stays on JSON: it runs on the request body before schema admission (a field may
+/// still be null, of the wrong type or unknown, and must reach the schema's checks with
+/// its own message), and it edits the body in place, which a typed round trip would
+/// reshape (dropping unknown fields, adding defaults, re-encoding times).
 pub fn mutate(
     kind: &Kind,
     object: &mut Value,
@@ -113,7 +122,7 @@ pub fn mutate(
             }
         }
     }
-    if default_set && label(object, CLUSTERSET_LABEL).is_none_or(str::is_empty) {
+    if default_set && label(object, CLUSTER_SET_LABEL).is_none_or(str::is_empty) {
         if !object.get("metadata").is_some_and(Value::is_object) {
             object["metadata"] = json!({});
         }
@@ -123,7 +132,7 @@ pub fn mutate(
         {
             object["metadata"]["labels"] = json!({});
         }
-        object["metadata"]["labels"][CLUSTERSET_LABEL] = json!("default");
+        object["metadata"]["labels"][CLUSTER_SET_LABEL] = json!("default");
     }
     Ok(())
 }
@@ -155,6 +164,37 @@ fn forbidden(message: String) -> Status {
     Status::new(axum::http::StatusCode::FORBIDDEN, "Forbidden", message)
 }
 
+/// The parts of an OCM object validation reads, typed: its metadata and its `spec` (a
+/// missing `spec` reads as the spec's defaults, as the JSON checks read absent fields;
+/// `status` is not decoded, so nothing in it can fail validation).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Written<S> {
+    metadata: ObjectMeta,
+    spec: S,
+}
+
+impl<S: DeserializeOwned + Default> Written<S> {
+    /// Decodes `object`. The registry's schema admission runs first (nulls of
+    /// non-nullable fields dropped, types and required fields checked), so this fails
+    /// only for objects it let through that the Rust types cannot hold: a bad request,
+    /// as upstream's webhook answers an object it cannot decode.
+    fn decode(kind: &Kind, object: &Value) -> Result<Written<S>, Status> {
+        serde_json::from_value(object.clone())
+            .map_err(|e| Status::bad_request(format!("decoding the {}: {e}", kind.kind)))
+    }
+
+    /// The object's name (empty when unset).
+    fn name(&self) -> &str {
+        self.metadata.name.as_deref().unwrap_or("")
+    }
+
+    /// Label `key` of the object.
+    fn label(&self, key: &str) -> Option<&str> {
+        self.metadata.labels.as_ref()?.get(key).map(String::as_str)
+    }
+}
+
 /// Validating admission of a write of `kind` by `user` (`old` on updates).
 pub fn validate(
     authz: &Authorizer,
@@ -163,91 +203,16 @@ pub fn validate(
     new: &Value,
     old: Option<&Value>,
 ) -> Result<(), Status> {
-    let name = new
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
     match kind.kind.as_str() {
-        "ManagedCluster" => {
-            if !crate::api::meta::is_dns_label(name) {
-                return Err(Status::invalid(
-                    kind,
-                    name,
-                    vec![Cause::invalid(
-                        "metadata.name",
-                        format!(
-                            "Invalid value: {name:?}: a ManagedCluster name must be a valid namespace name (a lowercase RFC 1123 label)"
-                        ),
-                    )],
-                ));
-            }
-            let configs = new
-                .pointer("/spec/managedClusterClientConfigs")
-                .and_then(Value::as_array);
-            for (i, config) in configs.into_iter().flatten().enumerate() {
-                let url = config.get("url").and_then(Value::as_str).unwrap_or("");
-                if !url.is_empty() && !url.starts_with("https://") {
-                    return Err(Status::invalid(
-                        kind,
-                        name,
-                        vec![Cause::invalid(
-                            format!("spec.managedClusterClientConfigs[{i}].url"),
-                            format!("Invalid value: {url:?}: url must be https"),
-                        )],
-                    ));
-                }
-            }
-            let accepts = |o: &Value| {
-                o.pointer("/spec/hubAcceptsClient").and_then(Value::as_bool) == Some(true)
-            };
-            let was = old.is_some_and(accepts);
-            if accepts(new) != was
-                && !allowed(
-                    authz,
-                    user,
-                    "register.open-cluster-management.io",
-                    "managedclusters",
-                    "accept",
-                    "update",
-                    name,
-                )
-            {
-                return Err(forbidden(format!(
-                    "user {:?} cannot update the HubAcceptsClient field of managed cluster {name:?}: it needs \"update\" on managedclusters/accept in group register.open-cluster-management.io",
-                    user.name
-                )));
-            }
-            let before = old.and_then(|o| label(o, CLUSTERSET_LABEL)).unwrap_or("");
-            let after = label(new, CLUSTERSET_LABEL).unwrap_or("");
-            if before != after {
-                for set in [before, after].into_iter().filter(|s| !s.is_empty()) {
-                    if !allowed(
-                        authz,
-                        user,
-                        CLUSTER_GROUP,
-                        "managedclustersets",
-                        "join",
-                        "create",
-                        set,
-                    ) {
-                        return Err(forbidden(format!(
-                            "user {:?} cannot add/remove a ManagedCluster to/from ManagedClusterSet {set:?}: it needs \"create\" on managedclustersets/join",
-                            user.name
-                        )));
-                    }
-                }
-            }
-            Ok(())
-        }
+        "ManagedCluster" => validate_cluster(authz, user, kind, new, old),
         "ManifestWork" => validate_work(authz, user, kind, new, old),
         "ManagedClusterSetBinding" => {
+            let binding = Written::<ManagedClusterSetBindingSpec>::decode(kind, new)?;
+            let name = binding.name();
             // As upstream's webhook: the name must be the set's on create and update (a
             // bad request, not an invalid object), and only creating needs
             // `managedclustersets/bind` on the set.
-            let set = new
-                .pointer("/spec/clusterSet")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let set = binding.spec.cluster_set.as_str();
             if set != name {
                 return Err(Status::new(
                     axum::http::StatusCode::BAD_REQUEST,
@@ -277,6 +242,94 @@ pub fn validate(
     }
 }
 
+/// ManagedCluster rules of the Go webhook: a namespace-like name, https client-config
+/// URLs, `managedclusters/accept` to change `hubAcceptsClient`, and
+/// `managedclustersets/join` on both sets to move the cluster between sets.
+fn validate_cluster(
+    authz: &Authorizer,
+    user: &UserInfo,
+    kind: &Kind,
+    new: &Value,
+    old: Option<&Value>,
+) -> Result<(), Status> {
+    let cluster = Written::<ManagedClusterSpec>::decode(kind, new)?;
+    let previous = old
+        .map(|o| Written::<ManagedClusterSpec>::decode(kind, o))
+        .transpose()?;
+    let name = cluster.name();
+    if !crate::api::meta::is_dns_label(name) {
+        return Err(Status::invalid(
+            kind,
+            name,
+            vec![Cause::invalid(
+                "metadata.name",
+                format!(
+                    "Invalid value: {name:?}: a ManagedCluster name must be a valid namespace name (a lowercase RFC 1123 label)"
+                ),
+            )],
+        ));
+    }
+    for (i, config) in cluster
+        .spec
+        .managed_cluster_client_configs
+        .iter()
+        .enumerate()
+    {
+        let url = config.url.as_str();
+        if !url.is_empty() && !url.starts_with("https://") {
+            return Err(Status::invalid(
+                kind,
+                name,
+                vec![Cause::invalid(
+                    format!("spec.managedClusterClientConfigs[{i}].url"),
+                    format!("Invalid value: {url:?}: url must be https"),
+                )],
+            ));
+        }
+    }
+    let was = previous.as_ref().is_some_and(|o| o.spec.hub_accepts_client);
+    if cluster.spec.hub_accepts_client != was
+        && !allowed(
+            authz,
+            user,
+            "register.open-cluster-management.io",
+            "managedclusters",
+            "accept",
+            "update",
+            name,
+        )
+    {
+        return Err(forbidden(format!(
+            "user {:?} cannot update the HubAcceptsClient field of managed cluster {name:?}: it needs \"update\" on managedclusters/accept in group register.open-cluster-management.io",
+            user.name
+        )));
+    }
+    let before = previous
+        .as_ref()
+        .and_then(|o| o.label(CLUSTER_SET_LABEL))
+        .unwrap_or("");
+    let after = cluster.label(CLUSTER_SET_LABEL).unwrap_or("");
+    if before != after {
+        for set in [before, after].into_iter().filter(|s| !s.is_empty()) {
+            if !allowed(
+                authz,
+                user,
+                CLUSTER_GROUP,
+                "managedclustersets",
+                "join",
+                "create",
+                set,
+            ) {
+                return Err(forbidden(format!(
+                    "user {:?} cannot add/remove a ManagedCluster to/from ManagedClusterSet {set:?}: it needs \"create\" on managedclustersets/join",
+                    user.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// ManifestWork rules of the Go webhook: manifests present, each naming its apiVersion,
 /// kind and name (no generateName), their total size within the limit, and an executor
 /// only from someone allowed to `execute-as` it.
@@ -287,17 +340,19 @@ fn validate_work(
     new: &Value,
     old: Option<&Value>,
 ) -> Result<(), Status> {
-    let name = new
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let work = Written::<ManifestWorkSpec>::decode(kind, new)?;
+    let previous = old
+        .map(|o| Written::<ManifestWorkSpec>::decode(kind, o))
+        .transpose()?;
+    let name = work.name();
     let invalid = |field: String, message: String| {
         Status::invalid(kind, name, vec![Cause::invalid(field, message)])
     };
-    let manifests = new
-        .pointer("/spec/workload/manifests")
-        .and_then(Value::as_array)
-        .cloned()
+    let manifests = work
+        .spec
+        .workload
+        .as_ref()
+        .map(|w| w.manifests.as_slice())
         .unwrap_or_default();
     if manifests.is_empty() {
         return Err(invalid(
@@ -306,7 +361,9 @@ fn validate_work(
         ));
     }
     let mut total = 0usize;
-    for (i, m) in manifests.iter().enumerate() {
+    for (i, Manifest(m)) in manifests.iter().enumerate() {
+        // A manifest is any embedded object (of any kind, possibly malformed): its fields
+        // are read as JSON, so a bad one gets its own message rather than a decode error.
         let at = |f: &str| format!("spec.workload.manifests[{i}].{f}");
         for field in ["apiVersion", "kind"] {
             if m.get(field)
@@ -319,19 +376,18 @@ fn validate_work(
                 ));
             }
         }
-        if m.pointer("/metadata/generateName")
-            .and_then(Value::as_str)
-            .is_some_and(|g| !g.is_empty())
-        {
+        let meta = |f: &str| {
+            m.get("metadata")
+                .and_then(|md| md.get(f))
+                .and_then(Value::as_str)
+        };
+        if meta("generateName").is_some_and(|g| !g.is_empty()) {
             return Err(invalid(
                 at("metadata.generateName"),
                 "Forbidden: generateName is not allowed in a manifest".into(),
             ));
         }
-        if m.pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
+        if meta("name").is_none_or(str::is_empty) {
             return Err(invalid(
                 at("metadata.name"),
                 "Required value: name must be set".into(),
@@ -348,24 +404,18 @@ fn validate_work(
             ),
         ));
     }
-    let executor = |o: &Value| o.pointer("/spec/executor").cloned();
-    let wanted = executor(new);
-    let changed = old.map(executor) != Some(wanted.clone());
-    if let Some(subject) = wanted.as_ref().filter(|_| changed) {
-        let sa = subject.pointer("/subject/serviceAccount");
-        let text = |k: &str| {
-            sa.and_then(|s| s.get(k))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-        };
-        let namespace = new
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+    let wanted = work.spec.executor.as_ref();
+    let changed = previous.as_ref().map(|o| o.spec.executor.as_ref()) != Some(wanted);
+    if let Some(executor) = wanted.filter(|_| changed) {
+        let sa = executor
+            .subject
+            .as_ref()
+            .and_then(|s| s.service_account.as_ref());
+        let namespace = work.metadata.namespace.as_deref().unwrap_or("");
         let who = format!(
             "system:serviceaccount:{}:{}",
-            text("namespace"),
-            text("name")
+            sa.map_or("", |s| s.namespace.as_str()),
+            sa.map_or("", |s| s.name.as_str())
         );
         let attrs = Attributes {
             user: user.clone(),
@@ -419,7 +469,7 @@ mod tests {
                 .and_then(Value::as_str)
                 .is_some()
         );
-        assert_eq!(label(&new, CLUSTERSET_LABEL), Some("default"));
+        assert_eq!(label(&new, CLUSTER_SET_LABEL), Some("default"));
         let old = new.clone();
         let mut forged = old.clone();
         forged["spec"]["taints"][0]["timeAdded"] = json!("2000-01-01T00:00:00Z");
@@ -434,5 +484,139 @@ mod tests {
             kept["spec"]["taints"][0]["timeAdded"],
             old["spec"]["taints"][0]["timeAdded"]
         );
+    }
+
+    fn find(kind: &str) -> Kind {
+        crate::api::builtin::kinds()
+            .into_iter()
+            .find(|k| k.kind == kind)
+            .expect("kind")
+    }
+
+    /// `validate` by a user with no permissions: `(code, reason, message)` of its refusal.
+    fn refusal(kind: &Kind, new: Value, old: Option<Value>) -> Option<(u16, &'static str, String)> {
+        let user = UserInfo {
+            name: "bob".into(),
+            ..UserInfo::default()
+        };
+        validate(&Authorizer::new(), &user, kind, &new, old.as_ref())
+            .err()
+            .map(|s| (s.code, s.reason, s.message))
+    }
+
+    #[test]
+    fn cluster_checks_keep_their_words() {
+        let kind = mc_kind();
+        let plain = json!({"metadata": {"name": "c1"}, "spec": {"hubAcceptsClient": false}});
+        assert_eq!(refusal(&kind, plain.clone(), None), None);
+        assert_eq!(
+            refusal(&kind, json!({"metadata": {"name": "c1"}}), None),
+            None
+        );
+        let (code, _, message) =
+            refusal(&kind, json!({"metadata": {"name": "C_1"}}), None).expect("bad name");
+        assert_eq!(code, 422);
+        assert!(message.ends_with("metadata.name: Invalid value: \"C_1\": a ManagedCluster name must be a valid namespace name (a lowercase RFC 1123 label)"), "{message}");
+        let http = json!({"metadata": {"name": "c1"}, "spec": {"managedClusterClientConfigs": [
+            {"url": "https://a"}, {"url": "http://b"}]}});
+        let (code, _, message) = refusal(&kind, http, None).expect("http");
+        assert_eq!(code, 422);
+        assert!(message.ends_with("spec.managedClusterClientConfigs[1].url: Invalid value: \"http://b\": url must be https"), "{message}");
+        let accepted = json!({"metadata": {"name": "c1"}, "spec": {"hubAcceptsClient": true}});
+        let (code, reason, message) =
+            refusal(&kind, accepted.clone(), Some(plain.clone())).expect("accept");
+        assert_eq!((code, reason), (403, "Forbidden"));
+        assert!(
+            message.starts_with(
+                "user \"bob\" cannot update the HubAcceptsClient field of managed cluster \"c1\""
+            ),
+            "{message}"
+        );
+        assert_eq!(
+            refusal(&kind, accepted.clone(), Some(accepted.clone())),
+            None
+        );
+        let moved = json!({"metadata": {"name": "c1", "labels": {CLUSTER_SET_LABEL: "s1"}}});
+        let (code, _, message) = refusal(&kind, moved, Some(plain)).expect("join");
+        assert_eq!(code, 403);
+        assert!(
+            message.contains("to/from ManagedClusterSet \"s1\""),
+            "{message}"
+        );
+        // A body the types cannot hold is a bad request, not a panic.
+        let (code, reason, _) = refusal(
+            &kind,
+            json!({"metadata": {"name": "c1"}, "spec": "x"}),
+            None,
+        )
+        .expect("bad");
+        assert_eq!((code, reason), (400, "BadRequest"));
+    }
+
+    #[test]
+    fn binding_and_work_checks_keep_their_words() {
+        let binding = find("ManagedClusterSetBinding");
+        let other =
+            json!({"metadata": {"name": "a", "namespace": "n"}, "spec": {"clusterSet": "b"}});
+        let (code, reason, message) = refusal(&binding, other, None).expect("name");
+        assert_eq!((code, reason), (400, "BadRequest"));
+        assert_eq!(
+            message,
+            "The ManagedClusterSetBinding must have the same name as the target ManagedClusterSet"
+        );
+        let bare = json!({"metadata": {"name": "a", "namespace": "n"}});
+        assert_eq!(refusal(&binding, bare, None).map(|r| r.0), Some(400));
+        let same =
+            json!({"metadata": {"name": "a", "namespace": "n"}, "spec": {"clusterSet": "a"}});
+        let (code, _, message) = refusal(&binding, same.clone(), None).expect("bind");
+        assert_eq!(code, 403);
+        assert_eq!(
+            message,
+            "managedclustersets/bind.cluster.open-cluster-management.io \"a\" is forbidden: user \"bob\" is not allowed to bind cluster set \"a\""
+        );
+        assert_eq!(refusal(&binding, same.clone(), Some(same)), None);
+
+        let work = find("ManifestWork");
+        let with = |manifests: Value| {
+            json!({"metadata": {"name": "w", "namespace": "c1"},
+                "spec": {"workload": {"manifests": manifests}}})
+        };
+        let field = |new: Value| refusal(&work, new, None).map(|(_, _, m)| m);
+        let empty = field(json!({"metadata": {"name": "w", "namespace": "c1"}})).expect("empty");
+        assert!(
+            empty.ends_with("spec.workload.manifests: manifests should not be empty"),
+            "{empty}"
+        );
+        let kindless = field(with(
+            json!([{"apiVersion": "v1", "metadata": {"name": "a"}}]),
+        ));
+        assert!(
+            kindless
+                .expect("kind")
+                .ends_with("spec.workload.manifests[0].kind: Required value: kind must be set")
+        );
+        let generated = field(with(
+            json!([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "a-"}}]),
+        ));
+        assert!(generated.expect("generateName").ends_with("spec.workload.manifests[0].metadata.generateName: Forbidden: generateName is not allowed in a manifest"));
+        let nameless = field(with(
+            json!([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": 3}}]),
+        ));
+        assert!(nameless.expect("name").ends_with(
+            "spec.workload.manifests[0].metadata.name: Required value: name must be set"
+        ));
+        let good =
+            with(json!([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}]));
+        assert_eq!(field(good.clone()), None);
+        let mut executed = good.clone();
+        executed["spec"]["executor"] = json!({"subject": {"type": "ServiceAccount",
+            "serviceAccount": {"namespace": "ns", "name": "sa"}}});
+        let message = field(executed.clone()).expect("execute-as");
+        assert_eq!(
+            message,
+            "user \"bob\" cannot manipulate the Manifestwork with executor system:serviceaccount:ns:sa in namespace c1: it needs \"execute-as\" on manifestworks"
+        );
+        // An unchanged executor is not checked again.
+        assert_eq!(refusal(&work, executed.clone(), Some(executed)), None);
     }
 }

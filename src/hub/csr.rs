@@ -3,17 +3,24 @@
 //! `ManagedClusterAutoApproval` is on), signing of approved `kube-apiserver-client` CSRs
 //! with the hub CA, approval of template add-ons' CSRs and signing for their custom
 //! signers (`hub::addon::template`), and cleanup of old CSRs (kube's csrcleaner periods).
+//!
+//! CSRs are read and written as `k8s-openapi`'s typed `CertificateSigningRequest`
+//! (see [`CsrController::read`] for how its strict base64 fields are decoded).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::ByteString;
+use k8s_openapi::api::certificates::v1::{
+    CertificateSigningRequest, CertificateSigningRequestCondition,
+};
 use serde_json::{Value, json};
 use x509_parser::prelude::FromDer;
 
-use super::addon::{ADDON_LABEL, label, template};
+use super::addon::{ADDON_LABEL, template};
 use super::controller::{self, Queue, Requeue};
 use super::objects::Objects;
-use crate::api::meta::parse_time;
+use crate::api::meta::now_time;
 use crate::api::ocm::names::{
     CLIENT_SIGNER, CLUSTER_NAME_LABEL, IDENTITY_PREFIX, MANAGED_CLUSTERS_GROUP,
 };
@@ -35,6 +42,10 @@ const PENDING_TTL: Duration = Duration::from_secs(24 * 3600);
 const CUSTOM_SIGNER_LIFETIME: u64 = 24 * 3600;
 const AGENT_APPROVAL_MESSAGE: &str =
     "Auto approving Managed cluster agent certificate after SubjectAccessReview.";
+/// What a stored `spec.request` or `status.certificate` that `k8s-openapi`'s strict base64
+/// decoder refuses reads as (see [`CsrController::read`]): one byte that is not UTF-8, so
+/// it is "not base64-encoded PEM", as such a field always was here.
+const UNDECODABLE: &str = "/w==";
 
 /// What the CSR controller needs.
 pub struct CsrController {
@@ -85,22 +96,24 @@ pub fn request_subject(pem_text: &str) -> Result<Subject, String> {
     })
 }
 
+/// Label `key` of a CSR.
+fn label<'a>(csr: &'a CertificateSigningRequest, key: &str) -> Option<&'a str> {
+    csr.metadata.labels.as_ref()?.get(key).map(String::as_str)
+}
+
+/// The CSR's name (empty when unset).
+fn name_of(csr: &CertificateSigningRequest) -> String {
+    csr.metadata.name.clone().unwrap_or_default()
+}
+
 /// The cluster an OCM agent CSR is for, when it follows OCM's rules: the cluster label,
 /// the client signer, O = the cluster's group (plus the common group), CN =
 /// `system:open-cluster-management:<cluster>:<agent>`, client usages only.
-pub fn ocm_cluster(csr: &Value, subject: &Subject) -> Result<String, String> {
-    let cluster = csr
-        .pointer(&format!(
-            "/metadata/labels/{}",
-            CLUSTER_NAME_LABEL.replace('/', "~1")
-        ))
-        .and_then(Value::as_str)
+pub fn ocm_cluster(csr: &CertificateSigningRequest, subject: &Subject) -> Result<String, String> {
+    let cluster = label(csr, CLUSTER_NAME_LABEL)
         .filter(|c| !c.is_empty())
         .ok_or_else(|| format!("the CSR has no {CLUSTER_NAME_LABEL} label"))?;
-    let signer = csr
-        .pointer("/spec/signerName")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let signer = csr.spec.signer_name.as_str();
     if signer != CLIENT_SIGNER {
         return Err(format!(
             "signerName must be {CLIENT_SIGNER}, not {signer:?}"
@@ -133,19 +146,12 @@ pub fn ocm_cluster(csr: &Value, subject: &Subject) -> Result<String, String> {
     Ok(cluster.to_string())
 }
 
-fn usages(csr: &Value) -> Vec<String> {
-    csr.pointer("/spec/usages")
-        .and_then(Value::as_array)
-        .map(|u| {
-            u.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+/// The requested key usages.
+fn usages(csr: &CertificateSigningRequest) -> &[String] {
+    csr.spec.usages.as_deref().unwrap_or_default()
 }
 
-fn check_usages(csr: &Value) -> Result<(), String> {
+fn check_usages(csr: &CertificateSigningRequest) -> Result<(), String> {
     let usages = usages(csr);
     if let Some(bad) = usages
         .iter()
@@ -161,52 +167,92 @@ fn check_usages(csr: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// `Approved`, `Denied` or `Failed` present with status True.
-fn has_condition(csr: &Value, type_: &str) -> bool {
-    csr.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter().any(|c| {
-                c.get("type").and_then(Value::as_str) == Some(type_)
-                    && c.get("status").and_then(Value::as_str).unwrap_or("True") == "True"
-            })
-        })
+/// The CSR's conditions.
+fn conditions(csr: &CertificateSigningRequest) -> &[CertificateSigningRequestCondition] {
+    csr.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_deref())
+        .unwrap_or_default()
 }
 
-fn condition_time(csr: &Value, type_: &str) -> Option<time::OffsetDateTime> {
-    let c = csr
-        .pointer("/status/conditions")?
-        .as_array()?
+/// `Approved`, `Denied` or `Failed` present with status True. A condition without a status
+/// counts as True, as it did read as JSON; `k8s-openapi` reads a missing status as empty,
+/// so an explicitly empty one counts too (kube requires a status; the registry checks
+/// only types on built-in kinds' writes).
+fn has_condition(csr: &CertificateSigningRequest, type_: &str) -> bool {
+    conditions(csr)
         .iter()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))?;
-    c.get("lastUpdateTime")
-        .or_else(|| c.get("lastTransitionTime"))
-        .and_then(Value::as_str)
-        .and_then(parse_time)
+        .any(|c| c.type_ == type_ && matches!(c.status.as_str(), "True" | ""))
 }
 
-fn decode_b64(text: &str) -> Option<String> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .ok()?;
-    String::from_utf8(bytes).ok()
+/// When the first condition of `type_` was last updated (else when it last changed).
+fn condition_time(csr: &CertificateSigningRequest, type_: &str) -> Option<time::OffsetDateTime> {
+    let c = conditions(csr).iter().find(|c| c.type_ == type_)?;
+    c.last_update_time
+        .as_ref()
+        .or(c.last_transition_time.as_ref())
+        .and_then(|t| to_offset(t.0))
+}
+
+/// A `jiff` timestamp (what `k8s-openapi` times hold) as a `time` date.
+fn to_offset(t: k8s_openapi::jiff::Timestamp) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(t.as_nanosecond()).ok()
+}
+
+/// Decoded base64 bytes as text, when they are UTF-8.
+fn text_of(bytes: &ByteString) -> Option<String> {
+    String::from_utf8(bytes.0.clone()).ok()
 }
 
 /// The request PEM of a CSR.
-fn request_pem(csr: &Value) -> Result<String, String> {
-    csr.pointer("/spec/request")
-        .and_then(Value::as_str)
-        .and_then(decode_b64)
-        .ok_or_else(|| "spec.request is not base64-encoded PEM".to_string())
+fn request_pem(csr: &CertificateSigningRequest) -> Result<String, String> {
+    text_of(&csr.spec.request).ok_or_else(|| "spec.request is not base64-encoded PEM".to_string())
+}
+
+/// A condition of `type_` (status True) set now.
+fn condition(type_: &str, reason: &str, message: &str) -> CertificateSigningRequestCondition {
+    let now = now_time();
+    CertificateSigningRequestCondition {
+        type_: type_.into(),
+        status: "True".into(),
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+        last_update_time: Some(now.clone()),
+        last_transition_time: Some(now),
+    }
+}
+
+/// Appends a condition to the CSR's `status.conditions` (CSR conditions are a plain list).
+fn push_condition(csr: &mut CertificateSigningRequest, c: CertificateSigningRequestCondition) {
+    csr.status
+        .get_or_insert_default()
+        .conditions
+        .get_or_insert_default()
+        .push(c);
+}
+
+/// Replaces a base64 field of a stored CSR that `k8s-openapi`'s strict decoder refuses
+/// with [`UNDECODABLE`]. The registry stores a built-in kind's `byte` strings as given
+/// (and Go's decoder accepts base64 with non-zero trailing bits, which the strict one does
+/// not); such a field read as undecodable text before the CSR was typed, and must not
+/// make the whole CSR fail to decode.
+fn strict_base64(csr: &mut Value, section: &str, field: &str) {
+    use base64::Engine;
+    let Some(slot) = csr.get_mut(section).and_then(|s| s.get_mut(field)) else {
+        return;
+    };
+    let decodes = slot
+        .as_str()
+        .is_none_or(|t| base64::engine::general_purpose::STANDARD.decode(t).is_ok());
+    if !decodes {
+        *slot = Value::String(UNDECODABLE.into());
+    }
 }
 
 impl CsrController {
     /// Starts the controller on every CSR.
     pub async fn start(self) -> Result<(), Status> {
-        let kind = self
-            .objects
-            .kind("certificates.k8s.io", "certificatesigningrequests")?;
+        let kind = self.objects.kind_of::<CertificateSigningRequest>()?;
         let queue = Queue::default();
         let registry = self.objects.registry.clone();
         let this = Arc::new(self);
@@ -230,11 +276,24 @@ impl CsrController {
         Ok(())
     }
 
+    /// CSR `name` as its type, or `None` when it does not exist. Its `spec.request` and
+    /// `status.certificate` go through [`strict_base64`] first, so a field that is not
+    /// strict base64 reads as undecodable text (as before the CSR was typed)
+    /// instead of making the whole CSR fail to decode.
+    async fn read(&self, name: &str) -> Result<Option<CertificateSigningRequest>, Status> {
+        let kind = self.objects.kind_of::<CertificateSigningRequest>()?;
+        let Some(mut raw) = self.objects.get(&kind, None, name).await? else {
+            return Ok(None);
+        };
+        strict_base64(&mut raw, "spec", "request");
+        strict_base64(&mut raw, "status", "certificate");
+        serde_json::from_value(raw)
+            .map(Some)
+            .map_err(|e| Status::internal(format!("a stored {} does not decode: {e}", kind.kind)))
+    }
+
     async fn reconcile(&self, name: &str) -> Result<Requeue, Status> {
-        let kind = self
-            .objects
-            .kind("certificates.k8s.io", "certificatesigningrequests")?;
-        let Some(mut csr) = self.objects.get(&kind, None, name).await? else {
+        let Some(mut csr) = self.read(name).await? else {
             return Ok(None);
         };
         let now = time::OffsetDateTime::now_utc();
@@ -242,17 +301,20 @@ impl CsrController {
         let denied = has_condition(&csr, "Denied");
         if !approved && !denied {
             if let Some((reason, message)) = self.auto_approval(&csr).await? {
-                csr = self.approve(&kind, csr, reason, message).await?;
+                csr = self.approve(csr, reason, message).await?;
             } else {
                 let created = csr
-                    .pointer("/metadata/creationTimestamp")
-                    .and_then(Value::as_str)
-                    .and_then(parse_time)
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .and_then(|t| to_offset(t.0))
                     .unwrap_or(now);
                 let age = (now - created).unsigned_abs();
                 if age >= PENDING_TTL {
                     tracing::info!(csr = name, "deleting CSR pending for 24 h");
-                    self.objects.delete(&kind, None, name).await?;
+                    self.objects
+                        .delete_as::<CertificateSigningRequest>(None, name)
+                        .await?;
                     return Ok(None);
                 }
                 return Ok(Some(PENDING_TTL - age));
@@ -261,18 +323,16 @@ impl CsrController {
         let approved = has_condition(&csr, "Approved");
         let failed = has_condition(&csr, "Failed");
         let issued = csr
-            .pointer("/status/certificate")
-            .and_then(Value::as_str)
-            .is_some_and(|c| !c.is_empty());
+            .status
+            .as_ref()
+            .and_then(|s| s.certificate.as_ref())
+            .is_some_and(|c| !c.0.is_empty());
         if approved && !denied && !failed && !issued {
-            let signer = csr
-                .pointer("/spec/signerName")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let signer = csr.spec.signer_name.as_str();
             if signer == CLIENT_SIGNER || signer == LEGACY_SIGNER {
-                csr = self.sign(&kind, csr, None).await?;
+                csr = self.sign(csr, None).await?;
             } else if let Some(ca) = self.addon_signer(&csr).await? {
-                csr = self.sign(&kind, csr, Some(ca)).await?;
+                csr = self.sign(csr, Some(ca)).await?;
             }
         }
         // Cleanup: decided CSRs after an hour, issued ones once their certificate expired.
@@ -285,7 +345,9 @@ impl CsrController {
         match next {
             Some(left) if left <= time::Duration::ZERO => {
                 tracing::debug!(csr = name, "deleting old CSR");
-                self.objects.delete(&kind, None, name).await?;
+                self.objects
+                    .delete_as::<CertificateSigningRequest>(None, name)
+                    .await?;
                 Ok(None)
             }
             Some(left) => Ok(Some(left.unsigned_abs() + Duration::from_secs(1))),
@@ -296,7 +358,7 @@ impl CsrController {
     /// Why a pending CSR is approved automatically, if it is: reason and message.
     async fn auto_approval(
         &self,
-        csr: &Value,
+        csr: &CertificateSigningRequest,
     ) -> Result<Option<(&'static str, &'static str)>, Status> {
         let Ok(pem) = request_pem(csr) else {
             return Ok(None);
@@ -314,25 +376,12 @@ impl CsrController {
         let Ok(cluster) = ocm_cluster(csr, &subject) else {
             return Ok(None);
         };
-        let username = csr
-            .pointer("/spec/username")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let username = csr.spec.username.as_deref().unwrap_or("");
         if username == subject.common_name {
-            let groups = csr
-                .pointer("/spec/groups")
-                .and_then(Value::as_array)
-                .map(|g| {
-                    g.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
             let attrs = Attributes {
                 user: UserInfo {
                     name: username.into(),
-                    groups,
+                    groups: csr.spec.groups.clone().unwrap_or_default(),
                     ..UserInfo::default()
                 },
                 verb: "renew".into(),
@@ -355,6 +404,8 @@ impl CsrController {
             let clusters = self
                 .objects
                 .kind("cluster.open-cluster-management.io", "managedclusters")?;
+            // A merge patch of the one field (not a typed read-modify-write): it cannot
+            // conflict with the cluster's other writers, and a missing cluster is an error.
             let accept = Patch::Merge(json!({"spec": {"hubAcceptsClient": true}}));
             self.objects
                 .registry
@@ -369,32 +420,23 @@ impl CsrController {
         Ok(None)
     }
 
+    /// Adds the `Approved` condition through the `approval` subresource.
     async fn approve(
         &self,
-        kind: &crate::api::Kind,
-        mut csr: Value,
+        mut csr: CertificateSigningRequest,
         reason: &str,
         message: &str,
-    ) -> Result<Value, Status> {
-        let now = crate::api::meta::now_rfc3339();
-        let condition = json!({"type": "Approved", "status": "True", "reason": reason,
-            "message": message, "lastUpdateTime": now, "lastTransitionTime": now});
-        append_condition(&mut csr, condition);
-        let name = csr
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        tracing::info!(csr = name, reason, "CSR approved");
-        self.objects.update(kind, None, csr, Target::Approval).await
+    ) -> Result<CertificateSigningRequest, Status> {
+        push_condition(&mut csr, condition("Approved", reason, message));
+        tracing::info!(csr = name_of(&csr), reason, "CSR approved");
+        self.objects.update_as(&csr, Target::Approval).await
     }
 
-    /// Issues the certificate, or records why not (`Failed`).
     /// The template add-on a CSR is for (by its cluster and add-on labels), when the
     /// add-on manager handles it: the add-on and its desired template.
     async fn addon_template(
         &self,
-        csr: &Value,
+        csr: &CertificateSigningRequest,
     ) -> Result<Option<(ManagedClusterAddOn, AddOnTemplate)>, Status> {
         let (Some(cluster), Some(name)) = (label(csr, CLUSTER_NAME_LABEL), label(csr, ADDON_LABEL))
         else {
@@ -430,20 +472,18 @@ impl CsrController {
     /// Template add-on CSRs are approved when they ask for the default add-on identity
     /// from the cluster's own agent (`kube-apiserver-client`), or for a custom signer the
     /// template registers.
-    async fn addon_approves(&self, csr: &Value, subject: &Subject) -> Result<bool, Status> {
+    async fn addon_approves(
+        &self,
+        csr: &CertificateSigningRequest,
+        subject: &Subject,
+    ) -> Result<bool, Status> {
         let Some((addon, tpl)) = self.addon_template(csr).await? else {
             return Ok(false);
         };
         let cluster = addon.metadata.namespace.clone().unwrap_or_default();
         let name = addon.metadata.name.clone().unwrap_or_default();
-        let signer = csr
-            .pointer("/spec/signerName")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let username = csr
-            .pointer("/spec/username")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let signer = csr.spec.signer_name.as_str();
+        let username = csr.spec.username.as_deref().unwrap_or("");
         for r in &tpl.spec.registration {
             match r.type_ {
                 RegistrationType::KubeClient if signer == CLIENT_SIGNER => {
@@ -473,15 +513,12 @@ impl CsrController {
     /// Secret (`tls.crt`, `tls.key`).
     async fn addon_signer(
         &self,
-        csr: &Value,
+        csr: &CertificateSigningRequest,
     ) -> Result<Option<Result<crate::pki::CertificateAuthority, String>>, Status> {
         let Some((_, tpl)) = self.addon_template(csr).await? else {
             return Ok(None);
         };
-        let signer = csr
-            .pointer("/spec/signerName")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let signer = csr.spec.signer_name.as_str();
         let Some(custom) = tpl
             .spec
             .registration
@@ -497,6 +534,9 @@ impl CsrController {
             .clone()
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| template::SIGNING_CA_NAMESPACE.to_string());
+        // The Secret stays JSON: a typed Secret decodes every data value with the strict
+        // base64 decoder, so one value it refuses (any of them, not only these two) would
+        // fail the whole read instead of reading as "lacks tls.crt or tls.key".
         let secrets = self.objects.kind("", "secrets")?;
         let secret = self
             .objects
@@ -510,9 +550,7 @@ impl CsrController {
         };
         let field = |k: &str| -> Option<String> {
             use base64::Engine;
-            let text = secret
-                .pointer(&format!("/data/{}", k.replace('/', "~1")))?
-                .as_str()?;
+            let text = secret.get("data")?.get(k)?.as_str()?;
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text)
                 .ok()?;
@@ -532,15 +570,10 @@ impl CsrController {
     /// for 24 hours), or records why not (`Failed`).
     async fn sign(
         &self,
-        kind: &crate::api::Kind,
-        mut csr: Value,
+        mut csr: CertificateSigningRequest,
         custom: Option<Result<crate::pki::CertificateAuthority, String>>,
-    ) -> Result<Value, Status> {
-        let name = csr
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+    ) -> Result<CertificateSigningRequest, Status> {
+        let name = name_of(&csr);
         let outcome = (|| -> Result<String, String> {
             let pem = request_pem(&csr)?;
             let subject = request_subject(&pem)?;
@@ -551,16 +584,17 @@ impl CsrController {
             if label(&csr, CLUSTER_NAME_LABEL).is_some() && label(&csr, ADDON_LABEL).is_none() {
                 ocm_cluster(&csr, &subject)?;
             }
+            // A negative request means none (as it did read as JSON).
             let requested = csr
-                .pointer("/spec/expirationSeconds")
-                .and_then(Value::as_u64);
+                .spec
+                .expiration_seconds
+                .and_then(|s| u64::try_from(s).ok());
             let max = match &custom {
                 Some(_) => CUSTOM_SIGNER_LIFETIME,
                 None => self.max_expiration.as_secs(),
             };
             let seconds = requested.map_or(max, |r| r.max(MIN_EXPIRATION).min(max));
-            let usages = usages(&csr);
-            let usages: Vec<&str> = usages.iter().map(String::as_str).collect();
+            let usages: Vec<&str> = usages(&csr).iter().map(String::as_str).collect();
             let ca = match &custom {
                 Some(Ok(ca)) => ca,
                 Some(Err(e)) => return Err(e.clone()),
@@ -576,26 +610,24 @@ impl CsrController {
         })();
         match outcome {
             Ok(chain) => {
-                use base64::Engine;
-                csr["status"]["certificate"] =
-                    json!(base64::engine::general_purpose::STANDARD.encode(chain.as_bytes()));
+                csr.status.get_or_insert_default().certificate =
+                    Some(ByteString(chain.into_bytes()));
                 tracing::info!(csr = name, "CSR signed");
             }
             Err(message) => {
-                let now = crate::api::meta::now_rfc3339();
-                append_condition(
+                push_condition(
                     &mut csr,
-                    json!({"type": "Failed", "status": "True", "reason": "SignerValidationFailure",
-                        "message": message, "lastUpdateTime": now, "lastTransitionTime": now}),
+                    condition("Failed", "SignerValidationFailure", &message),
                 );
                 tracing::warn!(csr = name, reason = %message, "CSR refused");
             }
         }
-        self.objects.update(kind, None, csr, Target::Status).await
+        self.objects.update_as(&csr, Target::Status).await
     }
 }
 
-/// Appends a condition to `status.conditions` (CSR conditions are a plain list).
+/// Appends a condition to `status.conditions` of a CSR as JSON (`admin`'s approval of
+/// CSRs it reads raw; CSR conditions are a plain list).
 pub fn append_condition(csr: &mut Value, condition: Value) {
     if !csr.get("status").is_some_and(Value::is_object) {
         csr["status"] = json!({});
@@ -610,8 +642,8 @@ pub fn append_condition(csr: &mut Value, condition: Value) {
 }
 
 /// When the issued certificate of a CSR expires.
-fn issued_expiry(csr: &Value) -> Option<time::OffsetDateTime> {
-    let pem = decode_b64(csr.pointer("/status/certificate")?.as_str()?)?;
+fn issued_expiry(csr: &CertificateSigningRequest) -> Option<time::OffsetDateTime> {
+    let pem = text_of(csr.status.as_ref()?.certificate.as_ref()?)?;
     let der = crate::pki::keys::first_cert_der(&pem).ok()?;
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der).ok()?;
     time::OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).ok()
@@ -632,11 +664,44 @@ mod tests {
             .expect("pem")
     }
 
-    fn csr(pem: &str, cluster: &str, usages: &[&str]) -> Value {
+    fn csr(pem: &str, cluster: &str, usages: &[&str]) -> CertificateSigningRequest {
         use base64::Engine;
-        json!({"metadata": {"name": "x", "labels": {CLUSTER_NAME_LABEL: cluster}},
+        serde_json::from_value(
+            json!({"metadata": {"name": "x", "labels": {CLUSTER_NAME_LABEL: cluster}},
             "spec": {"signerName": CLIENT_SIGNER, "usages": usages,
-                "request": base64::engine::general_purpose::STANDARD.encode(pem)}})
+                "request": base64::engine::general_purpose::STANDARD.encode(pem)}}),
+        )
+        .expect("a CSR")
+    }
+
+    #[test]
+    fn leniently_encoded_fields_read_as_undecodable() {
+        // "aGl=" is "hi" with non-zero trailing bits: Go accepts it, k8s-openapi's
+        // decoder does not; the registry stores any text.
+        let mut raw = json!({"metadata": {"name": "x"},
+            "spec": {"signerName": CLIENT_SIGNER, "request": "aGl="},
+            "status": {"certificate": "aGk="}});
+        strict_base64(&mut raw, "spec", "request");
+        strict_base64(&mut raw, "status", "certificate");
+        assert_eq!(raw["spec"]["request"], UNDECODABLE);
+        assert_eq!(raw["status"]["certificate"], "aGk=");
+        let mut junk = json!({"spec": {"request": "not base64!"}});
+        strict_base64(&mut junk, "spec", "request");
+        assert_eq!(junk["spec"]["request"], UNDECODABLE);
+        let typed: CertificateSigningRequest = serde_json::from_value(raw).expect("decodes");
+        assert_eq!(
+            request_pem(&typed).expect_err("not PEM"),
+            "spec.request is not base64-encoded PEM"
+        );
+        assert!(issued_expiry(&typed).is_none());
+        // Conditions: a missing status counts as True, as it did read as JSON.
+        let conditioned: CertificateSigningRequest = serde_json::from_value(json!({
+            "spec": {"signerName": CLIENT_SIGNER, "request": ""},
+            "status": {"conditions": [{"type": "Approved"}, {"type": "Denied", "status": "False"}]}
+        }))
+        .expect("decodes");
+        assert!(has_condition(&conditioned, "Approved"));
+        assert!(!has_condition(&conditioned, "Denied"));
     }
 
     #[test]
