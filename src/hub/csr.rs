@@ -17,10 +17,11 @@ use k8s_openapi::api::certificates::v1::{
 use serde_json::{Value, json};
 use x509_parser::prelude::FromDer;
 
-use super::addon::{ADDON_LABEL, template};
+use super::addon::template;
 use super::controller::{self, Queue, Requeue};
 use super::objects::Objects;
 use crate::api::meta::now_time;
+use crate::api::ocm::ADDON_NAME_LABEL;
 use crate::api::ocm::names::{
     CLIENT_SIGNER, CLUSTER_NAME_LABEL, IDENTITY_PREFIX, MANAGED_CLUSTERS_GROUP,
 };
@@ -366,7 +367,7 @@ impl CsrController {
         let Ok(subject) = request_subject(&pem) else {
             return Ok(None);
         };
-        if label(csr, ADDON_LABEL).is_some() {
+        if label(csr, ADDON_NAME_LABEL).is_some() {
             let approved = self.addon_approves(csr, &subject).await?;
             return Ok(approved.then_some((
                 "AutoApprovedByHubCSRApprovingController",
@@ -438,7 +439,8 @@ impl CsrController {
         &self,
         csr: &CertificateSigningRequest,
     ) -> Result<Option<(ManagedClusterAddOn, AddOnTemplate)>, Status> {
-        let (Some(cluster), Some(name)) = (label(csr, CLUSTER_NAME_LABEL), label(csr, ADDON_LABEL))
+        let (Some(cluster), Some(name)) =
+            (label(csr, CLUSTER_NAME_LABEL), label(csr, ADDON_NAME_LABEL))
         else {
             return Ok(None);
         };
@@ -581,7 +583,8 @@ impl CsrController {
             if subject.organizations.iter().any(|o| o == "system:masters") {
                 return Err("use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed".into());
             }
-            if label(&csr, CLUSTER_NAME_LABEL).is_some() && label(&csr, ADDON_LABEL).is_none() {
+            if label(&csr, CLUSTER_NAME_LABEL).is_some() && label(&csr, ADDON_NAME_LABEL).is_none()
+            {
                 ocm_cluster(&csr, &subject)?;
             }
             // A negative request means none (as it did read as JSON).

@@ -35,9 +35,6 @@ use crate::api::ocm::{
 use crate::api::status::Status;
 use crate::registry::Filter;
 
-/// The label naming a work's (or CSR's) add-on: `api::ocm`'s, under the name `hub::csr`
-/// imports it by.
-pub use crate::api::ocm::ADDON_NAME_LABEL as ADDON_LABEL;
 /// The label on works of hosted add-ons naming the managed cluster they are for.
 pub const ADDON_NAMESPACE_LABEL: &str = "open-cluster-management.io/addon-namespace";
 /// The CMA annotation saying who manages the add-on's lifecycle.
