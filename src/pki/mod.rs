@@ -552,7 +552,15 @@ fn serving_names(config: &Config) -> Vec<String> {
 
 /// The DNS names of the Helm chart's Service in namespace `ns`.
 pub fn service_names(ns: &str) -> Vec<String> {
-    if !crate::api::meta::is_dns_label(ns) {
+    // A namespace is a DNS label (checked here: `api` is not below `pki`).
+    let label = !ns.is_empty()
+        && ns.len() <= 63
+        && ns
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !ns.starts_with('-')
+        && !ns.ends_with('-');
+    if !label {
         return Vec::new();
     }
     [
