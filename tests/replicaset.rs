@@ -199,18 +199,7 @@ fn replica_sets_roll_out_follow_placements_and_clean_up() {
         &json!({"spec": {"manifestWorkTemplate": {"workload": {"manifests": [deployment("nginx:2")]}}}}),
     );
     rolled_out(&api, "web", "nginx:2", &["c0", "c1", "c2"], 1);
-    for spoke in &s.spokes {
-        let image = spoke.kubectl_ok(&[
-            "get",
-            "deployment",
-            "web",
-            "-n",
-            "default",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ]);
-        assert_eq!(image.trim(), "nginx:2");
-    }
+    assert_image_everywhere(&s.spokes, "nginx:2");
 
     // The placement drops a cluster: its work goes, the others stay.
     api.merge(
@@ -329,6 +318,22 @@ fn replica_sets_roll_out_follow_placements_and_clean_up() {
     assert!(api.get(&format!("{MWRS}/strict")).is_none());
 }
 
+/// Every managed cluster's Deployment `web` runs `image`.
+fn assert_image_everywhere(spokes: &[KubePeer], image: &str) {
+    for spoke in spokes {
+        let found = spoke.kubectl_ok(&[
+            "get",
+            "deployment",
+            "web",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ]);
+        assert_eq!(found.trim(), image);
+    }
+}
+
 /// A ResourceQuota on a managed cluster that admits no pod in `default`: a Deployment
 /// there cannot create its replicas (ReplicaFailure) and never becomes available.
 fn block_pods(spoke: &KubePeer) {
@@ -434,18 +439,7 @@ fn all_and_progressive_per_group_roll_out_on_real_clusters() {
             .then_some(())
             .ok_or(format!("{finished} finished: {rest:?}"))
     });
-    for spoke in &s.spokes {
-        let image = spoke.kubectl_ok(&[
-            "get",
-            "deployment",
-            "web",
-            "-n",
-            "default",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ]);
-        assert_eq!(image.trim(), "nginx:2");
-    }
+    assert_image_everywhere(&s.spokes, "nginx:2");
     let st = api.wait("ProgressivePerGroup reports the rollout complete", || {
         let st = status_of(&api, "per-group");
         (reason(&st, "PlacementRolledOut") == Some(("True".into(), "Complete".into())))
