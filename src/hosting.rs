@@ -258,7 +258,7 @@ pub async fn publish_kubeconfigs(pki: &crate::pki::Pki) {
     };
     let secrets: Api<Secret> = Api::namespaced(client, &namespace);
     // A name the serving certificate carries (`pki::service_names`).
-    let service = format!("https://multicluster-controlplane.{namespace}.svc");
+    let service = format!("https://{}", crate::pki::service_name(&namespace));
     for (name, server) in [
         (
             "multicluster-controlplane-kubeconfig",

@@ -68,6 +68,44 @@ fn render_with(dir: &Path, flags: &[&str]) -> Result<Vec<serde_json::Value>, Str
         .collect())
 }
 
+/// A hub started on this host from a configuration rendered for a pod: its data in
+/// `data`, on a free loopback port (returned), ready.
+fn hub_on_host(mut config: serde_json::Value, data: &Path, env: &[(&str, &str)]) -> (Hub, u16) {
+    let port = common::free_port();
+    config["dataDirectory"] = serde_json::json!(data);
+    config["apiserver"]["port"] = serde_json::json!(port);
+    config["apiserver"]["bindAddress"] = serde_json::json!("127.0.0.1");
+    let file = data.with_extension("json");
+    std::fs::write(&file, config.to_string()).expect("write");
+    let mut cmd = Command::new(common::bin());
+    cmd.args(["server", "--config", file.to_str().expect("utf8")]);
+    let mut hub = Hub::spawn(cmd, port, data, env);
+    hub.wait_ready();
+    (hub, port)
+}
+
+/// Key `key` (jsonpath-escaped) of Secret `name` in `ns` on the peer, decoded; `None`
+/// while the Secret is not there.
+fn secret_text(peer: &KubePeer, ns: &str, name: &str, key: &str) -> Option<String> {
+    use base64::Engine;
+    let out = peer.kubectl(&[
+        "get",
+        "secret",
+        name,
+        "-n",
+        ns,
+        "-o",
+        &format!("jsonpath={{.data.{key}}}"),
+    ]);
+    if !out.status.success() {
+        return None;
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(String::from_utf8_lossy(&out.stdout).trim())
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
 fn kinds(docs: &[serde_json::Value]) -> Vec<String> {
     let mut k: Vec<String> = docs
         .iter()
@@ -264,18 +302,7 @@ fn rendered_config_starts_a_hub() {
         ],
     )
     .expect("render");
-    let mut config = hub_json(&docs);
-    // The pod's paths and port, moved to this test's directory and a free port.
-    config["dataDirectory"] = serde_json::json!(dir.path().join("data"));
-    config["apiserver"]["port"] = serde_json::json!(common::free_port());
-    config["apiserver"]["bindAddress"] = serde_json::json!("127.0.0.1");
-    let file = dir.path().join("hub.json");
-    std::fs::write(&file, config.to_string()).expect("write");
-    let port = config["apiserver"]["port"].as_u64().expect("port") as u16;
-    let mut cmd = Command::new(common::bin());
-    cmd.args(["server", "--config", file.to_str().expect("utf8")]);
-    let mut hub = Hub::spawn(cmd, port, &dir.path().join("data"), &[]);
-    hub.wait_ready();
+    let (hub, port) = hub_on_host(hub_json(&docs), &dir.path().join("data"), &[]);
     // The kubeconfig the hub writes (and publishes in a pod) names the external port.
     let admin = std::fs::read_to_string(dir.path().join("data/cert/kube-aggregator.kubeconfig"))
         .expect("admin kubeconfig");
@@ -393,57 +420,22 @@ fn two_releases_install_into_a_real_cluster() {
     // The pods are simulated: run team-a's hub on this host from the configuration the
     // release installed, as its pod would (POD_NAMESPACE; the peer as hosting cluster
     // through KUBECONFIG instead of the in-cluster configuration).
-    let encoded = peer.kubectl_ok(&[
-        "get",
-        "secret",
-        "multicluster-controlplane-config",
-        "-n",
+    let config = secret_text(
+        &peer,
         "team-a",
-        "-o",
-        "jsonpath={.data.hub\\.json}",
-    ]);
-    use base64::Engine;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .expect("base64");
-    let mut config: serde_json::Value = serde_json::from_slice(&decoded).expect("hub.json");
-    let port = common::free_port();
-    config["dataDirectory"] = serde_json::json!(dir.path().join("hub-a"));
-    config["apiserver"]["port"] = serde_json::json!(port);
-    config["apiserver"]["bindAddress"] = serde_json::json!("127.0.0.1");
-    let file = dir.path().join("hub-a.json");
-    std::fs::write(&file, config.to_string()).expect("write");
-    let mut cmd = Command::new(common::bin());
-    cmd.args(["server", "--config", file.to_str().expect("utf8")]);
+        "multicluster-controlplane-config",
+        "hub\\.json",
+    )
+    .expect("the installed configuration");
+    let config: serde_json::Value = serde_json::from_str(&config).expect("hub.json");
     let kubeconfig_env = kubeconfig.to_str().expect("utf8");
-    let mut hub = Hub::spawn(
-        cmd,
-        port,
+    let (_hub, port) = hub_on_host(
+        config,
         &dir.path().join("hub-a"),
         &[("POD_NAMESPACE", "team-a"), ("KUBECONFIG", kubeconfig_env)],
     );
-    hub.wait_ready();
     // It publishes both kubeconfigs into its namespace, as the Go project's pod does.
-    let published = |name: &str| {
-        let out = peer.kubectl(&[
-            "get",
-            "secret",
-            name,
-            "-n",
-            "team-a",
-            "-o",
-            "jsonpath={.data.kubeconfig}",
-        ]);
-        out.status
-            .success()
-            .then(|| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(String::from_utf8_lossy(&out.stdout).trim())
-                    .ok()
-            })
-            .flatten()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-    };
+    let published = |name: &str| secret_text(&peer, "team-a", name, "kubeconfig");
     wait_until_within("the hub publishes its kubeconfigs", 60, || {
         published("multicluster-controlplane-kubeconfig").is_some()
             && published("multicluster-controlplane-svc-kubeconfig").is_some()

@@ -25,7 +25,7 @@ use std::time::Instant;
 use common::etcd::EtcdCluster;
 use common::ha::{
     LEASE_SECONDS, RETRY_SECONDS, Replica, admin_client, config, create_cluster, get_cluster,
-    has_cleanup_finalizer, leaders, one_leader, shared_identity, start_replicas,
+    get_object, has_cleanup_finalizer, leaders, one_leader, shared_identity, start_replicas,
 };
 use common::kube_peer::KubePeer;
 use common::netns::{Host, Lab};
@@ -553,20 +553,11 @@ fn explain(
     )
 }
 
-/// A ManifestWork for the agent's cluster carrying one ConfigMap `name`.
+/// Creates [`work_body`] `name` through `replica`.
 fn send_work(client: &reqwest::blocking::Client, replica: &Replica, name: &str) {
-    let work = json!({
-        "apiVersion": "work.open-cluster-management.io/v1", "kind": "ManifestWork",
-        "metadata": {"name": name, "namespace": "ha-agent"},
-        "spec": {"workload": {"manifests": [{"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": "default"}, "data": {"k": "v"}}]}},
-    });
     let resp = client
-        .post(
-            replica
-                .url("/apis/work.open-cluster-management.io/v1/namespaces/ha-agent/manifestworks"),
-        )
-        .json(&work)
+        .post(replica.url(AGENT_WORKS))
+        .json(&work_body(name))
         .send()
         .expect("create work");
     assert_eq!(
@@ -636,28 +627,39 @@ fn availability_seen(
     (samples, bad)
 }
 
-/// [`send_work`], tried again while the replica (or etcd under it) is still coming back;
-/// a create whose answer was lost but which was stored counts as done.
-fn create_work_retrying(client: &reqwest::blocking::Client, replica: &Replica, name: &str) {
-    let work = json!({
+/// The works of the agent's cluster.
+const AGENT_WORKS: &str =
+    "/apis/work.open-cluster-management.io/v1/namespaces/ha-agent/manifestworks";
+
+/// A ManifestWork for the agent's cluster carrying one ConfigMap `name`.
+fn work_body(name: &str) -> Value {
+    json!({
         "apiVersion": "work.open-cluster-management.io/v1", "kind": "ManifestWork",
         "metadata": {"name": name, "namespace": "ha-agent"},
         "spec": {"workload": {"manifests": [{"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "namespace": "default"}, "data": {"k": "v"}}]}},
-    });
-    let url =
-        replica.url("/apis/work.open-cluster-management.io/v1/namespaces/ha-agent/manifestworks");
-    let mut last = String::new();
-    let created = (0..100).any(|_| {
-        match client.post(&url).json(&work).send() {
-            Ok(r) if matches!(r.status().as_u16(), 201 | 409) => return true,
-            Ok(r) => last = format!("{}: {}", r.status(), r.text().unwrap_or_default()),
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        false
-    });
-    assert!(created, "work {name} not created: {last}");
+    })
+}
+
+/// [`send_work`], tried again while the replica (or etcd under it) is still coming back;
+/// a create whose answer was lost but which was stored counts as done.
+fn create_work_retrying(client: &reqwest::blocking::Client, replica: &Replica, name: &str) {
+    let work = work_body(name);
+    let last = std::cell::RefCell::new(String::new());
+    wait_until_or_explain(
+        &format!("work {name} is created"),
+        20,
+        || {
+            let answer = match client.post(replica.url(AGENT_WORKS)).json(&work).send() {
+                Ok(r) if matches!(r.status().as_u16(), 201 | 409) => return true,
+                Ok(r) => format!("{}: {}", r.status(), r.text().unwrap_or_default()),
+                Err(e) => e.to_string(),
+            };
+            *last.borrow_mut() = answer;
+            false
+        },
+        || last.borrow().clone(),
+    );
 }
 
 fn get_work(
@@ -666,14 +668,13 @@ fn get_work(
     cluster: &str,
     name: &str,
 ) -> Option<Value> {
-    client
-        .get(replica.url(&format!(
+    get_object(
+        client,
+        replica,
+        &format!(
             "/apis/work.open-cluster-management.io/v1/namespaces/{cluster}/manifestworks/{name}"
-        )))
-        .send()
-        .ok()
-        .filter(|r| r.status().is_success())
-        .and_then(|r| r.json().ok())
+        ),
+    )
 }
 
 fn work_applied(

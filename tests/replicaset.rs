@@ -143,12 +143,7 @@ fn replica_sets_roll_out_follow_placements_and_clean_up() {
     api.namespace(NS);
     api.binding(NS, "default");
     api.placement(NS, "all", json!({}));
-    api.wait("the placement selects the three clusters", || {
-        let selected = api.selected(NS, "all");
-        (selected.len() == 3)
-            .then_some(())
-            .ok_or(format!("{selected:?}"))
-    });
+    wait_selected(&api, 3);
 
     // Progressive, one cluster at a time: each waits for the previous Deployment.
     let one_at_a_time = json!({"type": "Progressive", "progressive": {"maxConcurrency": 1}});
@@ -206,12 +201,7 @@ fn replica_sets_roll_out_follow_placements_and_clean_up() {
         &format!("{}/all", placements(NS)),
         &json!({"spec": {"numberOfClusters": 2}}),
     );
-    let kept = api.wait("the placement selects two clusters", || {
-        let selected = api.selected(NS, "all");
-        (selected.len() == 2)
-            .then_some(selected.clone())
-            .ok_or(format!("{selected:?}"))
-    });
+    let kept = wait_selected(&api, 2);
     let dropped = ["c0", "c1", "c2"]
         .into_iter()
         .find(|c| !kept.contains(*c))
@@ -272,12 +262,7 @@ fn replica_sets_roll_out_follow_placements_and_clean_up() {
     }
 
     // A cluster whose Deployment cannot progress stops a rollout allowing no failure.
-    api.wait("the placement selects three clusters", || {
-        let selected = api.selected(NS, "all");
-        (selected.len() == 3)
-            .then_some(())
-            .ok_or(format!("{selected:?}"))
-    });
+    wait_selected(&api, 3);
     block_pods(&s.spokes[1]);
     let strict =
         json!({"type": "Progressive", "progressive": {"maxConcurrency": 1, "maxFailures": 0}});
@@ -316,6 +301,16 @@ fn replica_sets_roll_out_follow_placements_and_clean_up() {
             .ok_or(format!("{left} works left"))
     });
     assert!(api.get(&format!("{MWRS}/strict")).is_none());
+}
+
+/// Waits until placement `all` selects `n` clusters; returns them.
+fn wait_selected(api: &Api, n: usize) -> BTreeSet<String> {
+    api.wait(&format!("the placement selects {n} clusters"), || {
+        let selected = api.selected(NS, "all");
+        (selected.len() == n)
+            .then(|| selected.clone())
+            .ok_or(format!("{selected:?}"))
+    })
 }
 
 /// Every managed cluster's Deployment `web` runs `image`.

@@ -73,12 +73,7 @@ impl JsonPath {
                     .find(']')
                     .ok_or_else(|| JsonPathError::Unclosed(text.to_string()))?;
                 let inner = &r[..end];
-                let quoted = ['\'', '"'].into_iter().find_map(|q| {
-                    inner
-                        .strip_prefix(q)
-                        .and_then(|i| i.strip_suffix(q))
-                        .filter(|i| !i.contains(q))
-                });
+                let quoted = quoted_name(inner);
                 segments.push(if inner == "*" {
                     ("[:]".to_string(), false)
                 } else if let Some(name) = quoted {
@@ -165,6 +160,17 @@ fn filter_expression(filter: &str, inner: &str) -> Result<String, JsonPathError>
 }
 
 /// A string literal in RFC 9535 syntax: JSON's escapes are a subset of RFC 9535's.
+/// The field name of a bracket step written `'name'` or `"name"` (what is between the
+/// brackets), if it is one.
+pub fn quoted_name(inner: &str) -> Option<&str> {
+    ['\'', '"'].into_iter().find_map(|q| {
+        inner
+            .strip_prefix(q)
+            .and_then(|i| i.strip_suffix(q))
+            .filter(|i| !i.contains(q))
+    })
+}
+
 fn string_literal(text: &str) -> String {
     Value::String(text.to_string()).to_string()
 }

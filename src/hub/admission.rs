@@ -184,6 +184,16 @@ impl<S: DeserializeOwned + Default> Written<S> {
             .map_err(|e| Status::bad_request(format!("decoding the {}: {e}", kind.kind)))
     }
 
+    /// The written object and, on an update, the stored one it replaces.
+    fn decode_update(
+        kind: &Kind,
+        new: &Value,
+        old: Option<&Value>,
+    ) -> Result<(Written<S>, Option<Written<S>>), Status> {
+        let written = Self::decode(kind, new)?;
+        Ok((written, old.map(|o| Self::decode(kind, o)).transpose()?))
+    }
+
     /// The object's name (empty when unset).
     fn name(&self) -> &str {
         self.metadata.name.as_deref().unwrap_or("")
@@ -252,10 +262,7 @@ fn validate_cluster(
     new: &Value,
     old: Option<&Value>,
 ) -> Result<(), Status> {
-    let cluster = Written::<ManagedClusterSpec>::decode(kind, new)?;
-    let previous = old
-        .map(|o| Written::<ManagedClusterSpec>::decode(kind, o))
-        .transpose()?;
+    let (cluster, previous) = Written::<ManagedClusterSpec>::decode_update(kind, new, old)?;
     let name = cluster.name();
     if !crate::api::meta::is_dns_label(name) {
         return Err(Status::invalid(
@@ -340,10 +347,7 @@ fn validate_work(
     new: &Value,
     old: Option<&Value>,
 ) -> Result<(), Status> {
-    let work = Written::<ManifestWorkSpec>::decode(kind, new)?;
-    let previous = old
-        .map(|o| Written::<ManifestWorkSpec>::decode(kind, o))
-        .transpose()?;
+    let (work, previous) = Written::<ManifestWorkSpec>::decode_update(kind, new, old)?;
     let name = work.name();
     let invalid = |field: String, message: String| {
         Status::invalid(kind, name, vec![Cause::invalid(field, message)])

@@ -563,12 +563,17 @@ pub fn service_names(ns: &str) -> Vec<String> {
     if !label {
         return Vec::new();
     }
-    [
+    let svc = service_name(ns);
+    vec![
         format!("multicluster-controlplane.{ns}"),
-        format!("multicluster-controlplane.{ns}.svc"),
-        format!("multicluster-controlplane.{ns}.svc.cluster.local"),
+        format!("{svc}.cluster.local"),
+        svc,
     ]
-    .into()
+}
+
+/// The in-cluster DNS name of the Helm chart's Service in namespace `ns`.
+pub fn service_name(ns: &str) -> String {
+    format!("multicluster-controlplane.{ns}.svc")
 }
 
 /// The URL written into the admin kubeconfig.
@@ -855,8 +860,8 @@ mod tests {
             service_names("team-a"),
             [
                 "multicluster-controlplane.team-a",
+                "multicluster-controlplane.team-a.svc.cluster.local",
                 "multicluster-controlplane.team-a.svc",
-                "multicluster-controlplane.team-a.svc.cluster.local"
             ]
         );
         assert!(service_names("not a namespace").is_empty());

@@ -172,10 +172,21 @@ pub fn get_cluster(
     replica: &Replica,
     name: &str,
 ) -> Option<Value> {
+    get_object(
+        client,
+        replica,
+        &format!("/apis/cluster.open-cluster-management.io/v1/managedclusters/{name}"),
+    )
+}
+
+/// The object at `path` read through `replica`, if it is there (and the replica answers).
+pub fn get_object(
+    client: &reqwest::blocking::Client,
+    replica: &Replica,
+    path: &str,
+) -> Option<Value> {
     client
-        .get(replica.url(&format!(
-            "/apis/cluster.open-cluster-management.io/v1/managedclusters/{name}"
-        )))
+        .get(replica.url(path))
         .send()
         .ok()
         .filter(|r| r.status().is_success())

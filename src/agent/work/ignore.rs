@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::api::jsonpath::JsonPath;
+use crate::api::jsonpath::{JsonPath, quoted_name};
 use crate::api::ocm::IgnoreField;
 
 /// How long one jq expression may run (upstream's limit).
@@ -54,13 +54,7 @@ fn split_last_field(path: &str) -> Option<(&str, String)> {
         .unwrap_or(path);
     if let Some(inner_start) = path.strip_suffix(']').and_then(|p| p.rfind('[')) {
         let inner = &path[inner_start + 1..path.len() - 1];
-        let quoted = ['\'', '"'].into_iter().find_map(|q| {
-            inner
-                .strip_prefix(q)
-                .and_then(|i| i.strip_suffix(q))
-                .filter(|i| !i.contains(q))
-        });
-        return quoted.map(|name| (&path[..inner_start], name.to_string()));
+        return quoted_name(inner).map(|name| (&path[..inner_start], name.to_string()));
     }
     let (parent, last) = path.rsplit_once('.')?;
     (!last.is_empty()).then(|| (parent, last.to_string()))
