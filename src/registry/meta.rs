@@ -499,14 +499,14 @@ pub fn merge_update(kind: &Kind, old: &Value, new: Value, target: Target) -> Res
         _ => {
             let mut m = new;
             if kind.status_subresource {
-                m = with_part(&m, old, "/status");
+                set_part(&mut m, old, "/status");
             }
             if kind.group.is_empty() && kind.kind == "Namespace" {
                 // spec.finalizers change only through /finalize.
-                m = with_part(&m, old, "/spec/finalizers");
+                set_part(&mut m, old, "/spec/finalizers");
             }
             if kind.kind == "CertificateSigningRequest" {
-                m = with_part(&m, old, "/spec");
+                set_part(&mut m, old, "/spec");
             }
             m
         }
@@ -608,11 +608,26 @@ pub fn set_generation(kind: &Kind, old: &Value, new: &mut Value) {
 }
 
 /// `base` with the part at `pointer` (two levels at most) taken from `from`, or removed
-/// when `from` has none.
+/// when `from` has none. A top-level part being replaced is not copied from `base`.
 fn with_part(base: &Value, from: &Value, pointer: &str) -> Value {
-    let mut out = base.clone();
+    let mut out = match (base, pointer.strip_prefix('/')) {
+        (Value::Object(map), Some(top)) if !top.contains('/') => Value::Object(
+            map.iter()
+                .filter(|(k, _)| k.as_str() != top)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        _ => base.clone(),
+    };
+    set_part(&mut out, from, pointer);
+    out
+}
+
+/// Sets the part of `out` at `pointer` (two levels at most) to `from`'s, or removes it
+/// when `from` has none.
+fn set_part(out: &mut Value, from: &Value, pointer: &str) {
     let Some((parent, field)) = pointer.rsplit_once('/') else {
-        return out;
+        return;
     };
     let part = from.pointer(pointer).cloned();
     if part.is_some()
@@ -630,23 +645,22 @@ fn with_part(base: &Value, from: &Value, pointer: &str) -> Value {
             None => map.remove(field),
         };
     }
-    out
 }
 
 /// True when anything outside `metadata` (and outside `status`, for kinds whose status is
-/// a subresource) differs.
+/// a subresource) differs. Compared in place: objects can be large.
 fn spec_changed(kind: &Kind, old: &Value, new: &Value) -> bool {
-    let strip = |v: &Value| -> Value {
-        let mut v = v.clone();
-        if let Some(map) = v.as_object_mut() {
-            map.remove("metadata");
-            if kind.status_subresource {
-                map.remove("status");
-            }
-        }
-        v
+    let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else {
+        return old != new;
     };
-    strip(old) != strip(new)
+    let counted = |k: &String| k != "metadata" && !(kind.status_subresource && k == "status");
+    old.iter()
+        .filter(|(k, _)| counted(k))
+        .any(|(k, v)| new.get(k) != Some(v))
+        || new
+            .keys()
+            .filter(|k| counted(k))
+            .any(|k| !old.contains_key(k))
 }
 
 /// Sets `deletionTimestamp` (grace 0) and bumps generation (when the kind has one), as

@@ -61,7 +61,8 @@ pub(super) fn compile(schema: &Value, flavor: Flavor) -> (Node, Option<SchemaErr
         too_deep: None,
     };
     let path = "openAPIV3Schema";
-    let root = c.node(schema, path, Ctx::structural(Level::Root, false), 0, None);
+    let mut root = c.node(schema, path, Ctx::structural(Level::Root, false), 0, None);
+    root.mark();
     if let Some(path) = c.too_deep {
         let error = SchemaError::TooDeep {
             path,

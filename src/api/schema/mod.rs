@@ -673,6 +673,18 @@ pub(crate) struct Node {
     pub cel_rules: Vec<Value>,
     /// The compiled `x-kubernetes-validations`.
     pub cel: Vec<cel::Rule>,
+    /// What this node or one below it has (set once compiled, by [`Node::mark`]).
+    pub below: Below,
+}
+
+/// What a schema node or a node below it (through properties, `additionalProperties`
+/// and items) has: walks over objects that look only for these skip the rest.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Below {
+    /// An `x-kubernetes-embedded-resource`.
+    pub embedded: bool,
+    /// An `x-kubernetes-list-type` of `set` or `map` (checked for uniqueness).
+    pub keyed_lists: bool,
 }
 
 impl Node {
@@ -703,6 +715,40 @@ impl Node {
     /// Whether the node declares properties (a struct, in kube's Go types).
     pub(crate) fn has_properties(&self) -> bool {
         !self.properties.is_empty() || self.object_meta.is_some()
+    }
+
+    /// Sets [`Node::below`] here and in every node under this one; returns this node's.
+    pub(crate) fn mark(&mut self) -> Below {
+        let mut below = Below {
+            embedded: self.embedded,
+            keyed_lists: matches!(self.list_type, Some(ListType::Set | ListType::Map)),
+        };
+        let children = self
+            .properties
+            .values_mut()
+            .chain(match &mut self.additional {
+                Some(Additional::Schema(s)) => Some(s.as_mut()),
+                _ => None,
+            })
+            .chain(self.items.as_deref_mut());
+        for child in children {
+            let b = child.mark();
+            below.embedded |= b.embedded;
+            below.keyed_lists |= b.keyed_lists;
+        }
+        let checks = &mut self.checks;
+        for other in checks
+            .all_of
+            .iter_mut()
+            .chain(checks.any_of.iter_mut())
+            .chain(checks.one_of.iter_mut())
+            .chain(checks.not.as_deref_mut())
+            .chain(self.object_meta.as_deref_mut())
+        {
+            other.mark();
+        }
+        self.below = below;
+        below
     }
 
     fn any(&self, pred: &dyn Fn(&Node) -> bool) -> bool {

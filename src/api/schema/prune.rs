@@ -230,6 +230,9 @@ const MANAGED_FIELDS_FIELDS: [&str; 7] = [
 /// Prunes `metadata` of embedded resources to `ObjectMeta` (a strict decode in kube),
 /// recording `<path>.metadata.<field>` (paths in `field.Path` form: `a[key]`, `a[0]`).
 fn coerce_embedded(s: &Node, x: &mut Value, path: &str, unknown: &mut Vec<String>) {
+    if !s.below.embedded {
+        return;
+    }
     match x {
         Value::Object(map) => {
             if let Some(Value::Object(meta)) = map.get_mut("metadata").filter(|_| s.embedded) {

@@ -714,7 +714,7 @@ pub(super) fn embedded_errors_at(node: &Node, value: &Value, path: &str) -> Vec<
 }
 
 fn embedded_walk(s: &Node, x: &Value, path: &str, out: &mut Vec<FieldError>, depth: usize) {
-    if depth > DATA_DEPTH_LIMIT {
+    if depth > DATA_DEPTH_LIMIT || !s.below.embedded {
         return;
     }
     match x {
@@ -906,7 +906,9 @@ fn path_segment_errors(name: &str, prefix: bool) -> Vec<String> {
 /// `x-kubernetes-list-type: set` and `map` uniqueness below the root object.
 pub(super) fn list_errors(root: &Node, object: &Value) -> Vec<FieldError> {
     let mut out = Vec::new();
-    if let Value::Object(map) = object {
+    if let Value::Object(map) = object
+        && root.below.keyed_lists
+    {
         list_map(root, map, "", &mut out, 0);
     }
     out
@@ -932,7 +934,7 @@ fn list_map(
 }
 
 fn list_walk(s: &Node, v: &Value, path: &str, out: &mut Vec<FieldError>, depth: usize) {
-    if depth > DATA_DEPTH_LIMIT {
+    if depth > DATA_DEPTH_LIMIT || !s.below.keyed_lists {
         return;
     }
     match v {

@@ -5,7 +5,8 @@
 //! first group that matches it) and is cut into groups of that length, then the rest form
 //! groups without a name; clusters are sorted by name inside a group; there is always at
 //! least one (maybe empty) group. Each group is stored in PlacementDecisions of at most
-//! 100 clusters named `<placement>-decision-<N>`, N counting from 1 across groups.
+//! 100 clusters named `<placement>-decision-<N>`, N counting from 1 across groups; after
+//! the first pass, clusters stay in the object that holds them ([`layout_keeping`]).
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -135,6 +136,117 @@ pub fn layout(placement: &str, groups: &[Group]) -> (Vec<Layout>, Vec<GroupStatu
     (objects, status)
 }
 
+/// A PlacementDecision the placement already has, for [`layout_keeping`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held<'a> {
+    pub name: &'a str,
+    pub group_name: &'a str,
+    pub group_index: &'a str,
+    /// Positions into the selected list of its clusters that are still selected.
+    pub members: Vec<usize>,
+}
+
+/// Like [`layout`], but a selected cluster stays in the PlacementDecision that holds it
+/// while its group keeps its objects: a cluster joining a group goes into the first of the
+/// group's objects with room (or a new one), a cluster leaving is removed from its object,
+/// and no other object is written. Upstream re-cuts the name-sorted group into slices of
+/// 100, so one cluster entering a large placement rewrites every later slice. The layout
+/// falls back to upstream's when an object belongs to no current group or a group would
+/// keep more objects than its clusters need (so shrinking compacts), and on the first pass.
+/// `names[i]` names selected cluster `i`.
+pub fn layout_keeping(
+    placement: &str,
+    groups: &[Group],
+    held: &[Held],
+    names: &[&str],
+) -> (Vec<Layout>, Vec<GroupStatus>) {
+    let mut per_group: Vec<Vec<&Held>> = vec![Vec::new(); groups.len()];
+    for h in held {
+        let Some(gi) = h
+            .group_index
+            .parse::<usize>()
+            .ok()
+            .filter(|gi| groups.get(*gi).is_some_and(|g| g.name == h.group_name))
+        else {
+            return layout(placement, groups);
+        };
+        per_group[gi].push(h);
+    }
+    let needed = |g: &Group| g.members.len().div_ceil(MAX_DECISIONS_PER_OBJECT).max(1);
+    if groups
+        .iter()
+        .zip(&per_group)
+        .any(|(g, h)| h.is_empty() || h.len() > needed(g))
+    {
+        return layout(placement, groups);
+    }
+    let number = |name: &str| {
+        name.rsplit('-')
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(usize::MAX)
+    };
+    let mut taken: std::collections::BTreeSet<usize> =
+        held.iter().map(|h| number(h.name)).collect();
+    let mut fresh_name = || {
+        let n = (1..).find(|n| !taken.contains(n)).unwrap_or(usize::MAX);
+        taken.insert(n);
+        format!("{placement}-decision-{n}")
+    };
+    let by_name = |a: &usize, b: &usize| names[*a].cmp(names[*b]);
+    let mut placed = vec![false; names.len()];
+    let mut objects = Vec::new();
+    let mut status = Vec::new();
+    for (index, (group, held)) in groups.iter().zip(per_group.iter_mut()).enumerate() {
+        held.sort_by_key(|h| (number(h.name), h.name));
+        let mut in_group = vec![false; names.len()];
+        for m in &group.members {
+            in_group[*m] = true;
+        }
+        let mut kept: Vec<(String, Vec<usize>)> = held
+            .iter()
+            .map(|h| {
+                let members: Vec<usize> = h
+                    .members
+                    .iter()
+                    .copied()
+                    .filter(|m| in_group[*m] && !std::mem::replace(&mut placed[*m], true))
+                    .collect();
+                (h.name.to_string(), members)
+            })
+            .collect();
+        let mut joining = group.members.iter().copied().filter(|m| !placed[*m]);
+        for (_, members) in kept.iter_mut() {
+            while members.len() < MAX_DECISIONS_PER_OBJECT {
+                let Some(m) = joining.next() else { break };
+                members.push(m);
+            }
+        }
+        let rest: Vec<usize> = joining.collect();
+        for chunk in rest.chunks(MAX_DECISIONS_PER_OBJECT) {
+            kept.push((fresh_name(), chunk.to_vec()));
+        }
+        let mut decisions = Vec::new();
+        for (name, mut members) in kept {
+            members.sort_by(by_name);
+            decisions.push(name.clone());
+            objects.push(Layout {
+                name,
+                group_name: group.name.clone(),
+                group_index: index,
+                members,
+            });
+        }
+        status.push(GroupStatus {
+            index,
+            name: group.name.clone(),
+            decisions,
+            clusters: group.members.len(),
+        });
+    }
+    (objects, status)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,5 +319,95 @@ mod tests {
             [100, 100, 50]
         );
         assert_eq!(status.len(), 1);
+    }
+
+    /// The clusters of each object, by name.
+    fn held_names(objects: &[Layout], names: &[&str]) -> Vec<(String, Vec<String>)> {
+        objects
+            .iter()
+            .map(|o| {
+                (
+                    o.name.clone(),
+                    o.members.iter().map(|m| names[*m].to_string()).collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn clusters_stay_in_their_objects() {
+        let all: Vec<String> = (0..301).map(|i| format!("c{i:03}")).collect();
+        let names_of = |range: std::ops::Range<usize>| -> Vec<&str> {
+            all[range].iter().map(String::as_str).collect()
+        };
+        // 250 clusters (c001..c250) laid out as upstream: 100, 100, 50.
+        let names = names_of(1..251);
+        let one = |names: &[&str]| groups(names, &[], names.len(), |_, _| false);
+        let (first, _) = layout_keeping("p", &one(&names), &[], &names);
+        assert_eq!(first, layout("p", &one(&names)).0);
+        let held_of =
+            |objects: &[Layout], old: &[&str], new: &[&str]| -> Vec<(String, Vec<usize>)> {
+                objects
+                    .iter()
+                    .map(|o| {
+                        let members = o
+                            .members
+                            .iter()
+                            .filter_map(|m| new.iter().position(|n| *n == old[*m]))
+                            .collect();
+                        (o.name.clone(), members)
+                    })
+                    .collect()
+            };
+        let relayout = |objects: &[Layout], old: &[&str], new: &[&str]| {
+            let held = held_of(objects, old, new);
+            let held: Vec<Held> = held
+                .iter()
+                .map(|(name, members)| Held {
+                    name,
+                    group_name: "",
+                    group_index: "0",
+                    members: members.clone(),
+                })
+                .collect();
+            layout_keeping("p", &one(new), &held, new)
+        };
+        // c000 sorts first: it joins the last object, the others are not touched.
+        let grown = names_of(0..251);
+        let (objects, status) = relayout(&first, &names, &grown);
+        let got = held_names(&objects, &grown);
+        let before = held_names(&first, &names);
+        assert_eq!(got[..2], before[..2]);
+        assert_eq!(got[2].1.len(), 51);
+        assert_eq!(got[2].1[0], "c000");
+        assert_eq!(status[0].clusters, 251);
+        // c050 leaves: only the first object changes.
+        let shrunk: Vec<&str> = grown.iter().copied().filter(|n| *n != "c050").collect();
+        let (objects2, _) = relayout(&objects, &grown, &shrunk);
+        let got2 = held_names(&objects2, &shrunk);
+        assert_eq!(got2[0].1.len(), 99);
+        assert_eq!(got2[1..], got[1..]);
+        // Three full objects and one more cluster: a fourth object for it alone.
+        let full = names_of(0..300);
+        let (objects, _) = layout_keeping("p", &one(&full), &[], &full);
+        let more = names_of(0..301);
+        let (objects, status) = relayout(&objects, &full, &more);
+        assert_eq!(objects.len(), 4);
+        assert_eq!(objects[3].name, "p-decision-4");
+        assert_eq!(held_names(&objects, &more)[3].1, ["c300"]);
+        assert_eq!(status[0].decisions.len(), 4);
+        // Fewer clusters than the objects need: laid out as upstream again.
+        let few = names_of(0..150);
+        let (objects, _) = relayout(&objects, &more, &few);
+        assert_eq!(objects, layout("p", &one(&few)).0);
+        // An object of a group that no longer exists: as upstream.
+        let held = [Held {
+            name: "p-decision-1",
+            group_name: "canary",
+            group_index: "0",
+            members: vec![0],
+        }];
+        let (objects, _) = layout_keeping("p", &one(&few), &held, &few);
+        assert_eq!(objects, layout("p", &one(&few)).0);
     }
 }

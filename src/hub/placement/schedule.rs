@@ -217,7 +217,26 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
     let steady_now = |id: Id| if state.decides(pid, id) { 100 } else { 0 };
     let written_score =
         |id: Id| totals.get(&id).copied().unwrap_or(0) + c.steady_weight * (100 - steady_now(id));
-    let (layout, group_status) = groups::layout(&name, &grouped);
+    let position: HashMap<Id, usize> = selected
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, i))
+        .collect();
+    let held: Vec<groups::Held> = state
+        .decisions_of(pid)
+        .into_iter()
+        .map(|(object, d)| groups::Held {
+            name: object,
+            group_name: &d.group_name,
+            group_index: &d.group_index,
+            members: d
+                .clusters
+                .iter()
+                .filter_map(|id| position.get(id).copied())
+                .collect(),
+        })
+        .collect();
+    let (layout, group_status) = groups::layout_keeping(&name, &grouped, &held, &names);
     let decisions = layout
         .into_iter()
         .map(|l| Desired {
@@ -401,7 +420,7 @@ fn score(
                 let n = state.deciders(id).len() as u32;
                 n - u32::from(state.decides(pid, id))
             };
-            let max = (0..state.id_count() as Id).map(others).max().unwrap_or(0);
+            let max = state.most_other_deciders(pid) as u32;
             feasible
                 .iter()
                 .map(|id| (*id, prioritize::balance(others(*id), max)))

@@ -140,8 +140,11 @@ impl Scheduler {
             }
             Step::Write { name, content, .. } => {
                 let mut last = None;
-                for _ in 0..ATTEMPTS {
-                    match self.write_one(ns, placement, &name, &content).await {
+                for attempt in 0..ATTEMPTS {
+                    match self
+                        .write_one(ns, placement, &name, &content, attempt == 0)
+                        .await
+                    {
                         Ok(done) => return Ok(done),
                         Err(e) if conflict(&e) => last = Some(e),
                         Err(e) => return Err(e),
@@ -152,13 +155,15 @@ impl Scheduler {
         }
     }
 
-    /// Makes PlacementDecision `name` hold `content`.
+    /// Makes PlacementDecision `name` hold `content`. On a `first` attempt an object the
+    /// state holds is written from the state's copy of its metadata, without a read.
     async fn write_one(
         &self,
         ns: &str,
         placement: &Placement,
         name: &str,
         content: &Content,
+        first: bool,
     ) -> Result<Done, Status> {
         let status = PlacementDecisionStatus {
             decisions: content
@@ -176,11 +181,23 @@ impl Scheduler {
             (DECISION_GROUP_NAME_LABEL, content.group_name.clone()),
             (DECISION_GROUP_INDEX_LABEL, content.group_index.to_string()),
         ];
-        let Some(mut current) = self
-            .objects
-            .get_as::<PlacementDecision>(Some(ns), name)
-            .await?
-        else {
+        let known = first
+            .then(|| self.world.read().ok()?.decision_meta(ns, name))
+            .flatten()
+            .map(|metadata| PlacementDecision {
+                metadata,
+                spec: Default::default(),
+                status: None,
+            });
+        let current = match known {
+            Some(known) => Some(known),
+            None => {
+                self.objects
+                    .get_as::<PlacementDecision>(Some(ns), name)
+                    .await?
+            }
+        };
+        let Some(mut current) = current else {
             let mut decision = PlacementDecision::new(name, Default::default());
             decision.metadata.namespace = Some(ns.to_string());
             decision.metadata.labels = Some(

@@ -157,10 +157,13 @@ pub struct PlacementEntry {
 }
 
 /// A PlacementDecision, as much as the scheduler needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DecisionEntry {
     pub pid: Pid,
     pub rv: u64,
+    /// Its metadata as last seen: the scheduler's next write of its status starts from it
+    /// rather than from a read (a conflict falls back to the read).
+    pub meta: ObjectMeta,
     pub clusters: Vec<Id>,
     pub scores: Vec<Option<i64>>,
     pub group_name: String,
@@ -225,6 +228,9 @@ pub struct State {
     effective: HashMap<Pid, Vec<Id>>,
     pending: HashMap<Pid, Vec<Id>>,
     decided_in: Vec<Vec<Pid>>,
+    /// `deciders_with[k]`: how many clusters `k` placements decide (k ≥ 1), so Balance
+    /// finds the busiest cluster without visiting every cluster.
+    deciders_with: Vec<usize>,
     scores: HashMap<Key, ScoreEntry>,
     score_table: Arc<ScoreTable>,
     profiles: HashMap<Key, ProfileEntry>,
@@ -348,6 +354,7 @@ impl State {
             effective: HashMap::new(),
             pending: HashMap::new(),
             decided_in: Vec::new(),
+            deciders_with: Vec::new(),
             scores: HashMap::new(),
             env: Env::new(score_table.clone()),
             score_table,
@@ -659,6 +666,13 @@ impl State {
             .map(|d| d.rv)
     }
 
+    /// A PlacementDecision's metadata as last seen.
+    pub fn decision_meta(&self, ns: &str, name: &str) -> Option<ObjectMeta> {
+        self.decisions
+            .get(&(ns.to_string(), name.to_string()))
+            .map(|d| d.meta.clone())
+    }
+
     /// The keys of every object of a kind held (cluster-scoped kinds: empty namespace).
     pub fn keys(&self, kind: Tomb) -> Vec<Key> {
         let global = |n: &str| (String::new(), n.to_string());
@@ -874,21 +888,32 @@ impl State {
             t.profile_clusters.insert(name.to_string());
         }
         // What changed that placements read.
-        let (core, resources) = match (&old, &new) {
-            (Some(o), Some(n)) => {
-                let core = o.label_map() != n.label_map()
-                    || o.claims != n.claims
-                    || o.deleting != n.deleting
-                    || o.obj.spec.taints != n.obj.spec.taints;
-                (core, o.quantities() != n.quantities())
-            }
-            _ => (true, true),
+        let (core, taints, resources) = match (&old, &new) {
+            (Some(o), Some(n)) => (
+                o.label_map() != n.label_map() || o.claims != n.claims || o.deleting != n.deleting,
+                (o.obj.spec.taints != n.obj.spec.taints)
+                    .then_some((&o.obj.spec.taints, &n.obj.spec.taints)),
+                o.quantities() != n.quantities(),
+            ),
+            _ => (true, None, true),
         };
         // Placements.
         for (pid, entry) in &self.placements {
             let c = &entry.compiled;
-            if !(core || (resources && c.uses_resources) || c.uses_cel) {
+            if !(core || taints.is_some() || (resources && c.uses_resources) || c.uses_cel) {
                 continue;
+            }
+            // Only taints changed (a cluster turning unreachable, say): a placement whose
+            // taint filter says the same of both, expiry included, is not affected.
+            if !core
+                && !(resources && c.uses_resources)
+                && !c.uses_cel
+                && let Some((before, after)) = taints
+            {
+                let decided = self.decides(*pid, id);
+                if c.tolerated(before, decided, now) == c.tolerated(after, decided, now) {
+                    continue;
+                }
             }
             let ns = &self.pkeys[*pid as usize].0;
             let (_, sets) = self.eligible_sets(ns, &c.cluster_sets);
@@ -1173,6 +1198,10 @@ impl State {
         let entry = DecisionEntry {
             pid,
             rv,
+            meta: ObjectMeta {
+                managed_fields: None,
+                ..obj.metadata.clone()
+            },
             clusters,
             scores: decisions.iter().map(|d| d.score).collect(),
             group_name: labels
@@ -1247,6 +1276,43 @@ impl State {
         }
     }
 
+    /// One cluster went from `before` to `after` deciding placements.
+    fn count_deciders(&mut self, before: usize, after: usize) {
+        if before == after {
+            return;
+        }
+        if before > 0 {
+            self.deciders_with[before] -= 1;
+        }
+        if after > 0 {
+            if self.deciders_with.len() <= after {
+                self.deciders_with.resize(after + 1, 0);
+            }
+            self.deciders_with[after] += 1;
+        }
+        while self.deciders_with.last() == Some(&0) {
+            self.deciders_with.pop();
+        }
+    }
+
+    /// The most placements other than `pid` deciding any one cluster (Balance's maximum).
+    pub fn most_other_deciders(&self, pid: Pid) -> usize {
+        let Some(most) = self.deciders_with.len().checked_sub(1).filter(|m| *m > 0) else {
+            return 0;
+        };
+        // The busiest clusters count `most` unless `pid` decides every one of them.
+        let own = self
+            .decided(pid)
+            .iter()
+            .filter(|id| self.deciders(**id).len() == most)
+            .count();
+        if own < self.deciders_with[most] {
+            most
+        } else {
+            most - 1
+        }
+    }
+
     fn refresh_effective(&mut self, pid: Pid) {
         let new: Vec<Id> = match self.pending.get(&pid) {
             Some(p) => p.clone(),
@@ -1272,11 +1338,19 @@ impl State {
                     j += 1;
                 }
                 (Some(a), b) if b.is_none_or(|b| a < b) => {
-                    sorted_remove(&mut self.decided_in[*a as usize], pid);
+                    let deciders = &mut self.decided_in[*a as usize];
+                    let before = deciders.len();
+                    sorted_remove(deciders, pid);
+                    let after = deciders.len();
+                    self.count_deciders(before, after);
                     i += 1;
                 }
                 (_, Some(b)) => {
-                    sorted_insert(&mut self.decided_in[*b as usize], pid);
+                    let deciders = &mut self.decided_in[*b as usize];
+                    let before = deciders.len();
+                    sorted_insert(deciders, pid);
+                    let after = deciders.len();
+                    self.count_deciders(before, after);
                     j += 1;
                 }
                 _ => break,
@@ -1574,4 +1648,68 @@ mod tests {
     }
 
     const CLUSTER_SET_LABEL_KEY: &str = crate::api::ocm::CLUSTER_SET_LABEL;
+
+    #[test]
+    fn most_other_deciders_matches_a_count_over_every_cluster() {
+        let mut w = State::new();
+        let ids: Vec<Id> = (0..12).map(|i| w.intern(&format!("c{i}"))).collect();
+        let brute = |w: &State, pid: Pid| {
+            ids.iter()
+                .map(|id| w.deciders(*id).len() - usize::from(w.decides(pid, *id)))
+                .max()
+                .unwrap_or(0)
+        };
+        // A fixed pseudo-random walk of pending decisions over five placements.
+        let mut x: u64 = 7;
+        for step in 0..400 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let pid = (x >> 33) as Pid % 5;
+            let chosen: Vec<Id> = ids
+                .iter()
+                .copied()
+                .filter(|id| (x >> (u64::from(*id) + 8)) & 1 == 1)
+                .collect();
+            w.set_pending(pid, chosen);
+            for p in 0..5 {
+                assert_eq!(
+                    w.most_other_deciders(p),
+                    brute(&w, p),
+                    "step {step}, placement {p}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_taint_change_affects_only_placements_whose_filter_it_changes() {
+        let mut w = State::new();
+        w.upsert_set(set(
+            "global",
+            json!({"clusterSelector": {"selectorType": "LabelSelector", "labelSelector": {}}}),
+        ));
+        w.upsert_binding(binding("ns", "global"));
+        let id_of = |t: Triggers| *t.placements.iter().next().expect("placement");
+        let tolerant = id_of(w.upsert_placement(placement(
+            "ns",
+            "tolerant",
+            json!({"tolerations": [{"operator": "Exists"}]}),
+        )));
+        let strict = id_of(w.upsert_placement(placement("ns", "strict", json!({}))));
+        for p in [tolerant, strict] {
+            w.set_watermark(p, Watermark::UpTo(Arc::from("a")));
+        }
+        w.upsert_cluster(cluster("c1", 1, json!({})), 0);
+        let mut tainted = cluster("c1", 2, json!({}));
+        tainted.spec.taints = vec![
+            serde_json::from_value(
+                json!({"key": "cluster.open-cluster-management.io/unreachable",
+            "effect": "NoSelect", "timeAdded": "2026-01-01T00:00:00Z"}),
+            )
+            .expect("taint"),
+        ];
+        let t = w.upsert_cluster(tainted, 0);
+        assert_eq!(t.placements, [strict].into_iter().collect());
+    }
 }
