@@ -88,6 +88,9 @@ deb $mirror bookworm-updates main
 deb ${mirror%/debian}/debian-security bookworm-security main
 EOF
 cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
+# On a machine `/` is a mount point; `ip netns exec` and `ip -n` remount it as a slave and
+# fail on a plain directory. Bound onto itself before anything is mounted inside it.
+mnt "$rootfs" --bind "$rootfs"
 # The site's own trust anchors (e.g. the CA of an egress proxy in front of the package
 # registries) are machine configuration every machine of the site has, not a project
 # dependency: carry them over, as a new machine would get them.

@@ -142,6 +142,14 @@ impl ClusterController {
                 .kind("addon.open-cluster-management.io", "managedclusteraddons")
                 .ok(),
         };
+        // Every state shows, at zero until a cluster has it.
+        for state in ["True", "False", "Unknown"] {
+            let _ = crate::metrics::get()
+                .clusters
+                .get_or_create(&crate::metrics::ClusterLabels {
+                    available: state.into(),
+                });
+        }
         Ok(ClusterController {
             objects,
             kinds,
@@ -214,18 +222,32 @@ impl ClusterController {
         let Ok(mut all) = self.available.lock() else {
             return;
         };
-        match status {
-            Some(s) => all.insert(name.to_string(), s),
+        let before = match &status {
+            Some(s) => all.insert(name.to_string(), s.clone()),
             None => all.remove(name),
         };
+        if before == status {
+            return;
+        }
+        // Counted as they change: a recount would visit every cluster on every reconcile.
         let gauges = &crate::metrics::get().clusters;
-        for state in ["True", "False", "Unknown"] {
-            let n = all.values().filter(|s| s.as_str() == state).count();
+        let gauge = |state: &str| {
             gauges
                 .get_or_create(&crate::metrics::ClusterLabels {
                     available: state.into(),
                 })
-                .set(i64::try_from(n).unwrap_or(i64::MAX));
+                .clone()
+        };
+        let counted = |s: &Option<String>| {
+            s.as_deref()
+                .filter(|s| ["True", "False", "Unknown"].contains(s))
+                .map(gauge)
+        };
+        if let Some(g) = counted(&before) {
+            g.dec();
+        }
+        if let Some(g) = counted(&status) {
+            g.inc();
         }
     }
 

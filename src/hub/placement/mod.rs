@@ -15,7 +15,10 @@
 //!
 //! Differences from upstream (OCM v1.2.0's placement controller and registration hub):
 //! a cluster change reschedules only the placements it can affect (upstream: every
-//! placement bound to the cluster's sets); decisions are written so a selected cluster
+//! placement bound to the cluster's sets; a taint change only those whose taint filter
+//! it changes); after the first pass a selected cluster stays in the PlacementDecision
+//! holding it (upstream re-cuts the name-sorted list into slices of 100, rewriting every
+//! slice after a cluster that joins); decisions are written so a selected cluster
 //! never disappears from all of them; spread constraints are honoured; each decision
 //! carries its score; the `ClustersFiltered` condition explains what was filtered;
 //! DecisionUpdate and ScoreUpdate events are recorded when a decision changed (upstream:
@@ -171,6 +174,8 @@ fn change(state: &mut State, kind: Tomb, object: Value, deleted: bool, now: i128
             Some(o) => state.upsert_placement(o),
             None => Triggers::default(),
         },
+        // The scheduler's own writes are in the state already: not decoded again.
+        Tomb::Decision if !deleted && state.holds_decision(&object) => Triggers::default(),
         Tomb::Decision => match decode::<PlacementDecision>(object) {
             Some(o) if deleted => {
                 let ns = o.metadata.namespace.clone().unwrap_or_default();

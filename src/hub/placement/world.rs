@@ -666,6 +666,22 @@ impl State {
             .map(|d| d.rv)
     }
 
+    /// Whether the state holds PlacementDecision `object` (JSON) at its resourceVersion or
+    /// a later one.
+    pub fn holds_decision(&self, object: &serde_json::Value) -> bool {
+        let field = |name: &str| object.pointer(&format!("/metadata/{name}"))?.as_str();
+        let (Some(ns), Some(name), Some(rv)) = (
+            field("namespace"),
+            field("name"),
+            field("resourceVersion").and_then(|rv| rv.parse::<u64>().ok()),
+        ) else {
+            return false;
+        };
+        self.decisions
+            .get(&(ns.to_string(), name.to_string()))
+            .is_some_and(|d| d.rv >= rv && rv != 0)
+    }
+
     /// A PlacementDecision's metadata as last seen.
     pub fn decision_meta(&self, ns: &str, name: &str) -> Option<ObjectMeta> {
         self.decisions
