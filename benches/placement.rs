@@ -696,6 +696,11 @@ fn print(r: &mut Report, placements: usize) {
         ),
     }
     let n = r.latencies_ms.len();
+    let in_order: Vec<String> = r.latencies_ms.iter().map(|l| format!("{l:.0}")).collect();
+    println!(
+        "  label change latencies in order (ms): {}",
+        in_order.join(" ")
+    );
     println!(
         "  label change → decisions: n={n} p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms, timeouts (>{CHANGE_LIMIT:?}) {}",
         pct(&mut r.latencies_ms, 0.5),

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -124,6 +125,23 @@ impl Objects {
             .update(&kind, namespace.as_deref(), value, target)
             .await?;
         typed(&kind, stored)
+    }
+
+    /// [`Objects::update_as`] for a writer that keeps its own copy: returns only the
+    /// stored metadata (resourceVersion, generation, managed fields), without decoding the
+    /// rest of a large object back.
+    pub async fn update_meta_as<T>(&self, object: &T, target: Target) -> Result<ObjectMeta, Status>
+    where
+        T: Resource<DynamicType = ()> + Serialize,
+    {
+        let kind = self.kind_of::<T>()?;
+        let namespace = object.meta().namespace.clone();
+        let value = serde_json::to_value(object)
+            .map_err(|e| Status::internal(format!("encoding a {}: {e}", kind.kind)))?;
+        let mut stored = self
+            .update(&kind, namespace.as_deref(), value, target)
+            .await?;
+        typed(&kind, stored["metadata"].take())
     }
 
     /// Deletes the object of type `T` named `name`; absence is success.

@@ -493,7 +493,18 @@ pub fn merge_update(kind: &Kind, old: &Value, new: Value, target: Target) -> Res
                 m
             }
         }
-        Target::Status if kind.status_subresource => with_part(old, &new, "/status"),
+        Target::Status if kind.status_subresource => {
+            // The body's status is moved, not copied: it may be large.
+            let mut new = new;
+            let mut merged = with_part(old, &Value::Null, "/status");
+            if let (Some(status), Some(map)) = (
+                new.get_mut("status").map(Value::take),
+                merged.as_object_mut(),
+            ) {
+                map.insert("status".to_string(), status);
+            }
+            merged
+        }
         Target::Approval => with_part(old, &new, "/status/conditions"),
         Target::Finalize => with_part(old, &new, "/spec/finalizers"),
         _ => {

@@ -229,12 +229,15 @@ impl Scheduler {
             for (k, v) in &labels {
                 have.insert(k.to_string(), v.clone());
             }
-            current = self.objects.update_as(&current, Target::Main).await?;
+            current.metadata = self.objects.update_meta_as(&current, Target::Main).await?;
             changed = true;
         }
         if current.status.as_ref() != Some(&status) {
             current.status = Some(status);
-            current = self.objects.update_as(&current, Target::Status).await?;
+            current.metadata = self
+                .objects
+                .update_meta_as(&current, Target::Status)
+                .await?;
             changed = true;
         }
         self.apply(&current);
