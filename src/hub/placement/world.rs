@@ -916,16 +916,13 @@ impl State {
         // Placements.
         for (pid, entry) in &self.placements {
             let c = &entry.compiled;
-            if !(core || taints.is_some() || (resources && c.uses_resources) || c.uses_cel) {
+            let reads_change = core || (resources && c.uses_resources) || c.uses_cel;
+            if !reads_change && taints.is_none() {
                 continue;
             }
             // Only taints changed (a cluster turning unreachable, say): a placement whose
             // taint filter says the same of both, expiry included, is not affected.
-            if !core
-                && !(resources && c.uses_resources)
-                && !c.uses_cel
-                && let Some((before, after)) = taints
-            {
+            if !reads_change && let Some((before, after)) = taints {
                 let decided = self.decides(*pid, id);
                 if c.tolerated(before, decided, now) == c.tolerated(after, decided, now) {
                     continue;
