@@ -87,12 +87,26 @@ impl Etcd {
         let mut etcd = Etcd {
             child: None,
             data_dir,
-            client_port: super::free_port(),
-            peer_port: super::free_port(),
+            client_port: 0,
+            peer_port: 0,
             tls,
             _tmp: Some(tmp),
         };
-        etcd.launch();
+        // A free port can be taken by another test before etcd binds it: then etcd exits,
+        // and it is started again on other ports.
+        for attempt in 1.. {
+            etcd.client_port = super::free_port();
+            etcd.peer_port = super::free_port();
+            match etcd.try_launch() {
+                Ok(()) => break,
+                Err(why) if attempt < 3 => {
+                    eprintln!("{why}; starting it again on other ports");
+                    etcd.child = None;
+                    let _ = std::fs::remove_dir_all(&etcd.data_dir);
+                }
+                Err(why) => panic!("{why}"),
+            }
+        }
         etcd
     }
 
@@ -102,6 +116,14 @@ impl Etcd {
     }
 
     fn launch(&mut self) {
+        if let Err(why) = self.try_launch() {
+            panic!("{why}");
+        }
+    }
+
+    /// Starts etcd and waits until it serves; an error when it exits first (its output
+    /// is in `etcd.log` beside the data directory).
+    fn try_launch(&mut self) -> Result<(), String> {
         let client = self.endpoint();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let mut cmd = Command::new(binary());
@@ -121,7 +143,7 @@ impl Etcd {
             ])
             .args(["--initial-cluster", &format!("test={peer}")])
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(log_file(&self.data_dir));
         if let Some(tls) = &self.tls {
             cmd.arg("--cert-file").arg(&tls.server_cert);
             cmd.arg("--key-file").arg(&tls.server_key);
@@ -131,11 +153,12 @@ impl Etcd {
         let child = cmd.spawn().unwrap_or_else(|e| {
             panic!("cannot start etcd ({e}); run hack/test.sh, which installs it")
         });
-        self.child = Some(child);
-        if self.tls.is_some() {
-            wait_listening(self.client_port, &self.data_dir);
+        let (tls, port) = (self.tls.is_some(), self.client_port);
+        let child = self.child.insert(child);
+        if tls {
+            wait_listening(port, &self.data_dir, child)
         } else {
-            wait_healthy(&self.endpoint(), &self.data_dir);
+            wait_healthy(&client, &self.data_dir, child)
         }
     }
 
@@ -166,9 +189,10 @@ impl Drop for Etcd {
 
 /// With TLS the health endpoint needs a client certificate; wait for the port instead
 /// (clients retry until etcd has elected itself).
-fn wait_listening(port: u16, dir: &Path) {
+fn wait_listening(port: u16, dir: &Path, child: &mut Child) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        exited(child, dir)?;
         assert!(
             Instant::now() < deadline,
             "etcd in {} not listening within 60 s",
@@ -176,9 +200,31 @@ fn wait_listening(port: u16, dir: &Path) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    Ok(())
 }
 
-fn wait_healthy(endpoint: &str, dir: &Path) {
+/// An error when etcd has exited.
+fn exited(child: &mut Child, dir: &Path) -> Result<(), String> {
+    match child.try_wait() {
+        Ok(Some(status)) => Err(format!(
+            "etcd in {} exited ({status}) before it was ready; see {}",
+            dir.display(),
+            dir.with_file_name("etcd.log").display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// etcd's output, beside its data directory.
+fn log_file(dir: &Path) -> Stdio {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.with_file_name("etcd.log"))
+        .map_or_else(|_| Stdio::null(), Stdio::from)
+}
+
+fn wait_healthy(endpoint: &str, dir: &Path, child: &mut Child) -> Result<(), String> {
     use std::io::{Read, Write};
     let deadline = Instant::now() + Duration::from_secs(60);
     let addr = endpoint.trim_start_matches("http://").to_string();
@@ -194,8 +240,9 @@ fn wait_healthy(endpoint: &str, dir: &Path) {
             })
             .unwrap_or(false);
         if healthy {
-            return;
+            return Ok(());
         }
+        exited(child, dir)?;
         assert!(
             Instant::now() < deadline,
             "etcd in {} not healthy within 60 s",
@@ -289,9 +336,14 @@ impl EtcdCluster {
         m.child = Some(child);
     }
 
-    fn wait_healthy(&self, i: usize) {
-        let m = &self.members[i];
-        wait_healthy(&format!("http://127.0.0.1:{}", m.client_port), &m.data_dir);
+    fn wait_healthy(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        let endpoint = format!("http://127.0.0.1:{}", m.client_port);
+        if let Some(child) = m.child.as_mut()
+            && let Err(why) = wait_healthy(&endpoint, &m.data_dir, child)
+        {
+            panic!("{why}");
+        }
     }
 
     /// SIGKILL to member `i` (no clean shutdown, as a machine that dies).
