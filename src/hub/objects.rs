@@ -117,13 +117,7 @@ impl Objects {
     where
         T: Resource<DynamicType = ()> + Serialize + DeserializeOwned,
     {
-        let kind = self.kind_of::<T>()?;
-        let namespace = object.meta().namespace.clone();
-        let value = serde_json::to_value(object)
-            .map_err(|e| Status::internal(format!("encoding a {}: {e}", kind.kind)))?;
-        let stored = self
-            .update(&kind, namespace.as_deref(), value, target)
-            .await?;
+        let (kind, stored) = self.update_typed(object, target).await?;
         typed(&kind, stored)
     }
 
@@ -134,14 +128,27 @@ impl Objects {
     where
         T: Resource<DynamicType = ()> + Serialize,
     {
+        let (kind, mut stored) = self.update_typed(object, target).await?;
+        typed(&kind, stored["metadata"].take())
+    }
+
+    /// Encodes `object` and replaces it; the stored object as JSON.
+    async fn update_typed<T>(
+        &self,
+        object: &T,
+        target: Target,
+    ) -> Result<(Arc<Kind>, Value), Status>
+    where
+        T: Resource<DynamicType = ()> + Serialize,
+    {
         let kind = self.kind_of::<T>()?;
         let namespace = object.meta().namespace.clone();
         let value = serde_json::to_value(object)
             .map_err(|e| Status::internal(format!("encoding a {}: {e}", kind.kind)))?;
-        let mut stored = self
+        let stored = self
             .update(&kind, namespace.as_deref(), value, target)
             .await?;
-        typed(&kind, stored["metadata"].take())
+        Ok((kind, stored))
     }
 
     /// Deletes the object of type `T` named `name`; absence is success.

@@ -677,8 +677,13 @@ impl State {
         ) else {
             return false;
         };
+        self.holds(&(ns.to_string(), name.to_string()), rv)
+    }
+
+    /// Whether the state holds decision `key` at resourceVersion `rv` or a later one.
+    fn holds(&self, key: &Key, rv: u64) -> bool {
         self.decisions
-            .get(&(ns.to_string(), name.to_string()))
+            .get(key)
             .is_some_and(|d| d.rv >= rv && rv != 0)
     }
 
@@ -1188,12 +1193,7 @@ impl State {
         let key = key_of(&obj.metadata);
         let rv = rv_of(&obj.metadata);
         let mut t = Triggers::default();
-        if self.stale(Tomb::Decision, &key, rv)
-            || self
-                .decisions
-                .get(&key)
-                .is_some_and(|d| d.rv >= rv && rv != 0)
-        {
+        if self.stale(Tomb::Decision, &key, rv) || self.holds(&key, rv) {
             return t;
         }
         let labels = obj.metadata.labels.as_ref().unwrap_or(&EMPTY);
