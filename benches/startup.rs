@@ -62,8 +62,14 @@ fn main() {
     report("cold start (keys generated)", &mut cold);
     report("warm start", &mut warm);
     report("warm start with a .ncl config", &mut warm_ncl);
-    let rss_mb = rss.iter().sum::<f64>() / rss.len().max(1) as f64;
+    let mean = |f: fn(&(f64, f64)) -> f64| rss.iter().map(f).sum::<f64>() / rss.len().max(1) as f64;
+    let (rss_mb, anon_mb) = (mean(|r| r.0), mean(|r| r.1));
     println!("{:<34} {rss_mb:>8.1} MB", "idle RSS (1 s after ready)");
+    println!(
+        "{:<34} {anon_mb:>8.1} MB own memory (RssAnon), {:.1} MB mapped code and libraries (RssFile)",
+        "  of which",
+        rss_mb - anon_mb
+    );
 
     if let Some((mut etcd_times, etcd_rss)) = etcd_reference(scratch.path(), runs) {
         println!("\nreference: etcd (one member, fresh data dir), same machine, same invocation");
@@ -79,14 +85,15 @@ fn main() {
     }
 }
 
-/// Starts a hub, returns ms to the first 200 from /readyz and (optionally) its idle RSS.
+/// Starts a hub, returns ms to the first 200 from /readyz and (optionally) its idle RSS
+/// and the anonymous part of it (MB).
 fn start_hub(
     bin: &str,
     dir: &Path,
     client: &reqwest::blocking::Client,
     measure_rss: bool,
     extra: &[&str],
-) -> (f64, Option<f64>) {
+) -> (f64, Option<(f64, f64)>) {
     let port = common::free_port().to_string();
     let mut cmd = Command::new(bin);
     cmd.args([
@@ -108,7 +115,8 @@ fn start_hub(
     let elapsed = wait_200(&mut child, client, &url, started);
     let rss = measure_rss.then(|| {
         std::thread::sleep(Duration::from_secs(1));
-        common::rss_mb(child.id())
+        let pid = child.id();
+        (common::rss_mb(pid), common::status_mb(pid, "RssAnon"))
     });
     stop(child);
     (elapsed, rss)

@@ -9,6 +9,11 @@ use multicluster_controlplane::cli::{
 use multicluster_controlplane::config::{self, Config};
 use multicluster_controlplane::{admin, agent, backup, http, logging, pki, server};
 
+/// mimalloc instead of glibc's malloc: the hub allocates and frees many small values
+/// (JSON trees, map nodes) on every write and watch event; see BENCHMARKS.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

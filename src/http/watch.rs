@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::api::Kind;
 use crate::api::status::Status;
+use crate::registry::watch::WatchLine;
 use crate::registry::{Filter, Registry, WatchEvent};
 use crate::storage::ListOptions;
 
@@ -29,10 +30,7 @@ fn flag(query: &HashMap<String, String>, name: &str) -> bool {
 }
 
 fn line(event: &WatchEvent) -> Bytes {
-    let mut bytes = serde_json::to_vec(&json!({"type": event.type_, "object": event.object}))
-        .unwrap_or_default();
-    bytes.push(b'\n');
-    Bytes::from(bytes)
+    WatchLine::of(event).bytes
 }
 
 fn bookmark(kind: &Kind, revision: u64, initial_end: bool) -> WatchEvent {
@@ -106,15 +104,36 @@ pub async fn serve(
         registry.wait_for_revision(revision).await?;
         revision
     };
-    let events = match registry.watch(kind.clone(), namespace, start, filter).await {
-        Ok(events) => events.boxed(),
+    // One representer for the initial and the live events (a Table's columns come once).
+    let reduce = Arc::new(representer(
+        &kind,
+        representation,
+        super::table::include(query),
+    ));
+    let initial = initial.into_iter().map(|e| reduce(e)).collect();
+    // Whole objects without selectors: lines straight from the stored bytes.
+    let events = if filter.is_everything() && representation == super::table::Representation::Full {
+        registry
+            .watch_lines(kind.clone(), namespace, start)
+            .await
+            .map(StreamExt::boxed)
+    } else {
+        let reduce = reduce.clone();
+        registry
+            .watch(kind.clone(), namespace, start, filter)
+            .await
+            .map(|events| {
+                events
+                    .map(move |item| item.map(|e| WatchLine::of(&reduce(e))))
+                    .boxed()
+            })
+    };
+    let events = match events {
+        Ok(events) => events,
         // History already gone: still a 200 stream, with one ERROR event.
         Err(status) if status.code == 410 => futures::stream::iter([Err(status)]).boxed(),
         Err(status) => return Err(status),
     };
-    let reduce = representer(&kind, representation, super::table::include(query));
-    let initial = initial.into_iter().map(&reduce).collect();
-    let events = events.map(move |item| item.map(&reduce)).boxed();
     let body = event_stream(kind, initial, events, start, bookmarks, timeout);
     Ok((
         StatusCode::OK,
@@ -165,13 +184,13 @@ fn representer(
 fn event_stream(
     kind: Arc<Kind>,
     initial: Vec<WatchEvent>,
-    events: futures::stream::BoxStream<'static, Result<WatchEvent, Status>>,
+    events: futures::stream::BoxStream<'static, Result<WatchLine, Status>>,
     start: u64,
     bookmarks: bool,
     timeout: Duration,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     struct State {
-        events: futures::stream::BoxStream<'static, Result<WatchEvent, Status>>,
+        events: futures::stream::BoxStream<'static, Result<WatchLine, Status>>,
         last: u64,
         deadline: tokio::time::Instant,
         ticker: tokio::time::Interval,
@@ -208,7 +227,7 @@ fn event_stream(
                 item = s.events.next() => match item {
                     Some(Ok(event)) => {
                         s.last = s.last.max(event.revision);
-                        Some((Ok(line(&event)), s))
+                        Some((Ok(event.bytes), s))
                     }
                     Some(Err(status)) => {
                         s.done = true;

@@ -1200,6 +1200,16 @@ fn apply_error(kind: &Kind, name: &str, e: ssa::ApplyError) -> Status {
 
 /// Serialises an object for storage, at the storage version, without `resourceVersion`.
 fn encode(kind: &Kind, object: &Value, storage: Option<&Kind>) -> Result<Bytes, Status> {
+    let encode_error =
+        |e: serde_json::Error| Status::internal(format!("cannot encode object: {e}"));
+    if storage.is_none()
+        && object.get("apiVersion").and_then(Value::as_str) == Some(&kind.storage_api_version())
+    {
+        // Already at the storage version: serialised in place, no copy to convert.
+        return serde_json::to_vec(&WithoutVersion(object))
+            .map(Bytes::from)
+            .map_err(encode_error);
+    }
     let mut stored = object.clone();
     kind.convert_to(&mut stored, &kind.storage_version)?;
     // Converted to the storage version, it gets that version's defaults (kube defaults
@@ -1212,7 +1222,44 @@ fn encode(kind: &Kind, object: &Value, storage: Option<&Kind>) -> Result<Bytes, 
     }
     serde_json::to_vec(&stored)
         .map(Bytes::from)
-        .map_err(|e| Status::internal(format!("cannot encode object: {e}")))
+        .map_err(encode_error)
+}
+
+/// An object serialised without `metadata.resourceVersion`, which storage keeps apart.
+struct WithoutVersion<'a>(&'a Value);
+
+impl serde::Serialize for WithoutVersion<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Value::Object(top) = self.0 else {
+            return self.0.serialize(serializer);
+        };
+        let mut map = serializer.serialize_map(Some(top.len()))?;
+        for (key, value) in top {
+            match value {
+                Value::Object(meta) if key == "metadata" => {
+                    map.serialize_key(key)?;
+                    map.serialize_value(&MetaWithoutVersion(meta))?;
+                }
+                _ => map.serialize_entry(key, value)?,
+            }
+        }
+        map.end()
+    }
+}
+
+struct MetaWithoutVersion<'a>(&'a Map<String, Value>);
+
+impl serde::Serialize for MetaWithoutVersion<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let kept = self.0.iter().filter(|(k, _)| *k != "resourceVersion");
+        let mut map = serializer.serialize_map(Some(kept.clone().count()))?;
+        for (key, value) in kept {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
 }
 
 /// Reads a stored object and adds its resourceVersion.

@@ -719,6 +719,7 @@ async fn kinds_with_two_versions_convert_on_every_path() {
         .expect("list");
     let from = rv(&listed);
     let mut watches = Vec::new();
+    let mut line_watches = Vec::new();
     for kind in [alpha, beta] {
         let stream = e
             .registry
@@ -731,6 +732,12 @@ async fn kinds_with_two_versions_convert_on_every_path() {
             .await
             .expect("watch");
         watches.push(Box::pin(stream));
+        let lines = e
+            .registry
+            .watch_lines(Arc::new(kind.clone()), Some("cluster1"), from)
+            .await
+            .expect("watch lines");
+        line_watches.push(Box::pin(lines));
     }
     e.registry
         .patch(
@@ -745,6 +752,15 @@ async fn kinds_with_two_versions_convert_on_every_path() {
     let seen_alpha = watches[0].next().await.expect("event").expect("ok");
     let seen_beta = watches[1].next().await.expect("event").expect("ok");
     assert_eq!(seen_alpha.object["spec"]["installNamespace"], "moved");
+    // The stream lines (spliced from stored bytes where they are served as stored, decoded
+    // where they are converted) say the same as the decoded events.
+    for (lines, seen) in line_watches.iter_mut().zip([&seen_alpha, &seen_beta]) {
+        let line = lines.next().await.expect("line").expect("ok");
+        assert_eq!(line.revision, seen.revision);
+        assert_eq!(line.bytes.last(), Some(&b'\n'));
+        let parsed: Value = serde_json::from_slice(&line.bytes).expect("a JSON line");
+        assert_eq!(parsed, json!({"type": seen.type_, "object": seen.object}));
+    }
     assert_eq!(
         seen_beta.object["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION],
         "moved"
@@ -821,4 +837,30 @@ async fn kinds_with_two_versions_convert_on_every_path() {
         }
         other => panic!("expected a pending deletion: {other:?}"),
     }
+}
+
+#[test]
+fn encoding_in_place_drops_only_the_resource_version() {
+    let kind = find("", "configmaps").expect("kind");
+    let object = json!({"apiVersion": kind.storage_api_version(), "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "ns", "resourceVersion": "7",
+            "labels": {"a": "b"}},
+        "data": {"resourceVersion": "kept: not metadata"}});
+    let bytes = super::encode(kind, &object, None).expect("encoded");
+    let mut want = object.clone();
+    if let Some(meta) = want["metadata"].as_object_mut() {
+        meta.remove("resourceVersion");
+    }
+    assert_eq!(
+        bytes.as_ref(),
+        serde_json::to_vec(&want).expect("json").as_slice()
+    );
+    // Nothing else to drop: the same bytes as plain serialisation.
+    let bare = json!({"apiVersion": kind.storage_api_version(), "kind": "ConfigMap",
+        "metadata": {}});
+    let bytes = super::encode(kind, &bare, None).expect("encoded");
+    assert_eq!(
+        bytes.as_ref(),
+        serde_json::to_vec(&bare).expect("json").as_slice()
+    );
 }

@@ -383,10 +383,15 @@ pub fn kubectl_run(hub: &Hub, args: &[&str]) -> Output {
 
 /// Resident memory of a process, in MB (from /proc).
 pub fn rss_mb(pid: u32) -> f64 {
+    status_mb(pid, "VmRSS")
+}
+
+/// A memory figure of `/proc/<pid>/status` (`VmRSS`, `RssAnon`, `RssFile`...) in MB.
+pub fn status_mb(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
