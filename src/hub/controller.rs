@@ -44,6 +44,8 @@ struct State {
 pub struct Queue {
     state: Arc<Mutex<State>>,
     notify: Arc<Notify>,
+    /// Woken when the last key waiting or running is done.
+    drained: Arc<Notify>,
     /// `workqueue_depth` of the controller running this queue, set by [`run`].
     depth: Arc<std::sync::OnceLock<prometheus_client::metrics::gauge::Gauge>>,
 }
@@ -95,6 +97,20 @@ impl Queue {
         self.len() == 0
     }
 
+    /// Returns once no key is waiting or being reconciled.
+    pub async fn idle(&self) {
+        loop {
+            let drained = self.drained.notified();
+            {
+                let state = lock(&self.state);
+                if state.queue.is_empty() && state.active.is_empty() {
+                    return;
+                }
+            }
+            drained.await;
+        }
+    }
+
     async fn next(&self) -> String {
         loop {
             let notified = self.notify.notified();
@@ -115,13 +131,20 @@ impl Queue {
     }
 
     fn done(&self, key: &str) {
-        let again = {
+        let (again, drained) = {
             let mut state = lock(&self.state);
             state.active.remove(key);
-            state.dirty.remove(key)
+            let again = state.dirty.remove(key);
+            (
+                again,
+                !again && state.queue.is_empty() && state.active.is_empty(),
+            )
         };
         if again {
             self.add(key.to_string());
+        }
+        if drained {
+            self.drained.notify_waiters();
         }
     }
 }
@@ -306,6 +329,26 @@ mod tests {
         assert_eq!(q.len(), 2);
         assert_eq!(q.next().await, "b");
         assert_eq!(q.next().await, "a");
+    }
+
+    #[tokio::test]
+    async fn idle_waits_for_waiting_and_running_keys() {
+        use futures::FutureExt;
+        let q = Queue::default();
+        assert!(q.idle().now_or_never().is_some(), "an empty queue is idle");
+        q.add("a");
+        let waiter = {
+            let q = q.clone();
+            tokio::spawn(async move { q.idle().await })
+        };
+        assert!(q.idle().now_or_never().is_none(), "a key waits");
+        let key = q.next().await;
+        assert!(q.idle().now_or_never().is_none(), "a key runs");
+        q.done(&key);
+        waiter
+            .await
+            .expect("the waiter is woken when the last key is done");
+        assert!(q.idle().now_or_never().is_some());
     }
 
     #[tokio::test]

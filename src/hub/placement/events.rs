@@ -1,7 +1,9 @@
 //! `events.k8s.io/v1` Events about placements, as upstream's `placement-controller`
 //! records them (regarding the Placement, related to a PlacementDecision). They are
 //! best effort: queued to a background writer and dropped when it falls behind, so
-//! recording never delays scheduling.
+//! recording never delays scheduling. The writer also gives way to scheduling: while
+//! placements are being scheduled it writes a few events at a time between pauses, so
+//! the decisions the events report are written first.
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
@@ -9,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::ResourceExt;
 use tokio::sync::mpsc;
 
+use super::super::controller::Queue;
 use super::super::objects::Objects;
 use crate::api::ocm::Placement;
 
@@ -16,6 +19,10 @@ use crate::api::ocm::Placement;
 pub const REPORTING_CONTROLLER: &str = "placement-controller";
 /// Events waiting to be written before new ones are dropped.
 const BACKLOG: usize = 4096;
+/// While placements are being scheduled: events written between pauses, and the longest
+/// pause (the writer goes on at once when scheduling is done).
+const BURST: usize = 32;
+const PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 /// The longest event note (kube's limit is 1 KiB).
 const NOTE_LIMIT: usize = 1024;
 
@@ -30,11 +37,17 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Starts the writer.
-    pub fn start(objects: Objects) -> Recorder {
+    /// Starts the writer; `scheduling` is the scheduler's queue, which it gives way to.
+    pub fn start(objects: Objects, scheduling: Queue) -> Recorder {
         let (tx, mut rx) = mpsc::channel::<Event>(BACKLOG);
         tokio::spawn(async move {
+            let mut burst = 0;
             while let Some(event) = rx.recv().await {
+                if burst == BURST {
+                    let _ = tokio::time::timeout(PAUSE, scheduling.idle()).await;
+                    burst = 0;
+                }
+                burst += 1;
                 if let Err(e) = objects.create_as(&event).await {
                     tracing::debug!(error = %e.message, "recording a placement event failed");
                 }

@@ -287,7 +287,7 @@ pub async fn start(objects: &Objects, cluster_profiles: bool) -> Result<(), Stat
     let scheduler = Arc::new(scheduler::Scheduler {
         objects: objects.clone(),
         world: ctx.world.clone(),
-        recorder: events::Recorder::start(objects.clone()),
+        recorder: events::Recorder::start(objects.clone(), ctx.queues.placements.clone()),
     });
     tokio::spawn(async move {
         synced.wait().await;
