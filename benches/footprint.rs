@@ -7,11 +7,11 @@
 //! heap, RocksDB's memtables and block cache, thread stacks), `RssFile` (mapped pages of
 //! the executable and shared libraries: code, shared with every other process mapping
 //! them and dropped by the kernel under pressure) and their sum `VmRSS`. For each kind,
-//! `--objects` objects are created through the API (32 requests in flight), then the
-//! hub is left to settle (its controllers finish what the objects started) and the
-//! growth of `RssAnon` is divided by the number of objects. The reference in the same
-//! run is the idle hub itself; the per-object figures include the storage engine's share
-//! (memtable, cache) and allocator slack, which is what a user sizing a hub pays.
+//! a fresh hub gets `--objects` objects through the API (32 requests in flight), is left
+//! to settle (its controllers finish what the objects started), and the growth of its
+//! `RssAnon` is divided by the number of objects. The reference in the same run is the
+//! idle hub itself; the per-object figures include the storage engine's share (memtable,
+//! cache) and allocator slack, which is what a user sizing a hub pays.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -161,66 +161,91 @@ async fn settled(pid: u32, limit: Duration) -> Memory {
     Memory::of(pid)
 }
 
+/// A hub of its own for one measurement, so no kind pays for another's memtable or
+/// allocator growth: started on a fresh data directory, with the namespace `fp`, settled.
+struct Fresh {
+    hub: common::Hub,
+    http: reqwest::Client,
+    before: Memory,
+    _dir: tempfile::TempDir,
+}
+
+impl Fresh {
+    async fn start() -> Fresh {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut hub = common::Hub::start(dir.path(), &[]);
+        hub.wait_ready();
+        let http = common::async_client(dir.path(), true, true);
+        post(
+            &http,
+            hub.url("/api/v1/namespaces"),
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "fp"}}),
+        )
+        .await;
+        let before = settled(hub.child.id(), Duration::from_secs(10)).await;
+        Fresh {
+            hub,
+            http,
+            before,
+            _dir: dir,
+        }
+    }
+
+    /// RssAnon added since start, in MB, once settled.
+    async fn added(&self, limit: Duration) -> f64 {
+        settled(self.hub.child.id(), limit).await.anon - self.before.anon
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let objects = arg("--objects", 5000);
     let watches = arg("--watches", 1000);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut hub = common::Hub::start(dir.path(), &[]);
-    hub.wait_ready();
-    let pid = hub.child.id();
-    let http = common::async_client(dir.path(), true, true);
     println!(
-        "footprint benchmark: {objects} objects per kind, {watches} watches, binary {}",
+        "footprint benchmark: {objects} objects per kind, {watches} watches, a fresh hub for each row, binary {}",
         common::bin()
     );
-    let idle = settled(pid, Duration::from_secs(10)).await;
+    let idle = Fresh::start().await.before;
     println!(
         "idle hub: VmRSS {:.1} MB = RssAnon {:.1} MB (own memory) + RssFile {:.1} MB (mapped code)",
         idle.total(),
         idle.anon,
         idle.file
     );
-    post(
-        &http,
-        hub.url("/api/v1/namespaces"),
-        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "fp"}}),
-    )
-    .await;
     println!(
         "\n{:<46} {:>12} {:>14} {:>10}",
         "kind", "RssAnon MB", "bytes/object", "create/s"
     );
-    let mut before = settled(pid, Duration::from_secs(10)).await;
     for case in cases() {
+        let f = Fresh::start().await;
         let started = Instant::now();
         futures::stream::iter(0..objects)
             .map(|i| {
-                let url = hub.url(&(case.collection)(i));
+                let url = f.hub.url(&(case.collection)(i));
                 let body = (case.body)(i);
-                let http = &http;
+                let http = &f.http;
                 async move { post(http, url, &body).await }
             })
             .buffer_unordered(32)
             .collect::<Vec<()>>()
             .await;
         let rate = objects as f64 / started.elapsed().as_secs_f64();
-        let after = settled(pid, Duration::from_secs(120)).await;
-        let per = (after.anon - before.anon) * 1024.0 * 1024.0 / objects as f64;
+        let added = f.added(Duration::from_secs(120)).await;
         println!(
             "{:<46} {:>12.1} {:>14.0} {:>10.0}",
             case.what,
-            after.anon - before.anon,
-            per,
+            added,
+            added * 1024.0 * 1024.0 / objects as f64,
             rate
         );
-        before = after;
     }
     // Watches: each its own HTTP/1.1 connection, as agents hold them, from the current
     // revision (no initial events).
+    let f = Fresh::start().await;
     let works = "/apis/work.open-cluster-management.io/v1/namespaces/fp/manifestworks";
-    let list: Value = http
-        .get(hub.url(&format!("{works}?limit=1")))
+    let list: Value = f
+        .http
+        .get(f.hub.url(&format!("{works}?limit=1")))
         .send()
         .await
         .expect("list")
@@ -233,8 +258,9 @@ async fn main() {
         .to_string();
     let mut streams = Vec::new();
     for _ in 0..watches {
-        let r = http
-            .get(hub.url(&format!("{works}?watch=1&resourceVersion={rv}")))
+        let r = f
+            .http
+            .get(f.hub.url(&format!("{works}?watch=1&resourceVersion={rv}")))
             .send()
             .await;
         match r {
@@ -243,19 +269,13 @@ async fn main() {
             Err(e) => panic!("watch: {e}"),
         }
     }
-    let after = settled(pid, Duration::from_secs(30)).await;
+    let added = f.added(Duration::from_secs(30)).await;
     println!(
         "{:<46} {:>12.1} {:>14.0} {:>10}",
         "watch (own connection, TLS)",
-        after.anon - before.anon,
-        (after.anon - before.anon) * 1024.0 * 1024.0 / watches.max(1) as f64,
+        added,
+        added * 1024.0 * 1024.0 / watches.max(1) as f64,
         "-"
-    );
-    println!(
-        "\nhub at the end: VmRSS {:.1} MB = RssAnon {:.1} + RssFile {:.1}",
-        after.total(),
-        after.anon,
-        after.file
     );
     drop(streams);
 }
