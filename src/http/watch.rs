@@ -29,10 +29,6 @@ fn flag(query: &HashMap<String, String>, name: &str) -> bool {
     query.get(name).is_some_and(|v| v == "true" || v == "1")
 }
 
-fn line(event: &WatchEvent) -> Bytes {
-    WatchLine::of(event).bytes
-}
-
 fn bookmark(kind: &Kind, revision: u64, initial_end: bool) -> WatchEvent {
     let mut metadata = json!({"resourceVersion": revision.to_string()});
     if initial_end {
@@ -216,7 +212,7 @@ fn event_stream(
         done: false,
         _open: crate::metrics::GaugeGuard::hold(open),
     };
-    let initial = futures::stream::iter(initial.into_iter().map(|e| Ok(line(&e))));
+    let initial = futures::stream::iter(initial.into_iter().map(|e| Ok(WatchLine::of(&e).bytes)));
     let live = futures::stream::unfold(state, move |mut s| {
         let kind = kind.clone();
         async move {
@@ -231,13 +227,13 @@ fn event_stream(
                     }
                     Some(Err(status)) => {
                         s.done = true;
-                        Some((Ok(line(&error_event(&status))), s))
+                        Some((Ok(WatchLine::of(&error_event(&status)).bytes), s))
                     }
                     None => None,
                 },
                 _ = s.ticker.tick(), if bookmarks => {
                     let event = bookmark(&kind, s.last, false);
-                    Some((Ok(line(&event)), s))
+                    Some((Ok(WatchLine::of(&event).bytes), s))
                 }
                 _ = tokio::time::sleep_until(s.deadline) => None,
             }

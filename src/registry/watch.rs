@@ -54,6 +54,21 @@ impl Registry {
         after: Revision,
         filter: Filter,
     ) -> Result<impl Stream<Item = Result<WatchEvent, Status>> + Send + 'static, Status> {
+        self.store_events(kind, namespace, after, move |kind, event| {
+            translate(kind, &filter, event)
+        })
+        .await
+    }
+
+    /// The store's events of `kind` after `after`, each turned into what a watcher is
+    /// shown (`None`: nothing); store errors end the stream as kube's.
+    async fn store_events<T: Send + 'static>(
+        &self,
+        kind: Arc<Kind>,
+        namespace: Option<&str>,
+        after: Revision,
+        show: impl Fn(&Kind, &Event) -> Option<T> + Send + 'static,
+    ) -> Result<impl Stream<Item = Result<T, Status>> + Send + 'static, Status> {
         let prefix = kind.namespace_prefix(namespace);
         let events = self
             .store
@@ -62,7 +77,7 @@ impl Registry {
             .map_err(|e| Status::from_store(e, &kind, ""))?;
         Ok(events.filter_map(move |item| {
             let out = match item {
-                Ok(event) => translate(&kind, &filter, &event).map(Ok),
+                Ok(event) => show(&kind, &event).map(Ok),
                 Err(e) => Some(Err(store_error(&kind, e))),
             };
             futures::future::ready(out)
@@ -101,22 +116,12 @@ impl Registry {
         namespace: Option<&str>,
         after: Revision,
     ) -> Result<impl Stream<Item = Result<WatchLine, Status>> + Send + 'static, Status> {
-        let prefix = kind.namespace_prefix(namespace);
-        let events = self
-            .store
-            .watch(&prefix, after)
-            .await
-            .map_err(|e| Status::from_store(e, &kind, ""))?;
         let everything = Filter::default();
-        Ok(events.filter_map(move |item| {
-            let out = match item {
-                Ok(event) => raw_line(&kind, &event)
-                    .or_else(|| translate(&kind, &everything, &event).map(|e| WatchLine::of(&e)))
-                    .map(Ok),
-                Err(e) => Some(Err(store_error(&kind, e))),
-            };
-            futures::future::ready(out)
-        }))
+        self.store_events(kind, namespace, after, move |kind, event| {
+            raw_line(kind, event)
+                .or_else(|| translate(kind, &everything, event).map(|e| WatchLine::of(&e)))
+        })
+        .await
     }
 }
 
