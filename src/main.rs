@@ -282,11 +282,35 @@ fn run_token(cmd: TokenCommand) -> ExitCode {
 }
 
 /// The hub URL and CA agents should use: from `kube-public/cluster-info` (the URL given
-/// instead when there is one).
+/// instead when there is one). A hub whose controllers run on an elected leader serves
+/// before the leader has published `cluster-info`: wait for it, a bounded time.
 async fn hub_endpoint(
     hub: &kube::Client,
     url: Option<&str>,
 ) -> Result<(String, String), admin::AdminError> {
+    const PUBLISH_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+    let api =
+        kube::Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(hub.clone(), "kube-public");
+    if api.get_opt("cluster-info").await?.is_none() {
+        eprintln!("waiting for the hub's controllers to publish kube-public/cluster-info ...");
+        let exists = |o: Option<&k8s_openapi::api::core::v1::ConfigMap>| o.is_some();
+        let waited = kube::runtime::wait::await_condition(api, "cluster-info", exists);
+        match tokio::time::timeout(PUBLISH_WAIT, waited).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(admin::AdminError::Invalid(format!(
+                    "waiting for kube-public/cluster-info: {e}"
+                )));
+            }
+            Err(_) => {
+                return Err(admin::AdminError::Invalid(format!(
+                    "kube-public/cluster-info was not published within {}s: are the hub's \
+                     controllers enabled and has a replica been elected leader?",
+                    PUBLISH_WAIT.as_secs()
+                )));
+            }
+        }
+    }
     let (server, ca) = agent::hubconfig::cluster_info(hub)
         .await
         .map_err(admin::AdminError::Invalid)?;

@@ -939,3 +939,70 @@ fn auto_approval_tokens_and_admission() {
     );
     assert_eq!(labelled.status(), 200, "other edits are fine");
 }
+
+/// `token create` on a hub that serves before its controllers have published
+/// `kube-public/cluster-info` (an elected leader's job in HA; here the controllers are off,
+/// so nothing else writes it) waits for it, says so, and prints the published URL once it
+/// appears.
+#[test]
+fn token_create_waits_for_the_published_cluster_info() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = hub_with(dir.path(), Some(json!({"controllers": {"enabled": false}})));
+    assert!(
+        get(
+            &hub,
+            "/api/v1/namespaces/kube-public/configmaps/cluster-info"
+        )
+        .is_none(),
+        "without controllers nothing publishes cluster-info"
+    );
+    let data = hub.data_dir.to_str().expect("utf8");
+    let mut child = ocm::command(
+        None,
+        &["token", "create", "--data-dir", data, "--ttl", "1h"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("token create");
+    let stdout = common::pump(child.stdout.take().expect("stdout"));
+    let stderr = common::pump(child.stderr.take().expect("stderr"));
+    let mut said = Vec::new();
+    wait_until("token create says it waits for cluster-info", || {
+        said.extend(stderr.try_iter());
+        said.iter()
+            .any(|l| l.contains("waiting for") && l.contains("cluster-info"))
+    });
+    assert!(child.try_wait().expect("try_wait").is_none(), "it waits");
+
+    let kubeconfig = std::fs::read_to_string(hub.kubeconfig()).expect("hub kubeconfig");
+    let ca = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
+        .expect("CA in the hub kubeconfig");
+    let published = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: hub\n  cluster:\n    server: https://hub.example:6443\n    certificate-authority-data: {ca}\n"
+    );
+    let out = common::kubectl_run(
+        &hub,
+        &[
+            "create",
+            "configmap",
+            "cluster-info",
+            "-n",
+            "kube-public",
+            &format!("--from-literal=kubeconfig={published}"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = common::wait_exit(&mut child, std::time::Duration::from_secs(30));
+    let text: Vec<String> = stdout.iter().collect();
+    assert!(status.success(), "token create: {status}: {said:?}");
+    let text = text.join("\n");
+    assert!(text.contains("https://hub.example:6443"), "{text}");
+    assert!(text.contains("--hub-ca-hash sha256:"), "{text}");
+}
