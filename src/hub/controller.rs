@@ -209,6 +209,11 @@ pub type KeysOf = Arc<dyn Fn(&Value) -> Vec<String> + Send + Sync>;
 /// object seen to `queue`, forever: a failed list is retried, a broken watch relists. A
 /// store that cannot be listed (say, an undecodable object) degrades the controller, it
 /// does not stop the hub.
+///
+/// `keys_of` is shown each object's `apiVersion`, `kind` and `metadata` only: most keys
+/// are names, namespaces, labels or owners, and decoding whole objects for them cost
+/// every watching controller a full parse of every change. [`feed_objects`] shows whole
+/// objects.
 pub fn feed(
     registry: &Registry,
     kind: Arc<Kind>,
@@ -217,7 +222,36 @@ pub fn feed(
     queue: Queue,
     keys_of: KeysOf,
 ) {
+    feed_shaped(registry, kind, namespace, filter, queue, keys_of, true);
+}
+
+/// [`feed`] whose `keys_of` reads more than the metadata.
+pub fn feed_objects(
+    registry: &Registry,
+    kind: Arc<Kind>,
+    namespace: Option<String>,
+    filter: Filter,
+    queue: Queue,
+    keys_of: KeysOf,
+) {
+    feed_shaped(registry, kind, namespace, filter, queue, keys_of, false);
+}
+
+fn feed_shaped(
+    registry: &Registry,
+    kind: Arc<Kind>,
+    namespace: Option<String>,
+    filter: Filter,
+    queue: Queue,
+    keys_of: KeysOf,
+    metadata_only: bool,
+) {
     let registry = registry.clone();
+    let keys_of: KeysOf = if metadata_only {
+        Arc::new(move |o: &Value| keys_of(&metadata_of(o)))
+    } else {
+        keys_of
+    };
     tokio::spawn(async move {
         loop {
             let revision = match list_into(
@@ -237,10 +271,19 @@ pub fn feed(
                     continue;
                 }
             };
-            match registry
-                .watch(kind.clone(), namespace.as_deref(), revision, filter.clone())
-                .await
-            {
+            let (ns, filter) = (namespace.as_deref(), filter.clone());
+            let watched = if metadata_only {
+                registry
+                    .watch_metadata(kind.clone(), ns, revision, filter)
+                    .await
+                    .map(StreamExt::boxed)
+            } else {
+                registry
+                    .watch(kind.clone(), ns, revision, filter)
+                    .await
+                    .map(StreamExt::boxed)
+            };
+            match watched {
                 Ok(mut events) => {
                     while let Some(event) = events.next().await {
                         match event {
@@ -261,6 +304,26 @@ pub fn feed(
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
+}
+
+/// What a metadata-only feed shows of an object (a metadata watch's events already are
+/// this; listed objects are cut down to it, so both look the same to `keys_of`).
+fn metadata_of(o: &Value) -> std::borrow::Cow<'_, Value> {
+    let Some(map) = o.as_object() else {
+        return std::borrow::Cow::Borrowed(o);
+    };
+    if map
+        .keys()
+        .all(|k| matches!(k.as_str(), "apiVersion" | "kind" | "metadata"))
+    {
+        return std::borrow::Cow::Borrowed(o);
+    }
+    let kept = map
+        .iter()
+        .filter(|(k, _)| matches!(k.as_str(), "apiVersion" | "kind" | "metadata"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    std::borrow::Cow::Owned(Value::Object(kept))
 }
 
 /// Lists every page and queues the keys; returns the list's revision.

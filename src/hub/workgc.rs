@@ -111,7 +111,7 @@ pub async fn start(objects: &Objects) -> Result<(), Status> {
             Box::pin(async move { this.reconcile(&key).await })
         }),
     );
-    controller::feed(
+    controller::feed_objects(
         &objects.registry,
         works,
         None,

@@ -720,6 +720,7 @@ async fn kinds_with_two_versions_convert_on_every_path() {
     let from = rv(&listed);
     let mut watches = Vec::new();
     let mut line_watches = Vec::new();
+    let mut metadata_watches = Vec::new();
     for kind in [alpha, beta] {
         let stream = e
             .registry
@@ -738,6 +739,17 @@ async fn kinds_with_two_versions_convert_on_every_path() {
             .await
             .expect("watch lines");
         line_watches.push(Box::pin(lines));
+        let metadata = e
+            .registry
+            .watch_metadata(
+                Arc::new(kind.clone()),
+                Some("cluster1"),
+                from,
+                Default::default(),
+            )
+            .await
+            .expect("metadata watch");
+        metadata_watches.push(Box::pin(metadata));
     }
     e.registry
         .patch(
@@ -760,6 +772,19 @@ async fn kinds_with_two_versions_convert_on_every_path() {
         assert_eq!(line.bytes.last(), Some(&b'\n'));
         let parsed: Value = serde_json::from_slice(&line.bytes).expect("a JSON line");
         assert_eq!(parsed, json!({"type": seen.type_, "object": seen.object}));
+    }
+    // Metadata watches show the same events cut down to apiVersion, kind and metadata.
+    for (partial, seen) in metadata_watches.iter_mut().zip([&seen_alpha, &seen_beta]) {
+        let partial = partial.next().await.expect("event").expect("ok");
+        assert_eq!(
+            (partial.type_, partial.revision),
+            (seen.type_, seen.revision)
+        );
+        assert_eq!(
+            partial.object,
+            json!({"apiVersion": seen.object["apiVersion"], "kind": seen.object["kind"],
+                "metadata": seen.object["metadata"]})
+        );
     }
     assert_eq!(
         seen_beta.object["metadata"]["annotations"][INSTALL_NAMESPACE_ANNOTATION],

@@ -14,7 +14,7 @@ use super::selector::{FieldSelector, LabelSelector};
 use super::{Registry, decode, splice_resource_version, stored_as_served};
 use crate::api::Kind;
 use crate::api::status::Status;
-use crate::storage::{Event, EventKind, Revision, StoreError};
+use crate::storage::{Event, EventKind, KeyValue, Revision, StoreError};
 
 /// One event as a watcher sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +60,29 @@ impl Registry {
         .await
     }
 
+    /// [`Registry::watch`] showing only each object's `apiVersion`, `kind` and `metadata`
+    /// (what kube's metadata-only watches show), for watchers that key on names,
+    /// namespaces, labels or owners: the rest of the stored object is skipped while
+    /// parsing, never built. A field selector may read the rest, so with one the objects
+    /// are decoded whole (and shown whole).
+    pub async fn watch_metadata(
+        &self,
+        kind: Arc<Kind>,
+        namespace: Option<&str>,
+        after: Revision,
+        filter: Filter,
+    ) -> Result<impl Stream<Item = Result<WatchEvent, Status>> + Send + 'static, Status> {
+        let read = if filter.fields.is_empty() {
+            decode_metadata
+        } else {
+            decode
+        };
+        self.store_events(kind, namespace, after, move |kind, event| {
+            translate_with(kind, &filter, event, read)
+        })
+        .await
+    }
+
     /// The store's events of `kind` after `after`, each turned into what a watcher is
     /// shown (`None`: nothing); store errors end the stream as kube's.
     async fn store_events<T: Send + 'static>(
@@ -83,6 +106,30 @@ impl Registry {
             futures::future::ready(out)
         }))
     }
+}
+
+/// The `apiVersion`, `kind` and `metadata` of a stored object. Conversion can move fields
+/// into or out of the metadata (annotations), so an object stored at another version than
+/// the one served is decoded whole and converted first.
+fn decode_metadata(kind: &Kind, kv: &KeyValue) -> Result<Value, Status> {
+    #[derive(serde::Deserialize)]
+    struct Partial {
+        #[serde(default)]
+        metadata: Value,
+    }
+    if !stored_as_served(kind, &kv.value) {
+        let mut whole = decode(kind, kv)?;
+        let metadata = whole.get_mut("metadata").map(Value::take);
+        return Ok(json!({"apiVersion": kind.api_version(), "kind": kind.kind,
+            "metadata": metadata.unwrap_or(Value::Null)}));
+    }
+    let partial: Partial = serde_json::from_slice(&kv.value).map_err(|e| {
+        Status::internal(format!(
+            "stored {} at {} is not JSON: {e}",
+            kind.kind, kv.key
+        ))
+    })?;
+    Ok(json!({"apiVersion": kind.api_version(), "kind": kind.kind, "metadata": partial.metadata}))
 }
 
 /// One event as a line of kube's watch stream: `{"type":…,"object":…}` and a newline.
@@ -168,6 +215,16 @@ fn store_error(kind: &Kind, e: StoreError) -> Status {
 }
 
 fn translate(kind: &Kind, filter: &Filter, event: &Event) -> Option<WatchEvent> {
+    translate_with(kind, filter, event, decode)
+}
+
+/// What one store event shows a watcher, with objects read by `decode`.
+fn translate_with(
+    kind: &Kind,
+    filter: &Filter,
+    event: &Event,
+    decode: fn(&Kind, &KeyValue) -> Result<Value, Status>,
+) -> Option<WatchEvent> {
     let new = match decode(kind, &event.kv) {
         Ok(v) => v,
         Err(e) => {

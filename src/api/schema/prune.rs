@@ -2,6 +2,8 @@
 //! `schema/pruning/algorithm.go`, `schema/defaulting/{algorithm,prunenulls}.go`,
 //! `schema/objectmeta/coerce.go`).
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value};
 
 use super::{DATA_DEPTH_LIMIT, Node, child, index, key};
@@ -55,7 +57,7 @@ impl Pruner {
 
     fn push_index(&mut self, i: usize) -> usize {
         let len = self.path.len();
-        self.path.push_str(&format!("[{i}]"));
+        let _ = write!(self.path, "[{i}]");
         len
     }
 
@@ -83,31 +85,33 @@ impl Pruner {
                     map.clear();
                     return;
                 };
-                let keys: Vec<String> = map.keys().cloned().collect();
-                for k in keys {
-                    if embedded && is_meta(&k) {
+                // Unknown fields are removed after the walk, in the order they were met.
+                let mut unknown = Vec::new();
+                for (k, v) in map.iter_mut() {
+                    if embedded && is_meta(k) {
                         continue;
                     }
-                    let target = match (s.properties.get(&k), &s.additional) {
+                    let target = match (s.properties.get(k), &s.additional) {
                         (Some(prop), _) => Some(Some(prop)),
                         (None, Some(_)) => Some(s.additional_schema()),
                         (None, None) => None,
                     };
                     match target {
                         Some(sub) => {
-                            if let Some(v) = map.get_mut(&k) {
-                                let len = self.push_key(&k);
-                                self.prune(v, sub, sub.is_some_and(|n| n.embedded), depth + 1);
-                                self.path.truncate(len);
-                            }
+                            let len = self.push_key(k);
+                            self.prune(v, sub, sub.is_some_and(|n| n.embedded), depth + 1);
+                            self.path.truncate(len);
                         }
                         None => {
-                            if !is_meta(&k) || !self.path.is_empty() {
-                                self.record(&k);
+                            if !is_meta(k) || !self.path.is_empty() {
+                                self.record(k);
                             }
-                            map.remove(&k);
+                            unknown.push(k.clone());
                         }
                     }
+                }
+                for k in unknown {
+                    map.remove(&k);
                 }
             }
             Value::Array(items) => {

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::golang::{self, Num, bad_value, deep_equal, is_json_integer, quote};
-use super::{Additional, DATA_DEPTH_LIMIT, FieldError, ListType, Node, child, index, key};
+use super::{Additional, DATA_DEPTH_LIMIT, FieldError, ListType, Node, Type, child, index, key};
 
 /// A kube-openapi error before conversion; `name` is kube-openapi's path (`spec.a[0].b`,
 /// possibly with a leading `.`), `message` its text.
@@ -94,11 +94,21 @@ fn convert(e: OErr, prefix: Option<&str>) -> FieldError {
     }
 }
 
-fn types(n: &Node) -> Vec<&'static str> {
+/// The node's type names (both for int-or-string), without allocating: every node of every
+/// validated object asks.
+fn types(n: &Node) -> &'static [&'static str] {
+    const INT_OR_STRING: &[&str] = &["integer", "string"];
     if n.int_or_string {
-        vec!["integer", "string"]
-    } else {
-        n.ty.map(|t| vec![t.name()]).unwrap_or_default()
+        return INT_OR_STRING;
+    }
+    match n.ty {
+        None => &[],
+        Some(Type::Object) => &["object"],
+        Some(Type::Array) => &["array"],
+        Some(Type::String) => &["string"],
+        Some(Type::Integer) => &["integer"],
+        Some(Type::Number) => &["number"],
+        Some(Type::Boolean) => &["boolean"],
     }
 }
 
@@ -173,14 +183,14 @@ fn run_node(
     let types = types(node);
     let format = node.checks.format.as_deref().unwrap_or("");
     if data.is_null() {
-        type_check(&types, format, node.nullable, data, path, out);
+        type_check(types, format, node.nullable, data, path, out);
         enum_check(node, data, path, out);
         return 1;
     }
     let mut count = 1;
     if !types.is_empty() || !format.is_empty() {
         count += 1;
-        type_check(&types, format, node.nullable, data, path, out);
+        type_check(types, format, node.nullable, data, path, out);
     }
     count += 1 + composite_checks(node, data, path, out, depth);
     match data {
@@ -201,7 +211,7 @@ fn run_node(
         }
         Value::Number(n) => {
             count += 1;
-            number_checks(node, &types, format, golang::num(n), path, out);
+            number_checks(node, types, format, golang::num(n), path, out);
         }
         Value::Array(items) => {
             count += 1;
@@ -254,10 +264,10 @@ fn type_check(
     path: &str,
     out: &mut Vec<OErr>,
 ) {
-    let joined = types.join(",");
+    let joined = || types.join(",");
     if data.is_null() {
         if !types.is_empty() && !nullable {
-            out.push(invalid_type(path, &joined, "null"));
+            out.push(invalid_type(path, &joined(), "null"));
         }
         return;
     }
@@ -289,7 +299,7 @@ fn type_check(
         return;
     }
     if !(has(sch_type) || float_int || int_float) {
-        out.push(invalid_type(path, &joined, sch_type));
+        out.push(invalid_type(path, &joined(), sch_type));
     }
 }
 
@@ -327,14 +337,14 @@ fn string_checks(node: &Node, s: &str, path: &str, out: &mut Vec<OErr>) {
 
 /// kube-openapi 1.36's numeric format range check (`IsValueValidAgainstRange`).
 fn range_error(val: Num, type_name: &str, format: &str, what: &str, path: &str) -> Option<String> {
-    let rep = match val {
-        Num::Int(i) => i.to_string(),
-        Num::Float(f) => format!("{f}"),
-    };
-    let bad = match (type_name, format) {
-        ("integer", "int32") => rep.parse::<i32>().is_err(),
-        ("integer", _) => rep.parse::<i64>().is_err(),
-        (_, "float") => rep
+    let bad = match (val, type_name, format) {
+        // An integer is its own decimal text: only int32 can be out of range (and no i64
+        // exceeds f32's range).
+        (Num::Int(i), "integer", "int32") => i32::try_from(i).is_err(),
+        (Num::Int(_), _, _) => false,
+        (Num::Float(f), "integer", "int32") => format!("{f}").parse::<i32>().is_err(),
+        (Num::Float(f), "integer", _) => format!("{f}").parse::<i64>().is_err(),
+        (Num::Float(f), _, "float") => format!("{f}")
             .parse::<f64>()
             .map_or(true, |x| x.abs() > f64::from(f32::MAX)),
         _ => false,

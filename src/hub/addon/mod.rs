@@ -237,18 +237,41 @@ fn name_of(o: &Value) -> Option<&str> {
 }
 
 /// Keys of every ClusterManagementAddOn, added to `queue` from a background task (the
-/// feed's callback must not wait).
+/// feed's callback must not wait). One listing at a time: changes that arrive while one
+/// runs (a placement's decisions are written by the thousand) make it run once more, not
+/// once each.
 fn all_cmas(objects: Objects, queue: Queue) -> controller::KeysOf {
+    // (a listing runs, another is wanted after it)
+    let state = Arc::new(std::sync::Mutex::new((false, false)));
     Arc::new(move |_o: &Value| {
-        let objects = objects.clone();
-        let queue = queue.clone();
+        {
+            let mut s = state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if s.0 {
+                s.1 = true;
+                return Vec::new();
+            }
+            s.0 = true;
+        }
+        let (objects, queue, state) = (objects.clone(), queue.clone(), state.clone());
         tokio::spawn(async move {
-            if let Ok(cmas) = objects.list_as::<ClusterManagementAddOn>(None).await {
-                for cma in cmas {
-                    if let Some(name) = cma.metadata.name {
-                        queue.add(name);
+            loop {
+                if let Ok(cmas) = objects.list_as::<ClusterManagementAddOn>(None).await {
+                    for cma in cmas {
+                        if let Some(name) = cma.metadata.name {
+                            queue.add(name);
+                        }
                     }
                 }
+                let mut s = state
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if !s.1 {
+                    s.0 = false;
+                    break;
+                }
+                s.1 = false;
             }
         });
         Vec::new()
