@@ -119,7 +119,38 @@ fn rolled_out(api: &Api, name: &str, image: &str, clusters: &[&str], concurrency
         if done == want {
             Ok(())
         } else {
-            Err(format!("done on {done:?}"))
+            // What each cluster's work says, so a timeout shows why the rollout waits.
+            let states: Vec<String> = ws
+                .iter()
+                .map(|w| {
+                    let conditions: Vec<String> = w
+                        .pointer("/status/conditions")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .map(|c| {
+                            format!(
+                                "{}={} (gen {}, {})",
+                                c["type"].as_str().unwrap_or(""),
+                                c["status"].as_str().unwrap_or(""),
+                                c["observedGeneration"],
+                                c["reason"].as_str().unwrap_or("")
+                            )
+                        })
+                        .collect();
+                    format!(
+                        "{} {} gen {}: {}",
+                        cluster_of(w),
+                        image_of(w),
+                        w["metadata"]["generation"],
+                        conditions.join(", ")
+                    )
+                })
+                .collect();
+            Err(format!(
+                "done on {done:?}; works: {states:?}; status: {}",
+                status_of(api, name)
+            ))
         }
     });
 }
