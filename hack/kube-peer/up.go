@@ -222,6 +222,12 @@ func up(cfg *upConfig) (int, error) {
 			"--kube-api-qps=200",
 			"--kube-api-burst=400",
 			"--service-cluster-ip-range=" + serviceCIDR,
+			// kwok renews the fake nodes' leases; on a loaded test machine it can fall
+			// behind by more than the default 50 s. The node lifecycle controller would
+			// then mark every pod on the node NotReady, and kwok's pod stages never make a
+			// pod with an IP Ready again: Deployments on the peer would stay unavailable
+			// for good (a rollout waiting on them stalls). No test needs node failure.
+			"--node-monitor-grace-period=10m",
 			"--profiling=false",
 		}, nil},
 		{"scheduler", self, []string{"scheduler",
