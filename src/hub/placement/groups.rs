@@ -61,9 +61,10 @@ pub fn group_length(per_group: Option<&IntOrString>, total: usize) -> Result<usi
 }
 
 /// Groups the selected clusters. `names[i]` is the name of selected cluster `i` (selected
-/// in score order); `matches(spec, i)` tells whether a group's selectors match it.
-pub fn groups(
-    names: &[&str],
+/// in score order), or anything ordered as the names are; `matches(spec, i)` tells
+/// whether a group's selectors match it.
+pub fn groups<K: Ord>(
+    names: &[K],
     specs: &[GroupSpec],
     length: usize,
     matches: impl Fn(&GroupSpec, usize) -> bool,
@@ -71,7 +72,7 @@ pub fn groups(
     let mut used = vec![false; names.len()];
     let mut out = Vec::new();
     let by_name = |mut members: Vec<usize>| {
-        members.sort_by(|a, b| names[*a].cmp(names[*b]));
+        members.sort_by(|a, b| names[*a].cmp(&names[*b]));
         members
     };
     for spec in specs {
@@ -306,7 +307,7 @@ mod tests {
             ]
         );
         assert_eq!(status[2].decisions, ["p-decision-3"]);
-        let empty = groups(&[], &[canary], 0, |_, _| true);
+        let empty = groups::<&str>(&[], &[canary], 0, |_, _| true);
         let (objects, status) = layout("p", &empty);
         assert_eq!(objects.len(), 1);
         assert_eq!(status[0].clusters, 0);

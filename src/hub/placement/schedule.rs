@@ -136,6 +136,8 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
     }
 
     // Prioritize, sort, select.
+    let ranks = state.name_ranks();
+    let rank = |id: Id| ranks.get(id as usize).copied().unwrap_or(u32::MAX);
     let mut totals: HashMap<Id, i64> = feasible.iter().map(|id| (*id, 0)).collect();
     let mut selected: Vec<Id> = Vec::new();
     let mut unscheduled: i64 = 0;
@@ -152,13 +154,13 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
                         }
                     }
                 }
-                // Highest total first, then by name; keyed once rather than looked up in
-                // every comparison (a pass sorts thousands of clusters).
-                let mut keyed: Vec<(i64, &str, Id)> = feasible
+                // Highest total first, then by name (its rank); keyed once rather than
+                // looked up in every comparison (a pass sorts thousands of clusters).
+                let mut keyed: Vec<(i64, u32, Id)> = feasible
                     .iter()
-                    .map(|id| (totals[id], state.name(*id).as_ref(), *id))
+                    .map(|id| (totals[id], rank(*id), *id))
                     .collect();
-                keyed.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+                keyed.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
                 feasible = keyed.into_iter().map(|(_, _, id)| id).collect();
                 let wanted = c
                     .number_of_clusters
@@ -203,15 +205,16 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
     // Groups and decisions.
     let names: Vec<&str> = selected.iter().map(|id| state.name(*id).as_ref()).collect();
     let length = groups::group_length(c.clusters_per_group.as_ref(), selected.len());
+    let order: Vec<u32> = selected.iter().map(|id| rank(*id)).collect();
     let grouped = match (&c.groups, &length) {
-        (Ok(specs), Ok(length)) => groups::groups(&names, specs, *length, |spec, i| {
+        (Ok(specs), Ok(length)) => groups::groups(&order, specs, *length, |spec, i| {
             state.cluster(selected[i]).is_some_and(|cl| {
                 spec.labels.matches(cl.label_map()) && spec.claims.matches(&cl.claims)
             })
         }),
         (Err(msg), _) | (_, Err(msg)) => {
             misconfigured = Some((String::new(), msg.clone()));
-            groups::groups(&[], &[], 0, |_, _| false)
+            groups::groups::<u32>(&[], &[], 0, |_, _| false)
         }
     };
     let steady_now = |id: Id| if state.decides(pid, id) { 100 } else { 0 };

@@ -61,10 +61,12 @@ impl Scheduler {
             return Ok(None);
         };
         let now = now_nanos();
-        let (pid, outcome, rounds) = {
+        let started = std::time::Instant::now();
+        let (pid, outcome, rounds, locked) = {
             let Ok(mut state) = self.world.write() else {
                 return Err(Status::internal("the placement state lock is poisoned"));
             };
+            let locked = started.elapsed();
             let Some(pid) = state.pid(&(ns.to_string(), name.to_string())) else {
                 return Ok(None);
             };
@@ -85,16 +87,38 @@ impl Scheduler {
             let name_of = |id: Id| state.name(id).clone();
             let rounds = write::plan(&existing, &outcome.decisions, &name_of);
             state.set_pending(pid, outcome.selected.clone());
+            state.expect_writes(
+                pid,
+                rounds.iter().flatten().filter_map(|step| match step {
+                    Step::Write { name, content, .. } => Some((
+                        name.as_str(),
+                        content.group_name.as_str(),
+                        content.group_index,
+                        content.decisions.as_slice(),
+                    )),
+                    Step::Delete { .. } => None,
+                }),
+            );
             state.set_watermark(pid, outcome.watermark.clone());
-            (pid, outcome, rounds)
+            (pid, outcome, rounds, locked)
         };
+        let scheduled = started.elapsed();
         let written = self.write_decisions(ns, &outcome.placement, rounds).await;
         if let Ok(mut state) = self.world.write() {
             state.clear_pending(pid);
         }
         let done = written?;
+        let decided = started.elapsed();
         self.write_status(pid, &outcome).await?;
         self.record(&outcome, &done);
+        tracing::debug!(
+            placement = key,
+            lock_wait_us = locked.as_micros(),
+            schedule_us = (scheduled - locked).as_micros(),
+            decisions_us = (decided - scheduled).as_micros(),
+            status_us = (started.elapsed() - decided).as_micros(),
+            "scheduled"
+        );
         Ok(outcome.requeue_at.map(|at| {
             let wait = at.saturating_sub(now_nanos()).max(0) as u64;
             // Just past the expiry, so the next pass sees it expired.

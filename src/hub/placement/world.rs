@@ -170,6 +170,15 @@ pub struct DecisionEntry {
     pub group_index: String,
 }
 
+/// The content a PlacementDecision is being written with (see [`State::expect_writes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionContent {
+    pub clusters: Vec<Id>,
+    pub scores: Vec<Option<i64>>,
+    pub group_name: String,
+    pub group_index: String,
+}
+
 /// An AddOnPlacementScore.
 pub struct ScoreEntry {
     pub obj: AddOnPlacementScore,
@@ -227,6 +236,10 @@ pub struct State {
     decisions_of: HashMap<Pid, BTreeSet<String>>,
     effective: HashMap<Pid, Vec<Id>>,
     pending: HashMap<Pid, Vec<Id>>,
+    /// What a placement's running pass is writing, per PlacementDecision: the watch
+    /// event of its own write (which may arrive before the pass records the write) is
+    /// not a change that needs another pass.
+    writing: HashMap<Pid, Vec<(String, DecisionContent)>>,
     decided_in: Vec<Vec<Pid>>,
     /// `deciders_with[k]`: how many clusters `k` placements decide (k ≥ 1), so Balance
     /// finds the busiest cluster without visiting every cluster.
@@ -246,6 +259,9 @@ pub struct State {
     epoch: u64,
     /// Per placement: the eligible clusters passing its predicates, as of a change.
     passed: Mutex<HashMap<Pid, Passed>>,
+    /// Each cluster's position in name order, by id (`u32::MAX`: none), built on first
+    /// use after clusters joined or left: passes sort by it instead of comparing names.
+    ranks: Mutex<Option<Arc<Vec<u32>>>>,
 }
 
 /// How many cluster changes are kept for the predicate caches; a cache older than that
@@ -353,6 +369,7 @@ impl State {
             decisions_of: HashMap::new(),
             effective: HashMap::new(),
             pending: HashMap::new(),
+            writing: HashMap::new(),
             decided_in: Vec::new(),
             deciders_with: Vec::new(),
             scores: HashMap::new(),
@@ -365,6 +382,7 @@ impl State {
             changes_base: 0,
             epoch: 0,
             passed: Mutex::new(HashMap::new()),
+            ranks: Mutex::new(None),
         }
     }
 
@@ -413,6 +431,24 @@ impl State {
             },
         );
         ids
+    }
+
+    /// Each cluster's position in name order, indexed by id (`u32::MAX` for ids of no
+    /// cluster).
+    pub fn name_ranks(&self) -> Arc<Vec<u32>> {
+        let mut cached = self.ranks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ranks) = cached.as_ref() {
+            return ranks.clone();
+        }
+        let mut ranks = vec![u32::MAX; self.names.len()];
+        for (rank, id) in self.sorted.values().enumerate() {
+            if let Some(r) = ranks.get_mut(*id as usize) {
+                *r = u32::try_from(rank).unwrap_or(u32::MAX);
+            }
+        }
+        let ranks = Arc::new(ranks);
+        *cached = Some(ranks.clone());
+        ranks
     }
 
     fn log_change(&mut self, id: Id) {
@@ -897,6 +933,7 @@ impl State {
         }
         let joined_or_left = old.is_none() || new.is_none();
         if joined_or_left {
+            *self.ranks.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
             t.sets.extend(old_sets.iter().cloned());
             t.sets.extend(new_sets.iter().cloned());
         }
@@ -944,19 +981,26 @@ impl State {
                 continue;
             }
             let in_decisions = self.decides(*pid, id);
-            let affected = was != is
-                || in_decisions
-                || match &entry.watermark {
+            // Why the filters drop the cluster (`None`: they let it through).
+            let verdict = |e: &ClusterEntry| match c.predicate(&self.env, e) {
+                Err(why) => Some(why),
+                Ok(()) => c.tolerated(&e.obj.spec.taints, in_decisions, now).err(),
+            };
+            let verdicts =
+                [(&old, was), (&new, is)].map(|(e, elig)| e.as_ref().filter(|_| elig).map(verdict));
+            let passes_either = verdicts.iter().any(|v| matches!(v, Some(None)));
+            // Filtered both before and after: the `ClustersFiltered` explanation can only
+            // change when the cluster is among those it lists and the reason changed.
+            let listed_reason_changed = verdicts[0] != verdicts[1]
+                && match &entry.watermark {
                     Watermark::Unknown | Watermark::Complete => true,
                     Watermark::UpTo(last) => name.as_ref() <= last.as_ref(),
-                }
-                || [(&old, was), (&new, is)].iter().any(|(e, elig)| {
-                    *elig
-                        && e.as_ref().is_some_and(|e| {
-                            c.predicate(&self.env, e).is_ok()
-                                && c.tolerated(&e.obj.spec.taints, in_decisions, now).is_ok()
-                        })
-                });
+                };
+            let affected = was != is
+                || in_decisions
+                || entry.watermark == Watermark::Unknown
+                || passes_either
+                || listed_reason_changed;
             if affected {
                 t.placements.insert(*pid);
             }
@@ -1248,11 +1292,44 @@ impl State {
         });
         if changed {
             self.refresh_effective(pid);
-            if self.placements.contains_key(&pid) {
+            let own_write = self.writing.get(&pid).is_some_and(|w| {
+                w.iter().any(|(name, content)| {
+                    *name == key.1
+                        && content.clusters == entry.clusters
+                        && content.scores == entry.scores
+                        && content.group_name == entry.group_name
+                        && content.group_index == entry.group_index
+                })
+            });
+            if self.placements.contains_key(&pid) && !own_write {
                 t.placements.insert(pid);
             }
         }
         t
+    }
+
+    /// Records the PlacementDecision contents placement `pid`'s pass is about to write
+    /// (`(object name, group name, group index, cluster names and scores)`), until
+    /// [`State::clear_pending`].
+    pub fn expect_writes<'a>(
+        &mut self,
+        pid: Pid,
+        writes: impl Iterator<Item = (&'a str, &'a str, usize, &'a [(Arc<str>, Option<i64>)])>,
+    ) {
+        let mut expected = Vec::new();
+        for (name, group_name, group_index, decisions) in writes {
+            let clusters = decisions.iter().map(|(c, _)| self.intern(c)).collect();
+            expected.push((
+                name.to_string(),
+                DecisionContent {
+                    clusters,
+                    scores: decisions.iter().map(|(_, s)| *s).collect(),
+                    group_name: group_name.to_string(),
+                    group_index: group_index.to_string(),
+                },
+            ));
+        }
+        self.writing.insert(pid, expected);
     }
 
     /// A PlacementDecision is gone.
@@ -1284,6 +1361,7 @@ impl State {
 
     /// The placement's decisions are written (or failed): back to what is stored.
     pub fn clear_pending(&mut self, pid: Pid) {
+        self.writing.remove(&pid);
         if self.pending.remove(&pid).is_some() {
             self.refresh_effective(pid);
         }
