@@ -11,13 +11,12 @@
 //! among the ranked clusters, each decision carries its score, and a `ClustersFiltered`
 //! condition says which eligible clusters were filtered out and why.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::filters::{Compiled, Predicate};
 use super::groups::{self, GroupStatus};
 use super::prioritize::{self, BuiltIn, Source};
-use super::quantity;
 use super::spread;
 use super::world::{Id, Pid, State, Watermark};
 use crate::api::ocm::Placement;
@@ -138,7 +137,9 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
     // Prioritize, sort, select.
     let ranks = state.name_ranks();
     let rank = |id: Id| ranks.get(id as usize).copied().unwrap_or(u32::MAX);
-    let mut totals: HashMap<Id, i64> = feasible.iter().map(|id| (*id, 0)).collect();
+    // Per-cluster tables are dense vectors indexed by id: a pass looks up thousands.
+    let ids = state.id_count();
+    let mut totals = vec![0i64; ids];
     let mut selected: Vec<Id> = Vec::new();
     let mut unscheduled: i64 = 0;
     if misconfigured.is_none() {
@@ -149,7 +150,7 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
                     let scores =
                         score(state, pid, w, &feasible, now, &mut warning, &mut requeue_at);
                     for (id, s) in scores {
-                        if let Some(t) = totals.get_mut(&id) {
+                        if let Some(t) = totals.get_mut(id as usize) {
                             *t += s * i64::from(w.weight);
                         }
                     }
@@ -158,7 +159,7 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
                 // looked up in every comparison (a pass sorts thousands of clusters).
                 let mut keyed: Vec<(i64, u32, Id)> = feasible
                     .iter()
-                    .map(|id| (totals[id], rank(*id), *id))
+                    .map(|id| (total(&totals, *id), rank(*id), *id))
                     .collect();
                 keyed.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
                 feasible = keyed.into_iter().map(|(_, _, id)| id).collect();
@@ -218,13 +219,13 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
         }
     };
     let steady_now = |id: Id| if state.decides(pid, id) { 100 } else { 0 };
-    let written_score =
-        |id: Id| totals.get(&id).copied().unwrap_or(0) + c.steady_weight * (100 - steady_now(id));
-    let position: HashMap<Id, usize> = selected
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (*id, i))
-        .collect();
+    let written_score = |id: Id| total(&totals, id) + c.steady_weight * (100 - steady_now(id));
+    let mut position = vec![usize::MAX; ids];
+    for (i, id) in selected.iter().enumerate() {
+        if let Some(p) = position.get_mut(*id as usize) {
+            *p = i;
+        }
+    }
     let held: Vec<groups::Held> = state
         .decisions_of(pid)
         .into_iter()
@@ -235,7 +236,12 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
             members: d
                 .clusters
                 .iter()
-                .filter_map(|id| position.get(id).copied())
+                .filter_map(|id| {
+                    position
+                        .get(*id as usize)
+                        .copied()
+                        .filter(|p| *p != usize::MAX)
+                })
                 .collect(),
         })
         .collect();
@@ -275,7 +281,7 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
     );
     let mut scores_note = String::new();
     for id in &feasible {
-        let item = format!("{}:{} ", state.name(*id), totals[id]);
+        let item = format!("{}:{} ", state.name(*id), total(&totals, *id));
         if scores_note.len() + item.len() > SCORE_MESSAGE_LIMIT {
             scores_note.push_str("......");
             break;
@@ -295,6 +301,11 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
         requeue_at,
         scores_note,
     })
+}
+
+/// A cluster's total score in a dense table (0 when it has none).
+fn total(totals: &[i64], id: Id) -> i64 {
+    totals.get(id as usize).copied().unwrap_or(0)
 }
 
 /// Keeps the earlier of two times.
@@ -430,15 +441,10 @@ fn score(
                 .collect()
         }
         Source::BuiltIn(b @ (BuiltIn::Cpu | BuiltIn::Memory)) => {
-            let resource = if *b == BuiltIn::Cpu { "cpu" } else { "memory" };
+            let resource = usize::from(*b != BuiltIn::Cpu);
             let values: Vec<(Id, f64)> = feasible
                 .iter()
-                .filter_map(|id| {
-                    let status = state.cluster(*id)?.obj.status.as_ref()?;
-                    let allocatable = quantity::approximate(&status.allocatable.get(resource)?.0)?;
-                    status.capacity.get(resource)?;
-                    Some((*id, allocatable))
-                })
+                .filter_map(|id| Some((*id, state.cluster(*id)?.allocatable[resource]?)))
                 .collect();
             let min = values.iter().map(|v| v.1).fold(f64::INFINITY, f64::min);
             let max = values.iter().map(|v| v.1).fold(f64::NEG_INFINITY, f64::max);
@@ -577,13 +583,18 @@ fn explain(
             Watermark::Complete,
         );
     }
-    let feasible_set: HashSet<Id> = feasible.iter().copied().collect();
+    let mut is_feasible = vec![false; state.id_count()];
+    for id in feasible {
+        if let Some(f) = is_feasible.get_mut(*id as usize) {
+            *f = true;
+        }
+    }
     let filtered = eligible.saturating_sub(feasible.len());
     let mut listed = Vec::new();
     let mut watermark = Watermark::Complete;
     if filtered > 0 {
         for (name, id) in state.clusters_by_name() {
-            if feasible_set.contains(&id)
+            if is_feasible.get(id as usize).copied().unwrap_or(false)
                 || state.deleting().contains(&id)
                 || !state.in_sets(sets, id)
             {

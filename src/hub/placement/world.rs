@@ -46,6 +46,9 @@ pub struct ClusterEntry {
     pub rv: u64,
     pub claims: BTreeMap<String, String>,
     pub deleting: bool,
+    /// Allocatable CPU and memory as numbers, where the cluster reports both allocatable
+    /// and capacity (what the `ResourceAllocatable*` prioritizers score).
+    pub allocatable: [Option<f64>; 2],
     cel: OnceLock<Cel>,
 }
 
@@ -70,6 +73,11 @@ impl ClusterEntry {
             rv: rv_of(&obj.metadata),
             claims: claims_of(&obj),
             deleting: obj.metadata.deletion_timestamp.is_some(),
+            allocatable: ["cpu", "memory"].map(|resource| {
+                let status = obj.status.as_ref()?;
+                status.capacity.get(resource)?;
+                super::quantity::approximate(&status.allocatable.get(resource)?.0)
+            }),
             obj,
             cel: OnceLock::new(),
         }
