@@ -2,7 +2,8 @@
 //! (existing data directory) of `multicluster-controlplane server`, measured from spawn to
 //! the first `200` from `/readyz`, plus resident memory once idle.
 //!
-//! Run: `cargo bench --bench startup` (optionally `-- --runs 30`). When an `etcd` binary is
+//! Run: `cargo bench --bench startup` (optionally `-- --runs 30`; `MCP_BIN` picks another
+//! binary, e.g. a release build measured by a debug build of this client). When an `etcd` binary is
 //! on PATH it is measured in the same invocation as a reference (spawn to the first `200`
 //! from its `/health`), since the Go project embeds etcd and kube-apiserver and starts at
 //! least as slowly as etcd alone.
@@ -20,7 +21,7 @@ fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(20usize);
-    let bin = env!("CARGO_BIN_EXE_multicluster-controlplane");
+    let bin = common::bin();
     let client = reqwest::blocking::Client::builder()
         .danger_accept_invalid_certs(true)
         .timeout(Duration::from_secs(2))
