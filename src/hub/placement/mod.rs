@@ -154,48 +154,51 @@ fn decode<T: DeserializeOwned>(value: Value) -> Option<T> {
     }
 }
 
-/// Applies one object of `kind` (deleted or not) to the state.
-fn change(state: &mut State, kind: Tomb, object: Value, deleted: bool, now: i128) -> Triggers {
-    match kind {
-        Tomb::Cluster => match decode::<ManagedCluster>(object) {
-            Some(o) if deleted => state.delete_cluster(&o, now),
-            Some(o) => state.upsert_cluster(o, now),
-            None => Triggers::default(),
-        },
-        Tomb::Set => match decode::<ManagedClusterSet>(object) {
-            Some(o) if deleted => state.delete_set(&o),
-            Some(o) => state.upsert_set(o),
-            None => Triggers::default(),
-        },
-        Tomb::Binding => match decode::<ManagedClusterSetBinding>(object) {
-            Some(o) if deleted => state.delete_binding(&o),
-            Some(o) => state.upsert_binding(o),
-            None => Triggers::default(),
-        },
-        Tomb::Placement => match decode::<Placement>(object) {
-            Some(o) if deleted => state.delete_placement(&o),
-            Some(o) => state.upsert_placement(o),
-            None => Triggers::default(),
-        },
-        // The scheduler's own writes are in the state already: not decoded again.
-        Tomb::Decision if !deleted && state.holds_decision(&object) => Triggers::default(),
-        Tomb::Decision => match decode::<PlacementDecision>(object) {
-            Some(o) if deleted => {
-                let ns = o.metadata.namespace.clone().unwrap_or_default();
-                let name = o.metadata.name.clone().unwrap_or_default();
-                state.delete_decision(&ns, &name, world::rv_of(&o.metadata))
-            }
-            Some(o) => state.upsert_decision(&o),
-            None => Triggers::default(),
-        },
-        Tomb::Score => match decode::<AddOnPlacementScore>(object) {
-            Some(o) => state.change_score(o, deleted),
-            None => Triggers::default(),
-        },
-        Tomb::Profile => match decode::<ClusterProfile>(object) {
-            Some(o) => state.change_profile(&o, deleted),
-            None => Triggers::default(),
-        },
+/// An object of a kind the state holds, decoded before the state's lock is taken (the
+/// scheduler and every other feed wait on that lock; a PlacementDecision holds a hundred
+/// decisions).
+enum Typed {
+    Cluster(Box<ManagedCluster>),
+    Set(Box<ManagedClusterSet>),
+    Binding(Box<ManagedClusterSetBinding>),
+    Placement(Box<Placement>),
+    Decision(Box<PlacementDecision>),
+    Score(Box<AddOnPlacementScore>),
+    Profile(Box<ClusterProfile>),
+}
+
+/// Decodes one object of `kind`; `None` (logged) when it does not decode.
+fn typed(kind: Tomb, object: Value) -> Option<Typed> {
+    Some(match kind {
+        Tomb::Cluster => Typed::Cluster(decode(object)?),
+        Tomb::Set => Typed::Set(decode(object)?),
+        Tomb::Binding => Typed::Binding(decode(object)?),
+        Tomb::Placement => Typed::Placement(decode(object)?),
+        Tomb::Decision => Typed::Decision(decode(object)?),
+        Tomb::Score => Typed::Score(decode(object)?),
+        Tomb::Profile => Typed::Profile(decode(object)?),
+    })
+}
+
+/// Applies one object (deleted or not) to the state.
+fn change(state: &mut State, object: Typed, deleted: bool, now: i128) -> Triggers {
+    match object {
+        Typed::Cluster(o) if deleted => state.delete_cluster(&o, now),
+        Typed::Cluster(o) => state.upsert_cluster(*o, now),
+        Typed::Set(o) if deleted => state.delete_set(&o),
+        Typed::Set(o) => state.upsert_set(*o),
+        Typed::Binding(o) if deleted => state.delete_binding(&o),
+        Typed::Binding(o) => state.upsert_binding(*o),
+        Typed::Placement(o) if deleted => state.delete_placement(&o),
+        Typed::Placement(o) => state.upsert_placement(*o),
+        Typed::Decision(o) if deleted => {
+            let ns = o.metadata.namespace.clone().unwrap_or_default();
+            let name = o.metadata.name.clone().unwrap_or_default();
+            state.delete_decision(&ns, &name, world::rv_of(&o.metadata))
+        }
+        Typed::Decision(o) => state.upsert_decision(&o),
+        Typed::Score(o) => state.change_score(*o, deleted),
+        Typed::Profile(o) => state.change_profile(&o, deleted),
     }
 }
 
@@ -211,41 +214,59 @@ fn merge(into: &mut Triggers, t: Triggers) {
 fn on_change(ctx: &Ctx, kind: Tomb, c: Change) {
     let now = scheduler::now_nanos();
     match c {
-        Change::Upsert(o) => ctx.apply(|s| change(s, kind, o, false, now)),
-        Change::Delete(o) => ctx.apply(|s| change(s, kind, o, true, now)),
-        Change::Relist { items, first } => ctx.apply(|s| {
-            s.clear_tombs(kind);
-            let mut present = HashSet::new();
-            let mut t = Triggers::default();
-            for item in items {
-                let key = (
-                    item.pointer("/metadata/namespace")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                    item.pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                );
-                present.insert(key);
-                merge(&mut t, change(s, kind, item, false, now));
+        Change::Upsert(o) => {
+            // The scheduler's own writes are in the state already: not decoded again.
+            if kind == Tomb::Decision && ctx.world.read().is_ok_and(|s| s.holds_decision(&o)) {
+                return;
             }
-            for key in s.keys(kind) {
-                if !present.contains(&key) {
-                    merge(&mut t, s.delete_key(kind, &key, now));
+            if let Some(o) = typed(kind, o) {
+                ctx.apply(|s| change(s, o, false, now));
+            }
+        }
+        Change::Delete(o) => {
+            if let Some(o) = typed(kind, o) {
+                ctx.apply(|s| change(s, o, true, now));
+            }
+        }
+        Change::Relist { items, first } => {
+            let items: Vec<((String, String), Option<Typed>)> = items
+                .into_iter()
+                .map(|item| {
+                    let field = |name: &str| {
+                        item.pointer(&format!("/metadata/{name}"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string()
+                    };
+                    ((field("namespace"), field("name")), typed(kind, item))
+                })
+                .collect();
+            ctx.apply(|s| {
+                s.clear_tombs(kind);
+                let mut present = HashSet::new();
+                let mut t = Triggers::default();
+                for (key, item) in items {
+                    present.insert(key);
+                    if let Some(item) = item {
+                        merge(&mut t, change(s, item, false, now));
+                    }
                 }
-            }
-            // The first lists are followed by a pass over everything.
-            if first {
-                Triggers::default()
-            } else {
-                Triggers {
-                    everything: true,
-                    ..Triggers::default()
+                for key in s.keys(kind) {
+                    if !present.contains(&key) {
+                        merge(&mut t, s.delete_key(kind, &key, now));
+                    }
                 }
-            }
-        }),
+                // The first lists are followed by a pass over everything.
+                if first {
+                    Triggers::default()
+                } else {
+                    Triggers {
+                        everything: true,
+                        ..Triggers::default()
+                    }
+                }
+            });
+        }
     }
 }
 
