@@ -994,21 +994,21 @@ impl State {
                 Err(why) => Some(why),
                 Ok(()) => c.tolerated(&e.obj.spec.taints, in_decisions, now).err(),
             };
-            let verdicts =
-                [(&old, was), (&new, is)].map(|(e, elig)| e.as_ref().filter(|_| elig).map(verdict));
-            let passes_either = verdicts.iter().any(|v| matches!(v, Some(None)));
-            // Filtered both before and after: the `ClustersFiltered` explanation can only
-            // change when the cluster is among those it lists and the reason changed.
-            let listed_reason_changed = verdicts[0] != verdicts[1]
-                && match &entry.watermark {
-                    Watermark::Unknown | Watermark::Complete => true,
-                    Watermark::UpTo(last) => name.as_ref() <= last.as_ref(),
-                };
-            let affected = was != is
-                || in_decisions
-                || entry.watermark == Watermark::Unknown
-                || passes_either
-                || listed_reason_changed;
+            // The filters run only when the cheap tests leave it open.
+            let affected = was != is || in_decisions || entry.watermark == Watermark::Unknown || {
+                let [before, after] = [(&old, was), (&new, is)]
+                    .map(|(e, elig)| e.as_ref().filter(|_| elig).map(verdict));
+                let passes_either = [&before, &after].iter().any(|v| matches!(v, Some(None)));
+                // Filtered both before and after: the `ClustersFiltered` explanation
+                // can only change when the cluster is among those it lists and the
+                // reason changed.
+                passes_either
+                    || (before != after
+                        && match &entry.watermark {
+                            Watermark::Unknown | Watermark::Complete => true,
+                            Watermark::UpTo(last) => name.as_ref() <= last.as_ref(),
+                        })
+            };
             if affected {
                 t.placements.insert(*pid);
             }
