@@ -60,6 +60,26 @@ impl Registry {
         .await
     }
 
+    /// [`Registry::watch`] without the changes `skip(key, revision)` turns down, before
+    /// they are decoded: a watcher that already holds an object at that revision (its own
+    /// write) need not read it again. Deletions are always shown.
+    pub async fn watch_skipping(
+        &self,
+        kind: Arc<Kind>,
+        namespace: Option<&str>,
+        after: Revision,
+        filter: Filter,
+        skip: impl Fn(&str, Revision) -> bool + Send + 'static,
+    ) -> Result<impl Stream<Item = Result<WatchEvent, Status>> + Send + 'static, Status> {
+        self.store_events(kind, namespace, after, move |kind, event| {
+            if event.kind == EventKind::Put && skip(&event.kv.key, event.revision) {
+                return None;
+            }
+            translate(kind, &filter, event)
+        })
+        .await
+    }
+
     /// [`Registry::watch`] showing only each object's `apiVersion`, `kind` and `metadata`
     /// (what kube's metadata-only watches show), for watchers that key on names,
     /// namespaces, labels or owners: the rest of the stored object is skipped while

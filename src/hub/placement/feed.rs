@@ -57,11 +57,17 @@ impl Synced {
     }
 }
 
-/// Lists and watches `kind` forever, handing every change to `apply`.
+/// Tells the watch which changes (by storage key and revision) the state holds already,
+/// so they are not decoded.
+pub type Held = Arc<dyn Fn(&str, u64) -> bool + Send + Sync>;
+
+/// Lists and watches `kind` forever, handing every change to `apply` except those `held`
+/// says the state has.
 pub fn run(
     registry: &Registry,
     kind: Arc<Kind>,
     apply: Arc<dyn Fn(Change) + Send + Sync>,
+    held: Option<Held>,
     synced: Arc<Synced>,
 ) {
     let registry = registry.clone();
@@ -95,8 +101,10 @@ pub fn run(
                 first = false;
                 synced.done();
             }
+            let held = held.clone();
+            let skip = move |key: &str, revision| held.as_ref().is_some_and(|h| h(key, revision));
             match registry
-                .watch(kind.clone(), None, revision, Filter::default())
+                .watch_skipping(kind.clone(), None, revision, Filter::default(), skip)
                 .await
             {
                 Ok(mut events) => {

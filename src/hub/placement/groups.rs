@@ -61,13 +61,13 @@ pub fn group_length(per_group: Option<&IntOrString>, total: usize) -> Result<usi
 }
 
 /// Groups the selected clusters. `names[i]` is the name of selected cluster `i` (selected
-/// in score order), or anything ordered as the names are; `matches(spec, i)` tells
-/// whether a group's selectors match it.
+/// in score order), or anything ordered as the names are; `matches(k, i)` tells whether
+/// the selectors of `specs[k]` match it.
 pub fn groups<K: Ord>(
     names: &[K],
     specs: &[GroupSpec],
     length: usize,
-    matches: impl Fn(&GroupSpec, usize) -> bool,
+    matches: impl Fn(usize, usize) -> bool,
 ) -> Vec<Group> {
     let mut used = vec![false; names.len()];
     let mut out = Vec::new();
@@ -75,9 +75,9 @@ pub fn groups<K: Ord>(
         members.sort_by(|a, b| names[*a].cmp(&names[*b]));
         members
     };
-    for spec in specs {
+    for (k, spec) in specs.iter().enumerate() {
         let matched: Vec<usize> = (0..names.len())
-            .filter(|i| !used[*i] && matches(spec, *i))
+            .filter(|i| !used[*i] && matches(k, *i))
             .collect();
         for i in &matched {
             used[*i] = true;

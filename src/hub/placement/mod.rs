@@ -301,10 +301,26 @@ pub async fn start(objects: &Objects, cluster_profiles: bool) -> Result<(), Stat
     let synced = feed::Synced::new(feeds.len());
     for (tomb, kind) in feeds {
         let c = ctx.clone();
+        // The scheduler's own PlacementDecision writes are in the state already.
+        let held: Option<feed::Held> = (tomb == Tomb::Decision).then(|| {
+            let (world, prefix) = (ctx.world.clone(), kind.namespace_prefix(None));
+            Arc::new(move |key: &str, revision: u64| {
+                let Some((ns, name)) = key.strip_prefix(&prefix).and_then(|k| k.split_once('/'))
+                else {
+                    return false;
+                };
+                world
+                    .read()
+                    .ok()
+                    .and_then(|s| s.decision_rv(ns, name))
+                    .is_some_and(|rv| rv >= revision)
+            }) as feed::Held
+        });
         feed::run(
             &objects.registry,
             kind,
             Arc::new(move |change| on_change(&c, tomb, change)),
+            held,
             synced.clone(),
         );
     }

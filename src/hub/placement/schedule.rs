@@ -8,8 +8,9 @@
 //! a set of its name exists) intersected with `spec.clusterSets`; `Predicate` then
 //! `TaintToleration` filter; the prioritizers' weighted sum ranks them (ties by name);
 //! the first `numberOfClusters` are selected. Beyond upstream: spread constraints choose
-//! among the ranked clusters, each decision carries its score, and a `ClustersFiltered`
-//! condition says which eligible clusters were filtered out and why.
+//! among the ranked clusters, a decision carries its score where scores chose it
+//! (`numberOfClusters`, spread constraints), and a `ClustersFiltered` condition says which
+//! eligible clusters were filtered out and why.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -45,8 +46,9 @@ pub struct Desired {
     pub name: String,
     pub group_name: String,
     pub group_index: usize,
-    /// Clusters and their scores, in order.
-    pub clusters: Vec<(Id, i64)>,
+    /// Clusters and their scores, in order (scores only where the placement selects by
+    /// score, see [`schedule`]).
+    pub clusters: Vec<(Id, Option<i64>)>,
 }
 
 /// The result of one pass.
@@ -208,18 +210,29 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
     let length = groups::group_length(c.clusters_per_group.as_ref(), selected.len());
     let order: Vec<u32> = selected.iter().map(|id| rank(*id)).collect();
     let grouped = match (&c.groups, &length) {
-        (Ok(specs), Ok(length)) => groups::groups(&order, specs, *length, |spec, i| {
-            state.cluster(selected[i]).is_some_and(|cl| {
-                spec.labels.matches(cl.label_map()) && spec.claims.matches(&cl.claims)
+        (Ok(specs), Ok(length)) => {
+            let first = if specs.is_empty() {
+                Vec::new()
+            } else {
+                state.first_groups(pid, &entry.compiled, specs, &selected)
+            };
+            groups::groups(&order, specs, *length, |k, i| {
+                first.get(i) == Some(&Some(k))
             })
-        }),
+        }
         (Err(msg), _) | (_, Err(msg)) => {
             misconfigured = Some((String::new(), msg.clone()));
             groups::groups::<u32>(&[], &[], 0, |_, _| false)
         }
     };
     let steady_now = |id: Id| if state.decides(pid, id) { 100 } else { 0 };
-    let written_score = |id: Id| total(&totals, id) + c.steady_weight * (100 - steady_now(id));
+    // A decision carries its score where the scores chose it: with `numberOfClusters` or
+    // spread constraints. A placement taking every feasible cluster was decided by its
+    // filters alone; its decisions carry no score, so that Balance, which moves with every
+    // other placement's decisions, does not make each rescheduling rewrite all of them.
+    let by_score = c.number_of_clusters.is_some() || !c.spread.is_empty();
+    let written_score =
+        |id: Id| by_score.then(|| total(&totals, id) + c.steady_weight * (100 - steady_now(id)));
     let mut position = vec![usize::MAX; ids];
     for (i, id) in selected.iter().enumerate() {
         if let Some(p) = position.get_mut(*id as usize) {

@@ -19,7 +19,7 @@ use cel_interpreter::Value as Cel;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::cel::{Env, ScoreTable};
-use super::filters::{ClusterFacts, Compiled, claims_of};
+use super::filters::{ClusterFacts, Compiled, GroupSpec, claims_of};
 use super::selector::Selector;
 use crate::api::ocm::names::CLUSTER_NAME_LABEL;
 use crate::api::ocm::profile::{ClusterProfile, LABEL_CLUSTER_MANAGER, OCM_CLUSTER_MANAGER};
@@ -267,6 +267,8 @@ pub struct State {
     epoch: u64,
     /// Per placement: the eligible clusters passing its predicates, as of a change.
     passed: Mutex<HashMap<Pid, Passed>>,
+    /// Per placement: the decision group each cluster falls in, as of a change.
+    grouped: Mutex<HashMap<Pid, Grouped>>,
     /// Each cluster's position in name order, by id (`u32::MAX`: none), built on first
     /// use after clusters joined or left: passes sort by it instead of comparing names.
     ranks: Mutex<Option<Arc<Vec<u32>>>>,
@@ -284,6 +286,14 @@ pub struct Passed {
     epoch: u64,
     seq: u64,
     ids: HashSet<Id>,
+}
+
+/// A placement's decision group of each cluster asked about so far (by id: 0 not known,
+/// 1 no group, `2 + k` group spec `k`), valid for `compiled` up to cluster change `seq`.
+pub struct Grouped {
+    compiled: Arc<Compiled>,
+    seq: u64,
+    first: Vec<u8>,
 }
 
 /// The resourceVersion of an object.
@@ -390,6 +400,7 @@ impl State {
             changes_base: 0,
             epoch: 0,
             passed: Mutex::new(HashMap::new()),
+            grouped: Mutex::new(HashMap::new()),
             ranks: Mutex::new(None),
         }
     }
@@ -439,6 +450,69 @@ impl State {
             },
         );
         ids
+    }
+
+    /// The first of placement `pid`'s decision group specs whose label and claim
+    /// selectors match each of `ids` (`None`: none does), remembered per placement and
+    /// asked again only for clusters changed since (a pass otherwise matches every
+    /// selected cluster's labels).
+    pub fn first_groups(
+        &self,
+        pid: Pid,
+        compiled: &Arc<Compiled>,
+        specs: &[GroupSpec],
+        ids: &[Id],
+    ) -> Vec<Option<usize>> {
+        let ask = |id: Id| {
+            let cl = self.cluster(id)?;
+            specs
+                .iter()
+                .position(|s| s.labels.matches(cl.label_map()) && s.claims.matches(&cl.claims))
+        };
+        let seq = self.changes_base + self.changes.len() as u64;
+        let Ok(mut cache) = self.grouped.lock() else {
+            return ids.iter().map(|id| ask(*id)).collect();
+        };
+        if specs.len() > usize::from(u8::MAX) - 2 {
+            return ids.iter().map(|id| ask(*id)).collect();
+        }
+        let memo = cache.entry(pid).or_insert_with(|| Grouped {
+            compiled: compiled.clone(),
+            seq,
+            first: Vec::new(),
+        });
+        if !Arc::ptr_eq(&memo.compiled, compiled) || memo.seq < self.changes_base {
+            memo.compiled = compiled.clone();
+            memo.first.clear();
+        } else {
+            let from = (memo.seq - self.changes_base) as usize;
+            for &id in self.changes.range(from..) {
+                if let Some(known) = memo.first.get_mut(id as usize) {
+                    *known = 0;
+                }
+            }
+        }
+        memo.seq = seq;
+        if memo.first.len() < self.id_count() {
+            memo.first.resize(self.id_count(), 0);
+        }
+        ids.iter()
+            .map(|&id| {
+                let slot = memo.first.get_mut(id as usize);
+                match slot.as_deref().copied() {
+                    Some(1) => None,
+                    Some(k) if k >= 2 => Some(usize::from(k) - 2),
+                    _ => {
+                        let found = ask(id);
+                        if let Some(slot) = slot {
+                            // At most 253 specs (checked above).
+                            *slot = found.map_or(1, |k| k as u8 + 2);
+                        }
+                        found
+                    }
+                }
+            })
+            .collect()
     }
 
     /// Each cluster's position in name order, indexed by id (`u32::MAX` for ids of no
@@ -1647,6 +1721,41 @@ mod tests {
         w.upsert_set(set("global", all));
         assert_eq!(run(&w), ["c2", "c3"]);
         assert_eq!(computed.get(), 2);
+    }
+
+    #[test]
+    fn group_memo_follows_cluster_changes_and_spec_changes() {
+        let mut w = State::new();
+        let groups = |first: &str| {
+            json!({"decisionStrategy": {"groupStrategy": {"decisionGroups": [
+                {"groupName": "first", "groupClusterSelector": {"labelSelector": {"matchLabels": {"env": first}}}},
+                {"groupName": "any", "groupClusterSelector": {"labelSelector": {"matchExpressions": [{"key": "env", "operator": "Exists"}]}}}]}}})
+        };
+        let t = w.upsert_placement(placement("ns", "a", groups("prod")));
+        let pid = *t.placements.iter().next().expect("pid");
+        for (name, env) in [
+            ("c1", json!({"env": "prod"})),
+            ("c2", json!({"env": "dev"})),
+            ("c3", json!({})),
+        ] {
+            w.upsert_cluster(cluster(name, 1, env), 0);
+        }
+        let ids: Vec<Id> = ["c1", "c2", "c3"].iter().filter_map(|n| w.id(n)).collect();
+        let ask = |w: &State| {
+            let compiled = w.placement(pid).expect("placement").compiled.clone();
+            let specs = compiled.groups.as_ref().expect("groups").clone();
+            w.first_groups(pid, &compiled, &specs, &ids)
+        };
+        assert_eq!(ask(&w), [Some(0), Some(1), None]);
+        // Remembered answers are dropped for clusters that changed.
+        w.upsert_cluster(cluster("c1", 2, json!({"env": "dev"})), 0);
+        w.upsert_cluster(cluster("c3", 2, json!({"env": "prod"})), 0);
+        assert_eq!(ask(&w), [Some(1), Some(1), Some(0)]);
+        // A new spec starts over.
+        let mut changed = placement("ns", "a", groups("dev"));
+        changed.metadata.resource_version = Some("2".into());
+        w.upsert_placement(changed);
+        assert_eq!(ask(&w), [Some(0), Some(0), Some(1)]);
     }
 
     #[test]

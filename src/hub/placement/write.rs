@@ -89,7 +89,7 @@ pub fn plan(
                 .iter()
                 .zip(e.scores.iter())
                 .zip(d.clusters.iter())
-                .all(|((id, score), (want, want_score))| id == want && *score == Some(*want_score))
+                .all(|((id, score), (want, want_score))| id == want && score == want_score)
     };
     let mut nodes: BTreeMap<&str, Node> = BTreeMap::new();
     for e in existing {
@@ -136,7 +136,7 @@ pub fn plan(
         decisions: d
             .clusters
             .iter()
-            .map(|(id, s)| (name_of(*id), Some(*s)))
+            .map(|(id, s)| (name_of(*id), *s))
             .chain(extra.iter().map(|(id, s)| (name_of(*id), *s)))
             .collect(),
     };
@@ -209,7 +209,7 @@ mod tests {
             name: name.into(),
             group_name: String::new(),
             group_index: index,
-            clusters: clusters.iter().map(|c| (*c, 0)).collect(),
+            clusters: clusters.iter().map(|c| (*c, Some(0))).collect(),
         }
     }
 

@@ -73,6 +73,12 @@ impl Hub {
                 match slot.tx.try_send(event.clone()) {
                     Ok(()) => true,
                     Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::warn!(
+                            prefix = %slot.prefix,
+                            revision = event.revision,
+                            queued = self.queue_length,
+                            "a watcher fell too far behind and was cut off"
+                        );
                         slot.cut_off.lagged.store(true, Ordering::Release);
                         false
                     }
