@@ -85,6 +85,8 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
     let (bindings, sets) = state.eligible_sets(&ns, &c.cluster_sets);
     let eligible_count = eligible_count(state, &sets);
 
+    let own = own_decisions(state, pid);
+    let decides = |id: Id| own.get(id as usize).copied().unwrap_or(false);
     let mut misconfigured: Option<(String, String)> = None;
     let mut warning = None;
     let mut feasible: Vec<Id> = Vec::new();
@@ -113,11 +115,17 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
                         Err(msg) => misconfigured = Some(("TaintToleration".into(), msg.clone())),
                         Ok(_) => {
                             for id in passed {
+                                // Every placement tolerates no taints: the cluster's entry
+                                // is not even read (a pass runs over thousands).
+                                if state.untainted(id) {
+                                    feasible.push(id);
+                                    continue;
+                                }
                                 let Some(cl) = state.cluster(id) else {
                                     continue;
                                 };
                                 if let Ok(until) =
-                                    c.tolerated(&cl.obj.spec.taints, state.decides(pid, id), now)
+                                    c.tolerated(&cl.obj.spec.taints, decides(id), now)
                                 {
                                     if let Some(t) = until {
                                         earliest(t, &mut requeue_at);
@@ -149,8 +157,16 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
             Err(msg) => misconfigured = Some((String::new(), msg.clone())),
             Ok(weights) => {
                 for w in weights {
-                    let scores =
-                        score(state, pid, w, &feasible, now, &mut warning, &mut requeue_at);
+                    let scores = score(
+                        state,
+                        pid,
+                        &own,
+                        w,
+                        &feasible,
+                        now,
+                        &mut warning,
+                        &mut requeue_at,
+                    );
                     for (id, s) in scores {
                         if let Some(t) = totals.get_mut(id as usize) {
                             *t += s * i64::from(w.weight);
@@ -225,7 +241,7 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
             groups::groups::<u32>(&[], &[], 0, |_, _| false)
         }
     };
-    let steady_now = |id: Id| if state.decides(pid, id) { 100 } else { 0 };
+    let steady_now = |id: Id| if decides(id) { 100 } else { 0 };
     // A decision carries its score where the scores chose it: with `numberOfClusters` or
     // spread constraints. A placement taking every feasible cluster was decided by its
     // filters alone; its decisions carry no score, so that Balance, which moves with every
@@ -314,6 +330,18 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
         requeue_at,
         scores_note,
     })
+}
+
+/// Placement `pid`'s decisions as a table by id (a pass asks about each cluster it looks
+/// at; a table is one read where each cluster's list of placements is a search).
+fn own_decisions(state: &State, pid: Pid) -> Vec<bool> {
+    let mut own = vec![false; state.id_count()];
+    for id in state.decided(pid) {
+        if let Some(o) = own.get_mut(*id as usize) {
+            *o = true;
+        }
+    }
+    own
 }
 
 /// A cluster's total score in a dense table (0 when it has none).
@@ -425,19 +453,22 @@ fn candidates(state: &State, sets: &[String], predicates: &[Predicate]) -> Vec<I
 
 /// One prioritizer's scores of the feasible clusters (clusters it has no score for count
 /// 0, as upstream's sum does).
+#[allow(clippy::too_many_arguments)]
 fn score(
     state: &State,
     pid: Pid,
+    own: &[bool],
     w: &prioritize::Weighted,
     feasible: &[Id],
     now: i128,
     warning: &mut Option<(String, String)>,
     requeue_at: &mut Option<i128>,
 ) -> Vec<(Id, i64)> {
+    let decides = |id: Id| own.get(id as usize).copied().unwrap_or(false);
     match &w.source {
         Source::BuiltIn(BuiltIn::Steady) => feasible
             .iter()
-            .map(|id| (*id, if state.decides(pid, *id) { 100 } else { 0 }))
+            .map(|id| (*id, if decides(*id) { 100 } else { 0 }))
             .collect(),
         Source::BuiltIn(BuiltIn::Balance) => {
             if feasible.is_empty() {
@@ -445,7 +476,7 @@ fn score(
             }
             let others = |id: Id| {
                 let n = state.deciders(id).len() as u32;
-                n - u32::from(state.decides(pid, id))
+                n - u32::from(decides(id))
             };
             let max = state.most_other_deciders(pid) as u32;
             feasible

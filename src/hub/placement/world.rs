@@ -269,6 +269,9 @@ pub struct State {
     passed: Mutex<HashMap<Pid, Passed>>,
     /// Per placement: the decision group each cluster falls in, as of a change.
     grouped: Mutex<HashMap<Pid, Grouped>>,
+    /// By id: the cluster exists and has no taints (a pass need not look at it to know
+    /// every placement tolerates it).
+    untainted: Vec<bool>,
     /// Each cluster's position in name order, by id (`u32::MAX`: none), built on first
     /// use after clusters joined or left: passes sort by it instead of comparing names.
     ranks: Mutex<Option<Arc<Vec<u32>>>>,
@@ -401,6 +404,7 @@ impl State {
             epoch: 0,
             passed: Mutex::new(HashMap::new()),
             grouped: Mutex::new(HashMap::new()),
+            untainted: Vec::new(),
             ranks: Mutex::new(None),
         }
     }
@@ -698,6 +702,11 @@ impl State {
             .unwrap_or_default()
     }
 
+    /// Whether cluster `id` exists and has no taints.
+    pub fn untainted(&self, id: Id) -> bool {
+        self.untainted.get(id as usize).copied().unwrap_or(false)
+    }
+
     /// Whether placement `pid` decides cluster `id`.
     pub fn decides(&self, pid: Pid, id: Id) -> bool {
         self.decided_in
@@ -987,6 +996,11 @@ impl State {
                 self.deleting.remove(&id);
             }
         }
+        let slot = id as usize;
+        if self.untainted.len() <= slot {
+            self.untainted.resize(slot + 1, false);
+        }
+        self.untainted[slot] = new.as_ref().is_some_and(|n| n.obj.spec.taints.is_empty());
         // Set membership.
         let mut old_sets = Vec::new();
         let mut new_sets = Vec::new();
