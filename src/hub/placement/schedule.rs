@@ -8,9 +8,9 @@
 //! a set of its name exists) intersected with `spec.clusterSets`; `Predicate` then
 //! `TaintToleration` filter; the prioritizers' weighted sum ranks them (ties by name);
 //! the first `numberOfClusters` are selected. Beyond upstream: spread constraints choose
-//! among the ranked clusters, a decision carries its score where scores chose it
-//! (`numberOfClusters`, spread constraints), and a `ClustersFiltered` condition says which
-//! eligible clusters were filtered out and why.
+//! among the ranked clusters, each decision carries its score (refreshed for scores alone
+//! only where scores chose the clusters, see [`Outcome::scores_decide`]), and a
+//! `ClustersFiltered` condition says which eligible clusters were filtered out and why.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -46,9 +46,8 @@ pub struct Desired {
     pub name: String,
     pub group_name: String,
     pub group_index: usize,
-    /// Clusters and their scores, in order (scores only where the placement selects by
-    /// score, see [`schedule`]).
-    pub clusters: Vec<(Id, Option<i64>)>,
+    /// Clusters and their scores, in order.
+    pub clusters: Vec<(Id, i64)>,
 }
 
 /// The result of one pass.
@@ -70,6 +69,11 @@ pub struct Outcome {
     pub requeue_at: Option<i128>,
     /// `name:score ` of the feasible clusters, for the ScoreUpdate event.
     pub scores_note: String,
+    /// Whether the scores chose the clusters (`numberOfClusters` or spread constraints).
+    /// When they did not (every feasible cluster is selected), a change of scores alone
+    /// does not rewrite the decisions: Balance moves with every other placement's
+    /// decisions, and would make each rescheduling rewrite all of them.
+    pub scores_decide: bool,
 }
 
 /// Schedules placement `pid` at `now` (nanoseconds since the epoch); `None` when it is
@@ -242,13 +246,7 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
         }
     };
     let steady_now = |id: Id| if decides(id) { 100 } else { 0 };
-    // A decision carries its score where the scores chose it: with `numberOfClusters` or
-    // spread constraints. A placement taking every feasible cluster was decided by its
-    // filters alone; its decisions carry no score, so that Balance, which moves with every
-    // other placement's decisions, does not make each rescheduling rewrite all of them.
-    let by_score = c.number_of_clusters.is_some() || !c.spread.is_empty();
-    let written_score =
-        |id: Id| by_score.then(|| total(&totals, id) + c.steady_weight * (100 - steady_now(id)));
+    let written_score = |id: Id| total(&totals, id) + c.steady_weight * (100 - steady_now(id));
     let mut position = vec![usize::MAX; ids];
     for (i, id) in selected.iter().enumerate() {
         if let Some(p) = position.get_mut(*id as usize) {
@@ -329,6 +327,7 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
         watermark,
         requeue_at,
         scores_note,
+        scores_decide: c.number_of_clusters.is_some() || !c.spread.is_empty(),
     })
 }
 

@@ -85,7 +85,12 @@ impl Scheduler {
                 })
                 .collect();
             let name_of = |id: Id| state.name(id).clone();
-            let rounds = write::plan(&existing, &outcome.decisions, &name_of);
+            let rounds = write::plan(
+                &existing,
+                &outcome.decisions,
+                outcome.scores_decide,
+                &name_of,
+            );
             state.set_pending(pid, outcome.selected.clone());
             state.expect_writes(
                 pid,

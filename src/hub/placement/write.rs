@@ -68,10 +68,13 @@ struct Node<'a> {
 }
 
 /// The writes that turn `existing` into `desired`, round by round. `name_of` names a
-/// cluster id.
+/// cluster id. Without `refresh_scores`, an object whose clusters and group are as
+/// desired is not written for its scores alone (they are refreshed whenever it is
+/// written for another reason).
 pub fn plan(
     existing: &[Existing],
     desired: &[Desired],
+    refresh_scores: bool,
     name_of: &dyn Fn(Id) -> Arc<str>,
 ) -> Vec<Vec<Step>> {
     let by_name: HashMap<&str, &Desired> = desired.iter().map(|d| (d.name.as_str(), d)).collect();
@@ -89,7 +92,9 @@ pub fn plan(
                 .iter()
                 .zip(e.scores.iter())
                 .zip(d.clusters.iter())
-                .all(|((id, score), (want, want_score))| id == want && score == want_score)
+                .all(|((id, score), (want, want_score))| {
+                    id == want && (!refresh_scores || *score == Some(*want_score))
+                })
     };
     let mut nodes: BTreeMap<&str, Node> = BTreeMap::new();
     for e in existing {
@@ -136,7 +141,7 @@ pub fn plan(
         decisions: d
             .clusters
             .iter()
-            .map(|(id, s)| (name_of(*id), *s))
+            .map(|(id, s)| (name_of(*id), Some(*s)))
             .chain(extra.iter().map(|(id, s)| (name_of(*id), *s)))
             .collect(),
     };
@@ -209,7 +214,7 @@ mod tests {
             name: name.into(),
             group_name: String::new(),
             group_index: index,
-            clusters: clusters.iter().map(|c| (*c, Some(0))).collect(),
+            clusters: clusters.iter().map(|c| (*c, 0)).collect(),
         }
     }
 
@@ -294,11 +299,28 @@ mod tests {
     #[test]
     fn creates_in_one_round_and_skips_unchanged() {
         let want = [desired("p-1", 0, &[1, 2]), desired("p-2", 1, &[3])];
-        let rounds = plan(&[], &want, &name_of);
+        let rounds = plan(&[], &want, true, &name_of);
         assert_eq!(names(&rounds), [["p-1", "p-2"]]);
         let have = [existing("p-1", &[1, 2])];
-        let rounds = plan(&have, &want[..1], &name_of);
+        let rounds = plan(&have, &want[..1], true, &name_of);
         assert!(rounds.is_empty());
+    }
+
+    #[test]
+    fn scores_alone_rewrite_only_when_asked() {
+        let have = [existing("p-1", &[1, 2])];
+        let mut want = [desired("p-1", 0, &[1, 2])];
+        want[0].clusters[1].1 = 7;
+        assert!(plan(&have, &want, false, &name_of).is_empty());
+        let rounds = plan(&have, &want, true, &name_of);
+        assert_eq!(names(&rounds), [["p-1"]]);
+        // Written for another reason, every score is refreshed.
+        let want = [desired("p-1", 0, &[1, 2, 3])];
+        let rounds = plan(&have, &want, false, &name_of);
+        let Some(Step::Write { content, .. }) = rounds.first().and_then(|r| r.first()) else {
+            panic!("one write expected: {rounds:?}");
+        };
+        assert!(content.decisions.iter().all(|(_, s)| *s == Some(0)));
     }
 
     #[test]
@@ -310,13 +332,13 @@ mod tests {
             desired("p-2", 0, &[2, 3]),
             desired("p-3", 0, &[4]),
         ];
-        let rounds = plan(&have, &want, &name_of);
+        let rounds = plan(&have, &want, true, &name_of);
         assert_eq!(names(&rounds), [vec!["p-3"], vec!["p-2"], vec!["p-1"]]);
         check_never_lost(&have, &want, &rounds);
         // Cluster 1 goes: 3 moves back from p-2 to p-1, and p-2 is deleted after.
         let have = [existing("p-1", &[1, 2]), existing("p-2", &[3])];
         let want = [desired("p-1", 0, &[2, 3])];
-        let rounds = plan(&have, &want, &name_of);
+        let rounds = plan(&have, &want, true, &name_of);
         assert_eq!(names(&rounds), [vec!["p-1"], vec!["-p-2"]]);
         check_never_lost(&have, &want, &rounds);
     }
@@ -326,7 +348,7 @@ mod tests {
         // Clusters 1 and 2 trade groups.
         let have = [existing("p-1", &[1]), existing("p-2", &[2])];
         let want = [desired("p-1", 0, &[2]), desired("p-2", 1, &[1])];
-        let rounds = plan(&have, &want, &name_of);
+        let rounds = plan(&have, &want, true, &name_of);
         assert_eq!(names(&rounds), [vec!["p-1*"], vec!["p-2"], vec!["p-1"]]);
         check_never_lost(&have, &want, &rounds);
     }
