@@ -1306,10 +1306,13 @@ impl State {
     pub fn delete_placement(&mut self, obj: &Placement) -> Triggers {
         let key = key_of(&obj.metadata);
         self.bury(Tomb::Placement, key.clone(), rv_of(&obj.metadata));
-        if let Some(pid) = self.pid(&key)
-            && let Ok(mut cache) = self.passed.lock()
-        {
-            cache.remove(&pid);
+        if let Some(pid) = self.pid(&key) {
+            if let Ok(mut cache) = self.passed.lock() {
+                cache.remove(&pid);
+            }
+            if let Ok(mut memo) = self.grouped.lock() {
+                memo.remove(&pid);
+            }
         }
         if let Some(pid) = self.pid(&key)
             && self.placements.remove(&pid).is_some()
