@@ -234,7 +234,7 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
             let first = if specs.is_empty() {
                 Vec::new()
             } else {
-                state.first_groups(pid, &entry.compiled, specs, &selected)
+                state.first_groups(pid, &entry.compiled, &selected)
             };
             groups::groups(&order, specs, *length, |k, i| {
                 first.get(i) == Some(&Some(k))

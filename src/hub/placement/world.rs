@@ -456,7 +456,7 @@ impl State {
         ids
     }
 
-    /// The first of placement `pid`'s decision group specs whose label and claim
+    /// The first of `compiled`'s decision group specs whose label and claim
     /// selectors match each of `ids` (`None`: none does), remembered per placement and
     /// asked again only for clusters changed since (a pass otherwise matches every
     /// selected cluster's labels).
@@ -464,9 +464,9 @@ impl State {
         &self,
         pid: Pid,
         compiled: &Arc<Compiled>,
-        specs: &[GroupSpec],
         ids: &[Id],
     ) -> Vec<Option<usize>> {
+        let specs: &[GroupSpec] = compiled.groups.as_deref().unwrap_or_default();
         let ask = |id: Id| {
             let cl = self.cluster(id)?;
             specs
@@ -1760,8 +1760,7 @@ mod tests {
         let ids: Vec<Id> = ["c1", "c2", "c3"].iter().filter_map(|n| w.id(n)).collect();
         let ask = |w: &State| {
             let compiled = w.placement(pid).expect("placement").compiled.clone();
-            let specs = compiled.groups.as_ref().expect("groups").clone();
-            w.first_groups(pid, &compiled, &specs, &ids)
+            w.first_groups(pid, &compiled, &ids)
         };
         assert_eq!(ask(&w), [Some(0), Some(1), None]);
         // Remembered answers are dropped for clusters that changed.
