@@ -331,6 +331,18 @@ fn scheduling_predicates_status_and_triggers() {
         "No valid ManagedClusterSetBindings found in placement namespace"
     );
     let p = api.settled("apps", "p0");
+    // The scheduler writes the status from its copy, which keeps no managedFields: the
+    // creator's entry stays.
+    let managed = p["metadata"]["managedFields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        managed
+            .iter()
+            .any(|m| m["operation"] == "Update" && m["fieldsV1"]["f:spec"].is_object()),
+        "the creator's managedFields entry is kept: {managed:?}"
+    );
     assert_eq!(
         condition(&p, "PlacementMisconfigured"),
         Some((

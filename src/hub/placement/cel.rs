@@ -1,6 +1,7 @@
 //! CEL cluster selectors (`spec.predicates[].requiredClusterSelector.celSelector`), on the
 //! `cel-interpreter` crate the schema engine uses, with what upstream's placement
-//! environment adds: the variable `managedCluster` (the whole ManagedCluster object),
+//! environment adds: the variable `managedCluster` (the whole ManagedCluster object but its
+//! `metadata.managedFields`, which the placement state does not keep),
 //! `managedCluster.scores("<AddOnPlacementScore>")` (the named scores of that object in the
 //! cluster's namespace, as `[{name, value}]`; an error when it does not exist) and
 //! `"<json>".parseJSON()`; kube's string library comes from `api::schema::cel`.

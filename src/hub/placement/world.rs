@@ -1298,7 +1298,9 @@ impl State {
     }
 
     /// Records a placement as written by the scheduler (status only).
-    pub fn placement_written(&mut self, obj: Placement) {
+    pub fn placement_written(&mut self, mut obj: Placement) {
+        // Not kept, as for every object the feeds decode.
+        obj.metadata.managed_fields = None;
         let _ = self.upsert_placement(obj);
     }
 
