@@ -28,17 +28,34 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 
 /// The CRDs of every OCM kind the hub serves: seven cluster, three work and four add-on kinds.
 ///
-/// Generating them takes milliseconds, so it happens once per process; the server starts it
-/// on a thread of its own at start-up ([`prepare`]) to overlap with PKI and storage.
+/// Read from `crds.json`, which holds what [`generate`] makes from the Rust types (the test
+/// `embedded_crds_are_the_generated_ones` keeps the two equal). Generating them costs about
+/// 100 million instructions (schemars and kube's structural rewrite), half of a warm
+/// start's; parsing the file a small fraction of that. The server starts parsing on a
+/// thread of its own at start-up ([`prepare`]) to overlap with PKI and storage.
 pub fn crds() -> &'static [CustomResourceDefinition] {
     static CRDS: std::sync::OnceLock<Vec<CustomResourceDefinition>> = std::sync::OnceLock::new();
     CRDS.get_or_init(|| {
-        let mut all = cluster::crds();
-        all.extend(work::crds());
-        all.extend(addon::crds());
-        all
+        serde_json::from_str(EMBEDDED).unwrap_or_else(|e| {
+            // Only a build whose crds.json does not parse gets here (the test
+            // `embedded_crds_are_the_generated_ones` fails first); generating gives the
+            // same CRDs, slower.
+            tracing::error!(error = %e, "src/api/ocm/crds.json does not parse; generating the CRDs");
+            generate()
+        })
     })
 }
+
+/// The CRDs as generated from the Rust types and their schema tweaks.
+fn generate() -> Vec<CustomResourceDefinition> {
+    let mut all = cluster::crds();
+    all.extend(work::crds());
+    all.extend(addon::crds());
+    all
+}
+
+/// [`generate`]'s output, pretty-printed, as built into the binary.
+const EMBEDDED: &str = include_str!("crds.json");
 
 /// The conversion between the served versions of an OCM kind whose versions differ in
 /// more than their label (looked up by group and kind when a CRD becomes kinds).
@@ -49,7 +66,7 @@ pub fn conversion(group: &str, kind: &str) -> Option<crate::api::Convert> {
     }
 }
 
-/// Starts generating the CRDs in the background.
+/// Starts reading the CRDs in the background.
 pub fn prepare() {
     std::thread::spawn(|| {
         crds();
@@ -60,6 +77,28 @@ pub fn prepare() {
 mod tests {
     use super::*;
     use serde_json::Value;
+
+    /// `MCP_BLESS=1 cargo test --lib embedded_crds` rewrites `crds.json` after a change to
+    /// the OCM types or their schema tweaks.
+    #[test]
+    fn embedded_crds_are_the_generated_ones() {
+        let generated = generate();
+        let text = serde_json::to_string_pretty(&generated).expect("CRDs encode") + "\n";
+        if std::env::var_os("MCP_BLESS").is_some() {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/api/ocm/crds.json");
+            std::fs::write(path, &text).expect("write crds.json");
+            return;
+        }
+        assert!(
+            text == EMBEDDED,
+            "src/api/ocm/crds.json differs from the CRDs the types generate: run \
+             `MCP_BLESS=1 cargo test --lib embedded_crds` and commit the file"
+        );
+        let parsed: Vec<CustomResourceDefinition> =
+            serde_json::from_str(EMBEDDED).expect("crds.json parses");
+        assert_eq!(parsed, generated);
+        assert_eq!(crds(), generated.as_slice());
+    }
 
     #[test]
     fn fourteen_distinct_kinds() {
