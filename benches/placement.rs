@@ -671,7 +671,7 @@ async fn run(t: &Target, cs: &[Cluster], ps: &[PlacementDef], changes: usize) ->
             timeouts += 1;
         }
         // Progress: a slow target's changes take minutes.
-        if ok && (k + 1) % 10 == 0 || !ok {
+        if !ok || (k + 1) % 10 == 0 {
             eprintln!(
                 "{}: {} of {changes} label changes done, {timeouts} over {CHANGE_LIMIT:?}",
                 t.name,
