@@ -90,7 +90,7 @@ pub fn schedule(state: &State, pid: Pid, now: i128) -> Option<Outcome> {
     let eligible_count = eligible_count(state, &sets);
 
     let own = own_decisions(state, pid);
-    let decides = |id: Id| own.get(id as usize).copied().unwrap_or(false);
+    let decides = |id: Id| flag(&own, id);
     let mut misconfigured: Option<(String, String)> = None;
     let mut warning = None;
     let mut feasible: Vec<Id> = Vec::new();
@@ -343,6 +343,11 @@ fn own_decisions(state: &State, pid: Pid) -> Vec<bool> {
     own
 }
 
+/// A cluster's entry in a dense table of flags (false when it has none).
+fn flag(table: &[bool], id: Id) -> bool {
+    table.get(id as usize).copied().unwrap_or(false)
+}
+
 /// A cluster's total score in a dense table (0 when it has none).
 fn total(totals: &[i64], id: Id) -> i64 {
     totals.get(id as usize).copied().unwrap_or(0)
@@ -463,7 +468,7 @@ fn score(
     warning: &mut Option<(String, String)>,
     requeue_at: &mut Option<i128>,
 ) -> Vec<(Id, i64)> {
-    let decides = |id: Id| own.get(id as usize).copied().unwrap_or(false);
+    let decides = |id: Id| flag(own, id);
     match &w.source {
         Source::BuiltIn(BuiltIn::Steady) => feasible
             .iter()

@@ -1308,16 +1308,16 @@ impl State {
     pub fn delete_placement(&mut self, obj: &Placement) -> Triggers {
         let key = key_of(&obj.metadata);
         self.bury(Tomb::Placement, key.clone(), rv_of(&obj.metadata));
-        if let Some(pid) = self.pid(&key) {
-            if let Ok(mut cache) = self.passed.lock() {
-                cache.remove(&pid);
-            }
-            if let Ok(mut memo) = self.grouped.lock() {
-                memo.remove(&pid);
-            }
+        let Some(pid) = self.pid(&key) else {
+            return Triggers::default();
+        };
+        if let Ok(mut cache) = self.passed.lock() {
+            cache.remove(&pid);
         }
-        if let Some(pid) = self.pid(&key)
-            && self.placements.remove(&pid).is_some()
+        if let Ok(mut memo) = self.grouped.lock() {
+            memo.remove(&pid);
+        }
+        if self.placements.remove(&pid).is_some()
             && let Some(of) = self.placements_by_ns.get_mut(&key.0)
         {
             of.remove(&pid);
