@@ -69,7 +69,7 @@ async fn run(hub: &common::Hub, clusters: usize) {
 
     // 1. Reference: the same number of works created directly.
     let t0 = Instant::now();
-    sim::create_works(&admin, hub, clusters, |_| {
+    sim::create_works(&admin, hub, 0..clusters, |_| {
         ADDONS
             .iter()
             .map(|name| {

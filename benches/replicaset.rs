@@ -51,7 +51,7 @@ async fn run(hub: &common::Hub, clusters: usize) {
 
     // 1. Reference: the works created directly.
     let t0 = Instant::now();
-    sim::create_works(&admin, hub, clusters, |_| {
+    sim::create_works(&admin, hub, 0..clusters, |_| {
         vec![json!({"metadata": {"name": "direct"}, "spec": template()})]
     })
     .await;

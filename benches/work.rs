@@ -20,8 +20,8 @@ mod sim;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use sim::{cpu_seconds, pct};
+use serde_json::Value;
+use sim::{config_map_work as work, cpu_seconds, pct};
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -33,13 +33,6 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(scale(&hub, quick));
-}
-
-fn work(cluster: &str, name: &str) -> Value {
-    json!({"apiVersion": "work.open-cluster-management.io/v1", "kind": "ManifestWork",
-        "metadata": {"name": name, "namespace": cluster},
-        "spec": {"workload": {"manifests": [{"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": "default"}, "data": {"payload": "x".repeat(100)}}]}}})
 }
 
 fn propagation(hub: &common::Hub, token: &common::ocm::Token, dir: &std::path::Path, works: usize) {

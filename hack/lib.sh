@@ -24,9 +24,10 @@ apt_install() {
 
 # What building needs: a C/C++ toolchain (the linker cargo calls, RocksDB's C++), bindgen
 # (libclang) for RocksDB, protoc and the well-known .proto files (libprotobuf-dev; Debian's
-# protobuf-compiler alone lacks google/protobuf/*.proto) for etcd-client.
+# protobuf-compiler alone lacks google/protobuf/*.proto) for etcd-client, and lld, which
+# links optimized builds with the start-up code together (build.rs).
 install_build_deps() {
-    apt_install ca-certificates build-essential clang libclang-dev protobuf-compiler libprotobuf-dev pkg-config
+    apt_install ca-certificates build-essential clang libclang-dev protobuf-compiler libprotobuf-dev pkg-config lld
 }
 
 # nixpkgs' lib for evaluating the NixOS module, VM-test nodes and flake without nixpkgs:

@@ -32,6 +32,7 @@ rustPlatform.buildRustPackage {
     fileset = lib.fileset.unions [
       ../Cargo.toml
       ../Cargo.lock
+      ../build.rs
       ../src
       ../config
       ../benches
@@ -54,6 +55,11 @@ rustPlatform.buildRustPackage {
     ROCKSDB_LIB_DIR = "${lib.getLib rocksdb}/lib";
     ROCKSDB_INCLUDE_DIR = "${lib.getDev rocksdb}/include";
     PROTOC = "${lib.getBin protobuf}/bin/protoc";
+    # build.rs links optimized builds with lld in start-up order (hack/startup-order.txt)
+    # when ld.lld is on PATH. Not here: RocksDB is nixpkgs' shared library, outside that
+    # order, and linking through nixpkgs' wrapped binutils keeps its rpath and
+    # interpreter handling; the package links as before.
+    MCP_LINK_ORDER = "0";
   };
 
   # The unit tests only (`cargo test --lib`): the end-to-end tests under tests/ start

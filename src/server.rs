@@ -84,6 +84,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     // Handlers first: a signal that arrives during start-up must not kill the process
     // with the default action.
     let signals = Signals::install().map_err(ServerError::Signals)?;
+    raise_open_files_limit();
     crate::api::ocm::prepare();
     let data_dir = config.data_directory.clone();
     let _lock = lock_data_dir(&data_dir)?;
@@ -194,6 +195,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let router = http::router(readiness.clone(), registry.clone(), auth);
     let signals = tokio::spawn(signals.wait(shutdown_tx, shutdown_check));
     announce_ready(&pki, local);
+    // The start-up's garbage goes back to the OS as each thread next idles.
+    crate::memory::request_release();
     serve(listener, acceptor, client_certs, router, shutdown_rx).await;
     let _ = signals.await;
     if let Some(election) = election {
@@ -649,4 +652,28 @@ fn spawn_renewal(
             }
         }
     });
+}
+
+/// Lifts the soft limit on open files to the hard limit: every agent holds a connection
+/// (and its watches) open, so a hub with tens of thousands of clusters needs that many
+/// descriptors, and the soft default (often 1,024) is far below. Go servers, kube-apiserver
+/// among them, do the same at start.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current == limit.maximum {
+        return;
+    }
+    let raised = rustix::process::Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => {
+            tracing::debug!(from = ?limit.current, to = ?limit.maximum, "open files limit raised")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, soft = ?limit.current, "cannot raise the open files limit")
+        }
+    }
 }

@@ -38,6 +38,26 @@ pub const TOKEN: &str = "abcdef.0123456789abcdef";
 pub const CLUSTERS: &str = "/apis/cluster.open-cluster-management.io/v1/managedclusters";
 pub const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 
+/// Lifts this process's open-files limit (soft and hard) to the kernel's ceiling
+/// (`fs.nr_open`), which the hub it starts inherits: each simulated cluster holds one
+/// connection on each side. Returns the limit in force.
+pub fn raise_open_files_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    if let Some(n) = ceiling {
+        let wanted = Rlimit {
+            current: Some(n),
+            maximum: Some(n),
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, wanted) {
+            eprintln!("cannot raise the open-files limit to {n} ({e}); the machine caps the run");
+        }
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
 pub fn pct(v: &mut [f64], q: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(((v.len().saturating_sub(1)) as f64 * q) as usize)
@@ -188,11 +208,19 @@ pub struct Sim {
     pub reference: Arc<std::sync::atomic::AtomicBool>,
     /// Acknowledge the ManifestWorks of the cluster's namespace.
     acknowledge_works: bool,
+    /// Clusters `sim-<i>` with `i` below this keep their connection (and watch) open, as
+    /// agents do; the others connect for each renewal and are told when to acknowledge
+    /// works ([`Sim::wake_all`]): the open-files limit caps the connections a process holds.
+    persistent_limit: usize,
+    /// How to tell the clusters without a watch that works wait for them.
+    wake: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
 }
 
 impl Sim {
     /// One simulated agent: join, report, then renew the lease every period.
-    pub async fn agent(self: Arc<Self>, name: String, joining: Arc<Semaphore>) {
+    pub async fn agent(self: Arc<Self>, index: usize, joining: Arc<Semaphore>) {
+        let name = format!("sim-{index}");
+        let persistent = index < self.persistent_limit;
         let permit = joining.acquire_owned().await.expect("semaphore");
         let url = |p: &str| format!("{}{p}", self.hub_url);
         let waiting_accept = self.accepted.wait(&name);
@@ -234,13 +262,18 @@ impl Sim {
             .expect("b64");
         let mut identity = chain;
         identity.extend(key.serialize_pem().as_bytes());
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
             .add_root_certificate(reqwest::Certificate::from_pem(&self.ca).expect("ca"))
-            .identity(reqwest::Identity::from_pem(&identity).expect("identity"))
-            .build()
-            .expect("client");
+            .identity(reqwest::Identity::from_pem(&identity).expect("identity"));
+        if !persistent {
+            // One connection per renewal (its GET and PUT), closed once idle.
+            builder = builder
+                .http1_only()
+                .pool_idle_timeout(Duration::from_millis(500));
+        }
+        let client = builder.build().expect("client");
         let mut current = waiting_accept.await.expect("accepted");
         // Report Joined and Available (retry on conflicts with the hub's own writes).
         loop {
@@ -293,17 +326,36 @@ impl Sim {
             };
         }
         drop(permit);
-        if self.acknowledge_works {
+        let mut wake = None;
+        if self.acknowledge_works && persistent {
             tokio::spawn(self.clone().acknowledge(name.clone(), client.clone()));
+        } else if self.acknowledge_works {
+            let notify = Arc::new(tokio::sync::Notify::new());
+            if let Ok(mut m) = self.wake.lock() {
+                m.insert(name.clone(), notify.clone());
+            }
+            wake = Some(notify);
         }
+        let woken = async |wake: &Option<Arc<tokio::sync::Notify>>| match wake {
+            Some(n) => n.notified().await,
+            None => std::future::pending().await,
+        };
         // Heartbeats, starting at a random point of the period.
         let lease = url(&format!(
             "/apis/coordination.k8s.io/v1/namespaces/{name}/leases/managed-cluster-lease"
         ));
+        let mut next = tokio::time::Instant::now();
         if name != "sim-0" {
-            tokio::time::sleep(self.period.mul_f64(rand::random::<f64>())).await;
+            next += self.period.mul_f64(rand::random::<f64>());
         }
         while !self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {}
+                _ = woken(&wake) => {
+                    self.acknowledge_listed(&name, &client).await;
+                    continue;
+                }
+            }
             let started = Instant::now();
             let r = match client.get(&lease).send().await {
                 Ok(r) => r,
@@ -330,8 +382,9 @@ impl Sim {
             if let Ok(mut v) = self.latencies.lock() {
                 v.push(started.elapsed().as_secs_f64() * 1000.0);
             }
+            next = tokio::time::Instant::now();
             if !(name == "sim-0" && self.reference.load(std::sync::atomic::Ordering::Relaxed)) {
-                tokio::time::sleep(self.period).await;
+                next += self.period;
             }
         }
     }
@@ -358,6 +411,17 @@ fn work_applied(w: &Value) -> bool {
 impl Population {
     /// Sets up the shared watches; clusters join with [`Population::spawn`].
     pub fn start(hub: &common::Hub, period: Duration, acknowledge_works: bool) -> Population {
+        Self::start_with(hub, period, acknowledge_works, usize::MAX)
+    }
+
+    /// As [`Population::start`], with clusters from `persistent_limit` on connecting per
+    /// renewal (see [`Sim`]).
+    pub fn start_with(
+        hub: &common::Hub,
+        period: Duration,
+        acknowledge_works: bool,
+        persistent_limit: usize,
+    ) -> Population {
         // Shared clients (the followers, the bootstrap token used by every joining
         // cluster) use HTTP/1.1 connections; each simulated cluster's own client speaks
         // HTTP/2 on one connection, as client-go does.
@@ -414,6 +478,8 @@ impl Population {
             stop: Arc::default(),
             reference: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             acknowledge_works,
+            persistent_limit,
+            wake: Mutex::default(),
         });
         Population {
             sim,
@@ -426,11 +492,7 @@ impl Population {
     /// Starts simulated clusters `sim-<from>` .. `sim-<to - 1>`.
     pub fn spawn(&self, from: usize, to: usize) {
         for i in from..to {
-            tokio::spawn(
-                self.sim
-                    .clone()
-                    .agent(format!("sim-{i}"), self.joining.clone()),
-            );
+            tokio::spawn(self.sim.clone().agent(i, self.joining.clone()));
         }
     }
 
@@ -457,6 +519,33 @@ impl Population {
 }
 
 impl Sim {
+    /// Tells every cluster without a watch to acknowledge its works now.
+    pub fn wake_all(&self) {
+        if let Ok(m) = self.wake.lock() {
+            for n in m.values() {
+                n.notify_one();
+            }
+        }
+    }
+
+    /// Lists the cluster's ManifestWorks with its own identity and acknowledges those not
+    /// yet Applied (a cluster without a watch).
+    async fn acknowledge_listed(&self, name: &str, client: &reqwest::Client) {
+        let base = format!(
+            "{}/apis/work.open-cluster-management.io/v1/namespaces/{name}/manifestworks",
+            self.hub_url
+        );
+        let Ok(r) = client.get(&base).send().await else {
+            return;
+        };
+        let list: Value = r.json().await.unwrap_or_default();
+        for work in list["items"].as_array().into_iter().flatten() {
+            if !work_applied(work) {
+                report_applied(client, &base, work).await;
+            }
+        }
+    }
+
     /// Watches the cluster's ManifestWorks with its own identity and reports each as
     /// Applied, Available and no longer Progressing once (what an agent that applied a
     /// ConfigMap would write; a rollout counts such a work as succeeded).
@@ -483,24 +572,43 @@ impl Sim {
                     if event["type"] == "DELETED" || work_applied(work) {
                         continue;
                     }
-                    let work_name = work["metadata"]["name"].as_str().unwrap_or("").to_string();
-                    let now = multicluster_controlplane::api::meta::now_rfc3339();
-                    let generation = work["metadata"]["generation"].clone();
-                    let patch = json!({"metadata": {"uid": work["metadata"]["uid"], "resourceVersion": work["metadata"]["resourceVersion"]},
-                        "status": {"conditions": [
-                            {"type": "Applied", "status": "True", "reason": "AppliedManifestWorkComplete", "message": "Apply manifest work complete", "lastTransitionTime": now, "observedGeneration": generation},
-                            {"type": "Available", "status": "True", "reason": "ResourcesAvailable", "message": "All resources are available", "lastTransitionTime": now, "observedGeneration": generation},
-                            {"type": "Progressing", "status": "False", "reason": "Completed", "message": "All manifests are applied", "lastTransitionTime": now, "observedGeneration": generation}]}});
-                    let _ = client
-                        .patch(format!("{base}/{work_name}/status"))
-                        .header("Content-Type", "application/merge-patch+json")
-                        .json(&patch)
-                        .send()
-                        .await;
+                    report_applied(&client, &base, work).await;
                 }
             }
         }
     }
+}
+
+/// A ManifestWork `name` for `cluster` with one ConfigMap (100 bytes of data).
+pub fn config_map_work(cluster: &str, name: &str) -> Value {
+    json!({"apiVersion": "work.open-cluster-management.io/v1", "kind": "ManifestWork",
+        "metadata": {"name": name, "namespace": cluster},
+        "spec": {"workload": {"manifests": [{"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default"}, "data": {"payload": "x".repeat(100)}}]}}})
+}
+
+/// Reports a ManifestWork Applied, Available and no longer Progressing (what an agent
+/// that applied it writes), with the cluster's own client; `base` is the namespace's
+/// manifestworks URL.
+async fn report_applied(client: &reqwest::Client, base: &str, work: &Value) {
+    let work_name = work["metadata"]["name"].as_str().unwrap_or("");
+    let now = multicluster_controlplane::api::meta::now_rfc3339();
+    let generation = work["metadata"]["generation"].clone();
+    let condition = |t: &str, status: &str, reason: &str, message: &str| {
+        json!({"type": t, "status": status, "reason": reason, "message": message,
+            "lastTransitionTime": now, "observedGeneration": generation})
+    };
+    let patch = json!({"metadata": {"uid": work["metadata"]["uid"], "resourceVersion": work["metadata"]["resourceVersion"]},
+        "status": {"conditions": [
+            condition("Applied", "True", "AppliedManifestWorkComplete", "Apply manifest work complete"),
+            condition("Available", "True", "ResourcesAvailable", "All resources are available"),
+            condition("Progressing", "False", "Completed", "All manifests are applied")]}});
+    let _ = client
+        .patch(format!("{base}/{work_name}/status"))
+        .header("Content-Type", "application/merge-patch+json")
+        .json(&patch)
+        .send()
+        .await;
 }
 
 /// POSTs `body`; an existing object is fine.
@@ -572,17 +680,17 @@ pub async fn placement_of_all(
     }
 }
 
-/// Creates, in every simulated cluster's namespace `sim-<i>`, the ManifestWorks
-/// `works(i)` gives (64 creates in flight).
+/// Creates, in the namespace `sim-<i>` of each simulated cluster of `clusters`, the
+/// ManifestWorks `works(i)` gives (64 creates in flight).
 pub async fn create_works(
     admin: &reqwest::Client,
     hub: &common::Hub,
-    clusters: usize,
+    clusters: std::ops::Range<usize>,
     works: impl Fn(usize) -> Vec<Value>,
 ) {
     let creating = Arc::new(Semaphore::new(64));
     let mut tasks = Vec::new();
-    for i in 0..clusters {
+    for i in clusters {
         let url = hub.url(&format!(
             "/apis/work.open-cluster-management.io/v1/namespaces/sim-{i}/manifestworks"
         ));
@@ -590,8 +698,18 @@ pub async fn create_works(
             let (admin, creating, url) = (admin.clone(), creating.clone(), url.clone());
             tasks.push(tokio::spawn(async move {
                 let _permit = creating.acquire_owned().await.expect("semaphore");
-                let r = admin.post(&url).json(&body).send().await.expect("create");
-                assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+                // A cluster reports itself Available before the hub has always created
+                // its namespace: wait for the namespace (bounded).
+                let t0 = Instant::now();
+                loop {
+                    let r = admin.post(&url).json(&body).send().await.expect("create");
+                    if r.status() == 404 && t0.elapsed() < Duration::from_secs(60) {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+                    break;
+                }
             }));
         }
     }

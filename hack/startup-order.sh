@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Regenerates hack/startup-order.txt, the link order of the functions a hub runs from
+# start to idle (see build.rs and BENCHMARKS.md, Footprint).
+#
+# An idle hub's resident memory is mostly the executable's code: each first touch of a
+# code page maps the 64 KiB around it (the kernel's fault-around), and start-up code is
+# spread over the whole 48 MB `.text`. Linked in the order written here (lld's
+# --symbol-ordering-file), the code a start runs sits together.
+#
+# The list comes from valgrind's callgrind on a release binary (MCP_BIN, else the release
+# build in the target directory): every function of the executable run by a first start
+# on an empty data directory, then by a warm start, each answering a few requests and
+# idling for two seconds. Warm-start functions come first (the common case), then the ones only a first
+# start runs. Symbols are the linker's (mangled) names; ones that a later code change
+# renames are skipped by the linker, so a stale list degrades slowly. Re-run after larger
+# changes: `hack/startup-order.sh` (about five minutes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source hack/lib.sh
+command -v valgrind > /dev/null || apt_install valgrind
+command -v curl > /dev/null || apt_install curl
+bin=${MCP_BIN:-$CARGO_TARGET_DIR/release/multicluster-controlplane}
+[ -x "$bin" ] || { echo "no release binary at $bin: cargo build --release first" >&2; exit 1; }
+work=$(mktemp -d)
+pid=""
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2> /dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+port=$((20000 + RANDOM % 20000))
+
+# requests: what a client does first (kubectl's discovery, a list, a write, a watch, the
+# health endpoints), over HTTP/2 and HTTP/1.1 with the admin certificate, so serving code
+# is part of the order as it is part of any hub that has answered a request.
+requests() {
+    local url="https://127.0.0.1:$port" cert="$work/data/cert"
+    local curl=(curl -sS -o /dev/null --cacert "$cert/ca.crt" --cert "$cert/admin.crt" --key "$cert/admin.key")
+    for path in /readyz /livez /healthz /version /api /apis /openapi/v2 /api/v1/namespaces \
+        /apis/cluster.open-cluster-management.io/v1/managedclusters; do
+        "${curl[@]}" --http2 "$url$path"
+        "${curl[@]}" --http1.1 "$url$path"
+    done
+    "${curl[@]}" -X POST -H 'Content-Type: application/json' \
+        -d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"order"},"data":{"a":"b"}}' \
+        "$url/api/v1/namespaces/default/configmaps"
+    "${curl[@]}" -m 3 "$url/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1" || true
+    "${curl[@]}" -X DELETE "$url/api/v1/namespaces/default/configmaps/order"
+}
+
+# profile NAME: runs the hub under callgrind on $work/data until it is ready, sends it
+# the requests above, lets it idle two seconds, then stops it (callgrind writes its
+# profile on exit).
+profile() {
+    local name=$1
+    valgrind --tool=callgrind --demangle=no --compress-strings=no --dump-instr=no \
+        --callgrind-out-file="$work/$name.cg" \
+        "$bin" server --data-dir "$work/data" --bind-address 127.0.0.1 --port "$port" \
+        > "$work/$name.log" 2>&1 &
+    pid=$!
+    local waited=0
+    until grep -q "is ready" "$work/$name.log"; do
+        kill -0 "$pid" 2> /dev/null || { cat "$work/$name.log" >&2; exit 1; }
+        [ $waited -lt 600 ] || { echo "$name start did not get ready" >&2; exit 1; }
+        sleep 1
+        waited=$((waited + 1))
+    done
+    requests
+    sleep 2
+    kill -TERM "$pid"
+    wait "$pid" || true
+    pid=""
+    log "$name start profiled"
+}
+profile cold
+profile warm
+
+python3 - "$bin" "$work/warm.cg" "$work/cold.cg" > hack/startup-order.txt <<'EOF'
+import os, sys
+binary = os.path.realpath(sys.argv[1])
+seen, order = set(), []
+for path in sys.argv[2:]:
+    obj = None
+    for line in open(path, errors="replace"):
+        if line.startswith("ob="):
+            obj = os.path.realpath(line[3:].strip())
+        elif line.startswith("fn=") and obj == binary:
+            name = line[3:].strip()
+            # Callgrind names a function without a symbol by its address.
+            if name not in seen and not name.startswith("0x"):
+                seen.add(name)
+                order.append(name)
+print("\n".join(order))
+EOF
+log "hack/startup-order.txt: $(wc -l < hack/startup-order.txt) functions"
