@@ -57,9 +57,10 @@ impl Authorizer {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let mut next = (**guard).clone();
-        change(&mut next);
-        *guard = Arc::new(next);
+        // Copy-on-write: copied only while a request still holds the previous index
+        // (`index()`); copying it on every change made each RBAC write cost the whole
+        // index (half of a 10,000-cluster hub's CPU while clusters joined).
+        change(Arc::make_mut(&mut *guard));
     }
 
     pub fn authorize(&self, attrs: &Attributes) -> Decision {
