@@ -13,7 +13,6 @@ pub mod hosting;
 pub mod http;
 pub mod hub;
 pub mod logging;
-pub mod memory;
 pub mod metrics;
 pub mod pki;
 pub mod registry;

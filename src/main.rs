@@ -149,15 +149,10 @@ fn prepare(
     } else {
         tokio::runtime::Builder::new_current_thread()
     };
-    // Threads about to sleep return freed memory when asked (memory::request_release).
-    let runtime = builder
-        .on_thread_park(multicluster_controlplane::memory::on_idle)
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
-            ExitCode::FAILURE
-        })?;
+    let runtime = builder.enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })?;
     Ok((config, runtime))
 }
 

@@ -195,8 +195,6 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let router = http::router(readiness.clone(), registry.clone(), auth);
     let signals = tokio::spawn(signals.wait(shutdown_tx, shutdown_check));
     announce_ready(&pki, local);
-    // The start-up's garbage goes back to the OS as each thread next idles.
-    crate::memory::request_release();
     serve(listener, acceptor, client_certs, router, shutdown_rx).await;
     let _ = signals.await;
     if let Some(election) = election {
