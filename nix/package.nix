@@ -55,10 +55,10 @@ rustPlatform.buildRustPackage {
     ROCKSDB_LIB_DIR = "${lib.getLib rocksdb}/lib";
     ROCKSDB_INCLUDE_DIR = "${lib.getDev rocksdb}/include";
     PROTOC = "${lib.getBin protobuf}/bin/protoc";
-    # build.rs links optimized builds with lld in start-up order (hack/startup-order.txt)
-    # when ld.lld is on PATH. Not here: RocksDB is nixpkgs' shared library, outside that
-    # order, and linking through nixpkgs' wrapped binutils keeps its rpath and
-    # interpreter handling; the package links as before.
+    # build.rs links with lld in start-up order (hack/startup-order.txt, not in the
+    # source set) when ld.lld is on PATH. Not here: RocksDB is nixpkgs' shared library,
+    # outside that order, and nixpkgs' wrapped linker keeps its rpath and interpreter
+    # handling; the package links as before.
     MCP_LINK_ORDER = "0";
   };
 
