@@ -246,11 +246,14 @@ func up(cfg *upConfig) (int, error) {
 			"--node-lease-duration-seconds=40",
 		}, []string{"HOME=" + kwokHome}},
 	}
-	// All but kwok at once: each waits for the one it needs (the apiserver for etcd, the
-	// others for the apiserver), which is faster than starting them in turn. kwok starts
-	// once the apiserver is ready: it polls for it with a backoff that grows to seconds.
+	// etcd, the apiserver and the scheduler at once: each waits for the one it needs.
+	// kwok and the controller-manager start once the apiserver is ready: kwok polls for it
+	// with a backoff that grows to seconds, and the controller-manager gives up (exits)
+	// when the apiserver's /healthz is not ok within its fixed wait, which happened on a
+	// loaded machine while the apiserver still bootstrapped its RBAC roles.
+	startsLate := func(name string) bool { return name == "kwok" || name == "controller-manager" }
 	for _, c := range components {
-		if c.name == "kwok" {
+		if startsLate(c.name) {
 			continue
 		}
 		if err := sup.start(c.name, c.bin, c.args, c.env); err != nil {
@@ -287,7 +290,7 @@ func up(cfg *upConfig) (int, error) {
 		return 1, err
 	}
 	for _, c := range components {
-		if c.name != "kwok" {
+		if !startsLate(c.name) {
 			continue
 		}
 		if err := sup.start(c.name, c.bin, c.args, c.env); err != nil {
