@@ -531,10 +531,7 @@ impl Sim {
     /// Lists the cluster's ManifestWorks with its own identity and acknowledges those not
     /// yet Applied (a cluster without a watch).
     async fn acknowledge_listed(&self, name: &str, client: &reqwest::Client) {
-        let base = format!(
-            "{}/apis/work.open-cluster-management.io/v1/namespaces/{name}/manifestworks",
-            self.hub_url
-        );
+        let base = works_url(&self.hub_url, name);
         let Ok(r) = client.get(&base).send().await else {
             return;
         };
@@ -550,10 +547,7 @@ impl Sim {
     /// Applied, Available and no longer Progressing once (what an agent that applied a
     /// ConfigMap would write; a rollout counts such a work as succeeded).
     async fn acknowledge(self: Arc<Self>, name: String, client: reqwest::Client) {
-        let base = format!(
-            "{}/apis/work.open-cluster-management.io/v1/namespaces/{name}/manifestworks",
-            self.hub_url
-        );
+        let base = works_url(&self.hub_url, &name);
         loop {
             let Ok(r) = client.get(format!("{base}?watch=1")).send().await else {
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -577,6 +571,11 @@ impl Sim {
             }
         }
     }
+}
+
+/// The ManifestWorks of namespace `ns` on the hub at `hub_url`.
+fn works_url(hub_url: &str, ns: &str) -> String {
+    format!("{hub_url}/apis/work.open-cluster-management.io/v1/namespaces/{ns}/manifestworks")
 }
 
 /// A ManifestWork `name` for `cluster` with one ConfigMap (100 bytes of data).
@@ -691,9 +690,7 @@ pub async fn create_works(
     let creating = Arc::new(Semaphore::new(64));
     let mut tasks = Vec::new();
     for i in clusters {
-        let url = hub.url(&format!(
-            "/apis/work.open-cluster-management.io/v1/namespaces/sim-{i}/manifestworks"
-        ));
+        let url = works_url(&hub.url(""), &format!("sim-{i}"));
         for body in works(i) {
             let (admin, creating, url) = (admin.clone(), creating.clone(), url.clone());
             tasks.push(tokio::spawn(async move {

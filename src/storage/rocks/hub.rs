@@ -51,9 +51,13 @@ impl Slots {
         self.since_sweep += 1;
         if self.since_sweep >= SWEEP_EVERY {
             self.since_sweep = 0;
-            let prefixes: Vec<String> = self.by_prefix.keys().cloned().collect();
-            for prefix in prefixes {
-                self.retain(&prefix, |slot| !slot.tx.is_closed());
+            self.by_prefix.retain(|_, group| {
+                group.retain(|slot| !slot.tx.is_closed());
+                !group.is_empty()
+            });
+            self.lengths.clear();
+            for prefix in self.by_prefix.keys() {
+                *self.lengths.entry(prefix.len()).or_default() += 1;
             }
         }
     }
