@@ -126,8 +126,25 @@ pub fn run(args: &[&str]) -> Output {
     Command::new(bin()).args(args).output().expect("run binary")
 }
 
-/// A loopback port nobody listens on right now.
+/// A loopback port nobody listens on right now, for a server that a test starts later.
+///
+/// It is drawn at random from below the kernel's ephemeral range: a port from that range
+/// (what binding port 0 gives) can be taken as the local end of any outgoing connection
+/// before the server binds it, which made starts fail with "address already in use"
+/// while other tests ran.
 pub fn free_port() -> u16 {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    if ephemeral_low > 12_000 {
+        for _ in 0..1000 {
+            let port = rand::random_range(10_000..ephemeral_low);
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
 }
