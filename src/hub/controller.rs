@@ -8,15 +8,17 @@
 //! poisoned by a panic elsewhere is recovered (every change to the state is one call that
 //! cannot leave it half done).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::api::Kind;
 use crate::api::status::Status;
@@ -37,6 +39,10 @@ struct State {
     queued: HashSet<String>,
     active: HashSet<String>,
     dirty: HashSet<String>,
+    /// Keys added with a delay: when each is due (one entry per key, the earliest) ...
+    due_at: HashMap<String, Instant>,
+    /// ... and the same entries in due order, for the one timer task.
+    timers: BTreeSet<(Instant, String)>,
 }
 
 /// A deduplicating queue of keys.
@@ -48,6 +54,10 @@ pub struct Queue {
     drained: Arc<Notify>,
     /// `workqueue_depth` of the controller running this queue, set by [`run`].
     depth: Arc<std::sync::OnceLock<prometheus_client::metrics::gauge::Gauge>>,
+    /// Woken when a delayed key becomes due earlier than every other.
+    timers_changed: Arc<Notify>,
+    /// Whether the timer task of delayed keys runs (started by the first [`Queue::add_after`]).
+    timer_started: Arc<AtomicBool>,
 }
 
 /// Locks `m`, recovering the guard of a poisoned lock.
@@ -78,13 +88,64 @@ impl Queue {
         }
     }
 
-    /// Adds a key after `delay`.
+    /// Adds a key after `delay`. A key already waiting for its delay keeps the earlier of
+    /// the two times (reconcilers ask again when they still need to), so a key that is
+    /// requeued on every change has one timer, not one per change. All delayed keys of a
+    /// queue share one timer task.
     pub fn add_after(&self, key: impl Into<String>, delay: Duration) {
-        let (queue, key) = (self.clone(), key.into());
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            queue.add(key);
-        });
+        let key = key.into();
+        let at = Instant::now() + delay;
+        let earliest = {
+            let mut state = lock(&self.state);
+            match state.due_at.get(&key) {
+                Some(&current) if current <= at => return,
+                Some(&current) => {
+                    state.timers.remove(&(current, key.clone()));
+                }
+                None => {}
+            }
+            state.due_at.insert(key.clone(), at);
+            state.timers.insert((at, key));
+            state.timers.first().is_some_and(|(first, _)| *first == at)
+        };
+        if !self.timer_started.swap(true, Ordering::AcqRel) {
+            tokio::spawn(self.clone().run_timers());
+        } else if earliest {
+            self.timers_changed.notify_one();
+        }
+    }
+
+    /// Moves delayed keys into the queue as they become due, forever.
+    async fn run_timers(self) {
+        loop {
+            let changed = self.timers_changed.notified();
+            let (due, next) = {
+                let mut state = lock(&self.state);
+                let now = Instant::now();
+                let mut due = Vec::new();
+                while let Some((at, _)) = state.timers.first()
+                    && *at <= now
+                {
+                    if let Some((_, key)) = state.timers.pop_first() {
+                        state.due_at.remove(&key);
+                        due.push(key);
+                    }
+                }
+                (due, state.timers.first().map(|(at, _)| *at))
+            };
+            for key in due {
+                self.add(key);
+            }
+            match next {
+                Some(at) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at) => {}
+                        _ = changed => {}
+                    }
+                }
+                None => changed.await,
+            }
+        }
     }
 
     /// Number of keys waiting (not counting those being reconciled).
@@ -392,6 +453,51 @@ mod tests {
         assert_eq!(q.len(), 2);
         assert_eq!(q.next().await, "b");
         assert_eq!(q.next().await, "a");
+    }
+
+    /// Waits (bounded) for the next key; `None` if none comes within `within`.
+    async fn next_within(q: &Queue, within: Duration) -> Option<String> {
+        tokio::time::timeout(within, q.next()).await.ok()
+    }
+
+    #[tokio::test]
+    async fn delayed_keys_arrive_once_at_their_earliest_time() {
+        let q = Queue::default();
+        q.add_after("late-then-early", Duration::from_secs(3600));
+        q.add_after("late-then-early", Duration::from_millis(20));
+        q.add_after("early-then-late", Duration::from_millis(30));
+        q.add_after("early-then-late", Duration::from_secs(3600));
+        let mut got = vec![
+            next_within(&q, Duration::from_secs(10)).await,
+            next_within(&q, Duration::from_secs(10)).await,
+        ];
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                Some("early-then-late".into()),
+                Some("late-then-early".into())
+            ]
+        );
+        let state = lock(&q.state);
+        assert!(
+            state.timers.is_empty() && state.due_at.is_empty(),
+            "each key had one timer, the earliest"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sooner_delay_wakes_the_timer_waiting_for_a_later_one() {
+        let q = Queue::default();
+        q.add_after("hour", Duration::from_secs(3600));
+        // The timer task now sleeps until the hour; this key must not wait for it.
+        tokio::task::yield_now().await;
+        q.add_after("soon", Duration::from_millis(10));
+        assert_eq!(
+            next_within(&q, Duration::from_secs(10)).await.as_deref(),
+            Some("soon")
+        );
+        assert_eq!(lock(&q.state).timers.len(), 1, "the hour is still waiting");
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@
 //! ownership graph by uid; it acts through the registry like any other writer.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -87,9 +88,9 @@ pub fn add_policy_finalizer(object: &mut Value, propagation: Propagation) {
 /// One object as the collector sees it.
 #[derive(Debug, Clone)]
 struct Node {
-    key: String,
+    key: Arc<str>,
     /// (owner uid, blockOwnerDeletion).
-    owners: Vec<(String, bool)>,
+    owners: Vec<(Arc<str>, bool)>,
     deleting: bool,
     finalizers: Vec<String>,
     namespace: String,
@@ -158,23 +159,32 @@ where
 
 #[derive(Default)]
 struct Graph {
-    nodes: HashMap<String, Node>,
-    dependents: HashMap<String, HashSet<String>>,
-    uid_of_key: HashMap<String, String>,
+    nodes: HashMap<Arc<str>, Node>,
+    dependents: HashMap<Arc<str>, HashSet<Arc<str>>>,
+    uid_of_key: HashMap<Arc<str>, Arc<str>>,
 }
 
 impl Graph {
-    fn put(&mut self, kv: &KeyValue) -> Option<String> {
+    fn put(&mut self, kv: &KeyValue) -> Option<Arc<str>> {
         // Only the metadata is read: the rest of the object (a PlacementDecision's hundred
         // decisions, a work's manifests) is skipped without being built.
         let stored: Stored = serde_json::from_slice(&kv.value).ok()?;
         let meta = stored.metadata;
         let uid = meta.uid?;
         self.remove_key(&kv.key);
-        let owners: Vec<(String, bool)> = meta
+        // A uid or key is one allocation however many maps hold it (a hub holds every
+        // object here, a dozen per managed cluster).
+        let uid = self.shared_uid(&uid);
+        let key: Arc<str> = Arc::from(kv.key.as_str());
+        let owners: Vec<(Arc<str>, bool)> = meta
             .owner_references
             .into_iter()
-            .filter_map(|o| Some((o.uid?, o.block_owner_deletion == Some(true))))
+            .filter_map(|o| {
+                Some((
+                    self.shared_uid(&o.uid?),
+                    o.block_owner_deletion == Some(true),
+                ))
+            })
             .collect();
         for (owner, _) in &owners {
             self.dependents
@@ -183,18 +193,27 @@ impl Graph {
                 .insert(uid.clone());
         }
         let node = Node {
-            key: kv.key.clone(),
+            key: key.clone(),
             owners,
             deleting: meta.deletion_timestamp.is_some(),
             finalizers: meta.finalizers,
             namespace: meta.namespace.unwrap_or_default(),
         };
-        self.uid_of_key.insert(kv.key.clone(), uid.clone());
+        self.uid_of_key.insert(key, uid.clone());
         self.nodes.insert(uid.clone(), node);
         Some(uid)
     }
 
-    fn remove_key(&mut self, key: &str) -> Option<(String, Node)> {
+    /// `uid` as the graph already holds it (as an object or an owner), else a new one.
+    fn shared_uid(&self, uid: &str) -> Arc<str> {
+        self.nodes
+            .get_key_value(uid)
+            .map(|(k, _)| k.clone())
+            .or_else(|| self.dependents.get_key_value(uid).map(|(k, _)| k.clone()))
+            .unwrap_or_else(|| Arc::from(uid))
+    }
+
+    fn remove_key(&mut self, key: &str) -> Option<(Arc<str>, Node)> {
         let uid = self.uid_of_key.remove(key)?;
         let node = self.nodes.remove(&uid)?;
         for (owner, _) in &node.owners {
@@ -249,7 +268,7 @@ impl Registry {
         for kv in &snapshot.items {
             graph.put(kv);
         }
-        let pending: Vec<String> = graph.nodes.keys().cloned().collect();
+        let pending: Vec<Arc<str>> = graph.nodes.keys().cloned().collect();
         for uid in pending {
             if let Some(node) = graph.nodes.get(&uid).cloned() {
                 self.settle(&graph, &uid, &node).await;
@@ -288,7 +307,7 @@ impl Registry {
                     if !node.namespace.is_empty()
                         && let Some(ns_uid) = graph
                             .uid_of_key
-                            .get(&format!("/core/namespaces/{}", node.namespace))
+                            .get(format!("/core/namespaces/{}", node.namespace).as_str())
                             .cloned()
                         && let Some(ns) = graph.nodes.get(&ns_uid).cloned()
                     {
@@ -321,7 +340,7 @@ impl Registry {
             }
             let blocked = dependents
                 .iter()
-                .any(|d| d.owners.iter().any(|(o, block)| o == uid && *block));
+                .any(|d| d.owners.iter().any(|(o, block)| &**o == uid && *block));
             if !blocked {
                 self.remove_finalizer(node, FOREGROUND).await;
             }
