@@ -35,6 +35,10 @@ use super::{
 
 pub use maintenance::MaintenanceConfig;
 
+/// Table files RocksDB keeps open at most (its default is all of them): the server keeps
+/// this many descriptors, and more, out of reach of client connections.
+pub const MAX_OPEN_FILES: i32 = 256;
+
 /// How to open the store.
 #[derive(Debug, Clone)]
 pub struct RocksOptions {
@@ -206,6 +210,7 @@ impl RocksStore {
         db_options.set_keep_log_file_num(3);
         db_options.set_max_total_wal_size(64 << 20);
         db_options.set_paranoid_checks(true);
+        db_options.set_max_open_files(MAX_OPEN_FILES);
         let cfs = codec::ALL_CFS.iter().map(|name| {
             let size = match *name {
                 codec::CF_KV | codec::CF_HIST => 16 << 20,
