@@ -573,24 +573,19 @@ async fn serve(
     loop {
         // At the cap, new connections wait in the listen backlog until one closes: the
         // descriptors left are the storage's (see `connection_limit`).
-        let slot = match slots.clone().try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                if !warned_full {
-                    warned_full = true;
-                    tracing::warn!(
-                        max_connections,
-                        "connection limit reached (open-files limit less a reserve for storage); new connections wait until one closes"
-                    );
-                }
-                tokio::select! {
-                    slot = slots.clone().acquire_owned() => match slot {
-                        Ok(slot) => slot,
-                        Err(_) => break,
-                    },
-                    _ = shutdown.changed() => break,
-                }
-            }
+        if slots.available_permits() == 0 && !warned_full {
+            warned_full = true;
+            tracing::warn!(
+                max_connections,
+                "connection limit reached (open-files limit less a reserve for storage); new connections wait until one closes"
+            );
+        }
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
         };
         let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {

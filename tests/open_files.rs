@@ -30,9 +30,7 @@ fn client_connections_leave_the_storage_its_descriptors() {
     cmd.arg(format!("--nofile={LIMIT}:{LIMIT}"))
         .arg("--")
         .arg(common::bin())
-        .args(["server", "--data-dir"])
-        .arg(dir.path())
-        .args(["--port", &port.to_string(), "--bind-address", "127.0.0.1"]);
+        .args(Hub::server_args(dir.path(), port));
     let mut hub = Hub::spawn(cmd, port, dir.path(), &[]);
     hub.wait_ready();
 
@@ -65,14 +63,11 @@ fn client_connections_leave_the_storage_its_descriptors() {
     // Once those connections are gone, clients are served and writes land.
     drop(held);
     let c = client(dir.path(), true);
-    let mut status = None;
     wait_until("a namespace is created", || {
-        let r = c
-            .post(hub.url("/api/v1/namespaces"))
+        c.post(hub.url("/api/v1/namespaces"))
             .json(&serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": "after-the-flood"}}))
-            .send();
-        status = r.ok().map(|r| r.status());
-        status.is_some_and(|s| s.is_success())
+            .send()
+            .is_ok_and(|r| r.status().is_success())
     });
 }

@@ -123,13 +123,11 @@ impl Queue {
                 let mut state = lock(&self.state);
                 let now = Instant::now();
                 let mut due = Vec::new();
-                while let Some((at, _)) = state.timers.first()
-                    && *at <= now
+                while state.timers.first().is_some_and(|(at, _)| *at <= now)
+                    && let Some((_, key)) = state.timers.pop_first()
                 {
-                    if let Some((_, key)) = state.timers.pop_first() {
-                        state.due_at.remove(&key);
-                        due.push(key);
-                    }
+                    state.due_at.remove(&key);
+                    due.push(key);
                 }
                 (due, state.timers.first().map(|(at, _)| *at))
             };

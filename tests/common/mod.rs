@@ -199,21 +199,26 @@ impl Hub {
 
     /// Starts `server` on a given loopback port (a restart keeps its address).
     pub fn start_on(data_dir: &Path, port: u16, extra: &[&str], env: &[(&str, &str)]) -> Hub {
-        let port_s = port.to_string();
+        let mut cmd = Command::new(bin());
+        cmd.args(Self::server_args(data_dir, port)).args(extra);
+        Self::spawn(cmd, port, data_dir, env)
+    }
+
+    /// The arguments of `server` on `data_dir` and a loopback `port` (without the binary,
+    /// for commands that wrap it).
+    pub fn server_args(data_dir: &Path, port: u16) -> Vec<String> {
         let data = data_dir.to_str().expect("utf8 path");
-        let mut args = vec![
+        [
             "server",
             "--data-dir",
             data,
             "--port",
-            &port_s,
+            &port.to_string(),
             "--bind-address",
             "127.0.0.1",
-        ];
-        args.extend_from_slice(extra);
-        let mut cmd = Command::new(bin());
-        cmd.args(&args);
-        Self::spawn(cmd, port, data_dir, env)
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     /// Spawns a prepared `server` command, capturing its output.
