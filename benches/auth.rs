@@ -100,7 +100,9 @@ async fn requests(hub: &common::Hub, data: &std::path::Path) {
                     if let Some(t) = &bearer {
                         r = r.bearer_auth(t);
                     }
-                    let status = r.send().await.expect("get").status();
+                    let r = r.send().await.expect("get");
+                    let status = r.status();
+                    r.bytes().await.expect("body");
                     assert_eq!(status, 200, "authenticated GET");
                     n += 1;
                 }

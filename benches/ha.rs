@@ -111,7 +111,9 @@ async fn write_load(
                     .send()
                     .await
                     .expect("create");
-                assert_eq!(resp.status().as_u16(), 201, "create through {port}");
+                let status = resp.status().as_u16();
+                resp.bytes().await.expect("create body");
+                assert_eq!(status, 201, "create through {port}");
                 latencies.push(t.elapsed().as_secs_f64() * 1000.0);
             }
         }));

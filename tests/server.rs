@@ -408,3 +408,71 @@ fn hub_on_external_etcd_becomes_ready_and_stores_under_its_prefix() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Many requests multiplexed on one HTTP/2 connection, twice as many at once as the server's
+/// stream limit (client-go shares one connection among all of a process's clients): every
+/// one is answered and the connection is never torn down.
+#[test]
+fn one_http2_connection_carries_many_concurrent_requests() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut hub = Hub::start(dir.path(), &[]);
+    hub.wait_ready();
+    let http = common::async_client(dir.path(), true, false);
+    let base = hub.url("/api/v1/namespaces/default/configmaps");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    const TASKS: usize = 400;
+    const ROUNDS: usize = 8;
+    let failures = runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for t in 0..TASKS {
+            let (http, base) = (http.clone(), base.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut failures = Vec::new();
+                for r in 0..ROUNDS {
+                    let name = format!("c-{t}-{r}");
+                    let body = serde_json::json!({"metadata": {"name": name}, "data": {"k": "v"}});
+                    let create = http.post(&base).json(&body).send();
+                    if let Err(e) = answered(create, 201).await {
+                        failures.push(format!("create {name}: {e}"));
+                    }
+                    let get = http.get(format!("{base}/{name}")).send();
+                    if let Err(e) = answered(get, 200).await {
+                        failures.push(format!("get {name}: {e}"));
+                    }
+                }
+                failures
+            }));
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.expect("task"));
+        }
+        all
+    });
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests failed, first: {:?}",
+        failures.len(),
+        TASKS * ROUNDS * 2,
+        &failures[..failures.len().min(5)]
+    );
+}
+
+/// Awaits a request and reads its whole body (a dropped body is a stream the client cancels),
+/// failing unless the status is `want`.
+async fn answered(
+    request: impl std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+    want: u16,
+) -> Result<(), String> {
+    let response = request.await.map_err(|e| format!("{e:?}"))?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(|e| format!("{e:?}"))?;
+    if status == want {
+        Ok(())
+    } else {
+        Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)))
+    }
+}
