@@ -221,7 +221,7 @@ pub struct Sim {
 }
 
 /// Connections clusters without a held one open at once ([`Sim::transient`]).
-const TRANSIENT_CONNECTIONS: usize = 1_000;
+pub const TRANSIENT_CONNECTIONS: usize = 1_000;
 
 impl Sim {
     /// One simulated agent: join, report, then renew the lease every period.
