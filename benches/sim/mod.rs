@@ -275,8 +275,11 @@ impl Sim {
             .add_root_certificate(reqwest::Certificate::from_pem(&self.ca).expect("ca"))
             .identity(reqwest::Identity::from_pem(&identity).expect("identity"));
         if !persistent {
-            // One connection per renewal (its GET and PUT), closed after it.
-            builder = builder.http1_only().pool_max_idle_per_host(0);
+            // One connection per renewal: its GET and PUT, the PUT asking the hub to close
+            // it (a connection per request would double the TLS handshakes).
+            builder = builder
+                .http1_only()
+                .pool_idle_timeout(Duration::from_millis(500));
         }
         let client = builder.build().expect("client");
         let mut current = waiting_accept.await.expect("accepted");
@@ -375,7 +378,11 @@ impl Sim {
             assert!(r.status().is_success(), "lease: {}", r.status());
             let mut l: Value = r.json().await.expect("json");
             l["spec"]["renewTime"] = json!(multicluster_controlplane::api::meta::now_micro());
-            let status = match client.put(&lease).json(&l).send().await {
+            let mut put = client.put(&lease).json(&l);
+            if !persistent {
+                put = put.header(reqwest::header::CONNECTION, "close");
+            }
+            let status = match put.send().await {
                 Ok(r) => {
                     let status = r.status();
                     // Read the answer: a dropped body is a cancelled stream.
