@@ -100,9 +100,7 @@ async fn requests(hub: &common::Hub, data: &std::path::Path) {
                     if let Some(t) = &bearer {
                         r = r.bearer_auth(t);
                     }
-                    let r = r.send().await.expect("get");
-                    let status = r.status();
-                    r.bytes().await.expect("body");
+                    let status = common::read_status(r.send().await.expect("get")).await;
                     assert_eq!(status, 200, "authenticated GET");
                     n += 1;
                 }

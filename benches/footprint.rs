@@ -130,9 +130,7 @@ async fn post(http: &reqwest::Client, url: String, body: &Value) {
     for attempt in 0..8u64 {
         match http.post(&url).json(body).send().await {
             Ok(r) if r.status().is_success() || r.status().as_u16() == 409 => {
-                // Read the answer: hyper's client closes a connection after 1,024 streams
-                // it had to cancel because their bodies were dropped unread.
-                let _ = r.bytes().await;
+                common::read_status(r).await;
                 return;
             }
             Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {}

@@ -111,8 +111,7 @@ async fn write_load(
                     .send()
                     .await
                     .expect("create");
-                let status = resp.status().as_u16();
-                resp.bytes().await.expect("create body");
+                let status = common::read_status(resp).await.as_u16();
                 assert_eq!(status, 201, "create through {port}");
                 latencies.push(t.elapsed().as_secs_f64() * 1000.0);
             }

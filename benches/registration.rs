@@ -47,10 +47,11 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(if quick { 1_000 } else { 10_000 });
     // A held connection takes a descriptor in this process and one in the hub, which has
-    // the same limit and holds at most that limit less its 1,024 reserve in connections:
+    // the same limit and holds at most that limit less its reserve in connections:
     // held ones, the per-renewal ones and 500 for joins and this process's own files stay
     // within that (when they did not, joins queued behind the hub's cap at 25,000 clusters).
-    let budget = open_files.saturating_sub(1_024 + sim::TRANSIENT_CONNECTIONS as u64 + 500);
+    let reserve = multicluster_controlplane::server::RESERVED_FILES;
+    let budget = open_files.saturating_sub(reserve + sim::TRANSIENT_CONNECTIONS as u64 + 500);
     let persistent = usize::try_from(budget).unwrap_or(usize::MAX);
     if persistent < last {
         println!(

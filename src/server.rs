@@ -712,7 +712,7 @@ fn raise_open_files_limit() -> u64 {
 /// hosting-cluster clients. When connections took the last descriptors, a RocksDB
 /// compaction failed to open a table, which stops every later write until a restart (seen
 /// at 35,000 simulated clusters under a 20,000 limit).
-const RESERVED_FILES: u64 = 1024;
+pub const RESERVED_FILES: u64 = 1024;
 
 /// How many client connections the hub holds at once under an open-files limit of
 /// `open_files`.

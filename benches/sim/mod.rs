@@ -365,9 +365,10 @@ impl Sim {
                 }
             }
             let started = Instant::now();
-            let _connection = match persistent {
-                true => None,
-                false => Some(self.transient.acquire().await.expect("semaphore")),
+            let _connection = if persistent {
+                None
+            } else {
+                Some(self.transient.acquire().await.expect("semaphore"))
             };
             let r = match client.get(&lease).send().await {
                 Ok(r) => r,
@@ -383,12 +384,7 @@ impl Sim {
                 put = put.header(reqwest::header::CONNECTION, "close");
             }
             let status = match put.send().await {
-                Ok(r) => {
-                    let status = r.status();
-                    // Read the answer: a dropped body is a cancelled stream.
-                    let _ = r.bytes().await;
-                    status
-                }
+                Ok(r) => common::read_status(r).await,
                 Err(_) if self.stop.load(std::sync::atomic::Ordering::Relaxed) => break,
                 Err(e) => panic!("renew: {e:?}"),
             };

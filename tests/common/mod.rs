@@ -338,6 +338,14 @@ pub fn async_client(data_dir: &Path, admin: bool, http1: bool) -> reqwest::Clien
     b.build().expect("client")
 }
 
+/// A response's status, after reading its body: a body dropped unread is an HTTP/2 stream
+/// the client cancels, and hyper's client closes the connection after 1,024 of those.
+pub async fn read_status(response: reqwest::Response) -> reqwest::StatusCode {
+    let status = response.status();
+    let _ = response.bytes().await;
+    status
+}
+
 /// Polls `check` every 50 ms until it holds; fails the test after 30 s naming `what`.
 pub fn wait_until(what: &str, check: impl FnMut() -> bool) {
     wait_until_within(what, 30, check);
