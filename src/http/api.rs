@@ -303,9 +303,7 @@ async fn dispatch(
                 registry.wait_for_revision(rv).await?;
             }
             let unfiltered = filter.labels.is_empty() && filter.fields.is_empty();
-            // Lists of built-in kinds are typed lists in kube: their items carry no
-            // apiVersion and kind, so only custom resources take the byte-splicing path.
-            if unfiltered && representation == Representation::Full && kind.custom {
+            if unfiltered && representation == Representation::Full {
                 let bytes = registry.list_json(kind, ns, options).await?;
                 return Ok((
                     [(axum::http::header::CONTENT_TYPE, "application/json")],

@@ -441,9 +441,10 @@ impl Registry {
         }))
     }
 
-    /// An unfiltered list as JSON bytes, the same document as [`Registry::list`] gives,
-    /// built from the stored bytes with only each item's resourceVersion spliced in: no
-    /// decode and re-encode per item, which is most of a large list's cost.
+    /// An unfiltered list as JSON bytes, as it is served: the document [`Registry::list`]
+    /// gives, except that items of built-in kinds carry no `apiVersion` and `kind` (kube's
+    /// typed lists). Built from the stored bytes with only each item's resourceVersion
+    /// spliced in: no decode and re-encode per item, which is most of a large list's cost.
     pub async fn list_json(
         &self,
         kind: &Kind,
@@ -455,6 +456,11 @@ impl Registry {
             .list(&kind.namespace_prefix(namespace), options)
             .await
             .map_err(|e| Status::from_store(e, kind, ""))?;
+        let shape = if kind.custom {
+            Served::Whole
+        } else {
+            Served::TypedItem
+        };
         let size: usize = page.items.iter().map(|kv| kv.value.len() + 40).sum();
         let mut out = Vec::with_capacity(size + 256);
         let encode_error =
@@ -467,12 +473,17 @@ impl Registry {
                 out.push(b',');
             }
             let spliced = stored_as_served(kind, &kv.value)
-                .then(|| splice_resource_version(&kv.value, kv.mod_revision))
+                .then(|| served_bytes(&kv.value, kv.mod_revision, shape))
                 .flatten();
             match spliced {
                 Some(bytes) => out.extend_from_slice(&bytes),
                 None => {
-                    serde_json::to_writer(&mut out, &decode(kind, kv)?).map_err(encode_error)?
+                    let mut item = decode(kind, kv)?;
+                    if let (Served::TypedItem, Some(o)) = (shape, item.as_object_mut()) {
+                        o.remove("apiVersion");
+                        o.remove("kind");
+                    }
+                    serde_json::to_writer(&mut out, &item).map_err(encode_error)?
                 }
             }
         }
@@ -999,53 +1010,75 @@ impl Registry {
     }
 }
 
-/// A stored object's JSON with `"resourceVersion":"<revision>"` added at the start of its
-/// top-level `metadata` object; `None` when the bytes are not shaped as expected (the
-/// caller then decodes). Strings are skipped whole, so keys inside values never match.
-fn splice_resource_version(stored: &[u8], revision: u64) -> Option<Vec<u8>> {
-    let mut depth = 0usize;
-    let mut i = 0;
-    let mut key_start = None;
-    let mut last_key: &[u8] = b"";
-    while i < stored.len() {
-        match stored[i] {
-            b'"' => {
-                let start = i + 1;
-                i += 1;
-                while i < stored.len() && stored[i] != b'"' {
-                    i += if stored[i] == b'\\' { 2 } else { 1 };
-                }
-                if depth == 1 && key_start.is_some() {
-                    last_key = stored.get(start..i)?;
-                    key_start = None;
-                }
-            }
-            b'{' | b'[' => {
-                if depth == 1 && stored[i] == b'{' && last_key == b"metadata" {
-                    let rest = stored.get(i + 1..)?;
-                    let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
-                    let mut out = Vec::with_capacity(stored.len() + 32);
-                    out.extend_from_slice(stored.get(..=i)?);
-                    out.extend_from_slice(format!("\"resourceVersion\":\"{revision}\"").as_bytes());
-                    if !empty {
-                        out.push(b',');
-                    }
-                    out.extend_from_slice(rest);
-                    return Some(out);
-                }
-                depth += 1;
-                if depth == 1 {
-                    key_start = Some(i);
-                }
-            }
-            b'}' | b']' => depth = depth.checked_sub(1)?,
-            b',' if depth == 1 => key_start = Some(i),
-            b':' if depth == 1 => {}
-            _ => {}
+/// How [`served_bytes`] writes a stored object out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Served {
+    /// The whole object, as a get or a watch event gives it.
+    Whole,
+    /// An item of a built-in kind's list: kube's typed lists leave out each item's
+    /// `apiVersion` and `kind`.
+    TypedItem,
+}
+
+/// A stored object's JSON as served, with `"resourceVersion":"<revision>"` added at the
+/// start of its top-level `metadata`; `None` when the bytes are not shaped as expected
+/// (the caller then decodes). Only top-level members are looked at, borrowed whole
+/// (`RawValue`), so nothing below them is parsed into values or re-encoded.
+pub(crate) fn served_bytes(stored: &[u8], revision: u64, shape: Served) -> Option<Vec<u8>> {
+    let TopLevel(members) = serde_json::from_slice(stored).ok()?;
+    let mut out = Vec::with_capacity(stored.len() + 32);
+    let mut metadata = false;
+    for (key, value) in members {
+        if shape == Served::TypedItem && (key == "apiVersion" || key == "kind") {
+            continue;
         }
-        i += 1;
+        out.push(if out.is_empty() { b'{' } else { b',' });
+        // Keys borrowed from the input have no escapes, so they are written as they were.
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
+        let value = value.get().as_bytes();
+        if key == "metadata" {
+            let rest = value.strip_prefix(b"{")?;
+            out.extend_from_slice(format!("{{\"resourceVersion\":\"{revision}\"").as_bytes());
+            if rest.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'}') {
+                out.push(b',');
+            }
+            out.extend_from_slice(rest);
+            metadata = true;
+        } else {
+            out.extend_from_slice(value);
+        }
     }
-    None
+    out.push(b'}');
+    metadata.then_some(out)
+}
+
+/// The top-level members of a JSON object in their order, keys and values borrowed from
+/// the input (a key with escapes cannot be borrowed and fails the parse).
+struct TopLevel<'a>(Vec<(&'a str, &'a serde_json::value::RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for TopLevel<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = TopLevel<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(TopLevel(members))
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
 }
 
 /// Runs `f` with the server-side-apply view of `kind` (its compiled schema and version).

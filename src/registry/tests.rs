@@ -410,21 +410,38 @@ async fn events_expire_after_their_ttl_and_other_kinds_do_not() {
 
 #[test]
 fn resource_versions_are_spliced_into_stored_bytes() {
+    use super::{Served, served_bytes};
     let stored = br#"{"apiVersion":"v1","data":{"metadata":"{\"x\":1}","k":"v"},"kind":"ConfigMap","metadata":{"name":"a","uid":"u"},"spec":{"metadata":{}}}"#;
-    let out = super::splice_resource_version(stored, 42).expect("spliced");
-    let v: Value = serde_json::from_slice(&out).expect("still JSON");
-    assert_eq!(v["metadata"]["resourceVersion"], "42");
-    assert_eq!(v["metadata"]["name"], "a");
-    assert!(v["spec"]["metadata"].get("resourceVersion").is_none());
-    assert_eq!(v["data"]["metadata"], "{\"x\":1}");
-    let empty =
-        super::splice_resource_version(br#"{"kind":"X","metadata":{}}"#, 7).expect("spliced");
+    let decoded: Value = serde_json::from_slice(stored).expect("json");
+    let mut expected = decoded.clone();
+    expected["metadata"]["resourceVersion"] = json!("42");
+    let out = served_bytes(stored, 42, Served::Whole).expect("spliced");
     assert_eq!(
-        serde_json::from_slice::<Value>(&empty).expect("json")["metadata"],
-        json!({"resourceVersion": "7"})
+        serde_json::from_slice::<Value>(&out).expect("json"),
+        expected
     );
-    assert!(super::splice_resource_version(br#"{"kind":"X"}"#, 7).is_none());
-    assert!(super::splice_resource_version(b"not json", 7).is_none());
+    // Typed list items: the same object without apiVersion and kind.
+    let out = served_bytes(stored, 42, Served::TypedItem).expect("spliced");
+    let mut typed = expected.clone();
+    let o = typed.as_object_mut().expect("object");
+    o.remove("apiVersion");
+    o.remove("kind");
+    assert_eq!(serde_json::from_slice::<Value>(&out).expect("json"), typed);
+    let empty = served_bytes(br#"{"kind":"X","metadata":{ }}"#, 7, Served::Whole).expect("spliced");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&empty).expect("json"),
+        json!({"kind": "X", "metadata": {"resourceVersion": "7"}})
+    );
+    // Not shaped as expected: the caller decodes.
+    for bad in [
+        &br#"{"kind":"X"}"#[..],
+        b"not json",
+        br#"{"metadata":[]}"#,
+        br#"{"meta\u0064ata":{}}"#,
+        br#"[1]"#,
+    ] {
+        assert!(served_bytes(bad, 7, Served::Whole).is_none(), "{bad:?}");
+    }
 }
 
 #[tokio::test]
@@ -449,7 +466,13 @@ async fn list_json_matches_list() {
             .expect("list_json"),
     )
     .expect("json");
-    assert_eq!(slow, fast);
+    // Served as kube serves a built-in kind's list: typed, items without apiVersion/kind.
+    let mut typed = slow.clone();
+    for item in typed["items"].as_array_mut().expect("items") {
+        let o = item.as_object_mut().expect("object");
+        assert!(o.remove("apiVersion").is_some() && o.remove("kind").is_some());
+    }
+    assert_eq!(typed, fast);
     let paged: Value = serde_json::from_slice(
         &env.registry
             .list_json(

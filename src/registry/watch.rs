@@ -11,7 +11,7 @@ use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 
 use super::selector::{FieldSelector, LabelSelector};
-use super::{Registry, decode, splice_resource_version, stored_as_served};
+use super::{Registry, Served, decode, served_bytes, stored_as_served};
 use crate::api::Kind;
 use crate::api::status::Status;
 use crate::storage::{Event, EventKind, KeyValue, Revision, StoreError};
@@ -205,7 +205,7 @@ fn raw_line(kind: &Kind, event: &Event) -> Option<WatchLine> {
     if !stored_as_served(kind, &event.kv.value) {
         return None;
     }
-    let object = splice_resource_version(&event.kv.value, event.revision)?;
+    let object = served_bytes(&event.kv.value, event.revision, Served::Whole)?;
     let mut bytes = Vec::with_capacity(object.len() + 32);
     bytes.extend_from_slice(b"{\"type\":\"");
     bytes.extend_from_slice(type_.as_bytes());
