@@ -10,7 +10,9 @@ use multicluster_controlplane::config::{self, Config};
 use multicluster_controlplane::{admin, agent, backup, http, logging, pki, server};
 
 /// mimalloc instead of glibc's malloc: the hub allocates and frees many small values
-/// (JSON trees, map nodes) on every write and watch event; see BENCHMARKS.md.
+/// (JSON trees, map nodes) on every write and watch event; see BENCHMARKS.md. The feature
+/// `system-allocator` keeps glibc's, for heap profilers that interpose malloc (heaptrack).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
