@@ -16,7 +16,52 @@ use multicluster_controlplane::{admin, agent, backup, http, logging, pki, server
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's options as its C API numbers them (`mi_option_t`); the test below checks
+/// the number against the option's default, so a mimalloc that renumbers fails it.
+#[cfg(not(feature = "system-allocator"))]
+mod mimalloc_options {
+    use std::ffi::{c_int, c_long};
+
+    /// `mi_option_purge_delay`: how long freed pages stay committed before they are
+    /// returned to the system, in milliseconds (default 1,000).
+    pub const PURGE_DELAY: c_int = 15;
+
+    unsafe extern "C" {
+        fn mi_option_set(option: c_int, value: c_long);
+        #[cfg(test)]
+        fn mi_option_get(option: c_int) -> c_long;
+    }
+
+    /// Freed pages go back to the system at once. With the default delay they are
+    /// returned only when the thread that freed them allocates again after the delay, so
+    /// what start-up, a burst of joins or a large list freed stays resident on threads
+    /// that then sleep: an idle hub held 4–5 MB more, a hub with 10,000 clusters 40–50 MB
+    /// more (BENCHMARKS.md); the API and registration benchmarks showed no cost beyond
+    /// their run-to-run spread.
+    pub fn return_freed_pages_at_once() {
+        // SAFETY: sets one integer option of the allocator linked into this binary; called
+        // first thing in `main`, before any other thread exists (mimalloc's setter is not
+        // thread safe).
+        unsafe { mi_option_set(PURGE_DELAY, 0) }
+    }
+
+    #[cfg(test)]
+    #[test]
+    fn purge_delay_is_the_option_numbered_here() {
+        // SAFETY: reads an option; no other test sets options.
+        let default = unsafe { mi_option_get(PURGE_DELAY) };
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            assert_eq!(
+                default, 1000,
+                "mimalloc's option {PURGE_DELAY} is not purge_delay"
+            );
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(not(feature = "system-allocator"))]
+    mimalloc_options::return_freed_pages_at_once();
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => run_server(&args),
