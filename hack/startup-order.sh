@@ -14,6 +14,12 @@
 # start runs. Symbols are the linker's (mangled) names; ones that a later code change
 # renames are skipped by the linker, so a stale list degrades slowly. Re-run after larger
 # changes: `hack/startup-order.sh` (about five minutes).
+#
+# Names carry a hash that differs between cargo profiles: a `cargo build --release`
+# binary (what users run) and the one `cargo bench` builds (what the benchmarks measure)
+# share only about half of them. So profile both and keep both lists: run it on one, then
+# with MCP_ORDER_KEEP=1 on the other, which appends the names of the existing file that
+# the new list lacks (the linker uses the names a build has, in their order).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/lib.sh
@@ -75,11 +81,17 @@ profile() {
 profile cold
 profile warm
 
-python3 - "$bin" "$work/warm.cg" "$work/cold.cg" > hack/startup-order.txt <<'EOF'
+keep=/dev/null
+if [ "${MCP_ORDER_KEEP:-0}" = 1 ]; then
+    cp hack/startup-order.txt "$work/kept.txt"
+    keep=$work/kept.txt
+fi
+python3 - "$bin" "$keep" "$work/warm.cg" "$work/cold.cg" > hack/startup-order.txt <<'EOF'
 import os, sys
 binary = os.path.realpath(sys.argv[1])
+kept = [line.strip() for line in open(sys.argv[2]) if line.strip()]
 seen, order = set(), []
-for path in sys.argv[2:]:
+for path in sys.argv[3:]:
     obj = None
     for line in open(path, errors="replace"):
         if line.startswith("ob="):
@@ -90,6 +102,7 @@ for path in sys.argv[2:]:
             if name not in seen and not name.startswith("0x"):
                 seen.add(name)
                 order.append(name)
+order += [name for name in kept if name not in seen]
 print("\n".join(order))
 EOF
 log "hack/startup-order.txt: $(wc -l < hack/startup-order.txt) functions"
