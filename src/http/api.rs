@@ -1092,10 +1092,7 @@ fn acceptable(headers: &axum::http::HeaderMap) -> bool {
 fn typed_items(kind: &Kind, mut list: Value) -> Value {
     if !kind.custom {
         for item in list["items"].as_array_mut().into_iter().flatten() {
-            if let Some(o) = item.as_object_mut() {
-                o.remove("apiVersion");
-                o.remove("kind");
-            }
+            crate::registry::as_typed_item(item);
         }
     }
     list

@@ -479,9 +479,8 @@ impl Registry {
                 Some(bytes) => out.extend_from_slice(&bytes),
                 None => {
                     let mut item = decode(kind, kv)?;
-                    if let (Served::TypedItem, Some(o)) = (shape, item.as_object_mut()) {
-                        o.remove("apiVersion");
-                        o.remove("kind");
+                    if shape == Served::TypedItem {
+                        as_typed_item(&mut item);
                     }
                     serde_json::to_writer(&mut out, &item).map_err(encode_error)?
                 }
@@ -1052,6 +1051,15 @@ pub(crate) fn served_bytes(stored: &[u8], revision: u64, shape: Served) -> Optio
     }
     out.push(b'}');
     metadata.then_some(out)
+}
+
+/// An object as an item of a built-in kind's list: kube's typed lists leave out each
+/// item's `apiVersion` and `kind`.
+pub(crate) fn as_typed_item(item: &mut Value) {
+    if let Some(o) = item.as_object_mut() {
+        o.remove("apiVersion");
+        o.remove("kind");
+    }
 }
 
 /// The top-level members of a JSON object in their order, keys and values borrowed from
