@@ -219,7 +219,7 @@ fn whoami(server: &Server) -> String {
 fn install_ocm_crds(peer: &Server) {
     let path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
     let mut names = Vec::new();
-    for crd in multicluster_controlplane::api::ocm::crds() {
+    for crd in multicluster_controlplane::api::ocm::crds().iter() {
         let body = serde_json::to_value(crd).expect("crd json");
         let (status, answer) = peer.request("POST", path, Some(&body));
         assert!(

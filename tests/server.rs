@@ -476,3 +476,101 @@ async fn answered(
         Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)))
     }
 }
+
+/// A client that reconnects resumes its TLS 1.3 session from the hub's ticket (no
+/// certificate exchange), even after hundreds of other clients connected in between (the
+/// hub keeps no per-session state, so none is evicted), and the hub still authenticates it
+/// by the client certificate of the first handshake: the resumed connection is the same
+/// user as the full one.
+#[test]
+fn resumed_tls_sessions_keep_the_client_certificate_identity() {
+    use rustls::HandshakeKind;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut hub = Hub::start(dir.path(), &[]);
+    hub.wait_ready();
+    let cert = dir.path().join("cert");
+    // A client with its own session store, presenting the admin certificate.
+    let connector = || {
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_file_iter(cert.join("ca.crt")).expect("ca") {
+            roots.add(ca.expect("ca pem")).expect("ca added");
+        }
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(cert.join("admin.crt"))
+                .expect("admin.crt")
+                .collect::<Result<_, _>>()
+                .expect("admin chain");
+        let key = PrivateKeyDer::from_pem_file(cert.join("admin.key")).expect("admin.key");
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .expect("client auth");
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+    };
+    let address = hub.url("").trim_start_matches("https://").to_string();
+    let review = r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#;
+    let request = format!(
+        "POST /apis/authentication.k8s.io/v1/selfsubjectreviews HTTP/1.1\r\nHost: {address}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{review}",
+        review.len()
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // One request per connection, read to its end (the tickets arrive after the handshake).
+    let ask = |connector: tokio_rustls::TlsConnector| {
+        let (address, request) = (address.clone(), request.clone());
+        async move {
+            let tcp = tokio::net::TcpStream::connect(&address)
+                .await
+                .expect("connect");
+            let name = ServerName::try_from("127.0.0.1").expect("server name");
+            let mut tls = connector.connect(name, tcp).await.expect("handshake");
+            let kind = tls.get_ref().1.handshake_kind();
+            tls.write_all(request.as_bytes()).await.expect("request");
+            let mut response = Vec::new();
+            // A peer that closes without close_notify ends the read with an error; what was
+            // read before it is kept and judged below.
+            let _ = tls.read_to_end(&mut response).await;
+            let text = String::from_utf8_lossy(&response).into_owned();
+            let body = text
+                .find('{')
+                .zip(text.rfind('}'))
+                .and_then(|(from, to)| {
+                    serde_json::from_str::<serde_json::Value>(&text[from..=to]).ok()
+                })
+                .unwrap_or_else(|| panic!("no JSON in the response: {text}"));
+            (kind, body["status"]["userInfo"].clone())
+        }
+    };
+    let agent = connector();
+    let (first_kind, first_user) = runtime.block_on(ask(agent.clone()));
+    // More sessions than rustls's default server-side cache holds (256).
+    let others = connector();
+    for _ in 0..300 {
+        runtime.block_on(ask(others.clone()));
+    }
+    let (second_kind, second_user) = runtime.block_on(ask(agent));
+    assert_eq!(first_kind, Some(HandshakeKind::Full));
+    assert_eq!(
+        second_kind,
+        Some(HandshakeKind::Resumed),
+        "the second connection did not resume"
+    );
+    let name = first_user["username"].as_str().unwrap_or_default();
+    assert!(
+        !name.is_empty() && name != "system:anonymous",
+        "{first_user}"
+    );
+    assert_eq!(second_user["username"], first_user["username"]);
+    assert_eq!(second_user["groups"], first_user["groups"]);
+}

@@ -321,7 +321,7 @@ static TABLE: &[Spec] = &[
 /// their generated CRDs (a hub also stores those CRDs, and serves them from there).
 pub fn kinds() -> Vec<Kind> {
     let mut kinds = kubernetes_kinds();
-    for crd in super::ocm::crds() {
+    for crd in super::ocm::crds().iter() {
         kinds.extend(super::crd::kinds(crd));
     }
     kinds

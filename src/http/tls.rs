@@ -27,6 +27,8 @@ pub enum TlsError {
     Certificate(String),
     #[error("client CA: {0}")]
     ClientCa(String),
+    #[error("TLS session tickets: {0}")]
+    Tickets(String),
 }
 
 /// Serves whatever certificate was stored last; renewal swaps it without a restart.
@@ -175,6 +177,14 @@ pub fn server_config(
         .with_client_cert_verifier(verifier.clone())
         .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // Stateless TLS 1.3 session tickets (keys random per process, rotated by rustls): a
+    // reconnecting agent resumes without the certificate exchange and its signatures, and
+    // the hub keeps nothing per session. rustls's default remembers 256 sessions, which a
+    // hub with thousands of agents overflows at once. A resumed session carries the client
+    // certificate chain of the full handshake, which `ClientCerts::verify` checks again
+    // (CA and validity) for every connection, resumed or not.
+    config.ticketer =
+        rustls::crypto::ring::Ticketer::new().map_err(|e| TlsError::Tickets(e.to_string()))?;
     Ok((config, verifier))
 }
 

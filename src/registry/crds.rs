@@ -7,6 +7,7 @@
 //!   served (discovery, OpenAPI, REST) before the write returns.
 //! - Deleting a CRD deletes every object of it, then lets the CRD go.
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde_json::{Value, json};
 
 use super::{Registry, Target};
@@ -227,7 +228,7 @@ impl Registry {
             .unwrap_or(0);
         let mut kinds = builtin::kubernetes_kinds();
         for item in list["items"].as_array().into_iter().flatten() {
-            match serde_json::from_value(item.clone()) {
+            match <CustomResourceDefinition as serde::Deserialize>::deserialize(item) {
                 Ok(crd) => kinds.extend(crd::kinds(&crd)),
                 Err(e) => {
                     let name = item
@@ -315,7 +316,8 @@ impl Registry {
         let crd_kind = &crd_kind;
         // Independent objects: written concurrently, so a first start pays one group
         // commit instead of one fsync per CRD.
-        let writes = crate::api::ocm::crds().iter().map(|crd| async move {
+        let crds = crate::api::ocm::crds();
+        let writes = crds.iter().map(|crd| async move {
             let mut wanted = serde_json::to_value(crd)
                 .map_err(|e| Status::internal(format!("cannot encode a built-in CRD: {e}")))?;
             let name = crd.metadata.name.clone().unwrap_or_default();

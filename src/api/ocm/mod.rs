@@ -24,6 +24,8 @@ pub use cluster::*;
 pub use schema::DEFAULT_ADDON_INSTALL_NAMESPACE;
 pub use work::*;
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
 /// The CRDs of every OCM kind the hub serves: seven cluster, three work and four add-on kinds.
@@ -32,18 +34,31 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 /// `embedded_crds_are_the_generated_ones` keeps the two equal). Generating them costs about
 /// 100 million instructions (schemars and kube's structural rewrite), half of a warm
 /// start's; parsing the file a small fraction of that. The server starts parsing on a
-/// thread of its own at start-up ([`prepare`]) to overlap with PKI and storage.
-pub fn crds() -> &'static [CustomResourceDefinition] {
-    static CRDS: std::sync::OnceLock<Vec<CustomResourceDefinition>> = std::sync::OnceLock::new();
-    CRDS.get_or_init(|| {
-        serde_json::from_str(EMBEDDED).unwrap_or_else(|e| {
-            // Only a build whose crds.json does not parse gets here (the test
-            // `embedded_crds_are_the_generated_ones` fails first); generating gives the
-            // same CRDs, slower.
-            tracing::error!(error = %e, "src/api/ocm/crds.json does not parse; generating the CRDs");
-            generate()
+/// thread of its own at start-up ([`prepare`]) to overlap with PKI and storage, and
+/// [`release`]s them once they are stored: the catalog serves the stored CRDs, and the
+/// typed copy (every schema node a `JSONSchemaProps` of about a kilobyte) would otherwise
+/// stay resident for the hub's life. Later callers parse again.
+pub fn crds() -> Arc<Vec<CustomResourceDefinition>> {
+    let mut parsed = PARSED.lock().unwrap_or_else(PoisonError::into_inner);
+    parsed
+        .get_or_insert_with(|| {
+            Arc::new(serde_json::from_str(EMBEDDED).unwrap_or_else(|e| {
+                // Only a build whose crds.json does not parse gets here (the test
+                // `embedded_crds_are_the_generated_ones` fails first); generating gives the
+                // same CRDs, slower.
+                tracing::error!(error = %e, "src/api/ocm/crds.json does not parse; generating the CRDs");
+                generate()
+            }))
         })
-    })
+        .clone()
+}
+
+/// The parsed CRDs between [`prepare`] (or the first [`crds`]) and [`release`].
+static PARSED: Mutex<Option<Arc<Vec<CustomResourceDefinition>>>> = Mutex::new(None);
+
+/// Drops the parsed CRDs (callers holding them keep theirs).
+pub fn release() {
+    *PARSED.lock().unwrap_or_else(PoisonError::into_inner) = None;
 }
 
 /// The CRDs as generated from the Rust types and their schema tweaks.
@@ -97,7 +112,7 @@ mod tests {
         let parsed: Vec<CustomResourceDefinition> =
             serde_json::from_str(EMBEDDED).expect("crds.json parses");
         assert_eq!(parsed, generated);
-        assert_eq!(crds(), generated.as_slice());
+        assert_eq!(crds().as_slice(), generated.as_slice());
     }
 
     #[test]
@@ -115,7 +130,7 @@ mod tests {
             "managedclusteraddons.addon.open-cluster-management.io",
             "addondeploymentconfigs.addon.open-cluster-management.io",
         ];
-        for crd in crds {
+        for crd in crds.iter() {
             let name = crd.metadata.name.clone().unwrap_or_default();
             let versions: Vec<_> = crd.spec.versions.iter().map(|v| v.name.as_str()).collect();
             if two_versions.contains(&name.as_str()) {
@@ -255,7 +270,7 @@ mod tests {
             }
         }
         let mut found = Vec::new();
-        for crd in crds() {
+        for crd in crds().iter() {
             let value = serde_json::to_value(crd).expect("CRD serializes");
             walk(
                 &crd.spec.names.kind,

@@ -388,9 +388,8 @@ pub(crate) mod testutil {
 
     /// The finalized CRD of `kind`, as JSON.
     pub fn crd(kind: &str) -> Value {
-        let found = super::super::crds()
-            .iter()
-            .find(|c| c.spec.names.kind == kind);
+        let crds = super::super::crds();
+        let found = crds.iter().find(|c| c.spec.names.kind == kind);
         serde_json::to_value(found.expect("kind has a CRD")).expect("CRD serializes")
     }
 
