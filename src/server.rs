@@ -623,32 +623,18 @@ async fn serve(
                 cert: client_certs.verify(tls.get_ref().1.peer_certificates()),
                 remote: Some(remote),
             };
-            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
             let service =
                 tower::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(peer.clone());
                     router.clone().oneshot(request.map(axum::body::Body::new))
                 });
-            let (io, service) = (TokioIo::new(tls), TowerToHyperService::new(service));
-            // Clients that negotiated h2 (client-go, kubectl, the agents) get an HTTP/2-only
-            // connection: smaller than the auto-detecting one, which keeps both protocols'
-            // state and its builder for the connection's life (thousands of agents hold a
-            // connection each). Others (HTTP/1.1, upgrades, no ALPN) get the auto-detecting
-            // one, boxed so that it does not size every connection's task.
-            let ended = if h2 {
-                let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .serve_connection(io, service);
-                watcher.watch(connection).await.map_err(|e| e.to_string())
-            } else {
-                let connection = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection_with_upgrades(io, service)
-                    .into_owned();
-                Box::pin(watcher.watch(connection))
-                    .await
-                    .map_err(|e| e.to_string())
-            };
-            if let Err(error) = ended {
-                tracing::debug!(%remote, %error, "connection ended with an error");
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let connection = builder.serve_connection_with_upgrades(
+                TokioIo::new(tls),
+                TowerToHyperService::new(service),
+            );
+            if let Err(e) = watcher.watch(connection.into_owned()).await {
+                tracing::debug!(%remote, error = %e, "connection ended with an error");
             }
         });
     }

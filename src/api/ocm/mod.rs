@@ -36,7 +36,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 /// start's; parsing the file a small fraction of that. The server starts parsing on a
 /// thread of its own at start-up ([`prepare`]) to overlap with PKI and storage, and
 /// [`release`]s them once they are stored: the catalog serves the stored CRDs, and the
-/// typed copy (every schema node a `JSONSchemaProps` of about a kilobyte) would otherwise
+/// typed copy (every schema node a large `JSONSchemaProps` struct) would otherwise
 /// stay resident for the hub's life. Later callers parse again.
 pub fn crds() -> Arc<Vec<CustomResourceDefinition>> {
     let mut parsed = PARSED.lock().unwrap_or_else(PoisonError::into_inner);

@@ -39,8 +39,8 @@ pub use maintenance::MaintenanceConfig;
 /// this many descriptors, and more, out of reach of client connections.
 pub const MAX_OPEN_FILES: i32 = 256;
 
-/// Threads per column family that load table readers at open (at most 64 tables with the
-/// limit above); two keep a large store's open short without a burst of threads.
+/// Threads per column family that load table readers at open: two keep a large store's
+/// open short without a burst of threads.
 const FILE_OPENING_THREADS: i32 = 2;
 
 /// How to open the store.
