@@ -106,7 +106,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         .with_mutator(crate::hub::mutator(&config))
         .with_validator(crate::hub::validator(authz.clone()));
     ensure_namespaces(&registry).await?;
-    converge(|| registry.ensure_builtin_crds()).await?;
+    let crds_revision = converge(|| registry.ensure_builtin_crds()).await?;
     // Stored and in the catalog now; the parsed copy is not needed again.
     crate::api::ocm::release();
     converge(|| crate::auth::authz::seed_policy(&registry)).await?;
@@ -114,7 +114,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     crate::auth::authz::start_sync(&registry, &authz)
         .await
         .map_err(|e| ServerError::Bootstrap(e.message))?;
-    registry.spawn_crd_follower();
+    registry.spawn_crd_follower(crds_revision);
     storage_check.set(true);
     if !embedded {
         spawn_storage_probe(store.clone(), storage_check);
@@ -273,10 +273,10 @@ pub async fn open_store(
 /// Runs an idempotent start-up step until it succeeds without losing a race: replicas
 /// starting together on one etcd prefix create and update the same objects, and the loser
 /// of a create (AlreadyExists) or an update (Conflict) only has to look again.
-async fn converge<F, Fut>(step: F) -> Result<(), ServerError>
+async fn converge<T, F, Fut>(step: F) -> Result<T, ServerError>
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<(), crate::api::status::Status>>,
+    Fut: std::future::Future<Output = Result<T, crate::api::status::Status>>,
 {
     const ATTEMPTS: usize = 10;
     let mut attempt = 1;
@@ -296,6 +296,11 @@ async fn ensure_namespaces(registry: &crate::registry::Registry) -> Result<(), S
         return Ok(());
     };
     for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        // Read first: a create that finds the namespace there runs admission for nothing
+        // (at every start but the first).
+        if registry.get(&kind, None, name).await.is_ok() {
+            continue;
+        }
         let object = serde_json::json!({"metadata": {"name": name}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
         match registry.create(&kind, None, object).await {
             Ok(_) => tracing::debug!(namespace = name, "created namespace"),

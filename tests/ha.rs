@@ -541,7 +541,7 @@ fn explain(
             .unwrap_or_else(|e| e.to_string())
     };
     let log = agent.log();
-    let tail = &log[log.len().saturating_sub(80)..];
+    let tail = &log[log.len().saturating_sub(400)..];
     format!(
         "agent log (last {} lines):\n{}\ncluster: {}\nwork: {}",
         tail.len(),

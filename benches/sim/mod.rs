@@ -65,6 +65,79 @@ pub fn pct(v: &mut [f64], q: f64) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The hub's latency histogram of one verb on one resource (`apiserver_request_duration_seconds`
+/// from its `/metrics`): cumulative counts per bucket, by upper bound in seconds.
+pub async fn hub_latency(
+    admin: &reqwest::Client,
+    hub: &common::Hub,
+    verb: &str,
+    resource: &str,
+) -> Vec<(f64, u64)> {
+    let text = admin
+        .get(hub.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let (verb, resource) = (
+        format!("verb=\"{verb}\""),
+        format!("resource=\"{resource}\""),
+    );
+    let mut buckets: Vec<(f64, u64)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("apiserver_request_duration_seconds_bucket{"))
+        .filter(|l| l.contains(&verb) && l.contains(&resource))
+        .filter_map(|l| {
+            let (labels, count) = l.split_once("} ")?;
+            let le = labels.split(',').find_map(|p| p.strip_prefix("le=\""))?;
+            let le = le.trim_end_matches('"');
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((bound, count.trim().parse().ok()?))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    buckets
+}
+
+/// The `q` quantile in milliseconds of the requests counted between two [`hub_latency`]
+/// readings, interpolated within its bucket as Prometheus' `histogram_quantile` does (the
+/// last finite bound when it falls in `+Inf`); 0 without requests.
+pub fn hub_quantile(before: &[(f64, u64)], after: &[(f64, u64)], q: f64) -> f64 {
+    let earlier = |bound: f64| {
+        before
+            .iter()
+            .find(|(b, _)| *b == bound)
+            .map_or(0, |(_, c)| *c)
+    };
+    let delta: Vec<(f64, u64)> = after
+        .iter()
+        .map(|(b, c)| (*b, c.saturating_sub(earlier(*b))))
+        .collect();
+    let total = delta.last().map_or(0, |(_, c)| *c);
+    if total == 0 {
+        return 0.0;
+    }
+    let rank = q * total as f64;
+    let mut lower = (0.0, 0u64);
+    for (bound, count) in delta {
+        if count as f64 >= rank {
+            if bound.is_infinite() {
+                return lower.0 * 1000.0;
+            }
+            let within = (rank - lower.1 as f64) / (count - lower.1).max(1) as f64;
+            return (lower.0 + (bound - lower.0) * within) * 1000.0;
+        }
+        lower = (bound, count);
+    }
+    lower.0 * 1000.0
+}
+
 pub fn arg_value(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -364,12 +437,14 @@ impl Sim {
                     continue;
                 }
             }
-            let started = Instant::now();
+            // Counted from the connection slot: the wait for one of this process's
+            // slots is the simulator's own limit (open files), not the hub's latency.
             let _connection = if persistent {
                 None
             } else {
                 Some(self.transient.acquire().await.expect("semaphore"))
             };
+            let started = Instant::now();
             let r = match client.get(&lease).send().await {
                 Ok(r) => r,
                 // The benchmark is ending: its runtime drops the connections.

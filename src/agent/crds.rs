@@ -42,10 +42,14 @@ pub enum CrdError {
 
 /// The hub's definition of one managed-side CRD.
 fn definition(name: &str) -> Option<CustomResourceDefinition> {
-    let mut crd = crate::api::ocm::crds()
+    let mut crd: CustomResourceDefinition = crate::api::ocm::documents()
         .iter()
-        .find(|c| c.metadata.name.as_deref() == Some(name))
-        .cloned()?;
+        .find(|c| {
+            c.pointer("/metadata/name")
+                .and_then(serde_json::Value::as_str)
+                == Some(name)
+        })
+        .and_then(|c| serde::Deserialize::deserialize(c).ok())?;
     crd.status = None;
     crd.metadata.labels = Some(
         [(

@@ -9,11 +9,57 @@ use std::cmp::Ordering;
 use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use serde_json::Value;
 
 use super::{Kind, PrinterColumn, ScalePaths, Scope};
 
 /// Every served version of `crd` as a kind, preferred first.
 pub fn kinds(crd: &CustomResourceDefinition) -> Vec<Kind> {
+    kinds_with(crd, |version| {
+        crd.spec
+            .versions
+            .iter()
+            .find(|v| v.name == version)
+            .and_then(|v| v.schema.as_ref())
+            .and_then(|s| s.open_api_v3_schema.as_ref())
+            .and_then(|s| serde_json::to_value(s).ok())
+    })
+}
+
+/// [`kinds`] of a CRD as JSON (stored, or built into the binary). Each version's schema is
+/// kept as the JSON it is, the JSON the CRD's check compiled when it was written; only
+/// the rest goes through the typed model. A round trip of the schemas through
+/// `JSONSchemaProps` was most of a catalog build.
+pub fn kinds_of_json(crd: &Value) -> Result<Vec<Kind>, serde_json::Error> {
+    let mut shell = crd.clone();
+    let mut schemas = Vec::new();
+    for version in shell
+        .pointer_mut("/spec/versions")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let name = version["name"].as_str().unwrap_or_default().to_string();
+        if let Some(schema) = version
+            .pointer_mut("/schema/openAPIV3Schema")
+            .filter(|s| !s.is_null())
+        {
+            schemas.push((name, schema.take()));
+        }
+    }
+    let typed: CustomResourceDefinition = serde_json::from_value(shell)?;
+    Ok(kinds_with(&typed, |version| {
+        let at = schemas.iter().position(|(name, _)| name == version)?;
+        Some(schemas.swap_remove(at).1)
+    }))
+}
+
+/// Every served version of `crd` as a kind, preferred first, with the schema of a version
+/// (by name) from `schema_of`.
+fn kinds_with(
+    crd: &CustomResourceDefinition,
+    mut schema_of: impl FnMut(&str) -> Option<Value>,
+) -> Vec<Kind> {
     let spec = &crd.spec;
     let names = &spec.names;
     let storage = spec
@@ -28,13 +74,7 @@ pub fn kinds(crd: &CustomResourceDefinition) -> Vec<Kind> {
         .into_iter()
         .map(|v| {
             let schema = OnceLock::new();
-            let _ = schema.set(
-                v.schema
-                    .as_ref()
-                    .and_then(|s| s.open_api_v3_schema.as_ref())
-                    .and_then(|s| serde_json::to_value(s).ok())
-                    .map(Arc::new),
-            );
+            let _ = schema.set(schema_of(&v.name).map(Arc::new));
             Kind {
                 group: spec.group.clone(),
                 version: v.name.clone(),

@@ -65,6 +65,8 @@ pub fn forbidden(attrs: &Attributes, reason: &str) -> Status {
 
 /// The filter (axum middleware).
 pub async fn guard(State(auth): State<AuthServices>, mut request: Request, next: Next) -> Response {
+    // Latency counts from here, authentication and authorization included, as kube's does.
+    let started = std::time::Instant::now();
     let peer = request
         .extensions()
         .get::<PeerIdentity>()
@@ -110,7 +112,6 @@ pub async fn guard(State(auth): State<AuthServices>, mut request: Request, next:
     request
         .extensions_mut()
         .insert(RequestUser(attrs.user.clone()));
-    let started = std::time::Instant::now();
     let response = next.run(request).await;
     record(&attrs, response.status(), started.elapsed());
     response

@@ -7,7 +7,6 @@
 //!   served (discovery, OpenAPI, REST) before the write returns.
 //! - Deleting a CRD deletes every object of it, then lets the CRD go.
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde_json::{Value, json};
 
 use super::{Registry, Target};
@@ -182,10 +181,12 @@ impl Registry {
     /// ends (compaction, a storage outage) is followed by a relist. A CRD written here is
     /// served before its write returns anyway; this brings the others' within a watch
     /// event's latency.
-    pub fn spawn_crd_follower(&self) {
+    /// `from`: the revision the catalog was last built at (what
+    /// [`Registry::ensure_builtin_crds`] returns), so it is not listed again at start.
+    pub fn spawn_crd_follower(&self, from: u64) {
         let registry = self.clone();
         tokio::spawn(async move {
-            let mut from = None;
+            let mut from = Some(from);
             loop {
                 if from.is_none() {
                     match registry.load_crds().await {
@@ -221,6 +222,12 @@ impl Registry {
             return Ok(0);
         };
         let list = self.list(&crd_kind, None, ListOptions::default()).await?;
+        Ok(self.build_catalog(&list))
+    }
+
+    /// Replaces the catalog with the Kubernetes kinds and those of `list` (the stored
+    /// CRDs); returns the list's revision.
+    fn build_catalog(&self, list: &Value) -> u64 {
         let revision = list
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
@@ -228,8 +235,8 @@ impl Registry {
             .unwrap_or(0);
         let mut kinds = builtin::kubernetes_kinds();
         for item in list["items"].as_array().into_iter().flatten() {
-            match <CustomResourceDefinition as serde::Deserialize>::deserialize(item) {
-                Ok(crd) => kinds.extend(crd::kinds(&crd)),
+            match crd::kinds_of_json(item) {
+                Ok(crd_kinds) => kinds.extend(crd_kinds),
                 Err(e) => {
                     let name = item
                         .pointer("/metadata/name")
@@ -240,7 +247,7 @@ impl Registry {
             }
         }
         self.catalog.replace(kinds, revision);
-        Ok(revision)
+        revision
     }
 
     /// A CRD marked for deletion: delete its objects, then release the CRD.
@@ -300,51 +307,69 @@ impl Registry {
     }
 
     /// The OCM CRDs every hub has: created when missing, updated when this version's
-    /// differ; then the catalog is built from storage.
-    pub async fn ensure_builtin_crds(&self) -> Result<(), Status> {
+    /// differ; then the catalog is built from storage. Returns the revision it was built
+    /// at. The stored CRDs are listed once: when all are current (every start but the
+    /// first after an upgrade), that list is the catalog's.
+    pub async fn ensure_builtin_crds(&self) -> Result<u64, Status> {
         let Some(crd_kind) = self
             .catalog
             .find_resource("apiextensions.k8s.io", "customresourcedefinitions")
         else {
-            return Ok(());
+            return Ok(0);
+        };
+        let stored = self.list(&crd_kind, None, ListOptions::default()).await?;
+        let current = |name: &str| {
+            stored["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|item| item.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
         };
         let quiet = super::WriteOptions {
             defer_crd_sync: true,
             ..super::WriteOptions::default()
         };
-        let quiet = &quiet;
-        let crd_kind = &crd_kind;
-        // Independent objects: written concurrently, so a first start pays one group
-        // commit instead of one fsync per CRD.
-        let crds = crate::api::ocm::crds();
-        let writes = crds.iter().map(|crd| async move {
-            let mut wanted = serde_json::to_value(crd)
-                .map_err(|e| Status::internal(format!("cannot encode a built-in CRD: {e}")))?;
-            let name = crd.metadata.name.clone().unwrap_or_default();
-            match self.get(crd_kind, None, &name).await {
-                Ok(current) if current.get("spec") == wanted.get("spec") => Ok(()),
-                Ok(current) => {
-                    wanted["metadata"] = current["metadata"].clone();
-                    self.update_with(
-                        crd_kind,
-                        None,
-                        &name,
-                        wanted,
-                        Target::Main,
-                        quiet,
-                        super::Op::Body,
-                    )
-                    .await
-                    .map(|_| ())
-                }
-                Err(s) if s.reason == "NotFound" => self
-                    .create_with(crd_kind, None, wanted, quiet)
-                    .await
-                    .map(|_| ()),
-                Err(s) => Err(s),
+        let (quiet, crd_kind) = (&quiet, &crd_kind);
+        let mut writes = Vec::new();
+        for crd in crate::api::ocm::documents().iter() {
+            let name = crd["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let current = current(&name);
+            if current.is_some_and(|current| current.get("spec") == crd.get("spec")) {
+                continue;
             }
-        });
+            let mut wanted = crd.clone();
+            let write = match current {
+                Some(current) => {
+                    wanted["metadata"] = current["metadata"].clone();
+                    futures::future::Either::Left(async move {
+                        self.update_with(
+                            crd_kind,
+                            None,
+                            &name,
+                            wanted,
+                            Target::Main,
+                            quiet,
+                            super::Op::Body,
+                        )
+                        .await
+                    })
+                }
+                None => {
+                    futures::future::Either::Right(self.create_with(crd_kind, None, wanted, quiet))
+                }
+            };
+            writes.push(write);
+        }
+        if writes.is_empty() {
+            return Ok(self.build_catalog(&stored));
+        }
+        // Independent objects: written concurrently, so a first start pays one group
+        // commit instead of one fsync per CRD. A replica that wrote one first makes this
+        // a conflict, and the caller looks again.
         futures::future::try_join_all(writes).await?;
-        self.sync_crds().await
+        self.load_crds().await
     }
 }

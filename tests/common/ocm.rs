@@ -131,7 +131,7 @@ impl Agent {
     fn spawn(program: &str, args: Vec<String>, dir: &Path) -> Agent {
         let mut child = Command::new(program)
             .args(&args)
-            .env("RUST_LOG", "info,kube_client=error")
+            .env("RUST_LOG", "info,kube_client=error,kube_runtime=debug,multicluster_controlplane::agent::work=debug")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -27,18 +27,22 @@ pub use work::*;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use serde::Deserialize;
+use serde_json::Value;
 
-/// The CRDs of every OCM kind the hub serves: seven cluster, three work and four add-on kinds.
+/// The CRDs of every OCM kind the hub serves (seven cluster, three work and four add-on
+/// kinds) as JSON documents: what the hub stores and builds its catalog from, and what
+/// the agent installs on managed clusters.
 ///
 /// Read from `crds.json`, which holds what [`generate`] makes from the Rust types (the test
 /// `embedded_crds_are_the_generated_ones` keeps the two equal). Generating them costs about
 /// 100 million instructions (schemars and kube's structural rewrite), half of a warm
-/// start's; parsing the file a small fraction of that. The server starts parsing on a
-/// thread of its own at start-up ([`prepare`]) to overlap with PKI and storage, and
-/// [`release`]s them once they are stored: the catalog serves the stored CRDs, and the
-/// typed copy (every schema node a large `JSONSchemaProps` struct) would otherwise
-/// stay resident for the hub's life. Later callers parse again.
-pub fn crds() -> Arc<Vec<CustomResourceDefinition>> {
+/// start's; parsing the file a small fraction of that, and parsing it as JSON rather than
+/// as typed CRDs (every schema node a large `JSONSchemaProps`) a fraction again. The
+/// server starts parsing on a thread of its own at start-up ([`prepare`]) to overlap with
+/// PKI and storage, and [`release`]s them once they are stored: the catalog serves the
+/// stored CRDs. Later callers parse again.
+pub fn documents() -> Arc<Vec<Value>> {
     let mut parsed = PARSED.lock().unwrap_or_else(PoisonError::into_inner);
     parsed
         .get_or_insert_with(|| {
@@ -48,15 +52,26 @@ pub fn crds() -> Arc<Vec<CustomResourceDefinition>> {
                 // same CRDs, slower.
                 tracing::error!(error = %e, "src/api/ocm/crds.json does not parse; generating the CRDs");
                 generate()
+                    .iter()
+                    .filter_map(|crd| serde_json::to_value(crd).ok())
+                    .collect()
             }))
         })
         .clone()
 }
 
-/// The parsed CRDs between [`prepare`] (or the first [`crds`]) and [`release`].
-static PARSED: Mutex<Option<Arc<Vec<CustomResourceDefinition>>>> = Mutex::new(None);
+/// The CRDs of [`documents`] as typed objects.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    documents()
+        .iter()
+        .filter_map(|doc| CustomResourceDefinition::deserialize(doc).ok())
+        .collect()
+}
 
-/// Drops the parsed CRDs (callers holding them keep theirs).
+/// The parsed documents between [`prepare`] (or the first [`documents`]) and [`release`].
+static PARSED: Mutex<Option<Arc<Vec<Value>>>> = Mutex::new(None);
+
+/// Drops the parsed documents (callers holding them keep theirs).
 pub fn release() {
     *PARSED.lock().unwrap_or_else(PoisonError::into_inner) = None;
 }
@@ -84,7 +99,7 @@ pub fn conversion(group: &str, kind: &str) -> Option<crate::api::Convert> {
 /// Starts reading the CRDs in the background.
 pub fn prepare() {
     std::thread::spawn(|| {
-        crds();
+        documents();
     });
 }
 

@@ -175,6 +175,20 @@ impl Drop for RocksStore {
         if let Some(thread) = self.writer_thread.take() {
             let _ = thread.join();
         }
+        // A clean stop writes the memtables out, so the next start has no WAL to replay
+        // into memtables and write out itself (a third of a warm start's work). After a
+        // crash the WAL is replayed as before.
+        let cfs: Vec<_> = codec::ALL_CFS
+            .iter()
+            .filter_map(|name| self.shared.db.cf_handle(name))
+            .collect();
+        if let Err(e) = self
+            .shared
+            .db
+            .flush_cfs_opt(&cfs, &rocksdb::FlushOptions::default())
+        {
+            tracing::warn!(error = %e, "flushing the store on close failed; the next start replays the WAL");
+        }
     }
 }
 
@@ -898,6 +912,42 @@ mod tests {
             store.watch_with("/w/a/", start, limits).await,
             Err(StoreError::Compacted { .. })
         ));
+    }
+
+    /// A store closed cleanly leaves no WAL to replay: every write is in table files, and a
+    /// store opened on them reads it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_clean_close_leaves_nothing_to_replay() {
+        let (dir, store) = open();
+        for i in 0..20 {
+            store
+                .create(&format!("/c/{i}"), value(i), None)
+                .await
+                .expect("create");
+        }
+        let wal_bytes = |dir: &Path| -> u64 {
+            std::fs::read_dir(dir.join("db"))
+                .expect("read dir")
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        };
+        assert!(wal_bytes(dir.path()) > 0, "the writes are in the WAL first");
+        drop(store);
+        assert_eq!(
+            wal_bytes(dir.path()),
+            0,
+            "nothing left in the WAL after a clean close"
+        );
+        let options = RocksOptions {
+            sync: false,
+            ..Default::default()
+        };
+        let store = RocksStore::open(&dir.path().join("db"), &options).expect("reopen");
+        let got = store.get("/c/19").await.expect("get").expect("present");
+        assert_eq!(got.value, value(19));
     }
 
     /// Point reads the memory tiers cannot answer go to the blocking pool and still find
