@@ -210,7 +210,13 @@ impl RocksStore {
         std::fs::create_dir_all(path).map_err(|e| corrupt(e.to_string()))?;
         let cache = Cache::new_lru_cache(options.block_cache_bytes);
         let cf_options = |write_buffer: usize| {
-            let mut o = Options::default();
+            // RocksDB compacts a table again as soon as it is the bottommost one, only to
+            // zero its sequence numbers ("BottommostFiles"): with the memtables flushed at
+            // every clean close, that was a compaction at every start. An hour later does
+            // the same. (The option has no setter of its own in the rocksdb crate.)
+            let mut o = Options::default()
+                .get_options_from_string("bottommost_file_compaction_delay=3600")
+                .unwrap_or_default();
             let mut table = BlockBasedOptions::default();
             table.set_block_cache(&cache);
             table.set_bloom_filter(10.0, false);
