@@ -188,4 +188,45 @@ mod tests {
             ]
         );
     }
+
+    /// The JSON path gives every built-in CRD the kinds the typed path gives: the same
+    /// versions in the same order, names, scope, subresources, columns and schemas.
+    #[test]
+    fn kinds_of_json_are_the_typed_kinds() {
+        let documents = crate::api::ocm::documents();
+        assert_eq!(documents.len(), 14);
+        for doc in documents.iter() {
+            let typed: CustomResourceDefinition =
+                serde_json::from_value(doc.clone()).expect("typed");
+            let (from_json, from_typed) = (kinds_of_json(doc).expect("json"), kinds(&typed));
+            assert!(!from_json.is_empty());
+            assert_eq!(from_json.len(), from_typed.len());
+            for (a, b) in from_json.iter().zip(&from_typed) {
+                let describe = |k: &Kind| {
+                    format!(
+                        "{}/{} {} {:?} status={} scale={} columns={} fields={:?}",
+                        k.group,
+                        k.version,
+                        k.plural,
+                        k.scope,
+                        k.status_subresource,
+                        k.scale.is_some(),
+                        k.printer_columns.len(),
+                        k.selectable_fields
+                    )
+                };
+                assert_eq!(describe(a), describe(b));
+                let schema = |k: &Kind| k.schema.get().cloned().flatten();
+                assert!(schema(a).is_some(), "{} has a schema", a.plural);
+                assert_eq!(schema(a), schema(b), "{}/{}", a.plural, a.version);
+            }
+        }
+    }
+
+    /// A CRD that does not read as one is an error, not a panic or an empty kind.
+    #[test]
+    fn kinds_of_json_refuses_what_is_not_a_crd() {
+        let not_a_crd = serde_json::json!({"spec": {"versions": [{"name": 3}]}});
+        assert!(kinds_of_json(&not_a_crd).is_err());
+    }
 }
