@@ -55,7 +55,7 @@ requests() {
 }
 
 # profile NAME: runs the hub under callgrind on $work/data until it is ready, sends it
-# the requests above, lets it idle two seconds, then stops it (callgrind writes its
+# the requests above, waits until it stops using CPU, then stops it (callgrind writes its
 # profile on exit).
 profile() {
     local name=$1
