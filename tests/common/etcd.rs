@@ -122,7 +122,7 @@ impl Etcd {
     }
 
     /// Starts etcd and waits until it serves; an error when it exits first (its output
-    /// is in `etcd.log` beside the data directory).
+    /// is in `etcd.log` beside the data directory, and its end in the error).
     fn try_launch(&mut self) -> Result<(), String> {
         let client = self.endpoint();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
@@ -203,24 +203,33 @@ fn wait_listening(port: u16, dir: &Path, child: &mut Child) -> Result<(), String
     Ok(())
 }
 
-/// An error when etcd has exited.
+/// An error when etcd has exited, with the end of its output (the temporary directory
+/// that holds the log is gone once the test has failed).
 fn exited(child: &mut Child, dir: &Path) -> Result<(), String> {
     match child.try_wait() {
-        Ok(Some(status)) => Err(format!(
-            "etcd in {} exited ({status}) before it was ready; see {}",
-            dir.display(),
-            dir.with_file_name("etcd.log").display()
-        )),
+        Ok(Some(status)) => {
+            let log = std::fs::read_to_string(log_path(dir)).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+            Err(format!(
+                "etcd in {} exited ({status}) before it was ready; the end of its log:\n{tail}",
+                dir.display()
+            ))
+        }
         _ => Ok(()),
     }
 }
 
-/// etcd's output, beside its data directory.
+/// etcd's output: `<data directory>.log`, beside the data directory.
+fn log_path(dir: &Path) -> PathBuf {
+    dir.with_extension("log")
+}
+
 fn log_file(dir: &Path) -> Stdio {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.with_file_name("etcd.log"))
+        .open(log_path(dir))
         .map_or_else(|_| Stdio::null(), Stdio::from)
 }
 
@@ -276,27 +285,45 @@ impl EtcdCluster {
             .map(|i| Member {
                 name: format!("m{i}"),
                 data_dir: tmp.path().join(format!("m{i}")),
-                client_port: super::free_port(),
-                peer_port: super::free_port(),
+                client_port: 0,
+                peer_port: 0,
                 child: None,
             })
             .collect();
-        let initial_cluster = members
-            .iter()
-            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
-            .collect::<Vec<_>>()
-            .join(",");
         let mut cluster = EtcdCluster {
             members,
-            initial_cluster,
+            initial_cluster: String::new(),
             _tmp: tmp,
         };
-        // All at once: a member is healthy only once a quorum of its peers is up.
-        for i in 0..size {
-            cluster.spawn(i);
-        }
-        for i in 0..size {
-            cluster.wait_healthy(i);
+        // As for one member: a port taken by another test between the draw and etcd's
+        // bind makes a member exit; then the whole cluster starts again on other ports
+        // (the peer ports are part of every member's configuration).
+        for attempt in 1.. {
+            for m in &mut cluster.members {
+                m.client_port = super::free_port();
+                m.peer_port = super::free_port();
+            }
+            cluster.initial_cluster = cluster
+                .members
+                .iter()
+                .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+                .collect::<Vec<_>>()
+                .join(",");
+            // All at once: a member is healthy only once a quorum of its peers is up.
+            for i in 0..size {
+                cluster.spawn(i);
+            }
+            match (0..size).try_for_each(|i| cluster.try_wait_healthy(i)) {
+                Ok(()) => break,
+                Err(why) if attempt < 3 => {
+                    eprintln!("{why}; starting the cluster again on other ports");
+                    for i in 0..size {
+                        cluster.kill(i);
+                        let _ = std::fs::remove_dir_all(&cluster.members[i].data_dir);
+                    }
+                }
+                Err(why) => panic!("{why}"),
+            }
         }
         cluster
     }
@@ -328,7 +355,7 @@ impl EtcdCluster {
             .args(["--initial-cluster", &initial])
             .args(["--initial-cluster-token", "mcp-test"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_file(&m.data_dir))
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start etcd ({e}); run hack/test.sh, which installs it")
@@ -336,13 +363,12 @@ impl EtcdCluster {
         m.child = Some(child);
     }
 
-    fn wait_healthy(&mut self, i: usize) {
+    fn try_wait_healthy(&mut self, i: usize) -> Result<(), String> {
         let m = &mut self.members[i];
         let endpoint = format!("http://127.0.0.1:{}", m.client_port);
-        if let Some(child) = m.child.as_mut()
-            && let Err(why) = wait_healthy(&endpoint, &m.data_dir, child)
-        {
-            panic!("{why}");
+        match m.child.as_mut() {
+            Some(child) => wait_healthy(&endpoint, &m.data_dir, child),
+            None => Ok(()),
         }
     }
 
@@ -358,7 +384,9 @@ impl EtcdCluster {
     pub fn restart(&mut self, i: usize) {
         self.kill(i);
         self.spawn(i);
-        self.wait_healthy(i);
+        if let Err(why) = self.try_wait_healthy(i) {
+            panic!("{why}");
+        }
     }
 }
 
