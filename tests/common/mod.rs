@@ -132,7 +132,12 @@ pub fn run(args: &[&str]) -> Output {
 /// (what binding port 0 gives) can be taken as the local end of any outgoing connection
 /// before the server binds it, which made starts fail with "address already in use"
 /// while other tests ran.
+///
+/// A port is handed out once per test process, so two servers of one test (or of two
+/// tests running side by side) never draw the same one.
 pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
@@ -140,13 +145,16 @@ pub fn free_port() -> u16 {
     if ephemeral_low > 12_000 {
         for _ in 0..1000 {
             let port = rand::random_range(10_000..ephemeral_low);
-            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                given.push(port);
                 return port;
             }
         }
     }
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    let port = l.local_addr().expect("addr").port();
+    given.push(port);
+    port
 }
 
 /// Real kubectl (1.35 or newer): `$KUBECTL`, else `kubectl` on PATH.
