@@ -11,6 +11,8 @@
 real=$1 order=$2 work=$3
 shift 3
 here=$(dirname "$0")
+# MCP_LINK_ORDER=as-written: the file as it is, for comparing (BENCHMARKS.md, Footprint).
+[ "${MCP_LINK_ORDER:-}" = as-written ] && exec "$real" "$@" --symbol-ordering-file="$order"
 probe=$(mktemp "$work/probe.XXXXXX") || exec "$real" "$@" --symbol-ordering-file="$order"
 resolved=$probe.order
 # A later -o wins: the probe goes to its own file.

@@ -20,6 +20,9 @@
 # share only about half of them. So profile both and keep both lists: run it on one, then
 # with MCP_ORDER_KEEP=1 on the other, which appends the names of the existing file that
 # the new list lacks (the linker uses the names a build has, in their order).
+# (The link itself, hack/ld-with-order.sh, also follows a name whose suffix or hash alone
+# changed, where that is unambiguous; generic instances that differ only in their hash
+# need the list of their own profile.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/lib.sh

@@ -101,7 +101,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let (store, rocks) = open_store(&config).await?;
     let embedded = rocks.is_some();
     let authz = crate::auth::authz::Authorizer::new();
-    let registry = crate::registry::Registry::new(store.clone())
+    let registry = crate::registry::Registry::with_stored_crds(store.clone())
         .with_event_ttl(Duration::from_secs(config.storage.event_ttl_seconds))
         .with_mutator(crate::hub::mutator(&config))
         .with_validator(crate::hub::validator(authz.clone()));

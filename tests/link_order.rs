@@ -132,7 +132,10 @@ fn a_renamed_function_keeps_its_place() {
         summary.contains("2 names, 1 as written, 1 with another .llvm suffix"),
         "{summary}"
     );
-    let nm = Command::new("nm").arg(dir.join("two")).output().expect("nm");
+    let nm = Command::new("nm")
+        .arg(dir.join("two"))
+        .output()
+        .expect("nm");
     let table = String::from_utf8_lossy(&nm.stdout);
     let address = |name: &str| {
         table

@@ -22,7 +22,17 @@ struct Snapshot {
 impl Catalog {
     /// The kinds every hub serves.
     pub fn builtin() -> Catalog {
-        let kinds = builtin::kinds().into_iter().map(Arc::new).collect();
+        Self::of(builtin::kinds())
+    }
+
+    /// The Kubernetes kinds alone: what a hub has before it reads its CRDs (the OCM ones
+    /// among them) from storage.
+    pub fn kubernetes() -> Catalog {
+        Self::of(builtin::kubernetes_kinds())
+    }
+
+    fn of(kinds: Vec<Kind>) -> Catalog {
+        let kinds = kinds.into_iter().map(Arc::new).collect();
         Catalog {
             kinds: Arc::new(RwLock::new(Snapshot {
                 revision: 0,

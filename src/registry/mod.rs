@@ -119,9 +119,20 @@ pub type ValidateFn = dyn Fn(&Kind, &Value, Option<&Value>, &crate::api::user::U
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>) -> Registry {
+        Self::with_catalog(store, Catalog::builtin())
+    }
+
+    /// The server's registry: the Kubernetes kinds until [`Registry::ensure_builtin_crds`]
+    /// builds the rest from the stored CRDs (starting from every built-in kind would build
+    /// the OCM ones twice at each start).
+    pub fn with_stored_crds(store: Arc<dyn Store>) -> Registry {
+        Self::with_catalog(store, Catalog::kubernetes())
+    }
+
+    fn with_catalog(store: Arc<dyn Store>, catalog: Catalog) -> Registry {
         Registry {
             store,
-            catalog: Catalog::builtin(),
+            catalog,
             event_ttl: None,
             mutator: None,
             validator: None,

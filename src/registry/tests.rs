@@ -912,3 +912,34 @@ fn encoding_in_place_drops_only_the_resource_version() {
         serde_json::to_vec(&bare).expect("json").as_slice()
     );
 }
+
+/// The server's registry starts with the Kubernetes kinds and gets the OCM ones from the
+/// CRDs it stores: on a first start (written, then read back) and on the next (read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ocm_kinds_come_from_the_stored_crds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RocksStore::open(&dir.path().join("db"), &RocksOptions::default()).expect("open");
+    let store = store as Arc<dyn crate::storage::Store>;
+    let group = "cluster.open-cluster-management.io";
+    let builtin = Catalog::builtin().kinds().len();
+    for start in ["first", "next"] {
+        let registry = Registry::with_stored_crds(store.clone());
+        assert!(
+            registry
+                .catalog()
+                .find_resource(group, "managedclusters")
+                .is_none(),
+            "{start} start: no OCM kind before the CRDs are read"
+        );
+        let revision = registry.ensure_builtin_crds().await.expect("crds");
+        assert!(revision > 0, "{start} start: built at a revision");
+        assert!(
+            registry
+                .catalog()
+                .find_resource(group, "managedclusters")
+                .is_some(),
+            "{start} start: the OCM kinds are served"
+        );
+        assert_eq!(registry.catalog().kinds().len(), builtin, "{start} start");
+    }
+}
