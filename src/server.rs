@@ -85,7 +85,6 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     // with the default action.
     let signals = Signals::install().map_err(ServerError::Signals)?;
     let max_connections = connection_limit(raise_open_files_limit());
-    crate::api::ocm::prepare();
     let data_dir = config.data_directory.clone();
     let _lock = lock_data_dir(&data_dir)?;
     let readiness = Readiness::default();

@@ -318,6 +318,10 @@ impl Registry {
             return Ok(0);
         };
         let stored = self.list(&crd_kind, None, ListOptions::default()).await?;
+        let items = stored["items"].as_array().map_or(&[][..], Vec::as_slice);
+        if crate::api::ocm::stored_are_current(items) {
+            return Ok(self.build_catalog(&stored));
+        }
         let current = |name: &str| {
             stored["items"]
                 .as_array()

@@ -941,5 +941,19 @@ async fn the_ocm_kinds_come_from_the_stored_crds() {
             "{start} start: the OCM kinds are served"
         );
         assert_eq!(registry.catalog().kinds().len(), builtin, "{start} start");
+        // What was stored hashes as the embedded specs, so the next start reads, and
+        // neither parses the built-in documents nor writes.
+        let crds = find("apiextensions.k8s.io", "customresourcedefinitions").expect("kind");
+        let stored = registry
+            .list(crds, None, ListOptions::default())
+            .await
+            .expect("list");
+        let items = stored["items"].as_array().expect("items");
+        assert!(crate::api::ocm::stored_are_current(items), "{start} start");
+        assert_eq!(
+            rv(&stored),
+            revision,
+            "{start} start: nothing written since"
+        );
     }
 }

@@ -38,10 +38,10 @@ use serde_json::Value;
 /// `embedded_crds_are_the_generated_ones` keeps the two equal). Generating them costs about
 /// 100 million instructions (schemars and kube's structural rewrite), half of a warm
 /// start's; parsing the file a small fraction of that, and parsing it as JSON rather than
-/// as typed CRDs (every schema node a large `JSONSchemaProps`) a fraction again. The
-/// server starts parsing on a thread of its own at start-up ([`prepare`]) to overlap with
-/// PKI and storage, and [`release`]s them once they are stored: the catalog serves the
-/// stored CRDs. Later callers parse again.
+/// as typed CRDs (every schema node a large `JSONSchemaProps`) a fraction again. A start
+/// whose stored CRDs are current does not parse them at all ([`stored_are_current`]); the
+/// server [`release`]s them once they are stored: the catalog serves the stored CRDs.
+/// Later callers parse again.
 pub fn documents() -> Arc<Vec<Value>> {
     let mut parsed = PARSED.lock().unwrap_or_else(PoisonError::into_inner);
     parsed
@@ -96,11 +96,38 @@ pub fn conversion(group: &str, kind: &str) -> Option<crate::api::Convert> {
     }
 }
 
-/// Starts reading the CRDs in the background.
-pub fn prepare() {
-    std::thread::spawn(|| {
-        documents();
-    });
+/// SHA-256 of each built-in CRD's `spec` as compact JSON (keys sorted, as `serde_json`
+/// writes a `Value`), one `name digest` line per CRD of [`documents`]. Kept equal to
+/// `crds.json` by the test `embedded_crds_digests_are_the_specs`.
+const DIGESTS: &str = include_str!("crds.sha256");
+
+/// Whether every built-in CRD is among `stored` (CRD objects) with the spec this version
+/// embeds: then a start has nothing to write and need not parse [`documents`] (a fifth of
+/// a warm start's instructions, and its garbage). Hashing a stored spec costs a fraction
+/// of parsing it.
+pub fn stored_are_current(stored: &[Value]) -> bool {
+    let mut checked = 0;
+    for line in DIGESTS.lines().filter(|l| !l.is_empty()) {
+        let Some((name, digest)) = line.split_once(' ') else {
+            return false;
+        };
+        let current = stored.iter().any(|item| {
+            item.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
+                && spec_digest(&item["spec"]).as_deref() == Some(digest)
+        });
+        if !current {
+            return false;
+        }
+        checked += 1;
+    }
+    checked > 0
+}
+
+fn spec_digest(spec: &Value) -> Option<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    serde_json::to_writer(&mut hasher, spec).ok()?;
+    Some(format!("{:x}", hasher.finalize()))
 }
 
 #[cfg(test)]
@@ -128,6 +155,40 @@ mod tests {
             serde_json::from_str(EMBEDDED).expect("crds.json parses");
         assert_eq!(parsed, generated);
         assert_eq!(crds().as_slice(), generated.as_slice());
+    }
+
+    /// `MCP_BLESS=1 cargo test --lib embedded_crds` rewrites `crds.sha256` as well.
+    #[test]
+    fn embedded_crds_digests_are_the_specs() {
+        let generated: Vec<Value> = generate()
+            .iter()
+            .map(|crd| serde_json::to_value(crd).expect("CRD encodes"))
+            .collect();
+        let text: String = generated
+            .iter()
+            .map(|doc| {
+                let name = doc["metadata"]["name"].as_str().expect("named");
+                format!("{name} {}\n", spec_digest(&doc["spec"]).expect("digest"))
+            })
+            .collect();
+        if std::env::var_os("MCP_BLESS").is_some() {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/api/ocm/crds.sha256");
+            std::fs::write(path, &text).expect("write crds.sha256");
+            return;
+        }
+        assert!(
+            text == DIGESTS,
+            "src/api/ocm/crds.sha256 differs from the generated CRDs: run \
+             `MCP_BLESS=1 cargo test --lib embedded_crds` and commit the file"
+        );
+        assert_eq!(DIGESTS.lines().count(), documents().len());
+        assert!(stored_are_current(&documents()));
+        // One missing, one edited, or none stored: not current.
+        assert!(!stored_are_current(&generated[1..]));
+        let mut edited = generated.clone();
+        edited[3]["spec"]["versions"][0]["served"] = Value::Bool(false);
+        assert!(!stored_are_current(&edited));
+        assert!(!stored_are_current(&[]));
     }
 
     #[test]
