@@ -68,7 +68,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         .collect()
 }
 
-/// The parsed documents between [`prepare`] (or the first [`documents`]) and [`release`].
+/// The parsed documents between the first [`documents`] and [`release`].
 static PARSED: Mutex<Option<Arc<Vec<Value>>>> = Mutex::new(None);
 
 /// Drops the parsed documents (callers holding them keep theirs).
