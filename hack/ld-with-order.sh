@@ -1,7 +1,7 @@
 #!/bin/sh
-# The executable's linker (build.rs puts a two-line `ld.lld` that runs this first on the
-# compiler driver's program path): lld with the start-up link order resolved against the
-# names this build has (hack/link-order.awk says why they drift).
+# The executable's linker (build.rs writes a two-line `ld.mold` that runs this, and puts
+# it first on the compiler driver's program path): lld with the start-up link order
+# resolved against the names this build has (hack/link-order.awk says why they drift).
 #
 # A probe link writes the binary once without an order; its symbol table resolves the
 # order; the real link uses the result. Should any step of that fail (no nm, no awk), the

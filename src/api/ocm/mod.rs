@@ -102,9 +102,9 @@ pub fn conversion(group: &str, kind: &str) -> Option<crate::api::Convert> {
 const DIGESTS: &str = include_str!("crds.sha256");
 
 /// Whether every built-in CRD is among `stored` (CRD objects) with the spec this version
-/// embeds: then a start has nothing to write and need not parse [`documents`] (a fifth of
-/// a warm start's instructions, and its garbage). Hashing a stored spec costs a fraction
-/// of parsing it.
+/// embeds: then a start has nothing to write and need not parse [`documents`] (about a
+/// tenth of a warm start's instructions, and their garbage). Hashing the stored specs
+/// costs less than that parse where the CPU has SHA instructions (BENCHMARKS.md).
 pub fn stored_are_current(stored: &[Value]) -> bool {
     let mut checked = 0;
     let mut buffer = Vec::new();
