@@ -138,22 +138,31 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
+    /// With `MCP_BLESS` set, writes `text` to `src/api/ocm/<file>` and says so (nothing
+    /// left to check); else checks that the copy built into the binary is `text`.
+    fn blessed(file: &str, text: &str, embedded: &str) -> bool {
+        if std::env::var_os("MCP_BLESS").is_some() {
+            let path = format!("{}/src/api/ocm/{file}", env!("CARGO_MANIFEST_DIR"));
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {path}: {e}"));
+            return true;
+        }
+        assert!(
+            text == embedded,
+            "src/api/ocm/{file} differs from the CRDs the types generate: run \
+             `MCP_BLESS=1 cargo test --lib embedded_crds` and commit the file"
+        );
+        false
+    }
+
     /// `MCP_BLESS=1 cargo test --lib embedded_crds` rewrites `crds.json` after a change to
     /// the OCM types or their schema tweaks.
     #[test]
     fn embedded_crds_are_the_generated_ones() {
         let generated = generate();
         let text = serde_json::to_string_pretty(&generated).expect("CRDs encode") + "\n";
-        if std::env::var_os("MCP_BLESS").is_some() {
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/api/ocm/crds.json");
-            std::fs::write(path, &text).expect("write crds.json");
+        if blessed("crds.json", &text, EMBEDDED) {
             return;
         }
-        assert!(
-            text == EMBEDDED,
-            "src/api/ocm/crds.json differs from the CRDs the types generate: run \
-             `MCP_BLESS=1 cargo test --lib embedded_crds` and commit the file"
-        );
         let parsed: Vec<CustomResourceDefinition> =
             serde_json::from_str(EMBEDDED).expect("crds.json parses");
         assert_eq!(parsed, generated);
@@ -175,16 +184,9 @@ mod tests {
                 format!("{name} {digest}\n")
             })
             .collect();
-        if std::env::var_os("MCP_BLESS").is_some() {
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/api/ocm/crds.sha256");
-            std::fs::write(path, &text).expect("write crds.sha256");
+        if blessed("crds.sha256", &text, DIGESTS) {
             return;
         }
-        assert!(
-            text == DIGESTS,
-            "src/api/ocm/crds.sha256 differs from the generated CRDs: run \
-             `MCP_BLESS=1 cargo test --lib embedded_crds` and commit the file"
-        );
         assert_eq!(DIGESTS.lines().count(), documents().len());
         assert!(stored_are_current(&documents()));
         // One missing, one edited, or none stored: not current.
