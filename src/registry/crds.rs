@@ -323,10 +323,8 @@ impl Registry {
             return Ok(self.build_catalog(&stored));
         }
         let current = |name: &str| {
-            stored["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
+            items
+                .iter()
                 .find(|item| item.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
         };
         let quiet = super::WriteOptions {
