@@ -19,6 +19,7 @@ fn main() {
     println!("cargo:rerun-if-changed={}", order.display());
     println!("cargo:rerun-if-env-changed=MCP_LINK_ORDER");
     println!("cargo:rerun-if-env-changed=PATH");
+    static_cxx_runtime();
     let wanted = std::env::var("MCP_LINK_ORDER").map_or(true, |v| v != "0");
     let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
     if !(wanted && linux && order.is_file()) {
@@ -65,6 +66,27 @@ fn main() {
     // bitmap (DT_RELR, glibc 2.36+) instead of 1.9 MB of `.rela.dyn` the loader reads at
     // every start.
     println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+}
+
+/// RocksDB's C++ runtime linked into the executable (libstdc++.a) instead of loaded as a
+/// shared library: an idle hub then maps only the parts it uses, laid out with the rest
+/// of its code, instead of 1.5 MB of libstdc++'s pages (BENCHMARKS.md, Footprint). Only
+/// when librocksdb-sys compiles RocksDB itself: a RocksDB taken from the system
+/// (`ROCKSDB_LIB_DIR`, as the Nix package does) brings its own shared libstdc++, and two
+/// copies of the runtime in one process must not meet. `MCP_STATIC_CXX=0` turns it off.
+///
+/// librocksdb-sys asks for `-lstdc++`; the archive named here comes before it on the
+/// linker's command line (a crate's own libraries precede its dependencies'), so the
+/// linker takes every C++ runtime symbol from the archive and drops the shared library.
+fn static_cxx_runtime() {
+    println!("cargo:rerun-if-env-changed=ROCKSDB_LIB_DIR");
+    println!("cargo:rerun-if-env-changed=MCP_STATIC_CXX");
+    let linux_gnu = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux")
+        && std::env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|env| env == "gnu");
+    let wanted = std::env::var("MCP_STATIC_CXX").map_or(true, |v| v != "0");
+    if linux_gnu && wanted && std::env::var_os("ROCKSDB_LIB_DIR").is_none() {
+        println!("cargo:rustc-link-lib=static:-bundle,+verbatim=libstdc++.a");
+    }
 }
 
 /// The lld that rustc ships and links with (`rust-lld`, behind the `ld.lld` that the
