@@ -192,7 +192,9 @@ fn prepare(
     let config = load(args)?;
     logging::init(config.logging.level, config.logging.format);
     let mut builder = if multi_thread {
-        tokio::runtime::Builder::new_multi_thread()
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.max_blocking_threads(blocking_threads());
+        builder
     } else {
         tokio::runtime::Builder::new_current_thread()
     };
@@ -201,6 +203,16 @@ fn prepare(
         ExitCode::FAILURE
     })?;
     Ok((config, runtime))
+}
+
+/// Threads of the runtime's blocking pool, at most: storage reads (lists, watch replay,
+/// point reads the cache cannot answer), the store's open and checkpoints run there. The
+/// pool's default is 512, and it starts a thread for every task that finds none idle and
+/// keeps it ten seconds: the controllers' first lists made 30-50 threads at every start,
+/// each holding its stack and allocator state while the hub then idled. Reads are mostly
+/// CPU work; four per core still overlap those that wait for the disk.
+fn blocking_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) * 4
 }
 
 fn run_server(args: &ConfigArgs) -> ExitCode {

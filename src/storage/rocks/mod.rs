@@ -695,28 +695,10 @@ fn to_kv(key: &str, r: Record) -> KeyValue {
     }
 }
 
-/// Storage reads on tokio's blocking pool at once, at most. The pool starts a thread for
-/// every task that finds none idle (up to 512) and keeps it ten seconds: the controllers'
-/// first lists at start-up made 30-50 threads, each with its stack, its allocator state and
-/// what its reads left there, for a hub that then idles. Reads are mostly CPU work; eight at
-/// a time still overlap the ones that wait for the disk.
-const READS_AT_ONCE: usize = 8;
-
-static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(READS_AT_ONCE);
-
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    // The semaphore is never closed; the permit moves into the task, so a caller that
-    // stops waiting does not free its place before the read ends.
-    let permit = READS
-        .acquire()
+    tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| StoreError::Unavailable(format!("storage read slots: {e}")))?;
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        f()
-    })
-    .await
-    .map_err(|e| StoreError::Unavailable(format!("storage task failed: {e}")))?
+        .map_err(|e| StoreError::Unavailable(format!("storage task failed: {e}")))?
 }
 
 #[async_trait::async_trait]
