@@ -113,7 +113,9 @@ native() {
         log "native: perf not available here; the order lacks functions only a native start runs"
         return 0
     fi
-    perf record -q -e page-faults -c 1 -d -o "$work/native.data" \
+    # With RUST_LOG set, as the benchmarks and many deployments run it (the profiles
+    # above run without it: the filter is built by another function then).
+    RUST_LOG=error perf record -q -e page-faults -c 1 -d -o "$work/native.data" \
         "$bin" server --data-dir "$work/data" --bind-address 127.0.0.1 --port "$port" \
         > "$work/native.log" 2>&1 &
     pid=$!
