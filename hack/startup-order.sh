@@ -12,9 +12,11 @@
 # on an empty data directory, then by a warm start, each answering a few requests and
 # running until it idles (its first second after ready, natively). Warm-start functions
 # come first (the common case), then those a native warm start faults in that callgrind
-# did not see (with perf, below), then the ones only a first start runs. Symbols are the linker's (mangled) names; ones that a later code change
-# renames are skipped by the linker, so a stale list degrades slowly. Re-run after larger
-# changes: `hack/startup-order.sh` (about five minutes).
+# did not see (with perf, below), then the ones only a first start runs. Symbols are the
+# linker's (mangled) names; ones that a later code change renames are skipped by the
+# linker, so a stale list degrades slowly. Re-run after larger changes:
+# `hack/startup-order.sh` (a minute or two; each run adds what the last one's native
+# start newly faulted in, as it sees only the first function of each 64 KiB of code).
 #
 # Names carry a hash that differs between cargo profiles: a `cargo build --release`
 # binary (what users run) and the one `cargo bench` builds (what the benchmarks measure)
@@ -64,6 +66,18 @@ requests() {
     "${curl[@]}" -X DELETE "$url/api/v1/namespaces/default/configmaps/order"
 }
 
+# wait_ready NAME: waits (at most ten minutes) until the hub started as $pid, logging to
+# $work/NAME.log, says it is ready; stops the script if it exits first.
+wait_ready() {
+    local name=$1 waited=0
+    until grep -q "is ready" "$work/$name.log" 2> /dev/null; do
+        kill -0 "$pid" 2> /dev/null || { cat "$work/$name.log" >&2; exit 1; }
+        [ $waited -lt 6000 ] || { echo "$name start did not get ready" >&2; exit 1; }
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+}
+
 # profile NAME: runs the hub under callgrind on $work/data until it is ready, sends it
 # the requests above, waits until it stops using CPU, then stops it (callgrind writes its
 # profile on exit).
@@ -74,13 +88,7 @@ profile() {
         "$bin" server --data-dir "$work/data" --bind-address 127.0.0.1 --port "$port" \
         > "$work/$name.log" 2>&1 &
     pid=$!
-    local waited=0
-    until grep -q "is ready" "$work/$name.log"; do
-        kill -0 "$pid" 2> /dev/null || { cat "$work/$name.log" >&2; exit 1; }
-        [ $waited -lt 600 ] || { echo "$name start did not get ready" >&2; exit 1; }
-        sleep 1
-        waited=$((waited + 1))
-    done
+    wait_ready "$name"
     requests
     # What a hub does in its first second after ready (the controllers' first lists and
     # writes, the self-managing agent's join) takes valgrind a minute: wait until the
@@ -119,13 +127,7 @@ native() {
         "$bin" server --data-dir "$work/data" --bind-address 127.0.0.1 --port "$port" \
         > "$work/native.log" 2>&1 &
     pid=$!
-    local waited=0
-    until grep -q "is ready" "$work/native.log"; do
-        kill -0 "$pid" 2> /dev/null || { cat "$work/native.log" >&2; exit 1; }
-        [ $waited -lt 600 ] || { echo "native start did not get ready" >&2; exit 1; }
-        sleep 0.1
-        waited=$((waited + 1))
-    done
+    wait_ready native
     requests
     sleep 2
     pkill -TERM -P "$pid" || true
