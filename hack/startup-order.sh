@@ -47,12 +47,13 @@ port=$((20000 + RANDOM % 20000))
 # is part of the order as it is part of any hub that has answered a request.
 requests() {
     local url="https://127.0.0.1:$port" cert="$work/data/cert"
-    local curl=(curl -sS -o /dev/null --cacert "$cert/ca.crt" --cert "$cert/admin.crt" --key "$cert/admin.key")
+    local anonymous=(curl -sS -o /dev/null --cacert "$cert/ca.crt")
+    local curl=("${anonymous[@]}" --cert "$cert/admin.crt" --key "$cert/admin.key")
     # Probes come without a client certificate (as kubelet's and the benchmarks' do):
     # the anonymous path of authentication and authorization.
     for path in /readyz /livez /healthz; do
-        curl -sS -o /dev/null --cacert "$cert/ca.crt" --http2 "$url$path"
-        curl -sS -o /dev/null --cacert "$cert/ca.crt" --http1.1 "$url$path"
+        "${anonymous[@]}" --http2 "$url$path"
+        "${anonymous[@]}" --http1.1 "$url$path"
     done
     for path in /readyz /livez /healthz /version /api /apis /openapi/v2 /api/v1/namespaces \
         /apis/cluster.open-cluster-management.io/v1/managedclusters; do
@@ -78,6 +79,20 @@ wait_ready() {
     done
 }
 
+# wait_quiet NAME PID: what a hub does in its first second after ready (the controllers'
+# first lists and writes, the self-managing agent's join; a minute under valgrind):
+# waits until PID stops using CPU (under 0.1 s in 2 s), at most three minutes.
+wait_quiet() {
+    local pid=$2 ticks last=0
+    for _ in $(seq 90); do
+        sleep 2
+        ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+        [ $((ticks - last)) -lt 10 ] && return 0
+        last=$ticks
+    done
+    log "$1: still busy after three minutes; profiled what ran"
+}
+
 # profile NAME: runs the hub under callgrind on $work/data until it is ready, sends it
 # the requests above, waits until it stops using CPU, then stops it (callgrind writes its
 # profile on exit).
@@ -90,17 +105,7 @@ profile() {
     pid=$!
     wait_ready "$name"
     requests
-    # What a hub does in its first second after ready (the controllers' first lists and
-    # writes, the self-managing agent's join) takes valgrind a minute: wait until the
-    # process stops using CPU (under 0.1 s in 2 s), at most three minutes.
-    local ticks last=0 quiet=0
-    for _ in $(seq 90); do
-        sleep 2
-        ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-        if [ $((ticks - last)) -lt 10 ]; then quiet=1; break; fi
-        last=$ticks
-    done
-    [ $quiet = 1 ] || log "$name: still busy after three minutes; profiled what ran"
+    wait_quiet "$name" "$pid"
     kill -TERM "$pid"
     wait "$pid" || true
     pid=""
@@ -129,8 +134,11 @@ native() {
     pid=$!
     wait_ready native
     requests
-    sleep 2
-    pkill -TERM -P "$pid" || true
+    # The hub is perf's child: wait on its CPU time, then stop it (perf ends with it).
+    local hub
+    hub=$(pgrep -P "$pid")
+    wait_quiet native "$hub"
+    kill -TERM "$hub"
     wait "$pid" || true
     pid=""
     # Fields: fault address, its symbol, its file, instruction pointer, symbol, file.
