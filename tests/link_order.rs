@@ -1,7 +1,8 @@
 //! The start-up link order survives the names' drift (build.rs, hack/ld-with-order.sh,
 //! hack/link-order.awk): the resolver on a symbol table with every kind of drift, and the
 //! linker wrapper on a real link (cc and lld, which hack/lib.sh installs) whose function
-//! was renamed since the order was written.
+//! was renamed since the order was written. And the C++ runtime that build.rs links into
+//! the executable.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -158,4 +159,29 @@ fn a_renamed_function_keeps_its_place() {
         .filter(|n| n.starts_with("probe"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// RocksDB's C++ runtime is part of the executable (build.rs): the binary these tests
+/// drive does not load libstdc++, unless a system RocksDB (`ROCKSDB_LIB_DIR`) or
+/// `MCP_STATIC_CXX=0` asked for the shared one when it was built.
+#[test]
+fn the_cxx_runtime_is_linked_in() {
+    if option_env!("ROCKSDB_LIB_DIR").is_some() || option_env!("MCP_STATIC_CXX") == Some("0") {
+        return;
+    }
+    let out = Command::new("readelf")
+        .args(["-d", env!("CARGO_BIN_EXE_multicluster-controlplane")])
+        .output()
+        .expect("readelf (binutils, with build-essential)");
+    assert!(out.status.success(), "{out:?}");
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    let needed: Vec<&str> = dynamic.lines().filter(|l| l.contains("(NEEDED)")).collect();
+    assert!(
+        needed.iter().any(|l| l.contains("libc.so")),
+        "no libc among the needed libraries: {needed:?}"
+    );
+    assert!(
+        !needed.iter().any(|l| l.contains("libstdc++")),
+        "the shared libstdc++ is needed: {needed:?}"
+    );
 }
