@@ -51,6 +51,9 @@ FNR == NR {
 
 NF == 0 { next }
 
+# The order file's tier headings.
+/^#/ { next }
+
 {
     wanted++
     name = $1

@@ -8,12 +8,19 @@
 # --symbol-ordering-file), the code a start runs sits together.
 #
 # The list comes from valgrind's callgrind on a release binary (MCP_BIN, else the release
-# build in the target directory): every function of the executable run by a first start
-# on an empty data directory, then by a warm start, each answering a few requests and
-# running until it idles (its first second after ready, natively). Warm-start functions
-# come first (the common case), then those a native warm start faults in that callgrind
-# did not see (with perf, below), then the ones only a first start runs. Symbols are the
-# linker's (mangled) names; ones that a later code change renames are skipped by the
+# build in the target directory), in tiers, each after the last: what warm starts run
+# until they idle (three stopped as soon as they are ready, one after them, one after
+# requests wrote and deleted data; probed as the
+# benchmarks and kubelet probe a hub: /readyz, /livez and /healthz without a certificate,
+# over HTTP/2, HTTP/1.1 and a resumed TLS session); the
+# functions a native warm start faults in that callgrind did not see (with perf, below);
+# what serving requests adds (kubectl's discovery, a list, a write, a watch); what only a
+# first start (empty data directory) runs until it idles; then what only stopping runs.
+# callgrind dumps its counts at each boundary (`callgrind_control --dump`), so every tier
+# holds only the functions its phase ran first. An idle hub touches nearly every 64 KiB of
+# the first tier; code of a later phase in between would be mapped with it (1.7 MB more
+# when the stopping and request code was mixed in; BENCHMARKS.md, Footprint). Symbols are
+# the linker's (mangled) names; ones that a later code change renames are skipped by the
 # linker, so a stale list degrades slowly. Re-run after larger changes:
 # `hack/startup-order.sh` (a minute or two; each run adds what the last one's native
 # start newly faulted in, as it sees only the first function of each 64 KiB of code).
@@ -21,8 +28,9 @@
 # Names carry a hash that differs between cargo profiles: a `cargo build --release`
 # binary (what users run) and the one `cargo bench` builds (what the benchmarks measure)
 # share only about half of them. So profile both and keep both lists: run it on one, then
-# with MCP_ORDER_KEEP=1 on the other, which appends the names of the existing file that
-# the new list lacks (the linker uses the names a build has, in their order).
+# with MCP_ORDER_KEEP=1 on the other, which adds the names of the existing file that the
+# new list lacks to the tier they were in (the linker uses the names a build has, in
+# their order).
 # (The link itself, hack/ld-with-order.sh, also follows a name whose suffix or hash alone
 # changed, where that is unambiguous; generic instances that differ only in their hash
 # need the list of their own profile.)
@@ -40,21 +48,43 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-port=$((20000 + RANDOM % 20000))
+# Every start gets another port, as the benchmarks' starts do: a hub that finds its
+# address changed updates the discovery ConfigMap it publishes (kube-public/cluster-info),
+# so the write path is part of a warm start's code.
+next_port() { port=$((20000 + RANDOM % 20000)); }
 
-# requests: what a client does first (kubectl's discovery, a list, a write, a watch, the
-# health endpoints), over HTTP/2 and HTTP/1.1 with the admin certificate, so serving code
-# is part of the order as it is part of any hub that has answered a request.
-requests() {
+# probes: what a benchmark, kubelet or load balancer sends an idle hub: the health
+# endpoints without a client certificate (the anonymous path of authentication and
+# authorization), over HTTP/2 and HTTP/1.1, and once over a resumed TLS session (clients
+# that keep their session ticket, as Go's and reqwest's do).
+probes() {
     local url="https://127.0.0.1:$port" cert="$work/data/cert"
     local anonymous=(curl -sS -o /dev/null --cacert "$cert/ca.crt")
-    local curl=("${anonymous[@]}" --cert "$cert/admin.crt" --key "$cert/admin.key")
-    # Probes come without a client certificate (as kubelet's and the benchmarks' do):
-    # the anonymous path of authentication and authorization.
     for path in /readyz /livez /healthz; do
         "${anonymous[@]}" --http2 "$url$path"
         "${anonymous[@]}" --http1.1 "$url$path"
     done
+    python3 - "$port" "$cert/ca.crt" <<'EOF'
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+context = ssl.create_default_context(cafile=ca)
+context.check_hostname = False
+session = None
+for _ in range(2):
+    with socket.create_connection(("127.0.0.1", port)) as raw:
+        with context.wrap_socket(raw, session=session) as tls:
+            tls.sendall(b"GET /readyz HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n")
+            while tls.recv(65536):
+                pass
+            session = tls.session
+EOF
+}
+
+# requests: what a client does first (kubectl's discovery, a list, a write, a watch), over
+# HTTP/2 and HTTP/1.1 with the admin certificate, so serving code follows the idle hub's.
+requests() {
+    local url="https://127.0.0.1:$port" cert="$work/data/cert"
+    local curl=(curl -sS -o /dev/null --cacert "$cert/ca.crt" --cert "$cert/admin.crt" --key "$cert/admin.key")
     for path in /readyz /livez /healthz /version /api /apis /openapi/v2 /api/v1/namespaces \
         /apis/cluster.open-cluster-management.io/v1/managedclusters; do
         "${curl[@]}" --http2 "$url$path"
@@ -93,26 +123,41 @@ wait_quiet() {
     log "$1: still busy after three minutes; profiled what ran"
 }
 
-# profile NAME: runs the hub under callgrind on $work/data until it is ready, sends it
-# the requests above, waits until it stops using CPU, then stops it (callgrind writes its
-# profile on exit).
+# profile NAME: runs the hub under callgrind on $work/data until it is ready, probes it,
+# waits until it stops using CPU (not the quick start) and dumps the counts so far
+# ($work/NAME.cg.1: the start until idle); the warm start then answers the requests
+# above and dumps again ($work/NAME.cg.2); stopping writes the rest ($work/NAME.cg).
 profile() {
     local name=$1
+    next_port
     valgrind --tool=callgrind --demangle=no --compress-strings=no --dump-instr=no \
         --callgrind-out-file="$work/$name.cg" \
         "$bin" server --data-dir "$work/data" --bind-address 127.0.0.1 --port "$port" \
         > "$work/$name.log" 2>&1 &
     pid=$!
     wait_ready "$name"
-    requests
-    wait_quiet "$name" "$pid"
+    probes
+    # A start stopped as soon as it is ready (as the startup benchmark and a restart
+    # loop stop it) leaves the controllers' first work and RocksDB's compactions to the
+    # next one, which then runs code a start that settled does not.
+    [[ $name == quick* ]] || wait_quiet "$name" "$pid"
+    callgrind_control --dump "$pid" > /dev/null 2>&1
+    if [ "$name" = warm ]; then
+        requests
+        wait_quiet "$name" "$pid"
+        callgrind_control --dump "$pid" > /dev/null 2>&1
+    fi
     kill -TERM "$pid"
     wait "$pid" || true
     pid=""
     log "$name start profiled"
 }
 profile cold
+# Three quick starts: each stop flushes RocksDB's memtables into new tables, and the
+# fourth table of a level starts a compaction at a later start.
+for i in 1 2 3; do profile "quick$i"; done
 profile warm
+profile again
 
 # native: the functions a warm start faults in natively that the profiles lack. Under
 # valgrind the CPU lacks some extensions, so code that picks its variant at run time
@@ -122,6 +167,7 @@ profile warm
 # first call into a page. Skipped (with a note) where perf is missing or not permitted.
 native() {
     : > "$work/native.txt"
+    next_port
     if ! command -v perf > /dev/null || ! perf record -q -o /dev/null -e page-faults true 2> /dev/null; then
         log "native: perf not available here; the order lacks functions only a native start runs"
         return 0
@@ -133,6 +179,7 @@ native() {
         > "$work/native.log" 2>&1 &
     pid=$!
     wait_ready native
+    probes
     requests
     # The hub is perf's child: wait on its CPU time, then stop it (perf ends with it).
     local hub
@@ -155,29 +202,57 @@ if [ "${MCP_ORDER_KEEP:-0}" = 1 ]; then
     cp hack/startup-order.txt "$work/kept.txt"
     keep=$work/kept.txt
 fi
-python3 - "$bin" "$keep" "$work/warm.cg" "$work/native.txt" "$work/cold.cg" > hack/startup-order.txt <<'EOF'
+# The tiers, each under a `# tier:` line (comments to the linker and to link-order.awk).
+# With MCP_ORDER_KEEP=1 the existing file's names join the tier they were in.
+python3 - "$bin" "$keep" "$work"/{quick1,quick2,quick3,warm,again}.cg.1 \
+    "$work/native.txt" "$work/warm.cg.2" "$work/cold.cg.1" \
+    "$work"/{quick1,quick2,quick3,warm,again,cold}.cg > "$work/order.txt" <<'EOF'
 import os, sys
 binary = os.path.realpath(sys.argv[1])
-kept = [line.strip() for line in open(sys.argv[2]) if line.strip()]
-seen, order = set(), []
-for path in sys.argv[3:]:
-    obj = None
+tier_names = ["warm start until idle", "native warm start only", "serving requests",
+              "first start until idle", "stopping"]
+
+def names(path):
+    """The executable's function names in one profile (a plain list for the native faults)."""
+    if path.endswith(".txt"):
+        return [line.strip() for line in open(path) if line.strip()]
+    found, obj = [], None
     for line in open(path, errors="replace"):
-        if path.endswith(".txt"):
-            # A plain list of names (the native faults).
-            name = line.strip()
-            if name and name not in seen:
-                seen.add(name)
-                order.append(name)
-        elif line.startswith("ob="):
+        if line.startswith("ob="):
             obj = os.path.realpath(line[3:].strip())
         elif line.startswith("fn=") and obj == binary:
             name = line[3:].strip()
             # Callgrind names a function without a symbol by its address.
-            if name not in seen and not name.startswith("0x"):
-                seen.add(name)
-                order.append(name)
-order += [name for name in kept if name not in seen]
-print("\n".join(order))
+            if not name.startswith("0x"):
+                found.append(name)
+    return found
+
+# A warm start is every warm start until idle; stopping is every start's final dump.
+profiles = [names(path) for path in sys.argv[3:]]
+tiers = [sum(profiles[0:5], []), *profiles[5:8], sum(profiles[8:], [])]
+# The native faults that callgrind saw in a later phase belong to that phase.
+later = set().union(*tiers[2:])
+tiers[1] = [name for name in tiers[1] if name not in later]
+kept, tier = {}, None
+for line in open(sys.argv[2]):
+    line = line.strip()
+    if line.startswith("# tier: "):
+        tier = line[len("# tier: "):]
+    elif line:
+        kept.setdefault(tier, []).append(line)
+seen = set()
+for name, tier in zip(tier_names, tiers):
+    print(f"# tier: {name}")
+    for function in tier + kept.pop(name, []):
+        if function not in seen:
+            seen.add(function)
+            print(function)
+# Names of a file written before the tiers (or of a tier no longer made) come last.
+for rest in kept.values():
+    for function in rest:
+        if function not in seen:
+            seen.add(function)
+            print(function)
 EOF
-log "hack/startup-order.txt: $(wc -l < hack/startup-order.txt) functions"
+mv "$work/order.txt" hack/startup-order.txt
+log "hack/startup-order.txt: $(grep -vc '^#' hack/startup-order.txt) functions"
