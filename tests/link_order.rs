@@ -30,12 +30,14 @@ fn the_resolver_follows_names_that_drift() {
     .expect("write");
     std::fs::write(
         &order,
-        "main\n\
+        "# tier: warm start until idle\n\
+         main\n\
          _ZN3mcp4load17h1111111111111111E.llvm.123\n\
          _ZN3mcp5serve17h9999999999999999E\n\
          _ZN4core3ptr13drop_in_place17hccccccccccccccccE\n\
          _ZN3mcp4gone17h4444444444444444E\n\
          \n\
+         # tier: stopping\n\
          _ZN3mcp5start17h0123456789abcdefE\n\
          main\n\
          _ZN3mcp4DATA17h5555555555555555E\n",
@@ -60,7 +62,8 @@ fn the_resolver_follows_names_that_drift() {
             // Another hash, and this build has one function of that path.
             "_ZN3mcp5serve17h2222222222222222E",
             // Not: two instances share the drop_in_place path (either could be meant),
-            // `gone` is gone, DATA is not code, and main is there once.
+            // `gone` is gone, DATA is not code, and main is there once (the tier
+            // headings are no names).
             "_ZN3mcp5start17h0123456789abcdefE",
         ]
     );
