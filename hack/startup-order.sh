@@ -10,20 +10,20 @@
 # The list comes from valgrind's callgrind on a release binary (MCP_BIN, else the release
 # build in the target directory), in tiers, each after the last: what warm starts run
 # until they idle (three stopped as soon as they are ready, one after them, one after
-# requests wrote and deleted data; probed as the
-# benchmarks and kubelet probe a hub: /readyz, /livez and /healthz without a certificate,
-# over HTTP/2, HTTP/1.1 and a resumed TLS session); the
-# functions a native warm start faults in that callgrind did not see (with perf, below);
-# what serving requests adds (kubectl's discovery, a list, a write, a watch); what only a
-# first start (empty data directory) runs until it idles; then what only stopping runs.
-# callgrind dumps its counts at each boundary (`callgrind_control --dump`), so every tier
-# holds only the functions its phase ran first. An idle hub touches nearly every 64 KiB of
-# the first tier; code of a later phase in between would be mapped with it (1.7 MB more
-# when the stopping and request code was mixed in; BENCHMARKS.md, Footprint). Symbols are
-# the linker's (mangled) names; ones that a later code change renames are skipped by the
-# linker, so a stale list degrades slowly. Re-run after larger changes:
-# `hack/startup-order.sh` (a minute or two; each run adds what the last one's native
-# start newly faulted in, as it sees only the first function of each 64 KiB of code).
+# requests wrote and deleted data; probed as the benchmarks and kubelet probe a hub:
+# /readyz, /livez and /healthz without a certificate, over HTTP/2, HTTP/1.1 and a resumed
+# TLS session); the functions a native warm start faults in that callgrind did not see
+# (with perf, below); what serving requests adds (kubectl's discovery, a list, a write, a
+# watch); what only a first start (empty data directory) runs until it idles; then what
+# only stopping runs. callgrind dumps its counts at each boundary (`callgrind_control
+# --dump`), so every tier holds only the functions its phase ran first. An idle hub
+# touches nearly every 64 KiB of the first tier; code of a later phase in between would
+# be mapped with it (1.7 MB more when the stopping and request code was mixed in;
+# BENCHMARKS.md, Footprint). Symbols are the linker's (mangled) names; ones that a later
+# code change renames are skipped by the linker, so a stale list degrades slowly. Re-run
+# after larger changes: `hack/startup-order.sh` (a minute or two; each run adds what the
+# last one's native start newly faulted in, as it sees only the first function of each
+# 64 KiB of code).
 #
 # Names carry a hash that differs between cargo profiles: a `cargo build --release`
 # binary (what users run) and the one `cargo bench` builds (what the benchmarks measure)
@@ -241,18 +241,19 @@ for line in open(sys.argv[2]):
     elif line:
         kept.setdefault(tier, []).append(line)
 seen = set()
+
+def emit(functions):
+    for function in functions:
+        if function not in seen:
+            seen.add(function)
+            print(function)
+
 for name, tier in zip(tier_names, tiers):
     print(f"# tier: {name}")
-    for function in tier + kept.pop(name, []):
-        if function not in seen:
-            seen.add(function)
-            print(function)
+    emit(tier + kept.pop(name, []))
 # Names of a file written before the tiers (or of a tier no longer made) come last.
 for rest in kept.values():
-    for function in rest:
-        if function not in seen:
-            seen.add(function)
-            print(function)
+    emit(rest)
 EOF
 mv "$work/order.txt" hack/startup-order.txt
 log "hack/startup-order.txt: $(grep -vc '^#' hack/startup-order.txt) functions"
