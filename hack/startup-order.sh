@@ -152,12 +152,13 @@ profile() {
     pid=""
     log "$name start profiled"
 }
+# The warm starts, in turn after a first one: three quick starts (each stop flushes
+# RocksDB's memtables into new tables, and the fourth table of a level starts a
+# compaction at a later start), one left to settle that then serves requests, and one
+# after those requests' writes.
+warm_starts=(quick1 quick2 quick3 warm again)
 profile cold
-# Three quick starts: each stop flushes RocksDB's memtables into new tables, and the
-# fourth table of a level starts a compaction at a later start.
-for i in 1 2 3; do profile "quick$i"; done
-profile warm
-profile again
+for name in "${warm_starts[@]}"; do profile "$name"; done
 
 # native: the functions a warm start faults in natively that the profiles lack. Under
 # valgrind the CPU lacks some extensions, so code that picks its variant at run time
@@ -202,11 +203,16 @@ if [ "${MCP_ORDER_KEEP:-0}" = 1 ]; then
     cp hack/startup-order.txt "$work/kept.txt"
     keep=$work/kept.txt
 fi
+# The profiles, each as TIER=PATH (the tiers are numbered as the script below names them):
+# every warm start until idle; the native faults; the requests; the first start until
+# idle; every start's stop.
+profiles=()
+for name in "${warm_starts[@]}"; do profiles+=("0=$work/$name.cg.1"); done
+profiles+=("1=$work/native.txt" "2=$work/warm.cg.2" "3=$work/cold.cg.1")
+for name in "${warm_starts[@]}" cold; do profiles+=("4=$work/$name.cg"); done
 # The tiers, each under a `# tier:` line (comments to the linker and to link-order.awk).
 # With MCP_ORDER_KEEP=1 the existing file's names join the tier they were in.
-python3 - "$bin" "$keep" "$work"/{quick1,quick2,quick3,warm,again}.cg.1 \
-    "$work/native.txt" "$work/warm.cg.2" "$work/cold.cg.1" \
-    "$work"/{quick1,quick2,quick3,warm,again,cold}.cg > "$work/order.txt" <<'EOF'
+python3 - "$bin" "$keep" "${profiles[@]}" > "$work/order.txt" <<'EOF'
 import os, sys
 binary = os.path.realpath(sys.argv[1])
 tier_names = ["warm start until idle", "native warm start only", "serving requests",
@@ -227,9 +233,10 @@ def names(path):
                 found.append(name)
     return found
 
-# A warm start is every warm start until idle; stopping is every start's final dump.
-profiles = [names(path) for path in sys.argv[3:]]
-tiers = [sum(profiles[0:5], []), *profiles[5:8], sum(profiles[8:], [])]
+tiers = [[] for _ in tier_names]
+for profile in sys.argv[3:]:
+    tier, path = profile.split("=", 1)
+    tiers[int(tier)] += names(path)
 # The native faults that callgrind saw in a later phase belong to that phase.
 later = set().union(*tiers[2:])
 tiers[1] = [name for name in tiers[1] if name not in later]
